@@ -1,0 +1,87 @@
+#pragma once
+// Pure pieces of the Kubernetes API test server: patch formats, CRD schema validation,
+// server-side Table printing, and the stand-in for kube-controller-manager's workload status.
+// No I/O, no locking: the server calls these under its own lock.
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sluice/fieldset/fieldset.h"
+
+namespace sluice::apilogic {
+
+using nlohmann::json;
+
+// A patch or object the server must refuse with 422 Invalid (or 400 BadRequest for malformed
+// patches). `causes` become Status.details.causes ({reason, message, field}).
+struct FieldCause {
+    std::string reason;  // "FieldValueInvalid", "FieldValueRequired", "FieldValueNotSupported",
+                         // "FieldValueTypeInvalid", "FieldValueDuplicate", "FieldValueForbidden"
+    std::string message;
+    std::string field;  // ".spec.rules[0].backendRefs[1].weight" style
+};
+class InvalidError : public std::runtime_error {
+public:
+    InvalidError(std::string message, std::vector<FieldCause> causes, bool badRequest = false)
+        : std::runtime_error(std::move(message)), causes(std::move(causes)), badRequest(badRequest) {}
+    std::vector<FieldCause> causes;
+    bool badRequest;  // true: 400 BadRequest (undecodable patch), false: 422 Invalid
+};
+
+// RFC 7386 JSON merge patch.
+json applyMergePatch(const json& target, const json& patch);
+// RFC 6902 JSON patch (add, remove, replace, move, copy, test). Throws InvalidError.
+json applyJsonPatch(const json& target, const json& patch);
+// Kubernetes strategic merge patch: maps merge, lists the schema knows as associative merge
+// item by item on their keys, other lists are replaced; null deletes; the directives
+// $patch: replace|delete|merge, $retainKeys, $deleteFromPrimitiveList/<field> and
+// $setElementOrder/<field> are honoured. Throws InvalidError.
+json applyStrategicMergePatch(const json& target, const json& patch,
+                              const fieldset::Schema& schema);
+
+// Validation of a custom resource against its CRD version's openAPIV3Schema, as
+// kube-apiserver does for structural schemas:
+// - type checks (object, array, string, integer, number, boolean), nullable,
+//   x-kubernetes-int-or-string, x-kubernetes-preserve-unknown-fields, x-kubernetes-embedded-resource
+// - required, enum, minimum/maximum (+exclusive), minLength/maxLength, pattern (ECMA regex),
+//   minItems/maxItems, uniqueItems, minProperties/maxProperties, format (int32, int64, date-time:
+//   best effort), additionalProperties (bool or schema), x-kubernetes-list-type map/set uniqueness
+// - default values are applied (defaulting) before validation
+// - unknown fields: pruned; returned in `unknownFields` (".spec.foo") so the server can reject
+//   them with fieldValidation=Strict or warn with Warn.
+// x-kubernetes-validations (CEL) rules are not evaluated; they are counted in `skippedCelRules`.
+struct ValidationResult {
+    json object;  // defaulted and pruned
+    std::vector<FieldCause> errors;
+    std::vector<std::string> unknownFields;
+    int skippedCelRules = 0;
+};
+// apiVersion, kind and metadata are checked only for shape; metadata is never pruned.
+ValidationResult validateCustomResource(const json& obj, const json& openApiV3Schema);
+
+// A meta.k8s.io/v1 Table for `kubectl get`. columns: a CRD version's additionalPrinterColumns
+// ({name, type, jsonPath, description, priority, format}); empty means built-in columns for
+// the kind (NAME, AGE for unknown kinds; kubectl's usual columns for Pods, Deployments,
+// Services, Namespaces, ConfigMaps, Secrets, Events, ReplicaSets, StatefulSets, Jobs,
+// CustomResourceDefinitions, Leases). Rows carry `object` as PartialObjectMetadata when
+// includeObject == "Metadata" (kubectl's default), the full object for "Object", none for "None".
+// nowRfc3339 is used to render ages.
+json buildTable(const std::vector<json>& objects, const json& printerColumns,
+                const std::string& includeObject, const std::string& nowRfc3339,
+                const std::string& listResourceVersion, const std::string& continueToken);
+
+// A subset of kubectl's JSONPath, enough for printer columns: ".a.b", ".a[0]", ".a[*].b",
+// ".a[?(@.type==\"Ready\")].status", "{.a}" braces optional. Returns every match.
+std::vector<json> evalJsonPath(const json& obj, const std::string& path);
+
+// The status kube-controller-manager (and the kubelet) would eventually write for a workload,
+// so controllers under test see Deployments etc. become ready: observedGeneration, replicas,
+// updatedReplicas, readyReplicas, availableReplicas and the Available/Progressing conditions
+// for Deployment; the equivalent fields for StatefulSet, DaemonSet, ReplicaSet; Job succeeded;
+// Pod phase Running with Ready condition; Service LoadBalancer ingress IP; PVC Bound.
+// Returns the new status, or null when the kind is not simulated. nowRfc3339 for timestamps.
+json simulatedStatus(const json& obj, const std::string& nowRfc3339);
+
+}  // namespace sluice::apilogic
