@@ -9,8 +9,9 @@ SystemClock& SystemClock::instance() {
     return clock;
 }
 
-FakeClock::FakeClock() : now_(std::chrono::steady_clock::time_point{} + std::chrono::hours(1000)),
-                         wall_(std::chrono::sys_days{std::chrono::year{2026} / 1 / 1}) {}
+FakeClock::FakeClock()
+    : now_(std::chrono::steady_clock::time_point{} + std::chrono::hours(1000)),
+      wall_(std::chrono::sys_days{std::chrono::year{2026} / 1 / 1}) {}
 
 Clock::TimePoint FakeClock::now() const {
     std::lock_guard lock(mu_);

@@ -29,7 +29,8 @@ json resolvePlainScalar(const std::string& s) {
     static const std::regex intRe(R"([-+]?(0|[1-9][0-9_]*))");
     static const std::regex hexRe(R"([-+]?0x[0-9a-fA-F_]+)");
     static const std::regex octRe(R"([-+]?0o?[0-7_]+)");
-    static const std::regex floatRe(R"([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?)");
+    static const std::regex floatRe(
+        R"([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?)");
     auto stripUnderscores = [](std::string v) {
         v.erase(std::remove(v.begin(), v.end(), '_'), v.end());
         return v;
@@ -50,7 +51,8 @@ json resolvePlainScalar(const std::string& s) {
             int64_t n = static_cast<int64_t>(std::stoull(v.substr(start), nullptr, 16));
             return neg ? -n : n;
         }
-        if (s.size() > 1 && std::regex_match(s, octRe) && s.find_first_of("89") == std::string::npos) {
+        if (s.size() > 1 && std::regex_match(s, octRe) &&
+            s.find_first_of("89") == std::string::npos) {
             std::string v = stripUnderscores(s);
             bool neg = v[0] == '-';
             size_t start = (v[0] == '-' || v[0] == '+') ? 1 : 0;
@@ -103,7 +105,9 @@ json toJson(const YAML::Node& node) {
     return nullptr;
 }
 
-int lineOf(const YAML::Exception& e) { return e.mark.is_null() ? 0 : e.mark.line + 1; }
+int lineOf(const YAML::Exception& e) {
+    return e.mark.is_null() ? 0 : e.mark.line + 1;
+}
 
 void emit(YAML::Emitter& out, const json& v) {
     switch (v.type()) {

@@ -20,7 +20,9 @@ TEST(Stop, CallbackRunsOnceOnStopAndAtOnceWhenLate) {
 TEST(Stop, UnregisteredCallbackDoesNotRun) {
     sluice::StopSource src;
     int calls = 0;
-    { sluice::StopCallback cb(src.token(), [&] { ++calls; }); }
+    {
+        sluice::StopCallback cb(src.token(), [&] { ++calls; });
+    }
     src.requestStop();
     EXPECT_EQ(calls, 0);
 }

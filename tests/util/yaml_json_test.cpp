@@ -38,7 +38,8 @@ l:
 }
 
 TEST(YamlJson, ParsesJsonToo) {
-    auto j = yamlToJson(R"({"kind":"Pod","spec":{"containers":[{"name":"a","ports":[{"containerPort":80}]}]}})");
+    auto j = yamlToJson(
+        R"({"kind":"Pod","spec":{"containers":[{"name":"a","ports":[{"containerPort":80}]}]}})");
     EXPECT_EQ(j["spec"]["containers"][0]["ports"][0]["containerPort"], 80);
 }
 
@@ -62,7 +63,9 @@ TEST(YamlJson, DuplicateKeysAreRejected) {
 }
 
 TEST(YamlJson, RoundTripKeepsTypes) {
-    nlohmann::json j = {{"s", "true"}, {"n", 3}, {"b", false}, {"e", ""}, {"num", "0123"},
-                        {"list", {1, "two", nullptr}}, {"m", {{"k", "v: x"}}}};
+    nlohmann::json j = {{"s", "true"},         {"n", 3},
+                        {"b", false},          {"e", ""},
+                        {"num", "0123"},       {"list", {1, "two", nullptr}},
+                        {"m", {{"k", "v: x"}}}};
     EXPECT_EQ(yamlToJson(jsonToYaml(j)), j);
 }

@@ -7,7 +7,7 @@
 namespace sluice {
 
 class Clock {
-public:
+  public:
     using TimePoint = std::chrono::steady_clock::time_point;
     virtual ~Clock() = default;
     virtual TimePoint now() const = 0;
@@ -16,7 +16,7 @@ public:
 };
 
 class SystemClock final : public Clock {
-public:
+  public:
     TimePoint now() const override { return std::chrono::steady_clock::now(); }
     std::chrono::system_clock::time_point wallNow() const override {
         return std::chrono::system_clock::now();
@@ -26,13 +26,13 @@ public:
 
 // A clock that only moves when told to. Thread-safe.
 class FakeClock final : public Clock {
-public:
+  public:
     FakeClock();
     TimePoint now() const override;
     std::chrono::system_clock::time_point wallNow() const override;
     void advance(std::chrono::nanoseconds d);
 
-private:
+  private:
     mutable std::mutex mu_;
     TimePoint now_;
     std::chrono::system_clock::time_point wall_;

@@ -23,7 +23,7 @@ struct StopState {
 }  // namespace detail
 
 class StopToken {
-public:
+  public:
     StopToken() = default;  // a token that never stops
     explicit StopToken(std::shared_ptr<detail::StopState> s) : state_(std::move(s)) {}
 
@@ -36,31 +36,32 @@ public:
     // Sleeps up to d; returns false if woken by a stop request.
     bool sleepFor(std::chrono::milliseconds d) const;
 
-private:
+  private:
     std::shared_ptr<detail::StopState> state_;
 };
 
 // RAII registration of a stop callback.
 class StopCallback {
-public:
-    StopCallback(const StopToken& t, std::function<void()> fn) : token_(t), id_(t.registerCallback(std::move(fn))) {}
+  public:
+    StopCallback(const StopToken& t, std::function<void()> fn)
+        : token_(t), id_(t.registerCallback(std::move(fn))) {}
     ~StopCallback() { token_.unregisterCallback(id_); }
     StopCallback(const StopCallback&) = delete;
     StopCallback& operator=(const StopCallback&) = delete;
 
-private:
+  private:
     StopToken token_;
     int id_;
 };
 
 class StopSource {
-public:
+  public:
     StopSource() : state_(std::make_shared<detail::StopState>()) {}
     StopToken token() const { return StopToken(state_); }
     bool stopRequested() const { return state_->stopped.load(); }
     void requestStop();
 
-private:
+  private:
     std::shared_ptr<detail::StopState> state_;
 };
 
