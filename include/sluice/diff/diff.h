@@ -1,0 +1,56 @@
+#pragma once
+// Desired (git) against live (cluster) comparison, as Argo CD users expect: only the fields the
+// manifest sets count, values are compared after normalisation (resource quantities, numbers
+// written as strings, empty values the API server drops), fields the server owns are ignored,
+// and ignoreDifferences rules take fields out of the comparison.
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice::diff {
+
+using nlohmann::json;
+
+// One spec.ignoreDifferences entry (Argo CD's field names). Empty group/kind/name/namespace
+// match anything; group "" also matches the core group when kind is set.
+struct IgnoreRule {
+    std::string group;
+    std::string kind;
+    std::string name;
+    std::string ns;
+    std::vector<std::string> jsonPointers;           // RFC 6901, e.g. "/spec/replicas"
+    std::vector<std::string> managedFieldsManagers;  // fields these managers own are ignored
+    bool matches(const json& obj) const;
+};
+
+struct FieldDifference {
+    std::string path;             // ".spec.template.spec.containers[name=app].image"
+    std::optional<json> desired;  // nullopt: desired no longer sets it
+    std::optional<json> live;     // nullopt: absent in live
+};
+
+struct Result {
+    bool modified = false;
+    std::vector<FieldDifference> differences;
+};
+
+// Compares desired against live. Both are full objects (apiVersion, kind, metadata...).
+// With a manager name, fields that manager server-side-applied before (live managedFields) but
+// desired no longer sets are differences too: the next apply would remove them.
+Result compare(const json& desired, const json& live, const std::vector<IgnoreRule>& ignore = {},
+               const std::string& manager = "");
+
+// The desired object as it will be compared and applied: Secret stringData folded into data
+// (base64), nulls removed. Idempotent.
+json normalizeDesired(const json& desired);
+
+// Resource quantities ("500m", "0.5", "1Gi", "1024Mi", "2e3") as a number, or nullopt.
+std::optional<long double> parseQuantity(const std::string& text);
+
+// Removes from obj every field named by the ignore rules that match it (jsonPointers and the
+// fields owned by the listed managers, read from live's metadata.managedFields).
+void removeIgnoredFields(json& obj, const json& live, const std::vector<IgnoreRule>& ignore);
+
+}  // namespace sluice::diff
