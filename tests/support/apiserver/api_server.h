@@ -1,0 +1,120 @@
+#pragma once
+// An in-process Kubernetes API server for integration tests: real HTTP(S) on loopback,
+// discovery, CRUD, list/watch, server-side apply, status subresources, finalizers and garbage
+// collection, CRDs, kubectl tables, plus fault injection for client reliability tests.
+// It follows the documented kube-apiserver conventions for everything Sluice and kubectl use.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sluice::testing {
+
+struct ApiServerOptions {
+    std::string host = "127.0.0.1";
+    int port = 0;  // 0 = pick a free port
+    bool tls = true;
+    std::vector<std::string> tokens = {"test-token"};  // accepted bearer tokens; empty = no auth
+    std::string clientCaPem;      // if set, client certs signed by it authenticate (mTLS)
+    size_t watchHistory = 10000;  // events kept; watch/continue from an older RV gets 410 Gone
+    std::chrono::milliseconds bookmarkInterval{1000};
+    bool simulateWorkloads = true;  // write simulatedStatus() shortly after workload changes
+    std::chrono::milliseconds simulateDelay{200};
+};
+
+// Thread-safe. A rule matches by HTTP method ("" = any), path substring ("" = any); rules are
+// consumed in the order they were added, one request per count.
+class FaultInjector {
+  public:
+    enum class Action { Fail, Throttle, Delay, Disconnect };
+    struct Rule {
+        Action action = Action::Fail;
+        int remaining = 0;
+        int httpCode = 500;
+        int retryAfterSeconds = 1;
+        std::chrono::milliseconds delay{0};
+        std::string method;
+        std::string pathContains;
+    };
+
+    // Answer with httpCode and a Status body.
+    void failNext(int count, int httpCode, std::string method = "", std::string pathContains = "");
+    // 429 TooManyRequests + Retry-After.
+    void throttleNext(int count, int retryAfterSeconds, std::string method = "",
+                      std::string pathContains = "");
+    // Sleep before handling normally.
+    void delayNext(int count, std::chrono::milliseconds delay, std::string method = "",
+                   std::string pathContains = "");
+    // Close the connection without answering.
+    void disconnectNext(int count, std::string method = "", std::string pathContains = "");
+    void clear();
+
+    // Used by the server: the first matching rule (its count decremented), if any.
+    std::optional<Rule> take(const std::string& method, const std::string& path);
+
+  private:
+    void add(Rule r);
+    std::mutex mu_;
+    std::vector<Rule> rules_;
+};
+
+class ApiServer {
+  public:
+    explicit ApiServer(ApiServerOptions opts = {});
+    ~ApiServer();
+    ApiServer(const ApiServer&) = delete;
+    ApiServer& operator=(const ApiServer&) = delete;
+
+    void start();
+    void stop();
+    std::string url() const;  // "https://127.0.0.1:PORT"
+    int port() const;
+    std::string caPem() const;         // CA that signed the server cert ("" without TLS)
+    const std::string& token() const;  // first token ("" when auth is off)
+    // Writes a kubeconfig (token auth, embedded CA data) and returns its path.
+    std::string writeKubeconfig(const std::string& path,
+                                const std::string& contextName = "test") const;
+
+    FaultInjector& faults();
+    void dropWatches();  // cut every open watch stream now
+    void compact();      // forget history: watches/continue tokens from before now get 410
+
+    // Direct access for test set-up/inspection, bypassing HTTP (same semantics as the REST
+    // path, field manager "test"). create() throws ApiError on failure.
+    nlohmann::json create(const nlohmann::json& obj);
+    std::optional<nlohmann::json> get(const std::string& apiVersion, const std::string& kind,
+                                      const std::string& ns, const std::string& name);
+    std::vector<nlohmann::json> list(const std::string& apiVersion, const std::string& kind,
+                                     const std::string& ns = "");
+
+    // Handled REST requests by verb: get list watch create update patch apply delete
+    // (status subresource writes are counted as update/patch).
+    std::map<std::string, uint64_t> requestCounts() const;
+    void resetRequestCounts();
+    std::string currentResourceVersion() const;
+
+    struct Impl;
+
+  private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// A failed API call as a metav1.Status (thrown by ApiServer::create).
+class ApiError : public std::runtime_error {
+  public:
+    explicit ApiError(nlohmann::json status)
+        : std::runtime_error(status.value("message", std::string("api error"))),
+          status(std::move(status)) {}
+    int code() const { return status.value("code", 0); }
+    std::string reason() const { return status.value("reason", std::string()); }
+    nlohmann::json status;
+};
+
+}  // namespace sluice::testing
