@@ -91,6 +91,7 @@ class WorkQueue {
 
   private:
     void promoteDueLocked();
+    std::size_t dueNotQueuedLocked() const;
     void waitLocked(std::unique_lock<std::mutex>& lock);
     void joinWorkers();
 
