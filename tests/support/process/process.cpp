@@ -1,0 +1,169 @@
+#include "process/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace sluice::testing {
+namespace {
+
+std::string makeTempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-test-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    return tmpl;
+}
+
+std::string readFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+int decodeStatus(int status) {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
+}
+
+}  // namespace
+
+ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env)
+    : dir_(makeTempDir()) {
+    std::string out = dir_ + "/stdout", err = dir_ + "/stderr", in = dir_ + "/stdin";
+    std::ofstream(in).close();
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    // The environment is built before fork: the child may only make async-signal-safe calls.
+    std::vector<std::string> envStrings;
+    for (char** e = environ; *e; ++e) {
+        std::string entry = *e;
+        if (!env.count(entry.substr(0, entry.find('=')))) envStrings.push_back(entry);
+    }
+    for (auto& [k, v] : env) envStrings.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& e : envStrings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+        // Child: only async-signal-safe calls from here on, then exec.
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        int fdIn = open(in.c_str(), O_RDONLY);
+        int fdOut = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fdErr = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fdIn, 0);
+        dup2(fdOut, 1);
+        dup2(fdErr, 2);
+        execvpe(args[0], args.data(), envp.data());
+        _exit(127);
+    }
+}
+
+ChildProcess::~ChildProcess() {
+    if (running()) {
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        waitpid(pid_, &status, 0);
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+}
+
+void ChildProcess::signal(int sig) {
+    if (!exitCode_) ::kill(pid_, sig);
+}
+
+bool ChildProcess::running() {
+    if (exitCode_) return false;
+    int status = 0;
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+        exitCode_ = decodeStatus(status);
+        return false;
+    }
+    return r == 0;
+}
+
+std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (running()) {
+        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return exitCode_;
+}
+
+std::string ChildProcess::stdoutText() const {
+    return readFile(dir_ + "/stdout");
+}
+std::string ChildProcess::stderrText() const {
+    return readFile(dir_ + "/stderr");
+}
+
+bool ChildProcess::waitForOutput(const std::string& text, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (stderrText().find(text) != std::string::npos ||
+            stdoutText().find(text) != std::string::npos)
+            return true;
+        if (!running() || std::chrono::steady_clock::now() >= deadline) {
+            return stderrText().find(text) != std::string::npos ||
+                   stdoutText().find(text) != std::string::npos;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+RunResult runProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
+                     std::chrono::milliseconds timeout, const std::string& stdinText) {
+    TempDir dir;
+    if (!stdinText.empty()) {
+        // Feed stdin from a file through the shell-free path: exec via /bin/sh only to redirect.
+        dir.write("stdin", stdinText);
+        std::string cmd = "exec";
+        for (const auto& a : argv) {
+            std::string quoted = "'";
+            for (char c : a) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+            cmd += " " + quoted + "'";
+        }
+        cmd += " < '" + dir.file("stdin") + "'";
+        argv = {"/bin/sh", "-c", cmd};
+    }
+    ChildProcess p(std::move(argv), std::move(env));
+    RunResult r;
+    auto code = p.wait(timeout);
+    if (!code) {
+        p.signal(SIGKILL);
+        code = p.wait(std::chrono::seconds(5));
+    }
+    r.exitCode = code.value_or(-1);
+    r.out = p.stdoutText();
+    r.err = p.stderrText();
+    return r;
+}
+
+TempDir::TempDir() : path_(makeTempDir()) {}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+void TempDir::write(const std::string& name, const std::string& content) const {
+    std::filesystem::create_directories(std::filesystem::path(file(name)).parent_path());
+    std::ofstream(file(name), std::ios::binary) << content;
+}
+
+}  // namespace sluice::testing
