@@ -4,6 +4,7 @@
 // No I/O, no locking: the server calls these under its own lock.
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -23,9 +24,11 @@ struct FieldCause {
     std::string field;  // ".spec.rules[0].backendRefs[1].weight" style
 };
 class InvalidError : public std::runtime_error {
-public:
+  public:
     InvalidError(std::string message, std::vector<FieldCause> causes, bool badRequest = false)
-        : std::runtime_error(std::move(message)), causes(std::move(causes)), badRequest(badRequest) {}
+        : std::runtime_error(std::move(message)),
+          causes(std::move(causes)),
+          badRequest(badRequest) {}
     std::vector<FieldCause> causes;
     bool badRequest;  // true: 400 BadRequest (undecodable patch), false: 422 Invalid
 };
@@ -44,7 +47,8 @@ json applyStrategicMergePatch(const json& target, const json& patch,
 // Validation of a custom resource against its CRD version's openAPIV3Schema, as
 // kube-apiserver does for structural schemas:
 // - type checks (object, array, string, integer, number, boolean), nullable,
-//   x-kubernetes-int-or-string, x-kubernetes-preserve-unknown-fields, x-kubernetes-embedded-resource
+//   x-kubernetes-int-or-string, x-kubernetes-preserve-unknown-fields,
+//   x-kubernetes-embedded-resource
 // - required, enum, minimum/maximum (+exclusive), minLength/maxLength, pattern (ECMA regex),
 //   minItems/maxItems, uniqueItems, minProperties/maxProperties, format (int32, int64, date-time:
 //   best effort), additionalProperties (bool or schema), x-kubernetes-list-type map/set uniqueness
@@ -57,6 +61,8 @@ struct ValidationResult {
     std::vector<FieldCause> errors;
     std::vector<std::string> unknownFields;
     int skippedCelRules = 0;
+    // ECMA patterns std::regex could not compile: left unchecked instead of failing the object.
+    std::vector<std::string> uncheckedPatterns;
 };
 // apiVersion, kind and metadata are checked only for shape; metadata is never pruned.
 ValidationResult validateCustomResource(const json& obj, const json& openApiV3Schema);
@@ -72,8 +78,24 @@ json buildTable(const std::vector<json>& objects, const json& printerColumns,
                 const std::string& includeObject, const std::string& nowRfc3339,
                 const std::string& listResourceVersion, const std::string& continueToken);
 
+// Same, for a list whose kind is known even when it is empty (built-in columns of `kind`).
+json buildTable(const std::vector<json>& objects, const json& printerColumns,
+                const std::string& includeObject, const std::string& nowRfc3339,
+                const std::string& listResourceVersion, const std::string& continueToken,
+                const std::string& kind);
+
+// kubectl's AGE: "5s", "3m2s", "4h", "2d"; "<unknown>" when a timestamp does not parse.
+std::string formatAge(const std::string& timestampRfc3339, const std::string& nowRfc3339);
+// k8s.io/apimachinery duration.HumanDuration of a number of seconds.
+std::string humanDuration(long long seconds);
+// Seconds since the epoch of an RFC 3339 timestamp ("2024-05-01T10:00:00Z", offsets and
+// fractions accepted), or nullopt.
+std::optional<long long> parseRfc3339(const std::string& timestamp);
+
 // A subset of kubectl's JSONPath, enough for printer columns: ".a.b", ".a[0]", ".a[*].b",
 // ".a[?(@.type==\"Ready\")].status", "{.a}" braces optional. Returns every match.
+// Also ['key'], [-1], .*, ..name and filters with != < > <= >=. Throws std::invalid_argument on
+// a path it cannot parse.
 std::vector<json> evalJsonPath(const json& obj, const std::string& path);
 
 // The status kube-controller-manager (and the kubelet) would eventually write for a workload,
