@@ -488,6 +488,13 @@ TEST(HttpServerTest, SizeLimits) {
     }
     {
         Client c(server.port());
+        ASSERT_TRUE(c.send("POST /x HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"));
+        auto r = c.read();
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 413);
+    }
+    {
+        Client c(server.port());
         ASSERT_TRUE(c.send("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4000001\r\n"));
         auto r = c.read();
         ASSERT_TRUE(r);
