@@ -19,9 +19,9 @@ namespace sluice::kube {
 struct ListOptions {
     std::string labelSelector;
     std::string fieldSelector;
-    int64_t limit = 0;              // page size; 0 = server default (all)
-    std::string continueToken;      // from a previous page
-    std::string resourceVersion;    // "" = most recent (quorum read)
+    int64_t limit = 0;                 // page size; 0 = server default (all)
+    std::string continueToken;         // from a previous page
+    std::string resourceVersion;       // "" = most recent (quorum read)
     std::string resourceVersionMatch;  // "", "Exact" or "NotOlderThan"
 };
 
@@ -49,8 +49,8 @@ struct WatchOptions {
 struct ApplyOptions {
     std::string fieldManager = "sluice";
     bool force = false;
-    bool dryRun = false;       // dryRun=All
-    std::string subresource;   // "" or "status"
+    bool dryRun = false;      // dryRun=All
+    std::string subresource;  // "" or "status"
 };
 
 enum class PatchType { Merge, JsonPatch, StrategicMerge, Apply };
@@ -58,8 +58,8 @@ enum class PatchType { Merge, JsonPatch, StrategicMerge, Apply };
 struct PatchOptions {
     std::string fieldManager;  // optional
     bool dryRun = false;
-    bool force = false;        // only for PatchType::Apply
-    std::string subresource;   // "" or "status"
+    bool force = false;       // only for PatchType::Apply
+    std::string subresource;  // "" or "status"
 };
 
 struct WriteOptions {
@@ -76,7 +76,7 @@ struct DeleteOptions {
 };
 
 class KubeClient {
-public:
+  public:
     virtual ~KubeClient() = default;
 
     // Discovery: apiVersion+kind -> resource. Cached; a miss refreshes the cache once so CRDs
@@ -84,7 +84,8 @@ public:
     virtual ResourceInfo resourceFor(const GroupVersionKind& gvk) = 0;
 
     // ns is ignored for cluster-scoped kinds. list/watch with ns "" span all namespaces.
-    virtual Object get(const GroupVersionKind& gvk, const std::string& ns, const std::string& name) = 0;
+    virtual Object get(const GroupVersionKind& gvk, const std::string& ns,
+                       const std::string& name) = 0;
     virtual ListResult list(const GroupVersionKind& gvk, const std::string& ns,
                             const ListOptions& opts = {}) = 0;
     // Lists every page (following continue tokens) into one result.
@@ -105,8 +106,9 @@ public:
     virtual Object updateStatus(const Object& obj, const WriteOptions& opts = {}) = 0;
     // Server-side apply of obj (a partial object holding only the fields this manager owns).
     virtual Object apply(const Object& obj, const ApplyOptions& opts = {}) = 0;
-    virtual Object patch(const GroupVersionKind& gvk, const std::string& ns, const std::string& name,
-                         PatchType type, const std::string& body, const PatchOptions& opts = {}) = 0;
+    virtual Object patch(const GroupVersionKind& gvk, const std::string& ns,
+                         const std::string& name, PatchType type, const std::string& body,
+                         const PatchOptions& opts = {}) = 0;
     // Returns the object as the server answered (it may still exist, being finalized), or a
     // Status object when the server returned one.
     virtual Object remove(const GroupVersionKind& gvk, const std::string& ns,
@@ -130,12 +132,13 @@ using RequestObserver =
 // 5xx and connection failures; non-idempotent requests are retried only when the server
 // cannot have acted: 429, 503 with Retry-After, connection refused).
 class RestClient final : public KubeClient {
-public:
+  public:
     explicit RestClient(ClusterConfig cfg);
     ~RestClient() override;
 
     ResourceInfo resourceFor(const GroupVersionKind& gvk) override;
-    Object get(const GroupVersionKind& gvk, const std::string& ns, const std::string& name) override;
+    Object get(const GroupVersionKind& gvk, const std::string& ns,
+               const std::string& name) override;
     ListResult list(const GroupVersionKind& gvk, const std::string& ns,
                     const ListOptions& opts = {}) override;
     ListResult listAll(const GroupVersionKind& gvk, const std::string& ns,
@@ -161,7 +164,7 @@ public:
     void setRequestObserver(RequestObserver observer);
     const ClusterConfig& config() const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -35,6 +35,13 @@ struct ClusterConfig {
 
     // Where this came from, for error messages ("kubeconfig /root/.kube/config context kind").
     std::string source;
+
+    // Namespace of the kubeconfig context (or the Pod's own); used for namespaced objects
+    // given without one.
+    std::string defaultNamespace = "default";
+    // A watch stream that receives nothing, not even a bookmark (sent about every minute), for
+    // this long is treated as dead and ends with TransportError.
+    std::chrono::milliseconds watchIdleTimeout{150000};
 };
 
 // Loads a kubeconfig. path "" means $KUBECONFIG (colon-separated list, first value of each
@@ -55,11 +62,11 @@ ClusterConfig loadDefaultConfig(const std::string& kubeconfigPath = "",
 // Returns the bearer token to send now: token, or tokenFile's content re-read when the file's
 // modification time changed (kubelet rotates projected tokens). Thread-safe.
 class TokenSource {
-public:
+  public:
     explicit TokenSource(ClusterConfig cfg);
     std::string token();
 
-private:
+  private:
     std::string fixed_;
     std::string file_;
     std::mutex mu_;

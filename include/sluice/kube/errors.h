@@ -10,7 +10,7 @@ namespace sluice::kube {
 // A response from the API server that carried an error; built from the metav1.Status body
 // when there is one.
 class ApiError : public std::runtime_error {
-public:
+  public:
     ApiError(int code, std::string reason, std::string message, nlohmann::json details = {},
              std::optional<std::chrono::seconds> retryAfter = std::nullopt);
 
@@ -38,7 +38,7 @@ public:
     // Worth retrying as is: 429, 5xx (except 501), and server timeouts.
     bool isRetriable() const;
 
-private:
+  private:
     int code_;
     std::string reason_;
     std::string message_;
@@ -48,13 +48,13 @@ private:
 
 // The request never got an HTTP response: connection refused, TLS failure, timeout.
 class TransportError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 // Bad or missing client configuration (kubeconfig, in-cluster files).
 class ConfigError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

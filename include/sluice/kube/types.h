@@ -21,7 +21,7 @@ struct GroupVersionKind {
     static GroupVersionKind of(const Object& obj);  // from obj.apiVersion and obj.kind
     std::string apiVersion() const;                 // "apps/v1" or "v1"
     std::string groupVersion() const { return apiVersion(); }
-    std::string str() const;                        // "apps/v1, Kind=Deployment"
+    std::string str() const;  // "apps/v1, Kind=Deployment"
     bool operator==(const GroupVersionKind&) const = default;
     auto operator<=>(const GroupVersionKind&) const = default;
 };
