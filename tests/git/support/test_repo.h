@@ -1,0 +1,44 @@
+#pragma once
+// Test helpers: scratch directories and Git repositories built with the git CLI, isolated from
+// the user's and the system's Git configuration.
+#include <filesystem>
+#include <string>
+
+namespace sluice::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
+class TempDir {
+  public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+
+  private:
+    std::filesystem::path path_;
+};
+
+// Runs `command` with /bin/sh in `cwd`, global/system git config disabled; returns stdout.
+// Throws std::runtime_error (with the output) when it exits non-zero.
+std::string sh(const std::filesystem::path& cwd, const std::string& command);
+
+// A non-bare repository on branch "main" with a fixed committer identity.
+class TestRepo {
+  public:
+    explicit TestRepo(std::filesystem::path dir);
+    const std::filesystem::path& dir() const { return dir_; }
+    std::string url() const { return "file://" + dir_.string(); }
+
+    void write(const std::string& relPath, const std::string& content);
+    void symlink(const std::string& relPath, const std::string& target);
+    void remove(const std::string& relPath);
+    // Stages everything and commits; returns the new commit's full SHA.
+    std::string commit(const std::string& message);
+    std::string git(const std::string& args);  // "git <args>" in the repository
+
+  private:
+    std::filesystem::path dir_;
+};
+
+}  // namespace sluice::testing
