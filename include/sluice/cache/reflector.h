@@ -88,6 +88,7 @@ class Reflector {
     std::string rv_;
     std::atomic<bool> synced_{false};
     std::atomic<uint64_t> lists_{0};
+    bool watchProgress_ = false;  // the current watch delivered an event (run thread only)
 };
 
 // Kubernetes resourceVersions are opaque, but every real server uses increasing integers.
