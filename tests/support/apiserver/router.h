@@ -1,0 +1,59 @@
+#pragma once
+// HTTP front end: authentication, fault injection, URL -> resource routing, query options,
+// content negotiation (JSON, Table, PartialObjectMetadata) and watch streaming.
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "apiserver/api_server.h"
+#include "apiserver/store.h"
+#include "http/http_server.h"
+
+namespace sluice::testing {
+
+class RequestCounters {
+  public:
+    void add(const std::string& verb);
+    std::map<std::string, uint64_t> snapshot() const;
+    void reset();
+
+  private:
+    mutable std::mutex mu_;
+    std::map<std::string, uint64_t> counts_;
+};
+
+class Router {
+  public:
+    Router(Store& store, FaultInjector& faults, RequestCounters& counters,
+           const ApiServerOptions& opts, std::function<std::string()> serverAddress)
+        : store_(store),
+          faults_(faults),
+          counters_(counters),
+          opts_(opts),
+          serverAddress_(std::move(serverAddress)) {}
+
+    void handle(const HttpRequest& req, ResponseWriter& w);
+    // Asks every running watch stream to end (used by stop()).
+    void stopWatches() { stopping_ = true; }
+
+  private:
+    bool authenticated(const HttpRequest& req) const;
+    bool applyFault(const HttpRequest& req, ResponseWriter& w);
+    void serveNonResource(const HttpRequest& req, ResponseWriter& w,
+                          const std::vector<std::string>& seg);
+    void serveResource(const HttpRequest& req, ResponseWriter& w, const std::string& group,
+                       const std::string& version, std::vector<std::string> rest);
+    void serveWatch(const HttpRequest& req, ResponseWriter& w, const ResourceInfo& res,
+                    const std::string& ns, const std::string& name);
+
+    Store& store_;
+    FaultInjector& faults_;
+    RequestCounters& counters_;
+    ApiServerOptions opts_;
+    std::function<std::string()> serverAddress_;
+    std::atomic<bool> stopping_{false};
+};
+
+}  // namespace sluice::testing
