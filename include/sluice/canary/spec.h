@@ -1,0 +1,204 @@
+#pragma once
+// The Canary custom resource (Flagger's flagger.app/v1beta1 Canary served as
+// sluice.io/v1alpha1): typed spec and status, parsed from and written to JSON.
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/canary/time_format.h"
+
+namespace sluice::canary {
+
+enum class WebhookType {
+    ConfirmRollout,
+    PreRollout,
+    Rollout,
+    ConfirmTrafficIncrease,
+    ConfirmPromotion,
+    PostRollout,
+    Rollback,
+    Event,
+};
+std::string_view toString(WebhookType type);
+// Flagger treats a missing or empty type as "rollout".
+std::optional<WebhookType> parseWebhookType(std::string_view text);
+// Gates hold the canary until every hook of the type answers with success.
+bool isGate(WebhookType type);
+
+struct ObjectRef {
+    std::string apiVersion;
+    std::string kind;
+    std::string name;
+};
+
+struct GatewayRef {
+    std::string name;
+    std::string namespaceName;
+    std::string sectionName;
+};
+
+struct ServiceSpec {
+    int port = 0;
+    nlohmann::json targetPort;  // int or named port, as in Kubernetes (IntOrString)
+    std::string portName;
+    std::vector<std::string> gateways;
+    std::vector<std::string> hosts;
+    std::vector<GatewayRef> gatewayRefs;
+    nlohmann::json headers;  // Flagger's HeaderOperations, passed through to the router
+    nlohmann::json raw;      // the whole service object, for router fields not modelled here
+};
+
+struct ThresholdRange {
+    std::optional<double> min;
+    std::optional<double> max;
+};
+
+struct TemplateRef {
+    std::string name;
+    std::string namespaceName;
+};
+
+struct MetricSpec {
+    std::string name;
+    std::optional<TemplateRef> templateRef;
+    ThresholdRange thresholdRange;
+    Duration interval{std::chrono::minutes(1)};
+    std::string query;
+};
+
+struct WebhookSpec {
+    std::string name;
+    WebhookType type = WebhookType::Rollout;
+    std::string url;
+    Duration timeout{std::chrono::seconds(10)};
+    nlohmann::json metadata;
+    // Sluice extension for gates: once the gate has been closed this long, roll back.
+    std::optional<Duration> maxWait;
+};
+
+struct AnalysisSpec {
+    Duration interval{std::chrono::seconds(60)};
+    int threshold = 1;
+    std::optional<int> maxWeight;
+    int stepWeight = 0;
+    std::vector<int> stepWeights;
+    int stepWeightPromotion = 0;
+    int iterations = 0;
+    std::vector<MetricSpec> metrics;
+    std::vector<WebhookSpec> webhooks;
+};
+
+enum class Strategy {
+    Canary,     // progressive traffic shifting (stepWeight or stepWeights)
+    BlueGreen,  // fixed number of iterations at weight 0, then a full switch
+};
+
+struct CanarySpec {
+    std::string provider;
+    ObjectRef targetRef;
+    std::optional<ObjectRef> autoscalerRef;
+    int progressDeadlineSeconds = 600;
+    bool skipAnalysis = false;
+    ServiceSpec service;
+    AnalysisSpec analysis;
+
+    Strategy strategy() const;
+    // The last stepWeights entry, else maxWeight, else 100.
+    int maxWeight() const;
+    // The canary weight after one more successful step from `current` (capped at maxWeight).
+    int nextWeight(int current) const;
+    std::vector<const WebhookSpec*> webhooksOfType(WebhookType type) const;
+    bool hasWebhooks(WebhookType type) const;
+    std::chrono::seconds progressDeadline() const {
+        return std::chrono::seconds(progressDeadlineSeconds);
+    }
+    std::string primaryName() const { return targetRef.name + "-primary"; }
+};
+
+struct SpecParseResult {
+    CanarySpec spec;
+    std::vector<std::string> errors;  // human-readable, prefixed with the field path
+    bool ok() const { return errors.empty(); }
+};
+// Never throws: malformed input yields errors. Unknown fields are ignored.
+SpecParseResult parseCanarySpec(const nlohmann::json& spec);
+
+enum class Phase {
+    None,  // no status yet
+    Initializing,
+    Initialized,
+    Waiting,
+    Progressing,
+    WaitingPromotion,
+    Promoting,
+    Finalising,
+    Succeeded,
+    Failed,
+};
+std::string_view toString(Phase phase);
+std::optional<Phase> parsePhase(std::string_view text);  // "" -> Phase::None
+
+struct Condition {
+    std::string type;
+    std::string status;  // "True", "False", "Unknown"
+    std::string reason;
+    std::string message;
+    std::optional<Time> lastUpdateTime;
+    std::optional<Time> lastTransitionTime;
+    bool operator==(const Condition&) const = default;
+};
+
+inline constexpr std::string_view kPromotedCondition = "Promoted";
+
+// Everything the engine decides from lives here, so a restarted controller carries on exactly
+// where the previous one stopped. Times are stored with second precision.
+struct CanaryStatus {
+    // Flagger's fields.
+    Phase phase = Phase::None;
+    int failedChecks = 0;
+    int canaryWeight = 0;
+    int iterations = 0;            // successful analysis iterations of the current revision
+    std::string lastAppliedSpec;   // target pod-template hash under (or last under) analysis
+    std::string lastPromotedSpec;  // target pod-template hash the primary was promoted to
+    std::optional<Time> lastTransitionTime;
+    std::vector<Condition> conditions;
+
+    // Sluice's fields.
+    std::optional<Time> lastAnalysisTime;          // last completed analysis iteration (pacing)
+    std::optional<Time> noDataSince;               // metrics without data since (reset by data)
+    std::string noDataReason;                      // why the last metric query gave no data
+    std::map<WebhookType, Time> gateWaitingSince;  // gate first seen closed (for maxWait)
+    std::optional<Time> targetUnreadySince;        // canary scaled up / seen not ready since
+    std::optional<Time> primaryUnreadySince;       // primary initialising / promoting since
+    bool preRolloutPassed = false;                 // pre-rollout hooks passed for this revision
+    // A failure left the target up and serving because the primary was not ready; traffic is
+    // moved back and the target scaled down once the primary is ready.
+    bool targetKeptServing = false;
+
+    const Condition* condition(std::string_view type) const;
+    bool operator==(const CanaryStatus&) const = default;
+};
+
+struct StatusParseResult {
+    CanaryStatus status;
+    std::vector<std::string> errors;
+};
+// Never throws; unreadable fields are reported and left at their defaults.
+StatusParseResult parseCanaryStatus(const nlohmann::json& status);
+nlohmann::json toJson(const CanaryStatus& status);
+
+// A whole Canary object (metadata, spec, status).
+struct Canary {
+    std::string name;
+    std::string namespaceName;
+    CanarySpec spec;
+    CanaryStatus status;
+    std::vector<std::string> errors;  // spec and status errors together
+};
+Canary parseCanary(const nlohmann::json& object);
+
+}  // namespace sluice::canary
