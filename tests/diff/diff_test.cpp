@@ -139,32 +139,16 @@ TEST(Diff, FieldsRemovedFromGitThatSluiceAppliedAreDifferences) {
     auto manifest = deploymentManifest();
     auto live = liveFrom(manifest);
     live["metadata"]["labels"]["tier"] = "front";
-    live["metadata"]["managedFields"] = json::array(
-        {
-        {
-            {"manager", "sluice"}, {"operation", "Apply"}, {"apiVersion", "apps/v1"},
-                {"fieldsType", "FieldsV1"}, {
-                "fieldsV1", {
-                    {
-                        "f:metadata", {
-                            {
-                                "f:labels", {
-                                    {"f:app", json::object()}, {
-                                        "f:tier", json::object()
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }}
-});
-EXPECT_FALSE(compare(manifest, live).modified);  // without a manager: only desired fields
-auto r = compare(manifest, live, {}, "sluice");
-ASSERT_TRUE(r.modified);
-EXPECT_EQ(r.differences[0].path, ".metadata.labels.tier");
-EXPECT_FALSE(r.differences[0].desired.has_value());
+    live["metadata"]["managedFields"] = json::parse(R"([{
+        "manager": "sluice", "operation": "Apply", "apiVersion": "apps/v1",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:metadata": {"f:labels": {"f:app": {}, "f:tier": {}}}}
+    }])");
+    EXPECT_FALSE(compare(manifest, live).modified);  // without a manager: only desired fields
+    auto r = compare(manifest, live, {}, "sluice");
+    ASSERT_TRUE(r.modified);
+    EXPECT_EQ(r.differences[0].path, ".metadata.labels.tier");
+    EXPECT_FALSE(r.differences[0].desired.has_value());
 }
 
 TEST(Diff, SecretStringDataComparesAgainstData) {
