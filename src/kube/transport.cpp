@@ -9,6 +9,7 @@
 #include <cpprest/http_client.h>
 #include <atomic>
 #include <boost/asio/ssl.hpp>
+#include <future>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -145,9 +146,9 @@ struct Transport::Impl {
         validatePem(cfg);
         if (!cfg.username.empty() || !cfg.password.empty())
             basicAuth = "Basic " + base64(cfg.username + ":" + cfg.password);
+        // Only a backstop for ordinary requests (see send()); watches set their own.
         baseConfig.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(
-            cfg.requestTimeout.count() > 0 ? cfg.requestTimeout
-                                           : std::chrono::milliseconds(30000)));
+            requestTimeout() * 2 + std::chrono::seconds(5)));
         baseConfig.set_validate_certificates(!cfg.insecureSkipTlsVerify);
         std::string caPem = cfg.caPem, certPem = cfg.clientCertPem, keyPem = cfg.clientKeyPem;
         if (!caPem.empty() || !certPem.empty()) {
@@ -197,6 +198,39 @@ struct Transport::Impl {
         if (!c.body.empty() || c.method == "POST" || c.method == "PUT" || c.method == "PATCH")
             req.set_body(c.body, c.contentType.empty() ? "application/json" : c.contentType);
         return req;
+    }
+
+    std::chrono::milliseconds requestTimeout() const {
+        return cfg.requestTimeout.count() > 0 ? cfg.requestTimeout
+                                              : std::chrono::milliseconds(30000);
+    }
+    std::string timeoutMessage() const {
+        return "timed out after " + std::to_string(requestTimeout().count()) + "ms";
+    }
+
+    // One attempt, headers and body, within requestTimeout. The deadline is enforced here by
+    // cancellation rather than by cpprest's own timer: when that timer closes a reused TLS
+    // connection, cpprest may take it for a keep-alive connection the server closed and
+    // silently re-send the request (unsafe for POST). It checks cancellation before re-sending.
+    HttpResponse send(const HttpCall& c, bool* timedOut) {
+        pplx::cancellation_token_source cts;
+        auto task = http->request(build(c), cts.get_token()).then([](http::http_response r) {
+            return r.extract_utf8string(true).then([r](std::string body) {
+                HttpResponse out;
+                out.code = r.status_code();
+                out.retryAfter = parseRetryAfter(r);
+                out.body = std::move(body);
+                return out;
+            });
+        });
+        auto done = std::make_shared<std::promise<void>>();
+        auto finished = done->get_future();
+        task.then([done](pplx::task<HttpResponse>) { done->set_value(); });
+        if (finished.wait_for(requestTimeout()) == std::future_status::timeout) {
+            *timedOut = true;
+            cts.cancel();
+        }
+        return task.get();
     }
 
     void pace() {
@@ -250,17 +284,15 @@ HttpResponse Transport::call(const HttpCall& c) {
         HttpResponse resp;
         std::optional<Failure> failure;
         std::string cause;
+        bool timedOut = false;
         try {
-            http::http_response r = m.http->request(m.build(c)).get();
-            resp.code = r.status_code();
-            resp.retryAfter = parseRetryAfter(r);
-            resp.body = r.extract_utf8string(true).get();
+            resp = m.send(c, &timedOut);
         } catch (const http::http_exception& e) {
-            failure = classify(e);
-            cause = m.describe(e, m.cfg.requestTimeout);
+            failure = timedOut ? Failure::MaybeSent : classify(e);
+            cause = timedOut ? m.timeoutMessage() : m.describe(e, m.requestTimeout());
         } catch (const std::exception& e) {
-            failure = Failure::Permanent;
-            cause = e.what();
+            failure = timedOut ? Failure::MaybeSent : Failure::Permanent;
+            cause = timedOut ? m.timeoutMessage() : e.what();
         }
         m.observe(c.verb, failure ? 0 : resp.code, Clock::now() - start);
 
