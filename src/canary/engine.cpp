@@ -643,7 +643,16 @@ class Round {
         requeue_ = readinessPoll();
     }
 
+    // A revision that changes while promoting may or may not have reached the primary (the
+    // copy is refused once the hash moved), so it is analysed from the start like any other.
+    bool restartedByNewRevision() {
+        if (!revisionChanged()) return false;
+        startRevision(true);
+        return true;
+    }
+
     void promote() {
+        if (restartedByNewRevision()) return;
         if (!obs_.primary.ready) {
             if (!st_.primaryUnreadySince) st_.primaryUnreadySince = now_;
             if (st_.canaryWeight < 100 && obs_.target.ready) setWeights(0, 100);
@@ -695,6 +704,7 @@ class Round {
     }
 
     void finalise() {
+        if (restartedByNewRevision()) return;
         if (!obs_.primary.ready) {
             // Back to the canary until the primary is ready again.
             if (obs_.target.ready) setWeights(0, 100);

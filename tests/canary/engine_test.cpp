@@ -306,6 +306,23 @@ TEST(CanaryEngineRevision, ChangeDuringAnalysisRestartsIt) {
     EXPECT_EQ(sim.primaryHash, "rev3");
 }
 
+TEST(CanaryEngineRevision, ChangeDuringPromotionRestartsAnalysisOnThePrimary) {
+    Sim sim(makeSpec({{"stepWeight", 50}}));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Promoting));
+    sim.primaryHealthy = false;
+    sim.next();
+    sim.targetHash = "rev3";  // pushed while the primary is still rolling out rev2
+    sim.next();
+    EXPECT_EQ(sim.status.phase, Phase::Progressing);
+    EXPECT_EQ(sim.status.lastAppliedSpec, "rev3");
+    EXPECT_EQ(sim.canaryWeight, 100);  // the primary is not ready: it gets no traffic yet
+    sim.primaryHealthy = true;
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Succeeded));
+    EXPECT_EQ(sim.primaryHash, "rev3");
+    EXPECT_EQ(sim.status.lastPromotedSpec, "rev3");
+}
+
 // --- canary strategy -------------------------------------------------------------------------
 
 std::vector<int> canaryWeightsOf(const Sim& sim) {
