@@ -306,7 +306,10 @@ void Store::closeAllWatchers() {
 
 void Store::compact() {
     std::lock_guard<std::mutex> lk(mu_);
-    compactedRv_ = rv_;
+    // The compaction takes a revision of its own so that every revision handed out before it
+    // (lists, watches, continue tokens) is now too old, while lists made afterwards return a
+    // revision that can still be watched from.
+    compactedRv_ = ++rv_;
     history_.clear();
 }
 

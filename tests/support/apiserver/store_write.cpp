@@ -193,7 +193,10 @@ void Store::validateCustomLocked(const ResourceInfo& res, json& obj, const Write
         for (const auto& e : vr.errors) {
             std::string field = e.field;
             if (!field.empty() && field[0] == '.') field.erase(0, 1);
-            causes.push_back(errors::invalidCause(e.reason, field, e.message));
+            // Status causes carry the field separately from the message.
+            std::string msg = e.message;
+            if (!field.empty() && msg.rfind(field + ": ", 0) == 0) msg.erase(0, field.size() + 2);
+            causes.push_back(errors::invalidCause(e.reason, field, msg));
         }
         errors::invalid(res, name, causes);
     }
