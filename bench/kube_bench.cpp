@@ -232,7 +232,9 @@ int main(int argc, char** argv) {
         });
         report("get", args.objects, getWall, getLat);
         auto listStart = steady_clock::now();
-        auto all = client.listAll(kConfigMap, "bench", {.limit = 500});
+        sluice::kube::ListOptions pages;
+        pages.limit = 500;
+        auto all = client.listAll(kConfigMap, "bench", pages);
         double listWall = duration<double>(steady_clock::now() - listStart).count();
         std::printf("%-28s %7zu objs %8.2f s (pages of 500)\n", "list", all.items.size(), listWall);
 
