@@ -4,7 +4,6 @@
 #include <cctype>
 #include <map>
 #include <mutex>
-#include <regex>
 
 #include "callbacks.h"
 #include "sluice/git/git.h"
@@ -222,8 +221,14 @@ class RepoHandle {
     git_repository* get() const { return repo_.get(); }
 
     void fetch(Op& op) {
+        // No insteadOf rewriting: the URL is the Application's, not the machine's config's (and
+        // libgit2 1.5 leaks pcre2 match data while globbing the config for insteadOf keys).
+        git_remote_create_options createOpts = GIT_REMOTE_CREATE_OPTIONS_INIT;
+        createOpts.repository = repo_.get();
+        createOpts.flags =
+            GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
         git_remote* raw = nullptr;
-        if (git_remote_create_anonymous(&raw, repo_.get(), op.url.cleanUrl.c_str()) != 0)
+        if (git_remote_create_with_opts(&raw, op.url.cleanUrl.c_str(), &createOpts) != 0)
             throw GitError(
                 GitError::Kind::Other,
                 safe(op, "invalid repository URL " + op.scrubbedUrl + ": " + lastError()));
@@ -507,8 +512,22 @@ bool pathLess(const File& a, const File& b) {
 }  // namespace
 
 std::string scrubUrl(const std::string& text) {
-    static const std::regex userinfo(R"(([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s@]+@)");
-    return std::regex_replace(text, userinfo, "$1");
+    // Drops everything up to the last '@' of each URL's authority, so that a password with an
+    // unencoded '@' goes too. (No std::regex: GCC 12 warns inside it under the sanitizers.)
+    std::string out;
+    size_t pos = 0;
+    for (size_t sep; (sep = text.find("://", pos)) != std::string::npos;) {
+        size_t authStart = sep + 3;
+        size_t authEnd = authStart;
+        while (authEnd < text.size() && text[authEnd] != '/' &&
+               !std::isspace(static_cast<unsigned char>(text[authEnd])))
+            ++authEnd;
+        size_t at = text.rfind('@', authEnd == 0 ? 0 : authEnd - 1);
+        out.append(text, pos, authStart - pos);
+        pos = at != std::string::npos && at >= authStart && at < authEnd ? at + 1 : authStart;
+    }
+    out.append(text, pos, std::string::npos);
+    return out;
 }
 
 std::string normalisePath(const std::string& path) {

@@ -383,6 +383,9 @@ TEST(ScrubUrl, RemovesUserinfo) {
               "fetch https://host/x.git failed");
     EXPECT_EQ(scrubUrl("ssh://git@host:22/x"), "ssh://host:22/x");
     EXPECT_EQ(scrubUrl("https://host/x"), "https://host/x");
+    EXPECT_EQ(scrubUrl("https://u:p@ss@host/x and http://t@h"), "https://host/x and http://h");
+    EXPECT_EQ(scrubUrl("a@b://x@y"), "a@b://y");
+    EXPECT_EQ(scrubUrl("mail a@b, no url"), "mail a@b, no url");
 }
 
 TEST(NormalisePath, Cases) {

@@ -61,6 +61,9 @@ TEST(Base64, DecodesAndRejects) {
 
 // Drives the certificate callback as libgit2's SSH transport would.
 struct HostKeyCheck {
+    // The callback records errors with git_error_set_str, which needs an initialised libgit2.
+    HostKeyCheck() { git_libgit2_init(); }
+    ~HostKeyCheck() { git_libgit2_shutdown(); }
     detail::CallbackState state;
     std::string key;
     int port = 22;
