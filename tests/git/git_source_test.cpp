@@ -81,6 +81,32 @@ TEST_F(GitSourceTest, HeadFollowsTheRemoteDefaultBranch) {
     EXPECT_EQ(source.resolve(repo(), "HEAD").sha, trunk);
 }
 
+TEST_F(GitSourceTest, EmptyRepositoryHasNoRevisions) {
+    auto e = errorOf([&] { source.resolve(repo(), "HEAD"); });
+    EXPECT_EQ(e.kind(), GitError::Kind::UnknownRevision) << e.what();
+    EXPECT_EQ(errorOf([&] { source.resolve(repo(), "main"); }).kind(),
+              GitError::Kind::UnknownRevision);
+}
+
+TEST_F(GitSourceTest, DetachedRemoteHeadIsFetched) {
+    upstream.commit("on main");
+    upstream.git("checkout -q --detach");
+    std::string detached = upstream.commit("only reachable from HEAD");
+    EXPECT_EQ(source.resolve(repo(), "HEAD").sha, detached);
+}
+
+TEST_F(GitSourceTest, ReadingACommitMissingFromTheCacheFetchesIt) {
+    upstream.write("a.yaml", "a");
+    std::string sha = upstream.commit("one");
+    // As after a restart with an empty cache: no resolve() first.
+    EXPECT_EQ(paths(source.listFiles(repo(), sha, "", false)),
+              (std::vector<std::string>{"a.yaml"}));
+    LibGit2Source fresh(tmp.path() / "cache2");
+    EXPECT_EQ(fresh.readFile(repo(), sha, "a.yaml"), "a");
+    EXPECT_EQ(errorOf([&] { fresh.readFile(repo(), "abc", "a.yaml"); }).kind(),
+              GitError::Kind::UnknownRevision);
+}
+
 TEST_F(GitSourceTest, ShortShaNeedsSevenDigits) {
     std::string sha = upstream.commit("only");
     auto e = errorOf([&] { source.resolve(repo(), sha.substr(0, 6)); });

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sluice/git/fake_source.h"
 #include "test_repo.h"
 
 namespace sluice::render {
@@ -212,6 +213,33 @@ TEST(RenderRevision, FromARealRepository) {
     } catch (const RenderError& e) {
         EXPECT_EQ(e.file(), "apps/guestbook/broken.yaml");
     }
+}
+
+TEST(RenderRevision, WithTheFakeSource) {
+    git::FakeGitSource fake;
+    git::Repository repo{"https://example.invalid/repo.git", {}};
+    std::string sha = fake.commit(repo.url, {{"app/b.yaml", cm("b")},
+                                             {"app/a/x.yaml", cm("x")},
+                                             {"app/a.yaml", cm("a")},
+                                             {"app/notes.md", "no"}});
+    EXPECT_EQ(fake.resolve(repo, "main").sha, sha);
+    EXPECT_EQ(fake.resolve(repo, "").sha, sha);
+    EXPECT_EQ(fake.resolve(repo, sha.substr(0, 8)).sha, sha);
+    EXPECT_EQ(fake.resolveCalls(repo.url), 3);
+    EXPECT_EQ(names(renderRevision(fake, repo, sha, {"app", true})),
+              (std::vector<std::string>{"x", "a", "b"}));
+    EXPECT_THROW(fake.resolve(repo, "nope"), git::GitError);
+    fake.setError(repo.url, git::GitError(git::GitError::Kind::Auth, "denied"));
+    try {
+        fake.resolve(repo, "main");
+        ADD_FAILURE() << "expected the injected error";
+    } catch (const git::GitError& e) {
+        EXPECT_EQ(e.kind(), git::GitError::Kind::Auth);
+    }
+    fake.setError(repo.url, std::nullopt);
+    EXPECT_EQ(fake.listFiles(repo, sha, "app", false).size(), 3u);
+    EXPECT_THROW(fake.listFiles(repo, sha, "missing", false), git::GitError);
+    EXPECT_THROW(fake.listFiles(repo, sha, "../app", false), git::GitError);
 }
 
 }  // namespace
