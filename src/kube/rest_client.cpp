@@ -86,8 +86,9 @@ struct RestClient::Impl {
         if (r.body.empty()) return json::object();
         auto parsed = json::parse(r.body, nullptr, false);
         if (parsed.is_discarded())
-            throw ApiError(r.code, "InternalError",
-                           "response is not JSON: " + r.body.substr(0, 200));
+            throw ApiError(500, "InternalError",
+                           "HTTP " + std::to_string(r.code) +
+                               " response is not JSON: " + r.body.substr(0, 200));
         return parsed;
     }
 
@@ -289,10 +290,11 @@ void RestClient::watch(const GroupVersionKind& gvk, const std::string& ns, const
             return true;
         }
         WatchEvent event{*type, ev.contains("object") ? std::move(ev["object"]) : json::object()};
-        if (*type == WatchEvent::Type::Error) {
-            if (!onEvent(event)) return false;
+        // An ERROR carrying a Status (e.g. 410 Expired) ends the watch as an ApiError; the
+        // consumer does not also see it as an event. Anything else is passed on as is.
+        if (*type == WatchEvent::Type::Error && event.object.is_object() &&
+            (event.object.value("kind", "") == "Status" || event.object.contains("code")))
             throw ApiError::fromStatus(event.object);
-        }
         if (*type != WatchEvent::Type::Bookmark) Impl::fillTypeMeta(event.object, gvk);
         return onEvent(event);
     };

@@ -195,8 +195,14 @@ struct Transport::Impl {
             h.add("Authorization", basicAuth);
         // cpprest takes the TLS name (SNI and certificate check) from the Host header.
         if (!cfg.tlsServerName.empty()) h.add("Host", cfg.tlsServerName);
-        if (!c.body.empty() || c.method == "POST" || c.method == "PUT" || c.method == "PATCH")
-            req.set_body(c.body, c.contentType.empty() ? "application/json" : c.contentType);
+        if (!c.body.empty() || c.method == "POST" || c.method == "PUT" || c.method == "PATCH") {
+            // As bytes: cpprest's std::string overload wraps a char buffer that it then uses
+            // as a uint8_t one (undefined behaviour, reported by UBSan).
+            std::vector<uint8_t> bytes(c.body.begin(), c.body.end());
+            auto size = bytes.size();
+            req.set_body(concurrency::streams::bytestream::open_istream(std::move(bytes)), size,
+                         c.contentType.empty() ? "application/json" : c.contentType);
+        }
         return req;
     }
 

@@ -538,10 +538,15 @@ TEST_F(KubeIntegration, WatchGoneAfterCompaction) {
     for (int i = 0; i < 3; ++i) client_->create(configMap("c-more-" + std::to_string(i)));
     server_.compact();
     client_->create(configMap("after"));
+    int errorEvents = 0;
     auto err = expectApiError([&] {
         client_->watch(kConfigMap, "default", {.resourceVersion = oldRv},
-                       [](const WatchEvent&) { return true; });
+                       [&](const WatchEvent& ev) {
+                           if (ev.type == WatchEvent::Type::Error) ++errorEvents;
+                           return true;
+                       });
     });
+    EXPECT_EQ(errorEvents, 0);  // thrown, not delivered
     EXPECT_TRUE(err.isGone()) << err.what();
     EXPECT_EQ(err.code(), 410);
 
