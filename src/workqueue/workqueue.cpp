@@ -141,7 +141,9 @@ void WorkQueue::waitLocked(std::unique_lock<std::mutex>& lock) {
         return;
     }
     if (realClock_) {
-        cv_.wait_until(lock, delayed_.begin()->first);
+        // A copy: wait_until re-reads its argument after waking, when the node may be gone.
+        const Clock::TimePoint due = delayed_.begin()->first;
+        cv_.wait_until(lock, due);
     } else {
         // The fake clock's due time says nothing about real time: re-read it regularly.
         cv_.wait_for(lock, opts_.pollInterval);

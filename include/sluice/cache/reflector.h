@@ -88,7 +88,8 @@ class Reflector {
     std::string rv_;
     std::atomic<bool> synced_{false};
     std::atomic<uint64_t> lists_{0};
-    bool watchProgress_ = false;  // the current watch delivered an event (run thread only)
+    // The current watch delivered an event (set from the watch callback, read by run()).
+    std::atomic<bool> watchProgress_{false};
 };
 
 // Kubernetes resourceVersions are opaque, but every real server uses increasing integers.
