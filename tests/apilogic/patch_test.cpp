@@ -215,15 +215,28 @@ TEST(StrategicMergePatch, ErrorsOnBadDirectivesAndShapes) {
                  InvalidError);
 }
 
-TEST(StrategicMergePatch, AtomicMapReplacedWhole) {
+TEST(StrategicMergePatch, MapsMergeEvenWhenApplyTreatsThemAtomic) {
     Schema s;
     s.setAtomicMap("spec.selector");
     json target = R"({"spec":{"selector":{"a":"1","b":"2"}}})"_json;
-    json out = applyStrategicMergePatch(target, R"({"spec":{"selector":{"c":"3"}}})"_json, s);
-    EXPECT_EQ(out["spec"]["selector"], R"({"c":"3"})"_json);
-    json merged =
-        applyStrategicMergePatch(target, R"({"spec":{"selector":{"c":"3"}}})"_json, Schema());
-    EXPECT_EQ(merged["spec"]["selector"], R"({"a":"1","b":"2","c":"3"})"_json);
+    json out =
+        applyStrategicMergePatch(target, R"({"spec":{"selector":{"c":"3","a":null}}})"_json, s);
+    EXPECT_EQ(out["spec"]["selector"], R"({"b":"2","c":"3"})"_json);
+}
+
+TEST(StrategicMergePatch, BuiltInDeploymentSchema) {
+    json d = R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+      "spec":{"replicas":1,"template":{"spec":{"containers":[
+        {"name":"app","image":"web:1","env":[{"name":"A","value":"1"}]},{"name":"side","image":"s:1"}]}}}})"_json;
+    json patch = R"({"spec":{"replicas":3,"template":{"spec":{"containers":[
+        {"name":"app","image":"web:2","env":[{"name":"B","value":"2"}]}]}}}})"_json;
+    json out = applyStrategicMergePatch(d, patch, Schema::forKind("apps/v1", "Deployment"));
+    EXPECT_EQ(out["spec"]["replicas"], 3);
+    const json& cs = out["spec"]["template"]["spec"]["containers"];
+    ASSERT_EQ(cs.size(), 2u);
+    EXPECT_EQ(cs[0]["image"], "web:2");
+    EXPECT_EQ(cs[0]["env"], R"([{"name":"A","value":"1"},{"name":"B","value":"2"}])"_json);
+    EXPECT_EQ(cs[1]["name"], "side");
 }
 
 }  // namespace

@@ -293,10 +293,8 @@ class StrategicMerger {
             auto existing = result.find(key);
             const json orig = existing == result.end() ? json() : *existing;
             if (value.is_object()) {
-                if (schema_.isAtomicMap(sub)) {
-                    result[key] = stripDirectives(value);
-                    continue;
-                }
+                // Maps always merge: mapType=atomic is a server-side apply marker that strategic
+                // merge patch (driven by patchStrategy tags) does not honour.
                 auto merged = mergeMap(orig.is_object() ? orig : json::object(), value, sub);
                 if (merged)
                     result[key] = std::move(*merged);
