@@ -3,10 +3,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
-#include <regex>
 #include <sstream>
+#include <string_view>
 
 namespace sluice {
 namespace {
@@ -26,17 +27,23 @@ json resolvePlainScalar(const std::string& s) {
         return true;
     if (isOneOf(s, {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "n", "N"}))
         return false;
-    static const std::regex intRe(R"([-+]?(0|[1-9][0-9_]*))");
-    static const std::regex hexRe(R"([-+]?0x[0-9a-fA-F_]+)");
-    static const std::regex octRe(R"([-+]?0o?[0-7_]+)");
-    static const std::regex floatRe(
-        R"([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?)");
     auto stripUnderscores = [](std::string v) {
         v.erase(std::remove(v.begin(), v.end(), '_'), v.end());
         return v;
     };
+    size_t signLen = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+    std::string_view body(s);
+    body.remove_prefix(signLen);
+    auto allOf = [](std::string_view v, auto pred) {
+        return !v.empty() && std::all_of(v.begin(), v.end(), pred);
+    };
+    auto isDigitOrUnderscore = [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+    };
     try {
-        if (std::regex_match(s, intRe)) {
+        // Decimal integer: 0 or a non-zero digit followed by digits/underscores.
+        if (allOf(body, isDigitOrUnderscore) && std::isdigit(static_cast<unsigned char>(body[0])) &&
+            (body[0] != '0' || body.size() == 1)) {
             std::string v = stripUnderscores(s);
             if (v[0] == '-') return static_cast<int64_t>(std::stoll(v));
             uint64_t u = std::stoull(v[0] == '+' ? v.substr(1) : v);
@@ -44,23 +51,46 @@ json resolvePlainScalar(const std::string& s) {
                 return static_cast<int64_t>(u);
             return u;
         }
-        if (std::regex_match(s, hexRe)) {
-            std::string v = stripUnderscores(s);
-            bool neg = v[0] == '-';
-            size_t start = (v[0] == '-' || v[0] == '+') ? 3 : 2;
-            int64_t n = static_cast<int64_t>(std::stoull(v.substr(start), nullptr, 16));
-            return neg ? -n : n;
+        // Hexadecimal: 0x...
+        if (body.size() > 2 && body[0] == '0' && body[1] == 'x' &&
+            allOf(body.substr(2), [](char c) {
+                return std::isxdigit(static_cast<unsigned char>(c)) || c == '_';
+            })) {
+            int64_t n = static_cast<int64_t>(
+                std::stoull(stripUnderscores(std::string(body.substr(2))), nullptr, 16));
+            return s[0] == '-' ? -n : n;
         }
-        if (s.size() > 1 && std::regex_match(s, octRe) &&
-            s.find_first_of("89") == std::string::npos) {
-            std::string v = stripUnderscores(s);
-            bool neg = v[0] == '-';
-            size_t start = (v[0] == '-' || v[0] == '+') ? 1 : 0;
-            if (v.compare(start, 2, "0o") == 0) start += 2;
-            int64_t n = static_cast<int64_t>(std::stoull(v.substr(start), nullptr, 8));
-            return neg ? -n : n;
+        // Octal: 0o... or a leading 0 followed by octal digits (YAML 1.1).
+        std::string_view oct = body.substr(0, 2) == "0o" ? body.substr(2) : body;
+        if (body.size() > 1 && body[0] == '0' &&
+            allOf(oct, [](char c) { return (c >= '0' && c <= '7') || c == '_'; })) {
+            int64_t n =
+                static_cast<int64_t>(std::stoull(stripUnderscores(std::string(oct)), nullptr, 8));
+            return s[0] == '-' ? -n : n;
         }
-        if (std::regex_match(s, floatRe)) return std::stod(stripUnderscores(s));
+        // Float: digits with an optional fraction and exponent, or a leading-dot fraction.
+        {
+            size_t i = 0;
+            size_t intDigits = 0, fracDigits = 0;
+            while (i < body.size() && isDigitOrUnderscore(body[i])) ++i, ++intDigits;
+            bool dot = i < body.size() && body[i] == '.';
+            if (dot) {
+                ++i;
+                while (i < body.size() && isDigitOrUnderscore(body[i])) ++i, ++fracDigits;
+            }
+            bool mantissaOk =
+                (intDigits > 0 && std::isdigit(static_cast<unsigned char>(body[0]))) ||
+                (intDigits == 0 && dot && fracDigits > 0);
+            bool expOk = true;
+            if (mantissaOk && i < body.size() && (body[i] == 'e' || body[i] == 'E')) {
+                ++i;
+                if (i < body.size() && (body[i] == '+' || body[i] == '-')) ++i;
+                size_t expStart = i;
+                while (i < body.size() && std::isdigit(static_cast<unsigned char>(body[i]))) ++i;
+                expOk = i > expStart;
+            }
+            if (mantissaOk && expOk && i == body.size()) return std::stod(stripUnderscores(s));
+        }
     } catch (const std::out_of_range&) {
         return s;  // too large for a number: keep the text
     }

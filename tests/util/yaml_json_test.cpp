@@ -69,3 +69,24 @@ TEST(YamlJson, RoundTripKeepsTypes) {
                         {"m", {{"k", "v: x"}}}};
     EXPECT_EQ(yamlToJson(jsonToYaml(j)), j);
 }
+
+TEST(YamlJson, NumberFormsOfYaml11) {
+    auto j = yamlToJson(R"(
+dec: 1_000
+oct: 0o17
+legacyOct: 017
+hex: -0x10
+frac: .5
+exp: 6.02e+23
+signed: +3
+notNumbers: [1.2.3, 0x, 1e, "12", 12abc, -, .]
+)");
+    EXPECT_EQ(j["dec"], 1000);
+    EXPECT_EQ(j["oct"], 15);
+    EXPECT_EQ(j["legacyOct"], 15);
+    EXPECT_EQ(j["hex"], -16);
+    EXPECT_DOUBLE_EQ(j["frac"].get<double>(), 0.5);
+    EXPECT_DOUBLE_EQ(j["exp"].get<double>(), 6.02e23);
+    EXPECT_EQ(j["signed"], 3);
+    for (const auto& v : j["notNumbers"]) EXPECT_TRUE(v.is_string()) << v.dump();
+}
