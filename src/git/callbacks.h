@@ -12,7 +12,6 @@ namespace sluice::git::detail {
 // Per-operation state handed to libgit2 as the callbacks' payload.
 struct CallbackState {
     Credentials creds;  // already merged with userinfo from the URL
-    std::string url;    // scrubbed, for messages
     int sshPort = 22;
     int credentialCalls = 0;
     bool authRejected = false;  // asked again after we gave credentials

@@ -156,7 +156,6 @@ Op makeOp(const Repository& repo) {
     if (op.state.creds.password.empty()) op.state.creds.password = op.url.password;
     op.state.sshPort = op.url.port;
     op.scrubbedUrl = scrubUrl(repo.url);
-    op.state.url = op.scrubbedUrl;
     return op;
 }
 

@@ -59,7 +59,9 @@ class GitSource {
     // (>= 7 hex digits, unique) commit SHA, or "HEAD"/"" for the remote's default branch.
     virtual Revision resolve(const Repository& repo, const std::string& targetRevision) = 0;
     // Regular files under `path` at commit `sha` (recursively when `recurse`), sorted by path.
-    // Throws GitError(InvalidPath) for unsafe paths or symlinks resolving outside `path`.
+    // Throws GitError(InvalidPath) for unsafe paths, and for any symlink in the subtree (even
+    // when not recursing) that resolves outside `path`. Links to files inside are listed under
+    // their own path; links to directories are not descended.
     virtual std::vector<File> listFiles(const Repository& repo, const std::string& sha,
                                         const std::string& path, bool recurse) = 0;
     // Content of the file at `path` (symlinks inside the repository are followed).
