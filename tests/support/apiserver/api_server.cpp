@@ -171,8 +171,10 @@ FaultInjector& ApiServer::faults() {
 }
 
 void ApiServer::dropWatches() {
-    impl_->store.closeAllWatchers();
+    // Cut the connections first: a watch handler woken by its closed queue would otherwise
+    // end its response cleanly (final chunk) before the cut.
     if (impl_->http) impl_->http->closeStreams();
+    impl_->store.closeAllWatchers();
 }
 
 void ApiServer::compact() {

@@ -1,7 +1,6 @@
 // Write paths of the store: create, update (PUT), the four patch formats, delete.
 #include <algorithm>
 #include <random>
-#include <regex>
 
 #include "apilogic/apilogic.h"
 #include "apiserver/status_errors.h"
@@ -32,10 +31,24 @@ json nameCauses(const ResourceInfo& res, const std::string& name) {
         causes.push_back(errors::invalidCause("FieldValueInvalid", "metadata.name",
                                               "Invalid value: \"" + name + "\": " + msg));
     };
-    static const std::regex label("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
-    static const std::regex dns1035("[a-z]([-a-z0-9]*[a-z0-9])?");
-    static const std::regex subdomain(
-        "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+    auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    // [a-z0-9]([-a-z0-9]*[a-z0-9])? ; DNS-1035 additionally starts with a letter.
+    auto isLabel = [&](const std::string& l, bool dns1035) {
+        if (l.empty() || !alnum(l.front()) || !alnum(l.back())) return false;
+        if (dns1035 && !(l.front() >= 'a' && l.front() <= 'z')) return false;
+        for (char c : l)
+            if (!alnum(c) && c != '-') return false;
+        return true;
+    };
+    auto isSubdomain = [&](const std::string& n) {
+        size_t start = 0;
+        while (true) {
+            size_t dot = n.find('.', start);
+            if (!isLabel(n.substr(start, dot - start), false)) return false;
+            if (dot == std::string::npos) return true;
+            start = dot + 1;
+        }
+    };
     if (res.group == "rbac.authorization.k8s.io") {
         // RBAC names are path segments ("system:controller:foo" is valid).
         if (name == "." || name == "..") bad("may not be '" + name + "'");
@@ -43,13 +56,13 @@ json nameCauses(const ResourceInfo& res, const std::string& name) {
         if (name.find('%') != std::string::npos) bad("may not contain '%'");
     } else if (res.kind == "Namespace") {
         if (name.size() > 63) bad("must be no more than 63 characters");
-        if (!std::regex_match(name, label)) bad(kLabelMsg);
+        if (!isLabel(name, false)) bad(kLabelMsg);
     } else if (res.kind == "Service" && res.group.empty()) {
         if (name.size() > 63) bad("must be no more than 63 characters");
-        if (!std::regex_match(name, dns1035)) bad(kDns1035Msg);
+        if (!isLabel(name, true)) bad(kDns1035Msg);
     } else {
         if (name.size() > 253) bad("must be no more than 253 characters");
-        if (!std::regex_match(name, subdomain)) bad(kSubdomainMsg);
+        if (!isSubdomain(name)) bad(kSubdomainMsg);
     }
     return causes;
 }

@@ -1,0 +1,83 @@
+// Pure pieces of the API server: selectors, continue tokens, fault rule matching.
+#include <gtest/gtest.h>
+
+#include "apiserver/api_server.h"
+#include "apiserver/continue_token.h"
+#include "apiserver/selectors.h"
+
+namespace sluice::testing {
+namespace {
+
+using nlohmann::json;
+
+json withLabels(json labels) {
+    return {{"metadata", {{"name", "n"}, {"namespace", "ns"}, {"labels", labels}}}};
+}
+
+TEST(LabelSelectorTest, Operators) {
+    json o = withLabels({{"app", "web"}, {"tier", "fe"}});
+    EXPECT_TRUE(LabelSelector::parse("").matches(o));
+    EXPECT_TRUE(LabelSelector::parse("app=web").matches(o));
+    EXPECT_TRUE(LabelSelector::parse("app==web").matches(o));
+    EXPECT_FALSE(LabelSelector::parse("app!=web").matches(o));
+    EXPECT_TRUE(LabelSelector::parse("missing!=x").matches(o));
+    EXPECT_TRUE(LabelSelector::parse("app in (db, web)").matches(o));
+    EXPECT_FALSE(LabelSelector::parse("app notin (db,web)").matches(o));
+    EXPECT_TRUE(LabelSelector::parse("tier").matches(o));
+    EXPECT_FALSE(LabelSelector::parse("!tier").matches(o));
+    EXPECT_TRUE(LabelSelector::parse("app=web,tier in (fe)").matches(o));
+    EXPECT_FALSE(LabelSelector::parse("app=web,tier=be").matches(o));
+    EXPECT_THROW(LabelSelector::parse("app in web"), ApiError);
+    EXPECT_THROW(LabelSelector::parse("a=b,,c"), ApiError);
+}
+
+TEST(FieldSelectorTest, SupportedFields) {
+    json o = withLabels(json::object());
+    EXPECT_TRUE(FieldSelector::parse("metadata.name=n", false).matches(o));
+    EXPECT_FALSE(FieldSelector::parse("metadata.namespace!=ns", false).matches(o));
+    EXPECT_THROW(FieldSelector::parse("status.phase=Running", false), ApiError);
+    o["status"]["phase"] = "Running";
+    EXPECT_TRUE(FieldSelector::parse("status.phase=Running", true).matches(o));
+    try {
+        FieldSelector::parse("spec.x=1", false);
+        FAIL();
+    } catch (const ApiError& e) {
+        EXPECT_EQ(e.code(), 400);
+        EXPECT_EQ(e.reason(), "BadRequest");
+    }
+}
+
+TEST(ContinueTokenTest, RoundTripAndRejectsGarbage) {
+    std::string start("default/name");
+    start.push_back('\0');
+    auto tok = encodeContinueToken(42, start);
+    auto back = decodeContinueToken(tok);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->rv, 42u);
+    EXPECT_EQ(back->start, start);
+    EXPECT_FALSE(decodeContinueToken("not base64!"));
+    EXPECT_FALSE(decodeContinueToken(base64Encode("{\"v\":\"other\",\"rv\":1,\"start\":\"\"}")));
+    for (std::string s : {"", "a", "ab", "abc", "abcd"})
+        EXPECT_EQ(*base64Decode(base64Encode(s)), s);
+}
+
+TEST(FaultInjectorTest, RulesMatchAndCountDown) {
+    FaultInjector f;
+    f.failNext(2, 500, "GET", "/pods");
+    EXPECT_FALSE(f.take("POST", "/api/v1/pods"));
+    EXPECT_FALSE(f.take("GET", "/api/v1/configmaps"));
+    EXPECT_EQ(f.take("GET", "/api/v1/pods")->httpCode, 500);
+    EXPECT_TRUE(f.take("GET", "/api/v1/pods?watch=1"));
+    EXPECT_FALSE(f.take("GET", "/api/v1/pods"));
+    f.throttleNext(1, 7);
+    auto t = f.take("DELETE", "/x");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->action, FaultInjector::Action::Throttle);
+    EXPECT_EQ(t->retryAfterSeconds, 7);
+    f.disconnectNext(3);
+    f.clear();
+    EXPECT_FALSE(f.take("GET", "/"));
+}
+
+}  // namespace
+}  // namespace sluice::testing
