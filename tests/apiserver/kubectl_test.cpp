@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <thread>
 
 #include "fixture.h"
 
@@ -35,9 +37,9 @@ class KubectlTest : public ApiServerTest {
         if (server) ApiServerTest::TearDown();
         if (!dir.empty()) fs::remove_all(dir);
     }
-    KubectlRun kubectl(const std::string& args) {
+    KubectlRun kubectl(const std::string& args, const std::string& env = "") {
         // HOME and KUBECONFIG point at the temp dir: no user configuration is read or written.
-        std::string cmd = "HOME='" + dir.string() + "' KUBECONFIG='" + kubeconfig +
+        std::string cmd = env + " HOME='" + dir.string() + "' KUBECONFIG='" + kubeconfig +
                           "' kubectl --cache-dir='" + (dir / "cache").string() + "' " + args +
                           " 2>&1";
         KubectlRun r{0, ""};
@@ -183,6 +185,31 @@ TEST_F(KubectlTest, ApplyGetDeleteDryRun) {
     auto patch = kubectl("patch deployment web --type=merge -p '{\"spec\":{\"replicas\":4}}'");
     EXPECT_EQ(patch.code, 0) << patch.out;
     EXPECT_EQ((*server->get("apps/v1", "Deployment", "default", "web"))["spec"]["replicas"], 4);
+
+    // edit-style update: kubectl computes a patch and sends it as manager "kubectl-edit".
+    auto edit = kubectl("edit configmap settings", "KUBE_EDITOR='sed -i s/demo/edited/'");
+    ASSERT_EQ(edit.code, 0) << edit.out;
+    auto edited = server->get("v1", "ConfigMap", "default", "settings");
+    EXPECT_EQ((*edited)["data"]["mode"], "edited");
+    bool editManager = false;
+    for (const auto& e : (*edited)["metadata"]["managedFields"])
+        editManager |= e["manager"] == "kubectl-edit";
+    EXPECT_TRUE(editManager);
+
+    // get -w prints the table rows of the changes it sees.
+    std::string watchOut = (dir / "watch.out").string();
+    std::thread watcher(
+        [&] { std::ofstream(watchOut) << kubectl("get widgets -w --request-timeout=3s").out; });
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    kubectl("label widget blue-widget seen=yes");
+    watcher.join();
+    std::ifstream wf(watchOut);
+    std::string watched((std::istreambuf_iterator<char>(wf)), std::istreambuf_iterator<char>());
+    EXPECT_NE(watched.find("SIZE"), std::string::npos) << watched;
+    size_t first = watched.find("blue-widget");
+    ASSERT_NE(first, std::string::npos) << watched;
+    EXPECT_NE(watched.find("blue-widget", first + 1), std::string::npos)
+        << "the MODIFIED row: " << watched;
 
     auto del = kubectl("delete deployment web");
     ASSERT_EQ(del.code, 0) << del.out;

@@ -122,6 +122,7 @@ TEST_F(ApiServerTest, NamespaceDeletionCascades) {
     EXPECT_EQ(forbidden.json()["message"],
               "configmaps \"new\" is forbidden: unable to create new content in namespace team "
               "because it is being terminated");
+    EXPECT_EQ(client->del("/api/v1/namespaces/team").status, 409) << "already terminating";
     EXPECT_TRUE(eventually([&] { return !server->get("v1", "ConfigMap", "team", "a"); }));
     std::this_thread::sleep_for(300ms);
     EXPECT_TRUE(server->get("v1", "Namespace", "", "team").has_value()) << "held by a finalizer";
@@ -288,6 +289,20 @@ TEST_F(ApiServerTest, WorkloadStatusIsSimulated) {
     ASSERT_TRUE(added && modified);
     EXPECT_EQ((*modified)["type"], "MODIFIED");
     EXPECT_EQ((*modified)["object"]["status"]["observedGeneration"], 1);
+    // A status written by a client is not overwritten by the simulation.
+    auto st = client->request("PATCH", std::string(kDeploy) + "/web/status",
+                              json{{"status", {{"readyReplicas", 0}}}}.dump(),
+                              "application/merge-patch+json");
+    ASSERT_EQ(st.status, 200) << st.body;
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ((*server->get("apps/v1", "Deployment", "default", "web"))["status"]["readyReplicas"],
+              0);
+    // A spec change is simulated again.
+    client->mergePatch(std::string(kDeploy) + "/web", {{"spec", {{"replicas", 3}}}});
+    EXPECT_TRUE(eventually([&] {
+        auto live = server->get("apps/v1", "Deployment", "default", "web");
+        return live->value("status", json::object()).value("readyReplicas", 0) == 3;
+    }));
     // Namespaces are Active; CRDs are Established (covered above).
     EXPECT_EQ((*server->get("v1", "Namespace", "", "default"))["status"]["phase"], "Active");
 }

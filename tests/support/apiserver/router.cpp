@@ -522,9 +522,9 @@ void Router::serveWatch(const HttpRequest& req, ResponseWriter& w, const Resourc
     std::deque<WatchEvent> batch;
     bool first = true;
     while (!stopping_ && w.alive()) {
+        // Without bookmarks, wake up now and then to notice a client that went away.
         auto until =
             std::min(end, bookmarks ? nextBookmark : Clock::now() + std::chrono::milliseconds(250));
-        if (!bookmarks) until = std::min(end, Clock::now() + std::chrono::milliseconds(250));
         bool open = watcher->next(batch, until);
         std::string out;
         for (auto& ev : batch) {
