@@ -51,7 +51,8 @@ class Informer {
 
     // Starts the list/watch thread (and the resync thread). No-op if already started.
     void start();
-    // Stops and joins the threads. Idempotent; the informer cannot be restarted.
+    // Stops and joins the threads. Idempotent; the informer cannot be restarted. Not from
+    // one of its own handlers (it would join the thread it runs on).
     void stop();
 
     bool hasSynced() const;
