@@ -130,6 +130,22 @@ TEST_F(ApiServerTest, NamespaceDeletionCascades) {
     EXPECT_TRUE(eventually([&] { return !server->get("v1", "Namespace", "", "team"); }));
 }
 
+TEST_F(ApiServerTest, NamespaceFinalizeSubresource) {
+    json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "fin"}}}};
+    auto created = client->post("/api/v1/namespaces", ns).json();
+    EXPECT_EQ(created["spec"]["finalizers"], json::array({"kubernetes"}));
+    json changed = created;
+    changed["spec"]["finalizers"] = json::array();
+    auto plain = client->put("/api/v1/namespaces/fin", changed).json();
+    EXPECT_EQ(plain["spec"]["finalizers"], json::array({"kubernetes"})) << "only via /finalize";
+    changed["metadata"]["labels"] = {{"x", "y"}};
+    changed["metadata"].erase("resourceVersion");
+    auto fin = client->put("/api/v1/namespaces/fin/finalize", changed);
+    ASSERT_EQ(fin.status, 200) << fin.body;
+    EXPECT_EQ(fin.json()["spec"]["finalizers"], json::array());
+    EXPECT_FALSE(fin.json()["metadata"].contains("labels"));
+}
+
 json loadYaml(const std::string& path) {
     std::ifstream in(path);
     std::stringstream ss;

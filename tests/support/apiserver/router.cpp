@@ -298,7 +298,6 @@ void Router::serveResource(const HttpRequest& req, ResponseWriter& w, const std:
     if (!sub.empty() && !((sub == "status" && res.hasStatus) ||
                           (sub == "finalize" && res.kind == "Namespace" && res.group.empty())))
         throw ApiError(errors::resourceNotFoundGeneric());
-    if (sub == "finalize") sub = "";  // spec.finalizers: handled like a plain update
     const std::string& m = req.method;
     // Protobuf bodies (typed client-go clients, e.g. `kubectl create configmap`) are not
     // decoded here; JSON and YAML are.

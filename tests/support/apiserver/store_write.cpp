@@ -336,7 +336,12 @@ WriteResult Store::finishUpdateLocked(const ResourceInfo& res, const json& old, 
         errors::conflictModified(res, name);
 
     json obj;
-    if (subresource == "status") {
+    if (subresource == "finalize") {
+        // namespaces/finalize: only spec.finalizers changes.
+        obj = old;
+        obj["spec"]["finalizers"] =
+            candidate.value("spec", json::object()).value("finalizers", json::array());
+    } else if (subresource == "status") {
         obj = old;
         if (candidate.contains("status"))
             obj["status"] = candidate["status"];
