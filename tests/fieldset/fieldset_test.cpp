@@ -650,9 +650,9 @@ TEST(RecordUpdate, SubresourceEntriesAreSeparate) {
     EXPECT_EQ(out["metadata"]["managedFields"].size(), 2u);
 }
 
-// ---------- performance ----------
+// ---------- large objects (speed is measured in bench/, not asserted here) ----------
 
-TEST(Performance, ApplyOfLargeObjectIsFast) {
+TEST(LargeObjects, RepeatedApplyKeepsItemsAndOwnership) {
     auto s = deploySchema();
     json cfg = deployment();
     auto& containers = cfg["spec"]["template"]["spec"]["containers"];
@@ -664,18 +664,8 @@ TEST(Performance, ApplyOfLargeObjectIsFast) {
                                 {"value", std::to_string(j)}});
         containers.push_back(c);
     }
-    auto start = std::chrono::steady_clock::now();
     json live = fs::apply(nullptr, cfg, "sluice", false, s, kT0).object;
     for (int i = 0; i < 10; ++i) live = fs::apply(live, cfg, "sluice", false, s, kT1).object;
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - start)
-                  .count();
     EXPECT_EQ(live["spec"]["template"]["spec"]["containers"].size(), 31u);
     EXPECT_EQ(fieldsOfManager(live, "sluice", "Apply"), fs::fieldsOf(cfg, s));
-#if !defined(__SANITIZE_ADDRESS__) && defined(NDEBUG)
-    // About 10 ms per apply of this ~1,500-field object in a release build.
-    EXPECT_LT(ms, 3000);
-#else
-    (void)ms;
-#endif
 }

@@ -512,7 +512,7 @@ TEST_F(KubeIntegration, WatchDeliversEventsBookmarksAndStopsPromptly) {
     auto stopAt = Clock::now();
     rec.stop();
     ASSERT_TRUE(rec.waitDone(2s));
-    EXPECT_LT(rec.doneAt() - stopAt, 500ms);
+    EXPECT_LT(rec.doneAt() - stopAt, 1500ms);
     EXPECT_FALSE(rec.error());
 }
 

@@ -92,7 +92,7 @@ TEST(WorkQueue, AddAfterBecomesReadyWhenFakeClockPassesDueTime) {
     clock.advance(1s);
     ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
     // The waiting worker re-reads the fake clock every pollInterval.
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
     EXPECT_EQ(f.get(), "a");
 }
 

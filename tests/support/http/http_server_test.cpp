@@ -865,7 +865,8 @@ TEST(HttpServerTest, TlsStreamCutAndStop) {
     Client handshakeOnly(server.port(), &tls);
     auto start = std::chrono::steady_clock::now();
     server.stop();
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    EXPECT_LT(std::chrono::steady_clock::now() - start,
+              5s);  // generous for loaded CI; a hang would be much longer
     EXPECT_EQ(ticker.ended, 2);
 }
 
