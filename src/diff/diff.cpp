@@ -1,8 +1,8 @@
 #include "sluice/diff/diff.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
-#include <regex>
 
 #include "sluice/fieldset/fieldset.h"
 
@@ -272,12 +272,28 @@ bool IgnoreRule::matches(const json& obj) const {
 }
 
 std::optional<long double> parseQuantity(const std::string& text) {
-    static const std::regex re(
-        R"(^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$)");
-    std::smatch m;
-    if (!std::regex_match(text, m, re)) return std::nullopt;
-    long double value = std::stold(m[1].str());
-    std::string suffix = m[2].str();
+    // <sign><digits>[.<digits>][suffix], suffix a binary (Ki..Ei) or decimal (n..E) multiplier
+    // or an exponent (e3, E-2), as Kubernetes' resource.Quantity accepts.
+    size_t i = 0;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    size_t digits = 0;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i, ++digits;
+    if (i < text.size() && text[i] == '.') {
+        ++i;
+        while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i, ++digits;
+    }
+    if (digits == 0) return std::nullopt;
+    long double value = std::stold(text.substr(0, i));
+    std::string suffix = text.substr(i);
+    if (suffix.empty()) return value;
+    if (suffix[0] == 'e' || suffix[0] == 'E') {
+        size_t j = 1;
+        if (j < suffix.size() && (suffix[j] == '+' || suffix[j] == '-')) ++j;
+        if (j == suffix.size()) return std::nullopt;
+        for (size_t k = j; k < suffix.size(); ++k)
+            if (!std::isdigit(static_cast<unsigned char>(suffix[k]))) return std::nullopt;
+        return value * std::pow(10.0L, std::stold(suffix.substr(1)));
+    }
     static const std::pair<const char*, long double> kSuffixes[] = {{"Ki", 1024.0L},
                                                                     {"Mi", 1048576.0L},
                                                                     {"Gi", 1073741824.0L},
@@ -293,9 +309,6 @@ std::optional<long double> parseQuantity(const std::string& text) {
                                                                     {"T", 1e12L},
                                                                     {"P", 1e15L},
                                                                     {"E", 1e18L}};
-    if (suffix.empty()) return value;
-    if (suffix[0] == 'e' || suffix[0] == 'E')
-        return value * std::pow(10.0L, std::stold(suffix.substr(1)));
     for (const auto& [s, mult] : kSuffixes)
         if (suffix == s) return value * mult;
     return std::nullopt;

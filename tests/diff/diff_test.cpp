@@ -57,6 +57,11 @@ TEST(Quantity, ParsesKubernetesForms) {
     EXPECT_DOUBLE_EQ(static_cast<double>(*parseQuantity("1024Mi")), 1073741824.0);
     EXPECT_DOUBLE_EQ(static_cast<double>(*parseQuantity("2e3")), 2000.0);
     EXPECT_DOUBLE_EQ(static_cast<double>(*parseQuantity("1.5k")), 1500.0);
+    EXPECT_DOUBLE_EQ(static_cast<double>(*parseQuantity(".5")), 0.5);
+    EXPECT_DOUBLE_EQ(static_cast<double>(*parseQuantity("-2")), -2.0);
+    EXPECT_FALSE(parseQuantity("1.5.3"));
+    EXPECT_FALSE(parseQuantity("e3"));
+    EXPECT_FALSE(parseQuantity("1e"));
     EXPECT_FALSE(parseQuantity("web:1"));
     EXPECT_FALSE(parseQuantity("1Gb"));
     EXPECT_FALSE(parseQuantity(""));
