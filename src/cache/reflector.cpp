@@ -5,20 +5,14 @@
 #include <charconv>
 #include <unordered_set>
 
+#include "sluice/kube/types.h"
+
 namespace sluice::cache {
 
 namespace {
 
-std::string metaString(const nlohmann::json& obj, const char* field) {
-    auto m = obj.find("metadata");
-    if (m == obj.end() || !m->is_object()) return {};
-    auto f = m->find(field);
-    if (f == m->end() || !f->is_string()) return {};
-    return f->get<std::string>();
-}
-
 std::string rvOf(const nlohmann::json& obj) {
-    return metaString(obj, "resourceVersion");
+    return kube::resourceVersionOf(obj);
 }
 
 bool parseU64(const std::string& s, uint64_t& out) {
@@ -141,11 +135,11 @@ void Reflector::listAndReconcile() {
     // the last state we saw is the best we can report.
     for (const auto& old : store_.list()) {
         if (listed.count(storeKeyOf(*old))) continue;
-        store_.erase(metaString(*old, "namespace"), metaString(*old, "name"));
+        store_.erase(kube::namespaceOf(*old), kube::nameOf(*old));
         if (handlers_.onDelete) handlers_.onDelete(old);
     }
     for (auto& obj : fresh) {
-        ObjectPtr old = store_.get(metaString(*obj, "namespace"), metaString(*obj, "name"));
+        ObjectPtr old = store_.get(kube::namespaceOf(*obj), kube::nameOf(*obj));
         // Same resourceVersion = same object state: nothing was missed.
         if (old && rvOf(*old) == rvOf(*obj)) continue;
         store_.upsert(obj);
@@ -200,8 +194,8 @@ void Reflector::applyEvent(const kube::WatchEvent& ev) {
     if (opts_.transform) opts_.transform(copy);
     auto obj = std::make_shared<const nlohmann::json>(std::move(copy));
     const std::string rv = rvOf(*obj);
-    const std::string ns = metaString(*obj, "namespace");
-    const std::string name = metaString(*obj, "name");
+    const std::string ns = kube::namespaceOf(*obj);
+    const std::string name = kube::nameOf(*obj);
     {
         std::lock_guard lock(deliveryMu_);
         ObjectPtr old = store_.get(ns, name);

@@ -4,26 +4,16 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "sluice/kube/types.h"
+
 namespace sluice::cache {
-
-namespace {
-
-std::string metaString(const nlohmann::json& obj, const char* field) {
-    auto m = obj.find("metadata");
-    if (m == obj.end() || !m->is_object()) return {};
-    auto f = m->find(field);
-    if (f == m->end() || !f->is_string()) return {};
-    return f->get<std::string>();
-}
-
-}  // namespace
 
 std::string storeKey(const std::string& ns, const std::string& name) {
     return ns.empty() ? name : ns + "/" + name;
 }
 
 std::string storeKeyOf(const nlohmann::json& obj) {
-    return storeKey(metaString(obj, "namespace"), metaString(obj, "name"));
+    return storeKey(kube::namespaceOf(obj), kube::nameOf(obj));
 }
 
 ObjectPtr Store::get(const std::string& ns, const std::string& name) const {
@@ -119,7 +109,7 @@ std::vector<std::string> Store::indexValues(const std::string& name) const {
 
 ObjectPtr Store::upsert(ObjectPtr obj) {
     if (!obj) throw std::invalid_argument("Store::upsert: null object");
-    Key key{metaString(*obj, "namespace"), metaString(*obj, "name")};
+    Key key{kube::namespaceOf(*obj), kube::nameOf(*obj)};
     std::unique_lock lock(mu_);
     // Compute the new index values first so a throwing index function changes nothing.
     std::vector<std::vector<std::string>> values;
