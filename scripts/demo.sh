@@ -49,7 +49,7 @@ k get deployments,services,configmaps -n guestbook
 k get deployment frontend -n guestbook -o jsonpath='{.metadata.managedFields[*].manager}{"\n"}'
 
 step "A change by hand and a deletion: the controller's cache follows both through its watch"
-k scale deployment frontend -n guestbook --replicas 3
+k patch deployment frontend -n guestbook --type merge -p '{"spec":{"replicas":3}}'
 k delete configmap frontend-config -n guestbook
 sleep 1
 
