@@ -625,46 +625,50 @@ CommitPtr commitFor(RepoHandle& h, Op& op, const std::string& sha) {
     return c;
 }
 
+// Runs fn with a reader of the commit's tree, holding the repository's lock throughout.
+template <class F>
+auto withTree(const LibGit2Source& source, const Repository& repo, const std::string& sha, F&& fn) {
+    Op op = makeOp(repo);
+    auto dir = source.repoDir(repo.url);
+    std::lock_guard lock(repoMutex(dir.string()));
+    RepoHandle h(dir);
+    CommitPtr commit = commitFor(h, op, sha);
+    TreeReader reader(h.get(), commit.get());
+    return fn(reader);
+}
+
 }  // namespace
 
 std::vector<File> LibGit2Source::listFiles(const Repository& repo, const std::string& sha,
                                            const std::string& path, bool recurse) {
     std::string norm = normalisePath(path);
-    Op op = makeOp(repo);
-    auto dir = repoDir(repo.url);
-    std::lock_guard lock(repoMutex(dir.string()));
-    RepoHandle h(dir);
-    CommitPtr commit = commitFor(h, op, sha);
-    TreeReader reader(h.get(), commit.get());
-    std::string shown = norm.empty() ? "/" : norm;
-    Resolved base = reader.resolve(splitPath(norm), shown);
-    if (!base.found)
-        throw GitError(GitError::Kind::NotFound,
-                       "path " + shown + " does not exist at commit " + sha.substr(0, 12));
-    if (base.mode != GIT_FILEMODE_TREE)
-        throw GitError(GitError::Kind::NotFound, "path " + shown + " is not a directory");
-    std::vector<File> files;
-    reader.list(base.path, {}, norm, recurse, files);
-    std::sort(files.begin(), files.end(), pathLess);
-    return files;
+    return withTree(*this, repo, sha, [&](TreeReader& reader) {
+        std::string shown = norm.empty() ? "/" : norm;
+        Resolved base = reader.resolve(splitPath(norm), shown);
+        if (!base.found)
+            throw GitError(GitError::Kind::NotFound,
+                           "path " + shown + " does not exist at commit " + sha.substr(0, 12));
+        if (base.mode != GIT_FILEMODE_TREE)
+            throw GitError(GitError::Kind::NotFound, "path " + shown + " is not a directory");
+        std::vector<File> files;
+        reader.list(base.path, {}, norm, recurse, files);
+        std::sort(files.begin(), files.end(), pathLess);
+        return files;
+    });
 }
 
 std::string LibGit2Source::readFile(const Repository& repo, const std::string& sha,
                                     const std::string& path) {
     std::string norm = normalisePath(path);
-    Op op = makeOp(repo);
-    auto dir = repoDir(repo.url);
-    std::lock_guard lock(repoMutex(dir.string()));
-    RepoHandle h(dir);
-    CommitPtr commit = commitFor(h, op, sha);
-    TreeReader reader(h.get(), commit.get());
-    Resolved r = reader.resolve(splitPath(norm), norm);
-    if (!r.found)
-        throw GitError(GitError::Kind::NotFound,
-                       "file " + norm + " does not exist at commit " + sha.substr(0, 12));
-    if (r.mode != GIT_FILEMODE_BLOB && r.mode != GIT_FILEMODE_BLOB_EXECUTABLE)
-        throw GitError(GitError::Kind::NotFound, norm + " is not a regular file");
-    return reader.blobContent(r.oid);
+    return withTree(*this, repo, sha, [&](TreeReader& reader) {
+        Resolved r = reader.resolve(splitPath(norm), norm);
+        if (!r.found)
+            throw GitError(GitError::Kind::NotFound,
+                           "file " + norm + " does not exist at commit " + sha.substr(0, 12));
+        if (r.mode != GIT_FILEMODE_BLOB && r.mode != GIT_FILEMODE_BLOB_EXECUTABLE)
+            throw GitError(GitError::Kind::NotFound, norm + " is not a regular file");
+        return reader.blobContent(r.oid);
+    });
 }
 
 }  // namespace sluice::git
