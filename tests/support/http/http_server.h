@@ -18,8 +18,8 @@ struct HttpRequest {
     std::multimap<std::string, std::string> query;  // percent-decoded
     std::map<std::string, std::string> headers;     // keys lower-cased
     std::string body;                               // de-chunked if sent chunked
-    std::string clientCertCommonName;  // CN of a verified client certificate, else ""
-    std::string clientCertOrganization;  // O of a verified client certificate, else ""
+    std::string clientCertCommonName;               // CN of a verified client certificate, else ""
+    std::string clientCertOrganization;             // O of a verified client certificate, else ""
 
     std::string header(const std::string& lowerName) const;
     std::string queryParam(const std::string& name) const;  // first value or ""
@@ -28,7 +28,7 @@ struct HttpRequest {
 
 // One response. Either respond() once, or startStream() then writeChunk()* (chunked encoding).
 class ResponseWriter {
-public:
+  public:
     virtual ~ResponseWriter() = default;
     virtual void respond(int status, const std::map<std::string, std::string>& headers,
                          const std::string& body) = 0;
@@ -52,7 +52,7 @@ struct HttpServerOptions {
 using HttpHandler = std::function<void(const HttpRequest&, ResponseWriter&)>;
 
 class HttpServer {
-public:
+  public:
     explicit HttpServer(HttpServerOptions opts);
     ~HttpServer();  // stops
     HttpServer(const HttpServer&) = delete;
@@ -68,7 +68,7 @@ public:
     // without the final zero-length chunk, as when a load balancer drops it.
     void closeStreams();
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
