@@ -424,6 +424,15 @@ spec:
 }
 
 TEST_F(ApiServerTest, PatchFormatsAndDryRunCreate) {
+    // Dry-run create first: once a Deployment exists the server's simulated
+    // rollout status bumps the resourceVersion on its own, 200 ms later.
+    std::string rv = server->currentResourceVersion();
+    auto dry = client->post(std::string(kCm) + "?dryRun=All", configMap("dry"));
+    EXPECT_EQ(dry.status, 201);
+    EXPECT_FALSE(dry.json()["metadata"]["uid"].get<std::string>().empty());
+    EXPECT_EQ(server->currentResourceVersion(), rv);
+    EXPECT_EQ(client->get(std::string(kCm) + "/dry").status, 404);
+
     client->post(kDeploy, deployment("web"));
     const std::string url = std::string(kDeploy) + "/web";
     auto jp =
@@ -444,12 +453,6 @@ TEST_F(ApiServerTest, PatchFormatsAndDryRunCreate) {
     auto rvPre = client->mergePatch(url, {{"metadata", {{"resourceVersion", "1"}}}});
     EXPECT_EQ(rvPre.status, 409);
 
-    std::string rv = server->currentResourceVersion();
-    auto dry = client->post(std::string(kCm) + "?dryRun=All", configMap("dry"));
-    EXPECT_EQ(dry.status, 201);
-    EXPECT_FALSE(dry.json()["metadata"]["uid"].get<std::string>().empty());
-    EXPECT_EQ(server->currentResourceVersion(), rv);
-    EXPECT_EQ(client->get(std::string(kCm) + "/dry").status, 404);
     auto dryDel = client->request("DELETE", url + "?dryRun=All");
     EXPECT_EQ(dryDel.status, 200);
     EXPECT_EQ(client->get(url).status, 200);
