@@ -1,0 +1,141 @@
+#pragma once
+// The pure core of one Application reconcile: prepare the rendered objects, compare them with
+// the live objects from the cache, and plan a sync (waves, prunes). No I/O: the live state is
+// looked up through a callback, so everything here is testable with plain JSON.
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/app/spec.h"
+#include "sluice/app/tracking.h"
+#include "sluice/diff/diff.h"
+#include "sluice/health/health.h"
+
+namespace sluice::app {
+
+using nlohmann::json;
+
+// Identity of one resource, as Argo CD lists it in status.resources.
+struct ResourceKey {
+    std::string group;
+    std::string kind;
+    std::string ns;
+    std::string name;
+    std::string str() const;  // "apps/Deployment:ns/name"
+    auto operator<=>(const ResourceKey&) const = default;
+    bool operator==(const ResourceKey&) const = default;
+    static ResourceKey of(const json& obj);
+};
+
+// One entry of status.inventory: what a successful sync applied.
+struct InventoryEntry {
+    std::string group;
+    std::string version;
+    std::string kind;
+    std::string ns;
+    std::string name;
+    ResourceKey key() const { return {group, kind, ns, name}; }
+    json toJson() const;
+    static std::optional<InventoryEntry> fromJson(const json& j);
+    bool operator==(const InventoryEntry&) const = default;
+};
+std::vector<InventoryEntry> parseInventory(const json& statusInventory);
+
+// Whether a kind is namespaced: nullopt when unknown (discovery has no such kind).
+using ScopeLookup = std::function<std::optional<bool>(const std::string& apiVersion,
+                                                      const std::string& kind)>;
+
+struct PreparedObjects {
+    std::vector<json> objects;        // in render order
+    std::vector<std::string> errors;  // "file:line: message"; non-empty = do not sync
+};
+
+// Readies rendered manifests for compare and apply: namespaced objects without a namespace get
+// destination.namespace; cluster-scoped objects lose any namespace; each gets the tracking
+// annotation of `instance`. A kind that `scope` does not know is resolved from a
+// CustomResourceDefinition in the same set (spec.scope), else it is an error naming the file.
+// Duplicate resources (same group/kind/namespace/name) and objects without a name are errors.
+// `sources` gives "file:line" per manifest for messages (may be empty).
+PreparedObjects prepareDesired(const std::vector<json>& manifests,
+                               const std::vector<std::string>& sources,
+                               const std::string& destinationNamespace,
+                               const std::string& instance, const ScopeLookup& scope);
+
+enum class SyncState { Synced, OutOfSync, Missing };
+const char* toString(SyncState s);  // "Synced", "OutOfSync", "Missing"
+
+struct ResourceComparison {
+    ResourceKey key;
+    std::string version;
+    std::optional<json> desired;                // absent for prune candidates
+    std::shared_ptr<const json> live;           // null when not in the cluster
+    SyncState state = SyncState::Synced;
+    bool requiresPruning = false;     // live, in the previous inventory, tracked by us, not in git
+    bool pruneDisabled = false;       // Prune=false on the live object (never deleted)
+    std::string ownedBy;              // another instance tracks this object: not applied
+    diff::Result diff;
+    health::Assessment health;        // from live; Missing when absent
+    int wave = 0;                     // desired's wave, or live's for prune candidates
+    int kindOrder = 0;
+    ObjectSyncOptions objectOptions;  // from desired (or live for prune candidates)
+};
+
+struct CompareInput {
+    std::string instance;
+    std::vector<json> desired;  // prepareDesired().objects
+    std::function<std::shared_ptr<const json>(const ResourceKey&)> live;  // null = absent
+    std::vector<InventoryEntry> inventory;  // previous status.inventory
+    std::vector<diff::IgnoreRule> ignore;
+    std::string manager = "sluice";
+};
+
+struct CompareResult {
+    std::vector<ResourceComparison> resources;  // desired in sync order, then prune candidates
+    bool synced = true;  // every desired object Synced and nothing requires pruning
+    health::Status health = health::Status::Healthy;  // worst of the desired resources
+    std::vector<std::string> sharedResourceWarnings;  // "apps/Deployment:ns/x is tracked by other-app"
+};
+
+CompareResult compare(const CompareInput& in);
+
+struct SyncRequest {
+    bool prune = false;               // automated.prune or operation.sync.prune
+    SyncOptions options;
+    bool applyOutOfSyncOnly = false;  // options.applyOutOfSyncOnly (self-heal syncs use it too)
+};
+
+// One step of a sync. apply/prune hold indices into CompareResult::resources.
+struct SyncStep {
+    int wave = 0;
+    std::vector<std::size_t> apply;
+    std::vector<std::size_t> prune;
+};
+
+struct SyncPlan {
+    // Namespaces and CustomResourceDefinitions, applied and waited for (Active/Established)
+    // before the rest is dry-run.
+    std::vector<std::size_t> bootstrap;
+    std::vector<SyncStep> waves;         // ascending wave; within one, Argo CD's kind order
+    std::vector<std::size_t> pruneLast;  // PruneLast=true: after every wave is healthy
+    std::vector<std::size_t> skipped;    // owned by another app, or prune not allowed
+};
+
+// Orders the sync: bootstrap objects first, then waves; without PruneLast a prune runs in the
+// step of its live object's wave, after that step's applies. Prunes only when request.prune.
+SyncPlan planSync(const CompareResult& compared, const SyncRequest& request);
+
+// The apply payload for one desired object: with RespectIgnoreDifferences, the ignored fields
+// are taken out (so another manager, e.g. an HPA on spec.replicas, keeps them).
+json applyPayload(const json& desired, const std::shared_ptr<const json>& live,
+                  const std::vector<diff::IgnoreRule>& ignore, bool respectIgnoreDifferences);
+
+// Who made live drift from desired: the field managers other than `self` (from live
+// metadata.managedFields) that own any of the differing fields, most recent first.
+std::vector<std::string> driftManagers(const json& live, const diff::Result& differences,
+                                       const std::string& self);
+
+}  // namespace sluice::app
