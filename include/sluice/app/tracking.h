@@ -52,6 +52,7 @@ struct ObjectSyncOptions {
     bool replace = false;           // Replace=true
     bool validateDisabled = false;  // Validate=false
     bool skipDryRunOnMissingResource = false;  // SkipDryRunOnMissingResource=true
+    bool pruneLast = false;         // PruneLast=true (this object is pruned after all waves)
 };
 ObjectSyncOptions objectSyncOptionsOf(const nlohmann::json& obj);
 

@@ -1,0 +1,410 @@
+// Desired-vs-live comparison and sync planning for one Application, as Argo CD does it:
+// tracking ids decide what is ours, sync waves and kind order decide when it is applied.
+#include "sluice/app/plan.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "sluice/fieldset/fieldset.h"
+
+namespace sluice::app {
+
+namespace {
+
+namespace fs = sluice::fieldset;
+
+std::string groupOf(const std::string& apiVersion) {
+    auto slash = apiVersion.find('/');
+    return slash == std::string::npos ? "" : apiVersion.substr(0, slash);
+}
+
+std::string versionOf(const std::string& apiVersion) {
+    auto slash = apiVersion.find('/');
+    return slash == std::string::npos ? apiVersion : apiVersion.substr(slash + 1);
+}
+
+std::string stringField(const json& obj, const char* field) {
+    if (!obj.is_object()) return "";
+    auto it = obj.find(field);
+    return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string metadataField(const json& obj, const char* field) {
+    if (!obj.is_object()) return "";
+    auto md = obj.find("metadata");
+    return md != obj.end() ? stringField(*md, field) : "";
+}
+
+bool isNamespaceKind(const ResourceKey& k) {
+    return k.group.empty() && k.kind == "Namespace";
+}
+bool isCrdKind(const ResourceKey& k) {
+    return k.group == "apiextensions.k8s.io" && k.kind == "CustomResourceDefinition";
+}
+
+// Sync order inside the same wave: Argo CD's kind order, then kind and name for a stable,
+// readable order among kinds it does not list.
+auto orderKey(const ResourceComparison& r) {
+    return std::tie(r.wave, r.kindOrder, r.key.kind, r.key.group, r.key.name, r.key.ns);
+}
+
+// Scope of a kind defined by a CustomResourceDefinition in the same manifest set.
+std::optional<bool> scopeFromCrds(const std::vector<json>& manifests, const std::string& apiVersion,
+                                  const std::string& kind) {
+    const std::string group = groupOf(apiVersion);
+    for (const auto& m : manifests) {
+        if (!m.is_object() || stringField(m, "kind") != "CustomResourceDefinition" ||
+            groupOf(stringField(m, "apiVersion")) != "apiextensions.k8s.io")
+            continue;
+        const json spec = m.value("spec", json::object());
+        if (!spec.is_object() || stringField(spec, "group") != group) continue;
+        const json names = spec.value("names", json::object());
+        if (stringField(names, "kind") != kind) continue;
+        return stringField(spec, "scope") != "Cluster";
+    }
+    return std::nullopt;
+}
+
+// A managed field path written the way diff::compare names fields
+// (".spec.containers[name=app].image"): list keys in the schema's order, strings unquoted.
+std::string diffStylePath(const fs::Path& path, const fs::Schema& schema) {
+    std::string out;
+    std::string schemaPath;
+    for (const auto& element : path) {
+        const std::string& e = element.encoded;
+        const std::string body = e.size() >= 2 ? e.substr(2) : e;
+        if (e.rfind("f:", 0) == 0) {
+            out += "." + body;
+            schemaPath += (schemaPath.empty() ? "" : ".") + body;
+            continue;
+        }
+        if (e.rfind("k:", 0) == 0) {
+            json key = json::parse(body, nullptr, false);
+            std::vector<std::string> keyOrder;
+            if (auto list = schema.listAt(schemaPath); list && !list->keys.empty()) {
+                keyOrder = list->keys;
+            } else if (key.is_object()) {
+                for (auto it = key.begin(); it != key.end(); ++it) keyOrder.push_back(it.key());
+            }
+            std::string label;
+            for (const auto& k : keyOrder) {
+                if (!label.empty()) label += ",";
+                json v = key.is_object() && key.contains(k) ? key[k] : json();
+                label += k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+            }
+            out += "[" + label + "]";
+        } else {
+            // Set values and indices name the list itself in diffs (sets and atomic lists are
+            // reported whole), so the list path is what has to match.
+            return out;
+        }
+        schemaPath += "[]";
+    }
+    return out;
+}
+
+bool isAtOrBelow(const std::string& path, const std::string& ancestor) {
+    if (path.size() < ancestor.size() || path.compare(0, ancestor.size(), ancestor) != 0)
+        return false;
+    if (path.size() == ancestor.size()) return true;
+    char next = path[ancestor.size()];
+    return next == '.' || next == '[';
+}
+
+}  // namespace
+
+std::string ResourceKey::str() const {
+    return (group.empty() ? "" : group + "/") + kind + ":" + ns + "/" + name;
+}
+
+ResourceKey ResourceKey::of(const json& obj) {
+    return {groupOf(stringField(obj, "apiVersion")), stringField(obj, "kind"),
+            metadataField(obj, "namespace"), metadataField(obj, "name")};
+}
+
+json InventoryEntry::toJson() const {
+    json out = json::object();
+    if (!group.empty()) out["group"] = group;
+    out["version"] = version;
+    out["kind"] = kind;
+    if (!ns.empty()) out["namespace"] = ns;
+    out["name"] = name;
+    return out;
+}
+
+std::optional<InventoryEntry> InventoryEntry::fromJson(const json& j) {
+    if (!j.is_object()) return std::nullopt;
+    InventoryEntry e{stringField(j, "group"), stringField(j, "version"), stringField(j, "kind"),
+                     stringField(j, "namespace"), stringField(j, "name")};
+    if (e.version.empty() || e.kind.empty() || e.name.empty()) return std::nullopt;
+    return e;
+}
+
+std::vector<InventoryEntry> parseInventory(const json& statusInventory) {
+    std::vector<InventoryEntry> out;
+    if (!statusInventory.is_array()) return out;
+    for (const auto& item : statusInventory)
+        if (auto e = InventoryEntry::fromJson(item)) out.push_back(std::move(*e));
+    return out;
+}
+
+PreparedObjects prepareDesired(const std::vector<json>& manifests,
+                               const std::vector<std::string>& sources,
+                               const std::string& destinationNamespace, const std::string& instance,
+                               const ScopeLookup& scope) {
+    PreparedObjects out;
+    std::map<ResourceKey, std::string> seen;  // key -> where it was first defined
+    for (size_t i = 0; i < manifests.size(); ++i) {
+        const std::string where = i < sources.size() && !sources[i].empty()
+                                      ? sources[i]
+                                      : "manifest #" + std::to_string(i + 1);
+        auto fail = [&](const std::string& message) {
+            out.errors.push_back(where + ": " + message);
+        };
+        const json& manifest = manifests[i];
+        if (!manifest.is_object()) {
+            fail("not a Kubernetes object");
+            continue;
+        }
+        const std::string apiVersion = stringField(manifest, "apiVersion");
+        const std::string kind = stringField(manifest, "kind");
+        if (apiVersion.empty() || kind.empty()) {
+            fail("apiVersion and kind are required");
+            continue;
+        }
+        auto md = manifest.find("metadata");
+        if (md == manifest.end() || !md->is_object()) {
+            fail("metadata: required");
+            continue;
+        }
+        if (metadataField(manifest, "name").empty()) {
+            fail(kind + ": metadata.name: required");
+            continue;
+        }
+        if (md->contains("annotations") && !(*md)["annotations"].is_object() &&
+            !(*md)["annotations"].is_null()) {
+            fail("metadata.annotations: must be a map");
+            continue;
+        }
+        std::optional<bool> namespaced = scope ? scope(apiVersion, kind) : std::nullopt;
+        if (!namespaced) namespaced = scopeFromCrds(manifests, apiVersion, kind);
+        if (!namespaced) {
+            fail("unknown kind " + kind + " in " + apiVersion +
+                 " (not served by the cluster, and no CustomResourceDefinition here defines it)");
+            continue;
+        }
+        json obj = manifest;
+        json& metadata = obj["metadata"];
+        if (*namespaced) {
+            if (metadataField(obj, "namespace").empty()) {
+                if (destinationNamespace.empty()) {
+                    fail(kind + " " + metadataField(obj, "name") +
+                         ": no namespace, and spec.destination.namespace is not set");
+                    continue;
+                }
+                metadata["namespace"] = destinationNamespace;
+            }
+        } else {
+            metadata.erase("namespace");
+        }
+        std::string waveError;
+        syncWaveOf(obj, &waveError);
+        if (!waveError.empty()) {
+            fail(waveError);
+            continue;
+        }
+        ResourceKey key = ResourceKey::of(obj);
+        if (auto [it, inserted] = seen.emplace(key, where); !inserted) {
+            fail("duplicate resource " + key.str() + " (also defined in " + it->second + ")");
+            continue;
+        }
+        if (!metadata.contains("annotations") || !metadata["annotations"].is_object())
+            metadata["annotations"] = json::object();
+        metadata["annotations"][kTrackingAnnotation] = trackingIdFor(instance, obj).str();
+        out.objects.push_back(std::move(obj));
+    }
+    return out;
+}
+
+const char* toString(SyncState s) {
+    switch (s) {
+        case SyncState::Synced:
+            return "Synced";
+        case SyncState::OutOfSync:
+            return "OutOfSync";
+        case SyncState::Missing:
+            return "Missing";
+    }
+    return "Unknown";
+}
+
+CompareResult compare(const CompareInput& in) {
+    CompareResult result;
+    std::set<ResourceKey> desiredKeys;
+    std::vector<ResourceComparison> desired;
+    for (const auto& obj : in.desired) {
+        ResourceComparison r;
+        r.key = ResourceKey::of(obj);
+        desiredKeys.insert(r.key);
+        r.version = versionOf(stringField(obj, "apiVersion"));
+        r.desired = obj;
+        r.live = in.live ? in.live(r.key) : nullptr;
+        r.wave = syncWaveOf(obj);
+        r.kindOrder = kindOrder(r.key.group, r.key.kind);
+        r.objectOptions = objectSyncOptionsOf(obj);
+        if (!r.live) {
+            r.state = SyncState::Missing;
+            r.diff = diff::compare(obj, json(), in.ignore, in.manager);
+            r.health = health::assess(json());
+        } else {
+            r.pruneDisabled = objectSyncOptionsOf(*r.live).pruneDisabled;
+            r.diff = diff::compare(obj, *r.live, in.ignore, in.manager);
+            r.state = r.diff.modified ? SyncState::OutOfSync : SyncState::Synced;
+            r.health = health::assess(*r.live);
+            // Another Application's object: reported and left alone. An object nobody
+            // tracks (or whose id was copied from elsewhere) is adopted by the next apply.
+            auto owner = trackingIdOf(*r.live);
+            if (owner && owner->instance != in.instance &&
+                *owner == trackingIdFor(owner->instance, *r.live)) {
+                r.ownedBy = owner->instance;
+                r.state = SyncState::OutOfSync;
+                result.sharedResourceWarnings.push_back(r.key.str() + " is tracked by " +
+                                                        r.ownedBy);
+            }
+        }
+        desired.push_back(std::move(r));
+    }
+    std::stable_sort(desired.begin(), desired.end(),
+                     [](const auto& a, const auto& b) { return orderKey(a) < orderKey(b); });
+
+    // Prune candidates: only what a previous sync recorded AND still carries our id, so an
+    // object created by hand, or taken over by another Application, is never deleted.
+    std::vector<ResourceComparison> prune;
+    std::set<ResourceKey> considered;
+    for (const auto& entry : in.inventory) {
+        ResourceKey key = entry.key();
+        if (desiredKeys.count(key) || !considered.insert(key).second) continue;
+        auto live = in.live ? in.live(key) : nullptr;
+        if (!live || !isTrackedBy(*live, in.instance)) continue;
+        ResourceComparison r;
+        r.key = key;
+        r.version = entry.version;
+        r.live = live;
+        r.state = SyncState::OutOfSync;
+        r.requiresPruning = true;
+        r.objectOptions = objectSyncOptionsOf(*live);
+        r.pruneDisabled = r.objectOptions.pruneDisabled;
+        r.health = health::assess(*live);
+        r.wave = syncWaveOf(*live);
+        r.kindOrder = kindOrder(key.group, key.kind);
+        prune.push_back(std::move(r));
+    }
+    std::stable_sort(prune.begin(), prune.end(),
+                     [](const auto& a, const auto& b) { return orderKey(a) < orderKey(b); });
+
+    for (const auto& r : desired) {
+        if (r.state != SyncState::Synced) result.synced = false;
+        result.health = health::worst(result.health, r.health.status);
+    }
+    if (!prune.empty()) result.synced = false;
+    result.resources = std::move(desired);
+    for (auto& r : prune) result.resources.push_back(std::move(r));
+    return result;
+}
+
+SyncPlan planSync(const CompareResult& compared, const SyncRequest& request) {
+    SyncPlan plan;
+    std::map<int, SyncStep> steps;
+    const auto& res = compared.resources;
+    for (size_t i = 0; i < res.size(); ++i) {
+        const ResourceComparison& r = res[i];
+        if (r.desired) {
+            if (!r.ownedBy.empty()) {
+                plan.skipped.push_back(i);
+                continue;
+            }
+            if (request.applyOutOfSyncOnly && r.state == SyncState::Synced) continue;
+            if (isNamespaceKind(r.key) || isCrdKind(r.key)) {
+                plan.bootstrap.push_back(i);
+                continue;
+            }
+            SyncStep& step = steps[r.wave];
+            step.wave = r.wave;
+            step.apply.push_back(i);
+            continue;
+        }
+        if (!r.requiresPruning) continue;
+        if (!request.prune || r.pruneDisabled) {
+            plan.skipped.push_back(i);
+            continue;
+        }
+        if (request.options.pruneLast || r.objectOptions.pruneLast) {
+            plan.pruneLast.push_back(i);
+            continue;
+        }
+        SyncStep& step = steps[r.wave];
+        step.wave = r.wave;
+        step.prune.push_back(i);
+    }
+    auto forward = [&](size_t a, size_t b) { return orderKey(res[a]) < orderKey(res[b]); };
+    // Deletion runs in reverse kind order (a Deployment goes before its ServiceAccount), and
+    // PruneLast in reverse wave order too, as Argo CD does.
+    auto reverse = [&](size_t a, size_t b) { return orderKey(res[b]) < orderKey(res[a]); };
+    std::stable_sort(plan.bootstrap.begin(), plan.bootstrap.end(), forward);
+    std::stable_sort(plan.pruneLast.begin(), plan.pruneLast.end(), reverse);
+    for (auto& [wave, step] : steps) {
+        std::stable_sort(step.apply.begin(), step.apply.end(), forward);
+        std::stable_sort(step.prune.begin(), step.prune.end(), reverse);
+        plan.waves.push_back(std::move(step));
+    }
+    return plan;
+}
+
+json applyPayload(const json& desired, const std::shared_ptr<const json>& live,
+                  const std::vector<diff::IgnoreRule>& ignore, bool respectIgnoreDifferences) {
+    json payload = diff::normalizeDesired(desired);
+    // Argo CD applies RespectIgnoreDifferences only to objects that exist: a new object is
+    // created whole.
+    if (respectIgnoreDifferences && live) diff::removeIgnoredFields(payload, *live, ignore);
+    return payload;
+}
+
+std::vector<std::string> driftManagers(const json& live, const diff::Result& differences,
+                                       const std::string& self) {
+    std::vector<std::string> paths;
+    for (const auto& d : differences.differences)
+        if (d.path != "." && !d.path.empty()) paths.push_back(d.path);
+    if (paths.empty()) return {};
+    const fs::Schema schema =
+        fs::Schema::forKind(stringField(live, "apiVersion"), stringField(live, "kind"));
+    std::map<std::string, std::string> latest;  // manager -> most recent time of a match
+    std::vector<std::string> order;             // first appearance, for equal times
+    for (const auto& entry : fs::parseManagedFields(live)) {
+        if (entry.manager == self || entry.manager.empty()) continue;
+        bool owns = false;
+        for (const auto& owned : entry.fields.paths()) {
+            // Either spelling: diff::compare writes its own paths and fieldset::toString for
+            // fields it found only in managedFields.
+            const std::string a = diffStylePath(owned, schema);
+            const std::string b = fs::toString(owned);
+            for (const auto& p : paths)
+                if ((!a.empty() && isAtOrBelow(a, p)) || isAtOrBelow(b, p)) owns = true;
+            if (owns) break;
+        }
+        if (!owns) continue;
+        auto [it, inserted] = latest.emplace(entry.manager, entry.time);
+        if (inserted) {
+            order.push_back(entry.manager);
+        } else if (entry.time > it->second) {
+            it->second = entry.time;
+        }
+    }
+    std::stable_sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
+        return latest[a] > latest[b];
+    });
+    return order;
+}
+
+}  // namespace sluice::app
