@@ -7,6 +7,7 @@ packages=(
   g++ cmake ninja-build pkg-config git ca-certificates openssl procps
   libcpprest-dev nlohmann-json3-dev libyaml-cpp-dev libgit2-dev libspdlog-dev libssl-dev
   libgtest-dev libgmock-dev
+  prometheus  # real server for the canary metric tests (tests/support/prometheus)
 )
 
 missing=()
