@@ -1,0 +1,91 @@
+#include "sluice/router/context.h"
+
+#include "json_util.h"
+
+namespace sluice::router {
+
+using detail::field;
+using detail::text;
+using nlohmann::json;
+
+std::string toString(const Weights& weights) {
+    std::string out =
+        "primary=" + std::to_string(weights.primary) + " canary=" + std::to_string(weights.canary);
+    if (weights.mirror) out += " mirror";
+    return out;
+}
+
+void checkPercentages(const Weights& weights) {
+    if (weights.primary < 0 || weights.primary > 100 || weights.canary < 0 ||
+        weights.canary > 100 || weights.primary + weights.canary != 100) {
+        throw RouterError("weights " + toString(weights) +
+                          " must be percentages between 0 and 100 that add up to 100");
+    }
+}
+
+const std::vector<std::string>& defaultSelectorLabels() {
+    static const std::vector<std::string> kLabels = {"app", "name", "app.kubernetes.io/name"};
+    return kLabels;
+}
+
+std::optional<PodSelector> selectorOf(const kube::Object& workload,
+                                      const std::vector<std::string>& labels) {
+    const json& matchLabels = field(field(field(workload, "spec"), "selector"), "matchLabels");
+    for (const std::string& label : labels) {
+        const json& value = field(matchLabels, label);
+        if (value.is_string() && !value.get_ref<const std::string&>().empty()) {
+            return PodSelector{label, value.get<std::string>()};
+        }
+    }
+    return std::nullopt;
+}
+
+std::string RouteContext::apexServiceName() const {
+    std::string name = text(service(), "name");
+    return name.empty() ? spec.targetRef.name : name;
+}
+
+const json& RouteContext::service() const {
+    static const json kEmpty = json::object();
+    const json& value = field(rawSpec, "service");
+    return value.is_object() ? value : kEmpty;
+}
+
+const json& RouteContext::serviceField(const std::string& key) const {
+    return field(service(), key);
+}
+
+const json& RouteContext::analysisMatch() const {
+    static const json kEmpty = json::array();
+    // "canaryAnalysis" is the pre-v1beta1 name Flagger still accepts.
+    const json& analysis = rawSpec.contains("analysis") ? field(rawSpec, "analysis")
+                                                        : field(rawSpec, "canaryAnalysis");
+    const json& match = field(analysis, "match");
+    return match.is_array() ? match : kEmpty;
+}
+
+RouteContext makeRouteContext(const kube::Object& canaryObject, PodSelector selector) {
+    const json& metadata = field(canaryObject, "metadata");
+    RouteContext ctx;
+    ctx.canaryName = text(metadata, "name");
+    ctx.namespaceName = text(metadata, "namespace");
+    ctx.canaryUid = text(metadata, "uid");
+    // Status errors do not matter for routing; only the spec's do.
+    canary::SpecParseResult spec = canary::parseCanarySpec(field(canaryObject, "spec"));
+    if (!spec.ok()) {
+        std::string message = "Canary " + ctx.namespaceName + "/" + ctx.canaryName + ":";
+        for (const std::string& error : spec.errors) message += " " + error + ";";
+        message.pop_back();
+        throw RouterError(message);
+    }
+    if (std::string apiVersion = text(canaryObject, "apiVersion"); !apiVersion.empty()) {
+        ctx.canaryApiVersion = apiVersion;
+    }
+    if (std::string kind = text(canaryObject, "kind"); !kind.empty()) ctx.canaryKind = kind;
+    ctx.spec = std::move(spec.spec);
+    ctx.rawSpec = field(canaryObject, "spec");
+    ctx.selector = std::move(selector);
+    return ctx;
+}
+
+}  // namespace sluice::router

@@ -1,0 +1,215 @@
+// Gateway API HTTPRoute in the shape of Flagger's GatewayAPIRouter.
+#include "json_util.h"
+#include "match.h"
+#include "sluice/router/router.h"
+
+namespace sluice::router {
+
+using detail::field;
+using detail::text;
+using nlohmann::json;
+
+namespace {
+
+json backendRef(const std::string& service, int port, int weight) {
+    return {
+        {"group", ""}, {"kind", "Service"}, {"name", service}, {"port", port}, {"weight", weight}};
+}
+
+// Flagger's HeaderOperations {add, set: {name: value}, remove: [name]} as a header filter.
+json headerModifier(const json& operations) {
+    json modifier = json::object();
+    for (const char* key : {"add", "set"}) {
+        json headers = json::array();
+        const json& values = field(operations, key);
+        if (values.is_object()) {
+            for (auto it = values.begin(); it != values.end(); ++it) {
+                if (it->is_string()) headers.push_back({{"name", it.key()}, {"value", *it}});
+            }
+        }
+        if (!headers.empty()) modifier[key] = std::move(headers);
+    }
+    if (const json& remove = field(operations, "remove"); remove.is_array() && !remove.empty()) {
+        modifier["remove"] = remove;
+    }
+    return modifier;
+}
+
+// service.headers and service.rewrite as HTTPRoute filters (Flagger's makeFilters).
+json routeFilters(const RouteContext& ctx) {
+    json filters = json::array();
+    const json& headers = ctx.serviceField("headers");
+    if (json request = headerModifier(field(headers, "request")); !request.empty()) {
+        filters.push_back({{"type", "RequestHeaderModifier"}, {"requestHeaderModifier", request}});
+    }
+    if (json response = headerModifier(field(headers, "response")); !response.empty()) {
+        filters.push_back(
+            {{"type", "ResponseHeaderModifier"}, {"responseHeaderModifier", response}});
+    }
+    const json& rewrite = ctx.serviceField("rewrite");
+    std::string authority = text(rewrite, "authority");
+    std::string uri = text(rewrite, "uri");
+    if (!authority.empty() || !uri.empty()) {
+        json urlRewrite = json::object();
+        if (!authority.empty()) urlRewrite["hostname"] = authority;
+        if (!uri.empty()) {
+            if (text(rewrite, "type") == "ReplaceFullPath") {
+                urlRewrite["path"] = {{"type", "ReplaceFullPath"}, {"replaceFullPath", uri}};
+            } else {
+                urlRewrite["path"] = {{"type", "ReplacePrefixMatch"}, {"replacePrefixMatch", uri}};
+            }
+        }
+        filters.push_back({{"type", "URLRewrite"}, {"urlRewrite", std::move(urlRewrite)}});
+    }
+    return filters;
+}
+
+// The CRD's CEL rule (which Flagger does not guard): a URLRewrite with replacePrefixMatch needs
+// exactly one match, a PathPrefix one.
+void checkPrefixRewrite(const json& matches, const json& filters) {
+    for (const json& filter : filters) {
+        if (text(field(field(filter, "urlRewrite"), "path"), "type") != "ReplacePrefixMatch") {
+            continue;
+        }
+        if (matches.size() != 1 || text(field(matches[0], "path"), "type") != "PathPrefix") {
+            throw RouterError(
+                "service.rewrite.uri (ReplacePrefixMatch) needs exactly one PathPrefix match in "
+                "the HTTPRoute rule, which has " +
+                matches.dump());
+        }
+    }
+}
+
+// One rule: matches, filters, backendRefs and the request timeout (service.timeout).
+json makeRule(const RouteContext& ctx, json matches, json filters, json backendRefs) {
+    checkPrefixRewrite(matches, filters);
+    json rule = {{"matches", std::move(matches)}};
+    if (!filters.empty()) rule["filters"] = std::move(filters);
+    rule["backendRefs"] = std::move(backendRefs);
+    if (std::string timeout = text(ctx.service(), "timeout"); !timeout.empty()) {
+        rule["timeouts"] = {{"request", timeout}};
+    }
+    return rule;
+}
+
+json parentRefs(const RouteContext& ctx) {
+    json refs = json::array();
+    const json& raw = ctx.serviceField("gatewayRefs");
+    if (!raw.is_array()) return refs;
+    for (const json& gateway : raw) {
+        json ref = json::object();
+        for (const char* key : {"group", "kind", "namespace", "name", "sectionName", "port"}) {
+            if (const json& value = field(gateway, key); !value.is_null()) ref[key] = value;
+        }
+        refs.push_back(std::move(ref));
+    }
+    return refs;
+}
+
+}  // namespace
+
+GatewayApiRouter::GatewayApiRouter(std::string apiVersion) : apiVersion_(std::move(apiVersion)) {}
+
+std::string GatewayApiRouter::provider() const {
+    return apiVersion_ == "gateway.networking.k8s.io/v1beta1" ? "gatewayapi:v1beta1"
+                                                              : "gatewayapi:v1";
+}
+
+void GatewayApiRouter::checkSpec(const RouteContext& ctx) const {
+    if (ctx.spec.service.gatewayRefs.empty()) {
+        throw RouterError("service.gatewayRefs must be set when using Gateway API");
+    }
+    if (ctx.spec.service.port <= 0) throw RouterError("service.port is required");
+    // Translating the matches is where unsupported selectors show up.
+    detail::toGatewayMatches(ctx.serviceField("match"));
+    detail::toGatewayMatches(ctx.analysisMatch());
+}
+
+std::vector<kube::Object> GatewayApiRouter::build(const RouteContext& ctx, const Weights& weights,
+                                                  const std::vector<kube::Object>&) const {
+    checkSpec(ctx);
+    checkWeights(ctx, weights);
+    const int port = ctx.spec.service.port;
+    json matches = detail::toGatewayMatches(ctx.serviceField("match"));
+    if (matches.empty()) matches.push_back({{"path", {{"type", "PathPrefix"}, {"value", "/"}}}});
+    json filters = routeFilters(ctx);
+
+    json weightedMatches = matches;
+    if (ctx.abTesting()) {
+        weightedMatches =
+            detail::mergeGatewayMatches(detail::toGatewayMatches(ctx.analysisMatch()), matches);
+    }
+    json weightedFilters = filters;
+    if (weights.mirror) {
+        weightedFilters.push_back({{"type", "RequestMirror"},
+                                   {"requestMirror",
+                                    {{"backendRef",
+                                      {{"group", ""},
+                                       {"kind", "Service"},
+                                       {"name", ctx.canaryServiceName()},
+                                       {"port", port}}}}}});
+    }
+    json rules = json::array();
+    rules.push_back(makeRule(ctx, std::move(weightedMatches), std::move(weightedFilters),
+                             {backendRef(ctx.primaryServiceName(), port, weights.primary),
+                              backendRef(ctx.canaryServiceName(), port, weights.canary)}));
+    if (ctx.abTesting()) {
+        // Requests that do not match the A/B selectors stay on the primary.
+        rules.push_back(makeRule(ctx, matches, filters,
+                                 json::array({backendRef(ctx.primaryServiceName(), port, 100)})));
+    }
+
+    json spec = {{"parentRefs", parentRefs(ctx)}};
+    if (!ctx.spec.service.hosts.empty()) spec["hostnames"] = ctx.spec.service.hosts;
+    spec["rules"] = std::move(rules);
+    return {{{"apiVersion", apiVersion_},
+             {"kind", "HTTPRoute"},
+             {"metadata", detail::objectMetadata(ctx.apexServiceName(), ctx.namespaceName,
+                                                 ctx.serviceField("apex"))},
+             {"spec", std::move(spec)}}};
+}
+
+ObjectRef GatewayApiRouter::weightsObject(const RouteContext& ctx) const {
+    return {apiVersion_, "HTTPRoute", ctx.namespaceName, ctx.apexServiceName()};
+}
+
+Weights GatewayApiRouter::readWeights(const RouteContext& ctx, const kube::Object& live) const {
+    const std::string primary = ctx.primaryServiceName();
+    const std::string canary = ctx.canaryServiceName();
+    const json& rules = field(field(live, "spec"), "rules");
+    std::optional<Weights> found;
+    bool mirror = false;
+    if (rules.is_array()) {
+        for (const json& rule : rules) {
+            std::optional<int> primaryWeight;
+            std::optional<int> canaryWeight;
+            const json& refs = field(rule, "backendRefs");
+            for (const json& ref : refs.is_array() ? refs : json::array()) {
+                // The CRD defaults a missing weight to 1.
+                const json& weight = field(ref, "weight");
+                int value = weight.is_number_integer() ? weight.get<int>() : 1;
+                if (text(ref, "name") == primary) primaryWeight = value;
+                if (text(ref, "name") == canary) canaryWeight = value;
+            }
+            // The A/B primary-only rule does not carry the split.
+            if (primaryWeight && canaryWeight && !found) {
+                found = Weights{*primaryWeight, *canaryWeight, false};
+            }
+            const json& filters = field(rule, "filters");
+            for (const json& filter : filters.is_array() ? filters : json::array()) {
+                if (text(filter, "type") == "RequestMirror" &&
+                    text(field(field(filter, "requestMirror"), "backendRef"), "name") == canary) {
+                    mirror = true;
+                }
+            }
+        }
+    }
+    if (!found) {
+        throw RouterError("HTTPRoute " + ctx.namespaceName + "/" + ctx.apexServiceName() +
+                          " has no rule with backendRefs to both " + primary + " and " + canary);
+    }
+    found->mirror = mirror;
+    return *found;
+}
+
+}  // namespace sluice::router

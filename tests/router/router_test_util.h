@@ -1,0 +1,44 @@
+#pragma once
+// Shared by the router tests: the example Canaries and contexts built from them.
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/router/context.h"
+#include "sluice/util/yaml_json.h"
+
+namespace sluice::router::testutil {
+
+using nlohmann::json;
+
+inline std::string readFile(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+inline std::string sharedPath(const std::string& relative) {
+    return std::string(SLUICE_SOURCE_DIR) + "/../shared/" + relative;
+}
+
+// The Canary document of ../shared/examples/<file>.
+inline json exampleCanary(const std::string& file) {
+    for (json& doc : yamlDocumentsToJson(readFile(sharedPath("examples/" + file)))) {
+        if (doc.value("kind", "") == "Canary") return doc;
+    }
+    throw std::runtime_error("no Canary in " + file);
+}
+
+// A context for a Canary whose target's pods are labelled app: <targetRef.name>.
+inline RouteContext contextOf(json canary, const std::string& uid = "uid-1") {
+    canary["metadata"]["uid"] = uid;
+    std::string target = canary["spec"]["targetRef"]["name"];
+    return makeRouteContext(canary, PodSelector{"app", target});
+}
+
+}  // namespace sluice::router::testutil
