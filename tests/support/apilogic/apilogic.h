@@ -4,6 +4,7 @@
 // No I/O, no locking: the server calls these under its own lock.
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -105,5 +106,51 @@ std::vector<json> evalJsonPath(const json& obj, const std::string& path);
 // Pod phase Running with Ready condition; Service LoadBalancer ingress IP; PVC Bound.
 // Returns the new status, or null when the kind is not simulated. nowRfc3339 for timestamps.
 json simulatedStatus(const json& obj, const std::string& nowRfc3339);
+
+// kube-apiserver's update rules for built-in kinds (its registry strategies and
+// Validate*Update functions), applied to PUT, PATCH and apply of the main resource:
+// - prepareBuiltinUpdate: what the registry carries over before validation. A Service keeps
+//   its spec.clusterIP / clusterIPs when the update leaves them empty (a replace with the
+//   manifest from Git keeps the addresses), and clusterIPs follows a changed clusterIP.
+// - validateBuiltinUpdate: the immutable fields, as causes for a 422 Invalid (fields without a
+//   leading dot, messages without the field):
+//   apps/v1 Deployment, ReplicaSet, DaemonSet spec.selector ("Invalid value:
+//   v1.LabelSelector{...}: field is immutable"); StatefulSet: any spec field other than
+//   replicas, ordinals, template, updateStrategy, revisionHistoryLimit,
+//   persistentVolumeClaimRetentionPolicy, minReadySeconds ("spec: Forbidden: updates to
+//   statefulset spec for fields other than ... are forbidden"); batch/v1 Job spec.selector,
+//   spec.template (scheduling directives excepted while suspended and never started),
+//   spec.completionMode, spec.podFailurePolicy; Service spec.clusterIPs[i] ("may not change
+//   once set"); ConfigMap/Secret with immutable: true: immutable, data, binaryData
+//   ("Forbidden: field is immutable when `immutable` is set"); Secret type.
+//   Values are rendered as Go's %#v for label selectors and strings; large structs (pod
+//   templates) as the Go type name followed by their JSON.
+void prepareBuiltinUpdate(const std::string& group, const std::string& kind, const json& oldObj,
+                          json& newObj);
+std::vector<FieldCause> validateBuiltinUpdate(const std::string& group, const std::string& kind,
+                                              const json& oldObj, const json& newObj);
+
+// labels.Selector.String() of a metav1.LabelSelector ("app=web,tier in (a,b)"), requirements
+// sorted by key; "" for an empty or missing selector.
+std::string formatLabelSelector(const json& selector);
+// Go's %#v of a metav1.LabelSelector, as validation messages print it; "\"null\"" for none.
+std::string goLabelSelector(const json& selector);
+std::string base64Encode(const std::string& bytes);
+
+// Where a resource keeps what its autoscaling/v1 Scale shows (a CRD's subresources.scale, or
+// the built-in workloads' .spec.replicas, .status.replicas and .spec.selector). Paths are
+// simple ".a.b" paths.
+struct ScaleSubresource {
+    std::string specReplicasPath = ".spec.replicas";
+    std::string statusReplicasPath = ".status.replicas";
+    std::string labelSelectorPath = ".spec.selector";  // "" = no selector
+    int64_t defaultSpecReplicas = 1;                   // built-in workloads default replicas to 1
+};
+// The Scale for an object: metadata (name, namespace, uid, resourceVersion,
+// creationTimestamp), spec.replicas, status.replicas (0 when unset) and status.selector (the
+// label selector as a string; a LabelSelector object is formatted, a string taken as is).
+json scaleOf(const json& obj, const ScaleSubresource& scale);
+// obj with its spec replicas path set.
+json withScaleReplicas(json obj, const ScaleSubresource& scale, int64_t replicas);
 
 }  // namespace sluice::apilogic

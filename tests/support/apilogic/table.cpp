@@ -411,31 +411,7 @@ std::string orNone(const std::string& s) {
 
 // metav1.FormatLabelSelector: "app=web,tier in (a,b)"; "<none>" when empty.
 std::string labelSelector(const json& sel) {
-    if (!sel.is_object()) return "<none>";
-    std::vector<std::string> parts;
-    if (sel.contains("matchLabels") && sel["matchLabels"].is_object())
-        for (const auto& [k, v] : sel["matchLabels"].items())
-            parts.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
-    if (sel.contains("matchExpressions") && sel["matchExpressions"].is_array()) {
-        for (const auto& e : sel["matchExpressions"]) {
-            std::string op = e.value("operator", "");
-            std::string key = e.value("key", "");
-            std::vector<std::string> vals;
-            if (e.contains("values"))
-                for (const auto& v : e["values"])
-                    vals.push_back(v.is_string() ? v.get<std::string>() : v.dump());
-            if (op == "In")
-                parts.push_back(key + " in (" + joinStrings(vals) + ")");
-            else if (op == "NotIn")
-                parts.push_back(key + " notin (" + joinStrings(vals) + ")");
-            else if (op == "Exists")
-                parts.push_back(key);
-            else if (op == "DoesNotExist")
-                parts.push_back("!" + key);
-        }
-    }
-    std::sort(parts.begin(), parts.end());
-    return parts.empty() ? "<none>" : joinStrings(parts);
+    return orNone(formatLabelSelector(sel));
 }
 std::string mapSelector(const json& sel) {
     if (!sel.is_object() || sel.empty()) return "<none>";

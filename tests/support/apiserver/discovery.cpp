@@ -84,6 +84,14 @@ std::optional<json> apiResourceList(const std::vector<ResourcePtr>& resources,
                             {"namespaced", r->namespaced},
                             {"kind", r->kind},
                             {"verbs", {"get", "patch", "update"}}});
+        if (r->scale)
+            list.push_back({{"name", r->plural + "/scale"},
+                            {"singularName", ""},
+                            {"namespaced", r->namespaced},
+                            {"group", "autoscaling"},
+                            {"version", "v1"},
+                            {"kind", "Scale"},
+                            {"verbs", {"get", "patch", "update"}}});
         if (r->kind == "Namespace" && r->group.empty())
             list.push_back({{"name", "namespaces/finalize"},
                             {"singularName", ""},

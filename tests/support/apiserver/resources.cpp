@@ -91,6 +91,7 @@ ResourceRegistry::ResourceRegistry() {
         r->categories = b.categories;
         r->mergeSchema =
             std::make_shared<fieldset::Schema>(fieldset::Schema::forKind(r->apiVersion(), r->kind));
+        if (r->group == "apps" && r->kind != "DaemonSet") r->scale = apilogic::ScaleSubresource{};
         all_.push_back(r);
     }
 }
@@ -132,6 +133,15 @@ void ResourceRegistry::upsertCrd(const json& crd) {
         r->namespaced = spec.value("scope", "Namespaced") == "Namespaced";
         r->hasStatus = v.contains("subresources") && v["subresources"].contains("status");
         r->isCustom = true;
+        if (v.contains("subresources") && v["subresources"].contains("scale")) {
+            const json& sc = v["subresources"]["scale"];
+            apilogic::ScaleSubresource scale;
+            scale.specReplicasPath = sc.value("specReplicasPath", "");
+            scale.statusReplicasPath = sc.value("statusReplicasPath", "");
+            scale.labelSelectorPath = sc.value("labelSelectorPath", "");
+            scale.defaultSpecReplicas = 0;
+            r->scale = scale;
+        }
         r->crdName = name;
         if (names.contains("shortNames"))
             r->shortNames = names["shortNames"].get<std::vector<std::string>>();

@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
+#include "apilogic/apilogic.h"
 #include "sluice/fieldset/fieldset.h"
 
 namespace sluice::testing {
@@ -21,6 +24,8 @@ struct ResourceInfo {
     nlohmann::json schema;                                    // CRD openAPIV3Schema
     std::shared_ptr<const fieldset::Schema> mergeSchema;
     std::string crdName;  // owning CRD for custom resources
+    // The /scale subresource (autoscaling/v1 Scale), when the resource serves one.
+    std::optional<apilogic::ScaleSubresource> scale;
 
     std::string apiVersion() const { return group.empty() ? version : group + "/" + version; }
     // "deployments.apps", "configmaps": how upstream names the resource in messages.

@@ -295,7 +295,7 @@ void Router::serveResource(const HttpRequest& req, ResponseWriter& w, const std:
     if (!resPtr) throw ApiError(errors::resourceNotFoundGeneric());
     const ResourceInfo& res = *resPtr;
     if (!res.namespaced && !ns.empty()) throw ApiError(errors::resourceNotFoundGeneric());
-    if (!sub.empty() && !((sub == "status" && res.hasStatus) ||
+    if (!sub.empty() && !((sub == "status" && res.hasStatus) || (sub == "scale" && res.scale) ||
                           (sub == "finalize" && res.kind == "Namespace" && res.group.empty())))
         throw ApiError(errors::resourceNotFoundGeneric());
     const std::string& m = req.method;
@@ -333,6 +333,11 @@ void Router::serveResource(const HttpRequest& req, ResponseWriter& w, const std:
     std::string includeObject = req.queryParam("includeObject");
     if (includeObject.empty()) includeObject = "Metadata";
 
+    if (m == "GET" && sub == "scale") {
+        counters_.add("get");
+        sendJson(w, 200, store_.getScale(res, ns, name));
+        return;
+    }
     if (m == "GET" && !name.empty()) {
         counters_.add("get");
         json obj = present(res, store_.get(res, ns, name));

@@ -3,6 +3,7 @@
 #include <ctime>
 #include <random>
 
+#include "apilogic/apilogic.h"
 #include "apiserver/continue_token.h"
 #include "apiserver/status_errors.h"
 
@@ -96,6 +97,14 @@ json Store::get(const ResourceInfo& res, const std::string& ns, const std::strin
     const json* o = findLocked(res, ns, name);
     if (!o) errors::notFound(res, name);
     return *o;
+}
+
+json Store::getScale(const ResourceInfo& res, const std::string& ns,
+                     const std::string& name) const {
+    std::lock_guard<std::mutex> lk(mu_);
+    const json* o = findLocked(res, ns, name);
+    if (!o) errors::notFound(res, name);
+    return apilogic::scaleOf(*o, *res.scale);
 }
 
 ListResult Store::list(const ResourceInfo& res, const std::string& ns,

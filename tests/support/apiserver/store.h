@@ -81,6 +81,10 @@ class Store {
     std::vector<ResourcePtr> resources() const;
 
     json get(const ResourceInfo& res, const std::string& ns, const std::string& name) const;
+    // GET of the /scale subresource: the object's autoscaling/v1 Scale. update() and patch()
+    // with subresource "scale" take a Scale (or a patch of one), change only the replicas
+    // (owned with subresource "scale" in managedFields) and answer with the new Scale.
+    json getScale(const ResourceInfo& res, const std::string& ns, const std::string& name) const;
     ListResult list(const ResourceInfo& res, const std::string& ns, const ListOptions& opts) const;
     WriteResult create(const ResourceInfo& res, const std::string& ns, json body,
                        const WriteOptions& opts);
@@ -143,6 +147,9 @@ class Store {
     // Deletes now or marks deleting (finalizers); used by REST and by the controllers.
     WriteResult deleteLocked(const ResourceInfo& res, const json& obj, const DeleteOptions& opts,
                              bool fromController);
+    // PUT of a Scale (or the result of patching one) onto the object `old`.
+    WriteResult writeScaleLocked(const ResourceInfo& res, const json& old, const json& scale,
+                                 const WriteOptions& opts);
     void validateCustomLocked(const ResourceInfo& res, json& obj, const WriteOptions& opts,
                               std::vector<std::string>& warnings) const;
     void checkNamespaceLocked(const ResourceInfo& res, const std::string& ns,

@@ -179,6 +179,33 @@ void validateCrd(const ResourceInfo& res, const json& crd) {
     if (!causes.empty()) errors::invalid(res, name, causes);
 }
 
+// The desired replicas of a Scale sent to /scale: decoded as the int32 it is upstream, then
+// validated (422 on a negative count, as autoscaling's ValidateScale).
+int64_t scaleReplicas(const std::string& name, const json& scale) {
+    const json spec = scale.value("spec", json::object());
+    if (!spec.is_object())
+        errors::badRequest("json: cannot unmarshal " + std::string(spec.type_name()) +
+                           " into Go struct field Scale.spec of type v1.ScaleSpec");
+    if (!spec.contains("replicas") || spec["replicas"].is_null()) return 0;
+    const json& r = spec["replicas"];
+    if (!r.is_number_integer() || r.get<int64_t>() > 2147483647 || r.get<int64_t>() < -2147483648LL)
+        errors::badRequest("json: cannot unmarshal " +
+                           std::string(r.is_number() ? "number " + r.dump() : r.type_name()) +
+                           " into Go struct field ScaleSpec.spec.replicas of type int32");
+    const int64_t n = r.get<int64_t>();
+    if (n < 0) {
+        ResourceInfo scaleKind;
+        scaleKind.group = "autoscaling";
+        scaleKind.kind = "Scale";
+        errors::invalid(
+            scaleKind, name,
+            json::array({errors::invalidCause(
+                "FieldValueInvalid", "spec.replicas",
+                "Invalid value: " + std::to_string(n) + ": must be greater than or equal to 0")}));
+    }
+    return n;
+}
+
 }  // namespace
 
 void Store::checkNamespaceLocked(const ResourceInfo& res, const std::string& ns,
@@ -309,6 +336,12 @@ WriteResult Store::createLocked(const ResourceInfo& res, const std::string& ns, 
 WriteResult Store::update(const ResourceInfo& res, const std::string& ns, const std::string& name,
                           const std::string& subresource, json body, const WriteOptions& opts) {
     std::lock_guard<std::mutex> lk(mu_);
+    if (subresource == "scale") {
+        const json* cur = findLocked(res, ns, name);
+        if (!cur) errors::notFound(res, name);
+        json old = *cur;
+        return writeScaleLocked(res, old, body, opts);
+    }
     checkTypeMeta(res, body);
     const json* cur = findLocked(res, ns, name);
     if (!cur) errors::notFound(res, name);
@@ -318,6 +351,30 @@ WriteResult Store::update(const ResourceInfo& res, const std::string& ns, const 
     // PUT requires the client to send a resourceVersion for CRs; built-ins allow unconditional.
     json old = *cur;
     return finishUpdateLocked(res, old, std::move(body), subresource, opts, false, false);
+}
+
+WriteResult Store::writeScaleLocked(const ResourceInfo& res, const json& old, const json& scale,
+                                    const WriteOptions& opts) {
+    const std::string name = old["metadata"].value("name", "");
+    if (!scale.is_object()) errors::badRequest("the body of the request must be a JSON object");
+    const std::string kind = scale.value("kind", "");
+    if (!kind.empty() && kind != "Scale")
+        errors::badRequest("the kind in the data (" + kind +
+                           ") does not match the expected kind (Scale)");
+    const json meta = scale.value("metadata", json::object());
+    const std::string sentName = meta.is_object() ? meta.value("name", "") : "";
+    if (!sentName.empty() && sentName != name)
+        errors::badRequest("the name of the object (" + sentName +
+                           ") does not match the name on the URL (" + name + ")");
+    // The Scale's resourceVersion is its object's: a precondition, as for the object itself.
+    const std::string wantRv = meta.is_object() ? meta.value("resourceVersion", "") : "";
+    if (!wantRv.empty() && wantRv != old["metadata"].value("resourceVersion", ""))
+        errors::conflictModified(res, name);
+    const int64_t replicas = scaleReplicas(name, scale);
+    json candidate = apilogic::withScaleReplicas(old, *res.scale, replicas);
+    WriteResult r = finishUpdateLocked(res, old, std::move(candidate), "scale", opts, false, false);
+    r.body = apilogic::scaleOf(r.body, *res.scale);
+    return r;
 }
 
 WriteResult Store::finishUpdateLocked(const ResourceInfo& res, const json& old, json candidate,
@@ -376,6 +433,20 @@ WriteResult Store::finishUpdateLocked(const ResourceInfo& res, const json& old, 
     }
     obj["apiVersion"] = old.value("apiVersion", res.apiVersion());
     if (res.isCustom) obj["apiVersion"] = res.apiVersion();
+
+    if (!res.isCustom && !fromController && subresource != "status" && subresource != "finalize") {
+        apilogic::prepareBuiltinUpdate(res.group, res.kind, old, obj);
+        auto immutable = apilogic::validateBuiltinUpdate(res.group, res.kind, old, obj);
+        if (!immutable.empty()) {
+            json causes = json::array();
+            for (const auto& c : immutable) {
+                std::string field = c.field;
+                if (!field.empty() && field[0] == '.') field.erase(0, 1);
+                causes.push_back(errors::invalidCause(c.reason, field, c.message));
+            }
+            errors::invalid(res, name, causes);
+        }
+    }
 
     std::vector<std::string> warnings;
     validateCustomLocked(res, obj, opts, warnings);
@@ -457,6 +528,38 @@ WriteResult Store::patch(const ResourceInfo& res, const std::string& ns, const s
     std::lock_guard<std::mutex> lk(mu_);
     const json* cur = findLocked(res, ns, name);
     try {
+        if (subresource == "scale") {
+            if (!cur) errors::notFound(res, name);
+            json old = *cur;
+            if (type == PatchType::Apply) {
+                if (opts.manager.empty())
+                    errors::badRequest("fieldManager is required for apply patch");
+                // Applying a Scale applies the parent's replicas field, owned with
+                // subresource "scale".
+                json applied = {{"apiVersion", old.value("apiVersion", res.apiVersion())},
+                                {"kind", res.kind},
+                                {"metadata", {{"name", name}}}};
+                const json spec = patchDoc.value("spec", json::object());
+                if (spec.is_object() && spec.contains("replicas"))
+                    applied = apilogic::withScaleReplicas(applied, *res.scale,
+                                                          scaleReplicas(name, patchDoc));
+                auto merged = fieldset::apply(old, applied, opts.manager, opts.force,
+                                              *res.mergeSchema, nowRfc3339(), "scale");
+                merged.object["metadata"].erase("resourceVersion");
+                auto r = finishUpdateLocked(res, old, merged.object, "scale", opts, true, false);
+                r.body = apilogic::scaleOf(r.body, *res.scale);
+                return r;
+            }
+            const json current = apilogic::scaleOf(old, *res.scale);
+            json updated;
+            if (type == PatchType::Merge)
+                updated = apilogic::applyMergePatch(current, patchDoc);
+            else if (type == PatchType::Json)
+                updated = apilogic::applyJsonPatch(current, patchDoc);
+            else
+                updated = apilogic::applyStrategicMergePatch(current, patchDoc, fieldset::Schema());
+            return writeScaleLocked(res, old, updated, opts);
+        }
         if (type == PatchType::Apply) {
             if (opts.manager.empty())
                 errors::throwStatus(
