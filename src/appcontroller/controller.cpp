@@ -1,0 +1,837 @@
+// The Application controller: lifecycle, one reconcile, deletion, and status writes.
+#include "sluice/appcontroller/controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <exception>
+
+#include "impl.h"
+#include "util.h"
+
+namespace sluice::appcontroller {
+
+namespace {
+
+constexpr auto kCacheWait = std::chrono::seconds(10);
+constexpr auto kNotReadyRequeue = std::chrono::seconds(1);
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+    std::string out;
+    for (const auto& p : parts) {
+        if (!out.empty()) out += sep;
+        out += p;
+    }
+    return out;
+}
+
+std::pair<std::string, std::string> splitKey(const std::string& key) {
+    auto slash = key.find('/');
+    if (slash == std::string::npos) return {"", key};
+    return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
+const json& fieldOr(const json& obj, const char* name, const json& fallback) {
+    if (!obj.is_object()) return fallback;
+    auto it = obj.find(name);
+    return it == obj.end() ? fallback : *it;
+}
+
+std::string propagationPolicy(const std::string& option) {
+    if (option == "background") return "Background";
+    if (option == "orphan") return "Orphan";
+    return "Foreground";
+}
+
+// Whether syncing would change anything: something desired differs or is missing, or an object
+// is to be pruned. Objects owned by another Application count: the sync reports the conflict.
+bool needsSync(const app::CompareResult& compared, bool prune) {
+    for (const auto& r : compared.resources) {
+        if (r.desired && r.state != app::SyncState::Synced) return true;
+        if (!r.desired && r.requiresPruning && prune && !r.pruneDisabled) return true;
+    }
+    return false;
+}
+
+int64_t generationOf(const json& obj) {
+    const json* g = nullptr;
+    if (obj.contains("metadata") && obj["metadata"].contains("generation"))
+        g = &obj["metadata"]["generation"];
+    return g && g->is_number_integer() ? g->get<int64_t>() : 0;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------
+// Lifecycle
+
+ApplicationController::Impl::Impl(kube::KubeClient& c, cache::SharedInformerFactory& f,
+                                  git::GitSource& g, Options o)
+    : client(c),
+      informers(f),
+      git(g),
+      opts(std::move(o)),
+      clock(opts.clock ? *opts.clock : SystemClock::instance()),
+      queue(workqueue::Options{opts.clock, std::chrono::milliseconds(5),
+                               ExponentialBackoff{std::chrono::milliseconds(500), 2.0,
+                                                  std::chrono::milliseconds(300000)}}),
+      gate(std::make_shared<detail::Gate>()),
+      appGvk{app::kGroup, app::kVersion, app::kKind} {
+    if (opts.events) {
+        events = opts.events;
+    } else {
+        ownEvents = std::make_unique<kube::KubeEventRecorder>(client, "sluice-controller",
+                                                              opts.controlNamespace, opts.clock);
+        events = ownEvents.get();
+    }
+    gate->queue = &queue;
+}
+
+ApplicationController::Impl::~Impl() {
+    stop();
+}
+
+void ApplicationController::Impl::ensureBaseInformers() {
+    std::lock_guard lock(baseMu);
+    if (appInformer) return;
+    cache::InformerOptions ao;
+    ao.ns = opts.watchNamespace;
+    ao.resyncPeriod = opts.resyncPeriod;
+    appInformer = &informers.informerFor(appGvk, ao);
+    auto gateRef = gate;
+    auto enqueue = [gateRef](const cache::ObjectPtr& o) {
+        gateRef->add(kube::namespaceOf(*o) + "/" + kube::nameOf(*o));
+    };
+    appInformer->addEventHandler(cache::EventHandler{
+        enqueue, [enqueue](const cache::ObjectPtr&, const cache::ObjectPtr& n) { enqueue(n); },
+        enqueue});
+
+    // Repository credentials: a changed Secret may fix an Application stuck on an auth error.
+    cache::Informer* apps = appInformer;
+    auto requeueAll = [gateRef, apps](const cache::ObjectPtr&) {
+        for (const auto& a : apps->store().list())
+            gateRef->add(kube::namespaceOf(*a) + "/" + kube::nameOf(*a));
+    };
+    for (const char* selector : {"sluice.io/secret-type", "argocd.argoproj.io/secret-type"}) {
+        cache::InformerOptions so;
+        so.ns = opts.controlNamespace;
+        so.labelSelector = selector;
+        cache::Informer& secrets =
+            informers.informerFor(kube::GroupVersionKind{"", "v1", "Secret"}, so);
+        secrets.addEventHandler(cache::EventHandler{
+            requeueAll,
+            [requeueAll](const cache::ObjectPtr&, const cache::ObjectPtr& n) { requeueAll(n); },
+            requeueAll});
+        secretInformers.push_back(&secrets);
+    }
+    informers.startAll();
+}
+
+bool ApplicationController::Impl::waitForSync(std::chrono::milliseconds timeout) {
+    ensureBaseInformers();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto left = [&] {
+        return std::max(std::chrono::milliseconds(0),
+                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now()));
+    };
+    if (!appInformer->waitForSync(left())) return false;
+    for (cache::Informer* s : secretInformers)
+        if (!s->waitForSync(left())) return false;
+    return true;
+}
+
+void ApplicationController::Impl::start() {
+    if (stopped || started.exchange(true)) return;
+    ensureBaseInformers();
+    queue.run(std::max(1, opts.concurrency),
+              [this](const std::string& key) { return processKey(key); });
+}
+
+void ApplicationController::Impl::stop() {
+    if (stopped.exchange(true)) return;
+    stopSource.requestStop();
+    {
+        std::lock_guard lock(gate->mu);
+        gate->queue = nullptr;
+    }
+    // Running reconciles finish (a sync stops after its current wave); queued keys are dropped.
+    queue.shutdown();
+}
+
+bool ApplicationController::Impl::processKey(const std::string& key) {
+    ReconcileOutcome out = reconcileKey(key);
+    if (out.rateLimited) return false;
+    queue.addAfter(key, out.requeueAfter.value_or(opts.pollInterval));
+    return true;
+}
+
+ReconcileOutcome ApplicationController::Impl::reconcileKey(const std::string& key) {
+    std::shared_ptr<std::mutex> keyLock;
+    {
+        std::lock_guard lock(mu);
+        auto& slot = keyLocks[key];
+        if (!slot) slot = std::make_shared<std::mutex>();
+        keyLock = slot;
+    }
+    std::lock_guard serial(*keyLock);  // reconcileNow() and the workers never overlap on a key
+    const auto started = std::chrono::steady_clock::now();
+    auto [ns, name] = splitKey(key);
+    ReconcileOutcome out;
+    try {
+        out = reconcile(ns, name);
+    } catch (const std::exception& e) {
+        out.record.key = key;
+        out.record.succeeded = false;
+        out.record.error = git::scrubUrl(e.what());
+        out.rateLimited = true;
+        spdlog::warn("application {}: reconcile failed: {}", key, out.record.error);
+    }
+    out.record.key = key;
+    out.record.duration = std::chrono::steady_clock::now() - started;
+    counters.reconciles++;
+    observe(out.record);
+    return out;
+}
+
+void ApplicationController::Impl::observe(const ReconcileRecord& record) {
+    std::function<void(const ReconcileRecord&)> fn;
+    {
+        std::lock_guard lock(observerMu);
+        fn = observer;
+    }
+    if (fn) fn(record);
+}
+
+// ------------------------------------------------------------------------------------------
+// Reading the Application and writing it back
+
+std::optional<json> ApplicationController::Impl::effectiveApp(const std::string& ns,
+                                                              const std::string& name) {
+    auto cached = appInformer->store().get(ns, name);
+    if (!cached) return std::nullopt;
+    json app = *cached;
+    std::lock_guard lock(mu);
+    auto it = apps.find(ns + "/" + name);
+    if (it == apps.end() || it->second.pending.resourceVersion.empty()) return app;
+    detail::PendingWrites& pending = it->second.pending;
+    if (detail::resourceVersionReached(kube::resourceVersionOf(app), pending.resourceVersion)) {
+        pending = {};
+        return app;
+    }
+    if (pending.status) app["status"] = *pending.status;
+    if (pending.operationRemoved) app.erase("operation");
+    if (!pending.annotationsRemoved.empty() && app["metadata"].contains("annotations"))
+        for (const auto& a : pending.annotationsRemoved) app["metadata"]["annotations"].erase(a);
+    app["metadata"]["resourceVersion"] = pending.resourceVersion;
+    return app;
+}
+
+void ApplicationController::Impl::recordPending(
+    const std::string& key, const json& response,
+    const std::function<void(detail::PendingWrites&)>& update) {
+    const std::string rv = kube::resourceVersionOf(response);
+    std::lock_guard lock(mu);
+    detail::PendingWrites& pending = apps[key].pending;
+    if (!rv.empty() && detail::resourceVersionReached(rv, pending.resourceVersion))
+        pending.resourceVersion = rv;
+    update(pending);
+}
+
+bool ApplicationController::Impl::writeStatus(AppRef& ref, json& current, json status,
+                                              bool touchReconciledAt) {
+    const json& old = current;
+    const std::string now = formatRfc3339(clock.wallNow());
+    if (app::sameStatus(old, status)) {
+        if (!touchReconciledAt) return true;
+    }
+    status["reconciledAt"] = now;
+    json ops = json::array();
+    // A phase we set to Running may have been turned into Terminating by the user since: the
+    // test makes such a write fail instead of overwriting the request.
+    const std::string oldPhase = detail::strAt(old, "/operationState/phase"_json_pointer);
+    if (oldPhase == "Running")
+        ops.push_back(
+            {{"op", "test"}, {"path", "/status/operationState/phase"}, {"value", "Running"}});
+    ops.push_back({{"op", "add"}, {"path", "/status"}, {"value", status}});
+    kube::PatchOptions po;
+    po.subresource = "status";
+    try {
+        json response =
+            client.patch(appGvk, ref.ns, ref.name, kube::PatchType::JsonPatch, ops.dump(), po);
+        json stored = response.contains("status") ? response["status"] : status;
+        recordPending(ref.key, response, [&](detail::PendingWrites& p) { p.status = stored; });
+        ref.object["status"] = stored;
+        ref.object["metadata"]["resourceVersion"] = kube::resourceVersionOf(response);
+        current = stored;
+        return true;
+    } catch (const kube::ApiError& e) {
+        if (e.isNotFound()) return true;  // deleted meanwhile
+        if (oldPhase == "Running" && (e.isInvalid() || e.isConflict())) {
+            json fresh = client.get(appGvk, ref.ns, ref.name);
+            ref.object = fresh;
+            spdlog::info("application {}: operation phase changed to {} while syncing", ref.key,
+                         detail::strAt(fresh, "/status/operationState/phase"_json_pointer));
+            return false;
+        }
+        throw;
+    }
+}
+
+void ApplicationController::Impl::removeOperation(AppRef& ref) {
+    if (!ref.object.contains("operation")) return;
+    try {
+        json response =
+            client.patch(appGvk, ref.ns, ref.name, kube::PatchType::Merge, R"({"operation":null})");
+        recordPending(ref.key, response,
+                      [](detail::PendingWrites& p) { p.operationRemoved = true; });
+        ref.object.erase("operation");
+    } catch (const kube::ApiError& e) {
+        if (!e.isNotFound()) throw;
+    }
+}
+
+void ApplicationController::Impl::removeAnnotations(AppRef& ref,
+                                                    const std::vector<std::string>& keys) {
+    if (keys.empty()) return;
+    json patch = {{"metadata", {{"annotations", json::object()}}}};
+    for (const auto& k : keys) patch["metadata"]["annotations"][k] = nullptr;
+    try {
+        json response =
+            client.patch(appGvk, ref.ns, ref.name, kube::PatchType::Merge, patch.dump());
+        recordPending(ref.key, response, [&](detail::PendingWrites& p) {
+            p.annotationsRemoved.insert(keys.begin(), keys.end());
+        });
+    } catch (const kube::ApiError& e) {
+        if (!e.isNotFound()) throw;
+    }
+}
+
+void ApplicationController::Impl::event(const AppRef& ref, kube::EventType type,
+                                        const std::string& reason, const std::string& message) {
+    events->record(ref.object, type, reason, message);
+}
+
+void ApplicationController::Impl::eventOnce(const AppRef& ref, kube::EventType type,
+                                            const std::string& reason, const std::string& message) {
+    {
+        std::lock_guard lock(mu);
+        std::string& last = apps[ref.key].lastEvent[reason];
+        if (last == message) return;
+        last = message;
+    }
+    event(ref, type, reason, message);
+}
+
+// ------------------------------------------------------------------------------------------
+// Reconcile
+
+ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
+                                                        const std::string& name) {
+    ensureBaseInformers();
+    ReconcileOutcome out;
+    ReconcileRecord& rec = out.record;
+    const std::string key = ns + "/" + name;
+    rec.key = key;
+    auto effective = effectiveApp(ns, name);
+    if (!effective) {
+        std::lock_guard lock(mu);
+        apps.erase(key);
+        return out;
+    }
+    AppRef ref{ns, name, key, app::instanceName(ns, name, opts.controlNamespace),
+               std::move(*effective)};
+    if (ref.object["metadata"].contains("deletionTimestamp")) return handleDeletion(ref);
+
+    const json baseline = ref.object.contains("status") && ref.object["status"].is_object()
+                              ? ref.object["status"]
+                              : json::object();
+    json current = baseline;  // what the server holds after our writes so far
+    json status = baseline;   // what this reconcile wants
+    if (!status.contains("conditions") || !status["conditions"].is_array())
+        status["conditions"] = json::array();
+    const std::string now = formatRfc3339(clock.wallNow());
+    const int64_t generation = generationOf(ref.object);
+    status["observedGeneration"] = generation;
+
+    app::ParseResult parsed = app::parseApplication(ref.object);
+    std::vector<std::string> specErrors, opErrors;
+    for (auto& e : parsed.errors)
+        (e.rfind("operation", 0) == 0 ? opErrors : specErrors).push_back(e);
+    if (!specErrors.empty()) {
+        const std::string msg = join(specErrors, "; ");
+        app::setCondition(status["conditions"], app::kInvalidSpecError, msg, now);
+        status["sync"]["status"] = "Unknown";
+        eventOnce(ref, kube::EventType::Warning, "InvalidSpec", msg);
+        writeStatus(ref, current, status, false);
+        rec.succeeded = false;
+        rec.error = msg;
+        rec.syncStatus = "Unknown";
+        rec.health = detail::strAt(status, "/health/status"_json_pointer);
+        return out;
+    }
+    app::removeCondition(status["conditions"], app::kInvalidSpecError);
+    {
+        std::lock_guard lock(mu);
+        apps[key].lastEvent.erase("InvalidSpec");
+    }
+    const app::ApplicationSpec& spec = parsed.spec;
+    const json rawSource = ref.object["spec"].value("source", json::object());
+    const json rawDestination = ref.object["spec"].value("destination", json::object());
+
+    // Source: resolve (at most once per poll interval unless something asks for it) and render.
+    std::vector<std::string> refreshAnnotations;
+    if (ref.object["metadata"].contains("annotations") &&
+        ref.object["metadata"]["annotations"].is_object())
+        for (const char* a : {app::kRefreshAnnotation, app::kArgoRefreshAnnotation})
+            if (ref.object["metadata"]["annotations"].contains(a)) refreshAnnotations.push_back(a);
+    bool force = !refreshAnnotations.empty();
+    {
+        std::lock_guard lock(mu);
+        detail::AppState& st = apps[key];
+        force = std::exchange(st.refreshRequested, false) || force;
+        force = force || st.comparedGeneration != generation;
+    }
+    const auto inventory = app::parseInventory(fieldOr(baseline, "inventory", json::array()));
+    bool fetched = false;
+    Desired desired;
+    std::string comparisonError;
+    try {
+        git::Revision target = resolveTarget(spec.source, force, fetched);
+        desired = desiredFor(ref, spec, target, inventory);
+        if (!desired.prepared.errors.empty()) comparisonError = join(desired.prepared.errors, "; ");
+    } catch (const git::GitError& e) {
+        comparisonError = git::scrubUrl(e.what());
+    } catch (const render::RenderError& e) {
+        comparisonError = git::scrubUrl(e.what());
+    }
+    removeAnnotations(ref, refreshAnnotations);
+    if (!comparisonError.empty()) {
+        app::setCondition(status["conditions"], app::kComparisonError, comparisonError, now);
+        status["sync"]["status"] = "Unknown";
+        eventOnce(ref, kube::EventType::Warning, "ComparisonError", comparisonError);
+        writeStatus(ref, current, status, fetched);
+        spdlog::warn("application {}: comparison error: {}", key, comparisonError);
+        rec.succeeded = false;
+        rec.error = comparisonError;
+        rec.syncStatus = "Unknown";
+        rec.revision = desired.revision.sha;
+        rec.health = detail::strAt(status, "/health/status"_json_pointer);
+        out.rateLimited = true;
+        return out;
+    }
+    app::removeCondition(status["conditions"], app::kComparisonError);
+    {
+        std::lock_guard lock(mu);
+        detail::AppState& st = apps[key];
+        st.lastEvent.erase("ComparisonError");
+        st.comparedGeneration = generation;
+    }
+    rec.revision = desired.revision.sha;
+
+    if (!ensureInformers(kindsOf(desired.prepared.objects, inventory), kCacheWait)) {
+        rec.succeeded = false;
+        rec.error = "waiting for the watch caches of the application's kinds to sync";
+        out.requeueAfter = kNotReadyRequeue;
+        return out;
+    }
+    compareInto(desired, ref, spec);
+
+    // Decide whether to sync.
+    const json opState = fieldOr(baseline, "operationState", json::object());
+    const std::string phase = detail::strAt(opState, "/phase"_json_pointer);
+    std::optional<SyncRequest> req;
+    std::optional<Desired> opDesired;  // a manual sync or rollback to another revision
+    std::string syncError;
+    const auto steadyNow = clock.now();
+    std::optional<Clock::TimePoint> retryAt;
+    {
+        std::lock_guard lock(mu);
+        retryAt = apps[key].retryAt;
+    }
+    auto retryPending = [&] { return retryAt && steadyNow < *retryAt; };
+    auto finishOperation = [&](const std::string& finalPhase, const std::string& message) {
+        json& os = status["operationState"];
+        if (!os.is_object()) os = json::object();
+        os["phase"] = finalPhase;
+        os["message"] = message;
+        os["finishedAt"] = now;
+        if (!os.contains("startedAt")) os["startedAt"] = now;
+    };
+    auto continuingRetryCount = [&] {
+        const json& rc = fieldOr(opState, "retryCount", json(0));
+        return rc.is_number_integer() ? rc.get<int>() : 0;
+    };
+    auto continuingStartedAt = [&] {
+        std::string s = detail::strAt(opState, "/startedAt"_json_pointer);
+        return s.empty() ? now : s;
+    };
+
+    if (phase == "Terminating") {
+        // Syncs run on this worker, so none is running now: the operation that was waiting for
+        // a retry (or was cut short by a restart) ends here.
+        finishOperation("Failed", "Operation terminated");
+        {
+            std::lock_guard lock(mu);
+            apps[key].retryAt.reset();
+        }
+        event(ref, kube::EventType::Warning, "SyncFailed", "Operation terminated");
+        removeOperation(ref);
+        parsed.operation.reset();
+    } else if (parsed.operation) {
+        const app::Operation& op = *parsed.operation;
+        const bool continuing =
+            phase == "Running" && fieldOr(opState, "operation", json()) == op.raw;
+        if (!opErrors.empty()) {
+            status["operationState"] = {{"operation", op.raw}, {"startedAt", now}};
+            finishOperation("Error", join(opErrors, "; "));
+            event(ref, kube::EventType::Warning, "SyncFailed", join(opErrors, "; "));
+            removeOperation(ref);
+        } else if (continuing && retryPending()) {
+            out.requeueAfter =
+                std::chrono::duration_cast<std::chrono::milliseconds>(*retryAt - steadyNow);
+        } else {
+            SyncRequest r;
+            r.op = op;
+            r.request.prune = op.prune;
+            if (!op.syncOptions.empty()) {
+                std::vector<std::string> ignored;
+                r.request.options = app::SyncOptions::parse(op.syncOptions, ignored);
+            } else {
+                r.request.options = spec.syncPolicy.options;
+            }
+            r.request.applyOutOfSyncOnly = r.request.options.applyOutOfSyncOnly;
+            r.retry = op.retry ? op.retry : spec.syncPolicy.retry;
+            r.retryCount = continuing ? continuingRetryCount() : 0;
+            r.startedAt = continuing ? continuingStartedAt() : now;
+            std::string opError;
+            const std::string& wanted = op.revision;
+            if (!wanted.empty() && wanted != desired.revision.sha &&
+                wanted != spec.source.targetRevision) {
+                try {
+                    git::Revision rev = resolveExact(spec.source, wanted);
+                    if (rev.sha != desired.revision.sha) {
+                        opDesired = desiredFor(ref, spec, rev, inventory);
+                        if (!opDesired->prepared.errors.empty()) {
+                            opError = join(opDesired->prepared.errors, "; ");
+                        } else if (!ensureInformers(kindsOf(opDesired->prepared.objects, inventory),
+                                                    kCacheWait)) {
+                            rec.succeeded = false;
+                            rec.error = "waiting for watch caches";
+                            out.requeueAfter = kNotReadyRequeue;
+                            return out;
+                        } else {
+                            compareInto(*opDesired, ref, spec);
+                        }
+                    }
+                } catch (const git::GitError& e) {
+                    opError = git::scrubUrl(e.what());
+                } catch (const render::RenderError& e) {
+                    opError = git::scrubUrl(e.what());
+                }
+            }
+            if (!opError.empty()) {
+                status["operationState"] = {{"operation", op.raw}, {"startedAt", r.startedAt}};
+                finishOperation("Error", "revision " + wanted + ": " + opError);
+                event(ref, kube::EventType::Warning, "SyncFailed",
+                      "revision " + wanted + ": " + opError);
+                removeOperation(ref);
+            } else {
+                req = std::move(r);
+            }
+        }
+    } else if (spec.syncPolicy.automated) {
+        const bool prune = spec.syncPolicy.prune;
+        const bool needs = needsSync(desired.compared, prune);
+        const std::string lastRevision =
+            detail::strAt(opState, "/syncResult/revision"_json_pointer);
+        const json lastSource = opState.contains("syncResult")
+                                    ? fieldOr(opState["syncResult"], "source", json())
+                                    : json();
+        const bool sameRevision = lastRevision == desired.revision.sha && lastSource == rawSource;
+        std::size_t wouldPrune = 0;
+        for (const auto& r : desired.compared.resources)
+            if (!r.desired && r.requiresPruning && prune && !r.pruneDisabled) ++wouldPrune;
+        auto automatedRequest = [&](bool continuing, bool selfHeal) {
+            SyncRequest r;
+            r.automated = true;
+            r.selfHeal = selfHeal;
+            r.op.automated = true;
+            r.op.revision = desired.revision.sha;
+            r.op.prune = prune;
+            r.op.raw = {{"sync", {{"revision", desired.revision.sha}, {"prune", prune}}},
+                        {"initiatedBy", {{"automated", true}}}};
+            if (spec.syncPolicy.retry) {
+                const auto& rp = *spec.syncPolicy.retry;
+                r.op.raw["retry"] = {{"limit", rp.limit},
+                                     {"backoff",
+                                      {{"duration", detail::formatDuration(rp.duration)},
+                                       {"factor", rp.factor},
+                                       {"maxDuration", detail::formatDuration(rp.maxDuration)}}}};
+            }
+            r.request.prune = prune;
+            r.request.options = spec.syncPolicy.options;
+            r.request.applyOutOfSyncOnly = spec.syncPolicy.options.applyOutOfSyncOnly || selfHeal;
+            r.retry = spec.syncPolicy.retry;
+            r.retryCount = continuing ? continuingRetryCount() : 0;
+            r.startedAt = continuing ? continuingStartedAt() : now;
+            return r;
+        };
+        if (sameRevision && phase == "Running") {
+            // A retry (or an operation a restart interrupted) of this revision runs to its end.
+            if (retryPending()) {
+                out.requeueAfter =
+                    std::chrono::duration_cast<std::chrono::milliseconds>(*retryAt - steadyNow);
+            } else {
+                req = automatedRequest(true, false);
+            }
+        } else if (needs && desired.prepared.objects.empty() && wouldPrune > 0 &&
+                   !spec.syncPolicy.allowEmpty) {
+            syncError = "auto-sync will wipe out all resources: the source renders nothing and " +
+                        std::to_string(wouldPrune) +
+                        " resource(s) would be pruned; set allowEmpty to allow";
+        } else if (needs && sameRevision && (phase == "Failed" || phase == "Error")) {
+            syncError = "Failed last sync attempt to " + desired.revision.sha + ": " +
+                        detail::strAt(opState, "/message"_json_pointer) +
+                        "; auto-sync will not be attempted again for this revision";
+        } else if (needs && sameRevision && phase == "Succeeded") {
+            if (spec.syncPolicy.selfHeal) req = automatedRequest(false, true);
+        } else if (needs) {
+            req = automatedRequest(false, false);
+        }
+    } else if (phase == "Running") {
+        // Neither an operation nor automation is left to finish what was running.
+        finishOperation("Failed", "Operation cancelled: no operation or automated sync policy");
+    }
+    if (syncError.empty()) {
+        app::removeCondition(status["conditions"], app::kSyncError);
+    } else {
+        app::setCondition(status["conditions"], app::kSyncError, syncError, now);
+    }
+
+    if (req) {
+        if (req->selfHeal) {
+            // Name who drifted and what, before the sync puts it back.
+            std::vector<std::string> managers, lines;
+            for (const auto& r : desired.compared.resources) {
+                if (!r.desired || !r.live || r.state != app::SyncState::OutOfSync ||
+                    !r.ownedBy.empty())
+                    continue;
+                auto who = app::driftManagers(*r.live, r.diff, opts.fieldManager);
+                std::vector<std::string> paths;
+                for (const auto& d : r.diff.differences) paths.push_back(d.path);
+                for (const auto& m : who)
+                    if (std::find(managers.begin(), managers.end(), m) == managers.end())
+                        managers.push_back(m);
+                lines.push_back(detail::describe(r.key.group, r.key.kind, r.key.ns, r.key.name) +
+                                " (" + join(paths, ", ") + ")" +
+                                (who.empty() ? "" : " changed by " + join(who, ", ")));
+            }
+            std::string msg = "self-heal: correcting drift of " + join(lines, "; ");
+            if (lines.empty()) msg = "self-heal: re-creating missing resources";
+            counters.driftCorrections++;
+            spdlog::info("application {}: {}", key, msg);
+            event(ref, kube::EventType::Normal, "DriftCorrected", msg);
+        }
+        Desired& target = opDesired ? *opDesired : desired;
+        SyncOutcome so = runSync(ref, spec, target, *req, status, current);
+        rec.synced = true;
+        rec.succeeded = so.phase == "Succeeded";
+        if (!rec.succeeded && !so.interrupted) rec.error = so.message;
+        {
+            std::lock_guard lock(mu);
+            if (so.retryScheduled) {
+                apps[key].retryAt = clock.now() + so.retryDelay;
+            } else {
+                apps[key].retryAt.reset();
+            }
+        }
+        if (so.retryScheduled) out.requeueAfter = so.retryDelay;
+        if (!so.interrupted && !so.retryScheduled && parsed.operation) removeOperation(ref);
+        // Compare again against what the sync left, once the caches have seen its writes.
+        waitForCaches(so, kCacheWait);
+        desired.inventory = app::parseInventory(fieldOr(status, "inventory", json::array()));
+        if (ensureInformers(kindsOf(desired.prepared.objects, desired.inventory), kCacheWait))
+            compareInto(desired, ref, spec);
+        if (so.interrupted) out.requeueAfter = kNotReadyRequeue;
+    }
+
+    // Status of the target revision.
+    status["sync"] = {{"status", desired.compared.synced ? "Synced" : "OutOfSync"},
+                      {"revision", desired.revision.sha},
+                      {"comparedTo", {{"source", rawSource}, {"destination", rawDestination}}}};
+    json health = {{"status", health::toString(desired.compared.health)}};
+    status["health"] = health;
+    status["resources"] = app::resourcesStatus(desired.compared);
+    const std::string sharedWarning = join(desired.compared.sharedResourceWarnings, "; ");
+    if (sharedWarning.empty()) {
+        app::removeCondition(status["conditions"], app::kSharedResourceWarning);
+    } else {
+        const std::string msg = sharedWarning + " (not applied by " + ref.instance + ")";
+        app::setCondition(status["conditions"], app::kSharedResourceWarning, msg, now);
+        eventOnce(ref, kube::EventType::Warning, "SharedResourceWarning", msg);
+    }
+    if (status["conditions"].empty()) status.erase("conditions");
+    if (!writeStatus(ref, current, status, fetched)) {
+        // The user asked to terminate the operation while we were finishing it: keep what the
+        // sync did (inventory, history) and record the termination.
+        current = ref.object.value("status", json::object());
+        if (detail::strAt(current, "/operationState/phase"_json_pointer) == "Terminating") {
+            finishOperation("Failed", "Operation terminated");
+            status["operationState"]["phase"] = "Failed";
+            {
+                std::lock_guard lock(mu);
+                apps[key].retryAt.reset();
+            }
+            writeStatus(ref, current, status, false);
+            removeOperation(ref);
+        }
+        out.requeueAfter = std::chrono::milliseconds(0);
+    }
+
+    rec.syncStatus = status["sync"]["status"];
+    rec.health = status["health"]["status"];
+    if (!syncError.empty() && rec.error.empty()) {
+        rec.error = syncError;
+        rec.succeeded = false;
+    }
+    return out;
+}
+
+// ------------------------------------------------------------------------------------------
+// Deletion with the resources finalizer
+
+ReconcileOutcome ApplicationController::Impl::handleDeletion(AppRef& ref) {
+    ReconcileOutcome out;
+    out.record.key = ref.key;
+    const json& finalizers = ref.object["metadata"].value("finalizers", json::array());
+    std::optional<std::size_t> index;
+    std::string finalizer;
+    for (std::size_t i = 0; i < finalizers.size(); ++i) {
+        if (finalizers[i] == app::kFinalizer || finalizers[i] == app::kArgoFinalizer) {
+            index = i;
+            finalizer = finalizers[i];
+            break;
+        }
+    }
+    if (!index) return out;  // without the finalizer the objects stay
+
+    app::ParseResult parsed = app::parseApplication(ref.object);  // errors do not stop cleanup
+    kube::DeleteOptions del;
+    del.propagationPolicy =
+        propagationPolicy(parsed.spec.syncPolicy.options.prunePropagationPolicy);
+    const json status = ref.object.value("status", json::object());
+    const auto inventory = app::parseInventory(fieldOr(status, "inventory", json::array()));
+    std::set<kube::GroupVersionKind> kinds = kindsOf({}, inventory);
+    if (!ensureInformers(kinds, kCacheWait)) {
+        out.record.succeeded = false;
+        out.record.error = "waiting for watch caches";
+        out.requeueAfter = kNotReadyRequeue;
+        return out;
+    }
+    int remaining = 0;
+    for (const auto& gvk : kinds) {
+        cache::Informer* informer = managedInformer(gvk);
+        if (!informer) continue;  // the kind is gone from the cluster, and its objects with it
+        for (const auto& obj : informer->store().list()) {
+            if (!app::isTrackedBy(*obj, ref.instance)) continue;
+            if (app::objectSyncOptionsOf(*obj).deleteDisabled) continue;
+            ++remaining;
+            if ((*obj)["metadata"].contains("deletionTimestamp")) continue;
+            try {
+                client.remove(gvk, kube::namespaceOf(*obj), kube::nameOf(*obj), del);
+                spdlog::info("application {}: deleted {} {} (application deleted)", ref.key,
+                             gvk.str(), cache::storeKeyOf(*obj));
+            } catch (const kube::ApiError& e) {
+                if (!e.isNotFound()) throw;
+            }
+        }
+    }
+    if (remaining > 0) {
+        out.record.succeeded = false;
+        out.record.error =
+            "waiting for " + std::to_string(remaining) + " resource(s) to be deleted";
+        out.requeueAfter = kNotReadyRequeue;
+        return out;
+    }
+    const std::string path = "/metadata/finalizers/" + std::to_string(*index);
+    json ops = json::array({{{"op", "test"}, {"path", path}, {"value", finalizer}},
+                            {{"op", "remove"}, {"path", path}}});
+    try {
+        client.patch(appGvk, ref.ns, ref.name, kube::PatchType::JsonPatch, ops.dump());
+        spdlog::info("application {}: resources deleted, finalizer {} removed", ref.key, finalizer);
+    } catch (const kube::ApiError& e) {
+        if (e.isNotFound()) return out;
+        if (e.isInvalid() || e.isConflict()) {
+            out.requeueAfter = std::chrono::milliseconds(0);  // finalizers changed: look again
+            return out;
+        }
+        throw;
+    }
+    return out;
+}
+
+// ------------------------------------------------------------------------------------------
+// Public API
+
+ApplicationController::ApplicationController(kube::KubeClient& client,
+                                             cache::SharedInformerFactory& informers,
+                                             git::GitSource& git, Options options)
+    : impl_(std::make_unique<Impl>(client, informers, git, std::move(options))) {}
+
+ApplicationController::~ApplicationController() {
+    stop();
+}
+
+void ApplicationController::start() {
+    impl_->start();
+}
+
+bool ApplicationController::waitForSync(std::chrono::milliseconds timeout) {
+    return impl_->waitForSync(timeout);
+}
+
+void ApplicationController::stop() {
+    impl_->stop();
+}
+
+void ApplicationController::refresh(const std::string& ns, const std::string& name) {
+    const std::string key = ns + "/" + name;
+    {
+        std::lock_guard lock(impl_->mu);
+        impl_->apps[key].refreshRequested = true;
+    }
+    impl_->queue.add(key);
+}
+
+int ApplicationController::refreshRepository(const std::string& repoUrl,
+                                             const std::string& branch) {
+    return impl_->refreshRepository(repoUrl, branch);
+}
+
+ReconcileRecord ApplicationController::reconcileNow(const std::string& ns,
+                                                    const std::string& name) {
+    impl_->ensureBaseInformers();
+    impl_->waitForSync(std::chrono::seconds(30));
+    return impl_->reconcileKey(ns + "/" + name).record;
+}
+
+Stats ApplicationController::stats() const {
+    Stats s;
+    s.reconciles = impl_->counters.reconciles;
+    s.syncs = impl_->counters.syncs;
+    s.syncFailures = impl_->counters.syncFailures;
+    s.prunes = impl_->counters.prunes;
+    s.driftCorrections = impl_->counters.driftCorrections;
+    s.gitFetches = impl_->counters.gitFetches;
+    s.gitErrors = impl_->counters.gitErrors;
+    s.queueDepth = impl_->queue.len();
+    return s;
+}
+
+void ApplicationController::setObserver(std::function<void(const ReconcileRecord&)> observer) {
+    std::lock_guard lock(impl_->observerMu);
+    impl_->observer = std::move(observer);
+}
+
+}  // namespace sluice::appcontroller

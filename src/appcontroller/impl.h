@@ -1,0 +1,235 @@
+#pragma once
+// ApplicationController internals shared by its source files (reconcile, source, sync).
+#include <atomic>
+#include <chrono>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/app/plan.h"
+#include "sluice/app/spec.h"
+#include "sluice/app/status.h"
+#include "sluice/app/tracking.h"
+#include "sluice/appcontroller/controller.h"
+#include "sluice/render/render.h"
+#include "sluice/workqueue/workqueue.h"
+
+namespace sluice::appcontroller {
+
+using nlohmann::json;
+
+namespace detail {
+
+// Informers outlive the controller and cannot drop a handler: their handlers reach the queue
+// through this gate, closed when the controller stops.
+struct Gate {
+    std::mutex mu;
+    workqueue::WorkQueue* queue = nullptr;
+    void add(const std::string& key) {
+        std::lock_guard lock(mu);
+        if (queue) queue->add(key);
+    }
+};
+
+// Writes of ours the Application cache may not show yet: until the cache reaches
+// `resourceVersion`, the reconcile reads these instead of the (older) cached fields.
+struct PendingWrites {
+    std::string resourceVersion;
+    std::optional<json> status;
+    bool operationRemoved = false;
+    std::set<std::string> annotationsRemoved;
+};
+
+struct AppState {
+    int64_t comparedGeneration = -1;
+    bool refreshRequested = false;
+    // Last message of each deduplicated Event reason (InvalidSpec, ComparisonError, ...).
+    std::map<std::string, std::string> lastEvent;
+    std::optional<Clock::TimePoint> retryAt;  // the pending retry of a failed sync
+    PendingWrites pending;
+};
+
+struct SourceEntry {
+    git::Revision revision;
+    Clock::TimePoint resolvedAt;
+};
+
+using Rendered = std::shared_ptr<const std::vector<render::Object>>;
+
+// Rendered revisions by (url, sha, path, recurse); a commit's content never changes, so entries
+// never go stale, only old (least recently used first out).
+class RenderCache {
+  public:
+    explicit RenderCache(std::size_t capacity) : capacity_(capacity) {}
+    Rendered get(const std::string& key);
+    void put(const std::string& key, Rendered value);
+
+  private:
+    std::size_t capacity_;
+    std::mutex mu_;
+    std::list<std::pair<std::string, Rendered>> lru_;  // most recent first
+    std::map<std::string, std::list<std::pair<std::string, Rendered>>::iterator> index_;
+};
+
+}  // namespace detail
+
+// One Application as a reconcile sees it.
+struct AppRef {
+    std::string ns;
+    std::string name;
+    std::string key;       // "ns/name"
+    std::string instance;  // app::instanceName()
+    json object;           // effective object (cache plus our pending writes)
+};
+
+// The desired state of one revision, compared with the live state.
+struct Desired {
+    git::Revision revision;
+    app::PreparedObjects prepared;
+    app::CompareResult compared;
+    std::vector<app::InventoryEntry> inventory;  // the inventory compared against
+};
+
+// How a sync operation ended.
+struct SyncOutcome {
+    std::string phase;  // Running (retry pending or interrupted), Succeeded, Failed, Error
+    std::string message;
+    json resources = json::array();  // syncResult.resources
+    std::vector<app::InventoryEntry> inventory;
+    bool interrupted = false;  // controller shutdown between waves
+    bool terminated = false;   // the user asked for it
+    bool retryScheduled = false;
+    std::chrono::milliseconds retryDelay{0};
+    int retryCount = 0;
+    std::string startedAt;
+    uint64_t pruned = 0;
+    // What our applies produced, so the caches can be waited for before comparing again.
+    struct Written {
+        kube::GroupVersionKind gvk;
+        std::string ns;
+        std::string name;
+        std::string resourceVersion;
+    };
+    std::vector<Written> written;
+};
+
+struct ReconcileOutcome {
+    ReconcileRecord record;
+    std::optional<std::chrono::milliseconds> requeueAfter;  // default pollInterval
+    bool rateLimited = false;                               // requeue with backoff instead
+};
+
+struct ApplicationController::Impl {
+    Impl(kube::KubeClient& client, cache::SharedInformerFactory& informers, git::GitSource& git,
+         Options options);
+    ~Impl();
+
+    // --- lifecycle (controller.cpp)
+    void start();
+    void stop();
+    void ensureBaseInformers();
+    bool waitForSync(std::chrono::milliseconds timeout);
+    bool processKey(const std::string& key);
+    ReconcileOutcome reconcileKey(const std::string& key);
+    void observe(const ReconcileRecord& record);
+
+    // --- reconcile (controller.cpp)
+    ReconcileOutcome reconcile(const std::string& ns, const std::string& name);
+    ReconcileOutcome handleDeletion(AppRef& ref);
+    std::optional<json> effectiveApp(const std::string& ns, const std::string& name);
+    // Writes status when it differs from `current` (what the server holds), then updates
+    // `current`. Tests the operation phase we last wrote so a user's "Terminating" is never
+    // overwritten: returns false when that test failed (ref.object is then re-read).
+    bool writeStatus(AppRef& ref, json& current, json status, bool touchReconciledAt);
+    void removeOperation(AppRef& ref);
+    void removeAnnotations(AppRef& ref, const std::vector<std::string>& keys);
+    void recordPending(const std::string& key, const json& response,
+                       const std::function<void(detail::PendingWrites&)>& update);
+    void eventOnce(const AppRef& ref, kube::EventType type, const std::string& reason,
+                   const std::string& message);
+    void event(const AppRef& ref, kube::EventType type, const std::string& reason,
+               const std::string& message);
+
+    // --- source and desired state (source.cpp)
+    git::Repository repositoryFor(const std::string& repoURL);
+    // Resolves the target (cached per pollInterval unless forced). Throws git::GitError.
+    git::Revision resolveTarget(const app::Source& source, bool force, bool& fetched);
+    git::Revision resolveExact(const app::Source& source, const std::string& revision);
+    detail::Rendered renderSource(const app::Source& source, const git::Revision& revision);
+    app::ScopeLookup scopeLookup();
+    void forgetUnknownKinds();
+    // Renders, prepares and compares. Throws git::GitError / render::RenderError; problems in
+    // the manifests are returned in prepared.errors (nothing compared).
+    Desired desiredFor(const AppRef& ref, const app::ApplicationSpec& spec,
+                       const git::Revision& revision,
+                       const std::vector<app::InventoryEntry>& inventory);
+    // Informers for these kinds exist, have their handler, and have synced (bounded wait).
+    bool ensureInformers(const std::set<kube::GroupVersionKind>& kinds,
+                         std::chrono::milliseconds wait);
+    cache::Informer* managedInformer(const kube::GroupVersionKind& gvk);
+    std::shared_ptr<const json> liveObject(const kube::GroupVersionKind& gvk, const std::string& ns,
+                                           const std::string& name);
+    std::set<kube::GroupVersionKind> kindsOf(const std::vector<json>& objects,
+                                             const std::vector<app::InventoryEntry>& inventory);
+    void compareInto(Desired& desired, const AppRef& ref, const app::ApplicationSpec& spec);
+    int refreshRepository(const std::string& repoUrl, const std::string& branch);
+
+    // --- sync (sync.cpp)
+    struct SyncRequest {
+        app::Operation op;
+        bool automated = false;
+        bool selfHeal = false;
+        app::SyncRequest request;
+        std::optional<app::RetryPolicy> retry;
+        int retryCount = 0;
+        std::string startedAt;  // kept across retries
+    };
+    SyncOutcome runSync(AppRef& ref, const app::ApplicationSpec& spec, Desired& desired,
+                        const SyncRequest& req, json& status, json& current);
+    // Waits (bounded) until the managed caches hold at least the versions a sync wrote.
+    void waitForCaches(const SyncOutcome& outcome, std::chrono::milliseconds limit);
+
+    kube::KubeClient& client;
+    cache::SharedInformerFactory& informers;
+    git::GitSource& git;
+    Options opts;
+    const Clock& clock;
+    std::unique_ptr<kube::KubeEventRecorder> ownEvents;
+    kube::EventRecorder* events;
+    workqueue::WorkQueue queue;
+    std::shared_ptr<detail::Gate> gate;
+    StopSource stopSource;
+    std::atomic<bool> started{false};
+    std::atomic<bool> stopped{false};
+    kube::GroupVersionKind appGvk;
+
+    std::mutex baseMu;  // creation of the base informers
+    cache::Informer* appInformer = nullptr;
+    std::vector<cache::Informer*> secretInformers;
+
+    std::mutex mu;  // guards the maps below
+    std::map<kube::GroupVersionKind, cache::Informer*> managed;
+    std::map<std::string, detail::AppState> apps;
+    std::map<std::pair<std::string, std::string>, detail::SourceEntry> sources;
+    std::map<std::pair<std::string, std::string>, Clock::TimePoint> unknownKinds;
+    std::map<std::string, std::shared_ptr<std::mutex>> keyLocks;
+    detail::RenderCache renders{256};
+
+    std::mutex observerMu;
+    std::function<void(const ReconcileRecord&)> observer;
+
+    struct Counters {
+        std::atomic<uint64_t> reconciles{0}, syncs{0}, syncFailures{0}, prunes{0},
+            driftCorrections{0}, gitFetches{0}, gitErrors{0};
+    } counters;
+};
+
+}  // namespace sluice::appcontroller

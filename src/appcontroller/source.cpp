@@ -1,0 +1,364 @@
+// Git source resolution, rendering, credentials and the managed-kind caches.
+#include <spdlog/spdlog.h>
+
+#include "impl.h"
+#include "util.h"
+
+namespace sluice::appcontroller {
+
+using detail::base64Decode;
+
+namespace {
+
+constexpr const char* kSecretTypeLabel = "sluice.io/secret-type";
+constexpr const char* kArgoSecretTypeLabel = "argocd.argoproj.io/secret-type";
+// A kind discovery did not know is asked for again after this long (or after a CRD apply).
+constexpr auto kUnknownKindTtl = std::chrono::seconds(10);
+
+std::string secretString(const json& secret, const char* key) {
+    auto data = secret.find("data");
+    if (data == secret.end() || !data->is_object()) return {};
+    auto it = data->find(key);
+    if (it == data->end() || !it->is_string()) return {};
+    return base64Decode(it->get<std::string>()).value_or("");
+}
+
+std::string label(const json& obj, const char* key) {
+    return detail::strAt(obj, json::json_pointer("/metadata/labels/" + std::string(key)));
+}
+
+git::Credentials credentialsOf(const json& secret) {
+    git::Credentials c;
+    c.username = secretString(secret, "username");
+    c.password = secretString(secret, "password");
+    c.sshPrivateKey = secretString(secret, "sshPrivateKey");
+    c.sshKnownHosts = secretString(secret, "sshKnownHosts");
+    c.insecureIgnoreHostKey = secretString(secret, "insecureIgnoreHostKey") == "true";
+    return c;
+}
+
+bool isPrefixAtBoundary(const std::string& text, const std::string& prefix) {
+    if (prefix.empty() || text.compare(0, prefix.size(), prefix) != 0) return false;
+    return text.size() == prefix.size() || prefix.back() == '/' || text[prefix.size()] == '/';
+}
+
+// Drops what nobody reads from managed objects: kubectl's last-applied copy of the object.
+void dropLastApplied(json& obj) {
+    auto md = obj.find("metadata");
+    if (md == obj.end() || !md->is_object()) return;
+    auto ann = md->find("annotations");
+    if (ann == md->end() || !ann->is_object()) return;
+    ann->erase("kubectl.kubernetes.io/last-applied-configuration");
+    if (ann->empty()) md->erase("annotations");
+}
+
+}  // namespace
+
+git::Repository ApplicationController::Impl::repositoryFor(const std::string& repoURL) {
+    git::Repository repo;
+    repo.url = repoURL;
+    const std::string norm = normaliseRepoUrl(repoURL);
+    std::optional<git::Credentials> exact;
+    std::optional<git::Credentials> prefix;
+    std::size_t prefixLength = 0;
+    for (cache::Informer* informer : secretInformers) {
+        for (const auto& secret : informer->store().list()) {
+            std::string type = label(*secret, kSecretTypeLabel);
+            if (type.empty()) type = label(*secret, kArgoSecretTypeLabel);
+            const std::string url = secretString(*secret, "url");
+            if (url.empty()) continue;
+            if (type == "repository" && normaliseRepoUrl(url) == norm && !exact) {
+                exact = credentialsOf(*secret);
+            } else if (type == "repo-creds") {
+                const std::string credsNorm = normaliseRepoUrl(url);
+                bool matches =
+                    isPrefixAtBoundary(repoURL, url) || isPrefixAtBoundary(norm, credsNorm);
+                std::size_t length = std::max(url.size(), credsNorm.size());
+                if (matches && length > prefixLength) {
+                    prefix = credentialsOf(*secret);
+                    prefixLength = length;
+                }
+            }
+        }
+    }
+    if (exact) {
+        repo.credentials = *exact;
+    } else if (prefix) {
+        repo.credentials = *prefix;
+    }
+    return repo;
+}
+
+git::Revision ApplicationController::Impl::resolveTarget(const app::Source& source, bool force,
+                                                         bool& fetched) {
+    fetched = false;
+    const auto key = std::make_pair(normaliseRepoUrl(source.repoURL), source.targetRevision);
+    const auto now = clock.now();
+    if (!force) {
+        std::lock_guard lock(mu);
+        auto it = sources.find(key);
+        if (it != sources.end() && now - it->second.resolvedAt < opts.pollInterval)
+            return it->second.revision;
+    }
+    counters.gitFetches++;
+    git::Revision revision;
+    try {
+        revision = git.resolve(repositoryFor(source.repoURL), source.targetRevision);
+    } catch (...) {
+        counters.gitErrors++;
+        throw;
+    }
+    fetched = true;
+    std::lock_guard lock(mu);
+    sources[key] = detail::SourceEntry{revision, clock.now()};
+    return revision;
+}
+
+git::Revision ApplicationController::Impl::resolveExact(const app::Source& source,
+                                                        const std::string& revision) {
+    counters.gitFetches++;
+    try {
+        return git.resolve(repositoryFor(source.repoURL), revision);
+    } catch (...) {
+        counters.gitErrors++;
+        throw;
+    }
+}
+
+detail::Rendered ApplicationController::Impl::renderSource(const app::Source& source,
+                                                           const git::Revision& revision) {
+    const std::string cacheKey = normaliseRepoUrl(source.repoURL) + "\n" + revision.sha + "\n" +
+                                 source.path + "\n" + (source.recurse ? "r" : "-");
+    if (auto hit = renders.get(cacheKey)) return hit;
+    render::Options ropts;
+    ropts.path = source.path;
+    ropts.recurse = source.recurse;
+    auto objects = std::make_shared<const std::vector<render::Object>>(
+        render::renderRevision(git, repositoryFor(source.repoURL), revision.sha, ropts));
+    renders.put(cacheKey, objects);
+    return objects;
+}
+
+app::ScopeLookup ApplicationController::Impl::scopeLookup() {
+    return [this](const std::string& apiVersion, const std::string& kind) -> std::optional<bool> {
+        const auto key = std::make_pair(apiVersion, kind);
+        {
+            std::lock_guard lock(mu);
+            auto it = unknownKinds.find(key);
+            if (it != unknownKinds.end()) {
+                if (clock.now() < it->second) return std::nullopt;
+                unknownKinds.erase(it);
+            }
+        }
+        try {
+            return client.resourceFor(kube::GroupVersionKind::fromApiVersion(apiVersion, kind))
+                .namespaced;
+        } catch (const kube::ApiError& e) {
+            if (!e.isNotFound()) throw;
+            std::lock_guard lock(mu);
+            unknownKinds[key] = clock.now() + kUnknownKindTtl;
+            return std::nullopt;
+        }
+    };
+}
+
+void ApplicationController::Impl::forgetUnknownKinds() {
+    std::lock_guard lock(mu);
+    unknownKinds.clear();
+}
+
+std::set<kube::GroupVersionKind> ApplicationController::Impl::kindsOf(
+    const std::vector<json>& objects, const std::vector<app::InventoryEntry>& inventory) {
+    std::set<kube::GroupVersionKind> kinds;
+    for (const auto& o : objects) kinds.insert(kube::GroupVersionKind::of(o));
+    for (const auto& e : inventory) kinds.insert(detail::gvkOf(e.group, e.version, e.kind));
+    return kinds;
+}
+
+cache::Informer* ApplicationController::Impl::managedInformer(const kube::GroupVersionKind& gvk) {
+    std::lock_guard lock(mu);
+    auto it = managed.find(gvk);
+    return it == managed.end() ? nullptr : it->second;
+}
+
+bool ApplicationController::Impl::ensureInformers(const std::set<kube::GroupVersionKind>& kinds,
+                                                  std::chrono::milliseconds wait) {
+    std::vector<cache::Informer*> needed;
+    bool created = false;
+    auto scope = scopeLookup();
+    for (const auto& gvk : kinds) {
+        if (cache::Informer* existing = managedInformer(gvk)) {
+            needed.push_back(existing);
+            continue;
+        }
+        // Kinds the cluster does not serve (a custom resource whose CRD this sync creates)
+        // get their informer once discovery knows them.
+        if (!scope(gvk.apiVersion(), gvk.kind)) continue;
+        cache::InformerOptions io;
+        io.transform = dropLastApplied;
+        io.backoff = {std::chrono::milliseconds(200), 2.0, std::chrono::milliseconds(10000)};
+        cache::Informer& informer = informers.informerFor(gvk, io);
+        bool registered = false;
+        {
+            std::lock_guard lock(mu);
+            auto [it, inserted] = managed.emplace(gvk, &informer);
+            registered = !inserted;
+        }
+        if (!registered) {
+            // Owned objects map to their Application through the tracking annotation, so one
+            // handler per kind serves every Application.
+            auto gateRef = gate;
+            const std::string controlNs = opts.controlNamespace;
+            auto enqueue = [gateRef, controlNs](const cache::ObjectPtr& obj) {
+                auto id = app::trackingIdOf(*obj);
+                if (!id || id->instance.empty()) return;
+                auto underscore = id->instance.find('_');
+                if (underscore == std::string::npos) {
+                    gateRef->add(controlNs + "/" + id->instance);
+                } else {
+                    gateRef->add(id->instance.substr(0, underscore) + "/" +
+                                 id->instance.substr(underscore + 1));
+                }
+            };
+            informer.addEventHandler(cache::EventHandler{
+                enqueue,
+                [enqueue](const cache::ObjectPtr& oldObj, const cache::ObjectPtr& newObj) {
+                    enqueue(newObj);
+                    // An object whose tracking id changed hands: both owners re-compare.
+                    if (app::trackingIdOf(*oldObj) != app::trackingIdOf(*newObj)) enqueue(oldObj);
+                },
+                enqueue});
+            created = true;
+        }
+        needed.push_back(&informer);
+    }
+    if (created) informers.startAll();
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    for (cache::Informer* informer : needed) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (!informer->hasSynced() &&
+            !informer->waitForSync(std::max(left, std::chrono::milliseconds(0))))
+            return false;
+    }
+    return true;
+}
+
+std::shared_ptr<const json> ApplicationController::Impl::liveObject(
+    const kube::GroupVersionKind& gvk, const std::string& ns, const std::string& name) {
+    cache::Informer* informer = managedInformer(gvk);
+    if (!informer) return nullptr;
+    return informer->store().get(ns, name);
+}
+
+void ApplicationController::Impl::compareInto(Desired& desired, const AppRef& ref,
+                                              const app::ApplicationSpec& spec) {
+    // ResourceKey has no version: remember which version each key is desired (or recorded) at.
+    std::map<app::ResourceKey, std::string> versions;
+    for (const auto& e : desired.inventory) versions.emplace(e.key(), e.version);
+    for (const auto& o : desired.prepared.objects)
+        versions[app::ResourceKey::of(o)] = kube::GroupVersionKind::of(o).version;
+    app::CompareInput in;
+    in.instance = ref.instance;
+    in.desired = desired.prepared.objects;
+    in.inventory = desired.inventory;
+    in.ignore = spec.ignoreDifferences;
+    in.manager = opts.fieldManager;
+    in.live = [&](const app::ResourceKey& k) -> std::shared_ptr<const json> {
+        auto v = versions.find(k);
+        if (v == versions.end()) return nullptr;
+        return liveObject(detail::gvkOf(k.group, v->second, k.kind), k.ns, k.name);
+    };
+    desired.compared = app::compare(in);
+}
+
+Desired ApplicationController::Impl::desiredFor(const AppRef& ref, const app::ApplicationSpec& spec,
+                                                const git::Revision& revision,
+                                                const std::vector<app::InventoryEntry>& inventory) {
+    Desired d;
+    d.revision = revision;
+    d.inventory = inventory;
+    detail::Rendered rendered = renderSource(spec.source, revision);
+    std::vector<json> manifests;
+    std::vector<std::string> where;
+    manifests.reserve(rendered->size());
+    where.reserve(rendered->size());
+    for (const auto& obj : *rendered) {
+        manifests.push_back(obj.manifest);
+        where.push_back(obj.line > 0 ? obj.sourceFile + ":" + std::to_string(obj.line)
+                                     : obj.sourceFile);
+    }
+    d.prepared = app::prepareDesired(manifests, where, spec.destination.namespace_, ref.instance,
+                                     scopeLookup());
+    return d;
+}
+
+int ApplicationController::Impl::refreshRepository(const std::string& repoUrl,
+                                                   const std::string& branch) {
+    ensureBaseInformers();
+    const std::string norm = normaliseRepoUrl(repoUrl);
+    // Whether `branch` is the default one, as far as a resolve of HEAD told us.
+    bool branchIsDefault = branch.empty();
+    bool defaultKnown = false;
+    {
+        std::lock_guard lock(mu);
+        auto it = sources.find({norm, "HEAD"});
+        if (it == sources.end()) it = sources.find({norm, ""});
+        if (it != sources.end() && !it->second.revision.ref.empty() &&
+            it->second.revision.ref != "HEAD") {
+            defaultKnown = true;
+            const std::string& ref = it->second.revision.ref;
+            if (ref == branch || ref == "refs/heads/" + branch) branchIsDefault = true;
+        }
+    }
+    int queued = 0;
+    for (const auto& obj : appInformer->store().list()) {
+        const json& a = *obj;
+        const std::string url = detail::strAt(a, "/spec/source/repoURL"_json_pointer);
+        if (url.empty() || normaliseRepoUrl(url) != norm) continue;
+        const std::string target = detail::strAt(a, "/spec/source/targetRevision"_json_pointer);
+        bool matches = false;
+        if (branch.empty()) {
+            matches = true;
+        } else if (target == branch || target == "refs/heads/" + branch) {
+            matches = true;
+        } else if (target.empty() || target == "HEAD") {
+            // Unknown default branch: a spurious refresh costs one fetch, a missed one a poll.
+            matches = branchIsDefault || !defaultKnown;
+        }
+        if (!matches) continue;
+        const std::string key = kube::namespaceOf(a) + "/" + kube::nameOf(a);
+        {
+            std::lock_guard lock(mu);
+            apps[key].refreshRequested = true;
+        }
+        queue.add(key);
+        ++queued;
+    }
+    return queued;
+}
+
+detail::Rendered detail::RenderCache::get(const std::string& key) {
+    std::lock_guard lock(mu_);
+    auto it = index_.find(key);
+    if (it == index_.end()) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return it->second->second;
+}
+
+void detail::RenderCache::put(const std::string& key, Rendered value) {
+    std::lock_guard lock(mu_);
+    if (auto it = index_.find(key); it != index_.end()) {
+        it->second->second = std::move(value);
+        lru_.splice(lru_.begin(), lru_, it->second);
+        return;
+    }
+    lru_.emplace_front(key, std::move(value));
+    index_[key] = lru_.begin();
+    while (lru_.size() > capacity_) {
+        index_.erase(lru_.back().first);
+        lru_.pop_back();
+    }
+}
+
+}  // namespace sluice::appcontroller

@@ -1,0 +1,117 @@
+#include "util.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+namespace sluice::appcontroller::detail {
+
+std::optional<std::string> base64Decode(const std::string& in) {
+    auto value = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+' || c == '-') return 62;
+        if (c == '/' || c == '_') return 63;
+        return -1;
+    };
+    std::string out;
+    out.reserve(in.size() * 3 / 4);
+    int acc = 0, bits = 0;
+    bool padding = false;
+    for (char c : in) {
+        if (c == '\n' || c == '\r' || c == ' ') continue;
+        if (c == '=') {
+            padding = true;
+            continue;
+        }
+        if (padding) return std::nullopt;  // data after padding
+        int v = value(c);
+        if (v < 0) return std::nullopt;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+        }
+    }
+    return out;
+}
+
+namespace {
+std::optional<unsigned long long> asNumber(const std::string& s) {
+    if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
+    errno = 0;
+    unsigned long long v = std::strtoull(s.c_str(), nullptr, 10);
+    if (errno == ERANGE) return std::nullopt;
+    return v;
+}
+}  // namespace
+
+bool resourceVersionReached(const std::string& have, const std::string& want) {
+    if (want.empty()) return true;
+    auto h = asNumber(have), w = asNumber(want);
+    if (h && w) return *h >= *w;
+    return have == want;
+}
+
+std::string formatDuration(std::chrono::milliseconds d) {
+    using namespace std::chrono;
+    if (d < seconds(1)) return std::to_string(d.count()) + "ms";
+    auto total = duration_cast<seconds>(d).count();
+    auto ms = d.count() % 1000;
+    std::string out;
+    if (total >= 3600) out += std::to_string(total / 3600) + "h";
+    if (total >= 60 && total % 3600 / 60) out += std::to_string(total % 3600 / 60) + "m";
+    if (total % 60 || out.empty()) {
+        out += std::to_string(total % 60);
+        if (ms) {
+            char frac[8];
+            std::snprintf(frac, sizeof frac, ".%03lld", static_cast<long long>(ms));
+            std::string f = frac;
+            while (f.back() == '0') f.pop_back();
+            out += f;
+        }
+        out += "s";
+    }
+    return out;
+}
+
+void parallelFor(std::size_t n, int parallelism, const std::function<void(std::size_t)>& task) {
+    if (n == 0) return;
+    std::size_t threads = std::min<std::size_t>(n, std::max(1, parallelism));
+    std::atomic<std::size_t> next{0};
+    auto worker = [&] {
+        for (std::size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) task(i);
+    };
+    std::vector<std::thread> pool;
+    pool.reserve(threads - 1);
+    for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+}
+
+std::string strAt(const json& obj, const json::json_pointer& ptr) {
+    if (!obj.contains(ptr)) return {};
+    const json& v = obj.at(ptr);
+    return v.is_string() ? v.get<std::string>() : std::string();
+}
+
+std::string describe(const std::string& group, const std::string& kind, const std::string& ns,
+                     const std::string& name) {
+    std::string out = group.empty() ? kind : group + "/" + kind;
+    out += " ";
+    if (!ns.empty()) out += ns + "/";
+    return out + name;
+}
+
+kube::GroupVersionKind gvkOf(const std::string& group, const std::string& version,
+                             const std::string& kind) {
+    return kube::GroupVersionKind{group, version, kind};
+}
+
+}  // namespace sluice::appcontroller::detail
