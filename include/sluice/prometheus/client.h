@@ -35,8 +35,8 @@ struct ClientOptions {
 };
 
 // Turns one HTTP response of /api/v1/query into a MetricResult (no I/O; exposed for tests).
-// vector: the first sample's value (Flagger takes a single value too; with several series the
-// order is Prometheus', so queries should aggregate to one series); scalar: its value; an empty
+// vector: the first series' value (Flagger's provider keeps the last one; either way the order
+// is Prometheus', so queries should aggregate to one series); scalar: its value; an empty
 // vector, NaN or +/-Inf: NoData; matrix/string results, `"status":"error"` bodies (errorType:
 // error), other HTTP errors and unreadable bodies: QueryError.
 canary::MetricResult interpretQueryResponse(int httpStatus, const std::string& body);
