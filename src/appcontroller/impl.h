@@ -60,6 +60,9 @@ struct AppState {
 struct SourceEntry {
     git::Revision revision;
     Clock::TimePoint resolvedAt;
+    // The last resolve failed: reported again, without fetching, for a short while (a broken
+    // repository is not hammered by every watch event of the Applications using it).
+    std::optional<git::GitError> error;
 };
 
 using Rendered = std::shared_ptr<const std::vector<render::Object>>;

@@ -14,6 +14,8 @@ constexpr const char* kSecretTypeLabel = "sluice.io/secret-type";
 constexpr const char* kArgoSecretTypeLabel = "argocd.argoproj.io/secret-type";
 // A kind discovery did not know is asked for again after this long (or after a CRD apply).
 constexpr auto kUnknownKindTtl = std::chrono::seconds(10);
+// A failed resolve is reported again without fetching for this long (unless forced).
+constexpr auto kFailedResolveReuse = std::chrono::seconds(5);
 
 std::string secretString(const json& secret, const char* key) {
     auto data = secret.find("data");
@@ -97,20 +99,30 @@ git::Revision ApplicationController::Impl::resolveTarget(const app::Source& sour
     if (!force) {
         std::lock_guard lock(mu);
         auto it = sources.find(key);
-        if (it != sources.end() && now - it->second.resolvedAt < opts.pollInterval)
-            return it->second.revision;
+        if (it != sources.end()) {
+            const auto age = now - it->second.resolvedAt;
+            const Clock::TimePoint::duration reuse =
+                std::min<Clock::TimePoint::duration>(opts.pollInterval, kFailedResolveReuse);
+            if (it->second.error && age < reuse) throw *it->second.error;
+            if (!it->second.error && age < opts.pollInterval) return it->second.revision;
+        }
     }
     counters.gitFetches++;
     git::Revision revision;
     try {
         revision = git.resolve(repositoryFor(source.repoURL), source.targetRevision);
+    } catch (const git::GitError& e) {
+        counters.gitErrors++;
+        std::lock_guard lock(mu);
+        sources[key] = detail::SourceEntry{{}, clock.now(), e};
+        throw;
     } catch (...) {
         counters.gitErrors++;
         throw;
     }
     fetched = true;
     std::lock_guard lock(mu);
-    sources[key] = detail::SourceEntry{revision, clock.now()};
+    sources[key] = detail::SourceEntry{revision, clock.now(), std::nullopt};
     return revision;
 }
 

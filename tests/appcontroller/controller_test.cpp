@@ -66,5 +66,384 @@ TEST_F(ControllerTest, FirstSyncAppliesTrackedObjectsAndReportsStatus) {
     EXPECT_GE(controller_->stats().syncs, 1u);
 }
 
+TEST_F(ControllerTest, WithoutAutomatedReportsOutOfSyncUntilAnOperationSyncs) {
+    const std::string sha =
+        git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")}});
+    startController(defaultOptions());
+    server_->create(application("manual", "app"));
+
+    ASSERT_TRUE(eventually([&] { return statusAt("manual", "/sync/status") == "OutOfSync"; }))
+        << status("manual").dump(2);
+    json st = status("manual");
+    EXPECT_EQ(st["sync"]["revision"], sha);
+    EXPECT_EQ(st["health"]["status"], "Missing");
+    ASSERT_EQ(st["resources"].size(), 1u);
+    EXPECT_EQ(st["resources"][0]["health"]["status"], "Missing");
+    EXPECT_FALSE(st.contains("operationState"));
+    EXPECT_FALSE(object("v1", "ConfigMap", "settings")) << "nothing applied without a sync";
+
+    patchApp("manual", {{"operation",
+                         {{"sync", {{"revision", "HEAD"}, {"prune", true}}},
+                          {"initiatedBy", {{"username", "alice"}}}}}});
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("manual", "/operationState/phase") == "Succeeded" &&
+               statusAt("manual", "/sync/status") == "Synced" &&
+               !app("manual").contains("operation");
+    })) << app("manual").dump(2);
+    EXPECT_TRUE(object("v1", "ConfigMap", "settings"));
+    st = status("manual");
+    EXPECT_EQ(st["operationState"]["operation"]["initiatedBy"]["username"], "alice");
+    EXPECT_EQ(st["operationState"]["syncResult"]["revision"], sha);
+    EXPECT_EQ(st["history"].size(), 1u);
+}
+
+TEST_F(ControllerTest, InvalidSpecGivesAConditionAndNoSync) {
+    git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")}});
+    startController(defaultOptions());
+    json a = application("broken", "app", automated());
+    a["spec"]["syncPolicy"]["syncOptions"] = {"CreateNamespace=true", "Frobnicate=yes"};
+    server_->create(a);
+
+    ASSERT_TRUE(eventually([&] { return !statusAt("broken", "/conditions").empty(); }));
+    json st = status("broken");
+    ASSERT_EQ(st["conditions"].size(), 1u);
+    EXPECT_EQ(st["conditions"][0]["type"], "InvalidSpecError");
+    EXPECT_NE(at(st, "/conditions/0/message").find("Frobnicate"), std::string::npos)
+        << st["conditions"];
+    EXPECT_EQ(st["sync"]["status"], "Unknown");
+    EXPECT_FALSE(object("v1", "ConfigMap", "settings"));
+    EXPECT_TRUE(eventually([&] { return eventsFor("InvalidSpec").size() == 1; }));
+
+    // Fixing the spec clears the condition and syncs.
+    patchApp("broken", {{"spec", {{"syncPolicy", {{"syncOptions", {"CreateNamespace=true"}}}}}}});
+    ASSERT_TRUE(eventually([&] { return statusAt("broken", "/sync/status") == "Synced"; }))
+        << status("broken").dump(2);
+    EXPECT_FALSE(status("broken").contains("conditions"));
+    EXPECT_TRUE(object("v1", "ConfigMap", "settings"));
+}
+
+TEST_F(ControllerTest, GitErrorGivesComparisonErrorAndPrunesNothing) {
+    git_.commit(kRepo,
+                {{"app/a.yaml", configMapYaml("a", "1")}, {"app/b.yaml", configMapYaml("b", "1")}});
+    auto& ctl = startController(defaultOptions());
+    server_->create(application("flaky", "app", automated(true)));
+    ASSERT_TRUE(eventually([&] { return statusAt("flaky", "/sync/status") == "Synced"; }));
+
+    git_.setError(kRepo, git::GitError(git::GitError::Kind::Auth,
+                                       "fetch https://deploy:s3cr3t@git.example.com/org/apps.git: "
+                                       "authentication required"));
+    ctl.refresh(kControlNs, "flaky");
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("flaky", "/conditions/0/type") == "ComparisonError";
+    })) << status("flaky").dump(2);
+    json st = status("flaky");
+    const std::string msg = at(st, "/conditions/0/message");
+    EXPECT_NE(msg.find("authentication required"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("s3cr3t"), std::string::npos) << "credentials never reach the status";
+    EXPECT_EQ(st["sync"]["status"], "Unknown");
+    EXPECT_TRUE(object("v1", "ConfigMap", "a"));
+    EXPECT_TRUE(object("v1", "ConfigMap", "b"));
+    ASSERT_TRUE(eventually([&] { return !eventsFor("ComparisonError").empty(); }));
+    EXPECT_EQ(eventsFor("ComparisonError")[0]["message"].get<std::string>().find("s3cr3t"),
+              std::string::npos);
+
+    // A render error of a new commit is a ComparisonError too, and nothing of it is applied.
+    git_.setError(kRepo, std::nullopt);
+    git_.commit(kRepo, {{"app/a.yaml", configMapYaml("a", "2")},
+                        {"app/b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: [oops\n"}});
+    ctl.refresh(kControlNs, "flaky");
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("flaky", "/conditions/0/message").find("b.yaml") != std::string::npos;
+    })) << status("flaky").dump(2);
+    EXPECT_EQ(at(*object("v1", "ConfigMap", "a"), "/data/value"), "1");
+    EXPECT_TRUE(object("v1", "ConfigMap", "b"));
+
+    // Fixed: the condition goes away and the new commit is applied.
+    git_.commit(kRepo, {{"app/a.yaml", configMapYaml("a", "3")}});
+    ctl.refresh(kControlNs, "flaky");
+    ASSERT_TRUE(eventually([&] {
+        auto a = object("v1", "ConfigMap", "a");
+        return a && at(*a, "/data/value") == "3" && !object("v1", "ConfigMap", "b") &&
+               !status("flaky").contains("conditions");
+    })) << status("flaky").dump(2);
+}
+
+TEST_F(ControllerTest, NoOpReconcileMakesNoApiWrites) {
+    git_.commit(kRepo, {{"app/deploy.yaml", deploymentYaml("web", "nginx:1.25")},
+                        {"app/config.yaml", configMapYaml("settings", "a")}});
+    auto& ctl = makeController(defaultOptions());  // no workers: every reconcile is ours
+    server_->create(application("quiet", "app", automated()));
+    ASSERT_TRUE(eventually([&] { return ctl.waitForSync(1s) && app("quiet").is_object(); }));
+    ASSERT_TRUE(eventually([&] {
+        ctl.reconcileNow(kControlNs, "quiet");
+        return statusAt("quiet", "/health/status") == "Healthy" &&
+               statusAt("quiet", "/sync/status") == "Synced";
+    })) << status("quiet").dump(2);
+    // Let the Application cache catch up with our last status write.
+    auto& appInformer = factory_->informerFor(kAppGvk, "");
+    ASSERT_TRUE(eventually([&] {
+        auto cached = appInformer.store().get(kControlNs, "quiet");
+        return cached && kube::resourceVersionOf(*cached) == kube::resourceVersionOf(app("quiet"));
+    }));
+
+    server_->resetRequestCounts();
+    for (int i = 0; i < 3; ++i) {
+        auto rec = ctl.reconcileNow(kControlNs, "quiet");
+        EXPECT_FALSE(rec.synced);
+        EXPECT_TRUE(rec.succeeded) << rec.error;
+        EXPECT_EQ(rec.syncStatus, "Synced");
+        EXPECT_EQ(rec.health, "Healthy");
+    }
+    EXPECT_EQ(writes(), 0u) << nlohmann::json(server_->requestCounts()).dump();
+}
+
+TEST_F(ControllerTest, FailedSyncIsRetriedWithBackoffAndThenGivenUp) {
+    // The namespace does not exist: every apply fails (Validate=false skips the dry run).
+    git_.commit(kRepo, {{"app/config.yaml",
+                         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: "
+                         "nowhere\ndata:\n  k: v\n"}});
+    startController(defaultOptions());
+    json policy = automated();
+    policy["syncOptions"] = {"Validate=false"};
+    policy["retry"] = {{"limit", 2},
+                       {"backoff", {{"duration", "200ms"}, {"factor", 2}, {"maxDuration", "1s"}}}};
+    server_->create(application("retrying", "app", policy));
+
+    // Attempts are recorded while the retries are pending...
+    std::set<std::string> messages;
+    ASSERT_TRUE(eventually([&] {
+        json st = status("retrying");
+        if (at(st, "/operationState/phase") == "Running")
+            messages.insert(at(st, "/operationState/message"));
+        return at(st, "/operationState/phase") == "Failed";
+    })) << status("retrying").dump(2);
+    bool sawFirstRetry = false;
+    for (const auto& m : messages)
+        sawFirstRetry |= m.rfind("retrying attempt #1 after 200ms: ", 0) == 0;
+    EXPECT_TRUE(sawFirstRetry) << nlohmann::json(messages).dump();
+    json st = status("retrying");
+    EXPECT_EQ(st["operationState"]["retryCount"], 2);
+    const std::string finalMessage = at(st, "/operationState/message");
+    EXPECT_NE(finalMessage.find("nowhere"), std::string::npos) << finalMessage;
+    EXPECT_NE(finalMessage.find("(retried 2 times)"), std::string::npos) << finalMessage;
+    EXPECT_EQ(st["operationState"]["syncResult"]["resources"][0]["status"], "SyncFailed");
+
+    // ...and the same revision is not tried again automatically.
+    server_->create(
+        {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "nowhere"}}}});
+    controller_->refresh(kControlNs, "retrying");
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("retrying", "/conditions/0/type") == "SyncError";
+    })) << status("retrying").dump(2);
+    EXPECT_NE(statusAt("retrying", "/conditions/0/message").find("will not be attempted again"),
+              std::string::npos);
+    EXPECT_FALSE(server_->get("v1", "ConfigMap", "nowhere", "c"));
+    EXPECT_EQ(status("retrying")["operationState"]["retryCount"], 2);
+}
+
+TEST_F(ControllerTest, SelfHealRevertsDriftAndNamesTheOtherManager) {
+    git_.commit(kRepo, {{"app/deploy.yaml", deploymentYaml("web", "nginx:1.25", 2)}});
+    startController(defaultOptions());
+    server_->create(application("healing", "app", automated(true, true)));
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("healing", "/sync/status") == "Synced" &&
+               statusAt("healing", "/health/status") == "Healthy";
+    }));
+
+    kube::PatchOptions po;
+    po.fieldManager = "kubectl-edit";
+    client_->patch(kDeploymentGvk, kDestNs, "web", kube::PatchType::Merge,
+                   R"({"spec":{"replicas":5}})", po);
+
+    ASSERT_TRUE(eventually([&] { return !eventsFor("DriftCorrected").empty(); }));
+    ASSERT_TRUE(eventually([&] {
+        auto d = object("apps/v1", "Deployment", "web");
+        return d && at(*d, "/spec/replicas") == "2";
+    }));
+    const std::string msg = eventsFor("DriftCorrected")[0]["message"];
+    EXPECT_NE(msg.find("kubectl-edit"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(".spec.replicas"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("apps/Deployment demo/web"), std::string::npos) << msg;
+    EXPECT_TRUE(eventually([&] { return statusAt("healing", "/sync/status") == "Synced"; }));
+    EXPECT_GE(controller_->stats().driftCorrections, 1u);
+}
+
+TEST_F(ControllerTest, DriftWithoutSelfHealIsReportedNotCorrected) {
+    git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")}});
+    startController(defaultOptions());
+    server_->create(application("watching", "app", automated(true, false)));
+    ASSERT_TRUE(eventually([&] { return statusAt("watching", "/sync/status") == "Synced"; }));
+
+    kube::PatchOptions po;
+    po.fieldManager = "kubectl-edit";
+    client_->patch(kConfigMapGvk, kDestNs, "settings", kube::PatchType::Merge,
+                   R"({"data":{"value":"hand-edited"}})", po);
+    ASSERT_TRUE(eventually([&] { return statusAt("watching", "/sync/status") == "OutOfSync"; }));
+    EXPECT_EQ(statusAt("watching", "/resources/0/status"), "OutOfSync");
+    // A reconcile of its own (no event needed) still leaves the edit alone.
+    auto rec = controller_->reconcileNow(kControlNs, "watching");
+    EXPECT_FALSE(rec.synced);
+    EXPECT_EQ(at(*object("v1", "ConfigMap", "settings"), "/data/value"), "hand-edited");
+    EXPECT_TRUE(eventsFor("DriftCorrected").empty());
+}
+
+TEST_F(ControllerTest, ObjectTrackedByAnotherApplicationIsNotTakenOver) {
+    git_.commit(kRepo, {{"first/shared.yaml", configMapYaml("shared", "first")},
+                        {"second/shared.yaml", configMapYaml("shared", "second")},
+                        {"second/own.yaml", configMapYaml("own", "second")}});
+    startController(defaultOptions());
+    server_->create(application("first", "first", automated()));
+    ASSERT_TRUE(eventually([&] { return statusAt("first", "/sync/status") == "Synced"; }));
+    server_->create(application("second", "second", automated()));
+
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("second", "/operationState/phase") == "Failed" &&
+               !statusAt("second", "/conditions").empty();
+    })) << status("second").dump(2);
+    json st = status("second");
+    bool warned = false;
+    for (const auto& c : st["conditions"])
+        if (c["type"] == "SharedResourceWarning") {
+            warned = true;
+            EXPECT_NE(c["message"].get<std::string>().find("first"), std::string::npos) << c;
+        }
+    EXPECT_TRUE(warned) << st["conditions"];
+    bool failedShared = false;
+    for (const auto& r : st["operationState"]["syncResult"]["resources"])
+        if (r["name"] == "shared") {
+            failedShared = r["status"] == "SyncFailed";
+            EXPECT_NE(r["message"].get<std::string>().find("first"), std::string::npos) << r;
+        }
+    EXPECT_TRUE(failedShared) << st["operationState"].dump(2);
+    auto shared = object("v1", "ConfigMap", "shared");
+    ASSERT_TRUE(shared);
+    EXPECT_EQ(at(*shared, "/data/value"), "first");
+    EXPECT_EQ(at(*shared, "/metadata/annotations/sluice.io~1tracking-id"),
+              "first:/ConfigMap:demo/shared");
+    EXPECT_TRUE(object("v1", "ConfigMap", "own")) << "the rest of the application is applied";
+    EXPECT_EQ(statusAt("first", "/sync/status"), "Synced");
+}
+
+TEST_F(ControllerTest, FinalizerDeletesTrackedObjectsExceptDeleteFalse) {
+    git_.commit(kRepo,
+                {{"app/deploy.yaml", deploymentYaml("web", "nginx:1.25")},
+                 {"app/config.yaml", configMapYaml("settings", "a")},
+                 {"app/keep.yaml",
+                  configMapYaml("keep", "k", "    sluice.io/sync-options: Delete=false\n")}});
+    startController(defaultOptions());
+    json a = application("doomed", "app", automated());
+    a["metadata"]["finalizers"] = {"resources-finalizer.sluice.io"};
+    server_->create(a);
+    ASSERT_TRUE(eventually([&] { return statusAt("doomed", "/sync/status") == "Synced"; }));
+    // An untracked object next to them is not touched.
+    server_->create({{"apiVersion", "v1"},
+                     {"kind", "ConfigMap"},
+                     {"metadata", {{"name", "bystander"}, {"namespace", kDestNs}}}});
+
+    client_->remove(kAppGvk, kControlNs, "doomed");
+    ASSERT_TRUE(eventually([&] { return !app("doomed").is_object(); })) << app("doomed").dump(2);
+    EXPECT_FALSE(object("apps/v1", "Deployment", "web"));
+    EXPECT_FALSE(object("v1", "ConfigMap", "settings"));
+    EXPECT_TRUE(object("v1", "ConfigMap", "keep"));
+    EXPECT_TRUE(object("v1", "ConfigMap", "bystander"));
+}
+
+TEST_F(ControllerTest, WithoutFinalizerDeletingTheApplicationLeavesObjects) {
+    git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")}});
+    startController(defaultOptions());
+    server_->create(application("plain", "app", automated()));
+    ASSERT_TRUE(eventually([&] { return statusAt("plain", "/sync/status") == "Synced"; }));
+    client_->remove(kAppGvk, kControlNs, "plain");
+    ASSERT_TRUE(eventually([&] { return !app("plain").is_object(); }));
+    auto rec = controller_->reconcileNow(kControlNs, "plain");
+    EXPECT_FALSE(rec.synced);
+    EXPECT_TRUE(object("v1", "ConfigMap", "settings"));
+}
+
+TEST_F(ControllerTest, SyncWavesApplyInOrderAndWaitForHealth) {
+    // Record, from a watch of our own, when each object first appeared and when the Deployment
+    // first became available, as resourceVersions (one global order on the server).
+    std::mutex mu;
+    std::map<std::string, uint64_t> created;
+    uint64_t deploymentReady = 0;
+    auto rvOf = [](const json& o) { return std::stoull(kube::resourceVersionOf(o)); };
+    auto& cms = factory_->informerFor(kConfigMapGvk, kDestNs);
+    auto& deps = factory_->informerFor(kDeploymentGvk, kDestNs);
+    auto onAdd = [&](const cache::ObjectPtr& o) {
+        std::lock_guard lock(mu);
+        created.emplace(kube::nameOf(*o), rvOf(*o));
+    };
+    cms.addEventHandler({onAdd, nullptr, nullptr});
+    deps.addEventHandler({onAdd,
+                          [&](const cache::ObjectPtr&, const cache::ObjectPtr& n) {
+                              std::lock_guard lock(mu);
+                              if (!deploymentReady && at(*n, "/status/availableReplicas") == "1")
+                                  deploymentReady = rvOf(*n);
+                          },
+                          nullptr});
+    factory_->startAll();
+    ASSERT_TRUE(factory_->waitForCacheSync(30s));
+
+    git_.commit(kRepo, {{"app/first.yaml", configMapYaml("first", "x", waveAnnotation(-1))},
+                        {"app/web.yaml", deploymentYaml("web", "nginx:1.25")},
+                        {"app/last.yaml", configMapYaml("last", "x", waveAnnotation(1))}});
+    startController(defaultOptions());
+    server_->create(application("waves", "app", automated()));
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("waves", "/operationState/phase") == "Succeeded";
+    })) << status("waves").dump(2);
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mu);
+        return created.size() == 3;
+    }));
+    std::lock_guard lock(mu);
+    EXPECT_LT(created["first"], created["web"]);
+    ASSERT_NE(deploymentReady, 0u);
+    EXPECT_GT(created["last"], deploymentReady) << "wave 1 waited for wave 0 to be healthy";
+}
+
+TEST_F(ControllerTest, ValidateDryRunRejectionAppliesNothing) {
+    git_.commit(kRepo,
+                {{"app/good.yaml", configMapYaml("good", "x")},
+                 {"app/bad.yaml", configMapYaml("Not_A_Valid_Name", "x", waveAnnotation(1))}});
+    startController(defaultOptions());
+    server_->create(application("validated", "app", automated()));
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("validated", "/operationState/phase") == "Failed";
+    })) << status("validated").dump(2);
+    const std::string msg = statusAt("validated", "/operationState/message");
+    EXPECT_NE(msg.find("Not_A_Valid_Name"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("dry run"), std::string::npos) << msg;
+    EXPECT_FALSE(object("v1", "ConfigMap", "good")) << "nothing applied after a rejection";
+    EXPECT_TRUE(status("validated")["inventory"].empty());
+    ASSERT_FALSE(eventsFor("SyncFailed").empty());
+}
+
+TEST_F(ControllerTest, PruneDeletesWhatGitNoLongerHasAndAllowEmptyGuardsEverything) {
+    git_.commit(kRepo, {{"app/a.yaml", configMapYaml("a", "1")},
+                        {"app/b.yaml", configMapYaml("b", "1")},
+                        {"app/c.yaml",
+                         configMapYaml("c", "1", "    sluice.io/sync-options: Prune=false\n")}});
+    auto& ctl = startController(defaultOptions());
+    server_->create(application("pruning", "app", automated(true)));
+    ASSERT_TRUE(eventually([&] { return statusAt("pruning", "/sync/status") == "Synced"; }));
+
+    git_.commit(kRepo, {{"app/a.yaml", configMapYaml("a", "1")}});
+    ctl.refresh(kControlNs, "pruning");
+    ASSERT_TRUE(eventually([&] { return !object("v1", "ConfigMap", "b"); }));
+    EXPECT_TRUE(object("v1", "ConfigMap", "c")) << "Prune=false";
+    ASSERT_TRUE(eventually([&] { return !eventsFor("Pruned").empty(); }));
+    EXPECT_EQ(eventsFor("Pruned")[0]["message"].get<std::string>(), "pruned ConfigMap demo/b");
+
+    // Nothing rendered: refused, nothing deleted.
+    git_.commit(kRepo, {{"app/README.md", "nothing here"}});
+    ctl.refresh(kControlNs, "pruning");
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("pruning", "/conditions/0/type") == "SyncError";
+    })) << status("pruning").dump(2);
+    EXPECT_NE(statusAt("pruning", "/conditions/0/message").find("allowEmpty"), std::string::npos);
+    EXPECT_TRUE(object("v1", "ConfigMap", "a"));
+}
+
 }  // namespace
 }  // namespace sluice::apptest
