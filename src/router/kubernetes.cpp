@@ -8,10 +8,14 @@ using detail::field;
 using detail::text;
 
 void KubernetesRouter::checkSpec(const RouteContext& ctx) const {
-    if (ctx.spec.strategy() != canary::Strategy::BlueGreen) {
+    // Blue-green (iterations) and skipAnalysis need only the all-or-nothing switch.
+    if (ctx.spec.analysis.stepWeight > 0 || !ctx.spec.analysis.stepWeights.empty()) {
         throw RouterError(
             "the kubernetes provider only switches all traffic at once: use blue-green "
             "(analysis.iterations without stepWeight/stepWeights)");
+    }
+    if (ctx.abTesting()) {
+        throw RouterError("the kubernetes provider cannot route by analysis.match headers");
     }
 }
 

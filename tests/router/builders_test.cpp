@@ -551,8 +551,16 @@ TEST(KubernetesRouter, SwitchesTheApexSelector) {
     toCanary["spec"]["selector"]["app"] = "ml-platform-canary";
     EXPECT_THROW(router.readWeights(ctx, toCanary), RouterError);
 
-    // Progressive canaries need weights: not this provider.
+    // Progressive canaries need weights, A/B testing needs header matches: not this provider.
     EXPECT_THROW(router.checkSpec(contextOf(exampleCanary("canary.yaml"))), RouterError);
+    json abTest = exampleCanary("blue-green.yaml");
+    abTest["spec"]["analysis"]["match"] = json::parse(R"([{"headers":{"x":{"exact":"1"}}}])");
+    EXPECT_THROW(router.checkSpec(contextOf(abTest)), RouterError);
+    // Promotion without analysis only switches at once.
+    json skip = exampleCanary("blue-green.yaml");
+    skip["spec"]["skipAnalysis"] = true;
+    skip["spec"].erase("analysis");
+    EXPECT_NO_THROW(router.checkSpec(contextOf(skip)));
 }
 
 // --- all routers ---------------------------------------------------------------------------
