@@ -26,7 +26,12 @@ std::string secretString(const json& secret, const char* key) {
 }
 
 std::string label(const json& obj, const char* key) {
-    return detail::strAt(obj, json::json_pointer("/metadata/labels/" + std::string(key)));
+    auto md = obj.find("metadata");
+    if (md == obj.end() || !md->is_object()) return {};
+    auto labels = md->find("labels");
+    if (labels == md->end() || !labels->is_object()) return {};
+    auto it = labels->find(key);
+    return it != labels->end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 git::Credentials credentialsOf(const json& secret) {

@@ -40,6 +40,10 @@ std::string describeKey(const app::ResourceKey& k) {
     return detail::describe(k.group, k.kind, k.ns, k.name);
 }
 
+bool isImmutableError(const std::string& message) {
+    return message.find("field is immutable") != std::string::npos;
+}
+
 bool bootstrapReady(const json& obj) {
     const std::string kind = obj.value("kind", "");
     if (kind == "Namespace") return detail::strAt(obj, "/status/phase"_json_pointer) == "Active";
@@ -153,8 +157,7 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
             try {
                 response = client.apply(payload, ao);
             } catch (const kube::ApiError& e) {
-                const bool immutable =
-                    e.isInvalid() && e.message().find("field is immutable") != std::string::npos;
+                const bool immutable = e.isInvalid() && isImmutableError(e.message());
                 if (validateOnly || ao.dryRun || !immutable ||
                     !(options.replace || r.objectOptions.replace))
                     throw;
@@ -388,6 +391,10 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
         std::vector<std::string> rejected;
         for (std::size_t n = 0; n < check.size(); ++n) {
             if (!errors[n]) continue;
+            // An immutable field is what Replace=true is for: the object is re-created.
+            if (isImmutableError(*errors[n]) &&
+                (options.replace || compared.resources[check[n]].objectOptions.replace))
+                continue;
             setResult(check[n], "SyncFailed", *errors[n]);
             rejected.push_back(describeKey(compared.resources[check[n]].key) + ": " + *errors[n]);
         }

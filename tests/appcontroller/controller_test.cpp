@@ -445,5 +445,389 @@ TEST_F(ControllerTest, PruneDeletesWhatGitNoLongerHasAndAllowEmptyGuardsEverythi
     EXPECT_TRUE(object("v1", "ConfigMap", "a"));
 }
 
+TEST_F(ControllerTest, ReplaceRecreatesObjectsWhoseImmutableFieldsChanged) {
+    git_.commit(kRepo, {{"app/web.yaml", deploymentYaml("web", "nginx:1.25", 1, "", "web")}});
+    startController(defaultOptions());
+    server_->create(application("replacing", "app"));
+    patchApp("replacing", {{"operation", {{"sync", {{"prune", true}}}}}});
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("replacing", "/operationState/phase") == "Succeeded" &&
+               !app("replacing").contains("operation");
+    })) << status("replacing").dump(2);
+    const std::string uid = at(*object("apps/v1", "Deployment", "web"), "/metadata/uid");
+
+    // The selector is immutable: a plain apply is refused...
+    git_.commit(kRepo, {{"app/web.yaml", deploymentYaml("web", "nginx:1.25", 1, "", "web-v2")}});
+    controller_->refresh(kControlNs, "replacing");
+    ASSERT_TRUE(eventually([&] { return statusAt("replacing", "/sync/status") == "OutOfSync"; }));
+    patchApp("replacing", {{"operation", {{"sync", {{"prune", true}}}}}});
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("replacing", "/operationState/phase") == "Failed" &&
+               !app("replacing").contains("operation");
+    })) << status("replacing").dump(2);
+    EXPECT_NE(statusAt("replacing", "/operationState/message").find("field is immutable"),
+              std::string::npos);
+
+    // ...and Replace=true deletes and re-creates the object.
+    patchApp("replacing",
+             {{"operation", {{"sync", {{"prune", true}, {"syncOptions", {"Replace=true"}}}}}}});
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("replacing", "/operationState/phase") == "Succeeded" &&
+               statusAt("replacing", "/sync/status") == "Synced";
+    })) << status("replacing").dump(2);
+    auto web = object("apps/v1", "Deployment", "web");
+    ASSERT_TRUE(web);
+    EXPECT_EQ(at(*web, "/spec/selector/matchLabels/app"), "web-v2");
+    EXPECT_NE(at(*web, "/metadata/uid"), uid) << "re-created";
+    bool replaced = false;
+    const json result = status("replacing")["operationState"]["syncResult"];
+    for (const auto& r : result["resources"])
+        replaced |= r["message"].get<std::string>().find("replaced") != std::string::npos;
+    EXPECT_TRUE(replaced) << result.dump(2);
+}
+
+TEST_F(ControllerTest, RollbackToAnEarlierRevisionFromHistory) {
+    const std::string first = git_.commit(kRepo, {{"app/c.yaml", configMapYaml("c", "one")}});
+    auto& ctl = startController(defaultOptions());
+    server_->create(application("rolling", "app"));
+    auto syncAndWait = [&](json op, const std::string& expectValue) {
+        patchApp("rolling", {{"operation", op}});
+        return eventually([&] {
+            auto c = object("v1", "ConfigMap", "c");
+            return !app("rolling").contains("operation") &&
+                   statusAt("rolling", "/operationState/phase") == "Succeeded" && c &&
+                   at(*c, "/data/value") == expectValue;
+        });
+    };
+    ASSERT_TRUE(syncAndWait({{"sync", json::object()}}, "one")) << status("rolling").dump(2);
+    const std::string second = git_.commit(kRepo, {{"app/c.yaml", configMapYaml("c", "two")}});
+    ctl.refresh(kControlNs, "rolling");
+    ASSERT_TRUE(eventually([&] { return statusAt("rolling", "/sync/revision") == second; }));
+    ASSERT_TRUE(syncAndWait({{"sync", json::object()}}, "two")) << status("rolling").dump(2);
+
+    json history = status("rolling")["history"];
+    ASSERT_EQ(history.size(), 2u);
+    EXPECT_EQ(history[0]["revision"], first);
+    EXPECT_EQ(history[1]["revision"], second);
+    ASSERT_TRUE(syncAndWait({{"sync", {{"revision", history[0]["revision"]}}}}, "one"))
+        << status("rolling").dump(2);
+    json st = status("rolling");
+    ASSERT_EQ(st["history"].size(), 3u);
+    EXPECT_EQ(st["history"][2]["id"], 2);
+    EXPECT_EQ(st["history"][2]["revision"], first);
+    EXPECT_EQ(st["operationState"]["syncResult"]["revision"], first);
+    EXPECT_EQ(st["sync"]["revision"], second) << "compared with the target, not the rollback";
+    EXPECT_EQ(st["sync"]["status"], "OutOfSync");
+
+    // An unknown revision fails the operation with a message, not the Application.
+    patchApp("rolling", {{"operation", {{"sync", {{"revision", "no-such-branch"}}}}}});
+    ASSERT_TRUE(eventually([&] {
+        return !app("rolling").contains("operation") &&
+               statusAt("rolling", "/operationState/phase") == "Error";
+    })) << status("rolling").dump(2);
+    EXPECT_NE(statusAt("rolling", "/operationState/message").find("no-such-branch"),
+              std::string::npos);
+    EXPECT_EQ(at(*object("v1", "ConfigMap", "c"), "/data/value"), "one");
+}
+
+TEST_F(ControllerTest, RefreshAnnotationFetchesNowAndIsRemoved) {
+    git_.commit(kRepo, {{"app/c.yaml", configMapYaml("c", "one")}});
+    startController(defaultOptions());  // poll interval 3m: only the annotation can fetch
+    server_->create(application("annotated", "app", automated()));
+    ASSERT_TRUE(eventually([&] { return statusAt("annotated", "/sync/status") == "Synced"; }));
+    const int fetches = git_.resolveCalls(kRepo);
+
+    const std::string second = git_.commit(kRepo, {{"app/c.yaml", configMapYaml("c", "two")}});
+    patchApp("annotated", {{"metadata", {{"annotations", {{"sluice.io/refresh", "normal"}}}}}});
+    ASSERT_TRUE(eventually([&] {
+        auto c = object("v1", "ConfigMap", "c");
+        return c && at(*c, "/data/value") == "two" &&
+               at(app("annotated"), "/metadata/annotations/sluice.io~1refresh").empty();
+    })) << app("annotated").dump(2);
+    EXPECT_EQ(statusAt("annotated", "/sync/revision"), second);
+    EXPECT_GT(git_.resolveCalls(kRepo), fetches);
+}
+
+TEST_F(ControllerTest, RefreshRepositoryQueuesTheApplicationsOfThatBranch) {
+    git_.commit(
+        kRepo,
+        {{"app/c.yaml", configMapYaml("c", "one")}, {"other/d.yaml", configMapYaml("d", "one")}},
+        {"HEAD", "main", "release"});
+    auto& ctl = startController(defaultOptions());
+    server_->create(application("tracking-head", "app", automated()));
+    json release = application("tracking-release", "other", automated());
+    release["spec"]["source"]["targetRevision"] = "release";
+    server_->create(release);
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("tracking-head", "/sync/status") == "Synced" &&
+               statusAt("tracking-release", "/sync/status") == "Synced";
+    }));
+
+    git_.commit(
+        kRepo,
+        {{"app/c.yaml", configMapYaml("c", "two")}, {"other/d.yaml", configMapYaml("d", "two")}},
+        {"HEAD", "main"});
+    // Another spelling of the same repository, as a webhook payload would give it.
+    EXPECT_EQ(ctl.refreshRepository("git@git.example.com:org/apps", "main"), 1);
+    ASSERT_TRUE(eventually([&] {
+        auto c = object("v1", "ConfigMap", "c");
+        return c && at(*c, "/data/value") == "two";
+    }));
+    EXPECT_EQ(at(*object("v1", "ConfigMap", "d"), "/data/value"), "one");
+    EXPECT_EQ(ctl.refreshRepository("https://git.example.com/org/other", "main"), 0);
+}
+
+// Records the credentials each resolve was given.
+class RecordingGit : public git::GitSource {
+  public:
+    explicit RecordingGit(git::GitSource& inner) : inner_(inner) {}
+    git::Revision resolve(const git::Repository& repo, const std::string& rev) override {
+        {
+            std::lock_guard lock(mu_);
+            seen_[repo.url] = repo.credentials;
+        }
+        return inner_.resolve(repo, rev);
+    }
+    std::vector<git::File> listFiles(const git::Repository& repo, const std::string& sha,
+                                     const std::string& path, bool recurse) override {
+        return inner_.listFiles(repo, sha, path, recurse);
+    }
+    std::string readFile(const git::Repository& repo, const std::string& sha,
+                         const std::string& path) override {
+        return inner_.readFile(repo, sha, path);
+    }
+    std::optional<git::Credentials> credentials(const std::string& url) {
+        std::lock_guard lock(mu_);
+        auto it = seen_.find(url);
+        if (it == seen_.end()) return std::nullopt;
+        return it->second;
+    }
+
+  private:
+    git::GitSource& inner_;
+    std::mutex mu_;
+    std::map<std::string, git::Credentials> seen_;
+};
+
+std::string b64(const std::string& in) {
+    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    int val = 0, bits = -6;
+    for (unsigned char c : in) {
+        val = (val << 8) + c;
+        bits += 8;
+        while (bits >= 0) {
+            out += tbl[(val >> bits) & 0x3F];
+            bits -= 6;
+        }
+    }
+    if (bits > -6) out += tbl[((val << 8) >> (bits + 8)) & 0x3F];
+    while (out.size() % 4) out += '=';
+    return out;
+}
+
+json repoSecret(const std::string& name, const std::string& label, const std::string& type,
+                const std::map<std::string, std::string>& data) {
+    json d = json::object();
+    for (const auto& [k, v] : data) d[k] = b64(v);
+    return {{"apiVersion", "v1"},
+            {"kind", "Secret"},
+            {"metadata", {{"name", name}, {"namespace", kControlNs}, {"labels", {{label, type}}}}},
+            {"data", d}};
+}
+
+TEST_F(ControllerTest, RepositoryCredentialsComeFromLabelledSecrets) {
+    const std::string otherRepo = "https://git.example.com/org/other.git";
+    git_.commit(kRepo, {{"app/c.yaml", configMapYaml("c", "x")}});
+    git_.commit(otherRepo, {{"app/d.yaml", configMapYaml("d", "x")}});
+    server_->create(repoSecret("exact", "sluice.io/secret-type", "repository",
+                               {{"url", "https://git.example.com/org/apps"},
+                                {"username", "deployer"},
+                                {"password", "token-1"}}));
+    server_->create(repoSecret("org-wide", "argocd.argoproj.io/secret-type", "repo-creds",
+                               {{"url", "https://git.example.com/org"},
+                                {"username", "org-bot"},
+                                {"password", "token-2"},
+                                {"insecureIgnoreHostKey", "true"}}));
+    server_->create(
+        repoSecret("unrelated", "sluice.io/secret-type", "repo-creds",
+                   {{"url", "https://git.example.com/organisation"}, {"username", "wrong"}}));
+    RecordingGit recording(git_);
+    appcontroller::ApplicationController ctl(*client_, *factory_, recording, defaultOptions());
+    ctl.start();
+    ASSERT_TRUE(ctl.waitForSync(30s));
+    server_->create(application("exact", "app", automated()));
+    json other = application("prefixed", "app", automated());
+    other["spec"]["source"]["repoURL"] = otherRepo;
+    server_->create(other);
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("exact", "/sync/status") == "Synced" &&
+               statusAt("prefixed", "/sync/status") == "Synced";
+    }));
+    auto exact = recording.credentials(kRepo);
+    ASSERT_TRUE(exact);
+    EXPECT_EQ(exact->username, "deployer");
+    EXPECT_EQ(exact->password, "token-1");
+    auto prefixed = recording.credentials(otherRepo);
+    ASSERT_TRUE(prefixed);
+    EXPECT_EQ(prefixed->username, "org-bot");
+    EXPECT_EQ(prefixed->password, "token-2");
+    EXPECT_TRUE(prefixed->insecureIgnoreHostKey);
+    ctl.stop();
+}
+
+TEST_F(ControllerTest, CreateNamespaceAndCrdWithItsCustomResourceInOneCommit) {
+    const std::string crd = R"(apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+)";
+    git_.commit(kRepo, {{"app/crd.yaml", crd},
+                        {"app/widget.yaml",
+                         "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n"
+                         "spec:\n  size: 3\n"}});
+    startController(defaultOptions());
+    json a = application("bootstrap", "app", automated());
+    a["spec"]["destination"]["namespace"] = "fresh";
+    a["spec"]["syncPolicy"]["syncOptions"] = {"CreateNamespace=true"};
+    server_->create(a);
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("bootstrap", "/sync/status") == "Synced" &&
+               statusAt("bootstrap", "/operationState/phase") == "Succeeded";
+    })) << status("bootstrap").dump(2);
+    auto ns = server_->get("v1", "Namespace", "", "fresh");
+    ASSERT_TRUE(ns);
+    EXPECT_EQ(at(*ns, "/metadata/annotations/sluice.io~1tracking-id"), "")
+        << "the destination namespace is not tracked";
+    auto w = server_->get("example.com/v1", "Widget", "fresh", "w");
+    ASSERT_TRUE(w);
+    EXPECT_EQ(at(*w, "/spec/size"), "3");
+    EXPECT_EQ(status("bootstrap")["inventory"].size(), 2u);
+}
+
+TEST_F(ControllerTest, RespectIgnoreDifferencesLeavesFieldsToTheirOwner) {
+    git_.commit(kRepo, {{"app/web.yaml", deploymentYaml("web", "nginx:1.25", 2)}});
+    auto& ctl = startController(defaultOptions());
+    json a = application("scaled", "app", automated(true, true));
+    a["spec"]["syncPolicy"]["syncOptions"] = {"RespectIgnoreDifferences=true"};
+    a["spec"]["ignoreDifferences"] = {
+        {{"group", "apps"}, {"kind", "Deployment"}, {"jsonPointers", {"/spec/replicas"}}}};
+    server_->create(a);
+    ASSERT_TRUE(eventually([&] { return statusAt("scaled", "/sync/status") == "Synced"; }));
+
+    kube::PatchOptions po;
+    po.fieldManager = "hpa-controller";
+    client_->patch(kDeploymentGvk, kDestNs, "web", kube::PatchType::Merge,
+                   R"({"spec":{"replicas":5}})", po);
+    git_.commit(kRepo, {{"app/web.yaml", deploymentYaml("web", "nginx:1.26", 2)}});
+    ctl.refresh(kControlNs, "scaled");
+    ASSERT_TRUE(eventually([&] {
+        auto d = object("apps/v1", "Deployment", "web");
+        return d && at(*d, "/spec/template/spec/containers/0/image") == "nginx:1.26" &&
+               statusAt("scaled", "/sync/status") == "Synced";
+    })) << status("scaled").dump(2);
+    EXPECT_EQ(at(*object("apps/v1", "Deployment", "web"), "/spec/replicas"), "5");
+    EXPECT_TRUE(eventsFor("DriftCorrected").empty()) << "ignored fields are not drift";
+}
+
+// Workloads never report status here, so a Deployment never becomes healthy.
+class StuckWorkloadsTest : public ControllerTest {
+  protected:
+    testing::ApiServerOptions serverOptions() override {
+        auto o = ControllerTest::serverOptions();
+        o.simulateWorkloads = false;
+        return o;
+    }
+    void commitStuckWaves() {
+        git_.commit(kRepo, {{"app/web.yaml", deploymentYaml("web", "nginx:1.25")},
+                            {"app/after.yaml", configMapYaml("after", "x", waveAnnotation(1))}});
+    }
+    void markDeploymentAvailable() {
+        json d = client_->get(kDeploymentGvk, kDestNs, "web");
+        d["status"] = {{"observedGeneration", d["metadata"]["generation"]},
+                       {"replicas", 1},
+                       {"updatedReplicas", 1},
+                       {"readyReplicas", 1},
+                       {"availableReplicas", 1}};
+        client_->updateStatus(d);
+    }
+};
+
+TEST_F(StuckWorkloadsTest, SyncTimesOutAndLaterWavesAreNotApplied) {
+    commitStuckWaves();
+    auto o = defaultOptions();
+    o.syncTimeout = 1s;
+    startController(o);
+    server_->create(application("slow", "app", automated()));
+    ASSERT_TRUE(eventually([&] { return statusAt("slow", "/operationState/phase") == "Failed"; }))
+        << status("slow").dump(2);
+    EXPECT_EQ(statusAt("slow", "/operationState/message"), "sync timed out after 1s");
+    EXPECT_FALSE(statusAt("slow", "/operationState/finishedAt").empty());
+    EXPECT_TRUE(object("apps/v1", "Deployment", "web"));
+    EXPECT_FALSE(object("v1", "ConfigMap", "after"));
+    json resources = status("slow")["resources"];
+    ASSERT_EQ(resources.size(), 2u);
+    for (const auto& r : resources)
+        EXPECT_EQ(r["health"]["status"], r["kind"] == "Deployment" ? "Progressing" : "Missing")
+            << r;
+}
+
+TEST_F(StuckWorkloadsTest, UserCanTerminateARunningSync) {
+    commitStuckWaves();
+    startController(defaultOptions());
+    server_->create(application("stoppable", "app", automated()));
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("stoppable", "/operationState/phase") == "Running" &&
+               object("apps/v1", "Deployment", "web").has_value();
+    })) << status("stoppable").dump(2);
+    patchApp("stoppable", {{"status", {{"operationState", {{"phase", "Terminating"}}}}}}, "status");
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("stoppable", "/operationState/phase") == "Failed";
+    })) << status("stoppable").dump(2);
+    EXPECT_EQ(statusAt("stoppable", "/operationState/message"), "Operation terminated");
+    EXPECT_FALSE(object("v1", "ConfigMap", "after"));
+    // Terminated means given up for this revision: it does not start again by itself.
+    controller_->reconcileNow(kControlNs, "stoppable");
+    EXPECT_EQ(statusAt("stoppable", "/operationState/phase"), "Failed");
+}
+
+TEST_F(StuckWorkloadsTest, ShutdownLeavesTheOperationToResumeOnRestart) {
+    commitStuckWaves();
+    startController(defaultOptions());
+    server_->create(application("resumable", "app", automated()));
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("resumable", "/operationState/phase") == "Running" &&
+               object("apps/v1", "Deployment", "web").has_value();
+    }));
+    controller_->stop();
+    EXPECT_EQ(statusAt("resumable", "/operationState/phase"), "Running");
+    EXPECT_EQ(statusAt("resumable", "/operationState/message"),
+              "interrupted by controller shutdown; resumes on restart");
+    EXPECT_FALSE(object("v1", "ConfigMap", "after"));
+
+    markDeploymentAvailable();
+    startController(defaultOptions());
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("resumable", "/operationState/phase") == "Succeeded";
+    })) << status("resumable").dump(2);
+    EXPECT_TRUE(object("v1", "ConfigMap", "after"));
+}
+
 }  // namespace
 }  // namespace sluice::apptest
