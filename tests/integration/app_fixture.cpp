@@ -116,13 +116,14 @@ std::optional<ChangeLog::Entry> ChangeLog::deletionStarted(const std::string& na
     });
 }
 
-std::string ChangeLog::dump() const {
+std::string ChangeLog::dump(const std::function<std::string(const json&)>& detail) const {
     std::lock_guard lock(mu_);
     std::string out;
     for (const auto& e : entries_)
         out += "#" + std::to_string(e.seq) + " rv=" + std::to_string(e.rv) + " " +
                (e.deleted ? "DELETED " : "") + e.object["metadata"].value("name", "") +
-               (e.object["metadata"].contains("deletionTimestamp") ? " (deleting)" : "") + "\n";
+               (e.object["metadata"].contains("deletionTimestamp") ? " (deleting)" : "") +
+               (detail ? " " + detail(e.object) : "") + "\n";
     return out;
 }
 
@@ -166,6 +167,7 @@ void AppIntegration::SetUp() {
 }
 
 void AppIntegration::TearDown() {
+    changeLogs_.clear();
     if (controller_) controller_->stop();
     controller_.reset();
     if (informers_) informers_->stopAll();
@@ -287,9 +289,16 @@ int AppIntegration::reconcilesOf(const std::string& key) const {
     return it == reconciles_.end() ? 0 : it->second;
 }
 
-bool AppIntegration::waitForNextReconcile(const std::string& key) {
+bool AppIntegration::reconcileAgain(const std::string& name) {
+    const std::string key = std::string(kControlNs) + "/" + name;
     int before = reconcilesOf(key);
+    controller_->refresh(kControlNs, name);
     return eventually([&] { return reconcilesOf(key) > before; });
+}
+
+ChangeLog& AppIntegration::watchChanges(const kube::GroupVersionKind& gvk, const std::string& ns) {
+    changeLogs_.push_back(std::make_unique<ChangeLog>(*user_, gvk, ns));
+    return *changeLogs_.back();
 }
 
 void AppIntegration::createRepoSecret(const std::string& name, const std::string& url,

@@ -60,7 +60,8 @@ class ChangeLog {
     // First appearance, and first sign of deletion (deletionTimestamp set, or gone).
     std::optional<Entry> created(const std::string& name) const;
     std::optional<Entry> deletionStarted(const std::string& name) const;
-    std::string dump() const;
+    // One line per entry; `detail` adds text about the object.
+    std::string dump(const std::function<std::string(const json&)>& detail = {}) const;
 
   private:
     void record(const json& obj, bool deleted);
@@ -109,8 +110,12 @@ class AppIntegration : public ::testing::Test {
     bool waitSynced(const std::string& name, const std::string& sha);
     // Reconciles of "namespace/name" the controller finished so far.
     int reconcilesOf(const std::string& key) const;
-    // Waits until at least one reconcile of key finished after this call.
-    bool waitForNextReconcile(const std::string& key);
+    // Asks for a refresh of Application `name` and waits until a reconcile of it finished after
+    // the request: whatever the controller would do about the current state, it has done.
+    bool reconcileAgain(const std::string& name);
+
+    // A ChangeLog of the test's own, stopped in TearDown before the clients go away.
+    ChangeLog& watchChanges(const kube::GroupVersionKind& gvk, const std::string& ns = kDestNs);
 
     // A repository Secret (label sluice.io/secret-type=repository) in kControlNs.
     void createRepoSecret(const std::string& name, const std::string& url,
@@ -131,6 +136,7 @@ class AppIntegration : public ::testing::Test {
     std::unique_ptr<appcontroller::ApplicationController> controller_;
 
   private:
+    std::vector<std::unique_ptr<ChangeLog>> changeLogs_;
     mutable std::mutex recordsMu_;
     std::map<std::string, int> reconciles_;
 };

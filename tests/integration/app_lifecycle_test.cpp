@@ -51,7 +51,7 @@ TEST_F(AppLifecycle, WithoutSelfHealDriftIsReportedAndLeftAlone) {
                 return true;
         return false;
     })) << describe("watcher");
-    ASSERT_TRUE(waitForNextReconcile(key("watcher")));
+    ASSERT_TRUE(reconcileAgain("watcher"));
     EXPECT_EQ(configMapValue("settings", "color"), "red") << describe("watcher");
     EXPECT_FALSE(hasEvent("watcher", "DriftCorrected")) << describe("watcher");
     EXPECT_EQ(controller_->stats().driftCorrections, 0u);
@@ -155,7 +155,7 @@ TEST_F(AppLifecycle, SecondApplicationDoesNotTakeOverAnObject) {
         auto c = condition(appStatus("beta"), "SharedResourceWarning");
         return c && c->value("message", "").find("alpha") != std::string::npos;
     })) << describe("beta");
-    ASSERT_TRUE(waitForNextReconcile(key("beta")));
+    ASSERT_TRUE(reconcileAgain("beta"));
     auto cm = configMap("shared");
     ASSERT_TRUE(cm);
     EXPECT_EQ(annotation(*cm, "sluice.io/tracking-id"), "alpha:/ConfigMap:demo/shared");

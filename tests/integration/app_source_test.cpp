@@ -12,6 +12,14 @@ namespace {
 
 using testing::GitHttpServer;
 
+// "Synced [ComparisonError]": an Application's sync status and condition types, for logs.
+std::string statusSummary(const json& app) {
+    json st = app.value("status", json::object());
+    std::string out = st.value("sync", json::object()).value("status", "-") + " [";
+    for (const auto& c : st.value("conditions", json::array())) out += c.value("type", "") + " ";
+    return out + "]";
+}
+
 class AppSource : public AppIntegration {
   protected:
     // Everything a user can read about the app: its status and every Event in the cluster.
@@ -61,6 +69,12 @@ TEST_F(AppSource, WrongPasswordIsAComparisonErrorThatNeverShowsThePassword) {
 
     ASSERT_TRUE(eventually([&] { return comparisonError("locked", "authentication"); }))
         << describe("locked");
+    // Rejected because the Secret's password is wrong, not because none was sent.
+    auto auths = http.authorizations();
+    EXPECT_NE(
+        std::find(auths.begin(), auths.end(), "Basic " + testing::base64Encode("alice:" + wrong)),
+        auths.end())
+        << "the repository Secret's credentials were never offered";
     EXPECT_EQ(syncStatus("locked"), "Unknown") << describe("locked");
     EXPECT_TRUE(server_.list("v1", "ConfigMap", kDestNs).empty()) << "nothing may be applied";
     EXPECT_TRUE(eventually([&] { return hasEvent("locked", "ComparisonError"); }))
@@ -109,7 +123,7 @@ TEST_F(AppSource, SymlinkLeavingTheRepositoryIsAComparisonError) {
         return condition(appStatus("linked"), "ComparisonError").has_value();
     })) << describe("linked");
     EXPECT_EQ(syncStatus("linked"), "Unknown") << describe("linked");
-    ASSERT_TRUE(waitForNextReconcile(std::string(kControlNs) + "/linked"));
+    ASSERT_TRUE(reconcileAgain("linked"));
     // Nothing from a revision that does not render completely.
     EXPECT_FALSE(configMap("settings"));
     EXPECT_FALSE(configMap("leaked"));
@@ -125,14 +139,22 @@ TEST_F(AppSource, UnreachableGitLeavesExistingObjectsUntouched) {
     ASSERT_TRUE(waitSynced("remote", sha)) << describe("remote");
     std::string rv = (*configMap("settings"))["metadata"]["resourceVersion"];
 
+    ChangeLog& apps = watchChanges(kApplication, kControlNs);
     http.reset();  // nothing listens on the port any more
     repo_->write("app/config.yaml", configMapYaml("settings", {{"k", "2"}}));
     repo_->commit("two");
     controller_->refresh(kControlNs, "remote");
     ASSERT_TRUE(eventually([&] {
         return condition(appStatus("remote"), "ComparisonError").has_value();
-    })) << describe("remote");
+    })) << describe("remote")
+        << apps.dump(statusSummary);
     EXPECT_EQ(syncStatus("remote"), "Unknown") << describe("remote");
+    // The error stays while git stays unreachable (a later reconcile must not fall back to the
+    // last good revision and report Synced).
+    ASSERT_TRUE(reconcileAgain("remote"));
+    EXPECT_TRUE(condition(appStatus("remote"), "ComparisonError"))
+        << describe("remote") << apps.dump(statusSummary);
+    EXPECT_EQ(syncStatus("remote"), "Unknown") << apps.dump(statusSummary);
     EXPECT_TRUE(eventually([&] { return hasEvent("remote", "ComparisonError"); }))
         << describe("remote");
     auto cm = configMap("settings");

@@ -161,7 +161,7 @@ TEST_F(AppSync, PruneFalseKeepsTheObjectAndReportsRequiresPruning) {
     ASSERT_TRUE(eventually([&] {
         return appStatus("keeper")["sync"].value("status", "") == "OutOfSync";
     })) << describe("keeper");
-    ASSERT_TRUE(waitForNextReconcile(kControlNs + std::string("/keeper")));
+    ASSERT_TRUE(reconcileAgain("keeper"));
     auto old = configMap("old");
     ASSERT_TRUE(old) << "prune=false must keep the object" << describe("keeper");
     EXPECT_EQ(annotation(*old, "sluice.io/tracking-id"), "keeper:/ConfigMap:demo/old");
@@ -182,7 +182,7 @@ class PruneOrder : public AppIntegration {
         createApp(application("order", repo_->url(), "app", policy));
         ASSERT_TRUE(waitSynced("order", sha1)) << describe("order");
 
-        log_ = std::make_unique<ChangeLog>(*user_, kConfigMap, kDestNs);
+        log_ = &watchChanges(kConfigMap);
         repo_->write("app/keep.yaml", configMapYaml("keep", {{"k", "2"}}));
         repo_->write("app/late.yaml",
                      configMapYaml("late", {{"k", "1"}}, {{"sluice.io/sync-wave", "1"}}));
@@ -201,7 +201,7 @@ class PruneOrder : public AppIntegration {
         lateCreated_ = log_->created("late")->seq;
         keepChanged_ = keepChanged->seq;
     }
-    std::unique_ptr<ChangeLog> log_;
+    ChangeLog* log_ = nullptr;
     uint64_t pruned_ = 0, lateCreated_ = 0, keepChanged_ = 0;
 };
 
@@ -235,7 +235,7 @@ TEST_F(AppSync, AllowEmptyFalseRefusesToPruneEverything) {
         auto c = condition(appStatus("empty"), "SyncError");
         return c && c->value("message", "").find("allowEmpty") != std::string::npos;
     })) << describe("empty");
-    ASSERT_TRUE(waitForNextReconcile(kControlNs + std::string("/empty")));
+    ASSERT_TRUE(reconcileAgain("empty"));
     EXPECT_TRUE(configMap("a")) << describe("empty");
     EXPECT_TRUE(configMap("b")) << describe("empty");
     EXPECT_FALSE(hasEvent("empty", "Pruned")) << describe("empty");
@@ -273,8 +273,8 @@ TEST_F(AppSync, WavesApplyInOrderAndWaitForHealth) {
     repo_->write("app/late.yaml",
                  configMapYaml("late", {{"k", "1"}}, {{"sluice.io/sync-wave", "1"}}));
     std::string sha = repo_->commit("waves");
-    ChangeLog cms(*user_, kConfigMap, kDestNs);
-    ChangeLog deployments(*user_, kDeployment, kDestNs);
+    ChangeLog& cms = watchChanges(kConfigMap);
+    ChangeLog& deployments = watchChanges(kDeployment);
     startController();
     createApp(application("waves", repo_->url(), "app"));
     ASSERT_TRUE(waitSynced("waves", sha)) << describe("waves");
