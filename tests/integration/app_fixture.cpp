@@ -302,18 +302,19 @@ ChangeLog& AppIntegration::watchChanges(const kube::GroupVersionKind& gvk, const
 }
 
 void AppIntegration::createRepoSecret(const std::string& name, const std::string& url,
-                                      const std::string& username, const std::string& password) {
+                                      const std::string& username, const std::string& password,
+                                      const std::string& type) {
+    json data = {{"url", testing::base64Encode(url)},
+                 {"password", testing::base64Encode(password)}};
+    if (!username.empty()) data["username"] = testing::base64Encode(username);
     user_->create({{"apiVersion", "v1"},
                    {"kind", "Secret"},
                    {"metadata",
                     {{"name", name},
                      {"namespace", kControlNs},
-                     {"labels", {{"sluice.io/secret-type", "repository"}}}}},
+                     {"labels", {{"sluice.io/secret-type", type}}}}},
                    {"type", "Opaque"},
-                   {"data",
-                    {{"url", testing::base64Encode(url)},
-                     {"username", testing::base64Encode(username)},
-                     {"password", testing::base64Encode(password)}}}});
+                   {"data", data}});
 }
 
 json AppIntegration::widgetCrd(const std::string& kind, const std::string& plural) {

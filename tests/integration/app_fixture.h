@@ -117,9 +117,11 @@ class AppIntegration : public ::testing::Test {
     // A ChangeLog of the test's own, stopped in TearDown before the clients go away.
     ChangeLog& watchChanges(const kube::GroupVersionKind& gvk, const std::string& ns = kDestNs);
 
-    // A repository Secret (label sluice.io/secret-type=repository) in kControlNs.
+    // A repository Secret in kControlNs, label sluice.io/secret-type=`type` ("repository": url
+    // is the repository; "repo-creds": url is a prefix). An empty username is left out.
     void createRepoSecret(const std::string& name, const std::string& url,
-                          const std::string& username, const std::string& password);
+                          const std::string& username, const std::string& password,
+                          const std::string& type = "repository");
 
     // A CustomResourceDefinition for example.com/v1 `kind` (namespaced), whose spec.size must be
     // an integer.

@@ -57,6 +57,23 @@ TEST_F(AppSource, CredentialsFromARepositorySecretAreUsed) {
     EXPECT_EQ(visibleText("private").find(password), std::string::npos);
 }
 
+// A token alone (sent as the password of user "git"), from a repo-creds Secret whose url is a
+// prefix of the repository URL (Argo CD's credential template).
+TEST_F(AppSource, TokenFromACredentialTemplateSecretIsUsed) {
+    const std::string token = "ghp_IntegrationT0ken";
+    repo_->write("app/config.yaml", configMapYaml("settings", {{"k", "1"}}));
+    std::string sha = repo_->commit("one");
+    GitHttpServer http(tmp_.path() / "root", "git", token);
+    const std::string url = http.url("repo");
+    createRepoSecret("all-of-the-server", url.substr(0, url.rfind('/') + 1), "", token,
+                     "repo-creds");
+    startController();
+    createApp(application("templated", url, "app"));
+    ASSERT_TRUE(waitSynced("templated", sha)) << describe("templated");
+    EXPECT_EQ(configMapValue("settings", "k"), "1");
+    EXPECT_EQ(visibleText("templated").find(token), std::string::npos);
+}
+
 TEST_F(AppSource, WrongPasswordIsAComparisonErrorThatNeverShowsThePassword) {
     const std::string right = "Right-Pa55word-1";
     const std::string wrong = "Wr0ng-Pa55word-2";
