@@ -267,10 +267,13 @@ TEST_F(CrdsTest, WrongTypesAndUnsupportedFieldsAreRejected) {
          "spec.source.repoURL"},
         {"retry limit as a string", replaced(application, "limit: 5", "limit: five"),
          "spec.syncPolicy.retry.limit"},
-        {"Argo CD source type Sluice does not implement (strict field validation)",
-         replaced(application, "path: environments/production",
-                  "path: environments/production\n    helm:\n      releaseName: x"),
-         "unknown field \"spec.source.helm\""},
+        {"a typo (strict field validation)",
+         replaced(application, "selfHeal: true", "selfheal: true"),
+         "unknown field \"spec.syncPolicy.automated.selfheal\""},
+        {"webhook maxWait that is not a string",
+         replaced(blueGreen, "type: confirm-promotion",
+                  "type: confirm-promotion\n      maxWait: 5"),
+         "spec.analysis.webhooks[1].maxWait"},
     };
     for (const auto& c : cases) {
         auto r = applyText(c.manifest);
@@ -283,6 +286,31 @@ TEST_F(CrdsTest, WrongTypesAndUnsupportedFieldsAreRejected) {
     // int-or-string: a named target port is as valid as a number.
     auto named = applyText(replaced(blueGreen, "targetPort: 8080", "targetPort: http"));
     EXPECT_EQ(named.exitCode, 0) << named.err;
+
+    // Argo CD features Sluice does not implement are stored as written, so the controller can
+    // report them instead of deploying the plain directory.
+    auto helm =
+        applyText(replaced(application, "path: environments/production",
+                           "path: environments/production\n    helm:\n      releaseName: x"));
+    ASSERT_EQ(helm.exitCode, 0) << helm.err;
+    EXPECT_EQ((*server->get("sluice.io/v1alpha1", "Application", "sluice",
+                            "blessed-horizon-prod"))["spec"]["source"]["helm"]["releaseName"],
+              "x");
+    // Flagger's other ways to write a Canary: no analysis with skipAnalysis, the pre-v1beta1
+    // canaryAnalysis, and Sluice's maxWait on gates.
+    std::string skipped =
+        replaced(blueGreen, "name: ml-platform\n  namespace", "name: skipped\n  namespace");
+    skipped = replaced(skipped, "  analysis:\n", "  skipAnalysis: true\n  unused:\n");
+    skipped = skipped.substr(0, skipped.find("  unused:\n"));
+    auto skip = applyText(skipped);
+    EXPECT_EQ(skip.exitCode, 0) << skipped << skip.err;
+    std::string legacy =
+        replaced(blueGreen, "name: ml-platform\n  namespace", "name: legacy\n  namespace");
+    auto old = applyText(replaced(legacy, "  analysis:\n", "  canaryAnalysis:\n"));
+    EXPECT_EQ(old.exitCode, 0) << old.err;
+    auto gate = applyText(replaced(blueGreen, "type: confirm-promotion",
+                                   "type: confirm-promotion\n      maxWait: 30m"));
+    EXPECT_EQ(gate.exitCode, 0) << gate.err;
 
     // A wrong type in status is refused too (status fields are typed, not only preserved).
     auto badStatus =
