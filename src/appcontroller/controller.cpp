@@ -649,7 +649,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         if (so.retryScheduled) out.requeueAfter = so.retryDelay;
         if (!so.interrupted && !so.retryScheduled && parsed.operation) removeOperation(ref);
         // Compare again against what the sync left, once the caches have seen its writes.
-        waitForCaches(so, kCacheWait);
+        if (!so.interrupted) waitForCaches(so, kCacheWait);
         desired.inventory = app::parseInventory(fieldOr(status, "inventory", json::array()));
         if (ensureInformers(kindsOf(desired.prepared.objects, desired.inventory), kCacheWait))
             compareInto(desired, ref, spec);

@@ -542,9 +542,9 @@ TEST_F(ControllerTest, RefreshAnnotationFetchesNowAndIsRemoved) {
     ASSERT_TRUE(eventually([&] {
         auto c = object("v1", "ConfigMap", "c");
         return c && at(*c, "/data/value") == "two" &&
-               at(app("annotated"), "/metadata/annotations/sluice.io~1refresh").empty();
+               at(app("annotated"), "/metadata/annotations/sluice.io~1refresh").empty() &&
+               statusAt("annotated", "/sync/revision") == second;
     })) << app("annotated").dump(2);
-    EXPECT_EQ(statusAt("annotated", "/sync/revision"), second);
     EXPECT_GT(git_.resolveCalls(kRepo), fetches);
 }
 
