@@ -31,6 +31,11 @@ std::pair<std::string, std::string> splitKey(const std::string& key) {
     return {key.substr(0, slash), key.substr(slash + 1)};
 }
 
+const json kNoValue;
+const json kEmptyObject = json::object();
+const json kEmptyArray = json::array();
+
+// The member `name` of obj, or fallback (which must outlive the returned reference).
 const json& fieldOr(const json& obj, const char* name, const json& fallback) {
     if (!obj.is_object()) return fallback;
     auto it = obj.find(name);
@@ -206,25 +211,49 @@ void ApplicationController::Impl::observe(const ReconcileRecord& record) {
 // ------------------------------------------------------------------------------------------
 // Reading the Application and writing it back
 
-std::optional<json> ApplicationController::Impl::effectiveApp(const std::string& ns,
-                                                              const std::string& name) {
-    auto cached = appInformer->store().get(ns, name);
-    if (!cached) return std::nullopt;
-    json app = *cached;
-    std::lock_guard lock(mu);
-    auto it = apps.find(ns + "/" + name);
-    if (it == apps.end() || it->second.pending.resourceVersion.empty()) return app;
-    detail::PendingWrites& pending = it->second.pending;
-    if (detail::resourceVersionReached(kube::resourceVersionOf(app), pending.resourceVersion)) {
-        pending = {};
-        return app;
+bool ApplicationController::Impl::loadApp(AppRef& ref) {
+    auto cached = appInformer->store().get(ref.ns, ref.name);
+    if (!cached) return false;
+    // Everything but the status is copied (small); the status, which holds a line per
+    // resource, is shared with the cache.
+    json object = json::object();
+    std::shared_ptr<const json> status;
+    for (auto it = cached->begin(); it != cached->end(); ++it) {
+        if (it.key() != "status") {
+            object[it.key()] = it.value();
+        } else if (it->is_object()) {
+            status = std::shared_ptr<const json>(cached, &*it);
+        }
     }
-    if (pending.status) app["status"] = *pending.status;
-    if (pending.operationRemoved) app.erase("operation");
-    if (!pending.annotationsRemoved.empty() && app["metadata"].contains("annotations"))
-        for (const auto& a : pending.annotationsRemoved) app["metadata"]["annotations"].erase(a);
-    app["metadata"]["resourceVersion"] = pending.resourceVersion;
-    return app;
+    if (!status) status = std::make_shared<const json>(json::object());
+    {
+        std::lock_guard lock(mu);
+        auto st = apps.find(ref.key);
+        if (st != apps.end() && !st->second.pending.resourceVersion.empty()) {
+            detail::PendingWrites& pending = st->second.pending;
+            if (detail::resourceVersionReached(kube::resourceVersionOf(*cached),
+                                               pending.resourceVersion)) {
+                pending = {};
+            } else {
+                if (pending.status) status = pending.status;
+                if (pending.operationRemoved) object.erase("operation");
+                if (!pending.annotationsRemoved.empty() &&
+                    object["metadata"].contains("annotations"))
+                    for (const auto& a : pending.annotationsRemoved)
+                        object["metadata"]["annotations"].erase(a);
+                object["metadata"]["resourceVersion"] = pending.resourceVersion;
+            }
+        }
+    }
+    ref.object = std::move(object);
+    ref.status = std::move(status);
+    return true;
+}
+
+std::string ApplicationController::Impl::operationPhase(const AppRef& ref) {
+    AppRef fresh{ref.ns, ref.name, ref.key, ref.instance, {}, nullptr};
+    if (!loadApp(fresh)) return "";
+    return detail::strAt(*fresh.status, "/operationState/phase"_json_pointer);
 }
 
 void ApplicationController::Impl::recordPending(
@@ -238,40 +267,64 @@ void ApplicationController::Impl::recordPending(
     update(pending);
 }
 
-bool ApplicationController::Impl::writeStatus(AppRef& ref, json& current, json status,
+bool ApplicationController::Impl::writeStatus(AppRef& ref, const json& updates,
                                               bool touchReconciledAt) {
-    const json& old = current;
-    const std::string now = formatRfc3339(clock.wallNow());
-    if (app::sameStatus(old, status)) {
-        if (!touchReconciledAt) return true;
+    const json& cur = *ref.status;
+    // Only the fields that differ are written (a no-op reconcile writes nothing at all).
+    std::vector<std::string> changed;
+    for (auto it = updates.begin(); it != updates.end(); ++it) {
+        auto c = cur.find(it.key());
+        if (it->is_null() ? c != cur.end() : c == cur.end() || *c != *it)
+            changed.push_back(it.key());
     }
-    status["reconciledAt"] = now;
+    if (changed.empty() && !touchReconciledAt) return true;
+    const std::string now = formatRfc3339(clock.wallNow());
     json ops = json::array();
     // A phase we set to Running may have been turned into Terminating by the user since: the
     // test makes such a write fail instead of overwriting the request.
-    const std::string oldPhase = detail::strAt(old, "/operationState/phase"_json_pointer);
+    const std::string oldPhase = detail::strAt(cur, "/operationState/phase"_json_pointer);
     if (oldPhase == "Running")
         ops.push_back(
             {{"op", "test"}, {"path", "/status/operationState/phase"}, {"value", "Running"}});
-    ops.push_back({{"op", "add"}, {"path", "/status"}, {"value", status}});
+    if (cur.empty()) {
+        json whole = json::object();
+        for (auto it = updates.begin(); it != updates.end(); ++it)
+            if (!it->is_null()) whole[it.key()] = *it;
+        whole["reconciledAt"] = now;
+        ops.push_back({{"op", "add"}, {"path", "/status"}, {"value", std::move(whole)}});
+    } else {
+        for (const auto& k : changed) {
+            if (updates[k].is_null()) {
+                ops.push_back({{"op", "remove"}, {"path", "/status/" + k}});
+            } else {
+                ops.push_back({{"op", "add"}, {"path", "/status/" + k}, {"value", updates[k]}});
+            }
+        }
+        ops.push_back({{"op", "add"}, {"path", "/status/reconciledAt"}, {"value", now}});
+    }
     kube::PatchOptions po;
     po.subresource = "status";
     try {
         json response =
             client.patch(appGvk, ref.ns, ref.name, kube::PatchType::JsonPatch, ops.dump(), po);
-        json stored = response.contains("status") ? response["status"] : status;
+        auto stored = std::make_shared<const json>(response.contains("status") &&
+                                                           response["status"].is_object()
+                                                       ? std::move(response["status"])
+                                                       : json::object());
         recordPending(ref.key, response, [&](detail::PendingWrites& p) { p.status = stored; });
-        ref.object["status"] = stored;
+        ref.status = stored;
         ref.object["metadata"]["resourceVersion"] = kube::resourceVersionOf(response);
-        current = stored;
         return true;
     } catch (const kube::ApiError& e) {
         if (e.isNotFound()) return true;  // deleted meanwhile
         if (oldPhase == "Running" && (e.isInvalid() || e.isConflict())) {
             json fresh = client.get(appGvk, ref.ns, ref.name);
-            ref.object = fresh;
+            ref.status = std::make_shared<const json>(fresh.contains("status") ? fresh["status"]
+                                                                               : json::object());
+            fresh.erase("status");
+            ref.object = std::move(fresh);
             spdlog::info("application {}: operation phase changed to {} while syncing", ref.key,
-                         detail::strAt(fresh, "/status/operationState/phase"_json_pointer));
+                         detail::strAt(*ref.status, "/operationState/phase"_json_pointer));
             return false;
         }
         throw;
@@ -333,26 +386,30 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     ReconcileRecord& rec = out.record;
     const std::string key = ns + "/" + name;
     rec.key = key;
-    auto effective = effectiveApp(ns, name);
-    if (!effective) {
+    AppRef ref{ns, name, key, app::instanceName(ns, name, opts.controlNamespace), {}, nullptr};
+    if (!loadApp(ref)) {
         std::lock_guard lock(mu);
         apps.erase(key);
         return out;
     }
-    AppRef ref{ns, name, key, app::instanceName(ns, name, opts.controlNamespace),
-               std::move(*effective)};
     if (ref.object["metadata"].contains("deletionTimestamp")) return handleDeletion(ref);
 
-    const json baseline = ref.object.contains("status") && ref.object["status"].is_object()
-                              ? ref.object["status"]
-                              : json::object();
-    json current = baseline;  // what the server holds after our writes so far
-    json status = baseline;   // what this reconcile wants
-    if (!status.contains("conditions") || !status["conditions"].is_array())
-        status["conditions"] = json::array();
+    // The status as this reconcile found it, and the fields it wants to change.
+    const std::shared_ptr<const json> baselineHold = ref.status;
+    const json& baseline = *baselineHold;
+    json updates = json::object();
+    json conditions = fieldOr(baseline, "conditions", json::array());
+    if (!conditions.is_array()) conditions = json::array();
     const std::string now = formatRfc3339(clock.wallNow());
     const int64_t generation = generationOf(ref.object);
-    status["observedGeneration"] = generation;
+    updates["observedGeneration"] = generation;
+    auto withConditions = [&] { updates["conditions"] = conditions.empty() ? json() : conditions; };
+    auto currentSync = [&](const std::string& syncStatus) {
+        json sync = fieldOr(baseline, "sync", json::object());
+        if (!sync.is_object()) sync = json::object();
+        sync["status"] = syncStatus;
+        return sync;
+    };
 
     app::ParseResult parsed = app::parseApplication(ref.object);
     std::vector<std::string> specErrors, opErrors;
@@ -360,17 +417,18 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         (e.rfind("operation", 0) == 0 ? opErrors : specErrors).push_back(e);
     if (!specErrors.empty()) {
         const std::string msg = join(specErrors, "; ");
-        app::setCondition(status["conditions"], app::kInvalidSpecError, msg, now);
-        status["sync"]["status"] = "Unknown";
+        app::setCondition(conditions, app::kInvalidSpecError, msg, now);
+        withConditions();
+        updates["sync"] = currentSync("Unknown");
         eventOnce(ref, kube::EventType::Warning, "InvalidSpec", msg);
-        writeStatus(ref, current, status, false);
+        writeStatus(ref, updates, false);
         rec.succeeded = false;
         rec.error = msg;
         rec.syncStatus = "Unknown";
-        rec.health = detail::strAt(status, "/health/status"_json_pointer);
+        rec.health = detail::strAt(baseline, "/health/status"_json_pointer);
         return out;
     }
-    app::removeCondition(status["conditions"], app::kInvalidSpecError);
+    app::removeCondition(conditions, app::kInvalidSpecError);
     {
         std::lock_guard lock(mu);
         apps[key].lastEvent.erase("InvalidSpec");
@@ -399,7 +457,8 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     try {
         git::Revision target = resolveTarget(spec.source, force, fetched);
         desired = desiredFor(ref, spec, target, inventory);
-        if (!desired.prepared.errors.empty()) comparisonError = join(desired.prepared.errors, "; ");
+        if (!desired.prepared->errors.empty())
+            comparisonError = join(desired.prepared->errors, "; ");
     } catch (const git::GitError& e) {
         comparisonError = git::scrubUrl(e.what());
     } catch (const render::RenderError& e) {
@@ -407,20 +466,21 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     }
     removeAnnotations(ref, refreshAnnotations);
     if (!comparisonError.empty()) {
-        app::setCondition(status["conditions"], app::kComparisonError, comparisonError, now);
-        status["sync"]["status"] = "Unknown";
+        app::setCondition(conditions, app::kComparisonError, comparisonError, now);
+        withConditions();
+        updates["sync"] = currentSync("Unknown");
         eventOnce(ref, kube::EventType::Warning, "ComparisonError", comparisonError);
-        writeStatus(ref, current, status, fetched);
+        writeStatus(ref, updates, fetched);
         spdlog::warn("application {}: comparison error: {}", key, comparisonError);
         rec.succeeded = false;
         rec.error = comparisonError;
         rec.syncStatus = "Unknown";
         rec.revision = desired.revision.sha;
-        rec.health = detail::strAt(status, "/health/status"_json_pointer);
+        rec.health = detail::strAt(baseline, "/health/status"_json_pointer);
         out.rateLimited = true;
         return out;
     }
-    app::removeCondition(status["conditions"], app::kComparisonError);
+    app::removeCondition(conditions, app::kComparisonError);
     {
         std::lock_guard lock(mu);
         detail::AppState& st = apps[key];
@@ -429,7 +489,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     }
     rec.revision = desired.revision.sha;
 
-    if (!ensureInformers(kindsOf(desired.prepared.objects, inventory), kCacheWait)) {
+    if (!ensureInformers(kindsOf(desired.prepared->objects, inventory), kCacheWait)) {
         rec.succeeded = false;
         rec.error = "waiting for the watch caches of the application's kinds to sync";
         out.requeueAfter = kNotReadyRequeue;
@@ -438,7 +498,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     compareInto(desired, ref, spec);
 
     // Decide whether to sync.
-    const json opState = fieldOr(baseline, "operationState", json::object());
+    const json& opState = fieldOr(baseline, "operationState", kEmptyObject);
     const std::string phase = detail::strAt(opState, "/phase"_json_pointer);
     std::optional<SyncRequest> req;
     std::optional<Desired> opDesired;  // a manual sync or rollback to another revision
@@ -450,16 +510,20 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         retryAt = apps[key].retryAt;
     }
     auto retryPending = [&] { return retryAt && steadyNow < *retryAt; };
-    auto finishOperation = [&](const std::string& finalPhase, const std::string& message) {
-        json& os = status["operationState"];
+    // Ends the operation recorded in the status (nothing is syncing now).
+    auto finishOperation = [&](const std::string& finalPhase, const std::string& message,
+                               const json& operation) {
+        json os = operation.is_null() ? json(fieldOr(baseline, "operationState", json::object()))
+                                      : json{{"operation", operation}};
         if (!os.is_object()) os = json::object();
         os["phase"] = finalPhase;
         os["message"] = message;
         os["finishedAt"] = now;
         if (!os.contains("startedAt")) os["startedAt"] = now;
+        updates["operationState"] = std::move(os);
     };
     auto continuingRetryCount = [&] {
-        const json& rc = fieldOr(opState, "retryCount", json(0));
+        const json& rc = fieldOr(opState, "retryCount", kNoValue);
         return rc.is_number_integer() ? rc.get<int>() : 0;
     };
     auto continuingStartedAt = [&] {
@@ -470,7 +534,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     if (phase == "Terminating") {
         // Syncs run on this worker, so none is running now: the operation that was waiting for
         // a retry (or was cut short by a restart) ends here.
-        finishOperation("Failed", "Operation terminated");
+        finishOperation("Failed", "Operation terminated", json());
         {
             std::lock_guard lock(mu);
             apps[key].retryAt.reset();
@@ -483,8 +547,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         const bool continuing =
             phase == "Running" && fieldOr(opState, "operation", json()) == op.raw;
         if (!opErrors.empty()) {
-            status["operationState"] = {{"operation", op.raw}, {"startedAt", now}};
-            finishOperation("Error", join(opErrors, "; "));
+            finishOperation("Error", join(opErrors, "; "), op.raw);
             event(ref, kube::EventType::Warning, "SyncFailed", join(opErrors, "; "));
             removeOperation(ref);
         } else if (continuing && retryPending()) {
@@ -512,10 +575,11 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
                     git::Revision rev = resolveExact(spec.source, wanted);
                     if (rev.sha != desired.revision.sha) {
                         opDesired = desiredFor(ref, spec, rev, inventory);
-                        if (!opDesired->prepared.errors.empty()) {
-                            opError = join(opDesired->prepared.errors, "; ");
-                        } else if (!ensureInformers(kindsOf(opDesired->prepared.objects, inventory),
-                                                    kCacheWait)) {
+                        if (!opDesired->prepared->errors.empty()) {
+                            opError = join(opDesired->prepared->errors, "; ");
+                        } else if (!ensureInformers(
+                                       kindsOf(opDesired->prepared->objects, inventory),
+                                       kCacheWait)) {
                             rec.succeeded = false;
                             rec.error = "waiting for watch caches";
                             out.requeueAfter = kNotReadyRequeue;
@@ -531,10 +595,9 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
                 }
             }
             if (!opError.empty()) {
-                status["operationState"] = {{"operation", op.raw}, {"startedAt", r.startedAt}};
-                finishOperation("Error", "revision " + wanted + ": " + opError);
-                event(ref, kube::EventType::Warning, "SyncFailed",
-                      "revision " + wanted + ": " + opError);
+                const std::string msg = "revision " + wanted + ": " + opError;
+                finishOperation("Error", msg, op.raw);
+                event(ref, kube::EventType::Warning, "SyncFailed", msg);
                 removeOperation(ref);
             } else {
                 req = std::move(r);
@@ -585,7 +648,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
             } else {
                 req = automatedRequest(true, false);
             }
-        } else if (needs && desired.prepared.objects.empty() && wouldPrune > 0 &&
+        } else if (needs && desired.prepared->objects.empty() && wouldPrune > 0 &&
                    !spec.syncPolicy.allowEmpty) {
             syncError = "auto-sync will wipe out all resources: the source renders nothing and " +
                         std::to_string(wouldPrune) +
@@ -601,12 +664,13 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         }
     } else if (phase == "Running") {
         // Neither an operation nor automation is left to finish what was running.
-        finishOperation("Failed", "Operation cancelled: no operation or automated sync policy");
+        finishOperation("Failed", "Operation cancelled: no operation or automated sync policy",
+                        json());
     }
     if (syncError.empty()) {
-        app::removeCondition(status["conditions"], app::kSyncError);
+        app::removeCondition(conditions, app::kSyncError);
     } else {
-        app::setCondition(status["conditions"], app::kSyncError, syncError, now);
+        app::setCondition(conditions, app::kSyncError, syncError, now);
     }
 
     if (req) {
@@ -634,7 +698,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
             event(ref, kube::EventType::Normal, "DriftCorrected", msg);
         }
         Desired& target = opDesired ? *opDesired : desired;
-        SyncOutcome so = runSync(ref, spec, target, *req, status, current);
+        SyncOutcome so = runSync(ref, spec, target, *req, updates);
         rec.synced = true;
         rec.succeeded = so.phase == "Succeeded";
         if (!rec.succeeded && !so.interrupted) rec.error = so.message;
@@ -650,47 +714,51 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         if (!so.interrupted && !so.retryScheduled && parsed.operation) removeOperation(ref);
         // Compare again against what the sync left, once the caches have seen its writes.
         if (!so.interrupted) waitForCaches(so, kCacheWait);
-        desired.inventory = app::parseInventory(fieldOr(status, "inventory", json::array()));
-        if (ensureInformers(kindsOf(desired.prepared.objects, desired.inventory), kCacheWait))
+        if (updates.contains("inventory"))
+            desired.inventory = app::parseInventory(updates["inventory"]);
+        if (ensureInformers(kindsOf(desired.prepared->objects, desired.inventory), kCacheWait))
             compareInto(desired, ref, spec);
         if (so.interrupted) out.requeueAfter = kNotReadyRequeue;
     }
 
     // Status of the target revision.
-    status["sync"] = {{"status", desired.compared.synced ? "Synced" : "OutOfSync"},
-                      {"revision", desired.revision.sha},
-                      {"comparedTo", {{"source", rawSource}, {"destination", rawDestination}}}};
-    json health = {{"status", health::toString(desired.compared.health)}};
-    status["health"] = health;
-    status["resources"] = app::resourcesStatus(desired.compared);
+    updates["sync"] = {{"status", desired.compared.synced ? "Synced" : "OutOfSync"},
+                       {"revision", desired.revision.sha},
+                       {"comparedTo", {{"source", rawSource}, {"destination", rawDestination}}}};
+    updates["health"] = {{"status", health::toString(desired.compared.health)}};
+    updates["resources"] = app::resourcesStatus(desired.compared);
     const std::string sharedWarning = join(desired.compared.sharedResourceWarnings, "; ");
     if (sharedWarning.empty()) {
-        app::removeCondition(status["conditions"], app::kSharedResourceWarning);
+        app::removeCondition(conditions, app::kSharedResourceWarning);
     } else {
         const std::string msg = sharedWarning + " (not applied by " + ref.instance + ")";
-        app::setCondition(status["conditions"], app::kSharedResourceWarning, msg, now);
+        app::setCondition(conditions, app::kSharedResourceWarning, msg, now);
         eventOnce(ref, kube::EventType::Warning, "SharedResourceWarning", msg);
     }
-    if (status["conditions"].empty()) status.erase("conditions");
-    if (!writeStatus(ref, current, status, fetched)) {
+    withConditions();
+    if (!writeStatus(ref, updates, fetched)) {
         // The user asked to terminate the operation while we were finishing it: keep what the
         // sync did (inventory, history) and record the termination.
-        current = ref.object.value("status", json::object());
-        if (detail::strAt(current, "/operationState/phase"_json_pointer) == "Terminating") {
-            finishOperation("Failed", "Operation terminated");
-            status["operationState"]["phase"] = "Failed";
+        if (detail::strAt(*ref.status, "/operationState/phase"_json_pointer) == "Terminating") {
+            json os = updates.contains("operationState")
+                          ? updates["operationState"]
+                          : fieldOr(*ref.status, "operationState", json::object());
+            os["phase"] = "Failed";
+            os["message"] = "Operation terminated";
+            os["finishedAt"] = now;
+            updates["operationState"] = std::move(os);
             {
                 std::lock_guard lock(mu);
                 apps[key].retryAt.reset();
             }
-            writeStatus(ref, current, status, false);
+            writeStatus(ref, updates, false);
             removeOperation(ref);
         }
         out.requeueAfter = std::chrono::milliseconds(0);
     }
 
-    rec.syncStatus = status["sync"]["status"];
-    rec.health = status["health"]["status"];
+    rec.syncStatus = updates["sync"]["status"];
+    rec.health = updates["health"]["status"];
     if (!syncError.empty() && rec.error.empty()) {
         rec.error = syncError;
         rec.succeeded = false;
@@ -720,8 +788,7 @@ ReconcileOutcome ApplicationController::Impl::handleDeletion(AppRef& ref) {
     kube::DeleteOptions del;
     del.propagationPolicy =
         propagationPolicy(parsed.spec.syncPolicy.options.prunePropagationPolicy);
-    const json status = ref.object.value("status", json::object());
-    const auto inventory = app::parseInventory(fieldOr(status, "inventory", json::array()));
+    const auto inventory = app::parseInventory(fieldOr(*ref.status, "inventory", json::array()));
     std::set<kube::GroupVersionKind> kinds = kindsOf({}, inventory);
     if (!ensureInformers(kinds, kCacheWait)) {
         out.record.succeeded = false;

@@ -43,7 +43,7 @@ struct Gate {
 // `resourceVersion`, the reconcile reads these instead of the (older) cached fields.
 struct PendingWrites {
     std::string resourceVersion;
-    std::optional<json> status;
+    std::shared_ptr<const json> status;
     bool operationRemoved = false;
     std::set<std::string> annotationsRemoved;
 };
@@ -55,6 +55,10 @@ struct AppState {
     std::map<std::string, std::string> lastEvent;
     std::optional<Clock::TimePoint> retryAt;  // the pending retry of a failed sync
     PendingWrites pending;
+    // The last prepared desired state and what it was made from (render key, destination
+    // namespace, instance), so an unchanged source is not prepared again on every reconcile.
+    std::string preparedKey;
+    std::shared_ptr<const app::PreparedObjects> prepared;
 };
 
 struct SourceEntry {
@@ -90,13 +94,14 @@ struct AppRef {
     std::string name;
     std::string key;       // "ns/name"
     std::string instance;  // app::instanceName()
-    json object;           // effective object (cache plus our pending writes)
+    json object;           // the Application without its status (cache plus our pending writes)
+    std::shared_ptr<const json> status;  // its status as the server holds it (never null)
 };
 
 // The desired state of one revision, compared with the live state.
 struct Desired {
     git::Revision revision;
-    app::PreparedObjects prepared;
+    std::shared_ptr<const app::PreparedObjects> prepared;
     app::CompareResult compared;
     std::vector<app::InventoryEntry> inventory;  // the inventory compared against
 };
@@ -147,11 +152,14 @@ struct ApplicationController::Impl {
     // --- reconcile (controller.cpp)
     ReconcileOutcome reconcile(const std::string& ns, const std::string& name);
     ReconcileOutcome handleDeletion(AppRef& ref);
-    std::optional<json> effectiveApp(const std::string& ns, const std::string& name);
-    // Writes status when it differs from `current` (what the server holds), then updates
-    // `current`. Tests the operation phase we last wrote so a user's "Terminating" is never
-    // overwritten: returns false when that test failed (ref.object is then re-read).
-    bool writeStatus(AppRef& ref, json& current, json status, bool touchReconciledAt);
+    // Reads the Application from the cache, with our writes the cache has not shown yet.
+    bool loadApp(AppRef& ref);
+    std::string operationPhase(const AppRef& ref);
+    // Writes the status fields in `updates` (null = remove) that differ from ref.status, and
+    // reconciledAt with them (or alone when touchReconciledAt). Tests the operation phase we
+    // last wrote so a user's "Terminating" is never overwritten: returns false when that test
+    // failed (ref is then re-read from the API).
+    bool writeStatus(AppRef& ref, const json& updates, bool touchReconciledAt);
     void removeOperation(AppRef& ref);
     void removeAnnotations(AppRef& ref, const std::vector<std::string>& keys);
     void recordPending(const std::string& key, const json& response,
@@ -196,7 +204,7 @@ struct ApplicationController::Impl {
         std::string startedAt;  // kept across retries
     };
     SyncOutcome runSync(AppRef& ref, const app::ApplicationSpec& spec, Desired& desired,
-                        const SyncRequest& req, json& status, json& current);
+                        const SyncRequest& req, json& updates);
     // Waits (bounded) until the managed caches hold at least the versions a sync wrote.
     void waitForCaches(const SyncOutcome& outcome, std::chrono::milliseconds limit);
 
@@ -224,7 +232,7 @@ struct ApplicationController::Impl {
     std::map<std::pair<std::string, std::string>, detail::SourceEntry> sources;
     std::map<std::pair<std::string, std::string>, Clock::TimePoint> unknownKinds;
     std::map<std::string, std::shared_ptr<std::mutex>> keyLocks;
-    detail::RenderCache renders{256};
+    detail::RenderCache renders{64};  // per-app prepared objects spare most renders
 
     std::mutex observerMu;
     std::function<void(const ReconcileRecord&)> observer;

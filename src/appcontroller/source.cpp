@@ -273,11 +273,11 @@ void ApplicationController::Impl::compareInto(Desired& desired, const AppRef& re
     // ResourceKey has no version: remember which version each key is desired (or recorded) at.
     std::map<app::ResourceKey, std::string> versions;
     for (const auto& e : desired.inventory) versions.emplace(e.key(), e.version);
-    for (const auto& o : desired.prepared.objects)
+    for (const auto& o : desired.prepared->objects)
         versions[app::ResourceKey::of(o)] = kube::GroupVersionKind::of(o).version;
     app::CompareInput in;
     in.instance = ref.instance;
-    in.desired = desired.prepared.objects;
+    in.desired = desired.prepared->objects;
     in.inventory = desired.inventory;
     in.ignore = spec.ignoreDifferences;
     in.manager = opts.fieldManager;
@@ -295,6 +295,17 @@ Desired ApplicationController::Impl::desiredFor(const AppRef& ref, const app::Ap
     Desired d;
     d.revision = revision;
     d.inventory = inventory;
+    const std::string preparedKey =
+        normaliseRepoUrl(spec.source.repoURL) + "\n" + revision.sha + "\n" + spec.source.path +
+        "\n" + (spec.source.recurse ? "r" : "-") + "\n" + spec.destination.namespace_;
+    {
+        std::lock_guard lock(mu);
+        auto it = apps.find(ref.key);
+        if (it != apps.end() && it->second.prepared && it->second.preparedKey == preparedKey) {
+            d.prepared = it->second.prepared;
+            return d;
+        }
+    }
     detail::Rendered rendered = renderSource(spec.source, revision);
     std::vector<json> manifests;
     std::vector<std::string> where;
@@ -305,8 +316,16 @@ Desired ApplicationController::Impl::desiredFor(const AppRef& ref, const app::Ap
         where.push_back(obj.line > 0 ? obj.sourceFile + ":" + std::to_string(obj.line)
                                      : obj.sourceFile);
     }
-    d.prepared = app::prepareDesired(manifests, where, spec.destination.namespace_, ref.instance,
-                                     scopeLookup());
+    auto prepared = std::make_shared<const app::PreparedObjects>(app::prepareDesired(
+        manifests, where, spec.destination.namespace_, ref.instance, scopeLookup()));
+    d.prepared = prepared;
+    // Only a complete result is kept: a kind unknown now may be served after a CRD install.
+    if (prepared->errors.empty()) {
+        std::lock_guard lock(mu);
+        detail::AppState& st = apps[ref.key];
+        st.preparedKey = preparedKey;
+        st.prepared = prepared;
+    }
     return d;
 }
 

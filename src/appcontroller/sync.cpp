@@ -61,7 +61,7 @@ bool bootstrapReady(const json& obj) {
 
 SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::ApplicationSpec& spec,
                                                  Desired& desired, const SyncRequest& req,
-                                                 json& status, json& current) {
+                                                 json& updates) {
     SyncOutcome so;
     counters.syncs++;
     const app::CompareResult& compared = desired.compared;
@@ -105,15 +105,11 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
         {"startedAt", req.startedAt},
         {"retryCount", req.retryCount},
         {"syncResult", {{"revision", sha}, {"source", rawSource}, {"resources", json::array()}}}};
-    status["operationState"] = opState;
-    auto terminatedByUser = [&]() -> bool {
-        auto app = effectiveApp(ref.ns, ref.name);
-        return app &&
-               detail::strAt(*app, "/status/operationState/phase"_json_pointer) == "Terminating";
-    };
+    updates["operationState"] = opState;
+    auto terminatedByUser = [&] { return operationPhase(ref) == "Terminating"; };
     std::string failure;    // non-empty: the sync failed with this message
     bool terminal = false;  // failure not worth a retry (timeout, termination)
-    if (!writeStatus(ref, current, status, false)) {
+    if (!writeStatus(ref, updates, false)) {
         so.terminated = true;
     } else {
         event(ref, kube::EventType::Normal, "SyncStarted",
@@ -471,7 +467,7 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
     opState["retryCount"] = so.retryCount;
     if (so.phase != "Running") opState["finishedAt"] = finishedAt;
     opState["syncResult"]["resources"] = resources;
-    status["operationState"] = opState;
+    updates["operationState"] = opState;
 
     if (!dryRun) {
         // The inventory is what carries our tracking id and may need pruning later: after a
@@ -497,11 +493,13 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
             for (std::size_t i = 0; i < compared.resources.size(); ++i)
                 if (applied[i]) entries.push_back(entryOf(i));
         }
-        status["inventory"] = app::inventoryStatus(entries);
+        updates["inventory"] = app::inventoryStatus(entries);
         if (so.phase == "Succeeded") {
-            if (!status.contains("history")) status["history"] = json::array();
-            app::appendHistory(status["history"], sha, rawSource, req.startedAt, finishedAt,
+            json history =
+                ref.status->contains("history") ? (*ref.status)["history"] : json::array();
+            app::appendHistory(history, sha, rawSource, req.startedAt, finishedAt,
                                spec.revisionHistoryLimit);
+            updates["history"] = std::move(history);
         }
     }
 
