@@ -15,6 +15,8 @@ namespace {
 
 constexpr auto kCacheWait = std::chrono::seconds(10);
 constexpr auto kNotReadyRequeue = std::chrono::seconds(1);
+// A spec change takes a revision resolved at most this long ago.
+constexpr auto kSpecChangeFetchReuse = std::chrono::seconds(1);
 
 std::string join(const std::vector<std::string>& parts, const std::string& sep) {
     std::string out;
@@ -443,19 +445,31 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         ref.object["metadata"]["annotations"].is_object())
         for (const char* a : {app::kRefreshAnnotation, app::kArgoRefreshAnnotation})
             if (ref.object["metadata"]["annotations"].contains(a)) refreshAnnotations.push_back(a);
-    bool force = !refreshAnnotations.empty();
+    // How fresh the resolved revision must be: an explicit refresh wants a fetch from now on;
+    // a changed spec accepts one from a moment ago (so a thousand new Applications of one
+    // repository share a fetch); otherwise whatever the poll interval allows.
+    Clock::TimePoint freshAfter{};
+    const auto steadyStart = clock.now();
+    // A requested operation (sync, rollback) is judged against the branch as it is now.
+    if (!refreshAnnotations.empty() || ref.object.contains("operation")) freshAfter = steadyStart;
     {
         std::lock_guard lock(mu);
         detail::AppState& st = apps[key];
-        force = std::exchange(st.refreshRequested, false) || force;
-        force = force || st.comparedGeneration != generation;
+        if (st.refreshRequestedAt) freshAfter = std::max(freshAfter, *st.refreshRequestedAt);
+        st.refreshRequestedAt.reset();
+        const json& observed = fieldOr(baseline, "observedGeneration", kNoValue);
+        const bool specChanged =
+            st.comparedGeneration >= 0
+                ? st.comparedGeneration != generation
+                : !(observed.is_number_integer() && observed.get<int64_t>() == generation);
+        if (specChanged) freshAfter = std::max(freshAfter, steadyStart - kSpecChangeFetchReuse);
     }
     const auto inventory = app::parseInventory(fieldOr(baseline, "inventory", json::array()));
     bool fetched = false;
     Desired desired;
     std::string comparisonError;
     try {
-        git::Revision target = resolveTarget(spec.source, force, fetched);
+        git::Revision target = resolveTarget(spec.source, freshAfter, fetched);
         desired = desiredFor(ref, spec, target, inventory);
         if (!desired.prepared->errors.empty())
             comparisonError = join(desired.prepared->errors, "; ");
@@ -866,7 +880,7 @@ void ApplicationController::refresh(const std::string& ns, const std::string& na
     const std::string key = ns + "/" + name;
     {
         std::lock_guard lock(impl_->mu);
-        impl_->apps[key].refreshRequested = true;
+        impl_->apps[key].refreshRequestedAt = impl_->clock.now();
     }
     impl_->queue.add(key);
 }

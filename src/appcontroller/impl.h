@@ -50,7 +50,8 @@ struct PendingWrites {
 
 struct AppState {
     int64_t comparedGeneration = -1;
-    bool refreshRequested = false;
+    // refresh() / refreshRepository(): the next reconcile needs a fetch started after this.
+    std::optional<Clock::TimePoint> refreshRequestedAt;
     // Last message of each deduplicated Event reason (InvalidSpec, ComparisonError, ...).
     std::map<std::string, std::string> lastEvent;
     std::optional<Clock::TimePoint> retryAt;  // the pending retry of a failed sync
@@ -171,8 +172,11 @@ struct ApplicationController::Impl {
 
     // --- source and desired state (source.cpp)
     git::Repository repositoryFor(const std::string& repoURL);
-    // Resolves the target (cached per pollInterval unless forced). Throws git::GitError.
-    git::Revision resolveTarget(const app::Source& source, bool force, bool& fetched);
+    // Resolves the target, reusing a resolve that started at or after freshAfter and is younger
+    // than pollInterval (shared by every Application of that repository and revision). Throws
+    // git::GitError.
+    git::Revision resolveTarget(const app::Source& source, Clock::TimePoint freshAfter,
+                                bool& fetched);
     git::Revision resolveExact(const app::Source& source, const std::string& revision);
     detail::Rendered renderSource(const app::Source& source, const git::Revision& revision);
     app::ScopeLookup scopeLookup();

@@ -96,15 +96,16 @@ git::Repository ApplicationController::Impl::repositoryFor(const std::string& re
     return repo;
 }
 
-git::Revision ApplicationController::Impl::resolveTarget(const app::Source& source, bool force,
+git::Revision ApplicationController::Impl::resolveTarget(const app::Source& source,
+                                                         Clock::TimePoint freshAfter,
                                                          bool& fetched) {
     fetched = false;
     const auto key = std::make_pair(normaliseRepoUrl(source.repoURL), source.targetRevision);
     const auto now = clock.now();
-    if (!force) {
+    {
         std::lock_guard lock(mu);
         auto it = sources.find(key);
-        if (it != sources.end()) {
+        if (it != sources.end() && it->second.resolvedAt >= freshAfter) {
             const auto age = now - it->second.resolvedAt;
             const Clock::TimePoint::duration reuse =
                 std::min<Clock::TimePoint::duration>(opts.pollInterval, kFailedResolveReuse);
@@ -114,12 +115,14 @@ git::Revision ApplicationController::Impl::resolveTarget(const app::Source& sour
     }
     counters.gitFetches++;
     git::Revision revision;
+    // Entries are stamped with the time the fetch started: a refresh asked for while it ran
+    // is not satisfied by it.
     try {
         revision = git.resolve(repositoryFor(source.repoURL), source.targetRevision);
     } catch (const git::GitError& e) {
         counters.gitErrors++;
         std::lock_guard lock(mu);
-        sources[key] = detail::SourceEntry{{}, clock.now(), e};
+        sources[key] = detail::SourceEntry{{}, now, e};
         throw;
     } catch (...) {
         counters.gitErrors++;
@@ -127,7 +130,8 @@ git::Revision ApplicationController::Impl::resolveTarget(const app::Source& sour
     }
     fetched = true;
     std::lock_guard lock(mu);
-    sources[key] = detail::SourceEntry{revision, clock.now(), std::nullopt};
+    auto& entry = sources[key];
+    if (entry.resolvedAt <= now) entry = detail::SourceEntry{revision, now, std::nullopt};
     return revision;
 }
 
@@ -366,7 +370,7 @@ int ApplicationController::Impl::refreshRepository(const std::string& repoUrl,
         const std::string key = kube::namespaceOf(a) + "/" + kube::nameOf(a);
         {
             std::lock_guard lock(mu);
-            apps[key].refreshRequested = true;
+            apps[key].refreshRequestedAt = clock.now();
         }
         queue.add(key);
         ++queued;

@@ -746,6 +746,42 @@ TEST_F(ControllerTest, RespectIgnoreDifferencesLeavesFieldsToTheirOwner) {
     EXPECT_TRUE(eventsFor("DriftCorrected").empty()) << "ignored fields are not drift";
 }
 
+TEST_F(ControllerTest, ApplicationsOfOneRepositoryShareFetches) {
+    std::map<std::string, std::string> files;
+    for (int i = 0; i < 6; ++i)
+        files["app" + std::to_string(i) + "/c.yaml"] = configMapYaml("c" + std::to_string(i), "1");
+    git_.commit(kRepo, files);
+    // A clock that stands still: "resolved a moment ago" is exact, whatever the machine's speed.
+    FakeClock clock;
+    auto o = defaultOptions();
+    o.clock = &clock;
+    auto& ctl = startController(o);
+    for (int i = 0; i < 6; ++i)
+        server_->create(
+            application("shared-" + std::to_string(i), "app" + std::to_string(i), automated()));
+    auto allAt = [&](const std::string& value) {
+        for (int i = 0; i < 6; ++i) {
+            auto c = object("v1", "ConfigMap", "c" + std::to_string(i));
+            if (!c || at(*c, "/data/value") != value) return false;
+        }
+        return true;
+    };
+    ASSERT_TRUE(eventually([&] { return allAt("1"); }));
+    // New Applications take a revision resolved a moment ago: at most one fetch per worker.
+    EXPECT_LE(git_.resolveCalls(kRepo), o.concurrency);
+
+    for (int i = 0; i < 6; ++i)
+        files["app" + std::to_string(i) + "/c.yaml"] = configMapYaml("c" + std::to_string(i), "2");
+    git_.commit(kRepo, files);
+    const int before = git_.resolveCalls(kRepo);
+    clock.advance(1ms);
+    EXPECT_EQ(ctl.refreshRepository(kRepo, ""), 6);
+    ASSERT_TRUE(eventually([&] { return allAt("2"); }));
+    // A webhook refresh of six Applications: each needs a fetch started after it, one serves all
+    // that come later.
+    EXPECT_LE(git_.resolveCalls(kRepo) - before, o.concurrency);
+}
+
 // Workloads never report status here, so a Deployment never becomes healthy.
 class StuckWorkloadsTest : public ControllerTest {
   protected:
