@@ -752,9 +752,8 @@ TEST_F(ControllerTest, ApplicationsOfOneRepositoryShareFetches) {
         files["app" + std::to_string(i) + "/c.yaml"] = configMapYaml("c" + std::to_string(i), "1");
     git_.commit(kRepo, files);
     // A clock that stands still: "resolved a moment ago" is exact, whatever the machine's speed.
-    FakeClock clock;
     auto o = defaultOptions();
-    o.clock = &clock;
+    o.clock = &fakeClock_;
     auto& ctl = startController(o);
     for (int i = 0; i < 6; ++i)
         server_->create(
@@ -774,7 +773,7 @@ TEST_F(ControllerTest, ApplicationsOfOneRepositoryShareFetches) {
         files["app" + std::to_string(i) + "/c.yaml"] = configMapYaml("c" + std::to_string(i), "2");
     git_.commit(kRepo, files);
     const int before = git_.resolveCalls(kRepo);
-    clock.advance(1ms);
+    fakeClock_.advance(1ms);
     EXPECT_EQ(ctl.refreshRepository(kRepo, ""), 6);
     ASSERT_TRUE(eventually([&] { return allAt("2"); }));
     // A webhook refresh of six Applications: each needs a fetch started after it, one serves all

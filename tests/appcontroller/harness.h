@@ -182,6 +182,7 @@ class ControllerTest : public ::testing::Test {
     std::unique_ptr<kube::RestClient> client_;
     std::unique_ptr<cache::SharedInformerFactory> factory_;
     git::FakeGitSource git_;
+    FakeClock fakeClock_;  // for tests that set Options::clock; outlives the controller
     std::unique_ptr<appcontroller::ApplicationController> controller_;
 };
 
