@@ -781,6 +781,68 @@ TEST_F(ControllerTest, ApplicationsOfOneRepositoryShareFetches) {
     EXPECT_LE(git_.resolveCalls(kRepo) - before, o.concurrency);
 }
 
+TEST_F(ControllerTest, PruneLastDeletesAfterEveryWave) {
+    std::mutex mu;
+    std::map<std::string, uint64_t> created, deleted;
+    auto rvOf = [](const json& o) { return std::stoull(kube::resourceVersionOf(o)); };
+    auto& cms = factory_->informerFor(kConfigMapGvk, kDestNs);
+    cms.addEventHandler({[&](const cache::ObjectPtr& o) {
+                             std::lock_guard lock(mu);
+                             created.emplace(kube::nameOf(*o), rvOf(*o));
+                         },
+                         nullptr,
+                         [&](const cache::ObjectPtr& o) {
+                             std::lock_guard lock(mu);
+                             deleted.emplace(kube::nameOf(*o), rvOf(*o));
+                         }});
+    factory_->startAll();
+    ASSERT_TRUE(factory_->waitForCacheSync(30s));
+
+    git_.commit(kRepo, {{"app/a.yaml", configMapYaml("a", "1")},
+                        {"app/old.yaml", configMapYaml("old", "1")}});
+    auto& ctl = startController(defaultOptions());
+    json policy = automated(true);
+    policy["syncOptions"] = {"PruneLast=true"};
+    server_->create(application("last", "app", policy));
+    ASSERT_TRUE(eventually([&] { return statusAt("last", "/sync/status") == "Synced"; }));
+
+    git_.commit(kRepo, {{"app/a.yaml", configMapYaml("a", "1")},
+                        {"app/late.yaml", configMapYaml("late", "1", waveAnnotation(5))}});
+    ctl.refresh(kControlNs, "last");
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mu);
+        return deleted.count("old") && created.count("late");
+    }));
+    std::lock_guard lock(mu);
+    EXPECT_GT(deleted["old"], created["late"]) << "pruned after the last wave";
+}
+
+TEST_F(ControllerTest, ApplicationsOutsideTheControlNamespaceTrackAsNamespaceUnderscoreName) {
+    git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")}});
+    server_->create(
+        {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team"}}}});
+    startController(defaultOptions());
+    json a = application("web", "app", automated(true, true));
+    a["metadata"]["namespace"] = "team";
+    server_->create(a);
+    auto teamStatus = [&] {
+        auto obj = server_->get("sluice.io/v1alpha1", "Application", "team", "web");
+        return obj ? obj->value("status", json::object()) : json::object();
+    };
+    ASSERT_TRUE(eventually([&] { return at(teamStatus(), "/sync/status") == "Synced"; }));
+    EXPECT_EQ(
+        at(*object("v1", "ConfigMap", "settings"), "/metadata/annotations/sluice.io~1tracking-id"),
+        "team_web:/ConfigMap:demo/settings");
+
+    // The owned object's watch event finds its Application in the other namespace.
+    client_->patch(kConfigMapGvk, kDestNs, "settings", kube::PatchType::Merge,
+                   R"({"data":{"value":"drifted"}})");
+    ASSERT_TRUE(eventually([&] {
+        return at(*object("v1", "ConfigMap", "settings"), "/data/value") == "a" &&
+               !eventsFor("DriftCorrected", "team").empty();
+    }));
+}
+
 // Workloads never report status here, so a Deployment never becomes healthy.
 class StuckWorkloadsTest : public ControllerTest {
   protected:
@@ -821,6 +883,31 @@ TEST_F(StuckWorkloadsTest, SyncTimesOutAndLaterWavesAreNotApplied) {
     for (const auto& r : resources)
         EXPECT_EQ(r["health"]["status"], r["kind"] == "Deployment" ? "Progressing" : "Missing")
             << r;
+}
+
+TEST_F(StuckWorkloadsTest, DegradedResourceFailsTheSync) {
+    commitStuckWaves();
+    startController(defaultOptions());
+    server_->create(application("degrading", "app", automated()));
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("degrading", "/operationState/phase") == "Running" &&
+               object("apps/v1", "Deployment", "web").has_value();
+    }));
+    json d = client_->get(kDeploymentGvk, kDestNs, "web");
+    d["status"] = {
+        {"observedGeneration", d["metadata"]["generation"]},
+        {"replicas", 1},
+        {"updatedReplicas", 1},
+        {"conditions",
+         {{{"type", "Progressing"}, {"status", "False"}, {"reason", "ProgressDeadlineExceeded"}}}}};
+    client_->updateStatus(d);
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("degrading", "/operationState/phase") == "Failed";
+    })) << status("degrading").dump(2);
+    const std::string msg = statusAt("degrading", "/operationState/message");
+    EXPECT_NE(msg.find("apps/Deployment demo/web is Degraded"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("progress deadline"), std::string::npos) << msg;
+    EXPECT_FALSE(object("v1", "ConfigMap", "after"));
 }
 
 TEST_F(StuckWorkloadsTest, UserCanTerminateARunningSync) {
