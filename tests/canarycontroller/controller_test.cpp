@@ -1,0 +1,343 @@
+// The Canary controller against the in-process API server with the shipped CRDs: scripted
+// metric values, a real local webhook receiver, 1 s analysis intervals.
+#include <algorithm>
+
+#include "harness.h"
+
+namespace sluice::canarytest {
+namespace {
+
+using canary::MetricResult;
+
+// Canary weights of every SetWeights the controller carried out, in order.
+std::vector<int> canaryWeightsSet(const std::vector<std::string>& actions) {
+    std::vector<int> out;
+    const std::string marker = "canary=";
+    for (const auto& a : actions) {
+        if (a.rfind("SetWeights(", 0) != 0) continue;
+        out.push_back(std::stoi(a.substr(a.find(marker) + marker.size())));
+    }
+    return out;
+}
+
+TEST_F(CanaryControllerTest, InitializationCreatesPrimaryServicesAndRoutesAndScalesTargetDown) {
+    startController();
+    ASSERT_NO_FATAL_FAILURE(initialise(gatewayCanary("podinfo", "podinfo"), "podinfo"));
+
+    const json canary = canaryObject("podinfo");
+    const json st = canary["status"];
+    EXPECT_EQ(st.value("canaryWeight", -1), 0);
+    EXPECT_EQ(st.value("failedChecks", -1), 0);
+    ASSERT_FALSE(st.value("lastAppliedSpec", "").empty());
+    EXPECT_EQ(st.value("lastAppliedSpec", ""), st.value("lastPromotedSpec", ""));
+    EXPECT_EQ(st.value("lastAppliedSpec", ""),
+              canarycontroller::podTemplateHash(*deploymentObject("podinfo")));
+    ASSERT_TRUE(st.contains("conditions"));
+    EXPECT_EQ(st["conditions"][0].value("type", ""), "Promoted");
+    EXPECT_EQ(st["conditions"][0].value("status", ""), "True");
+
+    // The primary: a copy of the target with the primary label, owned by the Canary.
+    auto primary = deploymentObject("podinfo-primary");
+    ASSERT_TRUE(primary);
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:1.0");
+    EXPECT_EQ((*primary)["spec"]["selector"]["matchLabels"], json({{"app", "podinfo-primary"}}));
+    EXPECT_EQ((*primary)["spec"]["template"]["metadata"]["labels"]["app"], "podinfo-primary");
+    EXPECT_EQ((*primary)["spec"].value("replicas", 0), 2);
+    ASSERT_TRUE((*primary)["metadata"].contains("ownerReferences"));
+    const json owner = (*primary)["metadata"]["ownerReferences"][0];
+    EXPECT_EQ(owner.value("kind", ""), "Canary");
+    EXPECT_EQ(owner.value("uid", ""), canary["metadata"].value("uid", "?"));
+    EXPECT_TRUE(owner.value("controller", false));
+
+    // The three Services and the route, all traffic on the primary.
+    for (const char* svc : {"podinfo", "podinfo-primary", "podinfo-canary"}) {
+        auto s = object("v1", "Service", svc);
+        ASSERT_TRUE(s) << svc;
+        EXPECT_EQ((*s)["metadata"]["ownerReferences"][0].value("kind", ""), "Canary") << svc;
+    }
+    EXPECT_EQ((*object("v1", "Service", "podinfo-primary"))["spec"]["selector"]["app"],
+              "podinfo-primary");
+    EXPECT_EQ((*object("v1", "Service", "podinfo-canary"))["spec"]["selector"]["app"], "podinfo");
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+
+    // At rest the target runs no pods.
+    EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 0; }));
+    EXPECT_TRUE(hasEventContaining("Initialized", "Initialization done"));
+
+    // Nothing more happens at rest: no further writes to the target or the primary.
+    const std::string primaryVersion =
+        kube::resourceVersionOf(*deploymentObject("podinfo-primary"));
+    std::this_thread::sleep_for(2500ms);
+    EXPECT_EQ(phase("podinfo"), "Initialized");
+    EXPECT_EQ(kube::resourceVersionOf(*deploymentObject("podinfo-primary")), primaryVersion);
+    EXPECT_EQ(controller_->stats().errors, 0u);
+}
+
+TEST_F(CanaryControllerTest, HealthyCanaryStepsWeightsAndIsPromoted) {
+    healthyMetrics();
+    startController();
+    ASSERT_NO_FATAL_FAILURE(initialise(gatewayCanary("podinfo", "podinfo"), "podinfo"));
+    const std::string before = status("podinfo").value("lastPromotedSpec", "");
+
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Progressing"; }))
+        << status("podinfo").dump(2);
+    // During the analysis the target runs as many pods as the primary.
+    EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 2; }));
+    EXPECT_TRUE(eventually([&] { return routeWeights("podinfo") == std::make_pair(75, 25); }));
+
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }))
+        << status("podinfo").dump(2);
+    const json st = status("podinfo");
+    EXPECT_NE(st.value("lastPromotedSpec", ""), before);
+    EXPECT_EQ(st.value("lastPromotedSpec", ""),
+              canarycontroller::podTemplateHash(*deploymentObject("podinfo")));
+    EXPECT_EQ(st.value("canaryWeight", -1), 0);
+    EXPECT_EQ(st.value("failedChecks", -1), 0);
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+    EXPECT_EQ(
+        (*deploymentObject("podinfo-primary"))["spec"]["template"]["metadata"]["labels"]["app"],
+        "podinfo-primary");
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+    EXPECT_EQ(replicasOf("podinfo"), 0);
+
+    // Weights went up by stepWeight to maxWeight, then all traffic to the canary while the
+    // primary rolled out, then back to the primary.
+    std::vector<int> weights = canaryWeightsSet(actions());
+    auto at = [&](int w) { return std::find(weights.begin(), weights.end(), w); };
+    ASSERT_NE(at(25), weights.end());
+    ASSERT_NE(at(50), weights.end());
+    ASSERT_NE(at(100), weights.end());
+    EXPECT_LT(at(25), at(50));
+    EXPECT_LT(at(50), at(100));
+    EXPECT_EQ(weights.back(), 0);
+    for (int w : weights) EXPECT_TRUE(w == 0 || w == 25 || w == 50 || w == 100) << w;
+
+    // The built-in Envoy queries, rendered for this Canary, went to the default server.
+    bool rendered = false;
+    for (const auto& q : metrics_->queries())
+        if (q.find("test_podinfo-canary_") != std::string::npos) rendered = true;
+    EXPECT_TRUE(rendered);
+    {
+        std::lock_guard lock(addresses_->mu);
+        ASSERT_FALSE(addresses_->seen.empty());
+        for (const auto& a : addresses_->seen) EXPECT_EQ(a, "http://prometheus.test:9090");
+    }
+    EXPECT_TRUE(hasEventContaining("Promoted", "Promotion completed"));
+    EXPECT_GE(controller_->stats().promotions, 1u);
+}
+
+TEST_F(CanaryControllerTest, FailingSuccessRateRollsBackAtThreshold) {
+    metrics_->whenQueryContains("_bucket", MetricResult::measured(50));
+    metrics_->whenQueryContains("!~", MetricResult::measured(90));
+    startController();
+    ASSERT_NO_FATAL_FAILURE(initialise(gatewayCanary("podinfo", "podinfo"), "podinfo"));
+
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Failed"; }))
+        << status("podinfo").dump(2);
+    const json st = status("podinfo");
+    EXPECT_EQ(st.value("failedChecks", -1), 2);
+    EXPECT_EQ(st.value("canaryWeight", -1), 0);
+    EXPECT_EQ(st["conditions"][0].value("status", ""), "False");
+    // Traffic back on the last good primary, which was never touched; the canary scaled down.
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:1.0");
+    EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 0; }));
+    // The Events name the metric, its value and the threshold.
+    EXPECT_TRUE(hasEventContaining("Halt", "request-success-rate 90 < 99"));
+    EXPECT_TRUE(hasEventContaining("RollingBack", "failed checks threshold reached 2"));
+    EXPECT_FALSE(sawAction("CopyTargetToPrimary(" + st.value("lastAppliedSpec", "") + ")"));
+    EXPECT_GE(controller_->stats().rollbacks, 1u);
+
+    // A failed revision stays failed: nothing moves until the target changes again.
+    std::this_thread::sleep_for(2s);
+    EXPECT_EQ(phase("podinfo"), "Failed");
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:1.0");
+}
+
+TEST_F(CanaryControllerTest, NoDataHoldsTheCanaryWithoutPromotingOrFailing) {
+    metrics_->whenQueryContains("_bucket", MetricResult::measured(50));
+    metrics_->whenQueryContains("!~", MetricResult::noData("empty result"));
+    startController();
+    ASSERT_NO_FATAL_FAILURE(initialise(gatewayCanary("podinfo", "podinfo"), "podinfo"));
+
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return status("podinfo").contains("noDataSince"); }))
+        << status("podinfo").dump(2);
+    EXPECT_NE(status("podinfo").value("noDataReason", "").find("request-success-rate"),
+              std::string::npos);
+    EXPECT_TRUE(eventually([&] { return !events("NoData").empty(); }));
+
+    // Held: several intervals pass with no advance, no failed check and no promotion.
+    std::this_thread::sleep_for(4s);
+    json st = status("podinfo");
+    EXPECT_EQ(st.value("phase", ""), "Progressing");
+    EXPECT_EQ(st.value("canaryWeight", -1), 25);
+    EXPECT_EQ(st.value("failedChecks", -1), 0);
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:1.0");
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(75, 25));
+    for (int w : canaryWeightsSet(actions())) EXPECT_LE(w, 25);
+
+    // Data comes back: the analysis carries on to the promotion.
+    metrics_->whenQueryContains("!~", MetricResult::measured(100));
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }))
+        << status("podinfo").dump(2);
+    EXPECT_FALSE(status("podinfo").contains("noDataSince"));
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+}
+
+TEST_F(CanaryControllerTest, BlueGreenWithKubernetesProviderSwitchesTheApexServiceAfterIterations) {
+    healthyMetrics();
+    startController();  // default provider: kubernetes
+    json canary = {
+        {"apiVersion", "sluice.io/v1alpha1"},
+        {"kind", "Canary"},
+        {"metadata", {{"name", "bluegreen"}, {"namespace", kNs}}},
+        {"spec",
+         {{"targetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "bluegreen"}}},
+          {"service", {{"port", 80}, {"targetPort", 9898}}},
+          {"analysis",
+           {{"interval", "1s"},
+            {"threshold", 2},
+            {"iterations", 3},
+            {"metrics",
+             json::array({{{"name", "request-success-rate"}, {"thresholdRange", {{"min", 99}}}}})},
+            {"webhooks", json::array({{{"name", "smoke"},
+                                       {"type", "pre-rollout"},
+                                       {"url", hooks_.url("/smoke")},
+                                       {"timeout", "5s"}}})}}}}}};
+    ASSERT_NO_FATAL_FAILURE(initialise(canary, "bluegreen"));
+    auto apexSelects = [&] {
+        auto s = object("v1", "Service", "bluegreen");
+        return s ? (*s)["spec"]["selector"].value("app", "") : std::string();
+    };
+    EXPECT_EQ(apexSelects(), "bluegreen-primary");
+
+    setImage("bluegreen", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("bluegreen") == "Succeeded"; }))
+        << status("bluegreen").dump(2);
+    EXPECT_EQ(imageOf("bluegreen-primary"), "example/app:2.0");
+    EXPECT_EQ(apexSelects(), "bluegreen-primary");
+    EXPECT_EQ(replicasOf("bluegreen"), 0);
+
+    // No partial weights, ever: the apex Service switches whole.
+    for (int w : canaryWeightsSet(actions())) EXPECT_TRUE(w == 0 || w == 100) << w;
+    // The iterations ran at weight 0 with the http observer's queries for this target.
+    bool rendered = false;
+    for (const auto& q : metrics_->queries())
+        if (q.find("http_requests_total") != std::string::npos &&
+            q.find("kubernetes_namespace=\"test\"") != std::string::npos &&
+            q.find("bluegreen-") != std::string::npos)
+            rendered = true;
+    EXPECT_TRUE(rendered);
+    EXPECT_TRUE(hasEventContaining("Advance", "canary iteration 2/3"));
+
+    // The pre-rollout hook got Flagger's payload.
+    auto smoke = hooks_.calls("/smoke");
+    ASSERT_FALSE(smoke.empty());
+    const json body = smoke.front().body;
+    EXPECT_EQ(body.value("name", ""), "bluegreen");
+    EXPECT_EQ(body.value("namespace", ""), kNs);
+    EXPECT_EQ(body.value("phase", ""), "Progressing");
+    EXPECT_EQ(body.value("checksum", ""), status("bluegreen").value("lastPromotedSpec", "?"));
+}
+
+TEST_F(CanaryControllerTest, ConfirmPromotionGateHoldsUntilApproved) {
+    healthyMetrics();
+    hooks_.setStatus("/gate", 403);
+    startController();
+    json hooks = json::array({{{"name", "approval"},
+                               {"type", "confirm-promotion"},
+                               {"url", hooks_.url("/gate")},
+                               {"metadata", {{"ticket", "CHG-1"}}}}});
+    ASSERT_NO_FATAL_FAILURE(initialise(gatewayCanary("podinfo", "podinfo", hooks), "podinfo"));
+
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "WaitingPromotion"; }))
+        << status("podinfo").dump(2);
+    const size_t callsWhenWaiting = hooks_.calls("/gate").size();
+    std::this_thread::sleep_for(3s);
+    // Still held: metrics keep running, the gate is asked again, nothing is promoted.
+    EXPECT_EQ(phase("podinfo"), "WaitingPromotion");
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:1.0");
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(50, 50));
+    EXPECT_GT(hooks_.calls("/gate").size(), callsWhenWaiting);
+    EXPECT_TRUE(hasEventContaining("AwaitingApproval", "confirm-promotion approval"));
+
+    const json body = hooks_.calls("/gate").back().body;
+    EXPECT_EQ(body.value("name", ""), "podinfo");
+    EXPECT_EQ(body.value("phase", ""), "WaitingPromotion");
+    EXPECT_EQ(body.value("metadata", json::object()).value("ticket", ""), "CHG-1");
+    EXPECT_EQ(body.value("checksum", ""),
+              canarycontroller::podTemplateHash(*deploymentObject("podinfo")));
+
+    hooks_.setStatus("/gate", 200);
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }))
+        << status("podinfo").dump(2);
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+}
+
+TEST_F(CanaryControllerTest, InvalidSpecIsReportedAndNothingIsCreated) {
+    startController();
+    server_->create(deployment("podinfo", "example/app:1.0"));
+    json canary = gatewayCanary("podinfo", "podinfo");
+    canary["spec"]["provider"] = "linkerd-nonexistent";
+    server_->create(canary);
+    ASSERT_TRUE(eventually([&] { return !events("InvalidSpec").empty(); }));
+    EXPECT_TRUE(hasEventContaining("InvalidSpec", "spec.provider"));
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_FALSE(deploymentObject("podinfo-primary"));
+    EXPECT_FALSE(object("v1", "Service", "podinfo"));
+    EXPECT_EQ(replicasOf("podinfo"), 2);
+    EXPECT_EQ(phase("podinfo"), "");
+
+    // Fixed: the Canary initialises.
+    client_->patch(kCanaryGvk, kNs, "podinfo", kube::PatchType::Merge,
+                   R"({"spec":{"provider":"gatewayapi:v1"}})");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Initialized"; }))
+        << status("podinfo").dump(2);
+
+    // Broken again later: the Promoted condition says why, nothing moves.
+    client_->patch(kCanaryGvk, kNs, "podinfo", kube::PatchType::Merge,
+                   R"({"spec":{"service":{"gatewayRefs":null}}})");
+    EXPECT_TRUE(eventually([&] {
+        const json st = status("podinfo");
+        return st.contains("conditions") &&
+               st["conditions"][0].value("message", "").find("Invalid spec") != std::string::npos;
+    })) << status("podinfo").dump(2);
+    EXPECT_EQ(phase("podinfo"), "Initialized");
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+}
+
+TEST_F(CanaryControllerTest, ARestartedControllerContinuesFromTheStatus) {
+    healthyMetrics();
+    startController();
+    ASSERT_NO_FATAL_FAILURE(initialise(gatewayCanary("podinfo", "podinfo"), "podinfo"));
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return status("podinfo").value("canaryWeight", 0) == 25; }))
+        << status("podinfo").dump(2);
+    controller_.reset();
+    factory_ = std::make_unique<cache::SharedInformerFactory>(*client_);
+    {
+        std::lock_guard lock(recordsMu_);
+        records_.clear();
+    }
+    const json held = status("podinfo");
+    EXPECT_EQ(held.value("phase", ""), "Progressing");
+
+    startController();
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }))
+        << status("podinfo").dump(2);
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+    // The new controller did not start over: no second initialization, no return to weight 0
+    // before the promotion.
+    std::vector<int> weights = canaryWeightsSet(actions());
+    ASSERT_FALSE(weights.empty());
+    EXPECT_NE(weights.front(), 0) << "restarted from weight 0";
+    EXPECT_FALSE(sawAction("InitializePrimary(" + held.value("lastPromotedSpec", "") + ")"));
+}
+
+}  // namespace
+}  // namespace sluice::canarytest

@@ -1,0 +1,324 @@
+#pragma once
+// Test bed for the Canary controller: the in-process API server with the Canary, MetricTemplate
+// and Gateway API HTTPRoute CRDs installed, a RestClient, a shared informer factory, a
+// ScriptedMetricProvider behind the controller's provider factory, and a real local HTTP
+// server for webhooks (called through the controller's HttpWebhookCaller).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apiserver/api_server.h"
+#include "http/http_server.h"
+#include "process/process.h"
+#include "sluice/cache/informer.h"
+#include "sluice/canarycontroller/controller.h"
+#include "sluice/kube/client.h"
+#include "sluice/kube/config.h"
+#include "sluice/prometheus/provider.h"
+#include "sluice/util/yaml_json.h"
+
+namespace sluice::canarytest {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+inline const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"};
+inline const kube::GroupVersionKind kDeploymentGvk{"apps", "v1", "Deployment"};
+inline const std::string kNs = "test";
+
+// Polls cond every 20 ms for up to `timeout` (generous: sanitizer builds on a loaded machine).
+inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 60s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!cond()) {
+        if (std::chrono::steady_clock::now() > deadline) return cond();
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+inline std::string readFile(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+inline std::string sharedPath(const std::string& relative) {
+    return std::string(SLUICE_SOURCE_DIR) + "/../shared/" + relative;
+}
+
+// The local webhook receiver: records every call, answers each path with the status the test
+// set (200 by default).
+class WebhookReceiver {
+  public:
+    struct Call {
+        std::string path;
+        json body;
+    };
+    WebhookReceiver() {
+        server_.start([this](const testing::HttpRequest& req, testing::ResponseWriter& w) {
+            int status = 200;
+            {
+                std::lock_guard lock(mu_);
+                Call call{req.path, json::parse(req.body, nullptr, false)};
+                calls_.push_back(std::move(call));
+                auto it = statuses_.find(req.path);
+                if (it != statuses_.end()) status = it->second;
+            }
+            w.respond(status, {{"Content-Type", "text/plain"}}, "answer " + std::to_string(status));
+        });
+    }
+    ~WebhookReceiver() { server_.stop(); }
+    std::string url(const std::string& path) const { return server_.url() + path; }
+    void setStatus(const std::string& path, int status) {
+        std::lock_guard lock(mu_);
+        statuses_[path] = status;
+    }
+    std::vector<Call> calls(const std::string& path) const {
+        std::lock_guard lock(mu_);
+        std::vector<Call> out;
+        for (const auto& c : calls_)
+            if (c.path == path) out.push_back(c);
+        return out;
+    }
+
+  private:
+    mutable std::mutex mu_;
+    std::vector<Call> calls_;
+    std::map<std::string, int> statuses_;
+    testing::HttpServer server_{testing::HttpServerOptions{}};
+};
+
+class CanaryControllerTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        testing::ApiServerOptions o;
+        o.bookmarkInterval = 200ms;
+        o.simulateDelay = 50ms;
+        server_ = std::make_unique<testing::ApiServer>(o);
+        server_->start();
+        auto cfg = kube::loadKubeconfig(server_->writeKubeconfig(dir_.file("kubeconfig")));
+        cfg.qps = 0;
+        client_ = std::make_unique<kube::RestClient>(cfg);
+        for (const char* file :
+             {"/crds/sluice.io_canaries.yaml", "/crds/sluice.io_metrictemplates.yaml"})
+            server_->create(yamlToJson(readFile(std::string(SLUICE_SOURCE_DIR) + file)));
+        for (const json& crd : yamlDocumentsToJson(
+                 readFile(sharedPath("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml"))))
+            server_->create(crd);
+        server_->create(
+            {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", kNs}}}});
+        // The CRDs are served once discovery shows them.
+        for (const kube::GroupVersionKind& gvk :
+             {kCanaryGvk, kube::GroupVersionKind{"sluice.io", "v1alpha1", "MetricTemplate"},
+              kube::GroupVersionKind{"gateway.networking.k8s.io", "v1", "HTTPRoute"}}) {
+            ASSERT_TRUE(eventually([&] {
+                try {
+                    client_->resourceFor(gvk);
+                    return true;
+                } catch (const std::exception&) {
+                    return false;
+                }
+            })) << gvk.str();
+        }
+        factory_ = std::make_unique<cache::SharedInformerFactory>(*client_);
+        metrics_ = std::make_shared<prometheus::ScriptedMetricProvider>();
+    }
+
+    void TearDown() override {
+        controller_.reset();
+        factory_.reset();
+        client_.reset();
+        server_->stop();
+    }
+
+    canarycontroller::Options defaultOptions() {
+        canarycontroller::Options o;
+        o.concurrency = 2;
+        o.metricsServer = "http://prometheus.test:9090";
+        auto provider = metrics_;
+        auto addresses = addresses_;
+        o.metricProviders = [provider, addresses](const prometheus::ClientOptions& co)
+            -> std::shared_ptr<prometheus::MetricProvider> {
+            addresses->add(co.address);
+            return provider;
+        };
+        return o;
+    }
+
+    canarycontroller::CanaryController& startController(canarycontroller::Options o) {
+        controller_ = std::make_unique<canarycontroller::CanaryController>(*client_, *factory_, o);
+        controller_->setObserver([this](const canarycontroller::ReconcileRecord& r) {
+            std::lock_guard lock(recordsMu_);
+            records_.push_back(r);
+        });
+        controller_->start();
+        EXPECT_TRUE(controller_->waitForSync(30s));
+        return *controller_;
+    }
+    canarycontroller::CanaryController& startController() {
+        return startController(defaultOptions());
+    }
+
+    std::vector<canarycontroller::ReconcileRecord> records() {
+        std::lock_guard lock(recordsMu_);
+        return records_;
+    }
+    // Every action any reconcile carried out, in order.
+    std::vector<std::string> actions() {
+        std::vector<std::string> out;
+        for (const auto& r : records())
+            if (r.succeeded) out.insert(out.end(), r.actions.begin(), r.actions.end());
+        return out;
+    }
+    bool sawAction(const std::string& action) {
+        for (const auto& a : actions())
+            if (a == action) return true;
+        return false;
+    }
+
+    static json deployment(const std::string& name, const std::string& image, int replicas = 2) {
+        return {{"apiVersion", "apps/v1"},
+                {"kind", "Deployment"},
+                {"metadata", {{"name", name}, {"namespace", kNs}, {"labels", {{"app", name}}}}},
+                {"spec",
+                 {{"replicas", replicas},
+                  {"selector", {{"matchLabels", {{"app", name}}}}},
+                  {"template",
+                   {{"metadata", {{"labels", {{"app", name}}}}},
+                    {"spec",
+                     {{"containers",
+                       json::array({{{"name", "app"},
+                                     {"image", image},
+                                     {"ports", json::array({{{"containerPort", 9898}}})}}})}}}}}}}};
+    }
+
+    // A Gateway API canary: stepWeight 25 up to 50, success rate >= 99 and p99 <= 500 ms.
+    static json gatewayCanary(const std::string& name, const std::string& target,
+                              json webhooks = json::array()) {
+        json spec = {
+            {"provider", "gatewayapi:v1"},
+            {"targetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", target}}},
+            {"progressDeadlineSeconds", 60},
+            {"service",
+             {{"port", 80},
+              {"targetPort", 9898},
+              {"gatewayRefs", json::array({{{"name", "public"}, {"namespace", kNs}}})}}},
+            {"analysis",
+             {{"interval", "1s"},
+              {"threshold", 2},
+              {"maxWeight", 50},
+              {"stepWeight", 25},
+              {"metrics",
+               json::array({{{"name", "request-success-rate"},
+                             {"thresholdRange", {{"min", 99}}},
+                             {"interval", "1m"}},
+                            {{"name", "request-duration"}, {"thresholdRange", {{"max", 500}}}}})},
+              {"webhooks", webhooks}}}};
+        return {{"apiVersion", "sluice.io/v1alpha1"},
+                {"kind", "Canary"},
+                {"metadata", {{"name", name}, {"namespace", kNs}}},
+                {"spec", spec}};
+    }
+
+    // Healthy values for both built-in metrics (success rate 100 %, p99 50 ms).
+    void healthyMetrics() {
+        metrics_->whenQueryContains("_bucket", canary::MetricResult::measured(50));
+        metrics_->whenQueryContains("!~", canary::MetricResult::measured(100));
+    }
+
+    json canaryObject(const std::string& name) {
+        auto c = server_->get("sluice.io/v1alpha1", "Canary", kNs, name);
+        return c ? *c : json();
+    }
+    json status(const std::string& name) {
+        return canaryObject(name).value("status", json::object());
+    }
+    std::string phase(const std::string& name) { return status(name).value("phase", ""); }
+    std::optional<json> object(const std::string& apiVersion, const std::string& kind,
+                               const std::string& name) {
+        return server_->get(apiVersion, kind, kNs, name);
+    }
+    std::optional<json> deploymentObject(const std::string& name) {
+        return object("apps/v1", "Deployment", name);
+    }
+    std::string imageOf(const std::string& name) {
+        auto d = deploymentObject(name);
+        if (!d) return "";
+        return (*d)["spec"]["template"]["spec"]["containers"][0].value("image", "");
+    }
+    int replicasOf(const std::string& name) {
+        auto d = deploymentObject(name);
+        if (!d) return -1;
+        return (*d)["spec"].value("replicas", 1);
+    }
+    // The HTTPRoute's (primary, canary) backend weights; (-1, -1) when it does not exist.
+    std::pair<int, int> routeWeights(const std::string& name) {
+        auto r = object("gateway.networking.k8s.io/v1", "HTTPRoute", name);
+        if (!r) return {-1, -1};
+        int p = -1, c = -1;
+        for (const json& rule : (*r)["spec"].value("rules", json::array()))
+            for (const json& ref : rule.value("backendRefs", json::array())) {
+                if (ref.value("name", "") == name + "-primary") p = ref.value("weight", 1);
+                if (ref.value("name", "") == name + "-canary") c = ref.value("weight", 1);
+            }
+        return {p, c};
+    }
+    std::vector<json> events(const std::string& reason) {
+        std::vector<json> out;
+        for (auto& e : server_->list("v1", "Event", kNs))
+            if (e.value("reason", "") == reason) out.push_back(e);
+        return out;
+    }
+    bool hasEventContaining(const std::string& reason, const std::string& text) {
+        for (const json& e : events(reason))
+            if (e.value("message", "").find(text) != std::string::npos) return true;
+        return false;
+    }
+    void setImage(const std::string& name, const std::string& image) {
+        json patch = json::array({{{"op", "replace"},
+                                   {"path", "/spec/template/spec/containers/0/image"},
+                                   {"value", image}}});
+        client_->patch(kDeploymentGvk, kNs, name, kube::PatchType::JsonPatch, patch.dump());
+    }
+    // Creates the target Deployment and the Canary and waits for phase Initialized.
+    void initialise(const json& canary, const std::string& target) {
+        server_->create(deployment(target, "example/app:1.0"));
+        server_->create(canary);
+        const std::string name = canary["metadata"]["name"];
+        ASSERT_TRUE(eventually([&] { return phase(name) == "Initialized"; }))
+            << status(name).dump(2);
+    }
+
+    struct Addresses {
+        std::mutex mu;
+        std::vector<std::string> seen;
+        void add(const std::string& a) {
+            std::lock_guard lock(mu);
+            seen.push_back(a);
+        }
+    };
+
+    testing::TempDir dir_;
+    std::unique_ptr<testing::ApiServer> server_;
+    std::unique_ptr<kube::RestClient> client_;
+    std::unique_ptr<cache::SharedInformerFactory> factory_;
+    std::shared_ptr<prometheus::ScriptedMetricProvider> metrics_;
+    std::shared_ptr<Addresses> addresses_ = std::make_shared<Addresses>();
+    WebhookReceiver hooks_;
+    std::mutex recordsMu_;
+    std::vector<canarycontroller::ReconcileRecord> records_;
+    std::unique_ptr<canarycontroller::CanaryController> controller_;
+};
+
+}  // namespace sluice::canarytest
