@@ -161,6 +161,10 @@ struct CanaryController::Impl {
     Outcome reconcile(const std::string& ns, const std::string& name);
     void observe(const ReconcileRecord& record);
     struct Round;  // one reconcile's actions
+    // Re-applies the routing objects when their live weights differ from the status' (edited
+    // or deleted by someone else).
+    void healRoutes(const json& object, const router::Router& router,
+                    const router::RouteContext& ctx, const canary::Decision& decision);
 
     std::optional<json> getOptional(const kube::GroupVersionKind& gvk, const std::string& ns,
                                     const std::string& name);
@@ -613,6 +617,37 @@ void CanaryController::Impl::writeStatus(const std::string& key, json& object, c
 // ------------------------------------------------------------------------------------------
 // Reconcile
 
+void CanaryController::Impl::healRoutes(const json& object, const router::Router& router,
+                                        const router::RouteContext& ctx,
+                                        const canary::Decision& decision) {
+    // Routes exist once the primary was initialised; this round's own weights are fresh.
+    const canary::Phase phase = decision.status.phase;
+    if (phase == canary::Phase::None || phase == canary::Phase::Initializing) return;
+    for (const canary::Action& a : decision.actions) {
+        if (std::holds_alternative<canary::action::SetWeights>(a) ||
+            std::holds_alternative<canary::action::InitializePrimary>(a))
+            return;
+    }
+    // The status records the weights last set.
+    const router::Weights want =
+        router::Weights::forCanary(std::clamp(decision.status.canaryWeight, 0, 100));
+    std::string found;
+    try {
+        auto live = router::readLiveWeights(client, router, ctx);
+        if (live && live->primary == want.primary && live->canary == want.canary) return;
+        found = live ? router::toString(*live) : "missing";
+    } catch (const router::RouterError& e) {
+        found = e.what();
+    }
+    router::ReconcileOptions ro;
+    ro.fieldManager = opts.fieldManager;
+    router::reconcileRoutes(client, router, ctx, want, ro);
+    std::string message = "Routing restored to ";
+    message += router::toString(want) + " (found " + found + ")";
+    spdlog::warn("canary {}/{}: {}", ctx.namespaceName, ctx.canaryName, message);
+    events->record(object, kube::EventType::Warning, "RoutingRestored", message);
+}
+
 Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::string& name) {
     ensureInformers();
     Outcome out;
@@ -742,6 +777,7 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
         std::lock_guard lock(mu);
         checks[uid] = std::move(round.results);
     }
+    if (errors.empty() && router && ctx) healRoutes(object, *router, *ctx, decision);
 
     json newStatus = rawStatus;
     for (const char* field : kEngineStatusFields) newStatus.erase(field);

@@ -279,6 +279,28 @@ TEST_F(CanaryControllerTest, ConfirmPromotionGateHoldsUntilApproved) {
     EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
 }
 
+TEST_F(CanaryControllerTest, RoutesEditedOrDeletedByHandAreRestored) {
+    startController();
+    ASSERT_NO_FATAL_FAILURE(initialise(gatewayCanary("podinfo", "podinfo"), "podinfo"));
+    const kube::GroupVersionKind route{"gateway.networking.k8s.io", "v1", "HTTPRoute"};
+    auto live = object("gateway.networking.k8s.io/v1", "HTTPRoute", "podinfo");
+    ASSERT_TRUE(live);
+    json patch = json::array();
+    const json refs = (*live)["spec"]["rules"][0]["backendRefs"];
+    for (size_t i = 0; i < refs.size(); ++i)
+        patch.push_back({{"op", "replace"},
+                         {"path", "/spec/rules/0/backendRefs/" + std::to_string(i) + "/weight"},
+                         {"value", 50}});
+    client_->patch(route, kNs, "podinfo", kube::PatchType::JsonPatch, patch.dump());
+    ASSERT_EQ(routeWeights("podinfo"), std::make_pair(50, 50));
+    EXPECT_TRUE(eventually([&] { return routeWeights("podinfo") == std::make_pair(100, 0); }));
+    EXPECT_TRUE(eventually([&] { return !events("RoutingRestored").empty(); }));
+
+    client_->remove(route, kNs, "podinfo");
+    EXPECT_TRUE(eventually([&] { return routeWeights("podinfo") == std::make_pair(100, 0); }));
+    EXPECT_EQ(phase("podinfo"), "Initialized");
+}
+
 TEST_F(CanaryControllerTest, InvalidSpecIsReportedAndNothingIsCreated) {
     startController();
     server_->create(deployment("podinfo", "example/app:1.0"));

@@ -78,7 +78,9 @@ struct Options {
     std::chrono::milliseconds metricsTimeout{5000};
     // Flagger's -mesh-provider: the router when spec.provider is empty.
     std::string defaultProvider = "kubernetes";
-    std::string fieldManager = "sluice";
+    // Owner of the fields the controller writes (primary, routes, the target's replicas):
+    // distinct from the Application controller's "sluice", so the two never share fields.
+    std::string fieldManager = "sluice-canary";
     // Flagger's -selector-labels; empty = router::defaultSelectorLabels().
     std::vector<std::string> selectorLabels;
     const Clock* clock = nullptr;  // nullptr = system clock

@@ -1,0 +1,130 @@
+// End to end with a real Prometheus (Debian package `prometheus`, on loopback): two test
+// backends (primary and canary pods) export request metrics, a traffic generator splits
+// requests by the weights the controller writes into the HTTPRoute, and the Canary judges the
+// canary with a MetricTemplate query read from the cluster. One test case on purpose: a
+// Prometheus needs ~6 s before its first scrape.
+#include <atomic>
+
+#include "harness.h"
+#include "prometheus/http_metrics.h"
+#include "prometheus/prometheus_server.h"
+
+namespace sluice::canarytest {
+namespace {
+
+// A pod's exporter: a test HTTP server serving one HttpMetrics at /metrics.
+struct Exporter {
+    testing::HttpMetrics metrics;
+    testing::HttpServer server{testing::HttpServerOptions{}};
+    Exporter() {
+        server.start([this](const testing::HttpRequest& req, testing::ResponseWriter& w) {
+            if (!metrics.serve(req, w)) w.respond(404, {}, "not found");
+        });
+    }
+    std::string address() const { return "127.0.0.1:" + std::to_string(server.port()); }
+};
+
+TEST_F(CanaryControllerTest, RealPrometheusPromotesHealthyRollsBackFailingAndHoldsWithoutData) {
+    ASSERT_FALSE(testing::findPrometheusBinary().empty()) << testing::prometheusMissingMessage();
+
+    Exporter canaryPod, primaryPod;
+    testing::PrometheusOptions popts;
+    popts.targets = {
+        {"podinfo", canaryPod.address(), {{"namespace", kNs}, {"pod", "podinfo-7d9f8b6c5-x2x4z"}}},
+        {"podinfo",
+         primaryPod.address(),
+         {{"namespace", kNs}, {"pod", "podinfo-primary-6c7d8e9f0-abcde"}}},
+    };
+    testing::PrometheusServer prom(popts);
+    prom.start();
+    ASSERT_TRUE(prom.waitForTargetsUp(60s)) << prom.log();
+
+    // Traffic: 20 requests every 50 ms, split by the live HTTPRoute weights. The primary always
+    // answers 200; the canary answers 503 while canaryFails is set.
+    std::atomic<bool> canaryFails{false};
+    std::atomic<bool> stopTraffic{false};
+    std::thread traffic([&] {
+        while (!stopTraffic) {
+            auto [p, c] = routeWeights("podinfo");
+            int toCanary = c > 0 ? 20 * c / 100 : 0;
+            if (toCanary > 0) canaryPod.metrics.record(canaryFails ? 503 : 200, 0.02s, toCanary);
+            if (20 - toCanary > 0) primaryPod.metrics.record(200, 0.02s, 20 - toCanary);
+            std::this_thread::sleep_for(50ms);
+        }
+    });
+    struct Joiner {
+        std::atomic<bool>& stop;
+        std::thread& t;
+        ~Joiner() {
+            stop = true;
+            t.join();
+        }
+    } joiner{stopTraffic, traffic};
+
+    // The shared stepped-canary example's MetricTemplate: error percentage of the canary pods.
+    server_->create({{"apiVersion", "sluice.io/v1alpha1"},
+                     {"kind", "MetricTemplate"},
+                     {"metadata", {{"name", "error-rate"}, {"namespace", kNs}}},
+                     {"spec",
+                      {{"provider", {{"type", "prometheus"}, {"address", prom.url()}}},
+                       {"query",
+                        "100 * sum(rate(http_requests_total{namespace=\"{{ namespace }}\","
+                        "pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\",status=~\"5..\"}[{{ "
+                        "interval }}]))\n/\nsum(rate(http_requests_total{namespace=\"{{ "
+                        "namespace }}\",pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"}[{{ "
+                        "interval }}]))"}}}});
+    json canary = gatewayCanary("podinfo", "podinfo");
+    canary["spec"]["analysis"]["interval"] = "2s";
+    canary["spec"]["analysis"]["metrics"] =
+        json::array({{{"name", "error-rate"},
+                      {"templateRef", {{"name", "error-rate"}, {"namespace", kNs}}},
+                      {"thresholdRange", {{"max", 1}}},
+                      {"interval", "10s"}}});
+
+    canarycontroller::Options o = defaultOptions();
+    o.metricProviders = nullptr;             // the real Prometheus client
+    o.metricsServer = "http://127.0.0.1:1";  // unused: the template names its server
+    startController(o);
+    ASSERT_NO_FATAL_FAILURE(initialise(canary, "podinfo"));
+
+    // 1. Healthy canary: promoted through every step.
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }, 120s))
+        << status("podinfo").dump(2) << prom.log();
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+    EXPECT_GT(canaryPod.metrics.requests(200), 0u);
+
+    // 2. Canary answering 5xx: rolled back after `threshold` failed checks, traffic on primary.
+    canaryFails = true;
+    setImage("podinfo", "example/app:3.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Failed"; }, 120s))
+        << status("podinfo").dump(2);
+    EXPECT_EQ(status("podinfo").value("failedChecks", 0), 2);
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+    EXPECT_TRUE(hasEventContaining("Halt", "error-rate"));
+    EXPECT_TRUE(hasEventContaining("Halt", "> 1"));
+
+    // 3. Prometheus gone mid-analysis: the canary holds, nothing is promoted or failed.
+    canaryFails = false;
+    setImage("podinfo", "example/app:4.0");
+    ASSERT_TRUE(eventually([&] { return status("podinfo").value("canaryWeight", 0) > 0; }, 60s))
+        << status("podinfo").dump(2);
+    prom.stop();
+    ASSERT_TRUE(eventually([&] { return status("podinfo").contains("noDataSince"); }, 60s))
+        << status("podinfo").dump(2);
+    EXPECT_NE(status("podinfo").value("noDataReason", "").find("query error"), std::string::npos)
+        << status("podinfo").dump(2);
+    const int heldWeight = status("podinfo").value("canaryWeight", -1);
+    EXPECT_TRUE(heldWeight == 25 || heldWeight == 50) << heldWeight;
+    std::this_thread::sleep_for(5s);
+    const json st = status("podinfo");
+    EXPECT_EQ(st.value("phase", ""), "Progressing");
+    EXPECT_EQ(st.value("canaryWeight", -1), heldWeight);
+    EXPECT_EQ(st.value("failedChecks", -1), 0);
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+}
+
+}  // namespace
+}  // namespace sluice::canarytest
