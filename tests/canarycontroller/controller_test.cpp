@@ -301,6 +301,101 @@ TEST_F(CanaryControllerTest, RoutesEditedOrDeletedByHandAreRestored) {
     EXPECT_EQ(phase("podinfo"), "Initialized");
 }
 
+TEST_F(CanaryControllerTest, ConfirmRolloutEventAndRollbackWebhooks) {
+    healthyMetrics();
+    hooks_.setStatus("/confirm", 403);
+    hooks_.setStatus("/abort", 404);
+    startController();
+    json hooks = json::array(
+        {{{"name", "confirm"}, {"type", "confirm-rollout"}, {"url", hooks_.url("/confirm")}},
+         {{"name", "events"}, {"type", "event"}, {"url", hooks_.url("/events")}},
+         {{"name", "abort"}, {"type", "rollback"}, {"url", hooks_.url("/abort")}}});
+    ASSERT_NO_FATAL_FAILURE(initialise(gatewayCanary("podinfo", "podinfo", hooks), "podinfo"));
+
+    // confirm-rollout closed: the new revision waits at zero replicas.
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Waiting"; }))
+        << status("podinfo").dump(2);
+    std::this_thread::sleep_for(2500ms);
+    EXPECT_EQ(phase("podinfo"), "Waiting");
+    EXPECT_EQ(replicasOf("podinfo"), 0);
+    EXPECT_GE(hooks_.calls("/confirm").size(), 2u);
+
+    // Approved: the canary scales up and takes traffic.
+    hooks_.setStatus("/confirm", 200);
+    ASSERT_TRUE(eventually([&] { return status("podinfo").value("canaryWeight", 0) > 0; }))
+        << status("podinfo").dump(2);
+    EXPECT_EQ(replicasOf("podinfo"), 2);
+
+    // The rollback hook answering success is a manual abort.
+    hooks_.setStatus("/abort", 200);
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Failed"; }))
+        << status("podinfo").dump(2);
+    EXPECT_TRUE(hasEventContaining("RollingBack", "manual webhook invoked (abort)"));
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:1.0");
+    EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 0; }));
+
+    // The event hook heard every step, with Flagger's event metadata.
+    bool sawRollback = false;
+    for (const auto& call : hooks_.calls("/events")) {
+        const json meta = call.body.value("metadata", json::object());
+        EXPECT_EQ(call.body.value("name", ""), "podinfo");
+        EXPECT_TRUE(meta.contains("eventType"));
+        EXPECT_TRUE(meta.contains("timestamp"));
+        if (meta.value("eventMessage", "").find("manual webhook invoked") != std::string::npos)
+            sawRollback = true;
+    }
+    EXPECT_TRUE(sawRollback);
+}
+
+TEST_F(CanaryControllerTest, MetricTemplateQueriesItsServerWithTheSecretsCredentials) {
+    healthyMetrics();
+    metrics_->whenQueryContains("custom_errors", MetricResult::measured(0.5));
+    startController();
+    server_->create({{"apiVersion", "v1"},
+                     {"kind", "Secret"},
+                     {"metadata", {{"name", "prom-auth"}, {"namespace", kNs}}},
+                     {"stringData", {{"token", "s3cret"}}}});
+    server_->create(
+        {{"apiVersion", "sluice.io/v1alpha1"},
+         {"kind", "MetricTemplate"},
+         {"metadata", {{"name", "errors"}, {"namespace", kNs}}},
+         {"spec",
+          {{"provider",
+            {{"type", "prometheus"},
+             {"address", "http://prom.auth:9090"},
+             {"secretRef", {{"name", "prom-auth"}}}}},
+           {"query",
+            "sum(rate(custom_errors{namespace=\"{{ namespace }}\", app=\"{{ target }}\", "
+            "route=\"{{ variables.route }}\"}[{{ interval }}]))"}}}});
+    json canary = gatewayCanary("podinfo", "podinfo");
+    canary["spec"]["analysis"]["metrics"] =
+        json::array({{{"name", "errors"},
+                      {"templateRef", {{"name", "errors"}}},
+                      {"templateVariables", {{"route", "/api"}}},
+                      {"thresholdRange", {{"max", 1}}}}});
+    ASSERT_NO_FATAL_FAILURE(initialise(canary, "podinfo"));
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }))
+        << status("podinfo").dump(2);
+
+    // Rendered with the Canary's namespace and target, the variable, and the analysis interval
+    // (the metric has none of its own).
+    bool rendered = false;
+    for (const auto& q : metrics_->queries())
+        if (q.find("custom_errors{namespace=\"test\", app=\"podinfo\", route=\"/api\"}[1s]") !=
+            std::string::npos)
+            rendered = true;
+    EXPECT_TRUE(rendered);
+    std::lock_guard lock(addresses_->mu);
+    bool authed = false;
+    for (const auto& o : addresses_->options)
+        if (o.address == "http://prom.auth:9090" && o.credentials.bearerToken == "s3cret")
+            authed = true;
+    EXPECT_TRUE(authed);
+}
+
 TEST_F(CanaryControllerTest, InvalidSpecIsReportedAndNothingIsCreated) {
     startController();
     server_->create(deployment("podinfo", "example/app:1.0"));

@@ -150,7 +150,7 @@ class CanaryControllerTest : public ::testing::Test {
         auto addresses = addresses_;
         o.metricProviders = [provider, addresses](const prometheus::ClientOptions& co)
             -> std::shared_ptr<prometheus::MetricProvider> {
-            addresses->add(co.address);
+            addresses->add(co);
             return provider;
         };
         return o;
@@ -300,12 +300,15 @@ class CanaryControllerTest : public ::testing::Test {
             << status(name).dump(2);
     }
 
+    // The options of every metric provider the controller asked for.
     struct Addresses {
         std::mutex mu;
         std::vector<std::string> seen;
-        void add(const std::string& a) {
+        std::vector<prometheus::ClientOptions> options;
+        void add(const prometheus::ClientOptions& o) {
             std::lock_guard lock(mu);
-            seen.push_back(a);
+            seen.push_back(o.address);
+            options.push_back(o);
         }
     };
 
