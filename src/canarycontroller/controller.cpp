@@ -192,6 +192,7 @@ struct CanaryController::Impl {
     std::mutex mu;                           // guards the maps below
     std::map<std::string, Checks> checks;    // by Canary uid: results for the next step
     std::map<std::string, Pending> pending;  // by key: status writes the cache may not show
+    std::map<std::string, std::string> uidByKey;
     std::map<std::string, std::shared_ptr<std::mutex>> keyLocks;
     std::map<std::string, std::shared_ptr<prometheus::MetricProvider>> providers;
 
@@ -657,8 +658,14 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
 
     auto cached = canaryInformer->store().get(ns, name);
     if (!cached) {
+        // Gone: forget what was kept for it.
         std::lock_guard lock(mu);
         pending.erase(key);
+        auto u = uidByKey.find(key);
+        if (u != uidByKey.end()) {
+            checks.erase(u->second);
+            uidByKey.erase(u);
+        }
         return out;
     }
     json object = *cached;
@@ -697,6 +704,9 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
     Checks previous;
     {
         std::lock_guard lock(mu);
+        auto u = uidByKey.find(key);
+        if (u != uidByKey.end() && u->second != uid) checks.erase(u->second);  // re-created
+        uidByKey[key] = uid;
         auto it = checks.find(uid);
         if (it != checks.end()) {
             previous = std::move(it->second);
@@ -786,8 +796,10 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
         writeStatus(key, object, newStatus);
         rec.statusWritten = true;
         if (decision.status.phase != status.phase) {
-            spdlog::info("canary {}: {} -> {}", key, canary::toString(status.phase),
-                         canary::toString(decision.status.phase));
+            spdlog::info(
+                "canary {}: phase {} -> {}", key,
+                status.phase == canary::Phase::None ? "(none)" : canary::toString(status.phase),
+                canary::toString(decision.status.phase));
             if (decision.status.phase == canary::Phase::Succeeded) counters.promotions++;
             if (decision.status.phase == canary::Phase::Failed) counters.rollbacks++;
         }
