@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include "impl.h"
+#include "sluice/appcontroller/source.h"
 #include "util.h"
 
 namespace sluice::appcontroller {
@@ -10,8 +11,6 @@ using detail::base64Decode;
 
 namespace {
 
-constexpr const char* kSecretTypeLabel = "sluice.io/secret-type";
-constexpr const char* kArgoSecretTypeLabel = "argocd.argoproj.io/secret-type";
 // A kind discovery did not know is asked for again after this long (or after a CRD apply).
 constexpr auto kUnknownKindTtl = std::chrono::seconds(10);
 // A failed resolve is reported again without fetching for this long (unless forced).
@@ -61,30 +60,29 @@ void dropLastApplied(json& obj) {
 
 }  // namespace
 
-git::Repository ApplicationController::Impl::repositoryFor(const std::string& repoURL) {
+git::Repository repositoryFromSecrets(const std::string& repoURL,
+                                      const std::vector<std::shared_ptr<const json>>& secrets) {
     git::Repository repo;
     repo.url = repoURL;
     const std::string norm = normaliseRepoUrl(repoURL);
     std::optional<git::Credentials> exact;
     std::optional<git::Credentials> prefix;
     std::size_t prefixLength = 0;
-    for (cache::Informer* informer : secretInformers) {
-        for (const auto& secret : informer->store().list()) {
-            std::string type = label(*secret, kSecretTypeLabel);
-            if (type.empty()) type = label(*secret, kArgoSecretTypeLabel);
-            const std::string url = secretString(*secret, "url");
-            if (url.empty()) continue;
-            if (type == "repository" && normaliseRepoUrl(url) == norm && !exact) {
-                exact = credentialsOf(*secret);
-            } else if (type == "repo-creds") {
-                const std::string credsNorm = normaliseRepoUrl(url);
-                bool matches =
-                    isPrefixAtBoundary(repoURL, url) || isPrefixAtBoundary(norm, credsNorm);
-                std::size_t length = std::max(url.size(), credsNorm.size());
-                if (matches && length > prefixLength) {
-                    prefix = credentialsOf(*secret);
-                    prefixLength = length;
-                }
+    for (const auto& secret : secrets) {
+        if (!secret) continue;
+        std::string type = label(*secret, kSecretTypeLabel);
+        if (type.empty()) type = label(*secret, kArgoSecretTypeLabel);
+        const std::string url = secretString(*secret, "url");
+        if (url.empty()) continue;
+        if (type == "repository" && normaliseRepoUrl(url) == norm && !exact) {
+            exact = credentialsOf(*secret);
+        } else if (type == "repo-creds") {
+            const std::string credsNorm = normaliseRepoUrl(url);
+            bool matches = isPrefixAtBoundary(repoURL, url) || isPrefixAtBoundary(norm, credsNorm);
+            std::size_t length = std::max(url.size(), credsNorm.size());
+            if (matches && length > prefixLength) {
+                prefix = credentialsOf(*secret);
+                prefixLength = length;
             }
         }
     }
@@ -94,6 +92,30 @@ git::Repository ApplicationController::Impl::repositoryFor(const std::string& re
         repo.credentials = *prefix;
     }
     return repo;
+}
+
+app::PreparedObjects prepareRendered(const std::vector<render::Object>& rendered,
+                                     const std::string& destinationNamespace,
+                                     const std::string& instance, const app::ScopeLookup& scope) {
+    std::vector<json> manifests;
+    std::vector<std::string> where;
+    manifests.reserve(rendered.size());
+    where.reserve(rendered.size());
+    for (const auto& obj : rendered) {
+        manifests.push_back(obj.manifest);
+        where.push_back(obj.line > 0 ? obj.sourceFile + ":" + std::to_string(obj.line)
+                                     : obj.sourceFile);
+    }
+    return app::prepareDesired(manifests, where, destinationNamespace, instance, scope);
+}
+
+git::Repository ApplicationController::Impl::repositoryFor(const std::string& repoURL) {
+    std::vector<std::shared_ptr<const json>> secrets;
+    for (cache::Informer* informer : secretInformers) {
+        auto listed = informer->store().list();
+        secrets.insert(secrets.end(), listed.begin(), listed.end());
+    }
+    return repositoryFromSecrets(repoURL, secrets);
 }
 
 git::Revision ApplicationController::Impl::resolveTarget(const app::Source& source,
@@ -311,17 +333,8 @@ Desired ApplicationController::Impl::desiredFor(const AppRef& ref, const app::Ap
         }
     }
     detail::Rendered rendered = renderSource(spec.source, revision);
-    std::vector<json> manifests;
-    std::vector<std::string> where;
-    manifests.reserve(rendered->size());
-    where.reserve(rendered->size());
-    for (const auto& obj : *rendered) {
-        manifests.push_back(obj.manifest);
-        where.push_back(obj.line > 0 ? obj.sourceFile + ":" + std::to_string(obj.line)
-                                     : obj.sourceFile);
-    }
-    auto prepared = std::make_shared<const app::PreparedObjects>(app::prepareDesired(
-        manifests, where, spec.destination.namespace_, ref.instance, scopeLookup()));
+    auto prepared = std::make_shared<const app::PreparedObjects>(
+        prepareRendered(*rendered, spec.destination.namespace_, ref.instance, scopeLookup()));
     d.prepared = prepared;
     // Only a complete result is kept: a kind unknown now may be served after a CRD install.
     if (prepared->errors.empty()) {
