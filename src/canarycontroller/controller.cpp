@@ -164,7 +164,8 @@ struct CanaryController::Impl {
     // Re-applies the routing objects when their live weights differ from the status' (edited
     // or deleted by someone else).
     void healRoutes(const json& object, const router::Router& router,
-                    const router::RouteContext& ctx, const canary::Decision& decision);
+                    const router::RouteContext& ctx, const canary::Decision& decision,
+                    const canary::Observation& obs);
 
     std::optional<json> getOptional(const kube::GroupVersionKind& gvk, const std::string& ns,
                                     const std::string& name);
@@ -254,7 +255,13 @@ struct CanaryController::Impl::Round {
         if (podTemplateHash(target) != a.templateHash)
             throw Refused("target " + spec.targetRef.name + " changed before initialization");
         applyPrimary(target, std::max(1, detail::specReplicas(target)));
-        setWeights(100, 0);
+        // The primary and canary Services only: the apex Service and the routes move traffic
+        // onto the primary, which happens once it is ready (SetWeights), never before.
+        kube::ApplyOptions ao;
+        ao.fieldManager = c.opts.fieldManager;
+        ao.force = true;
+        for (router::ServiceRole role : {router::ServiceRole::Primary, router::ServiceRole::Canary})
+            c.client.apply(router::withOwner(router::buildService(*ctx, role), *ctx), ao);
     }
 
     void operator()(const canary::action::ScaleTarget& a) {
@@ -620,10 +627,14 @@ void CanaryController::Impl::writeStatus(const std::string& key, json& object, c
 
 void CanaryController::Impl::healRoutes(const json& object, const router::Router& router,
                                         const router::RouteContext& ctx,
-                                        const canary::Decision& decision) {
+                                        const canary::Decision& decision,
+                                        const canary::Observation& obs) {
     // Routes exist once the primary was initialised; this round's own weights are fresh.
     const canary::Phase phase = decision.status.phase;
     if (phase == canary::Phase::None || phase == canary::Phase::Initializing) return;
+    // While the target keeps serving for a primary that is not ready, the engine decides
+    // where traffic goes.
+    if (decision.status.targetKeptServing) return;
     for (const canary::Action& a : decision.actions) {
         if (std::holds_alternative<canary::action::SetWeights>(a) ||
             std::holds_alternative<canary::action::InitializePrimary>(a))
@@ -632,6 +643,8 @@ void CanaryController::Impl::healRoutes(const json& object, const router::Router
     // The status records the weights last set.
     const router::Weights want =
         router::Weights::forCanary(std::clamp(decision.status.canaryWeight, 0, 100));
+    // Never (re)route traffic onto a version that cannot serve it.
+    if ((want.primary > 0 && !obs.primary.ready) || (want.canary > 0 && !obs.target.ready)) return;
     std::string found;
     try {
         auto live = router::readLiveWeights(client, router, ctx);
@@ -787,7 +800,7 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
         std::lock_guard lock(mu);
         checks[uid] = std::move(round.results);
     }
-    if (errors.empty() && router && ctx) healRoutes(object, *router, *ctx, decision);
+    if (errors.empty() && router && ctx) healRoutes(object, *router, *ctx, decision, obs);
 
     json newStatus = rawStatus;
     for (const char* field : kEngineStatusFields) newStatus.erase(field);

@@ -396,6 +396,84 @@ TEST_F(CanaryControllerTest, MetricTemplateQueriesItsServerWithTheSecretsCredent
     EXPECT_TRUE(authed);
 }
 
+// Workload status written by the test instead of the server's simulation, so readiness is
+// under the test's control.
+class ManualRolloutTest : public CanaryControllerTest {
+  protected:
+    testing::ApiServerOptions serverOptions() override {
+        testing::ApiServerOptions o = CanaryControllerTest::serverOptions();
+        o.simulateWorkloads = false;
+        return o;
+    }
+    // As the Deployment controller would report a finished rollout of the current generation.
+    void markReady(const std::string& name) {
+        json d = client_->get(kDeploymentGvk, kNs, name);
+        const int n = d["spec"].value("replicas", 1);
+        json status = {{"observedGeneration", d["metadata"].value("generation", 1)},
+                       {"replicas", n},
+                       {"updatedReplicas", n},
+                       {"readyReplicas", n},
+                       {"availableReplicas", n}};
+        kube::PatchOptions po;
+        po.subresource = "status";
+        client_->patch(kDeploymentGvk, kNs, name, kube::PatchType::Merge,
+                       json({{"status", status}}).dump(), po);
+    }
+};
+
+TEST_F(ManualRolloutTest, NothingIsRoutedToAPrimaryThatIsNotReady) {
+    healthyMetrics();
+    startController();
+    server_->create(deployment("podinfo", "example/app:1.0"));
+    markReady("podinfo");
+    json canary = gatewayCanary("podinfo", "podinfo");
+    canary["spec"]["progressDeadlineSeconds"] = 5;
+    server_->create(canary);
+
+    // Initialising: the primary exists but is not ready, so no traffic is routed to it and the
+    // target keeps running.
+    ASSERT_TRUE(eventually([&] { return deploymentObject("podinfo-primary").has_value(); }));
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(phase("podinfo"), "Initializing");
+    EXPECT_FALSE(object("gateway.networking.k8s.io/v1", "HTTPRoute", "podinfo"));
+    EXPECT_FALSE(object("v1", "Service", "podinfo"));
+    EXPECT_TRUE(object("v1", "Service", "podinfo-primary"));
+    EXPECT_EQ(replicasOf("podinfo"), 2);
+
+    markReady("podinfo-primary");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Initialized"; }))
+        << status("podinfo").dump(2);
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+    EXPECT_EQ(replicasOf("podinfo"), 0);
+    markReady("podinfo");
+
+    // A new revision waits for its rollout before any traffic goes to it.
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return replicasOf("podinfo") == 2; }));
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(phase("podinfo"), "Progressing");
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+    markReady("podinfo");
+
+    // The analysis passes; the primary gets the new template but never becomes ready: traffic
+    // stays on the serving canary and the promotion fails after the progress deadline.
+    ASSERT_TRUE(eventually([&] { return imageOf("podinfo-primary") == "example/app:2.0"; }))
+        << status("podinfo").dump(2);
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(0, 100));
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Failed"; }))
+        << status("podinfo").dump(2);
+    EXPECT_TRUE(hasEventContaining("PromotionFailed", "podinfo-primary not ready"));
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(0, 100));
+    EXPECT_EQ(replicasOf("podinfo"), 2);
+
+    // Once the primary is ready, traffic moves back to it and the target scales down.
+    markReady("podinfo-primary");
+    EXPECT_TRUE(eventually([&] { return routeWeights("podinfo") == std::make_pair(100, 0); }))
+        << status("podinfo").dump(2);
+    EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 0; }));
+}
+
 TEST_F(CanaryControllerTest, InvalidSpecIsReportedAndNothingIsCreated) {
     startController();
     server_->create(deployment("podinfo", "example/app:1.0"));

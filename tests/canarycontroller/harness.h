@@ -101,11 +101,15 @@ class WebhookReceiver {
 
 class CanaryControllerTest : public ::testing::Test {
   protected:
-    void SetUp() override {
+    virtual testing::ApiServerOptions serverOptions() {
         testing::ApiServerOptions o;
         o.bookmarkInterval = 200ms;
         o.simulateDelay = 50ms;
-        server_ = std::make_unique<testing::ApiServer>(o);
+        return o;
+    }
+
+    void SetUp() override {
+        server_ = std::make_unique<testing::ApiServer>(serverOptions());
         server_->start();
         auto cfg = kube::loadKubeconfig(server_->writeKubeconfig(dir_.file("kubeconfig")));
         cfg.qps = 0;
