@@ -279,6 +279,33 @@ TEST_F(CanaryControllerTest, ConfirmPromotionGateHoldsUntilApproved) {
     EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
 }
 
+TEST_F(CanaryControllerTest, ANewRevisionDuringAnalysisRestartsItAndOnlyTheLastIsPromoted) {
+    healthyMetrics();
+    hooks_.setStatus("/gate", 403);
+    startController();
+    json hooks = json::array(
+        {{{"name", "approval"}, {"type", "confirm-promotion"}, {"url", hooks_.url("/gate")}}});
+    ASSERT_NO_FATAL_FAILURE(initialise(gatewayCanary("podinfo", "podinfo", hooks), "podinfo"));
+
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "WaitingPromotion"; }))
+        << status("podinfo").dump(2);
+    const std::string v2 = canarycontroller::podTemplateHash(*deploymentObject("podinfo"));
+
+    setImage("podinfo", "example/app:3.0");
+    const std::string v3 = canarycontroller::podTemplateHash(*deploymentObject("podinfo"));
+    ASSERT_TRUE(
+        eventually([&] { return hasEventContaining("NewRevision", "Restarting analysis"); }));
+    EXPECT_TRUE(eventually([&] { return status("podinfo").value("lastAppliedSpec", "") == v3; }));
+    hooks_.setStatus("/gate", 200);
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }))
+        << status("podinfo").dump(2);
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:3.0");
+    EXPECT_EQ(status("podinfo").value("lastPromotedSpec", ""), v3);
+    EXPECT_FALSE(sawAction("CopyTargetToPrimary(" + v2 + ")"));
+    EXPECT_TRUE(sawAction("CopyTargetToPrimary(" + v3 + ")"));
+}
+
 TEST_F(CanaryControllerTest, RoutesEditedOrDeletedByHandAreRestored) {
     startController();
     ASSERT_NO_FATAL_FAILURE(initialise(gatewayCanary("podinfo", "podinfo"), "podinfo"));
