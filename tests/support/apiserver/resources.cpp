@@ -69,6 +69,7 @@ ResourceRegistry::ResourceRegistry() {
          {}},
         {"coordination.k8s.io", "v1", "Lease", "leases", true, false, {}, {}},
         {"events.k8s.io", "v1", "Event", "events", true, false, {"ev"}, {}},
+        {"monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors", true, false, {}, {}},
         {"apiextensions.k8s.io",
          "v1",
          "CustomResourceDefinition",

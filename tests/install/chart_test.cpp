@@ -1,0 +1,363 @@
+// charts/sluice rendered without Helm (helm_template.h renders the template subset the chart
+// keeps to): with its default values it produces the objects of manifests/install.yaml, its
+// values change what they should, the output with every option turned on applies with the
+// real kubectl to the test API server, and the Grafana dashboard queries the controller's
+// metrics.
+#include <regex>
+#include <set>
+
+#include "helm_template.h"
+#include "install_support.h"
+
+namespace sluice::testing::install {
+namespace {
+
+// Labels only Helm sets; manifests/install.yaml has every other label the chart sets.
+json withoutHelmLabels(json obj) {
+    for (auto* labels :
+         {&obj["metadata"]["labels"], obj.contains("spec") && obj["spec"].contains("template")
+                                          ? &obj["spec"]["template"]["metadata"]["labels"]
+                                          : nullptr}) {
+        if (!labels || !labels->is_object()) continue;
+        labels->erase("helm.sh/chart");
+        labels->erase("app.kubernetes.io/managed-by");
+    }
+    if (obj["metadata"]["labels"].is_null()) obj["metadata"].erase("labels");
+    return obj;
+}
+
+// What `helm install` creates: the chart's crds/ files, then the rendered templates.
+std::vector<json> chartObjects(const helm::Engine& engine) {
+    std::vector<json> objects;
+    for (const auto& e : fs::directory_iterator(kChartDir / "crds"))
+        for (auto& doc : yamlDocumentsToJson(readText(e.path()))) objects.push_back(doc);
+    for (auto& obj : engine.renderObjects()) objects.push_back(obj);
+    return objects;
+}
+
+const json& container(const json& deployment) {
+    return deployment["spec"]["template"]["spec"]["containers"][0];
+}
+
+bool hasArg(const json& deployment, const std::string& arg) {
+    for (const auto& a : container(deployment)["args"])
+        if (a == arg) return true;
+    return false;
+}
+
+TEST(Chart, DefaultsRenderTheObjectsOfInstallYaml) {
+    helm::Engine engine(kChartDir);
+    auto rendered = byKey(chartObjects(engine));
+    std::map<std::string, json> expected;
+    for (const auto& obj : installObjects())
+        // The Namespace is Helm's (--create-namespace), not the chart's.
+        if (obj["kind"] != "Namespace") expected[objectKey(obj)] = obj;
+
+    std::set<std::string> renderedKeys, expectedKeys;
+    for (const auto& [k, v] : rendered) renderedKeys.insert(k);
+    for (const auto& [k, v] : expected) expectedKeys.insert(k);
+    ASSERT_EQ(renderedKeys, expectedKeys);
+    for (const auto& [key, obj] : expected) {
+        json chart = withoutHelmLabels(rendered[key]);
+        EXPECT_EQ(chart, obj) << key << ": chart vs manifests/install.yaml\n"
+                              << json::diff(obj, chart).dump(2);
+    }
+    // The labels that were set aside are Helm's usual ones.
+    const json& labels =
+        rendered["apps/v1/Deployment/sluice/sluice-controller"]["metadata"]["labels"];
+    EXPECT_EQ(labels["app.kubernetes.io/managed-by"], "Helm");
+    EXPECT_EQ(labels["helm.sh/chart"], "sluice-0.1.0");
+}
+
+TEST(Chart, ChartYamlAndImageMatchTheManifest) {
+    auto chart = yamlToJson(readText(kChartDir / "Chart.yaml"));
+    EXPECT_EQ(chart["apiVersion"], "v2");
+    EXPECT_EQ(chart["name"], "sluice");
+    EXPECT_EQ(chart["type"], "application");
+    EXPECT_TRUE(
+        std::regex_match(chart["version"].get<std::string>(), std::regex(R"(\d+\.\d+\.\d+)")));
+    auto manifest = installObjects();
+    const json* d = findObject(manifest, "Deployment", "sluice-controller");
+    ASSERT_TRUE(d);
+    std::string image = container(*d)["image"];
+    EXPECT_EQ(image,
+              "ghcr.io/sluice-io/sluice-controller:" + chart["appVersion"].get<std::string>());
+    // The chart's appVersion is the controller's version (CMake's project version).
+    auto version = runProcess({SLUICE_CONTROLLER_BINARY, "--version"});
+    EXPECT_NE(version.out.find(chart["appVersion"].get<std::string>()), std::string::npos)
+        << version.out;
+    for (const char* f : {"values.yaml", "templates/_helpers.tpl", "templates/NOTES.txt",
+                          "templates/servicemonitor.yaml", "dashboards/sluice.json"})
+        EXPECT_TRUE(fs::exists(kChartDir / f)) << f;
+}
+
+TEST(Chart, ValuesChangeTheRenderedObjects) {
+    json overrides = {
+        {"image",
+         {{"repository", "registry.example/sluice"}, {"tag", "0.2.0"}, {"pullPolicy", "Always"}}},
+        {"replicas", 3},
+        {"resources", {{"requests", {{"cpu", "250m"}, {"memory", "512Mi"}}}}},
+        {"logLevel", "debug"},
+        {"logFormat", "text"},
+        {"watchNamespace", "apps"},
+        {"webhookSecret",
+         {{"name", "git-hooks"}, {"create", true}, {"values", {{"webhook.github.secret", "s3"}}}}},
+        {"prometheusAddress", "http://prometheus.monitoring:9090"},
+        {"extraEnv", json::array({{{"name", "HTTPS_PROXY"}, {"value", "http://proxy:3128"}}})},
+        {"rbac", {{"readOnly", true}}},
+        {"serviceMonitor", {{"enabled", true}, {"labels", {{"release", "kube-prometheus"}}}}},
+        {"grafanaDashboard", {{"enabled", true}}},
+        {"repoCache", {{"sizeLimit", "4Gi"}}},
+        {"nodeSelector", {{"kubernetes.io/os", "linux"}}},
+    };
+    helm::Engine engine(kChartDir, overrides);
+    auto objects = engine.renderObjects();
+
+    const json* d = findObject(objects, "Deployment", "sluice-controller");
+    ASSERT_TRUE(d);
+    const json& c = container(*d);
+    EXPECT_EQ(c["image"], "registry.example/sluice:0.2.0");
+    EXPECT_EQ(c["imagePullPolicy"], "Always");
+    EXPECT_EQ((*d)["spec"]["replicas"], 3);
+    // More than one replica: leader election, and a rolling update is safe.
+    EXPECT_TRUE(hasArg(*d, "--leader-elect=true"));
+    EXPECT_FALSE((*d)["spec"].contains("strategy"));
+    EXPECT_EQ(c["resources"], json({{"requests", {{"cpu", "250m"}, {"memory", "512Mi"}}},
+                                    {"limits", {{"cpu", "1"}, {"memory", "1Gi"}}}}));
+    EXPECT_TRUE(hasArg(*d, "--log-level=debug"));
+    EXPECT_TRUE(hasArg(*d, "--log-format=text"));
+    EXPECT_TRUE(hasArg(*d, "--namespace=apps"));
+    EXPECT_TRUE(hasArg(*d, "--webhook-secret=git-hooks"));
+    json env = c["env"];
+    ASSERT_EQ(env.size(), 3u) << env.dump();
+    EXPECT_EQ(env[0]["name"], "POD_NAMESPACE");
+    EXPECT_EQ(env[1], json({{"name", "SLUICE_METRICS_SERVER"},
+                            {"value", "http://prometheus.monitoring:9090"}}));
+    EXPECT_EQ(env[2], json({{"name", "HTTPS_PROXY"}, {"value", "http://proxy:3128"}}));
+    EXPECT_EQ((*d)["spec"]["template"]["spec"]["volumes"][0]["emptyDir"]["sizeLimit"], "4Gi");
+    EXPECT_EQ((*d)["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/os"], "linux");
+
+    // Read-only RBAC: the read-only role is bound and the deployer role is not.
+    const json* ro = findObject(objects, "ClusterRoleBinding", "sluice-controller-readonly");
+    ASSERT_TRUE(ro);
+    EXPECT_EQ((*ro)["roleRef"]["name"], "sluice-controller-readonly");
+    EXPECT_FALSE(findObject(objects, "ClusterRoleBinding", "sluice-controller-deployer"));
+    for (const auto* b : findKind(objects, "ClusterRoleBinding"))
+        EXPECT_NE((*b)["roleRef"]["name"], "sluice-controller-deployer");
+
+    // The webhook Secret, in the release namespace.
+    const json* secret = findObject(objects, "Secret", "git-hooks");
+    ASSERT_TRUE(secret);
+    EXPECT_EQ((*secret)["metadata"]["namespace"], "sluice");
+    EXPECT_EQ((*secret)["stringData"], json({{"webhook.github.secret", "s3"}}));
+
+    // The ServiceMonitor scrapes the Service's metrics port.
+    const json* sm = findObject(objects, "ServiceMonitor", "sluice-controller");
+    const json* svc = findObject(objects, "Service", "sluice-controller");
+    ASSERT_TRUE(sm && svc);
+    EXPECT_EQ((*sm)["apiVersion"], "monitoring.coreos.com/v1");
+    EXPECT_EQ((*sm)["metadata"]["labels"]["release"], "kube-prometheus");
+    for (const auto& [k, v] : (*sm)["spec"]["selector"]["matchLabels"].items())
+        EXPECT_EQ((*svc)["metadata"]["labels"][k], v) << k;
+    EXPECT_EQ((*sm)["spec"]["namespaceSelector"]["matchNames"], json::array({"sluice"}));
+    EXPECT_EQ((*sm)["spec"]["endpoints"][0]["port"], "metrics");
+    EXPECT_EQ((*sm)["spec"]["endpoints"][0]["path"], "/metrics");
+    EXPECT_EQ((*svc)["spec"]["ports"][0]["name"], "metrics");
+
+    // The dashboard ConfigMap carries dashboards/sluice.json for Grafana's sidecar.
+    const json* cm = findObject(objects, "ConfigMap", "sluice-controller-dashboard");
+    ASSERT_TRUE(cm);
+    EXPECT_EQ((*cm)["metadata"]["labels"]["grafana_dashboard"], "1");
+    EXPECT_EQ(json::parse((*cm)["data"]["sluice.json"].get<std::string>()),
+              json::parse(readText(kChartDir / "dashboards" / "sluice.json")));
+
+    // One replica with leaderElection.enabled also elects (and rolls).
+    helm::Engine single(kChartDir, {{"leaderElection", {{"enabled", true}}}});
+    auto singleObjects = single.renderObjects();
+    const json* d1 = findObject(singleObjects, "Deployment", "sluice-controller");
+    ASSERT_TRUE(d1);
+    EXPECT_TRUE(hasArg(*d1, "--leader-elect=true"));
+    EXPECT_EQ((*d1)["spec"]["replicas"], 1);
+}
+
+TEST(Chart, ReleaseNameAndNamespaceNameEveryObject) {
+    helm::Engine engine(kChartDir, nullptr, helm::Release{"gitops", "platform"});
+    auto objects = engine.renderObjects();
+    ASSERT_FALSE(objects.empty());
+    for (const auto& obj : objects) {
+        std::string name = obj["metadata"]["name"];
+        EXPECT_EQ(name.rfind("gitops-controller", 0), 0u) << objectKey(obj);
+        if (obj["metadata"].contains("namespace")) {
+            EXPECT_EQ(obj["metadata"]["namespace"], "platform") << objectKey(obj);
+        }
+        if (obj.contains("subjects")) {
+            EXPECT_EQ(obj["subjects"][0]["namespace"], "platform") << objectKey(obj);
+        }
+        EXPECT_EQ(obj["metadata"]["labels"]["app.kubernetes.io/instance"], "gitops");
+    }
+    const json* d = findObject(objects, "Deployment", "gitops-controller");
+    ASSERT_TRUE(d);
+    EXPECT_EQ((*d)["spec"]["template"]["spec"]["serviceAccountName"], "gitops-controller");
+}
+
+TEST(Chart, NotesRenderForDefaultsAndOptions) {
+    std::string notes = helm::Engine(kChartDir).render("NOTES.txt");
+    EXPECT_NE(notes.find("deployment/sluice-controller"), std::string::npos) << notes;
+    EXPECT_NE(notes.find("every namespace"), std::string::npos) << notes;
+    EXPECT_NE(notes.find("create secret generic sluice-webhook"), std::string::npos) << notes;
+    EXPECT_EQ(notes.find("{{"), std::string::npos) << notes;
+
+    std::string custom = helm::Engine(kChartDir,
+                                      {{"watchNamespace", "apps"},
+                                       {"rbac", {{"readOnly", true}}},
+                                       {"webhookSecret", {{"create", true}}},
+                                       {"serviceMonitor", {{"enabled", true}}}},
+                                      helm::Release{"sluice", "gitops"})
+                             .render("NOTES.txt");
+    EXPECT_NE(custom.find("namespace apps only"), std::string::npos) << custom;
+    EXPECT_NE(custom.find("read-only"), std::string::npos) << custom;
+    EXPECT_NE(custom.find("stored in Secret sluice-webhook"), std::string::npos) << custom;
+    EXPECT_NE(custom.find("ServiceMonitor"), std::string::npos) << custom;
+    EXPECT_NE(custom.find("kubectl -n gitops"), std::string::npos) << custom;
+}
+
+class ChartKubectl : public KubectlTest {};
+
+TEST_F(ChartKubectl, EveryOptionAppliesWithServerSideDryRun) {
+    json overrides = {
+        {"replicas", 2},
+        {"watchNamespace", "apps"},
+        {"webhookSecret", {{"create", true}, {"values", {{"webhook.gitlab.secret", "t"}}}}},
+        {"prometheusAddress", "http://prometheus:9090"},
+        {"extraEnv", json::array({{{"name", "A"}, {"value", "b"}}})},
+        {"rbac", {{"readOnly", true}}},
+        {"serviceMonitor", {{"enabled", true}}},
+        {"grafanaDashboard", {{"enabled", true}}},
+    };
+    helm::Engine engine(kChartDir, overrides, helm::Release{"sluice", "gitops"});
+    std::string stream;
+    auto objects = chartObjects(engine);
+    for (const auto& obj : objects) stream += "---\n" + jsonToYaml(obj);
+    createNamespace("gitops");
+    auto r = kubectl({"apply", "--server-side", "--dry-run=server", "-f", "-"}, stream);
+    ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+    size_t lines = 0;
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);)
+        if (line.find("(server dry run)") != std::string::npos) ++lines;
+    EXPECT_EQ(lines, objects.size()) << r.out;
+    EXPECT_NE(r.out.find("servicemonitor.monitoring.coreos.com/sluice-controller"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("configmap/sluice-controller-dashboard"), std::string::npos) << r.out;
+}
+
+// ---- Grafana dashboard ----------------------------------------------------------------------
+
+// The controller's metric families (issue 5): the dashboard may query these only.
+const std::set<std::string> kMetrics = {
+    "sluice_application_info",
+    "sluice_application_sync_total",
+    "sluice_reconcile_total",
+    "sluice_reconcile_duration_seconds",
+    "sluice_git_fetch_total",
+    "sluice_git_fetch_duration_seconds",
+    "sluice_kube_requests_total",
+    "sluice_kube_request_duration_seconds",
+    "sluice_workqueue_depth",
+    "sluice_webhook_requests_total",
+    "sluice_leader",
+    "sluice_build_info",
+    "sluice_canary_weight",
+    "sluice_canary_status",
+    "sluice_canary_phase",
+    "sluice_canary_failed_checks",
+};
+const std::set<std::string> kHistograms = {"sluice_reconcile_duration_seconds",
+                                           "sluice_git_fetch_duration_seconds",
+                                           "sluice_kube_request_duration_seconds"};
+
+void collectPanels(const json& panels, std::vector<json>& out) {
+    for (const auto& p : panels) {
+        out.push_back(p);
+        if (p.contains("panels")) collectPanels(p["panels"], out);
+    }
+}
+
+TEST(Dashboard, QueriesTheControllersMetrics) {
+    json dash = json::parse(readText(kChartDir / "dashboards" / "sluice.json"));
+    EXPECT_EQ(dash["uid"], "sluice");
+    std::vector<json> panels;
+    collectPanels(dash["panels"], panels);
+    std::set<std::string> used, titles;
+    std::set<int> ids;
+    std::regex metric(R"(\bsluice_[a-z_]+)");
+    for (const auto& p : panels) {
+        titles.insert(p.value("title", ""));
+        EXPECT_TRUE(ids.insert(p["id"].get<int>()).second) << "duplicate panel id " << p["id"];
+        if (p["type"] == "row") continue;
+        ASSERT_TRUE(p.contains("targets")) << p["title"];
+        for (const auto& t : p["targets"]) {
+            std::string expr = t["expr"];
+            // Balanced brackets: a typo here would only show as a broken panel in Grafana.
+            int round = 0, curly = 0, square = 0;
+            for (char ch : expr) {
+                round += ch == '(' ? 1 : ch == ')' ? -1 : 0;
+                curly += ch == '{' ? 1 : ch == '}' ? -1 : 0;
+                square += ch == '[' ? 1 : ch == ']' ? -1 : 0;
+                EXPECT_TRUE(round >= 0 && curly >= 0 && square >= 0) << expr;
+            }
+            EXPECT_EQ(round, 0) << expr;
+            EXPECT_EQ(curly, 0) << expr;
+            EXPECT_EQ(square, 0) << expr;
+            for (std::sregex_iterator it(expr.begin(), expr.end(), metric), end; it != end; ++it) {
+                std::string name = it->str();
+                std::string family = name;
+                for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+                    std::string s = suffix;
+                    if (name.size() > s.size() &&
+                        name.compare(name.size() - s.size(), s.size(), s) == 0 &&
+                        kHistograms.count(name.substr(0, name.size() - s.size())))
+                        family = name.substr(0, name.size() - s.size());
+                }
+                EXPECT_TRUE(kMetrics.count(family)) << name << " in " << expr;
+                // Histograms are queried through their buckets, counters through rate().
+                if (kHistograms.count(family)) {
+                    EXPECT_NE(name, family) << expr;
+                }
+                if (family.size() > 6 && family.compare(family.size() - 6, 6, "_total") == 0) {
+                    EXPECT_NE(expr.find("rate("), std::string::npos) << expr;
+                }
+                used.insert(family);
+            }
+        }
+    }
+    // Application sync status and health, controller work, and canary progress.
+    for (const char* m :
+         {"sluice_application_info", "sluice_application_sync_total", "sluice_reconcile_total",
+          "sluice_reconcile_duration_seconds", "sluice_git_fetch_total",
+          "sluice_git_fetch_duration_seconds", "sluice_kube_requests_total",
+          "sluice_workqueue_depth", "sluice_webhook_requests_total", "sluice_leader",
+          "sluice_canary_weight", "sluice_canary_status", "sluice_canary_phase",
+          "sluice_canary_failed_checks"})
+        EXPECT_TRUE(used.count(m)) << m << " is on no panel";
+    for (const char* t : {"Applications", "Canaries", "Canary weight", "Canary status"})
+        EXPECT_TRUE(titles.count(t)) << t;
+
+    // Canary status values read as Flagger's: 0 running, 1 successful, 2 failed.
+    bool mapped = false;
+    for (const auto& p : panels) {
+        if (p.value("title", "") != "Canary status") continue;
+        const json& opts = p["fieldConfig"]["defaults"]["mappings"][0]["options"];
+        EXPECT_EQ(opts["0"]["text"], "running");
+        EXPECT_EQ(opts["1"]["text"], "successful");
+        EXPECT_EQ(opts["2"]["text"], "failed");
+        mapped = true;
+    }
+    EXPECT_TRUE(mapped);
+    // The data source is a variable, so the dashboard imports into any Grafana.
+    EXPECT_EQ(dash["templating"]["list"][0]["type"], "datasource");
+}
+
+}  // namespace
+}  // namespace sluice::testing::install

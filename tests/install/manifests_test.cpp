@@ -1,0 +1,356 @@
+// manifests/: install.yaml and kustomization.yaml. The CRDs in them are crds/ byte for byte,
+// every object applies with the real kubectl (server-side dry run, then for real) to the
+// Kubernetes API test server, `kubectl kustomize` renders the same objects, the RBAC is the
+// least-privilege set the controllers use, and the Deployment runs the controller hardened with
+// flags the built binary accepts.
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include "install_support.h"
+
+namespace sluice::testing::install {
+namespace {
+
+std::vector<fs::path> crdFiles() {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(kCrdDir))
+        if (e.path().extension() == ".yaml") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+TEST(InstallManifest, CrdsAreTheFilesOfCrdsByteForByte) {
+    auto docs = documentTexts(readText(kInstallYaml));
+    auto files = crdFiles();
+    ASSERT_EQ(files.size(), 3u);
+    for (const auto& file : files) {
+        std::string crd = readText(file);
+        auto matches = std::count(docs.begin(), docs.end(), crd);
+        EXPECT_EQ(matches, 1) << file.filename()
+                              << " must appear verbatim, as one document, in manifests/install.yaml"
+                                 " (copy it there after changing crds/)";
+        // Helm installs the chart's crds/ directory as it is.
+        fs::path chartCopy = kChartDir / "crds" / file.filename();
+        ASSERT_TRUE(fs::exists(chartCopy)) << chartCopy;
+        EXPECT_TRUE(readText(chartCopy) == crd)
+            << chartCopy << " differs from " << file << " (copy crds/ into charts/sluice/crds/)";
+    }
+    // No CRD in install.yaml or in the chart that crds/ does not have.
+    size_t crdDocs = 0;
+    for (const auto& obj : installObjects())
+        if (obj["kind"] == "CustomResourceDefinition") ++crdDocs;
+    EXPECT_EQ(crdDocs, files.size());
+    size_t chartCrds = 0;
+    for (const auto& e : fs::directory_iterator(kChartDir / "crds")) {
+        ++chartCrds;
+        EXPECT_TRUE(fs::exists(kCrdDir / e.path().filename())) << e.path() << " is not in crds/";
+    }
+    EXPECT_EQ(chartCrds, files.size());
+}
+
+TEST(InstallManifest, HoldsTheExpectedObjects) {
+    std::set<std::string> keys;
+    for (const auto& [key, obj] : byKey(installObjects())) keys.insert(key);
+    const std::set<std::string> expected = {
+        "v1/Namespace//sluice",
+        "apiextensions.k8s.io/v1/CustomResourceDefinition//applications.sluice.io",
+        "apiextensions.k8s.io/v1/CustomResourceDefinition//canaries.sluice.io",
+        "apiextensions.k8s.io/v1/CustomResourceDefinition//metrictemplates.sluice.io",
+        "v1/ServiceAccount/sluice/sluice-controller",
+        "rbac.authorization.k8s.io/v1/ClusterRole//sluice-controller",
+        "rbac.authorization.k8s.io/v1/ClusterRole//sluice-controller-deployer",
+        "rbac.authorization.k8s.io/v1/ClusterRole//sluice-controller-readonly",
+        "rbac.authorization.k8s.io/v1/ClusterRoleBinding//sluice-controller",
+        "rbac.authorization.k8s.io/v1/ClusterRoleBinding//sluice-controller-deployer",
+        "rbac.authorization.k8s.io/v1/Role/sluice/sluice-controller",
+        "rbac.authorization.k8s.io/v1/RoleBinding/sluice/sluice-controller",
+        "apps/v1/Deployment/sluice/sluice-controller",
+        "v1/Service/sluice/sluice-controller",
+    };
+    EXPECT_EQ(keys, expected);
+}
+
+// "group resource verb" triples of a rule list.
+std::set<std::string> grants(const json& rules) {
+    std::set<std::string> out;
+    for (const auto& r : rules)
+        for (const auto& g : r.at("apiGroups"))
+            for (const auto& res : r.at("resources"))
+                for (const auto& v : r.at("verbs"))
+                    out.insert(g.get<std::string>() + " " + res.get<std::string>() + " " +
+                               v.get<std::string>());
+    return out;
+}
+
+std::set<std::string> cross(const std::vector<std::string>& groups,
+                            const std::vector<std::string>& resources,
+                            const std::vector<std::string>& verbs) {
+    std::set<std::string> out;
+    for (const auto& g : groups)
+        for (const auto& r : resources)
+            for (const auto& v : verbs) out.insert(g + " " + r + " " + v);
+    return out;
+}
+
+TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
+    auto objects = installObjects();
+    const std::vector<std::string> all = {"get",    "list",  "watch", "create",
+                                          "update", "patch", "delete"};
+    std::set<std::string> expected;
+    auto add = [&](std::set<std::string> s) { expected.insert(s.begin(), s.end()); };
+    add(cross({"sluice.io"}, {"applications", "canaries", "metrictemplates"},
+              {"get", "list", "watch", "update", "patch"}));
+    add(cross({"sluice.io"}, {"applications/status", "canaries/status", "metrictemplates/status"},
+              {"get", "update", "patch"}));
+    add(cross({"sluice.io"}, {"applications/finalizers"}, {"update"}));
+    add(cross({"", "events.k8s.io"}, {"events"}, {"create", "patch"}));
+    add(cross({"apps"}, {"deployments"}, all));
+    add(cross({"apps"}, {"deployments/scale"}, {"get", "update", "patch"}));
+    add(cross({""}, {"services"}, all));
+    add(cross({"networking.k8s.io"}, {"ingresses"}, all));
+    add(cross({"gateway.networking.k8s.io"}, {"httproutes"}, all));
+    add(cross({"networking.istio.io"}, {"virtualservices", "destinationrules"}, all));
+
+    const json* controller = findObject(objects, "ClusterRole", "sluice-controller");
+    ASSERT_TRUE(controller);
+    EXPECT_EQ(grants((*controller)["rules"]), expected);
+
+    // Secrets and Leases only in the control namespace, through a Role.
+    const json* role = findObject(objects, "Role", "sluice-controller");
+    ASSERT_TRUE(role);
+    EXPECT_EQ((*role)["metadata"]["namespace"], "sluice");
+    std::set<std::string> roleExpected = cross({""}, {"secrets"}, {"get", "list", "watch"});
+    auto leases = cross({"coordination.k8s.io"}, {"leases"}, {"get", "create", "update"});
+    roleExpected.insert(leases.begin(), leases.end());
+    EXPECT_EQ(grants((*role)["rules"]), roleExpected);
+
+    // The broad grants are separate roles: write on everything (bound), read on everything
+    // (the documented read-only alternative, not bound).
+    const json* deployer = findObject(objects, "ClusterRole", "sluice-controller-deployer");
+    const json* readonly = findObject(objects, "ClusterRole", "sluice-controller-readonly");
+    ASSERT_TRUE(deployer && readonly);
+    EXPECT_EQ(grants((*deployer)["rules"]), cross({"*"}, {"*"}, all));
+    EXPECT_EQ(grants((*readonly)["rules"]), cross({"*"}, {"*"}, {"get", "list", "watch"}));
+
+    // Bindings: each grants its role to the controller's ServiceAccount; the read-only role
+    // and the deployer role are never bound together.
+    std::set<std::string> bound;
+    for (const auto* kind : {"ClusterRoleBinding", "RoleBinding"}) {
+        for (const auto* b : findKind(objects, kind)) {
+            const json& ref = (*b)["roleRef"];
+            EXPECT_EQ(ref["apiGroup"], "rbac.authorization.k8s.io");
+            std::string roleKind = ref["kind"];
+            EXPECT_EQ(roleKind, std::string(kind) == "RoleBinding" ? "Role" : "ClusterRole");
+            EXPECT_TRUE(findObject(objects, roleKind, ref["name"])) << ref.dump();
+            bound.insert(roleKind + "/" + ref["name"].get<std::string>());
+            ASSERT_EQ((*b)["subjects"].size(), 1u);
+            EXPECT_EQ((*b)["subjects"][0], json({{"kind", "ServiceAccount"},
+                                                 {"name", "sluice-controller"},
+                                                 {"namespace", "sluice"}}));
+        }
+    }
+    EXPECT_EQ(bound, std::set<std::string>({"ClusterRole/sluice-controller",
+                                            "ClusterRole/sluice-controller-deployer",
+                                            "Role/sluice-controller"}));
+}
+
+// Flags the controller binary lists in --help.
+std::set<std::string> controllerFlags() {
+    auto r = runProcess({SLUICE_CONTROLLER_BINARY, "--help"});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    std::set<std::string> flags;
+    std::regex flag("--([a-z][a-z0-9-]*)");
+    std::string text = r.out + r.err;
+    for (std::sregex_iterator it(text.begin(), text.end(), flag), end; it != end; ++it)
+        flags.insert((*it)[1]);
+    return flags;
+}
+
+std::string argValue(const json& args, const std::string& flag) {
+    for (const auto& a : args) {
+        std::string s = a;
+        if (s.rfind("--" + flag + "=", 0) == 0) return s.substr(flag.size() + 3);
+    }
+    return "";
+}
+
+TEST(InstallManifest, DeploymentRunsTheControllerHardened) {
+    auto objects = installObjects();
+    const json* d = findObject(objects, "Deployment", "sluice-controller");
+    ASSERT_TRUE(d);
+    const json& pod = (*d)["spec"]["template"]["spec"];
+    ASSERT_EQ(pod["containers"].size(), 1u);
+    const json& c = pod["containers"][0];
+    EXPECT_EQ(c["image"], "ghcr.io/sluice-io/sluice-controller:0.1.0");
+    EXPECT_EQ(pod["serviceAccountName"], "sluice-controller");
+    // Selector selects the pod template, and the Service selects the same pods.
+    for (const auto& [k, v] : (*d)["spec"]["selector"]["matchLabels"].items())
+        EXPECT_EQ((*d)["spec"]["template"]["metadata"]["labels"][k], v) << k;
+    const json* svc = findObject(objects, "Service", "sluice-controller");
+    ASSERT_TRUE(svc);
+    EXPECT_EQ((*svc)["spec"]["selector"], (*d)["spec"]["selector"]["matchLabels"]);
+
+    // Pod and container security.
+    const json& psc = pod["securityContext"];
+    EXPECT_EQ(psc["runAsNonRoot"], true);
+    EXPECT_EQ(psc["runAsUser"], 65532);
+    EXPECT_EQ(psc["seccompProfile"]["type"], "RuntimeDefault");
+    const json& csc = c["securityContext"];
+    EXPECT_EQ(csc["allowPrivilegeEscalation"], false);
+    EXPECT_EQ(csc["readOnlyRootFilesystem"], true);
+    EXPECT_EQ(csc["capabilities"]["drop"], json::array({"ALL"}));
+    EXPECT_FALSE(csc["capabilities"].contains("add"));
+    EXPECT_FALSE(csc.value("privileged", false));
+    EXPECT_TRUE(c["resources"]["requests"].contains("cpu"));
+    EXPECT_TRUE(c["resources"]["requests"].contains("memory"));
+    EXPECT_TRUE(c["resources"]["limits"].contains("memory"));
+
+    // Every flag is one the built controller knows.
+    auto known = controllerFlags();
+    ASSERT_TRUE(known.count("repo-cache-dir")) << "--help lists no flags?";
+    for (const auto& a : c["args"]) {
+        std::string s = a;
+        ASSERT_EQ(s.rfind("--", 0), 0u) << s;
+        std::string name = s.substr(2, s.find('=') - 2);
+        EXPECT_TRUE(known.count(name)) << "sluice-controller --help does not list --" << name;
+    }
+
+    // Ports: the addresses in the flags are the container ports, the probes use the health
+    // port, the Service targets the metrics and webhook ports.
+    std::map<std::string, int> ports;
+    for (const auto& p : c["ports"]) ports[p["name"]] = p["containerPort"];
+    EXPECT_EQ(argValue(c["args"], "metrics-addr"), ":" + std::to_string(ports["metrics"]));
+    EXPECT_EQ(argValue(c["args"], "health-addr"), ":" + std::to_string(ports["health"]));
+    EXPECT_EQ(argValue(c["args"], "webhook-addr"), ":" + std::to_string(ports["webhook"]));
+    EXPECT_EQ(ports,
+              (std::map<std::string, int>{{"metrics", 8080}, {"health", 8081}, {"webhook", 8082}}));
+    EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    EXPECT_EQ(c["livenessProbe"]["httpGet"]["port"], "health");
+    EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    EXPECT_EQ(c["readinessProbe"]["httpGet"]["port"], "health");
+    std::map<std::string, int> servicePorts;
+    for (const auto& p : (*svc)["spec"]["ports"]) {
+        servicePorts[p["name"]] = p["port"];
+        EXPECT_TRUE(ports.count(p["targetPort"].get<std::string>())) << p.dump();
+    }
+    EXPECT_EQ(servicePorts, (std::map<std::string, int>{{"metrics", 8080}, {"webhook", 8082}}));
+
+    // POD_NAMESPACE from the downward API makes the pod's namespace the control namespace.
+    bool podNamespace = false;
+    for (const auto& e : c["env"])
+        if (e["name"] == "POD_NAMESPACE")
+            podNamespace = e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace";
+    EXPECT_TRUE(podNamespace) << c["env"].dump();
+
+    // The root filesystem is read-only: the repository cache and /tmp are emptyDirs.
+    std::map<std::string, std::string> mounts;
+    for (const auto& m : c["volumeMounts"]) mounts[m["mountPath"]] = m["name"];
+    std::set<std::string> emptyDirs;
+    for (const auto& v : pod["volumes"])
+        if (v.contains("emptyDir")) emptyDirs.insert(v["name"]);
+    std::string cacheDir = argValue(c["args"], "repo-cache-dir");
+    ASSERT_FALSE(cacheDir.empty());
+    ASSERT_TRUE(mounts.count(cacheDir)) << cacheDir << " is not a mount";
+    EXPECT_TRUE(emptyDirs.count(mounts[cacheDir]));
+    ASSERT_TRUE(mounts.count("/tmp"));
+    EXPECT_TRUE(emptyDirs.count(mounts["/tmp"]));
+
+    // One replica without leader election must not overlap with its successor.
+    EXPECT_EQ((*d)["spec"]["replicas"], 1);
+    EXPECT_EQ(argValue(c["args"], "leader-elect"), "false");
+    EXPECT_EQ((*d)["spec"]["strategy"]["type"], "Recreate");
+}
+
+class InstallManifestKubectl : public KubectlTest {};
+
+TEST_F(InstallManifestKubectl, EveryObjectAppliesWithServerSideDryRunThenForReal) {
+    const size_t objects = installObjects().size();
+    // As on a cluster, namespaced objects can only be dry-run into an existing namespace.
+    createNamespace("sluice");
+    auto dry = kubectl({"apply", "--server-side", "--dry-run=server", "-f", kInstallYaml.string()});
+    ASSERT_EQ(dry.exitCode, 0) << dry.out << dry.err;
+    size_t dryLines = 0;
+    std::istringstream lines(dry.out);
+    for (std::string line; std::getline(lines, line);)
+        if (line.find("serverside-applied (server dry run)") != std::string::npos) ++dryLines;
+    EXPECT_EQ(dryLines, objects) << dry.out;
+    // A dry run stores nothing.
+    EXPECT_FALSE(server->get("apps/v1", "Deployment", "sluice", "sluice-controller"));
+    EXPECT_FALSE(server->get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "",
+                             "applications.sluice.io"));
+
+    auto real = kubectl({"apply", "--server-side", "-f", kInstallYaml.string()});
+    ASSERT_EQ(real.exitCode, 0) << real.out << real.err;
+    for (const auto& obj : installObjects()) {
+        auto stored = server->get(obj["apiVersion"], obj["kind"],
+                                  obj["metadata"].value("namespace", ""), obj["metadata"]["name"]);
+        EXPECT_TRUE(stored) << objectKey(obj);
+    }
+    auto d = server->get("apps/v1", "Deployment", "sluice", "sluice-controller");
+    ASSERT_TRUE(d);
+    EXPECT_EQ((*d)["spec"]["template"]["spec"]["securityContext"]["runAsUser"], 65532);
+    // The CRDs are served once applied: the controller's resources exist in discovery.
+    auto resources = kubectl({"api-resources", "--api-group=sluice.io", "-o", "name"});
+    EXPECT_NE(resources.out.find("applications.sluice.io"), std::string::npos) << resources.err;
+    EXPECT_NE(resources.out.find("canaries.sluice.io"), std::string::npos);
+
+    // Applying again (an upgrade with nothing changed) succeeds as well.
+    auto again = kubectl({"apply", "--server-side", "-k", kManifestDir.string()});
+    EXPECT_EQ(again.exitCode, 0) << again.out << again.err;
+}
+
+TEST_F(InstallManifestKubectl, ServerDryRunRefusesWhatTheServerWouldRefuse) {
+    // The test server checks kinds, versions, names, namespaces and CRDs (not the schemas of
+    // built-in kinds): the same manifest with such a mistake fails the dry run, so the test
+    // above would catch it in install.yaml.
+    createNamespace("sluice");
+    const std::string text = readText(kInstallYaml);
+    auto broken = [&](const std::string& from, const std::string& to) {
+        std::string t = text;
+        auto at = t.find(from);
+        EXPECT_NE(at, std::string::npos) << from;
+        return at == std::string::npos ? t : t.replace(at, from.size(), to);
+    };
+    struct Case {
+        std::string manifest;
+        std::string expected;
+    };
+    const std::vector<Case> cases = {
+        {broken("apiVersion: apps/v1\nkind: Deployment",
+                "apiVersion: apps/v1beta1\nkind: Deployment"),
+         "apps/v1beta1"},
+        {broken("kind: Service\nmetadata:\n  name: sluice-controller",
+                "kind: Service\nmetadata:\n  name: Sluice_Controller"),
+         "Sluice_Controller"},
+        {broken("  namespace: sluice\n", "  namespace: sluice-system\n"), "sluice-system"},
+    };
+    for (const auto& c : cases) {
+        auto r = kubectl({"apply", "--server-side", "--dry-run=server", "-f", "-"}, c.manifest);
+        EXPECT_NE(r.exitCode, 0) << c.expected << ": " << r.out;
+        EXPECT_NE(r.err.find(c.expected), std::string::npos) << r.err;
+    }
+}
+
+TEST_F(InstallManifestKubectl, KustomizeRendersTheSameObjects) {
+    auto r = kubectl({"kustomize", kManifestDir.string()});
+    ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+    auto rendered = byKey(yamlDocumentsToJson(r.out));
+    auto expected = byKey(installObjects());
+    ASSERT_EQ(rendered.size(), expected.size());
+    for (const auto& [key, obj] : expected) {
+        ASSERT_TRUE(rendered.count(key)) << key;
+        EXPECT_EQ(rendered[key], obj) << key << "\n" << json::diff(obj, rendered[key]).dump(2);
+    }
+    // Nothing outside manifests/ is referenced (kustomize refuses such paths by default, and
+    // the kustomization lists only files of this directory).
+    auto kustomization = yamlToJson(readText(kManifestDir / "kustomization.yaml"));
+    for (const auto& res : kustomization["resources"]) {
+        std::string path = res;
+        EXPECT_EQ(path.find(".."), std::string::npos) << path;
+        EXPECT_TRUE(fs::exists(kManifestDir / path)) << path;
+    }
+}
+
+}  // namespace
+}  // namespace sluice::testing::install
