@@ -1,8 +1,10 @@
 // Webhook calls over HTTP (Flagger's semantics) and the real metric provider factory.
 #include <spdlog/spdlog.h>
 
+#include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 #include <future>
+#include <vector>
 
 #include "sluice/canarycontroller/controller.h"
 
@@ -42,7 +44,13 @@ canary::WebhookResult HttpWebhookCaller::call(const WebhookRequest& request) {
         if (!uri.query().empty()) target.set_query(uri.query());
         req.set_request_uri(target.to_uri());
         req.headers().add("User-Agent", "sluice");
-        req.set_body(request.payload.dump(), "application/json");
+        // As bytes: cpprest's std::string overload wraps a char buffer that it then uses as a
+        // uint8_t one (undefined behaviour, reported by UBSan).
+        const std::string body = request.payload.dump();
+        std::vector<uint8_t> bytes(body.begin(), body.end());
+        const auto size = bytes.size();
+        req.set_body(concurrency::streams::bytestream::open_istream(std::move(bytes)), size,
+                     "application/json");
 
         pplx::cancellation_token_source cts;
         auto task = http.request(req, cts.get_token()).then([](http::http_response r) {
