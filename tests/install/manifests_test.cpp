@@ -29,12 +29,12 @@ TEST(InstallManifest, CrdsAreTheFilesOfCrdsByteForByte) {
         auto matches = std::count(docs.begin(), docs.end(), crd);
         EXPECT_EQ(matches, 1) << file.filename()
                               << " must appear verbatim, as one document, in manifests/install.yaml"
-                                 " (copy it there after changing crds/)";
+                                 " (run manifests/sync-crds.sh after changing crds/)";
         // Helm installs the chart's crds/ directory as it is.
         fs::path chartCopy = kChartDir / "crds" / file.filename();
         ASSERT_TRUE(fs::exists(chartCopy)) << chartCopy;
         EXPECT_TRUE(readText(chartCopy) == crd)
-            << chartCopy << " differs from " << file << " (copy crds/ into charts/sluice/crds/)";
+            << chartCopy << " differs from " << file << " (run manifests/sync-crds.sh)";
     }
     // No CRD in install.yaml or in the chart that crds/ does not have.
     size_t crdDocs = 0;
@@ -47,6 +47,40 @@ TEST(InstallManifest, CrdsAreTheFilesOfCrdsByteForByte) {
         EXPECT_TRUE(fs::exists(kCrdDir / e.path().filename())) << e.path() << " is not in crds/";
     }
     EXPECT_EQ(chartCrds, files.size());
+}
+
+TEST(InstallManifest, SyncScriptRewritesTheCrdCopies) {
+    // manifests/sync-crds.sh on a scratch copy of the repository's files: a changed CRD in
+    // crds/ reaches install.yaml and the chart, and every other document stays as it was.
+    TempDir root;
+    fs::copy(kCrdDir, root.file("crds"), fs::copy_options::recursive);
+    fs::create_directories(root.file("manifests"));
+    fs::create_directories(root.file("charts/sluice/crds"));
+    fs::copy_file(kInstallYaml, root.file("manifests/install.yaml"));
+    const std::string changed = "# a new comment line\n";
+    {
+        std::ofstream crd(root.file("crds/sluice.io_canaries.yaml"), std::ios::app);
+        crd << changed;
+    }
+    auto r = runProcess({(kManifestDir / "sync-crds.sh").string(), root.path()});
+    ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+
+    const std::string canaries = readText(kCrdDir / "sluice.io_canaries.yaml") + changed;
+    EXPECT_EQ(readText(root.file("charts/sluice/crds/sluice.io_canaries.yaml")), canaries);
+    auto before = documentTexts(readText(kInstallYaml));
+    auto after = documentTexts(readText(root.file("manifests/install.yaml")));
+    ASSERT_EQ(after.size(), before.size());
+    for (size_t i = 0; i < before.size(); ++i) {
+        if (before[i] == readText(kCrdDir / "sluice.io_canaries.yaml")) {
+            EXPECT_EQ(after[i], canaries);
+        } else {
+            EXPECT_EQ(after[i], before[i]) << "document " << i;
+        }
+    }
+    // Unchanged input gives back the same file.
+    auto again = runProcess({(kManifestDir / "sync-crds.sh").string(), root.path()});
+    ASSERT_EQ(again.exitCode, 0) << again.err;
+    EXPECT_EQ(documentTexts(readText(root.file("manifests/install.yaml"))), after);
 }
 
 TEST(InstallManifest, HoldsTheExpectedObjects) {
