@@ -9,6 +9,14 @@
 namespace sluice::apptest {
 namespace {
 
+// Built with += rather than "literal" + std::string&&: g++ 12 at -O3 reports a false
+// -Wrestrict on the latter (GCC bug 105329).
+std::string indexed(const char* prefix, int i) {
+    std::string s = prefix;
+    s += std::to_string(i);
+    return s;
+}
+
 TEST_F(ControllerTest, FirstSyncAppliesTrackedObjectsAndReportsStatus) {
     const std::string sha =
         git_.commit(kRepo, {{"guestbook/deploy.yaml", deploymentYaml("web", "nginx:1.25", 2)},
@@ -749,18 +757,17 @@ TEST_F(ControllerTest, RespectIgnoreDifferencesLeavesFieldsToTheirOwner) {
 TEST_F(ControllerTest, ApplicationsOfOneRepositoryShareFetches) {
     std::map<std::string, std::string> files;
     for (int i = 0; i < 6; ++i)
-        files["app" + std::to_string(i) + "/c.yaml"] = configMapYaml("c" + std::to_string(i), "1");
+        files[indexed("app", i) + "/c.yaml"] = configMapYaml(indexed("c", i), "1");
     git_.commit(kRepo, files);
     // A clock that stands still: "resolved a moment ago" is exact, whatever the machine's speed.
     auto o = defaultOptions();
     o.clock = &fakeClock_;
     auto& ctl = startController(o);
     for (int i = 0; i < 6; ++i)
-        server_->create(
-            application("shared-" + std::to_string(i), "app" + std::to_string(i), automated()));
+        server_->create(application(indexed("shared-", i), indexed("app", i), automated()));
     auto allAt = [&](const std::string& value) {
         for (int i = 0; i < 6; ++i) {
-            auto c = object("v1", "ConfigMap", "c" + std::to_string(i));
+            auto c = object("v1", "ConfigMap", indexed("c", i));
             if (!c || at(*c, "/data/value") != value) return false;
         }
         return true;
@@ -770,7 +777,7 @@ TEST_F(ControllerTest, ApplicationsOfOneRepositoryShareFetches) {
     EXPECT_LE(git_.resolveCalls(kRepo), o.concurrency);
 
     for (int i = 0; i < 6; ++i)
-        files["app" + std::to_string(i) + "/c.yaml"] = configMapYaml("c" + std::to_string(i), "2");
+        files[indexed("app", i) + "/c.yaml"] = configMapYaml(indexed("c", i), "2");
     git_.commit(kRepo, files);
     const int before = git_.resolveCalls(kRepo);
     fakeClock_.advance(1ms);
