@@ -1,0 +1,125 @@
+// The controller's HTTP server over real loopback sockets.
+#include "sluice/server/http_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cpprest/http_client.h>
+
+namespace sluice::server {
+namespace {
+
+namespace http = web::http;
+
+int freePort() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    int port = ntohs(addr.sin_port);
+    close(fd);
+    return port;
+}
+
+struct Reply {
+    int status = 0;
+    std::string contentType;
+    std::string body;
+};
+
+Reply call(int port, const std::string& method, const std::string& path,
+           const std::string& body = "", std::map<std::string, std::string> headers = {}) {
+    http::client::http_client client("http://127.0.0.1:" + std::to_string(port));
+    http::http_request req(method);
+    req.set_request_uri(path);
+    for (const auto& [k, v] : headers) req.headers().add(k, v);
+    if (!body.empty()) req.set_body(body, "application/json");
+    auto resp = client.request(req).get();
+    return {resp.status_code(), resp.headers().content_type(), resp.extract_string(true).get()};
+}
+
+TEST(ListenAddress, GoStyleAddressesAreAccepted) {
+    EXPECT_EQ(normaliseListenAddress(":8080"), "0.0.0.0:8080");
+    EXPECT_EQ(normaliseListenAddress("127.0.0.1:9"), "127.0.0.1:9");
+    EXPECT_EQ(normaliseListenAddress("0"), "");
+    EXPECT_EQ(normaliseListenAddress(""), "");
+    EXPECT_THROW(normaliseListenAddress("8080"), std::invalid_argument);
+    EXPECT_THROW(normaliseListenAddress(":http"), std::invalid_argument);
+    EXPECT_THROW(normaliseListenAddress(":70000"), std::invalid_argument);
+}
+
+TEST(HttpServer, RoutesByPathAndMethodOverLoopback) {
+    int port = freePort();
+    std::string seenBody, seenHeader;
+    HttpServer server(
+        "127.0.0.1:" + std::to_string(port),
+        {{"GET", "/healthz",
+          [](const Request&) {
+              return Response{200, "text/plain", "ok\n"};
+          }},
+         {"POST", "/api/webhook",
+          [&](const Request& r) {
+              seenBody = r.body;
+              seenHeader = r.headers.count("x-github-event") ? r.headers.at("x-github-event") : "";
+              return Response{202, "application/json", R"({"queued":1})"};
+          }},
+         {"GET", "/boom", [](const Request&) -> Response { throw std::runtime_error("kaput"); }}});
+    server.start();
+
+    auto health = call(port, "GET", "/healthz");
+    EXPECT_EQ(health.status, 200);
+    EXPECT_EQ(health.body, "ok\n");
+    EXPECT_EQ(health.contentType, "text/plain");
+
+    auto hook = call(port, "POST", "/api/webhook", R"({"ref":"refs/heads/main"})",
+                     {{"X-GitHub-Event", "push"}});
+    EXPECT_EQ(hook.status, 202);
+    EXPECT_EQ(seenBody, R"({"ref":"refs/heads/main"})");
+    EXPECT_EQ(seenHeader, "push") << "header names are lower-cased";
+
+    EXPECT_EQ(call(port, "GET", "/nowhere").status, 404);
+    EXPECT_EQ(call(port, "GET", "/api/webhook").status, 405);
+    auto boom = call(port, "GET", "/boom");
+    EXPECT_EQ(boom.status, 500);
+    EXPECT_NE(boom.body.find("kaput"), std::string::npos);
+    server.stop();
+}
+
+TEST(HttpServer, OversizedBodiesAreRefused) {
+    int port = freePort();
+    bool called = false;
+    HttpServer server("127.0.0.1:" + std::to_string(port),
+                      {{"POST", "/api/webhook",
+                        [&](const Request&) {
+                            called = true;
+                            return Response{};
+                        }}},
+                      1024);
+    server.start();
+    EXPECT_EQ(call(port, "POST", "/api/webhook", std::string(4096, 'x')).status, 413);
+    EXPECT_FALSE(called);
+    EXPECT_EQ(call(port, "POST", "/api/webhook", std::string(512, 'x')).status, 200);
+}
+
+TEST(HttpServer, APortInUseIsAClearError) {
+    int port = freePort();
+    HttpServer first("127.0.0.1:" + std::to_string(port), {});
+    first.start();
+    HttpServer second("127.0.0.1:" + std::to_string(port), {});
+    try {
+        second.start();
+        FAIL() << "second listener on the same port started";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find(std::to_string(port)), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace sluice::server
