@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # Builds (release) and runs the benchmarks; each prints its own figures.
+#   scripts/bench.sh            all benchmarks
+#   scripts/bench.sh kube|app   one of them (further arguments go to it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh release
-build/bench/sluice-bench-kube "$@"
+which="${1:-all}"
+[[ $# -gt 0 ]] && shift
+case "$which" in
+  kube) build/bench/sluice-bench-kube "$@" ;;
+  app) build/bench/sluice-bench-app "$@" ;;
+  all)
+    build/bench/sluice-bench-kube
+    build/bench/sluice-bench-app
+    ;;
+  *) echo "usage: scripts/bench.sh [kube|app|all] [args...]" >&2; exit 2 ;;
+esac

@@ -1,17 +1,30 @@
-// sluice-controller: wires configuration, the Kubernetes client and the shared watch caches.
-// The Application and Canary controllers plug into this process as they land.
+// sluice-controller: wires configuration, the Kubernetes client, the shared watch caches and
+// the controllers.
 #include <csignal>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <iostream>
+#include <memory>
 
+#include "endpoints.h"
+#include "observability.h"
 #include "options.h"
+#include "sluice/app/spec.h"
+#include "sluice/appcontroller/controller.h"
 #include "sluice/cache/informer.h"
+#include "sluice/git/git.h"
 #include "sluice/kube/client.h"
+#include "sluice/leader/leader.h"
+#include "sluice/server/http_server.h"
 #include "sluice/util/logging.h"
 
 namespace {
 
 using namespace sluice;
+
+// GitHub caps webhook payloads at 25 MB; anything larger is not a push event.
+constexpr std::size_t kWebhookMaxBody = 25u << 20;
 
 kube::GroupVersionKind parseWatchEntry(const std::string& entry) {
     auto slash = entry.rfind('/');
@@ -23,14 +36,59 @@ std::string describe(const nlohmann::json& obj) {
            kube::resourceVersionOf(obj) + ")";
 }
 
+// Waits for SIGTERM/SIGINT, or until `until` holds (checked every 200 ms). Returns the signal,
+// or 0 when `until` ended the wait.
+int waitForSignal(const sigset_t& signals, const std::function<bool()>& until) {
+    timespec tick{0, 200 * 1000 * 1000};
+    while (true) {
+        int sig = sigtimedwait(&signals, nullptr, &tick);
+        if (sig > 0) return sig;
+        if (until && until()) return 0;
+    }
+}
+
 int run(const ControllerOptions& opts, const sigset_t& signals) {
     kube::ClusterConfig cfg = kube::loadDefaultConfig(opts.kubeconfig, opts.context);
     cfg.qps = opts.qps;
     cfg.burst = opts.burst;
+    ControllerMetrics metrics(SLUICE_VERSION);
     kube::RestClient client(cfg);
+    client.setRequestObserver(metrics.kubeRequestObserver());
     auto version = client.getPath("/version");
     spdlog::info("connected to {} (Kubernetes {}), config from {}", cfg.server,
                  version.value("gitVersion", "unknown"), cfg.source);
+
+    // The Application CRD must be installed; say so plainly rather than retrying a 404 list.
+    const auto appGvk = kube::GroupVersionKind::fromApiVersion(
+        std::string(app::kGroup) + "/" + app::kVersion, app::kKind);
+    try {
+        client.resourceFor(appGvk);
+    } catch (const kube::ApiError& e) {
+        if (e.code() != 404) throw;
+        spdlog::error(
+            "the Application CRD (applications.sluice.io) is not installed: apply "
+            "crds/ first (kubectl apply -f crds/)");
+        return 1;
+    }
+
+    // Probes and metrics answer from the start, so a standby replica is visible too.
+    ProcessState state;
+    state.leaderElection = opts.leaderElect;
+    // Webhooks are received by every replica: a standby passes them on to the leader.
+    WebhookReceiver webhooks(client, opts.controlNamespace, opts.webhookSecret, opts.ns, metrics);
+    // Declared after everything their handlers use, so they stop first on every return path.
+    std::vector<std::unique_ptr<server::HttpServer>> servers;
+    auto serve = [&](const std::string& address, std::vector<server::Route> routes,
+                     const char* what, std::size_t maxBody = 1 << 20) {
+        if (address.empty()) return;
+        servers.push_back(
+            std::make_unique<server::HttpServer>(address, std::move(routes), maxBody));
+        servers.back()->start();
+        spdlog::info("serving {} on {}", what, servers.back()->address());
+    };
+    serve(opts.healthAddr, probeRoutes(state), "/healthz and /readyz");
+    serve(opts.metricsAddr, metricsRoutes(metrics), "/metrics");
+    metrics.setLeader(!opts.leaderElect);
 
     cache::SharedInformerFactory factory(client);
     auto synced = std::make_shared<std::atomic<bool>>(false);
@@ -49,6 +107,57 @@ int run(const ControllerOptions& opts, const sigset_t& signals) {
             },
             [](const cache::ObjectPtr& o) { spdlog::info("deleted {}", describe(*o)); }});
     }
+
+    serve(opts.webhookAddr, webhooks.routes(), "git webhooks at /api/webhook", kWebhookMaxBody);
+
+    // With --leader-elect, wait (on standby) until this replica holds the Lease.
+    std::unique_ptr<kube::RestClient> electionClient;
+    std::unique_ptr<leader::LeaderElector> elector;
+    std::atomic<bool> lostLeadership{false};
+    if (opts.leaderElect) {
+        // Its own client: a renew must fail fast enough to be retried within the deadline,
+        // and must not queue behind the controllers' requests in the rate limiter.
+        kube::ClusterConfig electionCfg = cfg;
+        electionCfg.maxRetries = 1;
+        electionCfg.requestTimeout = std::chrono::seconds(4);
+        electionCfg.qps = 0;
+        electionClient = std::make_unique<kube::RestClient>(electionCfg);
+        leader::Config lc;
+        lc.leaseNamespace = opts.controlNamespace;
+        lc.leaseName = opts.leaderElectionId;
+        lc.identity = leader::defaultIdentity();
+        state.ownIdentity = lc.identity;
+        leader::LeaderElector::Callbacks callbacks;
+        callbacks.onStartedLeading = [&] {
+            state.leading = true;
+            metrics.setLeader(true);
+        };
+        callbacks.onStoppedLeading = [&] {
+            // As client-go controllers do: stop at once; the Deployment restarts the process,
+            // which then campaigns as a standby. Never reconcile without the Lease.
+            state.leading = false;
+            metrics.setLeader(false);
+            lostLeadership = true;
+        };
+        callbacks.onNewLeader = [&](const std::string& holder) {
+            std::lock_guard lock(state.mu);
+            state.leaderIdentity = holder;
+            if (!holder.empty() && holder != state.ownIdentity)
+                spdlog::info("leader election: {} leads; this replica ({}) is on standby", holder,
+                             state.ownIdentity);
+        };
+        elector = std::make_unique<leader::LeaderElector>(*electionClient, lc, callbacks);
+        spdlog::info("leader election: campaigning for Lease {}/{} as {}", lc.leaseNamespace,
+                     lc.leaseName, lc.identity);
+        elector->start();
+        int sig = waitForSignal(signals, [&] { return state.leading.load(); });
+        if (sig) {
+            spdlog::info("received {} while on standby, shutting down", strsignal(sig));
+            elector->stop();
+            return 0;
+        }
+    }
+
     factory.startAll();
     if (!factory.waitForCacheSync(std::chrono::seconds(60))) {
         spdlog::error("caches did not sync within 60s; is the API server reachable?");
@@ -56,17 +165,57 @@ int run(const ControllerOptions& opts, const sigset_t& signals) {
         return 1;
     }
     synced->store(true);
-    size_t objects = 0;
-    for (const auto& entry : opts.watch)
-        objects += factory.informerFor(parseWatchEntry(entry), opts.ns).store().size();
-    spdlog::info("caches synced: {} objects of {} kinds{}", objects, opts.watch.size(),
-                 opts.ns.empty() ? " in all namespaces" : " in namespace " + opts.ns);
+    if (!opts.watch.empty()) {
+        size_t objects = 0;
+        for (const auto& entry : opts.watch)
+            objects += factory.informerFor(parseWatchEntry(entry), opts.ns).store().size();
+        spdlog::info("caches synced: {} objects of {} kinds{}", objects, opts.watch.size(),
+                     opts.ns.empty() ? " in all namespaces" : " in namespace " + opts.ns);
+    }
 
-    int sig = 0;
-    sigwait(&signals, &sig);
-    spdlog::info("received {}, shutting down", strsignal(sig));
+    std::filesystem::create_directories(opts.repoCacheDir);
+    git::LibGit2Source libgit2(opts.repoCacheDir);
+    MeteredGitSource gitSource(libgit2, metrics);
+    appcontroller::Options appOptions;
+    appOptions.watchNamespace = opts.ns;
+    appOptions.controlNamespace = opts.controlNamespace;
+    appOptions.concurrency = opts.concurrency;
+    appOptions.pollInterval = opts.reconcileInterval;
+    appOptions.syncTimeout = opts.syncTimeout;
+    appcontroller::ApplicationController applications(client, factory, gitSource, appOptions);
+    applications.setObserver([&metrics](const appcontroller::ReconcileRecord& r) {
+        metrics.observeApplicationReconcile(r);
+    });
+    applications.start();
+    if (!applications.waitForSync(std::chrono::seconds(60))) {
+        spdlog::error("the Application cache did not sync within 60s");
+        applications.stop();
+        factory.stopAll();
+        return 1;
+    }
+    metrics.collectApplications(factory.informerFor(appGvk, opts.ns));
+    metrics.collectQueueDepth("application",
+                              [&applications] { return applications.stats().queueDepth; });
+    webhooks.setController(&applications);
+    state.cachesSynced = true;
+    spdlog::info(
+        "application controller started: {} workers, repositories cached in {}, "
+        "control namespace {}",
+        opts.concurrency, opts.repoCacheDir, opts.controlNamespace);
+
+    int sig = waitForSignal(signals, [&] { return lostLeadership.load(); });
+    webhooks.setController(nullptr);
+    if (sig)
+        spdlog::info("received {}, shutting down (a running sync finishes its current wave)",
+                     strsignal(sig));
+    else
+        spdlog::error("leader election: lost the Lease; stopping the controllers and exiting");
+    applications.stop();
+    // Released only after the controllers stopped, so two leaders never act at once.
+    if (elector) elector->stop();
     factory.stopAll();
-    return 0;
+    for (auto& s : servers) s->stop();
+    return sig ? 0 : 1;
 }
 
 }  // namespace

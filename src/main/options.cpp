@@ -1,8 +1,12 @@
 #include "options.h"
 
+#include "sluice/app/spec.h"
+
+#include <cctype>
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -35,6 +39,32 @@ int toInt(const std::string& flag, const std::string& v) {
     return static_cast<int>(d);
 }
 
+std::chrono::milliseconds toDuration(const std::string& flag, const std::string& v) {
+    auto d = app::parseDuration(v);
+    if (!d || d->count() <= 0)
+        throw std::invalid_argument("--" + flag + ": not a duration like 30s, 3m or 1h: '" + v +
+                                    "'");
+    return *d;
+}
+
+bool toBool(const std::string& flag, const std::string& v) {
+    if (v == "true" || v == "1") return true;
+    if (v == "false" || v == "0") return false;
+    throw std::invalid_argument("--" + flag + ": want true or false, got '" + v + "'");
+}
+
+std::string toAddress(const std::string& flag, const std::string& v) {
+    if (v == "0") return "";
+    auto colon = v.rfind(':');
+    bool digits = colon != std::string::npos && colon + 1 < v.size();
+    for (size_t i = colon + 1; digits && i < v.size(); ++i)
+        digits = std::isdigit(static_cast<unsigned char>(v[i]));
+    if (!digits)
+        throw std::invalid_argument("--" + flag +
+                                    ": want [HOST]:PORT (or 0 to turn it off), got '" + v + "'");
+    return v;
+}
+
 std::string envName(const std::string& flag) {
     std::string out = "SLUICE_";
     for (char c : flag) out += c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -49,13 +79,34 @@ std::string usage() {
 Flags (each also read from the environment as SLUICE_<NAME>, e.g. SLUICE_LOG_LEVEL):
   --kubeconfig PATH   kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, then in-cluster)
   --context NAME      kubeconfig context (default: current-context)
-  --namespace NS      namespace to watch (default: all namespaces)
+  --namespace NS      namespace whose Applications are watched (default: all namespaces)
+  --control-namespace NS
+                      the controller's own namespace: repository Secrets are read here
+                      (default: $POD_NAMESPACE, else sluice)
+  --repo-cache-dir DIR
+                      where git repositories are cloned (default: /tmp/sluice/repositories)
+  --reconcile-interval D
+                      how often each Application's repository is fetched when nothing
+                      else triggers it (default: 3m)
+  --sync-timeout D    hard limit of one sync operation (default: 5m)
+  --concurrency N     Applications reconciled in parallel (default: 4)
+  --metrics-addr A    where /metrics is served, [HOST]:PORT or 0 for off (default: :8080)
+  --health-addr A     where /healthz and /readyz are served (default: :8081)
+  --webhook-addr A    where git push webhooks are received at /api/webhook (default: :8082)
+  --webhook-secret NAME
+                      Secret in the control namespace holding the webhook secrets
+                      (keys webhook.github.secret, webhook.gitlab.secret,
+                      webhook.bitbucket.secret, webhook.gitea.secret; default: sluice-webhook)
+  --leader-elect      run as one of several replicas: only the holder of the Lease
+                      <control-namespace>/sluice-controller reconciles (default: false)
+  --leader-election-id NAME
+                      name of that Lease (default: sluice-controller)
   --log-format F      text or json (default: text)
   --log-level L       trace, debug, info, warn, error (default: info)
   --qps N             client-side request rate limit, requests per second (default: 50; 0 = off)
   --burst N           client-side rate limit burst (default: 100)
-  --watch LIST        comma-separated apiVersion/Kind to cache
-                      (default: v1/Namespace,apps/v1/Deployment,v1/Service,v1/ConfigMap)
+  --watch LIST        comma-separated apiVersion/Kind whose changes are logged
+                      (a debugging aid; default: none)
   --version           print the version and exit
   -h, --help          print this help and exit
 )";
@@ -72,7 +123,29 @@ ControllerOptions parseOptions(int argc, char** argv) {
         {"qps", [&](const std::string& v) { o.qps = toDouble("qps", v); }},
         {"burst", [&](const std::string& v) { o.burst = toInt("burst", v); }},
         {"watch", [&](const std::string& v) { o.watch = splitList(v); }},
+        {"control-namespace", [&](const std::string& v) { o.controlNamespace = v; }},
+        {"repo-cache-dir", [&](const std::string& v) { o.repoCacheDir = v; }},
+        {"reconcile-interval",
+         [&](const std::string& v) { o.reconcileInterval = toDuration("reconcile-interval", v); }},
+        {"sync-timeout",
+         [&](const std::string& v) { o.syncTimeout = toDuration("sync-timeout", v); }},
+        {"metrics-addr",
+         [&](const std::string& v) { o.metricsAddr = toAddress("metrics-addr", v); }},
+        {"health-addr", [&](const std::string& v) { o.healthAddr = toAddress("health-addr", v); }},
+        {"webhook-addr",
+         [&](const std::string& v) { o.webhookAddr = toAddress("webhook-addr", v); }},
+        {"webhook-secret", [&](const std::string& v) { o.webhookSecret = v; }},
+        {"leader-elect", [&](const std::string& v) { o.leaderElect = toBool("leader-elect", v); }},
+        {"leader-election-id", [&](const std::string& v) { o.leaderElectionId = v; }},
+        {"concurrency",
+         [&](const std::string& v) {
+             o.concurrency = toInt("concurrency", v);
+             if (o.concurrency < 1)
+                 throw std::invalid_argument("--concurrency: must be at least 1");
+         }},
     };
+    if (const char* podNs = std::getenv("POD_NAMESPACE"); podNs && *podNs)
+        o.controlNamespace = podNs;
     for (auto& [flag, set] : setters)
         if (const char* v = std::getenv(envName(flag).c_str()); v && *v) set(v);
 
@@ -97,6 +170,12 @@ ControllerOptions parseOptions(int argc, char** argv) {
         }
         auto it = setters.find(name);
         if (it == setters.end()) throw std::invalid_argument("unknown flag --" + name);
+        // Boolean flags stand alone (--leader-elect) or take =true/=false, as in Go.
+        static const std::set<std::string> booleans = {"leader-elect"};
+        if (!hasValue && booleans.count(name)) {
+            hasValue = true;
+            value = "true";
+        }
         if (!hasValue) {
             if (i + 1 >= argc) throw std::invalid_argument("flag --" + name + " needs a value");
             value = argv[++i];

@@ -1,6 +1,7 @@
 #pragma once
 // Command-line flags of sluice-controller. Every flag has an environment equivalent
 // (SLUICE_<FLAG_IN_CAPITALS>); a flag given on the command line wins.
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -14,9 +15,22 @@ struct ControllerOptions {
     std::string logLevel = "info";
     double qps = 50;
     int burst = 100;
-    // apiVersion/Kind pairs whose caches the controller keeps.
-    std::vector<std::string> watch = {"v1/Namespace", "apps/v1/Deployment", "v1/Service",
-                                      "v1/ConfigMap"};
+    // Namespace of the controller itself: repository Secrets live here, and Applications here
+    // sign their objects with their bare name. Default: $POD_NAMESPACE, else "sluice".
+    std::string controlNamespace = "sluice";
+    std::string repoCacheDir = "/tmp/sluice/repositories";
+    std::chrono::milliseconds reconcileInterval{180000};  // git poll interval
+    std::chrono::milliseconds syncTimeout{300000};
+    int concurrency = 4;
+    // HTTP endpoints; "" turns one off. Go-style ":8080" listens on every interface.
+    std::string metricsAddr = ":8080";
+    std::string healthAddr = ":8081";
+    std::string webhookAddr = ":8082";
+    std::string webhookSecret = "sluice-webhook";  // Secret name in the control namespace
+    bool leaderElect = false;
+    std::string leaderElectionId = "sluice-controller";  // Lease name
+    // Extra apiVersion/Kind pairs whose changes are logged (a debugging aid).
+    std::vector<std::string> watch;
     bool showHelp = false;
     bool showVersion = false;
 };

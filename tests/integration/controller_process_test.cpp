@@ -1,11 +1,25 @@
 // sluice-controller as a process: flags, configuration errors, and its watch caches against the
 // Kubernetes API test server over HTTPS.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cpprest/http_client.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 #include "apiserver/api_server.h"
+#include "metrics/exposition_parser.h"
 #include "process/process.h"
+#include "prometheus/prometheus_server.h"
 #include "sluice/kube/client.h"
+#include "sluice/util/yaml_json.h"
+#include "sluice/webhook/webhook.h"
 
 using namespace std::chrono_literals;
 using sluice::testing::ChildProcess;
@@ -16,11 +30,73 @@ namespace {
 
 const std::string kController = SLUICE_CONTROLLER_BIN;
 
+// Every controller these tests start keeps off the default ports (:8080-:8082), which parallel
+// tests or the machine may hold; the tests of the endpoints give free loopback ports instead.
+const bool kDefaultPortsOff = [] {
+    setenv("SLUICE_METRICS_ADDR", "0", 1);
+    setenv("SLUICE_HEALTH_ADDR", "0", 1);
+    setenv("SLUICE_WEBHOOK_ADDR", "0", 1);
+    return true;
+}();
+
+int freePort() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    int port = ntohs(addr.sin_port);
+    close(fd);
+    return port;
+}
+
+std::string loopback(int port) {
+    return "127.0.0.1:" + std::to_string(port);
+}
+
+// GET on loopback: {status, body}; status 0 when nothing answers.
+std::pair<int, std::string> httpGet(int port, const std::string& path) {
+    auto r = sluice::testing::localHttpGet(port, path, 2s);
+    if (!r) return {0, ""};
+    return {r->status, r->body};
+}
+
+std::pair<int, std::string> httpPost(int port, const std::string& path, const std::string& body,
+                                     const std::map<std::string, std::string>& headers) {
+    web::http::client::http_client client("http://127.0.0.1:" + std::to_string(port));
+    web::http::http_request req(web::http::methods::POST);
+    req.set_request_uri(path);
+    for (const auto& [k, v] : headers) req.headers().add(k, v);
+    req.set_body(body, "application/json");
+    auto resp = client.request(req).get();
+    return {resp.status_code(), resp.extract_string(true).get()};
+}
+
 nlohmann::json configMap(const std::string& ns, const std::string& name) {
     return {{"apiVersion", "v1"},
             {"kind", "ConfigMap"},
             {"metadata", {{"name", name}, {"namespace", ns}}},
             {"data", {{"k", "v"}}}};
+}
+
+// The Application CRD exactly as shipped; the controller refuses to start without it.
+void installApplicationCrd(sluice::testing::ApiServer& server) {
+    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/crds/sluice.io_applications.yaml");
+    std::stringstream text;
+    text << in.rdbuf();
+    for (const auto& doc : sluice::yamlDocumentsToJson(text.str())) server.create(doc);
+}
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 30s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return pred();
 }
 
 }  // namespace
@@ -70,6 +146,7 @@ TEST(ControllerProcess, CachesFollowTheClusterAndShutDownOnSigterm) {
     sluice::testing::ApiServer server;
     server.start();
     std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
+    installApplicationCrd(server);
     server.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "demo"}}}});
     server.create(configMap("demo", "before"));
 
@@ -111,8 +188,218 @@ TEST(ControllerProcess, UnknownKindIsRejectedWithTheApiMessage) {
     sluice::testing::ApiServer server;
     server.start();
     std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
+    installApplicationCrd(server);
     auto r =
         runProcess({kController, "--kubeconfig", kubeconfig, "--watch", "example.com/v1/Widget"});
     EXPECT_EQ(r.exitCode, 1);
     EXPECT_NE(r.err.find("Widget"), std::string::npos) << r.err;
+}
+
+TEST(ControllerProcess, MissingApplicationCrdIsAClearError) {
+    TempDir dir;
+    sluice::testing::ApiServer server;
+    server.start();
+    std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
+    auto r = runProcess({kController, "--kubeconfig", kubeconfig});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find("applications.sluice.io) is not installed"), std::string::npos) << r.err;
+}
+
+// The binary end to end: an Application pointing at a local git repository is synced, a new
+// commit is followed after a refresh annotation, and SIGTERM stops the process cleanly.
+TEST(ControllerProcess, SyncsAnApplicationFromGit) {
+    TempDir dir;
+    sluice::testing::ApiServer server;
+    server.start();
+    std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
+    installApplicationCrd(server);
+    for (const char* ns : {"sluice", "web"})
+        server.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+
+    const std::map<std::string, std::string> gitEnv = {
+        {"GIT_CONFIG_GLOBAL", "/dev/null"}, {"GIT_CONFIG_NOSYSTEM", "1"},
+        {"GIT_AUTHOR_NAME", "t"},           {"GIT_AUTHOR_EMAIL", "t@example.com"},
+        {"GIT_COMMITTER_NAME", "t"},        {"GIT_COMMITTER_EMAIL", "t@example.com"}};
+    const std::string repo = dir.file("repo");
+    auto git = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"git", "-C", repo});
+        auto r = runProcess(args, gitEnv);
+        ASSERT_EQ(r.exitCode, 0) << r.err;
+    };
+    std::filesystem::create_directories(repo + "/app");
+    auto writeConfig = [&](const std::string& greeting) {
+        std::ofstream(repo + "/app/config.yaml")
+            << "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: "
+            << greeting << "\n";
+    };
+    runProcess({"git", "init", "-q", "-b", "main", repo}, gitEnv);
+    writeConfig("hello");
+    git({"add", "-A"});
+    git({"commit", "-q", "-m", "one"});
+
+    // The git webhook Secret, as an operator would create it.
+    server.create({{"apiVersion", "v1"},
+                   {"kind", "Secret"},
+                   {"metadata", {{"name", "sluice-webhook"}, {"namespace", "sluice"}}},
+                   {"stringData", {{"webhook.github.secret", "s3cret"}}}});
+
+    const int healthPort = freePort(), metricsPort = freePort(), webhookPort = freePort();
+    ChildProcess controller({kController, "--kubeconfig", kubeconfig, "--control-namespace",
+                             "sluice", "--repo-cache-dir", dir.file("cache"),
+                             "--reconcile-interval", "10m", "--log-format", "json", "--health-addr",
+                             loopback(healthPort), "--metrics-addr", loopback(metricsPort),
+                             "--webhook-addr", loopback(webhookPort)});
+    ASSERT_TRUE(controller.waitForOutput("application controller started", 30s))
+        << controller.stderrText();
+    EXPECT_EQ(httpGet(healthPort, "/healthz"), std::make_pair(200, std::string("ok\n")));
+    EXPECT_EQ(httpGet(healthPort, "/readyz"), std::make_pair(200, std::string("ready\n")));
+
+    sluice::kube::RestClient client(sluice::kube::loadKubeconfig(kubeconfig));
+    const sluice::kube::GroupVersionKind app{"sluice.io", "v1alpha1", "Application"};
+    client.create(
+        {{"apiVersion", "sluice.io/v1alpha1"},
+         {"kind", "Application"},
+         {"metadata", {{"name", "web"}, {"namespace", "sluice"}}},
+         {"spec",
+          {{"source", {{"repoURL", "file://" + repo}, {"path", "app"}, {"targetRevision", "main"}}},
+           {"destination", {{"server", "https://kubernetes.default.svc"}, {"namespace", "web"}}},
+           {"syncPolicy", {{"automated", nlohmann::json::object()}}}}}});
+    auto greeting = [&] {
+        auto cm = server.get("v1", "ConfigMap", "web", "settings");
+        return cm ? cm->value("/data/greeting"_json_pointer, std::string()) : std::string();
+    };
+    ASSERT_TRUE(eventually([&] { return greeting() == "hello"; })) << controller.stderrText();
+    EXPECT_TRUE(eventually([&] {
+        auto a = client.get(app, "sluice", "web");
+        return a.value("/status/sync/status"_json_pointer, std::string()) == "Synced";
+    }));
+
+    // A new commit, announced by a signed GitHub push webhook: synced without waiting for the
+    // 10 minute poll.
+    writeConfig("again");
+    git({"commit", "-q", "-am", "two"});
+    const std::string push =
+        nlohmann::json({{"ref", "refs/heads/main"},
+                        {"repository", {{"clone_url", "file://" + repo + ".git"}}}})
+            .dump();
+    auto forged = httpPost(
+        webhookPort, "/api/webhook", push,
+        {{"X-GitHub-Event", "push"},
+         {"X-Hub-Signature-256", "sha256=" + sluice::webhook::hmacSha256Hex("wrong", push)}});
+    EXPECT_EQ(forged.first, 401) << forged.second;
+    auto signed_ = httpPost(
+        webhookPort, "/api/webhook", push,
+        {{"X-GitHub-Event", "push"},
+         {"X-Hub-Signature-256", "sha256=" + sluice::webhook::hmacSha256Hex("s3cret", push)}});
+    EXPECT_EQ(signed_.first, 202) << signed_.second;
+    EXPECT_EQ(nlohmann::json::parse(signed_.second).value("refreshed", 0), 1) << signed_.second;
+    EXPECT_TRUE(eventually([&] { return greeting() == "again"; })) << controller.stderrText();
+
+    // The metrics page parses as Prometheus reads it and tells what happened.
+    sluice::testing::ParsedExposition page;
+    ASSERT_TRUE(eventually([&] {
+        auto [status, body] = httpGet(metricsPort, "/metrics");
+        if (status != 200) return false;
+        page = sluice::testing::parseExposition(body);
+        return page.value("sluice_application_info", {{"name", "web"}, {"sync_status", "Synced"}})
+            .has_value();
+    })) << httpGet(metricsPort, "/metrics").second;
+    EXPECT_EQ(page.value("sluice_build_info"), 1);
+    EXPECT_EQ(page.value("sluice_leader"), 1);
+    EXPECT_GE(page.value("sluice_application_sync_total",
+                         {{"namespace", "sluice"}, {"name", "web"}, {"result", "Succeeded"}})
+                  .value_or(0),
+              2);
+    EXPECT_GE(page.value("sluice_git_fetch_total", {{"result", "success"}}).value_or(0), 2);
+    EXPECT_GE(page.value("sluice_git_fetch_duration_seconds_count").value_or(0), 2);
+    EXPECT_GT(
+        page.value("sluice_kube_requests_total", {{"verb", "list"}, {"code", "200"}}).value_or(0),
+        0);
+    EXPECT_GT(
+        page.value("sluice_kube_request_duration_seconds_count", {{"verb", "apply"}}).value_or(0),
+        0);
+    EXPECT_GE(
+        page.value("sluice_reconcile_total", {{"controller", "application"}, {"result", "success"}})
+            .value_or(0),
+        2);
+    EXPECT_EQ(
+        page.value("sluice_webhook_requests_total", {{"provider", "github"}, {"code", "401"}}), 1);
+    EXPECT_EQ(
+        page.value("sluice_webhook_requests_total", {{"provider", "github"}, {"code", "202"}}), 1);
+    EXPECT_TRUE(page.value("sluice_workqueue_depth", {{"controller", "application"}}).has_value());
+    EXPECT_EQ(page.families.at("sluice_reconcile_duration_seconds").type, "histogram");
+
+    controller.signal(SIGTERM);
+    auto code = controller.wait(30s);
+    ASSERT_TRUE(code.has_value()) << "controller did not stop on SIGTERM";
+    EXPECT_EQ(*code, 0) << controller.stderrText();
+    EXPECT_EQ(controller.stderrText().find(server.token()), std::string::npos);
+}
+
+// Two replicas with --leader-elect: one leads and reconciles, the other waits as a ready
+// standby; SIGTERM on the leader releases the Lease and the standby takes over at once.
+TEST(ControllerProcess, LeaderElectionHandsOverBetweenTwoReplicas) {
+    TempDir dir;
+    sluice::testing::ApiServer server;
+    server.start();
+    std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
+    installApplicationCrd(server);
+    for (const char* ns : {"sluice", "web"})
+        server.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+
+    auto start = [&](const std::string& name, int healthPort) {
+        return std::make_unique<ChildProcess>(
+            std::vector<std::string>{kController, "--kubeconfig", kubeconfig, "--control-namespace",
+                                     "sluice", "--repo-cache-dir", dir.file("cache-" + name),
+                                     "--leader-elect", "--health-addr", loopback(healthPort)});
+    };
+    const int portA = freePort(), portB = freePort();
+    auto a = start("a", portA);
+    ASSERT_TRUE(a->waitForOutput("is now the leader", 30s)) << a->stderrText();
+    ASSERT_TRUE(a->waitForOutput("application controller started", 30s)) << a->stderrText();
+    auto b = start("b", portB);
+    ASSERT_TRUE(b->waitForOutput("this replica", 30s)) << b->stderrText();
+    EXPECT_TRUE(eventually([&] {
+        return httpGet(portB, "/readyz").second.find("ready: standby") == 0;
+    })) << httpGet(portB, "/readyz").second;
+    EXPECT_EQ(httpGet(portA, "/readyz").second, "ready: leader\n");
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(b->stderrText().find("application controller started"), std::string::npos)
+        << "a standby must not reconcile";
+
+    auto lease = server.get("coordination.k8s.io/v1", "Lease", "sluice", "sluice-controller");
+    ASSERT_TRUE(lease);
+    const std::string holderA = (*lease)["spec"]["holderIdentity"];
+
+    auto before = std::chrono::steady_clock::now();
+    a->signal(SIGTERM);
+    auto codeA = a->wait(30s);
+    ASSERT_TRUE(codeA.has_value());
+    EXPECT_EQ(*codeA, 0) << a->stderrText();
+    EXPECT_NE(a->stderrText().find("released Lease"), std::string::npos) << a->stderrText();
+    ASSERT_TRUE(b->waitForOutput("application controller started", 30s)) << b->stderrText();
+    // Released, not expired: the hand-over needs no 15 s lease expiry.
+    EXPECT_LT(std::chrono::steady_clock::now() - before, 12s);
+    lease = server.get("coordination.k8s.io/v1", "Lease", "sluice", "sluice-controller");
+    EXPECT_NE((*lease)["spec"]["holderIdentity"], holderA);
+    EXPECT_EQ((*lease)["spec"]["leaseTransitions"], 1);
+    EXPECT_TRUE(eventually([&] { return httpGet(portB, "/readyz").second == "ready: leader\n"; }));
+
+    b->signal(SIGTERM);
+    auto codeB = b->wait(30s);
+    ASSERT_TRUE(codeB.has_value());
+    EXPECT_EQ(*codeB, 0) << b->stderrText();
+}
+
+TEST(ControllerProcess, OperationsFlagsAreValidated) {
+    auto badAddr = runProcess({kController, "--metrics-addr", "8080"});
+    EXPECT_EQ(badAddr.exitCode, 2);
+    EXPECT_NE(badAddr.err.find("--metrics-addr"), std::string::npos) << badAddr.err;
+    auto badBool = runProcess({kController, "--leader-elect=maybe"});
+    EXPECT_EQ(badBool.exitCode, 2);
+    EXPECT_NE(badBool.err.find("--leader-elect"), std::string::npos) << badBool.err;
+    auto help = runProcess({kController, "--help"});
+    for (const char* flag : {"--metrics-addr", "--health-addr", "--webhook-addr",
+                             "--webhook-secret", "--leader-elect", "--leader-election-id"})
+        EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
 }
