@@ -33,18 +33,37 @@ TEST(LabelSelectorTest, Operators) {
 
 TEST(FieldSelectorTest, SupportedFields) {
     json o = withLabels(json::object());
-    EXPECT_TRUE(FieldSelector::parse("metadata.name=n", false).matches(o));
-    EXPECT_FALSE(FieldSelector::parse("metadata.namespace!=ns", false).matches(o));
-    EXPECT_THROW(FieldSelector::parse("status.phase=Running", false), ApiError);
+    EXPECT_TRUE(FieldSelector::parse("metadata.name=n", "ConfigMap").matches(o));
+    EXPECT_FALSE(FieldSelector::parse("metadata.namespace!=ns", "ConfigMap").matches(o));
+    EXPECT_THROW(FieldSelector::parse("status.phase=Running", "ConfigMap"), ApiError);
     o["status"]["phase"] = "Running";
-    EXPECT_TRUE(FieldSelector::parse("status.phase=Running", true).matches(o));
+    EXPECT_TRUE(FieldSelector::parse("status.phase=Running", "Pod").matches(o));
     try {
-        FieldSelector::parse("spec.x=1", false);
+        FieldSelector::parse("spec.x=1", "Pod");
         FAIL();
     } catch (const ApiError& e) {
         EXPECT_EQ(e.code(), 400);
         EXPECT_EQ(e.reason(), "BadRequest");
     }
+}
+
+TEST(FieldSelectorTest, EventFieldsAsKubectlGetEventsUsesThem) {
+    json ev = {{"metadata", {{"name", "e1"}, {"namespace", "ns"}}},
+               {"reason", "DriftCorrected"},
+               {"type", "Normal"},
+               {"source", {{"component", "sluice-controller"}}},
+               {"involvedObject", {{"kind", "Application"}, {"name", "guestbook"}}}};
+    EXPECT_TRUE(FieldSelector::parse("reason=DriftCorrected", "Event").matches(ev));
+    EXPECT_FALSE(FieldSelector::parse("reason=SyncFailed", "Event").matches(ev));
+    EXPECT_TRUE(FieldSelector::parse(
+                    "involvedObject.kind=Application,involvedObject.name=guestbook", "Event")
+                    .matches(ev));
+    EXPECT_TRUE(
+        FieldSelector::parse("source=sluice-controller,type!=Warning", "Event").matches(ev));
+    // An absent field reads as "".
+    EXPECT_TRUE(FieldSelector::parse("involvedObject.namespace=", "Event").matches(ev));
+    EXPECT_THROW(FieldSelector::parse("reason=x", "ConfigMap"), ApiError);
+    EXPECT_TRUE(FieldSelector::parse("type=Opaque", "Secret").matches(json{{"type", "Opaque"}}));
 }
 
 TEST(ContinueTokenTest, RoundTripAndRejectsGarbage) {

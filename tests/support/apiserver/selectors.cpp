@@ -1,6 +1,7 @@
 #include "apiserver/selectors.h"
 
 #include <algorithm>
+#include <map>
 
 #include "apiserver/status_errors.h"
 
@@ -124,7 +125,52 @@ bool LabelSelector::matches(const json& obj) const {
     return true;
 }
 
-FieldSelector FieldSelector::parse(const std::string& text, bool allowPhase) {
+namespace {
+
+// The field labels kube-apiserver accepts per kind (its field label conversion functions), and
+// the object path each one reads; metadata.name and metadata.namespace work for every kind.
+const std::map<std::string, std::map<std::string, std::string>>& kindFieldLabels() {
+    static const std::map<std::string, std::map<std::string, std::string>> labels = {
+        {"Pod",
+         {{"status.phase", "status.phase"},
+          {"spec.nodeName", "spec.nodeName"},
+          {"spec.restartPolicy", "spec.restartPolicy"},
+          {"spec.schedulerName", "spec.schedulerName"},
+          {"spec.serviceAccountName", "spec.serviceAccountName"},
+          {"status.podIP", "status.podIP"},
+          {"status.nominatedNodeName", "status.nominatedNodeName"}}},
+        {"Event",
+         {{"involvedObject.kind", "involvedObject.kind"},
+          {"involvedObject.namespace", "involvedObject.namespace"},
+          {"involvedObject.name", "involvedObject.name"},
+          {"involvedObject.uid", "involvedObject.uid"},
+          {"involvedObject.apiVersion", "involvedObject.apiVersion"},
+          {"involvedObject.resourceVersion", "involvedObject.resourceVersion"},
+          {"involvedObject.fieldPath", "involvedObject.fieldPath"},
+          {"reason", "reason"},
+          {"reportingComponent", "reportingComponent"},
+          {"source", "source.component"},
+          {"type", "type"}}},
+        {"Secret", {{"type", "type"}}},
+        {"Namespace", {{"status.phase", "status.phase"}}},
+        {"ReplicaSet", {{"status.replicas", "status.replicas"}}},
+        {"Job", {{"status.successful", "status.successful"}}},
+    };
+    return labels;
+}
+
+// The dotted path a field label reads, or "" when the kind does not support it.
+std::string fieldPath(const std::string& kind, const std::string& field) {
+    if (field == "metadata.name" || field == "metadata.namespace") return field;
+    auto k = kindFieldLabels().find(kind);
+    if (k == kindFieldLabels().end()) return "";
+    auto f = k->second.find(field);
+    return f == k->second.end() ? "" : f->second;
+}
+
+}  // namespace
+
+FieldSelector FieldSelector::parse(const std::string& text, const std::string& kind) {
     FieldSelector sel;
     for (const std::string& part : splitTop(text)) {
         Req r;
@@ -144,9 +190,8 @@ FieldSelector FieldSelector::parse(const std::string& text, bool allowPhase) {
         } else {
             errors::badRequest("invalid selector: '" + text + "'; can't understand '" + part + "'");
         }
-        if (r.field != "metadata.name" && r.field != "metadata.namespace" &&
-            !(allowPhase && r.field == "status.phase"))
-            errors::badRequest("field label not supported: " + r.field);
+        r.path = fieldPath(kind, r.field);
+        if (r.path.empty()) errors::badRequest("field label not supported: " + r.field);
         sel.reqs_.push_back(std::move(r));
     }
     return sel;
@@ -154,13 +199,23 @@ FieldSelector FieldSelector::parse(const std::string& text, bool allowPhase) {
 
 bool FieldSelector::matches(const json& obj) const {
     for (const auto& r : reqs_) {
-        std::string v;
-        if (r.field == "status.phase") {
-            if (obj.contains("status") && obj["status"].contains("phase"))
-                v = obj["status"]["phase"].get<std::string>();
-        } else {
-            v = obj["metadata"].value(r.field.substr(9), "");
+        // Absent fields compare as "" (and numbers by their decimal text), as the API server's
+        // field sets do.
+        const json* at = &obj;
+        size_t start = 0;
+        while (at && start <= r.path.size()) {
+            size_t dot = r.path.find('.', start);
+            std::string key =
+                r.path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+            at = at->is_object() && at->contains(key) ? &(*at)[key] : nullptr;
+            if (dot == std::string::npos) break;
+            start = dot + 1;
         }
+        std::string v;
+        if (at && at->is_string())
+            v = at->get<std::string>();
+        else if (at && at->is_number())
+            v = at->dump();
         if ((v == r.value) != r.equal) return false;
     }
     return true;

@@ -26,14 +26,17 @@ class LabelSelector {
 
 class FieldSelector {
   public:
-    // "metadata.name=x,metadata.namespace!=y"; status.phase also for pods (allowPhase).
-    static FieldSelector parse(const std::string& text, bool allowPhase);
+    // "metadata.name=x,metadata.namespace!=y", plus the field labels kube-apiserver supports
+    // for `kind` (Pod status.phase and spec.nodeName, Event reason/type/involvedObject.*, ...).
+    // Any other label is a 400 "field label not supported", as there.
+    static FieldSelector parse(const std::string& text, const std::string& kind);
     bool matches(const nlohmann::json& obj) const;
     bool empty() const { return reqs_.empty(); }
 
   private:
     struct Req {
         std::string field;
+        std::string path;  // dotted object path the label reads
         bool equal;
         std::string value;
     };

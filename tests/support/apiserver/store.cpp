@@ -110,7 +110,7 @@ json Store::getScale(const ResourceInfo& res, const std::string& ns,
 ListResult Store::list(const ResourceInfo& res, const std::string& ns,
                        const ListOptions& opts) const {
     LabelSelector ls = LabelSelector::parse(opts.labelSelector);
-    FieldSelector fs = FieldSelector::parse(opts.fieldSelector, res.kind == "Pod");
+    FieldSelector fs = FieldSelector::parse(opts.fieldSelector, res.kind);
     std::lock_guard<std::mutex> lk(mu_);
     ListResult out;
     uint64_t listRv = rv_;
@@ -253,7 +253,7 @@ std::shared_ptr<Watcher> Store::watch(const ResourceInfo& res, const std::string
                                       const WatchOptions& opts) {
     auto w = std::make_shared<Watcher>(res.storageKey(), res.namespaced ? ns : "",
                                        LabelSelector::parse(opts.labelSelector),
-                                       FieldSelector::parse(opts.fieldSelector, res.kind == "Pod"));
+                                       FieldSelector::parse(opts.fieldSelector, res.kind));
     std::lock_guard<std::mutex> lk(mu_);
     const std::string& rvText = opts.resourceVersion;
     if (rvText.empty() || rvText == "0") {
