@@ -730,6 +730,14 @@ TEST_F(PluginTest, SyncDiffAndRollbackWithTheController) {
     EXPECT_EQ(st["history"][2]["revision"], sha1_);
     EXPECT_EQ(st["operationState"]["operation"]["initiatedBy"]["username"], "tester");
 
+    // A refresh the controller takes: --wait returns once it removed the annotation.
+    Ran refresh = sluice({"app", "refresh", "e2e", "-n", kControlNs, "--hard", "--wait"});
+    ASSERT_EQ(refresh.code, 0) << refresh.out << refresh.err;
+    EXPECT_NE(refresh.out.find("Sync Status:"), std::string::npos) << refresh.out;
+    EXPECT_FALSE(getApp("e2e")["metadata"]
+                     .value("annotations", json::object())
+                     .contains("sluice.io/refresh"));
+
     // Against the rolled-back revision nothing differs; against the target (v2) one line does.
     Ran atSha1 = sluice({"app", "diff", "e2e", "-n", kControlNs, "--revision", sha1_});
     EXPECT_EQ(atSha1.code, 0) << atSha1.out << atSha1.err;
