@@ -387,6 +387,11 @@ TEST_F(PluginTest, UsageAndExitCodes) {
     Ran missing = sluice({"app", "get", "nope", "-n", kControlNs});
     EXPECT_EQ(missing.code, 1);
     EXPECT_NE(missing.err.find("NotFound"), std::string::npos) << missing.err;
+    // --context picks a kubeconfig context (writeKubeconfig names its context "test").
+    EXPECT_EQ(sluice({"app", "list", "-n", kControlNs, "--context", "test"}).code, 0);
+    Ran badContext = sluice({"app", "list", "--context=nope"});
+    EXPECT_EQ(badContext.code, 1);
+    EXPECT_NE(badContext.err.find("nope"), std::string::npos) << badContext.err;
     // A kubeconfig that does not exist is a one-line error, exit 1.
     Ran badConfig = sluice({"app", "list", "--kubeconfig", "/nonexistent/kubeconfig"});
     EXPECT_EQ(badConfig.code, 1);
