@@ -501,6 +501,61 @@ TEST_F(ManualRolloutTest, NothingIsRoutedToAPrimaryThatIsNotReady) {
     EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 0; }));
 }
 
+// ../shared/examples: the three Flagger-style Canaries are accepted and initialised with their
+// routing objects. Two name no provider: like Flagger with -mesh-provider=istio, the controller's
+// default provider routes them.
+TEST_F(CanaryControllerTest, SharedExamplesInitialise) {
+    canarycontroller::Options o = defaultOptions();
+    o.defaultProvider = "istio";
+    startController(o);
+    std::vector<std::pair<std::string, std::string>> canaries;  // namespace, name
+    for (const char* file : {"canary.yaml", "blue-green.yaml", "stepped-canary.yaml"}) {
+        for (json doc :
+             yamlDocumentsToJson(readFile(sharedPath(std::string("examples/") + file)))) {
+            const std::string ns = doc["metadata"].value("namespace", "");
+            if (!server_->get("v1", "Namespace", "", ns))
+                server_->create(
+                    {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+            if (doc.value("kind", "") == "Canary") {
+                const std::string target = doc["spec"]["targetRef"]["name"];
+                server_->create(deployment(target, "example/app:1.0", 2, ns));
+                canaries.emplace_back(ns, doc["metadata"]["name"]);
+            }
+            server_->create(doc);
+        }
+    }
+    ASSERT_EQ(canaries.size(), 3u);
+    for (const auto& [ns, name] : canaries) {
+        EXPECT_TRUE(eventually([&, ns = ns, name = name] {
+            auto c = server_->get("sluice.io/v1alpha1", "Canary", ns, name);
+            return c && c->value("status", json::object()).value("phase", "") == "Initialized";
+        })) << ns
+            << "/" << name << ": "
+            << server_->get("sluice.io/v1alpha1", "Canary", ns, name)->dump(2);
+        EXPECT_TRUE(server_->get("apps/v1", "Deployment", ns, name + "-primary")) << name;
+        EXPECT_TRUE(server_->get("v1", "Service", ns, name + "-canary")) << name;
+    }
+    // Istio: a VirtualService with all traffic on the primary.
+    auto vs = server_->get("networking.istio.io/v1", "VirtualService", "blessed-horizon",
+                           "campaign-service");
+    ASSERT_TRUE(vs);
+    bool primaryAll = false;
+    for (const json& d : (*vs)["spec"]["http"][0]["route"])
+        if (d["destination"].value("host", "") == "campaign-service-primary" &&
+            d.value("weight", 0) == 100)
+            primaryAll = true;
+    EXPECT_TRUE(primaryAll) << vs->dump(2);
+    // Blue-green: a VirtualService too, and the apex Service selects the primary's pods.
+    EXPECT_TRUE(
+        server_->get("networking.istio.io/v1", "VirtualService", "production", "ml-platform"));
+    auto apex = server_->get("v1", "Service", "production", "ml-platform");
+    ASSERT_TRUE(apex);
+    EXPECT_EQ((*apex)["spec"]["selector"].value("app", ""), "ml-platform-primary");
+    // Gateway API.
+    EXPECT_TRUE(
+        server_->get("gateway.networking.k8s.io/v1", "HTTPRoute", "bifrost", "bifrost-api"));
+}
+
 TEST_F(CanaryControllerTest, InvalidSpecIsReportedAndNothingIsCreated) {
     startController();
     server_->create(deployment("podinfo", "example/app:1.0"));

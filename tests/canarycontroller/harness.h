@@ -117,15 +117,17 @@ class CanaryControllerTest : public ::testing::Test {
         for (const char* file :
              {"/crds/sluice.io_canaries.yaml", "/crds/sluice.io_metrictemplates.yaml"})
             server_->create(yamlToJson(readFile(std::string(SLUICE_SOURCE_DIR) + file)));
-        for (const json& crd : yamlDocumentsToJson(
-                 readFile(sharedPath("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml"))))
-            server_->create(crd);
+        for (const char* file : {"thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml",
+                                 "thirdparty-crds/istio-1.29.6/networking-crds.yaml"})
+            for (const json& crd : yamlDocumentsToJson(readFile(sharedPath(file))))
+                server_->create(crd);
         server_->create(
             {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", kNs}}}});
         // The CRDs are served once discovery shows them.
         for (const kube::GroupVersionKind& gvk :
              {kCanaryGvk, kube::GroupVersionKind{"sluice.io", "v1alpha1", "MetricTemplate"},
-              kube::GroupVersionKind{"gateway.networking.k8s.io", "v1", "HTTPRoute"}}) {
+              kube::GroupVersionKind{"gateway.networking.k8s.io", "v1", "HTTPRoute"},
+              kube::GroupVersionKind{"networking.istio.io", "v1", "VirtualService"}}) {
             ASSERT_TRUE(eventually([&] {
                 try {
                     client_->resourceFor(gvk);
@@ -191,10 +193,11 @@ class CanaryControllerTest : public ::testing::Test {
         return false;
     }
 
-    static json deployment(const std::string& name, const std::string& image, int replicas = 2) {
+    static json deployment(const std::string& name, const std::string& image, int replicas = 2,
+                           const std::string& ns = kNs) {
         return {{"apiVersion", "apps/v1"},
                 {"kind", "Deployment"},
-                {"metadata", {{"name", name}, {"namespace", kNs}, {"labels", {{"app", name}}}}},
+                {"metadata", {{"name", name}, {"namespace", ns}, {"labels", {{"app", name}}}}},
                 {"spec",
                  {{"replicas", replicas},
                   {"selector", {{"matchLabels", {{"app", name}}}}},

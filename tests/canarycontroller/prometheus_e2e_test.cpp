@@ -106,8 +106,10 @@ TEST_F(CanaryControllerTest, RealPrometheusPromotesHealthyRollsBackFailingAndHol
     EXPECT_TRUE(hasEventContaining("Halt", "error-rate"));
     EXPECT_TRUE(hasEventContaining("Halt", "> 1"));
 
-    // 3. Prometheus gone mid-analysis: the canary holds, nothing is promoted or failed.
+    // 3. Prometheus gone mid-analysis: the canary holds, nothing is promoted or failed. (The
+    // 10 s query window first forgets the failing requests of the previous revision.)
     canaryFails = false;
+    std::this_thread::sleep_for(11s);
     setImage("podinfo", "example/app:4.0");
     ASSERT_TRUE(eventually([&] { return status("podinfo").value("canaryWeight", 0) > 0; }, 60s))
         << status("podinfo").dump(2);
