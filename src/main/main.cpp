@@ -13,6 +13,7 @@
 #include "sluice/app/spec.h"
 #include "sluice/appcontroller/controller.h"
 #include "sluice/cache/informer.h"
+#include "sluice/canarycontroller/controller.h"
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
 #include "sluice/leader/leader.h"
@@ -193,6 +194,44 @@ int run(const ControllerOptions& opts, const sigset_t& signals) {
         factory.stopAll();
         return 1;
     }
+    // The Canary controller runs when its CRD is installed (an Argo CD-style install may ship
+    // only Applications).
+    const kube::GroupVersionKind canaryGvk{"sluice.io", "v1alpha1", "Canary"};
+    std::unique_ptr<canarycontroller::CanaryController> canaries;
+    bool canaryCrd = true;
+    try {
+        client.resourceFor(canaryGvk);
+    } catch (const kube::ApiError& e) {
+        if (e.code() != 404) throw;
+        canaryCrd = false;
+        spdlog::warn(
+            "the Canary CRD (canaries.sluice.io) is not installed: the Canary controller is off");
+    }
+    if (canaryCrd) {
+        canarycontroller::Options canaryOptions;
+        canaryOptions.watchNamespace = opts.ns;
+        canaryOptions.concurrency = opts.concurrency;
+        canaryOptions.metricsServer = opts.metricsServer;
+        canaryOptions.defaultProvider = opts.meshProvider;
+        canaryOptions.selectorLabels = opts.selectorLabels;
+        canaries =
+            std::make_unique<canarycontroller::CanaryController>(client, factory, canaryOptions);
+        canaries->setObserver([&metrics](const canarycontroller::ReconcileRecord& r) {
+            metrics.observeCanaryReconcile(r);
+        });
+        canaries->start();
+        if (!canaries->waitForSync(std::chrono::seconds(60))) {
+            spdlog::error("the Canary and Deployment caches did not sync within 60s");
+            canaries->stop();
+            applications.stop();
+            factory.stopAll();
+            return 1;
+        }
+        metrics.collectCanaries(factory.informerFor(canaryGvk, opts.ns));
+        metrics.collectQueueDepth("canary", [&canaries] { return canaries->stats().queueDepth; });
+        spdlog::info("canary controller started: metrics server {}, default provider {}",
+                     opts.metricsServer, opts.meshProvider);
+    }
     metrics.collectApplications(factory.informerFor(appGvk, opts.ns));
     metrics.collectQueueDepth("application",
                               [&applications] { return applications.stats().queueDepth; });
@@ -210,6 +249,7 @@ int run(const ControllerOptions& opts, const sigset_t& signals) {
                      strsignal(sig));
     else
         spdlog::error("leader election: lost the Lease; stopping the controllers and exiting");
+    if (canaries) canaries->stop();
     applications.stop();
     // Released only after the controllers stopped, so two leaders never act at once.
     if (elector) elector->stop();

@@ -103,9 +103,9 @@ void ControllerMetrics::observeApplicationReconcile(const appcontroller::Reconci
     }
 }
 
-void ControllerMetrics::observeCanaryReconcile(std::chrono::nanoseconds duration, bool succeeded) {
-    reconciles_.inc({"canary", succeeded ? "success" : "error"});
-    reconcileDuration_.observe({"canary"}, seconds(duration));
+void ControllerMetrics::observeCanaryReconcile(const canarycontroller::ReconcileRecord& r) {
+    reconciles_.inc({"canary", r.succeeded ? "success" : "error"});
+    reconcileDuration_.observe({"canary"}, seconds(r.duration));
 }
 
 void ControllerMetrics::observeGitFetch(std::chrono::nanoseconds duration,

@@ -8,6 +8,7 @@
 
 #include "sluice/appcontroller/controller.h"
 #include "sluice/cache/informer.h"
+#include "sluice/canarycontroller/controller.h"
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
 #include "sluice/metrics/registry.h"
@@ -23,7 +24,7 @@ class ControllerMetrics {
 
     kube::RequestObserver kubeRequestObserver();
     void observeApplicationReconcile(const appcontroller::ReconcileRecord& record);
-    void observeCanaryReconcile(std::chrono::nanoseconds duration, bool succeeded);
+    void observeCanaryReconcile(const canarycontroller::ReconcileRecord& record);
     void observeGitFetch(std::chrono::nanoseconds duration, const std::string& error);
     void observeWebhook(const std::string& provider, int status);
     void setLeader(bool leading);

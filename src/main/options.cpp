@@ -97,6 +97,14 @@ Flags (each also read from the environment as SLUICE_<NAME>, e.g. SLUICE_LOG_LEV
                       Secret in the control namespace holding the webhook secrets
                       (keys webhook.github.secret, webhook.gitlab.secret,
                       webhook.bitbucket.secret, webhook.gitea.secret; default: sluice-webhook)
+  --metrics-server URL
+                      Prometheus queried by Canary analysis when a metric names no
+                      address (Flagger's -metrics-server; default: http://prometheus:9090)
+  --mesh-provider P   router of Canaries without spec.provider: kubernetes, istio, nginx,
+                      gatewayapi:v1 (Flagger's -mesh-provider; default: kubernetes)
+  --selector-labels LIST
+                      pod labels that identify a Canary target's pods, in order of preference
+                      (default: app,name,app.kubernetes.io/name)
   --leader-elect      run as one of several replicas: only the holder of the Lease
                       <control-namespace>/sluice-controller reconciles (default: false)
   --leader-election-id NAME
@@ -135,6 +143,9 @@ ControllerOptions parseOptions(int argc, char** argv) {
         {"webhook-addr",
          [&](const std::string& v) { o.webhookAddr = toAddress("webhook-addr", v); }},
         {"webhook-secret", [&](const std::string& v) { o.webhookSecret = v; }},
+        {"metrics-server", [&](const std::string& v) { o.metricsServer = v; }},
+        {"mesh-provider", [&](const std::string& v) { o.meshProvider = v; }},
+        {"selector-labels", [&](const std::string& v) { o.selectorLabels = splitList(v); }},
         {"leader-elect", [&](const std::string& v) { o.leaderElect = toBool("leader-elect", v); }},
         {"leader-election-id", [&](const std::string& v) { o.leaderElectionId = v; }},
         {"concurrency",
@@ -182,6 +193,12 @@ ControllerOptions parseOptions(int argc, char** argv) {
         }
         it->second(value);
     }
+    static const std::set<std::string> providers = {
+        "kubernetes", "istio", "nginx", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1"};
+    if (!providers.count(o.meshProvider))
+        throw std::invalid_argument(
+            "--mesh-provider: want kubernetes, istio, nginx or gatewayapi:v1, got '" +
+            o.meshProvider + "'");
     if (o.logFormat != "text" && o.logFormat != "json")
         throw std::invalid_argument("--log-format: want text or json, got '" + o.logFormat + "'");
     for (const auto& w : o.watch)

@@ -27,6 +27,10 @@ struct ControllerOptions {
     std::string healthAddr = ":8081";
     std::string webhookAddr = ":8082";
     std::string webhookSecret = "sluice-webhook";  // Secret name in the control namespace
+    // Canary controller (Flagger's -metrics-server, -mesh-provider and -selector-labels).
+    std::string metricsServer = "http://prometheus:9090";
+    std::string meshProvider = "kubernetes";
+    std::vector<std::string> selectorLabels;  // empty = app, name, app.kubernetes.io/name
     bool leaderElect = false;
     std::string leaderElectionId = "sluice-controller";  // Lease name
     // Extra apiVersion/Kind pairs whose changes are logged (a debugging aid).

@@ -403,3 +403,69 @@ TEST(ControllerProcess, OperationsFlagsAreValidated) {
                              "--webhook-secret", "--leader-elect", "--leader-election-id"})
         EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
 }
+
+// With the Canary CRD installed the binary runs the Canary controller too: a Canary's target
+// gets its primary and Services, and the Canary shows up in /metrics.
+TEST(ControllerProcess, RunsTheCanaryControllerWhenItsCrdIsInstalled) {
+    TempDir dir;
+    sluice::testing::ApiServer server;
+    server.start();
+    std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
+    for (const char* crd : {"sluice.io_applications.yaml", "sluice.io_canaries.yaml",
+                            "sluice.io_metrictemplates.yaml"}) {
+        std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/crds/" + crd);
+        std::stringstream text;
+        text << in.rdbuf();
+        for (const auto& doc : sluice::yamlDocumentsToJson(text.str())) server.create(doc);
+    }
+    for (const char* ns : {"sluice", "shop"})
+        server.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+    server.create(nlohmann::json::parse(R"({
+      "apiVersion": "apps/v1", "kind": "Deployment",
+      "metadata": {"name": "cart", "namespace": "shop"},
+      "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "cart"}},
+               "template": {"metadata": {"labels": {"app": "cart"}},
+                            "spec": {"containers": [{"name": "cart", "image": "cart:1"}]}}}})"));
+    server.create(nlohmann::json::parse(R"({
+      "apiVersion": "sluice.io/v1alpha1", "kind": "Canary",
+      "metadata": {"name": "cart", "namespace": "shop"},
+      "spec": {"provider": "kubernetes",
+               "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "cart"},
+               "service": {"port": 80, "targetPort": 8080},
+               "analysis": {"interval": "1s", "threshold": 2, "iterations": 2, "metrics": []}}})"));
+
+    const int metricsPort = freePort();
+    ChildProcess controller({kController, "--kubeconfig", kubeconfig, "--control-namespace",
+                             "sluice", "--repo-cache-dir", dir.file("cache"), "--metrics-addr",
+                             loopback(metricsPort), "--metrics-server", "http://127.0.0.1:1"});
+    ASSERT_TRUE(controller.waitForOutput("canary controller started", 30s))
+        << controller.stderrText();
+    EXPECT_TRUE(eventually([&] {
+        auto canary = server.get("sluice.io/v1alpha1", "Canary", "shop", "cart");
+        return canary &&
+               canary->value("/status/phase"_json_pointer, std::string()) == "Initialized";
+    })) << controller.stderrText();
+    EXPECT_TRUE(server.get("apps/v1", "Deployment", "shop", "cart-primary").has_value());
+    for (const char* svc : {"cart", "cart-primary", "cart-canary"})
+        EXPECT_TRUE(server.get("v1", "Service", "shop", svc).has_value()) << svc;
+    auto target = server.get("apps/v1", "Deployment", "shop", "cart");
+    EXPECT_EQ(target->value("/spec/replicas"_json_pointer, -1), 0) << "the target rests at zero";
+
+    EXPECT_TRUE(eventually([&] {
+        auto [status, body] = httpGet(metricsPort, "/metrics");
+        if (status != 200) return false;
+        auto page = sluice::testing::parseExposition(body);
+        return page.value("sluice_canary_phase",
+                          {{"namespace", "shop"}, {"name", "cart"}, {"phase", "Initialized"}}) ==
+                   1 &&
+               page.value("sluice_canary_status", {{"namespace", "shop"}, {"name", "cart"}}) == 1 &&
+               page.value("sluice_reconcile_total",
+                          {{"controller", "canary"}, {"result", "success"}})
+                       .value_or(0) > 0;
+    })) << httpGet(metricsPort, "/metrics").second;
+
+    controller.signal(SIGTERM);
+    auto code = controller.wait(30s);
+    ASSERT_TRUE(code.has_value());
+    EXPECT_EQ(*code, 0) << controller.stderrText();
+}
