@@ -556,6 +556,33 @@ TEST_F(CanaryControllerTest, SharedExamplesInitialise) {
         server_->get("gateway.networking.k8s.io/v1", "HTTPRoute", "bifrost", "bifrost-api"));
 }
 
+// With a one-minute interval only the Deployment watch can notice a new template in time.
+TEST_F(CanaryControllerTest, ATemplateChangeIsNoticedWithoutWaitingForTheInterval) {
+    startController();
+    json canary = gatewayCanary("podinfo", "podinfo");
+    canary["spec"]["analysis"]["interval"] = "1m";
+    ASSERT_NO_FATAL_FAILURE(initialise(canary, "podinfo"));
+    const auto changed = std::chrono::steady_clock::now();
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Progressing"; }, 30s))
+        << status("podinfo").dump(2);
+    EXPECT_LT(std::chrono::steady_clock::now() - changed, 30s);
+    EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 2; }, 30s));
+}
+
+TEST_F(CanaryControllerTest, SkipAnalysisPromotesWithoutChecks) {
+    startController();  // no metric is scripted: any query would be an error
+    json canary = gatewayCanary("podinfo", "podinfo");
+    canary["spec"]["skipAnalysis"] = true;
+    ASSERT_NO_FATAL_FAILURE(initialise(canary, "podinfo"));
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }))
+        << status("podinfo").dump(2);
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+    EXPECT_TRUE(metrics_->queries().empty());
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+}
+
 TEST_F(CanaryControllerTest, InvalidSpecIsReportedAndNothingIsCreated) {
     startController();
     server_->create(deployment("podinfo", "example/app:1.0"));
