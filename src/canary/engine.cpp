@@ -71,12 +71,15 @@ class Round {
           now_(std::chrono::floor<seconds>(now)) {}
 
     Decision run() {
+        // With the target gone nothing can be carried out: requests wait for it.
+        if (obs_.target.exists && handleRequests()) return finish();
         dispatch();
         return finish();
     }
 
     Decision rejectSpec(const std::vector<std::string>& errors) {
         std::string text = "Invalid spec: " + join(errors, "; ");
+        invalidSpec_ = true;
         holdAndReport(text, EventType::Warning, "InvalidSpec", seconds(60));
         return finish();
     }
@@ -100,7 +103,137 @@ class Round {
 
     Decision finish() {
         syncPromotedCondition();
-        return Decision{std::move(st_), std::move(actions_), requeue_};
+        return Decision{std::move(st_), std::move(actions_), requeue_, std::move(removeRequests_)};
+    }
+
+    // --- manual requests -------------------------------------------------------------------
+
+    static int precedence(ManualAction action) {
+        switch (action) {
+            case ManualAction::Abort:
+                return 0;
+            case ManualAction::Promote:
+                return 1;
+            case ManualAction::Retry:
+                return 2;
+        }
+        return 3;
+    }
+
+    static std::string requestText(const ManualRequest& request) {
+        return std::string(annotationOf(request.action)) + "=" + request.value;
+    }
+
+    // Honoured once: only a request later (to the second) than the last phase transition, or
+    // for promote than the promotion request already being carried out.
+    bool isStale(const ManualRequest& request) const {
+        const Time at = std::chrono::floor<seconds>(*request.requestedAt);
+        if (st_.lastTransitionTime && at <= *st_.lastTransitionTime) return true;
+        return request.action == ManualAction::Promote && st_.manualPromotionRequested &&
+               at <= *st_.manualPromotionRequested;
+    }
+
+    // Why the request cannot be carried out now ("" when it can).
+    std::string refusal(const ManualRequest& request) const {
+        const Phase phase = st_.phase;
+        auto in = [&](std::initializer_list<Phase> phases) {
+            return std::find(phases.begin(), phases.end(), phase) != phases.end();
+        };
+        std::string current =
+            phase == Phase::None ? "no phase yet" : "phase " + std::string(toString(phase));
+        switch (request.action) {
+            case ManualAction::Promote:
+                if (!in({Phase::Progressing, Phase::Waiting, Phase::WaitingPromotion}))
+                    return "promote applies only in phase Progressing, Waiting or "
+                           "WaitingPromotion, not in " +
+                           current;
+                if (revisionChanged())
+                    return target() +
+                           " changed since its analysis started: the new revision "
+                           "is analysed first";
+                return "";
+            case ManualAction::Abort:
+                if (!in({Phase::Progressing, Phase::Waiting, Phase::WaitingPromotion,
+                         Phase::Promoting}))
+                    return "abort applies only in phase Progressing, Waiting, WaitingPromotion "
+                           "or Promoting, not in " +
+                           current;
+                return "";
+            case ManualAction::Retry:
+                if (phase != Phase::Failed)
+                    return "retry applies only in phase Failed, not in " + current;
+                if (st_.targetKeptServing)
+                    return target() + " is serving in place of " + primary() +
+                           ", which is not ready";
+                return "";
+        }
+        return "unknown request";
+    }
+
+    void refuseRequest(const ManualRequest& request, const std::string& why) {
+        removeRequests_.push_back(request.action);
+        emit(EventType::Warning, "RequestRefused", requestText(request) + " refused: " + why);
+    }
+
+    // Returns true when a request decided this round (the phases are not run).
+    bool handleRequests() {
+        std::vector<const ManualRequest*> fresh;
+        for (const ManualRequest& request : obs_.requests) {
+            if (!request.requestedAt) {
+                refuseRequest(request, "the value is not an RFC 3339 time");
+            } else if (isStale(request)) {
+                removeRequests_.push_back(request.action);
+            } else {
+                fresh.push_back(&request);
+            }
+        }
+        std::stable_sort(fresh.begin(), fresh.end(),
+                         [](const ManualRequest* a, const ManualRequest* b) {
+                             return precedence(a->action) < precedence(b->action);
+                         });
+        const ManualRequest* chosen = nullptr;
+        for (const ManualRequest* request : fresh) {
+            if (chosen) {
+                refuseRequest(*request, "superseded by " + requestText(*chosen));
+                continue;
+            }
+            std::string why = refusal(*request);
+            if (!why.empty()) {
+                refuseRequest(*request, why);
+                continue;
+            }
+            chosen = request;
+            removeRequests_.push_back(request->action);
+        }
+        if (!chosen) return false;
+        const std::string what = requestText(*chosen);
+        switch (chosen->action) {
+            case ManualAction::Abort:
+                // The revision in the target is the one aborted: it is not analysed again
+                // until it changes.
+                if (!obs_.targetTemplateHash.empty()) st_.lastAppliedSpec = obs_.targetTemplateHash;
+                rollback("Rolling back " + target() + ": manual abort (" + what + ")");
+                return true;
+            case ManualAction::Retry:
+                startRevision(
+                    false, "Manual retry (" + what + "): restarting the analysis of " + target());
+                return true;
+            case ManualAction::Promote: {
+                st_.manualPromotionRequested = std::chrono::floor<seconds>(*chosen->requestedAt);
+                std::string text = "Manual promotion (" + what + "): promoting " + target() +
+                                   " without further analysis once it and " + primary() +
+                                   " are ready";
+                emit(EventType::Normal, "PromotionRequested", text);
+                message_ = text;
+                return false;  // the phase carries it out
+            }
+        }
+        return false;
+    }
+
+    std::string manualPromotionText() const {
+        return "Manual promotion (" + std::string(annotationOf(ManualAction::Promote)) + "=" +
+               formatTimestamp(*st_.manualPromotionRequested) + ")";
     }
 
     void dispatch() {
@@ -145,7 +278,9 @@ class Round {
     }
 
     void syncPromotedCondition() {
-        if (st_.phase == Phase::None) return;
+        // Without a phase the condition still says why nothing happens (an invalid spec, a
+        // missing target).
+        if (st_.phase == Phase::None && !message_ && !st_.condition(kPromotedCondition)) return;
         auto it = std::find_if(st_.conditions.begin(), st_.conditions.end(),
                                [](const Condition& c) { return c.type == kPromotedCondition; });
         if (it == st_.conditions.end()) {
@@ -157,6 +292,11 @@ class Round {
         if (st_.phase == Phase::Initialized || st_.phase == Phase::Succeeded) status = "True";
         if (st_.phase == Phase::Failed) status = "False";
         std::string reason(toString(st_.phase));
+        if (st_.phase == Phase::None) {
+            status = invalidSpec_ ? "False" : "Unknown";
+            reason = holdReason_.value_or(it->reason);
+        }
+        if (invalidSpec_) reason = "InvalidSpec";
         std::string message = message_.value_or(it->message);
         if (it->status != status) it->lastTransitionTime = now_;
         if (it->status != status || it->reason != reason || it->message != message) {
@@ -187,6 +327,7 @@ class Round {
                        seconds requeue) {
         if (previousMessage() != message) emit(type, reason, message);
         message_ = message;
+        holdReason_ = reason;
         requeue_ = requeue;
     }
 
@@ -250,6 +391,7 @@ class Round {
         st_.gateWaitingSince.clear();
         st_.targetUnreadySince.reset();
         st_.primaryUnreadySince.reset();
+        st_.manualPromotionRequested.reset();
     }
 
     // --- rollback ------------------------------------------------------------------------
@@ -394,14 +536,17 @@ class Round {
         if (revisionChanged()) startRevision(false);
     }
 
-    void startRevision(bool restart) {
+    // retryText: a manual retry of the current revision, with its event and message.
+    void startRevision(bool restart, const std::optional<std::string>& retryText = std::nullopt) {
         st_.failedChecks = 0;
         st_.iterations = 0;
         st_.preRolloutPassed = false;
         clearAnalysisTimers();
         st_.lastAppliedSpec = obs_.targetTemplateHash;
         bool needsApproval = spec_.hasWebhooks(WebhookType::ConfirmRollout);
-        if (restart) {
+        if (retryText) {
+            emit(EventType::Normal, "Retry", *retryText);
+        } else if (restart) {
             emit(EventType::Normal, "NewRevision",
                  "New revision detected! Restarting analysis for " + target());
         } else {
@@ -418,7 +563,8 @@ class Round {
                 scaleTarget(0);
             }
             setPhase(Phase::Waiting);
-            message_ = "Waiting for confirm-rollout approval for " + target();
+            message_ = retryText ? *retryText + "; waiting for confirm-rollout approval"
+                                 : "Waiting for confirm-rollout approval for " + target();
             requestChecks({{WebhookType::ConfirmRollout, WebhookType::Rollback}, false});
             return;
         }
@@ -429,13 +575,25 @@ class Round {
         }
         setPhase(Phase::Progressing);
         st_.targetUnreadySince = now_;
-        message_ = "New revision detected, progressing canary analysis.";
+        message_ = retryText ? *retryText : "New revision detected, progressing canary analysis.";
         requeue_ = readinessPoll();
     }
 
     void awaitRolloutApproval() {
         if (revisionChanged()) {
             startRevision(true);
+            return;
+        }
+        if (st_.manualPromotionRequested) {
+            // A manual promotion stands for the approval.
+            st_.gateWaitingSince.erase(WebhookType::ConfirmRollout);
+            scaleTarget(scaleUpReplicas());
+            setPhase(Phase::Progressing);
+            st_.targetUnreadySince = now_;
+            std::string text = manualPromotionText() + ": scaling up " + target();
+            emit(EventType::Normal, "Approved", text);
+            message_ = text;
+            requeue_ = readinessPoll();
             return;
         }
         Checks checks{{WebhookType::ConfirmRollout, WebhookType::Rollback}, false};
@@ -499,6 +657,17 @@ class Round {
             return;
         }
         st_.targetUnreadySince.reset();
+        if (st_.manualPromotionRequested) {
+            // As a passed analysis: never starts while the primary is not ready.
+            if (!obs_.primary.ready) {
+                holdAndReport(manualPromotionText() + " held: " + primary() + " is not ready (" +
+                                  readiness(obs_.primary) + ")",
+                              EventType::Warning, "PrimaryNotReady", readinessPoll());
+                return;
+            }
+            startPromotion(manualPromotionText() + " for " + target());
+            return;
+        }
         if (spec_.skipAnalysis) {
             startPromotion("Canary analysis skipped for " + target());
             return;
@@ -734,10 +903,37 @@ class Round {
     Time now_;
     std::vector<Action> actions_;
     seconds requeue_{0};
-    std::optional<std::string> message_;  // new Promoted condition message, if it changes
+    std::optional<std::string> message_;     // new Promoted condition message, if it changes
+    std::optional<std::string> holdReason_;  // the condition's reason while there is no phase
+    bool invalidSpec_ = false;
+    std::vector<ManualAction> removeRequests_;
 };
 
 }  // namespace
+
+std::string_view toString(ManualAction action) {
+    switch (action) {
+        case ManualAction::Promote:
+            return "promote";
+        case ManualAction::Abort:
+            return "abort";
+        case ManualAction::Retry:
+            return "retry";
+    }
+    return "";
+}
+
+std::string_view annotationOf(ManualAction action) {
+    switch (action) {
+        case ManualAction::Promote:
+            return "sluice.io/promote";
+        case ManualAction::Abort:
+            return "sluice.io/abort";
+        case ManualAction::Retry:
+            return "sluice.io/retry";
+    }
+    return "";
+}
 
 std::string_view toString(EventType type) {
     return type == EventType::Warning ? "Warning" : "Normal";

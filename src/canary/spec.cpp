@@ -514,6 +514,7 @@ StatusParseResult parseCanaryStatus(const json& status) {
     out.primaryUnreadySince = reader.timestamp("primaryUnreadySince");
     out.preRolloutPassed = reader.boolean("preRolloutPassed").value_or(false);
     out.targetKeptServing = reader.boolean("targetKeptServing").value_or(false);
+    out.manualPromotionRequested = reader.timestamp("manualPromotionRequested");
     return result;
 }
 
@@ -553,6 +554,7 @@ json toJson(const CanaryStatus& status) {
     putTime(out, "primaryUnreadySince", status.primaryUnreadySince);
     if (status.preRolloutPassed) out["preRolloutPassed"] = true;
     if (status.targetKeptServing) out["targetKeptServing"] = true;
+    putTime(out, "manualPromotionRequested", status.manualPromotionRequested);
     return out;
 }
 

@@ -50,6 +50,7 @@ const char* const kEngineStatusFields[] = {
     "primaryUnreadySince",
     "preRolloutPassed",
     "targetKeptServing",
+    "manualPromotionRequested",
 };
 
 // An action the controller must not carry out (the target moved on): nothing more is done and

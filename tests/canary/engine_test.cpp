@@ -81,6 +81,9 @@ class Sim {
     int canaryWeight = 0;
     std::map<std::string, WebhookOutcome> hookOutcome;   // by name; default Succeeded
     std::map<std::string, MetricResult> metricOverride;  // by name; default a passing value
+    // The request annotations on the Canary; removed as the controller does when the decision
+    // says so.
+    std::vector<ManualRequest> requests;
 
     // What happened.
     Decision last;
@@ -101,6 +104,7 @@ class Sim {
                      primaryReady ? primaryReplicas : 0};
         o.metrics = pendingMetrics_;
         o.webhooks = pendingWebhooks_;
+        o.requests = requests;
         return o;
     }
 
@@ -118,6 +122,8 @@ class Sim {
             status = reparsed.status;
         }
         for (const Action& action : last.actions) apply(action);
+        for (ManualAction removed : last.removeRequests)
+            std::erase_if(requests, [&](const ManualRequest& r) { return r.action == removed; });
         return last;
     }
 
@@ -991,6 +997,306 @@ TEST(CanaryEngineRestart, PacingSurvivesRestart) {
     EXPECT_EQ(d.requeueAfter, 300s);
 }
 
+// --- manual requests (kubectl sluice canary promote|abort|retry) ------------------------------
+
+// A request made now on the Sim's clock (later than any transition so far, once a second passed).
+ManualRequest requestNow(Sim& sim, ManualAction action) {
+    sim.clock.advance(1s);
+    Time at = sim.clock.wallNow();
+    return ManualRequest{action, at, formatTimestamp(at)};
+}
+
+int countReason(const Sim& sim, const std::string& reason) {
+    return static_cast<int>(std::count_if(sim.events.begin(), sim.events.end(),
+                                          [&](const Event& e) { return e.reason == reason; }));
+}
+
+std::vector<std::string> logSince(const Sim& sim, size_t start) {
+    return {sim.log.begin() + static_cast<long>(start), sim.log.end()};
+}
+
+TEST(CanaryEngineManual, PromoteSkipsTheRemainingStepsAndChecks) {
+    Sim sim(makeSpec({{"stepWeight", 10}, {"metrics", {successRate()}}}));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 20; }));
+    sim.requests.push_back(requestNow(sim, ManualAction::Promote));
+    const std::string value = sim.requests.back().value;
+    const size_t start = sim.log.size();
+    const int runs = sim.metricRuns;
+    auto d = sim.round();
+    EXPECT_THAT(d.removeRequests, ElementsAre(ManualAction::Promote));
+    EXPECT_TRUE(sim.requests.empty());
+    EXPECT_EQ(sim.status.phase, Phase::Promoting);
+    EXPECT_THAT(described(d.actions),
+                Contains("EmitEvent(Normal, PromotionRequested, Manual promotion "
+                         "(sluice.io/promote=" +
+                         value +
+                         "): promoting app without further analysis once it and app-primary "
+                         "are ready)"));
+    EXPECT_THAT(described(d.actions), Contains("CopyTargetToPrimary(rev2)"));
+    EXPECT_THAT(sim.conditionMessage(), HasSubstr("Manual promotion (sluice.io/promote=" + value));
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Succeeded));
+    EXPECT_EQ(sim.primaryHash, "rev2");
+    EXPECT_EQ(sim.status.lastPromotedSpec, "rev2");
+    EXPECT_EQ(sim.metricRuns, runs);  // no further analysis
+    // Straight from weight 20 to the promotion: all traffic on the ready canary while the
+    // primary rolls out, then back to the primary.
+    std::vector<std::string> after = logSince(sim, start);
+    EXPECT_THAT(after, Not(Contains(HasSubstr("canary=30"))));
+    EXPECT_EQ(sim.weightChanges.back(), std::make_pair(100, 0));
+    EXPECT_FALSE(sim.status.manualPromotionRequested);
+}
+
+TEST(CanaryEngineManual, PromoteBypassesAClosedConfirmPromotionGate) {
+    Sim sim(makeSpec({{"stepWeight", 50}, {"webhooks", {hook("promote", "confirm-promotion")}}}));
+    sim.hookOutcome["promote"] = WebhookOutcome::Failed;
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntilPhase(Phase::WaitingPromotion));
+    sim.requests.push_back(requestNow(sim, ManualAction::Promote));
+    sim.round();
+    EXPECT_EQ(sim.status.phase, Phase::Promoting);
+    EXPECT_TRUE(sim.status.gateWaitingSince.empty());
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Succeeded));
+    EXPECT_EQ(sim.primaryHash, "rev2");
+}
+
+TEST(CanaryEngineManual, PromoteWhileWaitingScalesUpAndPromotesOnlyOnceTheCanaryIsReady) {
+    Sim sim(makeSpec({{"stepWeight", 10},
+                      {"metrics", {successRate()}},
+                      {"webhooks", {hook("approve", "confirm-rollout")}}}));
+    sim.hookOutcome["approve"] = WebhookOutcome::Failed;
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Waiting));
+    ASSERT_EQ(sim.targetReplicas, 0);
+    sim.targetHealthy = false;  // its pods take a while
+    sim.requests.push_back(requestNow(sim, ManualAction::Promote));
+    auto d = sim.round();
+    EXPECT_EQ(sim.status.phase, Phase::Progressing);
+    EXPECT_THAT(described(d.actions), Contains("ScaleTarget(3)"));
+    EXPECT_THAT(described(d.actions), Not(Contains(HasSubstr("CopyTargetToPrimary"))));
+    ASSERT_TRUE(sim.status.manualPromotionRequested);
+    for (int i = 0; i < 5; ++i) sim.next();
+    EXPECT_EQ(sim.status.phase, Phase::Progressing);
+    EXPECT_EQ(sim.canaryWeight, 0) << "no traffic to a canary that is not ready";
+    EXPECT_THAT(sim.log, Not(Contains(HasSubstr("CopyTargetToPrimary(rev2)"))));
+
+    sim.targetHealthy = true;
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Succeeded));
+    EXPECT_EQ(sim.primaryHash, "rev2");
+    EXPECT_EQ(sim.metricRuns, 0);
+    EXPECT_EQ(sim.callsOf(WebhookType::ConfirmRollout), 1);
+}
+
+TEST(CanaryEngineManual, PromoteNeverStartsOnAPrimaryThatIsNotReady) {
+    Sim sim(makeSpec({{"stepWeight", 10}}));
+    sim.persistThroughJson = true;  // the request being carried out survives a restart
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 10; }));
+    sim.primaryHealthy = false;
+    sim.requests.push_back(requestNow(sim, ManualAction::Promote));
+    ManualRequest request = sim.requests.back();
+    for (int i = 0; i < 10; ++i) sim.next();
+    EXPECT_EQ(sim.status.phase, Phase::Progressing);
+    EXPECT_EQ(sim.canaryWeight, 10);
+    EXPECT_THAT(sim.log, Not(Contains(HasSubstr("CopyTargetToPrimary"))));
+    EXPECT_THAT(sim.conditionMessage(),
+                HasSubstr("Manual promotion (sluice.io/promote=" + request.value +
+                          ") held: app-primary is not ready (0/3 replicas ready)"));
+    EXPECT_EQ(countReason(sim, "PrimaryNotReady"), 1);
+
+    // The same annotation seen again (a cache that lags behind its removal) is not a second
+    // request.
+    sim.requests.push_back(request);
+    auto d = sim.next();
+    EXPECT_THAT(d.removeRequests, ElementsAre(ManualAction::Promote));
+    EXPECT_EQ(countReason(sim, "PromotionRequested"), 1);
+
+    sim.primaryHealthy = true;
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Succeeded));
+    EXPECT_EQ(sim.primaryHash, "rev2");
+}
+
+TEST(CanaryEngineManual, StaleRequestsAreOnlyRemoved) {
+    Sim sim(makeSpec({{"stepWeight", 10}}));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 10; }));
+    // Made in the second of the last transition (the start of this analysis) or before it.
+    const Time transition = *sim.status.lastTransitionTime;
+    sim.requests.push_back(
+        {ManualAction::Promote, transition + 500ms, formatTimestamp(transition)});
+    sim.requests.push_back(
+        {ManualAction::Abort, transition - 1h, formatTimestamp(transition - 1h)});
+    sim.clearRecords();
+    auto d = sim.next();
+    EXPECT_THAT(d.removeRequests, ElementsAre(ManualAction::Promote, ManualAction::Abort));
+    EXPECT_TRUE(sim.requests.empty());
+    EXPECT_EQ(sim.status.phase, Phase::Progressing);
+    EXPECT_FALSE(sim.status.manualPromotionRequested);
+    EXPECT_EQ(countReason(sim, "PromotionRequested") + countReason(sim, "RequestRefused") +
+                  countReason(sim, "RollingBack"),
+              0);
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 30; }));
+}
+
+TEST(CanaryEngineManual, AbortRollsBackLikeTheRollbackWebhook) {
+    Sim sim(makeSpec({{"stepWeight", 10}, {"webhooks", {hook("notify", "post-rollout")}}}));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 30; }));
+    sim.requests.push_back(requestNow(sim, ManualAction::Abort));
+    const std::string value = sim.requests.back().value;
+    auto d = sim.round();
+    EXPECT_THAT(d.removeRequests, ElementsAre(ManualAction::Abort));
+    EXPECT_EQ(sim.status.phase, Phase::Failed);
+    EXPECT_THAT(described(d.actions), Contains("SetWeights(primary=100, canary=0)"));
+    EXPECT_THAT(described(d.actions), Contains("ScaleTarget(0)"));
+    EXPECT_THAT(sim.eventMessages(),
+                Contains("Rolling back app: manual abort (sluice.io/abort=" + value + ")"));
+    EXPECT_EQ(sim.conditionMessage(),
+              "Rolling back app: manual abort (sluice.io/abort=" + value + ")");
+    EXPECT_EQ(sim.status.condition(kPromotedCondition)->status, "False");
+    EXPECT_EQ(sim.status.failedChecks, 0);
+    EXPECT_EQ(sim.callsOf(WebhookType::PostRollout), 1);
+    EXPECT_EQ(sim.primaryHash, "rev1");
+    // The aborted revision is not analysed again; a new one is.
+    for (int i = 0; i < 5; ++i) sim.next();
+    EXPECT_EQ(sim.status.phase, Phase::Failed);
+    EXPECT_EQ(sim.targetReplicas, 0);
+    sim.targetHash = "rev3";
+    sim.next();
+    EXPECT_EQ(sim.status.phase, Phase::Progressing);
+}
+
+TEST(CanaryEngineManual, AbortWhilePromotingKeepsTheOnlyReadyVersionServing) {
+    Sim sim(makeSpec({{"stepWeight", 50}}));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Promoting));
+    sim.primaryHealthy = false;  // rolling out the new template
+    sim.next();
+    ASSERT_EQ(sim.status.phase, Phase::Promoting);
+    sim.requests.push_back(requestNow(sim, ManualAction::Abort));
+    const size_t start = sim.log.size();
+    sim.round();
+    EXPECT_EQ(sim.status.phase, Phase::Failed);
+    EXPECT_TRUE(sim.status.targetKeptServing);
+    EXPECT_THAT(logSince(sim, start), Not(Contains("ScaleTarget(0)")));
+    EXPECT_THAT(logSince(sim, start), Not(Contains(HasSubstr("SetWeights(primary=100"))));
+    EXPECT_EQ(sim.canaryWeight, 100);
+    EXPECT_EQ(sim.targetReplicas, 3);
+}
+
+TEST(CanaryEngineManual, AbortWhileWaitingForApproval) {
+    Sim sim(makeSpec({{"stepWeight", 10}, {"webhooks", {hook("approve", "confirm-rollout")}}}));
+    sim.hookOutcome["approve"] = WebhookOutcome::Failed;
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Waiting));
+    sim.requests.push_back(requestNow(sim, ManualAction::Abort));
+    sim.round();
+    EXPECT_EQ(sim.status.phase, Phase::Failed);
+    EXPECT_EQ(sim.targetReplicas, 0);
+    EXPECT_EQ(sim.primaryWeight, 100);
+}
+
+TEST(CanaryEngineManual, RetryAnalysesTheFailedRevisionAgain) {
+    Sim sim(makeSpec({{"stepWeight", 25}, {"threshold", 2}, {"metrics", {successRate()}}}));
+    sim.initializeThenDeploy();
+    sim.metricOverride["request-success-rate"] = MetricResult::measured(90);
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Failed));
+    ASSERT_EQ(sim.status.failedChecks, 2);
+    for (int i = 0; i < 3; ++i) sim.next();
+    ASSERT_EQ(sim.status.phase, Phase::Failed);
+    ASSERT_EQ(sim.targetReplicas, 0);
+
+    sim.metricOverride.clear();  // the dependency that failed is fixed
+    sim.requests.push_back(requestNow(sim, ManualAction::Retry));
+    const std::string value = sim.requests.back().value;
+    auto d = sim.round();
+    EXPECT_THAT(d.removeRequests, ElementsAre(ManualAction::Retry));
+    EXPECT_EQ(sim.status.phase, Phase::Progressing);
+    EXPECT_EQ(sim.status.failedChecks, 0);
+    EXPECT_EQ(sim.status.iterations, 0);
+    EXPECT_EQ(sim.status.lastAppliedSpec, "rev2");
+    EXPECT_THAT(described(d.actions), Contains("ScaleTarget(3)"));
+    EXPECT_THAT(sim.eventMessages(), Contains("Manual retry (sluice.io/retry=" + value +
+                                              "): restarting the analysis of app"));
+    EXPECT_EQ(sim.status.lastTransitionTime,
+              std::chrono::floor<std::chrono::seconds>(sim.clock.wallNow()));
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Succeeded));
+    EXPECT_EQ(sim.primaryHash, "rev2");
+}
+
+TEST(CanaryEngineManual, RequestsOutsideTheirPhasesAreRefusedWithAWarning) {
+    Sim sim(makeSpec({{"stepWeight", 10}}));
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Initialized));
+    sim.requests.push_back(requestNow(sim, ManualAction::Abort));
+    const std::string value = sim.requests.back().value;
+    auto d = sim.round();
+    EXPECT_THAT(d.removeRequests, ElementsAre(ManualAction::Abort));
+    EXPECT_THAT(described(d.actions),
+                Contains("EmitEvent(Warning, RequestRefused, sluice.io/abort=" + value +
+                         " refused: abort applies only in phase Progressing, Waiting, "
+                         "WaitingPromotion or Promoting, not in phase Initialized)"));
+    EXPECT_EQ(sim.status.phase, Phase::Initialized);
+
+    sim.targetHash = "rev2";
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 10; }));
+    sim.requests.push_back(requestNow(sim, ManualAction::Retry));
+    sim.requests.push_back({ManualAction::Promote, std::nullopt, "yesterday"});
+    sim.clearRecords();
+    d = sim.round();
+    EXPECT_THAT(d.removeRequests,
+                ::testing::UnorderedElementsAre(ManualAction::Retry, ManualAction::Promote));
+    EXPECT_THAT(sim.eventMessages(),
+                Contains(HasSubstr("refused: retry applies only in phase Failed, not in phase "
+                                   "Progressing")));
+    EXPECT_THAT(sim.eventMessages(),
+                Contains("sluice.io/promote=yesterday refused: the value is not an RFC 3339 "
+                         "time"));
+    EXPECT_EQ(sim.status.phase, Phase::Progressing);
+    EXPECT_EQ(sim.status.canaryWeight, 10);
+    EXPECT_FALSE(sim.status.manualPromotionRequested);
+}
+
+TEST(CanaryEngineManual, AbortTakesPrecedenceOverPromote) {
+    Sim sim(makeSpec({{"stepWeight", 10}}));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 10; }));
+    sim.requests.push_back(requestNow(sim, ManualAction::Promote));
+    sim.requests.push_back(requestNow(sim, ManualAction::Abort));
+    auto d = sim.round();
+    EXPECT_THAT(d.removeRequests,
+                ::testing::UnorderedElementsAre(ManualAction::Promote, ManualAction::Abort));
+    EXPECT_EQ(sim.status.phase, Phase::Failed);
+    EXPECT_THAT(sim.eventMessages(),
+                Contains(HasSubstr("refused: superseded by sluice.io/abort=")));
+    EXPECT_THAT(sim.log, Not(Contains(HasSubstr("CopyTargetToPrimary(rev2)"))));
+}
+
+TEST(CanaryEngineManual, PromoteOfARevisionThatChangedIsRefused) {
+    Sim sim(makeSpec({{"stepWeight", 10}}));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 10; }));
+    sim.targetHash = "rev3";
+    sim.requests.push_back(requestNow(sim, ManualAction::Promote));
+    sim.round();
+    EXPECT_THAT(sim.eventMessages(),
+                Contains(HasSubstr("refused: app changed since its analysis started")));
+    EXPECT_EQ(sim.status.phase, Phase::Progressing);
+    EXPECT_EQ(sim.status.lastAppliedSpec, "rev3");
+    EXPECT_FALSE(sim.status.manualPromotionRequested);
+}
+
+TEST(CanaryEngineManual, RequestsWaitWhileTheTargetIsMissing) {
+    Sim sim(makeSpec({{"stepWeight", 10}}));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 10; }));
+    sim.requests.push_back(requestNow(sim, ManualAction::Abort));
+    Observation o = sim.observe();
+    o.target = {};
+    Decision d = step(sim.spec, sim.status, o, sim.clock.wallNow());
+    EXPECT_THAT(d.removeRequests, IsEmpty());
+    EXPECT_EQ(d.status.phase, Phase::Progressing);
+}
+
 // --- invalid spec -----------------------------------------------------------------------------
 
 TEST(CanaryEngineInvalidSpec, ReportsErrorsWithoutMovingAnything) {
@@ -1008,6 +1314,59 @@ TEST(CanaryEngineInvalidSpec, ReportsErrorsWithoutMovingAnything) {
     // Same errors again: no repeated event.
     EXPECT_THAT(rejectInvalidSpec(d.status, {"spec.analysis.maxWeight: too big"}, now).actions,
                 IsEmpty());
+}
+
+TEST(CanaryEngineInvalidSpec, ANewCanaryGetsAConditionAndOneEventPerErrorText) {
+    Sim sim(makeSpec({{"stepWeight", 10}}));
+    CanaryStatus status;  // never initialised: no phase
+    const Time now = std::chrono::floor<std::chrono::seconds>(sim.clock.wallNow());
+    Decision d = rejectInvalidSpec(status, {"spec.provider: unknown provider \"x\""}, now);
+    EXPECT_THAT(described(d.actions),
+                ElementsAre("EmitEvent(Warning, InvalidSpec, Invalid spec: spec.provider: "
+                            "unknown provider \"x\")"));
+    EXPECT_EQ(d.status.phase, Phase::None);
+    const Condition* c = d.status.condition(kPromotedCondition);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->status, "False");
+    EXPECT_EQ(c->reason, "InvalidSpec");
+    EXPECT_EQ(c->message, "Invalid spec: spec.provider: unknown provider \"x\"");
+    EXPECT_EQ(c->lastTransitionTime, now);
+
+    // Through JSON (as the controller writes and re-reads it), later reconciles with the same
+    // errors: no new event, the status does not change.
+    auto reread = parseCanaryStatus(json::parse(toJson(d.status).dump()));
+    ASSERT_TRUE(reread.errors.empty());
+    EXPECT_EQ(json::parse(toJson(d.status).dump()).value("phase", "?"), "");
+    Decision again =
+        rejectInvalidSpec(reread.status, {"spec.provider: unknown provider \"x\""}, now + 5min);
+    EXPECT_THAT(again.actions, IsEmpty());
+    EXPECT_EQ(again.status, reread.status);
+
+    // Different errors: one new event, the condition says so.
+    Decision other = rejectInvalidSpec(again.status, {"spec.service.port: required"}, now + 6min);
+    EXPECT_THAT(described(other.actions),
+                ElementsAre("EmitEvent(Warning, InvalidSpec, Invalid spec: spec.service.port: "
+                            "required)"));
+    EXPECT_EQ(other.status.condition(kPromotedCondition)->message,
+              "Invalid spec: spec.service.port: required");
+    EXPECT_EQ(other.status.condition(kPromotedCondition)->lastTransitionTime, now);
+
+    // Fixed: the Canary initialises and the condition follows its phase.
+    sim.status = other.status;
+    sim.clock.advance(7min);
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Initialized));
+    EXPECT_EQ(sim.status.condition(kPromotedCondition)->status, "True");
+    EXPECT_EQ(sim.status.condition(kPromotedCondition)->reason, "Initialized");
+    EXPECT_EQ(sim.status.conditions.size(), 1u);
+}
+
+TEST(CanaryEngineInvalidSpec, AnInitialisedCanaryKeepsItsPhaseWithReasonInvalidSpec) {
+    Sim sim(makeSpec({{"stepWeight", 10}}));
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Initialized));
+    Decision d = rejectInvalidSpec(sim.status, {"spec.analysis: bad"}, sim.clock.wallNow());
+    EXPECT_EQ(d.status.phase, Phase::Initialized);
+    EXPECT_EQ(d.status.condition(kPromotedCondition)->status, "True");
+    EXPECT_EQ(d.status.condition(kPromotedCondition)->reason, "InvalidSpec");
 }
 
 }  // namespace

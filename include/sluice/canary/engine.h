@@ -56,6 +56,27 @@ struct WorkloadObservation {
     int readyReplicas = 0;
 };
 
+// Manual requests (kubectl sluice canary promote|abort|retry): annotations on the Canary whose
+// value is the RFC 3339 time of the request. A request is honoured once, when its time (to the
+// second) is later than status.lastTransitionTime; older ones are stale and only removed.
+//   promote (Progressing, Waiting, WaitingPromotion): skip the rest of the analysis and any
+//       gate and promote as soon as the canary and the primary are ready.
+//   abort (Progressing, Waiting, WaitingPromotion, Promoting): roll back as a successful
+//       rollback webhook does.
+//   retry (Failed): analyse the current target revision again from the start.
+// A request in another phase, or beside one that takes precedence (abort, then promote, then
+// retry), is removed with a Warning event saying why.
+enum class ManualAction { Promote, Abort, Retry };
+std::string_view toString(ManualAction action);      // "promote", "abort", "retry"
+std::string_view annotationOf(ManualAction action);  // "sluice.io/promote", ...
+
+struct ManualRequest {
+    ManualAction action = ManualAction::Promote;
+    std::optional<Time> requestedAt;  // nullopt: the value is not an RFC 3339 time
+    std::string value;                // the annotation's value as written (for messages)
+    bool operator==(const ManualRequest&) const = default;
+};
+
 struct Observation {
     std::string targetTemplateHash;  // of the target's pod template (and tracked configs)
     WorkloadObservation target;
@@ -65,6 +86,8 @@ struct Observation {
     // noData/queryError, never left out.
     std::map<std::string, MetricResult> metrics;
     std::map<std::string, WebhookResult> webhooks;
+    // The request annotations present on the Canary.
+    std::vector<ManualRequest> requests;
 };
 
 namespace action {
@@ -116,13 +139,17 @@ struct Decision {
     CanaryStatus status;
     std::vector<Action> actions;
     std::chrono::seconds requeueAfter{0};
+    // Request annotations the controller removes once the status is written (honoured, stale
+    // or refused).
+    std::vector<ManualAction> removeRequests;
 };
 
 Decision step(const CanarySpec& spec, const CanaryStatus& status, const Observation& observation,
               Time now);
 
-// For a spec with parse errors: nothing moves; the errors go to the Promoted condition and a
-// Warning event.
+// For a spec with parse errors: nothing moves; the errors go to the Promoted condition (reason
+// InvalidSpec; status False when the Canary has no phase yet, which stays empty) and a Warning
+// event, sent again only when the errors change.
 Decision rejectInvalidSpec(const CanaryStatus& status, const std::vector<std::string>& errors,
                            Time now);
 

@@ -178,6 +178,9 @@ struct CanaryStatus {
     // A failure left the target up and serving because the primary was not ready; traffic is
     // moved back and the target scaled down once the primary is ready.
     bool targetKeptServing = false;
+    // A manual promote request (its time) being carried out: the rest of the analysis and the
+    // gates are skipped, the promotion starts once the canary and the primary are ready.
+    std::optional<Time> manualPromotionRequested;
 
     const Condition* condition(std::string_view type) const;
     bool operator==(const CanaryStatus&) const = default;
