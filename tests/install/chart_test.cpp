@@ -103,6 +103,7 @@ TEST(Chart, ValuesChangeTheRenderedObjects) {
         {"webhookSecret",
          {{"name", "git-hooks"}, {"create", true}, {"values", {{"webhook.github.secret", "s3"}}}}},
         {"prometheusAddress", "http://prometheus.monitoring:9090"},
+        {"meshProvider", "istio"},
         {"extraEnv", json::array({{{"name", "HTTPS_PROXY"}, {"value", "http://proxy:3128"}}})},
         {"rbac", {{"readOnly", true}}},
         {"serviceMonitor", {{"enabled", true}, {"labels", {{"release", "kube-prometheus"}}}}},
@@ -129,11 +130,27 @@ TEST(Chart, ValuesChangeTheRenderedObjects) {
     EXPECT_TRUE(hasArg(*d, "--namespace=apps"));
     EXPECT_TRUE(hasArg(*d, "--webhook-secret=git-hooks"));
     json env = c["env"];
-    ASSERT_EQ(env.size(), 3u) << env.dump();
+    ASSERT_EQ(env.size(), 4u) << env.dump();
     EXPECT_EQ(env[0]["name"], "POD_NAMESPACE");
     EXPECT_EQ(env[1], json({{"name", "SLUICE_METRICS_SERVER"},
                             {"value", "http://prometheus.monitoring:9090"}}));
-    EXPECT_EQ(env[2], json({{"name", "HTTPS_PROXY"}, {"value", "http://proxy:3128"}}));
+    EXPECT_EQ(env[2], json({{"name", "SLUICE_MESH_PROVIDER"}, {"value", "istio"}}));
+    EXPECT_EQ(env[3], json({{"name", "HTTPS_PROXY"}, {"value", "http://proxy:3128"}}));
+    // The chart's SLUICE_<FLAG> variables and flags are ones the built controller knows.
+    auto known = controllerFlags();
+    for (const auto& e : env) {
+        std::string name = e["name"];
+        if (name.rfind("SLUICE_", 0) != 0) continue;
+        std::string flag;
+        for (char ch : name.substr(7))
+            flag +=
+                ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        EXPECT_TRUE(known.count(flag)) << name << ": sluice-controller --help has no --" << flag;
+    }
+    for (const auto& a : c["args"]) {
+        std::string s = a;
+        EXPECT_TRUE(known.count(s.substr(2, s.find('=') - 2))) << s;
+    }
     EXPECT_EQ((*d)["spec"]["template"]["spec"]["volumes"][0]["emptyDir"]["sizeLimit"], "4Gi");
     EXPECT_EQ((*d)["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/os"], "linux");
 
@@ -229,6 +246,7 @@ TEST_F(ChartKubectl, EveryOptionAppliesWithServerSideDryRun) {
         {"watchNamespace", "apps"},
         {"webhookSecret", {{"create", true}, {"values", {{"webhook.gitlab.secret", "t"}}}}},
         {"prometheusAddress", "http://prometheus:9090"},
+        {"meshProvider", "gatewayapi:v1"},
         {"extraEnv", json::array({{{"name", "A"}, {"value", "b"}}})},
         {"rbac", {{"readOnly", true}}},
         {"serviceMonitor", {{"enabled", true}}},

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -89,6 +91,18 @@ inline std::vector<const json*> findKind(const std::vector<json>& objects,
     for (const auto& o : objects)
         if (o.value("kind", "") == kind) out.push_back(&o);
     return out;
+}
+
+// Flags the controller binary lists in --help.
+inline std::set<std::string> controllerFlags() {
+    auto r = runProcess({SLUICE_CONTROLLER_BINARY, "--help"});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    std::set<std::string> flags;
+    std::regex flag("--([a-z][a-z0-9-]*)");
+    std::string text = r.out + r.err;
+    for (std::sregex_iterator it(text.begin(), text.end(), flag), end; it != end; ++it)
+        flags.insert((*it)[1]);
+    return flags;
 }
 
 // The real kubectl against a fresh in-process API server; skips the test without kubectl.

@@ -189,18 +189,6 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
                                             "Role/sluice-controller"}));
 }
 
-// Flags the controller binary lists in --help.
-std::set<std::string> controllerFlags() {
-    auto r = runProcess({SLUICE_CONTROLLER_BINARY, "--help"});
-    EXPECT_EQ(r.exitCode, 0) << r.err;
-    std::set<std::string> flags;
-    std::regex flag("--([a-z][a-z0-9-]*)");
-    std::string text = r.out + r.err;
-    for (std::sregex_iterator it(text.begin(), text.end(), flag), end; it != end; ++it)
-        flags.insert((*it)[1]);
-    return flags;
-}
-
 std::string argValue(const json& args, const std::string& flag) {
     for (const auto& a : args) {
         std::string s = a;
