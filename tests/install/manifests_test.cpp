@@ -3,9 +3,16 @@
 // Kubernetes API test server, `kubectl kustomize` renders the same objects, the RBAC is the
 // least-privilege set the controllers use, and the Deployment runs the controller hardened with
 // flags the built binary accepts.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <csignal>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "install_support.h"
 
@@ -320,6 +327,116 @@ TEST_F(InstallManifestKubectl, EveryObjectAppliesWithServerSideDryRunThenForReal
     // Applying again (an upgrade with nothing changed) succeeds as well.
     auto again = kubectl({"apply", "--server-side", "-k", kManifestDir.string()});
     EXPECT_EQ(again.exitCode, 0) << again.out << again.err;
+}
+
+int freeLoopbackPort() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+// GET http://127.0.0.1:port/path over a plain socket: {status, body}, status 0 if nothing
+// answers.
+std::pair<int, std::string> loopbackGet(int port, const std::string& path) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        close(fd);
+        return {0, ""};
+    }
+    std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (send(fd, req.data(), req.size(), 0) != static_cast<ssize_t>(req.size())) {
+        close(fd);
+        return {0, ""};
+    }
+    std::string resp;
+    char buf[4096];
+    for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) resp.append(buf, n);
+    close(fd);
+    if (resp.rfind("HTTP/1.", 0) != 0 || resp.size() < 12) return {0, ""};
+    auto bodyAt = resp.find("\r\n\r\n");
+    return {std::atoi(resp.c_str() + 9),
+            bodyAt == std::string::npos ? "" : resp.substr(bodyAt + 4)};
+}
+
+TEST_F(InstallManifestKubectl, TheControllerRunsAsTheDeploymentStartsIt) {
+    // install.yaml applied, then the built controller started with the Deployment's args and
+    // env as the kubelet would (the downward API's POD_NAMESPACE, a kubeconfig in place of the
+    // in-cluster config, free loopback ports in place of :8080-:8082 and a temp dir for the
+    // emptyDir): the probes answer on the paths and port the Deployment names, /metrics serves
+    // the controller's families, and SIGTERM stops it cleanly within the grace period.
+    auto apply = kubectl({"apply", "--server-side", "-f", kInstallYaml.string()});
+    ASSERT_EQ(apply.exitCode, 0) << apply.out << apply.err;
+    auto objects = installObjects();
+    const json* d = findObject(objects, "Deployment", "sluice-controller");
+    ASSERT_TRUE(d);
+    const json& pod = (*d)["spec"]["template"]["spec"];
+    const json& c = pod["containers"][0];
+
+    std::map<std::string, int> ports;  // container port name -> loopback port
+    std::map<int, std::string> byNumber;
+    for (const auto& p : c["ports"]) byNumber[p["containerPort"]] = p["name"];
+    std::vector<std::string> argv = {SLUICE_CONTROLLER_BINARY, "--kubeconfig=" + kubeconfig};
+    for (const auto& a : c["args"]) {
+        std::string arg = a;
+        std::smatch m;
+        if (std::regex_match(arg, m, std::regex("(--[a-z-]+-addr)=:([0-9]+)"))) {
+            const std::string& name = byNumber.at(std::stoi(m[2]));
+            ports[name] = freeLoopbackPort();
+            arg = m[1].str() + "=127.0.0.1:" + std::to_string(ports[name]);
+        } else if (arg.rfind("--repo-cache-dir=", 0) == 0) {
+            arg = "--repo-cache-dir=" + dir.file("repositories");
+        }
+        argv.push_back(arg);
+    }
+    ASSERT_EQ(ports.size(), 3u);
+    std::map<std::string, std::string> env = {{"HOME", dir.path()}};
+    for (const auto& e : c["env"]) {
+        if (e.contains("valueFrom")) {
+            ASSERT_EQ(e["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace");
+            env[e["name"]] = (*d)["metadata"]["namespace"];
+        } else {
+            env[e["name"]] = e["value"];
+        }
+    }
+
+    ChildProcess controller(argv, env);
+    const int health = ports.at(c["readinessProbe"]["httpGet"]["port"].get<std::string>());
+    const std::string readyPath = c["readinessProbe"]["httpGet"]["path"];
+    const std::string livePath = c["livenessProbe"]["httpGet"]["path"];
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    std::pair<int, std::string> ready;
+    while (std::chrono::steady_clock::now() < deadline && controller.running()) {
+        ready = loopbackGet(health, readyPath);
+        if (ready.first == 200) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ASSERT_EQ(ready.first, 200) << ready.second << controller.stderrText();
+    EXPECT_EQ(loopbackGet(health, livePath).first, 200);
+    auto metrics = loopbackGet(ports.at("metrics"), "/metrics");
+    EXPECT_EQ(metrics.first, 200);
+    for (const char* family : {"sluice_leader", "sluice_build_info", "sluice_reconcile_total"})
+        EXPECT_NE(metrics.second.find(family), std::string::npos) << family;
+    // JSON logs, as --log-format=json asks.
+    std::string logs = controller.stderrText() + controller.stdoutText();
+    auto firstLine = logs.substr(0, logs.find('\n'));
+    EXPECT_TRUE(json::accept(firstLine)) << firstLine;
+
+    controller.signal(SIGTERM);
+    auto code = controller.wait(std::chrono::seconds(pod["terminationGracePeriodSeconds"]));
+    ASSERT_TRUE(code) << "still running after the grace period";
+    EXPECT_EQ(*code, 0) << controller.stderrText();
 }
 
 TEST_F(InstallManifestKubectl, ServerDryRunRefusesWhatTheServerWouldRefuse) {
