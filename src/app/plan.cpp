@@ -240,13 +240,62 @@ const char* toString(SyncState s) {
     return "Unknown";
 }
 
+bool isCanary(const json& obj) {
+    const std::string group = groupOf(stringField(obj, "apiVersion"));
+    return stringField(obj, "kind") == "Canary" && (group == "sluice.io" || group == "flagger.app");
+}
+
+std::vector<diff::IgnoreRule> canaryTargetRules(const std::vector<const json*>& canaries) {
+    std::vector<diff::IgnoreRule> rules;
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const json* c : canaries) {
+        if (!c || !isCanary(*c)) continue;
+        const json::json_pointer refPtr("/spec/targetRef");
+        if (!c->contains(refPtr) || !c->at(refPtr).is_object()) continue;
+        const json& ref = c->at(refPtr);
+        const std::string kind = stringField(ref, "kind");
+        const std::string apiVersion = stringField(ref, "apiVersion");
+        const std::string name = stringField(ref, "name");
+        const std::string ns = metadataField(*c, "namespace");
+        if (kind != "Deployment" ||
+            groupOf(apiVersion.empty() ? "apps/v1" : apiVersion) != "apps" || name.empty() ||
+            ns.empty())
+            continue;
+        if (!seen.emplace(ns, name).second) continue;
+        diff::IgnoreRule rule;
+        rule.group = "apps";
+        rule.kind = "Deployment";
+        rule.name = name;
+        rule.ns = ns;
+        rule.jsonPointers = kCanaryControlledPointers;
+        rules.push_back(std::move(rule));
+    }
+    return rules;
+}
+
 CompareResult compare(const CompareInput& in) {
     CompareResult result;
     std::set<ResourceKey> desiredKeys;
     std::vector<ResourceComparison> desired;
+    // Deployments a Canary scales: its fields are the Canary controller's, never drift.
+    std::vector<const json*> canaries;
+    for (const auto& obj : in.desired)
+        if (isCanary(obj)) canaries.push_back(&obj);
+    for (const auto& c : in.canaries)
+        if (c) canaries.push_back(c.get());
+    const std::vector<diff::IgnoreRule> canaryRules = canaryTargetRules(canaries);
     for (const auto& obj : in.desired) {
         ResourceComparison r;
         r.key = ResourceKey::of(obj);
+        for (const auto& rule : canaryRules)
+            if (rule.matches(obj)) r.controlled.push_back(rule);
+        std::vector<diff::IgnoreRule> ignoreHere;
+        const std::vector<diff::IgnoreRule>* ignore = &in.ignore;
+        if (!r.controlled.empty()) {
+            ignoreHere = in.ignore;
+            ignoreHere.insert(ignoreHere.end(), r.controlled.begin(), r.controlled.end());
+            ignore = &ignoreHere;
+        }
         desiredKeys.insert(r.key);
         r.version = versionOf(stringField(obj, "apiVersion"));
         r.desired = obj;
@@ -256,11 +305,11 @@ CompareResult compare(const CompareInput& in) {
         r.objectOptions = objectSyncOptionsOf(obj);
         if (!r.live) {
             r.state = SyncState::Missing;
-            r.diff = diff::compare(obj, json(), in.ignore, in.manager);
+            r.diff = diff::compare(obj, json(), *ignore, in.manager);
             r.health = health::assess(json());
         } else {
             r.pruneDisabled = objectSyncOptionsOf(*r.live).pruneDisabled;
-            r.diff = diff::compare(obj, *r.live, in.ignore, in.manager);
+            r.diff = diff::compare(obj, *r.live, *ignore, in.manager);
             r.state = r.diff.modified ? SyncState::OutOfSync : SyncState::Synced;
             r.health = health::assess(*r.live);
             // Another Application's object: reported and left alone. An object nobody
@@ -368,6 +417,40 @@ json applyPayload(const json& desired, const std::shared_ptr<const json>& live,
     // Argo CD applies RespectIgnoreDifferences only to objects that exist: a new object is
     // created whole.
     if (respectIgnoreDifferences && live) diff::removeIgnoredFields(payload, *live, ignore);
+    return payload;
+}
+
+json controlledPayload(json payload, const std::shared_ptr<const json>& live,
+                       const std::vector<diff::IgnoreRule>& controlled,
+                       const std::string& manager) {
+    if (!live || controlled.empty()) return payload;
+    const auto entries = fs::parseManagedFields(*live);
+    for (const auto& rule : controlled) {
+        if (!rule.matches(*live)) continue;
+        for (const auto& text : rule.jsonPointers) {
+            json::json_pointer ptr;
+            try {
+                ptr = json::json_pointer(text);
+            } catch (const std::exception&) {
+                continue;
+            }
+            if (ptr.empty() || !payload.contains(ptr)) continue;
+            // Object fields only (what kCanaryControlledPointers names).
+            fs::Path path;
+            for (json::json_pointer p = ptr; !p.empty(); p.pop_back())
+                path.insert(path.begin(), fs::PathElement::field(p.back()));
+            bool ownedByUs = false;
+            for (const auto& e : entries)
+                if (e.manager == manager && e.subresource.empty() && e.fields.contains(path))
+                    ownedByUs = true;
+            if (ownedByUs && live->contains(ptr)) {
+                payload[ptr] = live->at(ptr);
+                continue;
+            }
+            json& parent = payload[ptr.parent_pointer()];
+            if (parent.is_object()) parent.erase(ptr.back());
+        }
+    }
     return payload;
 }
 

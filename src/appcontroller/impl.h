@@ -26,6 +26,9 @@ namespace sluice::appcontroller {
 
 using nlohmann::json;
 
+// Canaries (the Canary controller's kind): a Deployment one targets is scaled by it.
+inline const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"};
+
 namespace detail {
 
 // Informers outlive the controller and cannot drop a handler: their handlers reach the queue

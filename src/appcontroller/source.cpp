@@ -213,7 +213,13 @@ void ApplicationController::Impl::forgetUnknownKinds() {
 std::set<kube::GroupVersionKind> ApplicationController::Impl::kindsOf(
     const std::vector<json>& objects, const std::vector<app::InventoryEntry>& inventory) {
     std::set<kube::GroupVersionKind> kinds;
-    for (const auto& o : objects) kinds.insert(kube::GroupVersionKind::of(o));
+    for (const auto& o : objects) {
+        kube::GroupVersionKind gvk = kube::GroupVersionKind::of(o);
+        // A Deployment may be a Canary's target: the Canaries are watched too (when their CRD
+        // is installed; ensureInformers skips kinds the cluster does not serve).
+        if (gvk.group == "apps" && gvk.kind == "Deployment") kinds.insert(kCanaryGvk);
+        kinds.insert(std::move(gvk));
+    }
     for (const auto& e : inventory) kinds.insert(detail::gvkOf(e.group, e.version, e.kind));
     return kinds;
 }
@@ -271,6 +277,28 @@ bool ApplicationController::Impl::ensureInformers(const std::set<kube::GroupVers
                     if (app::trackingIdOf(*oldObj) != app::trackingIdOf(*newObj)) enqueue(oldObj);
                 },
                 enqueue});
+            if (gvk == kCanaryGvk && appInformer) {
+                // A Canary that appears, goes or is pointed at another Deployment changes what
+                // counts as drift of its target, whichever Application deploys that: all are
+                // compared again (rare; status updates do not count).
+                cache::Informer* apps = appInformer;
+                auto requeueAll = [gateRef, apps](const cache::ObjectPtr&) {
+                    for (const auto& a : apps->store().list())
+                        gateRef->add(kube::namespaceOf(*a) + "/" + kube::nameOf(*a));
+                };
+                static const json::json_pointer kTargetRef("/spec/targetRef");
+                auto targetOf = [](const json& c) {
+                    return c.contains(kTargetRef) ? c.at(kTargetRef) : json();
+                };
+                informer.addEventHandler(
+                    cache::EventHandler{requeueAll,
+                                        [requeueAll, targetOf](const cache::ObjectPtr& oldObj,
+                                                               const cache::ObjectPtr& newObj) {
+                                            if (targetOf(*oldObj) != targetOf(*newObj))
+                                                requeueAll(newObj);
+                                        },
+                                        requeueAll});
+            }
             created = true;
         }
         needed.push_back(&informer);
@@ -312,6 +340,16 @@ void ApplicationController::Impl::compareInto(Desired& desired, const AppRef& re
         if (v == versions.end()) return nullptr;
         return liveObject(detail::gvkOf(k.group, v->second, k.kind), k.ns, k.name);
     };
+    // The Canaries of the namespaces this Application deploys Deployments to.
+    if (cache::Informer* canaries = managedInformer(kCanaryGvk)) {
+        std::set<std::string> namespaces;
+        for (const auto& o : desired.prepared->objects)
+            if (kube::GroupVersionKind::of(o).group == "apps" &&
+                o.value("kind", "") == "Deployment")
+                namespaces.insert(kube::namespaceOf(o));
+        for (const auto& ns : namespaces)
+            for (auto& c : canaries->store().listNamespace(ns)) in.canaries.push_back(std::move(c));
+    }
     desired.compared = app::compare(in);
 }
 

@@ -141,8 +141,11 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
 
     auto applyOne = [&](std::size_t i, bool validateOnly) -> std::optional<std::string> {
         const auto& r = compared.resources[i];
-        const json payload = app::applyPayload(*r.desired, r.live, spec.ignoreDifferences,
-                                               options.respectIgnoreDifferences);
+        // A Canary's target: its replicas are the Canary controller's, never re-applied.
+        const json payload =
+            app::controlledPayload(app::applyPayload(*r.desired, r.live, spec.ignoreDifferences,
+                                                     options.respectIgnoreDifferences),
+                                   r.live, r.controlled, opts.fieldManager);
         kube::ApplyOptions ao;
         ao.fieldManager = opts.fieldManager;
         ao.force = true;  // as Argo CD: git wins over other managers of the same fields

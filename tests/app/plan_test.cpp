@@ -530,5 +530,144 @@ TEST(DriftManagers, WholeSubtreeDifferenceMatchesOwnersBelowIt) {
     EXPECT_THAT(driftManagers(live, diff::Result{}, "sluice"), IsEmpty());
 }
 
+// --- A Deployment a Canary targets: the Canary controller scales it, the Application must not
+// undo that.
+
+json canaryFor(const std::string& ns, const std::string& target,
+               const std::string& apiVersion = "sluice.io/v1alpha1") {
+    json c = obj(apiVersion, "Canary", ns, target);
+    c["spec"]["targetRef"] = {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", target}};
+    return c;
+}
+
+// A live Deployment whose spec.replicas `replicasManager` last wrote (by Update, as the Canary
+// controller's merge patch does, or by Apply), everything else applied by "sluice".
+json liveScaledBy(json d, int replicas, const std::string& replicasManager,
+                  const std::string& operation = "Update") {
+    d["spec"]["replicas"] = replicas;
+    auto fields = [](const char* text) { return json::parse(text); };
+    d["metadata"]["managedFields"] =
+        json::array({{{"manager", "sluice"},
+                      {"operation", "Apply"},
+                      {"apiVersion", "apps/v1"},
+                      {"time", "2024-05-01T10:00:00Z"},
+                      {"fieldsType", "FieldsV1"},
+                      {"fieldsV1", fields(R"({"f:spec":{"f:template":{"f:spec":{"f:containers":{
+              "k:{\"name\":\"app\"}":{".":{},"f:name":{},"f:image":{}}}}}}})")}},
+                     {{"manager", replicasManager},
+                      {"operation", operation},
+                      {"apiVersion", "apps/v1"},
+                      {"time", "2024-05-01T11:00:00Z"},
+                      {"fieldsType", "FieldsV1"},
+                      {"fieldsV1", fields(R"({"f:spec":{"f:replicas":{}}})")}}});
+    return d;
+}
+
+TEST(CanaryTargets, RulesNameTheTargetDeploymentsReplicasOnly) {
+    json other = canaryFor("prod", "worker");
+    other["spec"]["targetRef"]["kind"] = "StatefulSet";
+    json noName = canaryFor("prod", "x");
+    noName["spec"]["targetRef"].erase("name");
+    json notACanary = obj("v1", "ConfigMap", "prod", "api");
+    notACanary["spec"]["targetRef"] = {{"kind", "Deployment"}, {"name", "api"}};
+    json api = canaryFor("prod", "api");
+    json apiAgain = canaryFor("prod", "api", "flagger.app/v1beta1");  // the same target twice
+    json web = canaryFor("staging", "web", "flagger.app/v1beta1");
+    web["spec"]["targetRef"].erase("apiVersion");  // apps/v1 by default
+    auto rules = canaryTargetRules({&api, &other, &noName, &notACanary, &apiAgain, &web, nullptr});
+    ASSERT_EQ(rules.size(), 2u);
+    EXPECT_EQ(rules[0].group, "apps");
+    EXPECT_EQ(rules[0].kind, "Deployment");
+    EXPECT_EQ(rules[0].ns, "prod");
+    EXPECT_EQ(rules[0].name, "api");
+    EXPECT_THAT(rules[0].jsonPointers, ElementsAre("/spec/replicas"));
+    EXPECT_EQ(rules[1].ns, "staging");
+    EXPECT_EQ(rules[1].name, "web");
+    EXPECT_TRUE(isCanary(api));
+    EXPECT_TRUE(isCanary(apiAgain));
+    EXPECT_FALSE(isCanary(notACanary));
+}
+
+TEST(CanaryTargets, ScaledTargetIsSyncedWhenGitOrTheClusterHoldsTheCanary) {
+    const json desired = trackedBy(deployment("app:1", 3), kInstance);
+    Cluster cluster;
+    cluster.put(liveScaledBy(desired, 0, "sluice-canary"));
+
+    // No Canary: the scale-down is drift.
+    CompareResult alone = compare({kInstance, {desired}, cluster.lookup(), {}, {}, "sluice"});
+    ASSERT_EQ(alone.resources.size(), 1u);
+    EXPECT_EQ(alone.resources[0].state, SyncState::OutOfSync);
+    EXPECT_THAT(alone.resources[0].controlled, IsEmpty());
+
+    // The Canary in git (tracked like the rest).
+    const json canary = trackedBy(canaryFor("prod", "api"), kInstance);
+    cluster.put(canary);
+    CompareResult fromGit =
+        compare({kInstance, {desired, canary}, cluster.lookup(), {}, {}, "sluice"});
+    EXPECT_TRUE(fromGit.synced);
+    const ResourceComparison& target = fromGit.resources[0];
+    ASSERT_EQ(target.key.kind, "Deployment");
+    EXPECT_EQ(target.state, SyncState::Synced);
+    ASSERT_EQ(target.controlled.size(), 1u);
+    EXPECT_EQ(target.controlled[0].name, "api");
+
+    // The Canary only in the cluster.
+    CompareInput in{kInstance, {desired}, cluster.lookup(), {}, {}, "sluice"};
+    in.canaries = {std::make_shared<const json>(canaryFor("prod", "api"))};
+    CompareResult fromCluster = compare(in);
+    EXPECT_TRUE(fromCluster.synced);
+    EXPECT_EQ(fromCluster.resources[0].controlled.size(), 1u);
+
+    // A Canary of another namespace or Deployment changes nothing.
+    in.canaries = {std::make_shared<const json>(canaryFor("staging", "api")),
+                   std::make_shared<const json>(canaryFor("prod", "web"))};
+    EXPECT_FALSE(compare(in).synced);
+
+    // Only the replicas are the Canary's: a changed image is still drift.
+    Cluster edited;
+    json live = liveScaledBy(desired, 0, "sluice-canary");
+    live["spec"]["template"]["spec"]["containers"][0]["image"] = "app:hotfix";
+    edited.put(live);
+    edited.put(canary);
+    CompareResult drift =
+        compare({kInstance, {desired, canary}, edited.lookup(), {}, {}, "sluice"});
+    ASSERT_EQ(drift.resources[0].key.kind, "Deployment");
+    EXPECT_EQ(drift.resources[0].state, SyncState::OutOfSync);
+    ASSERT_EQ(drift.resources[0].diff.differences.size(), 1u);
+    EXPECT_THAT(drift.resources[0].diff.differences[0].path, HasSubstr("image"));
+}
+
+TEST(CanaryTargets, ApplyPayloadLeavesTheReplicasToTheCanary) {
+    const json desired = trackedBy(deployment("app:2", 3), kInstance);
+    const json canary = canaryFor("prod", "api");
+    const auto rules = canaryTargetRules({&canary});
+
+    // Scaled by the Canary controller: not in the payload, so "sluice" never owns it again.
+    auto scaled = std::make_shared<const json>(liveScaledBy(desired, 0, "sluice-canary"));
+    json payload =
+        controlledPayload(applyPayload(desired, scaled, {}, false), scaled, rules, "sluice");
+    EXPECT_FALSE(payload["spec"].contains("replicas"));
+    EXPECT_EQ(payload["spec"]["template"]["spec"]["containers"][0]["image"], "app:2");
+
+    // Still ours (the Canary has not scaled it yet): live's value is kept, so leaving the field
+    // out does not reset it to the default of one replica.
+    auto ours = std::make_shared<const json>(liveScaledBy(desired, 3, "sluice", "Apply"));
+    payload = controlledPayload(applyPayload(desired, ours, {}, false), ours, rules, "sluice");
+    EXPECT_EQ(payload["spec"]["replicas"], 3);
+
+    // A new target is created whole, git's replicas to start with.
+    payload =
+        controlledPayload(applyPayload(desired, nullptr, {}, false), nullptr, rules, "sluice");
+    EXPECT_EQ(payload["spec"]["replicas"], 3);
+
+    // Other objects keep their replicas.
+    json other = desired;
+    other["metadata"]["name"] = "web";
+    auto otherLive = std::make_shared<const json>(liveScaledBy(other, 0, "sluice-canary"));
+    payload =
+        controlledPayload(applyPayload(other, otherLive, {}, false), otherLive, rules, "sluice");
+    EXPECT_EQ(payload["spec"]["replicas"], 3);
+}
+
 }  // namespace
 }  // namespace sluice::app

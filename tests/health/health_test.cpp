@@ -182,6 +182,37 @@ TEST(Health, SluiceKinds) {
     EXPECT_EQ(assess(app).status, Status::Degraded);
 }
 
+TEST(Health, CanaryPhases) {
+    // Flagger's phases: analysis (and everything leading to a promotion) is Progressing, a
+    // rollback is Degraded, a promoted or freshly initialised canary is Healthy.
+    const std::pair<const char*, Status> kPhases[] = {{"", Status::Progressing},
+                                                      {"Initializing", Status::Progressing},
+                                                      {"Initialized", Status::Healthy},
+                                                      {"Waiting", Status::Progressing},
+                                                      {"Progressing", Status::Progressing},
+                                                      {"WaitingPromotion", Status::Progressing},
+                                                      {"Promoting", Status::Progressing},
+                                                      {"Finalising", Status::Progressing},
+                                                      {"Succeeded", Status::Healthy},
+                                                      {"Failed", Status::Degraded}};
+    for (const auto& [phase, expected] : kPhases) {
+        json canary = {{"apiVersion", "flagger.app/v1beta1"}, {"kind", "Canary"}};
+        if (*phase) canary["status"] = {{"phase", phase}};
+        EXPECT_EQ(assess(canary).status, expected) << phase;
+        canary["apiVersion"] = "sluice.io/v1alpha1";
+        EXPECT_EQ(assess(canary).status, expected) << phase;
+    }
+}
+
+TEST(Health, CanaryTargetAtRestWithZeroReplicasIsHealthy) {
+    // The Canary controller scales its target to zero between analyses.
+    EXPECT_EQ(assess(deployment(0, 3, 3, 0, 0, 0)).status, Status::Healthy);
+    // Pods of the scale-down the status still counts do not make it Progressing.
+    EXPECT_EQ(assess(deployment(0, 3, 3, 2, 2, 2)).status, Status::Healthy);
+    // Until the scale-down is observed it is Progressing, as any change.
+    EXPECT_EQ(assess(deployment(0, 4, 3, 2, 2, 2)).status, Status::Progressing);
+}
+
 TEST(Health, UnknownKindsAreHealthyOnceTheyExistAndDeletingIsProgressing) {
     json cm = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "c"}}}};
     EXPECT_EQ(assess(cm).status, Status::Healthy);

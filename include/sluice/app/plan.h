@@ -78,6 +78,9 @@ struct ResourceComparison {
     bool pruneDisabled = false;       // Prune=false on the live object (never deleted)
     std::string ownedBy;              // another instance tracks this object: not applied
     diff::Result diff;
+    // Fields another controller writes (a Canary's target replicas): not compared, and kept out
+    // of the apply payload (controlledPayload).
+    std::vector<diff::IgnoreRule> controlled;
     health::Assessment health;        // from live; Missing when absent
     int wave = 0;                     // desired's wave, or live's for prune candidates
     int kindOrder = 0;
@@ -91,6 +94,9 @@ struct CompareInput {
     std::vector<InventoryEntry> inventory;  // previous status.inventory
     std::vector<diff::IgnoreRule> ignore;
     std::string manager = "sluice";
+    // Canaries in the cluster: the Deployments they target have kCanaryControlledPointers
+    // ignored (canaryTargetRules). Canaries among `desired` count without being listed here.
+    std::vector<std::shared_ptr<const json>> canaries{};
 };
 
 struct CompareResult {
@@ -132,6 +138,23 @@ SyncPlan planSync(const CompareResult& compared, const SyncRequest& request);
 // are taken out (so another manager, e.g. an HPA on spec.replicas, keeps them).
 json applyPayload(const json& desired, const std::shared_ptr<const json>& live,
                   const std::vector<diff::IgnoreRule>& ignore, bool respectIgnoreDifferences);
+
+// What the Canary controller rewrites on its target Deployment: it scales it (to zero at rest,
+// up during an analysis) and touches nothing else of it.
+inline const std::vector<std::string> kCanaryControlledPointers = {"/spec/replicas"};
+
+// Whether obj is a Canary (sluice.io, or Flagger's flagger.app).
+bool isCanary(const json& obj);
+// One rule per Deployment a Canary targets (spec.targetRef, apps/v1 Deployment, the Canary's
+// namespace), naming kCanaryControlledPointers. Objects that are not Canaries are skipped.
+std::vector<diff::IgnoreRule> canaryTargetRules(const std::vector<const json*>& canaries);
+
+// The apply payload with the fields `controlled` names handled as another controller's: a new
+// object is created whole (git's replicas to start with); for an existing one the field is left
+// out, unless `manager` still owns it in live (before the other controller first wrote it),
+// where live's value is sent so that dropping it does not reset it to its default.
+json controlledPayload(json payload, const std::shared_ptr<const json>& live,
+                       const std::vector<diff::IgnoreRule>& controlled, const std::string& manager);
 
 // Who made live drift from desired: the field managers other than `self` (from live
 // metadata.managedFields) that own any of the differing fields, most recent first.
