@@ -125,10 +125,31 @@ struct Checks {
     bool any = false;
 };
 
+// The Canary as our last write left it, until the watch cache shows that write.
 struct Pending {
     std::string resourceVersion;
     json status;
+    std::optional<json> annotations;  // after removing request annotations (null: none left)
 };
+
+// The request annotations (kubectl sluice canary promote|abort|retry) on a Canary.
+std::vector<canary::ManualRequest> manualRequests(const json& object) {
+    std::vector<canary::ManualRequest> out;
+    static const json::json_pointer kAnnotations("/metadata/annotations");
+    if (!object.contains(kAnnotations) || !object.at(kAnnotations).is_object()) return out;
+    const json& annotations = object.at(kAnnotations);
+    for (canary::ManualAction action : {canary::ManualAction::Promote, canary::ManualAction::Abort,
+                                        canary::ManualAction::Retry}) {
+        auto it = annotations.find(std::string(canary::annotationOf(action)));
+        if (it == annotations.end()) continue;
+        canary::ManualRequest request;
+        request.action = action;
+        request.value = it->is_string() ? it->get<std::string>() : it->dump();
+        if (it->is_string()) request.requestedAt = canary::parseTimestamp(request.value);
+        out.push_back(std::move(request));
+    }
+    return out;
+}
 
 // Informers outlive the controller and cannot drop a handler: their handlers reach the queue
 // through this gate, closed when the controller stops.
@@ -171,6 +192,11 @@ struct CanaryController::Impl {
     std::optional<json> getOptional(const kube::GroupVersionKind& gvk, const std::string& ns,
                                     const std::string& name);
     void writeStatus(const std::string& key, json& object, const json& status);
+    // Removes request annotations (a merge patch with null values).
+    void removeRequests(const std::string& key, const json& object,
+                        const std::vector<canary::ManualAction>& actions, const json& status);
+    // Remembers what a write answered, for reconciles that run before the cache shows it.
+    void remember(const std::string& key, const json& response, const json& status);
     std::shared_ptr<prometheus::MetricProvider> providerFor(const prometheus::ClientOptions& o);
 
     kube::KubeClient& client;
@@ -614,13 +640,35 @@ void CanaryController::Impl::writeStatus(const std::string& key, json& object, c
     json response = client.patch(kCanaryGvk, kube::namespaceOf(object), kube::nameOf(object),
                                  kube::PatchType::JsonPatch, ops.dump(), po);
     counters.statusWrites++;
+    remember(key, response, status);
+}
+
+void CanaryController::Impl::remember(const std::string& key, const json& response,
+                                      const json& status) {
     const std::string rv = kube::resourceVersionOf(response);
     std::lock_guard lock(mu);
     Pending& p = pending[key];
     if (!rv.empty() && resourceVersionReached(rv, p.resourceVersion)) {
         p.resourceVersion = rv;
         p.status = response.contains("status") ? response["status"] : status;
+        static const json::json_pointer kAnnotations("/metadata/annotations");
+        if (response.contains("metadata"))
+            p.annotations = response.contains(kAnnotations) ? response.at(kAnnotations) : json();
     }
+}
+
+void CanaryController::Impl::removeRequests(const std::string& key, const json& object,
+                                            const std::vector<canary::ManualAction>& actions,
+                                            const json& status) {
+    json annotations = json::object();
+    for (canary::ManualAction action : actions)
+        annotations[std::string(canary::annotationOf(action))] = nullptr;
+    json patch = {{"metadata", {{"annotations", annotations}}}};
+    kube::PatchOptions po;
+    po.fieldManager = opts.fieldManager;
+    json response = client.patch(kCanaryGvk, kube::namespaceOf(object), kube::nameOf(object),
+                                 kube::PatchType::Merge, patch.dump(), po);
+    remember(key, response, status);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -693,6 +741,12 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
             } else {
                 object["status"] = it->second.status;
                 object["metadata"]["resourceVersion"] = it->second.resourceVersion;
+                if (it->second.annotations) {
+                    if (it->second.annotations->is_object())
+                        object["metadata"]["annotations"] = *it->second.annotations;
+                    else
+                        object["metadata"].erase("annotations");
+                }
             }
         }
     }
@@ -760,6 +814,7 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
         if (target) obs.targetTemplateHash = podTemplateHash(*target);
         obs.metrics = previous.metrics;
         obs.webhooks = previous.webhooks;
+        obs.requests = manualRequests(object);
         if (target && router) {
             const auto& labels =
                 opts.selectorLabels.empty() ? router::defaultSelectorLabels() : opts.selectorLabels;
@@ -797,6 +852,7 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
         rec.actions.push_back(canary::describe(action));
         std::visit(round, action);
     }
+    rec.metrics = round.results.metrics;
     if (round.results.any) {
         std::lock_guard lock(mu);
         checks[uid] = std::move(round.results);
@@ -817,6 +873,13 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
             if (decision.status.phase == canary::Phase::Succeeded) counters.promotions++;
             if (decision.status.phase == canary::Phase::Failed) counters.rollbacks++;
         }
+    }
+    // Requests are removed once their outcome is in the status: a failed removal leaves a
+    // request that the status now marks as stale.
+    if (!decision.removeRequests.empty()) {
+        removeRequests(key, object, decision.removeRequests, newStatus);
+        for (canary::ManualAction action : decision.removeRequests)
+            rec.requestsRemoved.push_back(std::string(canary::annotationOf(action)));
     }
     rec.phase = std::string(canary::toString(decision.status.phase));
     rec.canaryWeight = decision.status.canaryWeight;

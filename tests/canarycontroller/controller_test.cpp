@@ -125,6 +125,23 @@ TEST_F(CanaryControllerTest, HealthyCanaryStepsWeightsAndIsPromoted) {
     }
     EXPECT_TRUE(hasEventContaining("Promoted", "Promotion completed"));
     EXPECT_GE(controller_->stats().promotions, 1u);
+
+    // Each reconcile that ran the checks reports their values; the others report none.
+    int checked = 0;
+    for (const auto& r : records()) {
+        const bool ran =
+            std::find(r.actions.begin(), r.actions.end(), "RunMetricChecks") != r.actions.end();
+        if (!ran) {
+            EXPECT_TRUE(r.metrics.empty()) << r.key;
+            continue;
+        }
+        ++checked;
+        ASSERT_EQ(r.metrics.size(), 2u);
+        EXPECT_TRUE(r.metrics.at("request-success-rate").hasValue());
+        EXPECT_EQ(r.metrics.at("request-success-rate").value, 100);
+        EXPECT_EQ(r.metrics.at("request-duration").value, 50);
+    }
+    EXPECT_GE(checked, 2);
 }
 
 TEST_F(CanaryControllerTest, FailingSuccessRateRollsBackAtThreshold) {
@@ -149,6 +166,13 @@ TEST_F(CanaryControllerTest, FailingSuccessRateRollsBackAtThreshold) {
     EXPECT_TRUE(hasEventContaining("RollingBack", "failed checks threshold reached 2"));
     EXPECT_FALSE(sawAction("CopyTargetToPrimary(" + st.value("lastAppliedSpec", "") + ")"));
     EXPECT_GE(controller_->stats().rollbacks, 1u);
+    // The failing value as the reconcile that measured it reports it.
+    int failing = 0;
+    for (const auto& r : records()) {
+        auto it = r.metrics.find("request-success-rate");
+        if (it != r.metrics.end() && it->second.hasValue() && it->second.value == 90) ++failing;
+    }
+    EXPECT_GE(failing, 2);
 
     // A failed revision stays failed: nothing moves until the target changes again.
     std::this_thread::sleep_for(2s);
@@ -591,17 +615,53 @@ TEST_F(CanaryControllerTest, InvalidSpecIsReportedAndNothingIsCreated) {
     server_->create(canary);
     ASSERT_TRUE(eventually([&] { return !events("InvalidSpec").empty(); }));
     EXPECT_TRUE(hasEventContaining("InvalidSpec", "spec.provider"));
+    // The reason is in the status too, although there is no phase yet.
+    ASSERT_TRUE(eventually([&] { return status("podinfo").contains("conditions"); }))
+        << status("podinfo").dump(2);
+    json condition = status("podinfo")["conditions"][0];
+    EXPECT_EQ(condition.value("type", ""), "Promoted");
+    EXPECT_EQ(condition.value("status", ""), "False");
+    EXPECT_EQ(condition.value("reason", ""), "InvalidSpec");
+    EXPECT_NE(condition.value("message", "").find("spec.provider"), std::string::npos)
+        << condition.dump();
     std::this_thread::sleep_for(1500ms);
     EXPECT_FALSE(deploymentObject("podinfo-primary"));
     EXPECT_FALSE(object("v1", "Service", "podinfo"));
     EXPECT_EQ(replicasOf("podinfo"), 2);
     EXPECT_EQ(phase("podinfo"), "");
 
+    // Reconciles that find the same errors neither repeat the Event nor rewrite the status.
+    auto invalidSpecEvents = [&] {
+        int n = 0;
+        for (const json& e : events("InvalidSpec")) n += e.value("count", 1);
+        return n;
+    };
+    EXPECT_EQ(invalidSpecEvents(), 1);
+    for (int i = 0; i < 5; ++i) {
+        auto r = controller_->reconcileNow(kNs, "podinfo");
+        EXPECT_TRUE(r.succeeded) << r.error;
+        EXPECT_FALSE(r.statusWritten);
+        EXPECT_TRUE(r.actions.empty());
+    }
+    EXPECT_EQ(invalidSpecEvents(), 1);
+    // Other errors: one more Event, and the condition says so.
+    client_->patch(kCanaryGvk, kNs, "podinfo", kube::PatchType::Merge,
+                   R"({"spec":{"provider":"other-nonexistent"}})");
+    ASSERT_TRUE(eventually([&] { return hasEventContaining("InvalidSpec", "other-nonexistent"); }));
+    EXPECT_TRUE(eventually([&] {
+        return status("podinfo")["conditions"][0].value("message", "").find("other-nonexistent") !=
+               std::string::npos;
+    })) << status("podinfo").dump(2);
+    for (int i = 0; i < 3; ++i) controller_->reconcileNow(kNs, "podinfo");
+    EXPECT_EQ(invalidSpecEvents(), 2);
+
     // Fixed: the Canary initialises.
     client_->patch(kCanaryGvk, kNs, "podinfo", kube::PatchType::Merge,
                    R"({"spec":{"provider":"gatewayapi:v1"}})");
     ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Initialized"; }))
         << status("podinfo").dump(2);
+    EXPECT_EQ(status("podinfo")["conditions"][0].value("status", ""), "True");
+    EXPECT_EQ(status("podinfo")["conditions"][0].value("reason", ""), "Initialized");
 
     // Broken again later: the Promoted condition says why, nothing moves.
     client_->patch(kCanaryGvk, kNs, "podinfo", kube::PatchType::Merge,
@@ -614,6 +674,159 @@ TEST_F(CanaryControllerTest, InvalidSpecIsReportedAndNothingIsCreated) {
     EXPECT_EQ(phase("podinfo"), "Initialized");
     EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
 }
+
+// --- manual requests (sluice.io/promote|abort|retry annotations) -----------------------------
+
+class ManualRequestTest : public CanaryControllerTest {
+  protected:
+    // A Canary whose analysis advances once a minute: it stays at weight 25 long enough for
+    // the requests to be what moves it.
+    static json slowCanary() {
+        json canary = gatewayCanary("podinfo", "podinfo");
+        canary["spec"]["analysis"]["interval"] = "1m";
+        return canary;
+    }
+    // A request time later (to the second) than the Canary's last transition, as the
+    // controller requires: waits for the wall clock to pass it.
+    std::string requestTime(const std::string& name) {
+        auto last = canary::parseTimestamp(status(name).value("lastTransitionTime", ""));
+        EXPECT_TRUE(last) << status(name).dump(2);
+        if (last) {
+            EXPECT_TRUE(eventually(
+                [&] {
+                    return std::chrono::floor<std::chrono::seconds>(
+                               std::chrono::system_clock::now()) > *last;
+                },
+                10s));
+        }
+        return formatRfc3339(std::chrono::system_clock::now());
+    }
+    void annotate(const std::string& name, const std::string& key, const std::string& value) {
+        json patch = {{"metadata", {{"annotations", {{key, value}}}}}};
+        client_->patch(kCanaryGvk, kNs, name, kube::PatchType::Merge, patch.dump());
+    }
+    bool hasAnnotation(const std::string& name, const std::string& key) {
+        const json c = canaryObject(name);
+        return c.contains("metadata") && c["metadata"].contains("annotations") &&
+               c["metadata"]["annotations"].contains(key);
+    }
+    // Deploys a new image and waits until the analysis holds at weight 25.
+    void deployAndWaitAt25(const std::string& image) {
+        setImage("podinfo", image);
+        ASSERT_TRUE(eventually([&] {
+            const json st = status("podinfo");
+            return st.value("phase", "") == "Progressing" && st.value("canaryWeight", 0) == 25 &&
+                   routeWeights("podinfo") == std::make_pair(75, 25);
+        })) << status("podinfo").dump(2);
+    }
+    // Promote, abort and retry through `request(action)`, checked through the API.
+    void promoteAbortRetry(const std::function<void(const std::string& action)>& request);
+};
+
+void ManualRequestTest::promoteAbortRetry(
+    const std::function<void(const std::string& action)>& request) {
+    healthyMetrics();
+    startController();
+    ASSERT_NO_FATAL_FAILURE(initialise(slowCanary(), "podinfo"));
+
+    // abort: rolled back as by a rollback webhook, the annotation removed.
+    ASSERT_NO_FATAL_FAILURE(deployAndWaitAt25("example/app:2.0"));
+    request("abort");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Failed"; }, 30s))
+        << status("podinfo").dump(2);
+    EXPECT_TRUE(eventually([&] { return !hasAnnotation("podinfo", "sluice.io/abort"); }));
+    EXPECT_TRUE(hasEventContaining("RollingBack",
+                                   "Rolling back podinfo: manual abort "
+                                   "(sluice.io/abort="));
+    EXPECT_NE(status("podinfo")["conditions"][0].value("message", "").find("sluice.io/abort="),
+              std::string::npos);
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+    EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 0; }));
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:1.0");
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(phase("podinfo"), "Failed");
+
+    // retry: the same revision analysed again from the start.
+    request("retry");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Progressing"; }, 30s))
+        << status("podinfo").dump(2);
+    EXPECT_TRUE(eventually([&] { return !hasAnnotation("podinfo", "sluice.io/retry"); }));
+    EXPECT_TRUE(hasEventContaining("Retry", "restarting the analysis of podinfo"));
+    EXPECT_EQ(status("podinfo").value("failedChecks", -1), 0);
+    EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 2; }));
+    ASSERT_TRUE(eventually([&] { return status("podinfo").value("canaryWeight", 0) == 25; }))
+        << status("podinfo").dump(2);
+
+    // promote: no further step (the analysis would take minutes), the primary gets the
+    // analysed template.
+    const size_t before = actions().size();
+    request("promote");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }, 30s))
+        << status("podinfo").dump(2);
+    EXPECT_TRUE(eventually([&] { return !hasAnnotation("podinfo", "sluice.io/promote"); }));
+    EXPECT_TRUE(hasEventContaining("PromotionRequested", "Manual promotion (sluice.io/promote="));
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+    EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 0; }));
+    std::vector<std::string> after = actions();
+    after.erase(after.begin(), after.begin() + static_cast<long>(before));
+    for (int w : canaryWeightsSet(after)) EXPECT_TRUE(w == 100 || w == 0) << w;
+    EXPECT_EQ(controller_->stats().errors, 0u);
+}
+
+TEST_F(ManualRequestTest, AnnotationsPromoteAbortAndRetry) {
+    promoteAbortRetry([&](const std::string& action) {
+        annotate("podinfo", "sluice.io/" + action, requestTime("podinfo"));
+    });
+    // Every removal was recorded.
+    std::vector<std::string> removed;
+    for (const auto& r : records())
+        removed.insert(removed.end(), r.requestsRemoved.begin(), r.requestsRemoved.end());
+    for (const char* a : {"sluice.io/abort", "sluice.io/retry", "sluice.io/promote"})
+        EXPECT_NE(std::find(removed.begin(), removed.end(), a), removed.end()) << a;
+}
+
+TEST_F(ManualRequestTest, StaleAndMisplacedRequestsAreRemovedWithoutEffect) {
+    healthyMetrics();
+    startController();
+    ASSERT_NO_FATAL_FAILURE(initialise(slowCanary(), "podinfo"));
+    ASSERT_NO_FATAL_FAILURE(deployAndWaitAt25("example/app:2.0"));
+    const json held = status("podinfo");
+
+    // Older than the last transition: left from an earlier rollout.
+    annotate("podinfo", "sluice.io/abort", "2020-01-01T00:00:00Z");
+    ASSERT_TRUE(eventually([&] { return !hasAnnotation("podinfo", "sluice.io/abort"); }));
+    // Retry applies only after a failure.
+    annotate("podinfo", "sluice.io/retry", requestTime("podinfo"));
+    ASSERT_TRUE(eventually([&] { return !hasAnnotation("podinfo", "sluice.io/retry"); }));
+    EXPECT_TRUE(eventually([&] {
+        return hasEventContaining("RequestRefused", "retry applies only in phase Failed");
+    }));
+    std::this_thread::sleep_for(1s);
+    const json st = status("podinfo");
+    EXPECT_EQ(st.value("phase", ""), "Progressing");
+    EXPECT_EQ(st.value("canaryWeight", 0), 25);
+    EXPECT_EQ(st.value("lastTransitionTime", ""), held.value("lastTransitionTime", ""));
+    EXPECT_TRUE(events("RollingBack").empty());
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(75, 25));
+    EXPECT_EQ(controller_->stats().errors, 0u);
+}
+
+#ifdef KUBECTL_SLUICE_BIN
+// The real `kubectl-sluice canary promote|abort|retry` against the same API server.
+TEST_F(ManualRequestTest, KubectlSluicePluginPromoteAbortRetry) {
+    promoteAbortRetry([&](const std::string& action) {
+        requestTime("podinfo");  // the plugin stamps the request with its own clock
+        auto ran = sluice::testing::runProcess(
+            {KUBECTL_SLUICE_BIN, "canary", action, "podinfo", "-n", kNs},
+            {{"KUBECONFIG", dir_.file("kubeconfig")}, {"HOME", dir_.path()}}, 60s);
+        EXPECT_EQ(ran.exitCode, 0) << ran.out << ran.err;
+        EXPECT_NE(ran.out.find("canary.sluice.io/podinfo " + action + " requested"),
+                  std::string::npos)
+            << ran.out << ran.err;
+    });
+}
+#endif
 
 TEST_F(CanaryControllerTest, ARestartedControllerContinuesFromTheStatus) {
     healthyMetrics();

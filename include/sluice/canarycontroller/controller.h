@@ -11,12 +11,14 @@
 //      (router::reconcileRoutes), scales the target, sets weights, copies the analysed template
 //      to the primary (refused when the target's hash moved), calls webhooks, queries metrics
 //      (kept in memory for exactly the next step), records Events;
-//   5. writes the status through the status subresource only when it changed, and requeues
-//      after the decision's delay. A failed API call leaves the status unwritten and retries
-//      with backoff: nothing is decided on missing information.
+//   5. writes the status through the status subresource only when it changed, removes the
+//      request annotations (sluice.io/promote|abort|retry) the decision took or found stale
+//      (merge patch with null), and requeues after the decision's delay. A failed API call leaves
+//      the status unwritten and retries with backoff: nothing is decided on missing information.
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -103,6 +105,10 @@ struct ReconcileRecord {
     bool statusWritten = false;
     std::chrono::seconds requeueAfter{0};
     std::string error;
+    // Results of the metric checks run in this reconcile, by metric name (empty when none ran).
+    std::map<std::string, canary::MetricResult> metrics;
+    // Request annotations (sluice.io/promote, ...) removed in this reconcile.
+    std::vector<std::string> requestsRemoved;
 };
 
 struct Stats {
