@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: a local, cluster-free run of Sluice. It starts the project's Kubernetes API test
 # server, makes a git repository from examples/, runs sluice-controller, and shows with the real
-# kubectl how an Application syncs, follows a new commit, heals a hand edit and prunes.
-# Installs dependencies and builds first.
+# kubectl how an Application syncs, follows a new commit, heals a hand edit and prunes; then how a
+# Canary (NGINX weights, judged by a local Prometheus scraping two test backends) promotes a good
+# image and rolls back a bad one. Installs dependencies and builds first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -62,10 +63,11 @@ step "Starting sluice-controller"
 # (kubectl create sends protobuf, which the test server does not speak; apply sends JSON.)
 echo "+ kubectl apply --server-side -f - <<< 'namespace sluice'"
 printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: sluice\n' | kc apply --server-side -f -
+prom_port=19083  # the demo's Prometheus, started in the canary section below
 build/src/main/sluice-controller --kubeconfig "$KUBECONFIG" --control-namespace sluice \
   --repo-cache-dir "$work/repo-cache" --reconcile-interval 3m \
   --metrics-addr 127.0.0.1:19080 --health-addr 127.0.0.1:19081 --webhook-addr 127.0.0.1:19082 \
-  >"$work/controller.log" 2>&1 &
+  --metrics-server "http://127.0.0.1:$prom_port" >"$work/controller.log" 2>&1 &
 pids+=($!)
 wait_for "the controller to start" grep -q "application controller started" "$work/controller.log"
 
@@ -111,6 +113,120 @@ k describe application guestbook -n sluice
 step "Deleting the Application: its finalizer deletes what it deployed"
 k delete application guestbook -n sluice --wait=true --timeout=60s
 k get deployments,services,configmaps -n guestbook
+
+step "Canary: two test backends for podinfo's pods, and a local Prometheus scraping them"
+# sluice-demo-traffic stands in for podinfo's primary and canary pods (each answers HTTP and
+# exports http_requests_total at /metrics) and for its users: ~40 requests/s, split by the
+# canary weight Sluice writes on the canary Ingress. A backend answers 500 while its
+# Deployment's image contains "bad". It stops by itself after 10 minutes.
+build/tests/support/demo/sluice-demo-traffic --kubeconfig "$KUBECONFIG" --namespace podinfo \
+  --target podinfo --ingress podinfo-canary --rps 40 --duration 600 \
+  --prometheus-config "$work/prometheus.yml" >"$work/traffic.log" 2>&1 &
+pids+=($!)
+wait_for "the test backends" test -s "$work/prometheus.yml"
+head -n 2 "$work/traffic.log"
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
+  --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
+pids+=($!)
+# prom_query PROMQL: an instant query, answered on stdout (bash's /dev/tcp: no curl needed).
+prom_query() {
+  local q
+  q=$(url_encode "$1")
+  exec 3<>"/dev/tcp/127.0.0.1/$prom_port" || return 1
+  printf 'GET /api/v1/query?query=%s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$q" >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+url_encode() {  # percent-encodes a query parameter
+  local s=$1 out="" c i
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    case "$c" in [a-zA-Z0-9._~-]) out+=$c ;; *) out+=$(printf '%%%02X' "'$c") ;; esac
+  done
+  printf '%s' "$out"
+}
+targets_up() { [[ "$(prom_query 'count(up == 1) >= 2')" == *'"result":[{'* ]]; }
+# (The first scrape comes ~6 s after start: Prometheus applies new targets on a 5 s tick.)
+for _ in $(seq 150); do targets_up && break; sleep 0.2; done  # up to 30 s
+if ! targets_up; then
+  echo "demo: timed out waiting for Prometheus to scrape both backends" >&2
+  echo "--- prometheus log (last 20 lines)" >&2; tail -n 20 "$work/prometheus.log" >&2
+  echo "--- traffic log" >&2; tail -n 5 "$work/traffic.log" >&2
+  exit 1
+fi
+echo "+ prometheus on 127.0.0.1:$prom_port: sum by (pod) (http_requests_total)"
+prom_query 'sum by (pod) (http_requests_total)' | grep -o '"pod":"[^"]*"},"value":\[[^]]*\]' || true
+
+step "Canary: examples/podinfo in git (Deployment, Ingress, Canary, MetricTemplate) and its Application"
+cp -r examples/podinfo "$work/repo/podinfo"
+git_repo add podinfo && git_repo commit -q -m "podinfo 6.7.0, delivered by a canary"
+git_repo log --oneline -1
+sed "s|REPO_URL|file://$work/repo|" examples/applications/podinfo.yaml >"$work/podinfo-app.yaml"
+k apply --server-side -f "$work/podinfo-app.yaml"
+canary_field() { kc get canary podinfo -n podinfo -o jsonpath="$1"; }
+podinfo_synced_at() {
+  [ "$(kc get application podinfo -n sluice -o jsonpath='{.status.sync.status}/{.status.sync.revision}')" = "Synced/$1" ]
+}
+wait_for "the podinfo sync" podinfo_synced_at "$(git_repo rev-parse HEAD)"
+canary_phase_is() { [ "$(canary_field '{.status.phase}')" = "$1" ]; }
+wait_for "the Canary to initialise" canary_phase_is Initialized
+k get applications,canaries -A
+k get deployments,services,ingresses -n podinfo
+k get events -n podinfo --field-selector reason=Initialized
+
+# follow_canary PHASE: prints `kubectl get applications,canaries -A` whenever the Canary's phase,
+# weight or failed checks change, until it reaches PHASE (at most 120 s).
+follow_canary() {
+  local want=$1 last="" now deadline=$((SECONDS + 120))
+  while ((SECONDS < deadline)); do
+    now=$(canary_field '{.status.phase} weight={.status.canaryWeight} failedChecks={.status.failedChecks}' 2>/dev/null || true)
+    if [ "$now" != "$last" ]; then
+      echo "+ kubectl get applications,canaries -A    # $(date -u +%T) $now"
+      kc get applications,canaries -A
+      echo
+      last=$now
+    fi
+    [ "${now%% *}" = "$want" ] && return 0
+    sleep 0.2
+  done
+  echo "demo: timed out waiting for the Canary to reach $want" >&2
+  echo "--- controller log (last 40 lines)" >&2; tail -n 40 "$work/controller.log" >&2
+  echo "--- traffic (last 5 lines)" >&2; tail -n 5 "$work/traffic.log" >&2
+  exit 1
+}
+podinfo_image() { kc get deployment "$1" -n podinfo -o jsonpath='{.spec.template.spec.containers[0].image}'; }
+refresh_podinfo() { kc annotate application podinfo -n sluice sluice.io/refresh=normal --overwrite >/dev/null; }
+
+step "Canary: a new image (6.7.1) in git; Sluice moves traffic 20 % per step while Prometheus says the canary is healthy"
+sed -i 's|podinfo:6.7.0|podinfo:6.7.1|' "$work/repo/podinfo/deployment.yaml"
+git_repo commit -q -am "podinfo 6.7.1"
+git_repo log --oneline -1
+refresh_podinfo
+follow_canary Succeeded
+# The Application's health follows the Canary's (Progressing while it runs, Degraded when it
+# fails); give it a few seconds to notice the promotion, then show whatever it says.
+app_health_is() { [ "$(kc get application podinfo -n sluice -o jsonpath='{.status.health.status}')" = "$1" ]; }
+for _ in $(seq 50); do app_health_is Healthy && break; sleep 0.2; done
+k get applications,canaries -A
+echo "primary image: $(podinfo_image podinfo-primary)"
+k get ingress podinfo-canary -n podinfo \
+  -o jsonpath='canary={.metadata.annotations.nginx\.ingress\.kubernetes\.io/canary} weight={.metadata.annotations.nginx\.ingress\.kubernetes\.io/canary-weight}{"\n"}'
+k get events -n podinfo --field-selector reason=Advance
+echo "+ tail -n 3 traffic.log   # sluice-demo-traffic, every 5 s"; tail -n 3 "$work/traffic.log"
+
+step "Canary: a bad image (6.7.2-bad) in git; its canary answers 500, two failed checks roll it back"
+sed -i 's|podinfo:6.7.1|podinfo:6.7.2-bad|' "$work/repo/podinfo/deployment.yaml"
+git_repo commit -q -am "podinfo 6.7.2-bad"
+git_repo log --oneline -1
+refresh_podinfo
+follow_canary Failed
+echo "primary image: $(podinfo_image podinfo-primary) (still the last good one)"
+k get ingress podinfo-canary -n podinfo \
+  -o jsonpath='canary={.metadata.annotations.nginx\.ingress\.kubernetes\.io/canary} weight={.metadata.annotations.nginx\.ingress\.kubernetes\.io/canary-weight}{"\n"}'
+k get events -n podinfo --field-selector reason=Halt -o custom-columns=TYPE:.type,REASON:.reason,COUNT:.count,MESSAGE:.message
+k get events -n podinfo --field-selector reason=RollingBack
+k get events -n podinfo --field-selector reason=Failed
+echo "+ tail -n 3 traffic.log   # sluice-demo-traffic, every 5 s"; tail -n 3 "$work/traffic.log"
 
 step "Done (controller log: the last lines)"
 tail -n 15 "$work/controller.log"
