@@ -249,6 +249,10 @@ TEST_F(CanaryTogetherTest, CanaryOnlyInTheClusterStillProtectsItsTarget) {
     json canary = yamlToJson(canaryYaml("web"));
     canary["metadata"]["namespace"] = kDestNs;
     server_->create(canary);
+    // The Application controller reads Canaries from the shared Canary informer (all
+    // namespaces): once it holds this one, the scale-down below is the Canary's.
+    cache::Informer& canaryInformer = factory_->informerFor(kCanaryGvk);
+    ASSERT_TRUE(eventually([&] { return canaryInformer.store().get(kDestNs, "web") != nullptr; }));
     // The new Canary has every Application compared again.
     ASSERT_TRUE(eventually([&] { return reconciles_ > reconcilesBefore; }));
     // As the Canary controller scales its target (no Canary controller runs here).
