@@ -637,6 +637,36 @@ TEST(CanaryTargets, ScaledTargetIsSyncedWhenGitOrTheClusterHoldsTheCanary) {
     EXPECT_THAT(drift.resources[0].diff.differences[0].path, HasSubstr("image"));
 }
 
+TEST(CanaryTargets, GeneratedObjectsAreNeverPruned) {
+    // What the Canary controller makes from tracked objects: the primary (annotations copied
+    // from the target without the tracking id), Services, and the NGINX canary Ingress, which
+    // copies every annotation of the source Ingress, tracking id included. A tracking id names
+    // the object it was written for, so none of them is ours, even if an inventory listed it.
+    const json target = trackedBy(deployment("app:1", 0), kInstance);
+    json primary = deployment("app:1", 2);
+    primary["metadata"]["name"] = "api-primary";
+    primary["metadata"]["annotations"] = {{"team", "payments"}};
+    json service = obj("v1", "Service", "prod", "api-canary");
+    const json source = trackedBy(obj("networking.k8s.io/v1", "Ingress", "prod", "api"), kInstance);
+    json canaryIngress = source;
+    canaryIngress["metadata"]["name"] = "api-canary";
+    canaryIngress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary"] = "true";
+    Cluster cluster;
+    for (const json& o : {target, primary, service, source, canaryIngress}) cluster.put(o);
+    EXPECT_FALSE(isTrackedBy(canaryIngress, kInstance));
+    EXPECT_FALSE(isTrackedBy(primary, kInstance));
+
+    std::vector<InventoryEntry> inventory = {entryOf(target), entryOf(source), entryOf(primary),
+                                             entryOf(service), entryOf(canaryIngress)};
+    CompareResult c =
+        compare({kInstance, {target, source}, cluster.lookup(), inventory, {}, "sluice"});
+    for (const auto& r : c.resources) {
+        EXPECT_FALSE(r.requiresPruning) << r.key.str();
+        EXPECT_TRUE(r.desired) << r.key.str() << " is not a prune candidate";
+    }
+    EXPECT_THAT(planSync(c, {true, {}, false}).waves.front().prune, IsEmpty());
+}
+
 TEST(CanaryTargets, ApplyPayloadLeavesTheReplicasToTheCanary) {
     const json desired = trackedBy(deployment("app:2", 3), kInstance);
     const json canary = canaryFor("prod", "api");
