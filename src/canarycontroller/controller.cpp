@@ -837,25 +837,44 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
     canary::Decision decision = errors.empty() ? canary::step(spec, status, obs, now)
                                                : canary::rejectInvalidSpec(status, errors, now);
 
-    Round round{*this,
-                ns,
-                name,
-                object,
-                rawSpec,
-                spec,
-                decision.status,
-                router.get(),
-                ctx ? &*ctx : nullptr,
-                provider,
-                {}};
-    for (const canary::Action& action : decision.actions) {
-        rec.actions.push_back(canary::describe(action));
-        std::visit(round, action);
+    // Checks run while the actions are carried out, so the engine judges their results at
+    // once (the "next step" of its contract) rather than a requeue later: a breach is acted on
+    // in the reconcile that measured it. Bounded; results of the last pass wait for the next
+    // reconcile.
+    std::vector<canary::ManualAction> removed;
+    Checks results;
+    for (int pass = 0;; ++pass) {
+        removed.insert(removed.end(), decision.removeRequests.begin(),
+                       decision.removeRequests.end());
+        Round round{*this,
+                    ns,
+                    name,
+                    object,
+                    rawSpec,
+                    spec,
+                    decision.status,
+                    router.get(),
+                    ctx ? &*ctx : nullptr,
+                    provider,
+                    {}};
+        for (const canary::Action& action : decision.actions) {
+            rec.actions.push_back(canary::describe(action));
+            std::visit(round, action);
+        }
+        results = std::move(round.results);
+        if (!results.metrics.empty()) rec.metrics = results.metrics;
+        if (!results.any || !errors.empty() || pass >= 2) break;
+        canary::Observation judged = obs;
+        judged.metrics = results.metrics;
+        judged.webhooks = results.webhooks;
+        judged.requests.clear();  // taken by the first pass
+        const canary::CanaryStatus current = decision.status;
+        decision = canary::step(spec, current, judged, clock.wallNow());
+        results = Checks{};
     }
-    rec.metrics = round.results.metrics;
-    if (round.results.any) {
+    if (results.any) {
         std::lock_guard lock(mu);
-        checks[uid] = std::move(round.results);
+        checks[uid] = std::move(results);
     }
     if (errors.empty() && router && ctx) healRoutes(object, *router, *ctx, decision, obs);
 
@@ -876,9 +895,11 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
     }
     // Requests are removed once their outcome is in the status: a failed removal leaves a
     // request that the status now marks as stale.
-    if (!decision.removeRequests.empty()) {
-        removeRequests(key, object, decision.removeRequests, newStatus);
-        for (canary::ManualAction action : decision.removeRequests)
+    std::sort(removed.begin(), removed.end());
+    removed.erase(std::unique(removed.begin(), removed.end()), removed.end());
+    if (!removed.empty()) {
+        removeRequests(key, object, removed, newStatus);
+        for (canary::ManualAction action : removed)
             rec.requestsRemoved.push_back(std::string(canary::annotationOf(action)));
     }
     rec.phase = std::string(canary::toString(decision.status.phase));

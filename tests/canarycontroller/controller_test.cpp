@@ -166,11 +166,19 @@ TEST_F(CanaryControllerTest, FailingSuccessRateRollsBackAtThreshold) {
     EXPECT_TRUE(hasEventContaining("RollingBack", "failed checks threshold reached 2"));
     EXPECT_FALSE(sawAction("CopyTargetToPrimary(" + st.value("lastAppliedSpec", "") + ")"));
     EXPECT_GE(controller_->stats().rollbacks, 1u);
-    // The failing value as the reconcile that measured it reports it.
+    // The failing value as the reconcile that measured it reports it; that same reconcile
+    // judged it (no interval lost waiting for the next one).
     int failing = 0;
     for (const auto& r : records()) {
         auto it = r.metrics.find("request-success-rate");
-        if (it != r.metrics.end() && it->second.hasValue() && it->second.value == 90) ++failing;
+        if (it == r.metrics.end() || !it->second.hasValue() || it->second.value != 90) continue;
+        ++failing;
+        bool halted = false;
+        for (const auto& a : r.actions)
+            if (a.find("EmitEvent(Warning, Halt, Halt advancement: request-success-rate 90 < 99") ==
+                0)
+                halted = true;
+        EXPECT_TRUE(halted) << ::testing::PrintToString(r.actions);
     }
     EXPECT_GE(failing, 2);
 

@@ -6,7 +6,8 @@
 //      shown yet) and parses its spec; errors -> canary::rejectInvalidSpec + a Warning Event;
 //   2. observes the target Deployment and `<target>-primary` (direct reads, never a stale
 //      cache), hashes the target's pod template (SHA-256 of its canonical JSON);
-//   3. calls canary::step with the check results gathered during the previous reconcile;
+//   3. calls canary::step with the check results gathered during the previous reconcile (and
+//      again at once with the results of checks that step asked for, see 4);
 //   4. carries out the actions in order: creates the primary and the Services/routes
 //      (router::reconcileRoutes), scales the target, sets weights, copies the analysed template
 //      to the primary (refused when the target's hash moved), calls webhooks, queries metrics
