@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds (release) and runs the benchmarks; each prints its own figures.
 #   scripts/bench.sh            all benchmarks
-#   scripts/bench.sh kube|app   one of them (further arguments go to it)
+#   scripts/bench.sh kube|app|canary   one of them (further arguments go to it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -11,9 +11,11 @@ which="${1:-all}"
 case "$which" in
   kube) build/bench/sluice-bench-kube "$@" ;;
   app) build/bench/sluice-bench-app "$@" ;;
+  canary) build/bench/sluice-bench-canary "$@" ;;
   all)
     build/bench/sluice-bench-kube
     build/bench/sluice-bench-app
+    build/bench/sluice-bench-canary
     ;;
-  *) echo "usage: scripts/bench.sh [kube|app|all] [args...]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [kube|app|canary|all] [args...]" >&2; exit 2 ;;
 esac
