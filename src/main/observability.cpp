@@ -73,6 +73,10 @@ ControllerMetrics::ControllerMetrics(const std::string& version)
       canaryFailedChecks_(registry_.gauge("sluice_canary_failed_checks",
                                           "Failed checks of the current canary analysis.",
                                           {"namespace", "name"})),
+      canaryMetricValue_(registry_.gauge("sluice_canary_metric_value",
+                                         "The last value each analysis metric of a Canary "
+                                         "returned (no series while it returns no data).",
+                                         {"namespace", "name", "metric"})),
       queueDepth_(registry_.gauge("sluice_workqueue_depth", "Keys waiting in a work queue.",
                                   {"controller"})),
       webhooks_(registry_.counter("sluice_webhook_requests_total",
@@ -106,6 +110,20 @@ void ControllerMetrics::observeApplicationReconcile(const appcontroller::Reconci
 void ControllerMetrics::observeCanaryReconcile(const canarycontroller::ReconcileRecord& r) {
     reconciles_.inc({"canary", r.succeeded ? "success" : "error"});
     reconcileDuration_.observe({"canary"}, seconds(r.duration));
+    auto slash = r.key.find('/');
+    if (slash == std::string::npos) return;
+    const std::string ns = r.key.substr(0, slash), name = r.key.substr(slash + 1);
+    if (r.phase.empty()) {  // the Canary is gone
+        canaryMetricValue_.removeMatching({ns, name});
+        return;
+    }
+    for (const auto& [metric, result] : r.metrics) {
+        // No data or a query error is no value: the series goes rather than show a stale one.
+        if (result.hasValue())
+            canaryMetricValue_.set({ns, name, metric}, result.value);
+        else
+            canaryMetricValue_.remove({ns, name, metric});
+    }
 }
 
 void ControllerMetrics::observeGitFetch(std::chrono::nanoseconds duration,

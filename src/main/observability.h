@@ -49,6 +49,7 @@ class ControllerMetrics {
     metrics::GaugeFamily& canaryStatus_;
     metrics::GaugeFamily& canaryPhase_;
     metrics::GaugeFamily& canaryFailedChecks_;
+    metrics::GaugeFamily& canaryMetricValue_;
     metrics::GaugeFamily& queueDepth_;
     metrics::CounterFamily& webhooks_;
     metrics::GaugeFamily& leader_;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "apiserver/api_server.h"
+#include "http/http_server.h"
 #include "metrics/exposition_parser.h"
 #include "process/process.h"
 #include "prometheus/prometheus_server.h"
@@ -432,12 +433,27 @@ TEST(ControllerProcess, RunsTheCanaryControllerWhenItsCrdIsInstalled) {
       "spec": {"provider": "kubernetes",
                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "cart"},
                "service": {"port": 80, "targetPort": 8080},
-               "analysis": {"interval": "1s", "threshold": 2, "iterations": 2, "metrics": []}}})"));
+               "analysis": {"interval": "1s", "threshold": 2, "iterations": 2,
+                            "metrics": [{"name": "request-success-rate",
+                                         "thresholdRange": {"min": 99}, "interval": "1m"}]}}})"));
+
+    // A Prometheus HTTP API that answers every query with 99.5 (the real-Prometheus tests are
+    // in tests/canarycontroller; here the process wiring is under test).
+    sluice::testing::HttpServer prometheus({});
+    std::atomic<int> queries{0};
+    prometheus.start(
+        [&](const sluice::testing::HttpRequest& req, sluice::testing::ResponseWriter& w) {
+            if (req.path != "/api/v1/query") return w.respond(404, {}, "");
+            ++queries;
+            w.respond(200, {{"Content-Type", "application/json"}},
+                      R"({"status":"success","data":{"resultType":"vector","result":[)"
+                      R"({"metric":{},"value":[1764890000,"99.5"]}]}})");
+        });
 
     const int metricsPort = freePort();
     ChildProcess controller({kController, "--kubeconfig", kubeconfig, "--control-namespace",
                              "sluice", "--repo-cache-dir", dir.file("cache"), "--metrics-addr",
-                             loopback(metricsPort), "--metrics-server", "http://127.0.0.1:1"});
+                             loopback(metricsPort), "--metrics-server", prometheus.url()});
     ASSERT_TRUE(controller.waitForOutput("canary controller started", 30s))
         << controller.stderrText();
     EXPECT_TRUE(eventually([&] {
@@ -463,6 +479,30 @@ TEST(ControllerProcess, RunsTheCanaryControllerWhenItsCrdIsInstalled) {
                           {{"controller", "canary"}, {"result", "success"}})
                        .value_or(0) > 0;
     })) << httpGet(metricsPort, "/metrics").second;
+
+    // A new image starts an analysis: two passing iterations at 99.5 % promote it, and the
+    // last value shows in /metrics.
+    sluice::kube::RestClient client(sluice::kube::loadKubeconfig(kubeconfig));
+    client.patch(
+        {"apps", "v1", "Deployment"}, "shop", "cart", sluice::kube::PatchType::Merge,
+        R"({"spec":{"template":{"spec":{"containers":[{"name":"cart","image":"cart:2"}]}}}})");
+    EXPECT_TRUE(eventually(
+        [&] {
+            auto primary = server.get("apps/v1", "Deployment", "shop", "cart-primary");
+            auto canary = server.get("sluice.io/v1alpha1", "Canary", "shop", "cart");
+            return primary &&
+                   primary->value("/spec/template/spec/containers/0/image"_json_pointer,
+                                  std::string()) == "cart:2" &&
+                   canary->value("/status/phase"_json_pointer, std::string()) == "Succeeded";
+        },
+        60s))
+        << controller.stderrText();
+    EXPECT_GE(queries.load(), 2);
+    auto page = sluice::testing::parseExposition(httpGet(metricsPort, "/metrics").second);
+    EXPECT_EQ(
+        page.value("sluice_canary_metric_value",
+                   {{"namespace", "shop"}, {"name", "cart"}, {"metric", "request-success-rate"}}),
+        99.5);
 
     controller.signal(SIGTERM);
     auto code = controller.wait(30s);
