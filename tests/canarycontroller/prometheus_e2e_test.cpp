@@ -1,8 +1,8 @@
 // End to end with a real Prometheus (Debian package `prometheus`, on loopback): two test
 // backends (primary and canary pods) export request metrics, a traffic generator splits
 // requests by the weights the controller writes into the HTTPRoute, and the Canary judges the
-// canary with a MetricTemplate query read from the cluster. One test case on purpose: a
-// Prometheus needs ~6 s before its first scrape.
+// canary with MetricTemplate queries (error rate, p99 latency) read from the cluster. One test case
+// on purpose: a Prometheus needs ~6 s before its first scrape.
 #include <atomic>
 
 #include "harness.h"
@@ -24,7 +24,8 @@ struct Exporter {
     std::string address() const { return "127.0.0.1:" + std::to_string(server.port()); }
 };
 
-TEST_F(CanaryControllerTest, RealPrometheusPromotesHealthyRollsBackFailingAndHoldsWithoutData) {
+TEST_F(CanaryControllerTest,
+       RealPrometheusPromotesHealthyRollsBackFailingOrSlowAndHoldsWithoutData) {
     ASSERT_FALSE(testing::findPrometheusBinary().empty()) << testing::prometheusMissingMessage();
 
     Exporter canaryPod, primaryPod;
@@ -40,14 +41,20 @@ TEST_F(CanaryControllerTest, RealPrometheusPromotesHealthyRollsBackFailingAndHol
     ASSERT_TRUE(prom.waitForTargetsUp(60s)) << prom.log();
 
     // Traffic: 20 requests every 50 ms, split by the live HTTPRoute weights. The primary always
-    // answers 200; the canary answers 503 while canaryFails is set.
+    // answers 200 in 20 ms; the canary answers 503 while canaryFails is set, and takes 1.5 s
+    // while canarySlow is set.
     std::atomic<bool> canaryFails{false};
+    std::atomic<bool> canarySlow{false};
     std::atomic<bool> stopTraffic{false};
     std::thread traffic([&] {
         while (!stopTraffic) {
             auto [p, c] = routeWeights("podinfo");
             int toCanary = c > 0 ? 20 * c / 100 : 0;
-            if (toCanary > 0) canaryPod.metrics.record(canaryFails ? 503 : 200, 0.02s, toCanary);
+            if (toCanary > 0)
+                canaryPod.metrics.record(canaryFails ? 503 : 200,
+                                         canarySlow ? std::chrono::duration<double>(1.5)
+                                                    : std::chrono::duration<double>(0.02),
+                                         toCanary);
             if (20 - toCanary > 0) primaryPod.metrics.record(200, 0.02s, 20 - toCanary);
             std::this_thread::sleep_for(50ms);
         }
@@ -73,12 +80,27 @@ TEST_F(CanaryControllerTest, RealPrometheusPromotesHealthyRollsBackFailingAndHol
                         "interval }}]))\n/\nsum(rate(http_requests_total{namespace=\"{{ "
                         "namespace }}\",pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"}[{{ "
                         "interval }}]))"}}}});
+    // p99 latency of the canary pods in milliseconds, as Flagger's request-duration reports it.
+    server_->create(
+        {{"apiVersion", "sluice.io/v1alpha1"},
+         {"kind", "MetricTemplate"},
+         {"metadata", {{"name", "latency"}, {"namespace", kNs}}},
+         {"spec",
+          {{"provider", {{"type", "prometheus"}, {"address", prom.url()}}},
+           {"query",
+            "histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{"
+            "namespace=\"{{ namespace }}\",pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"
+            "\"}[{{ interval }}])) by (le)) * 1000"}}}});
     json canary = gatewayCanary("podinfo", "podinfo");
     canary["spec"]["analysis"]["interval"] = "2s";
     canary["spec"]["analysis"]["metrics"] =
         json::array({{{"name", "error-rate"},
                       {"templateRef", {{"name", "error-rate"}, {"namespace", kNs}}},
                       {"thresholdRange", {{"max", 1}}},
+                      {"interval", "10s"}},
+                     {{"name", "request-duration"},
+                      {"templateRef", {{"name", "latency"}, {"namespace", kNs}}},
+                      {"thresholdRange", {{"max", 500}}},
                       {"interval", "10s"}}});
 
     canarycontroller::Options o = defaultOptions();
@@ -106,9 +128,26 @@ TEST_F(CanaryControllerTest, RealPrometheusPromotesHealthyRollsBackFailingAndHol
     EXPECT_TRUE(hasEventContaining("Halt", "error-rate"));
     EXPECT_TRUE(hasEventContaining("Halt", "> 1"));
 
-    // 3. Prometheus gone mid-analysis: the canary holds, nothing is promoted or failed. (The
-    // 10 s query window first forgets the failing requests of the previous revision.)
+    // 3. Slow canary (1.5 s per request, all 200): rolled back on request-duration. (The 10 s
+    // query window first forgets the failing requests of the previous revision.)
     canaryFails = false;
+    canarySlow = true;
+    std::this_thread::sleep_for(11s);
+    setImage("podinfo", "example/app:3.5");
+    // First the new revision's analysis starts (the previous rollback's Failed is left), then
+    // it fails on its own checks.
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Progressing"; }, 60s))
+        << status("podinfo").dump(2);
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Failed"; }, 120s))
+        << status("podinfo").dump(2);
+    EXPECT_EQ(status("podinfo").value("failedChecks", 0), 2);
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+    EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
+    EXPECT_TRUE(hasEventContaining("Halt", "request-duration"));
+    EXPECT_TRUE(hasEventContaining("Halt", "> 500"));
+
+    // 4. Prometheus gone mid-analysis: the canary holds, nothing is promoted or failed.
+    canarySlow = false;
     std::this_thread::sleep_for(11s);
     setImage("podinfo", "example/app:4.0");
     ASSERT_TRUE(eventually([&] { return status("podinfo").value("canaryWeight", 0) > 0; }, 60s))
