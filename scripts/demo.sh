@@ -145,7 +145,7 @@ url_encode() {  # percent-encodes a query parameter
   done
   printf '%s' "$out"
 }
-targets_up() { [[ "$(prom_query 'count(up == 1) >= 2')" == *'"result":[{'* ]]; }
+targets_up() { [[ "$(prom_query 'count(up == 1) >= 2' 2>/dev/null)" == *'"result":[{'* ]]; }
 # (The first scrape comes ~6 s after start: Prometheus applies new targets on a 5 s tick.)
 for _ in $(seq 150); do targets_up && break; sleep 0.2; done  # up to 30 s
 if ! targets_up; then
@@ -168,8 +168,16 @@ podinfo_synced_at() {
   [ "$(kc get application podinfo -n sluice -o jsonpath='{.status.sync.status}/{.status.sync.revision}')" = "Synced/$1" ]
 }
 wait_for "the podinfo sync" podinfo_synced_at "$(git_repo rev-parse HEAD)"
+# There is no NGINX ingress controller here (sluice-demo-traffic routes the requests), so the
+# demo publishes the Ingress' address as one would; until then the Ingress, and with it the
+# Application, is Progressing.
+echo "+ kubectl patch ingress podinfo -n podinfo --subresource=status (what the ingress controller does)"
+kc patch ingress podinfo -n podinfo --subresource=status --type merge \
+  -p '{"status":{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}}' >/dev/null
 canary_phase_is() { [ "$(canary_field '{.status.phase}')" = "$1" ]; }
 wait_for "the Canary to initialise" canary_phase_is Initialized
+app_health_is() { [ "$(kc get application podinfo -n sluice -o jsonpath='{.status.health.status}')" = "$1" ]; }
+wait_for "the podinfo Application to be Healthy" app_health_is Healthy
 k get applications,canaries -A
 k get deployments,services,ingresses -n podinfo
 k get events -n podinfo --field-selector reason=Initialized
@@ -203,10 +211,8 @@ git_repo commit -q -am "podinfo 6.7.1"
 git_repo log --oneline -1
 refresh_podinfo
 follow_canary Succeeded
-# The Application's health follows the Canary's (Progressing while it runs, Degraded when it
-# fails); give it a few seconds to notice the promotion, then show whatever it says.
-app_health_is() { [ "$(kc get application podinfo -n sluice -o jsonpath='{.status.health.status}')" = "$1" ]; }
-for _ in $(seq 50); do app_health_is Healthy && break; sleep 0.2; done
+# The Application's health follows the Canary's: Progressing while it runs, Healthy once promoted.
+wait_for "the podinfo Application to be Healthy" app_health_is Healthy
 k get applications,canaries -A
 echo "primary image: $(podinfo_image podinfo-primary)"
 k get ingress podinfo-canary -n podinfo \
