@@ -340,6 +340,9 @@ void rssBench(const Args& args, Server& server, TempDir& work) {
                 "apps/app-" + std::to_string(a) + "/cm-" + std::to_string(o) + ".yaml",
                 configMapYaml("app-" + std::to_string(a) + "-cm-" + std::to_string(o), "v1"));
     repo.commit("many apps");
+    // The earlier phases' Applications are deleted with their finalizers by now; make sure the
+    // control namespace is there whatever they took with them.
+    ensureNamespace(client, "sluice");
     ensureNamespace(client, "bench-many");
 
     // Applications first, then the controller: it starts with all of them queued.

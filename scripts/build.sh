@@ -5,7 +5,9 @@ cd "$(dirname "$0")/.."
 kind="${1:-release}"
 case "$kind" in
   release) dir=build; flags=(-DCMAKE_BUILD_TYPE=Release) ;;
-  asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_BENCH=OFF) ;;
+  # -O1 -g1: line tables are all a sanitizer report needs, and the build is much quicker.
+  asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
+          -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_BENCH=OFF) ;;
   *) echo "usage: $0 [release|asan]" >&2; exit 2 ;;
 esac
 jobs="${SLUICE_JOBS:-$(nproc)}"

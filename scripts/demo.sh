@@ -94,7 +94,8 @@ k get application guestbook -n sluice -o jsonpath='{range .status.history[*]}{.i
 
 step "Drift by hand: someone scales the Deployment to 5; selfHeal puts git's 3 back"
 k patch deployment frontend -n guestbook --type merge -p '{"spec":{"replicas":5}}'
-wait_for "self-heal" test "$(kc get deployment frontend -n guestbook -o jsonpath='{.spec.replicas}')" = 3
+frontend_replicas_are() { [ "$(kc get deployment frontend -n guestbook -o jsonpath='{.spec.replicas}')" = "$1" ]; }
+wait_for "self-heal" frontend_replicas_are 3
 k get deployment frontend -n guestbook -o jsonpath='replicas={.spec.replicas}{"\n"}'
 k get events -n sluice --field-selector reason=DriftCorrected
 
