@@ -67,8 +67,12 @@ void HttpServer::start() {
     listener->support([this](http::http_request req) {
         auto reply = [req](const Response& r) mutable {
             http::http_response resp(static_cast<http::status_code>(r.status));
-            resp.headers().set_content_type(r.contentType);
-            resp.set_body(r.body, r.contentType);
+            // As bytes: cpprest's std::string overload wraps a char buffer that it then uses
+            // as a uint8_t one (undefined behaviour, reported by UBSan).
+            std::vector<uint8_t> bytes(r.body.begin(), r.body.end());
+            auto size = bytes.size();
+            resp.set_body(concurrency::streams::bytestream::open_istream(std::move(bytes)), size,
+                          r.contentType);
             req.reply(resp).then([](pplx::task<void> t) {
                 try {
                     t.get();

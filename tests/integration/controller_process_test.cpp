@@ -70,9 +70,13 @@ std::pair<int, std::string> httpPost(int port, const std::string& path, const st
     web::http::http_request req(web::http::methods::POST);
     req.set_request_uri(path);
     for (const auto& [k, v] : headers) req.headers().add(k, v);
-    req.set_body(body, "application/json");
+    // Bytes, not cpprest's std::string overload (UBSan: char buffer used as uint8_t).
+    std::vector<uint8_t> bytes(body.begin(), body.end());
+    auto size = bytes.size();
+    req.set_body(concurrency::streams::bytestream::open_istream(std::move(bytes)), size,
+                 "application/json");
     auto resp = client.request(req).get();
-    return {resp.status_code(), resp.extract_string(true).get()};
+    return {resp.status_code(), resp.extract_utf8string(true).get()};
 }
 
 nlohmann::json configMap(const std::string& ns, const std::string& name) {

@@ -40,9 +40,15 @@ Reply call(int port, const std::string& method, const std::string& path,
     http::http_request req(method);
     req.set_request_uri(path);
     for (const auto& [k, v] : headers) req.headers().add(k, v);
-    if (!body.empty()) req.set_body(body, "application/json");
+    if (!body.empty()) {
+        // Bytes, not cpprest's std::string overload (UBSan: char buffer used as uint8_t).
+        std::vector<uint8_t> bytes(body.begin(), body.end());
+        auto size = bytes.size();
+        req.set_body(concurrency::streams::bytestream::open_istream(std::move(bytes)), size,
+                     "application/json");
+    }
     auto resp = client.request(req).get();
-    return {resp.status_code(), resp.headers().content_type(), resp.extract_string(true).get()};
+    return {resp.status_code(), resp.headers().content_type(), resp.extract_utf8string(true).get()};
 }
 
 TEST(ListenAddress, GoStyleAddressesAreAccepted) {
