@@ -329,18 +329,6 @@ TEST_F(InstallManifestKubectl, EveryObjectAppliesWithServerSideDryRunThenForReal
     EXPECT_EQ(again.exitCode, 0) << again.out << again.err;
 }
 
-int freeLoopbackPort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
 // GET http://127.0.0.1:port/path over a plain socket: {status, body}, status 0 if nothing
 // answers.
 std::pair<int, std::string> loopbackGet(int port, const std::string& path) {
@@ -393,7 +381,7 @@ TEST_F(InstallManifestKubectl, TheControllerRunsAsTheDeploymentStartsIt) {
         std::smatch m;
         if (std::regex_match(arg, m, std::regex("(--[a-z-]+-addr)=:([0-9]+)"))) {
             const std::string& name = byNumber.at(std::stoi(m[2]));
-            ports[name] = freeLoopbackPort();
+            ports[name] = sluice::testing::freeLoopbackPort();
             arg = m[1].str() + "=127.0.0.1:" + std::to_string(ports[name]);
         } else if (arg.rfind("--repo-cache-dir=", 0) == 0) {
             arg = "--repo-cache-dir=" + dir.file("repositories");

@@ -40,19 +40,6 @@ const bool kDefaultPortsOff = [] {
     return true;
 }();
 
-int freePort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    int port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
-}
-
 std::string loopback(int port) {
     return "127.0.0.1:" + std::to_string(port);
 }
@@ -248,7 +235,9 @@ TEST(ControllerProcess, SyncsAnApplicationFromGit) {
                    {"metadata", {{"name", "sluice-webhook"}, {"namespace", "sluice"}}},
                    {"stringData", {{"webhook.github.secret", "s3cret"}}}});
 
-    const int healthPort = freePort(), metricsPort = freePort(), webhookPort = freePort();
+    const int healthPort = sluice::testing::freeLoopbackPort(),
+              metricsPort = sluice::testing::freeLoopbackPort(),
+              webhookPort = sluice::testing::freeLoopbackPort();
     ChildProcess controller({kController, "--kubeconfig", kubeconfig, "--control-namespace",
                              "sluice", "--repo-cache-dir", dir.file("cache"),
                              "--reconcile-interval", "10m", "--log-format", "json", "--health-addr",
@@ -358,7 +347,8 @@ TEST(ControllerProcess, LeaderElectionHandsOverBetweenTwoReplicas) {
                                      "sluice", "--repo-cache-dir", dir.file("cache-" + name),
                                      "--leader-elect", "--health-addr", loopback(healthPort)});
     };
-    const int portA = freePort(), portB = freePort();
+    const int portA = sluice::testing::freeLoopbackPort(),
+              portB = sluice::testing::freeLoopbackPort();
     auto a = start("a", portA);
     ASSERT_TRUE(a->waitForOutput("is now the leader", 30s)) << a->stderrText();
     ASSERT_TRUE(a->waitForOutput("application controller started", 30s)) << a->stderrText();
@@ -454,7 +444,7 @@ TEST(ControllerProcess, RunsTheCanaryControllerWhenItsCrdIsInstalled) {
                       R"({"metric":{},"value":[1764890000,"99.5"]}]}})");
         });
 
-    const int metricsPort = freePort();
+    const int metricsPort = sluice::testing::freeLoopbackPort();
     ChildProcess controller({kController, "--kubeconfig", kubeconfig, "--control-namespace",
                              "sluice", "--repo-cache-dir", dir.file("cache"), "--metrics-addr",
                              loopback(metricsPort), "--metrics-server", prometheus.url()});

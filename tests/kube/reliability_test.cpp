@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "process/process.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/rate_limiter.h"
 #include "sluice/util/backoff.h"
@@ -109,23 +110,9 @@ TEST(BackoffTest, ExponentialCapped) {
     EXPECT_EQ(b.delay(1000), 100ms);
 }
 
-// A loopback port with nothing listening: bind, read the port, close.
-int closedPort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
 TEST(RestClientOfflineTest, ConnectionRefusedIsRetriedThenTransportError) {
     ClusterConfig cfg;
-    cfg.server = "http://127.0.0.1:" + std::to_string(closedPort());
+    cfg.server = "http://127.0.0.1:" + std::to_string(sluice::testing::freeLoopbackPort());
     cfg.maxRetries = 2;
     cfg.retryBaseDelay = 10ms;
     cfg.retryMaxDelay = 20ms;
@@ -166,7 +153,7 @@ TEST(RestClientOfflineTest, BadConfigurationIsConfigError) {
 
 TEST(RestClientOfflineTest, RateLimiterCountsWaits) {
     ClusterConfig cfg;
-    cfg.server = "http://127.0.0.1:" + std::to_string(closedPort());
+    cfg.server = "http://127.0.0.1:" + std::to_string(sluice::testing::freeLoopbackPort());
     cfg.maxRetries = 0;
     cfg.qps = 20;
     cfg.burst = 1;

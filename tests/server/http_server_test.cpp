@@ -1,32 +1,16 @@
 // The controller's HTTP server over real loopback sockets.
 #include "sluice/server/http_server.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cpprest/http_client.h>
+
+#include "process/process.h"
 
 namespace sluice::server {
 namespace {
 
 namespace http = web::http;
-
-int freePort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    int port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
-}
 
 struct Reply {
     int status = 0;
@@ -62,7 +46,7 @@ TEST(ListenAddress, GoStyleAddressesAreAccepted) {
 }
 
 TEST(HttpServer, RoutesByPathAndMethodOverLoopback) {
-    int port = freePort();
+    int port = testing::freeLoopbackPort();
     std::string seenBody, seenHeader;
     HttpServer server(
         "127.0.0.1:" + std::to_string(port),
@@ -99,7 +83,7 @@ TEST(HttpServer, RoutesByPathAndMethodOverLoopback) {
 }
 
 TEST(HttpServer, OversizedBodiesAreRefused) {
-    int port = freePort();
+    int port = testing::freeLoopbackPort();
     bool called = false;
     HttpServer server("127.0.0.1:" + std::to_string(port),
                       {{"POST", "/api/webhook",
@@ -115,7 +99,7 @@ TEST(HttpServer, OversizedBodiesAreRefused) {
 }
 
 TEST(HttpServer, APortInUseIsAClearError) {
-    int port = freePort();
+    int port = testing::freeLoopbackPort();
     HttpServer first("127.0.0.1:" + std::to_string(port), {});
     first.start();
     HttpServer second("127.0.0.1:" + std::to_string(port), {});

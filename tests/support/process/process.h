@@ -44,6 +44,10 @@ RunResult runProcess(std::vector<std::string> argv, std::map<std::string, std::s
                      std::chrono::milliseconds timeout = std::chrono::seconds(60),
                      const std::string& stdinText = "");
 
+// A loopback TCP port that was free a moment ago (bind to port 0, read it, close): for servers
+// that must be told their port, and for "nothing listens here" tests.
+int freeLoopbackPort();
+
 // A fresh temporary directory removed on destruction.
 class TempDir {
   public:
