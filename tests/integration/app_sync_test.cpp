@@ -136,8 +136,14 @@ TEST_F(AppSync, PruneTrueDeletesWhatGitNoLongerHoldsExceptPruneFalse) {
     EXPECT_TRUE(configMap("keep"));
     // Prune=false: never deleted by a prune.
     EXPECT_TRUE(configMap("pinned")) << describe("pruner");
-    json st = appStatus("pruner");
-    EXPECT_EQ(st["operationState"]["syncResult"]["revision"], sha2) << st.dump(2);
+    // The prune happens inside the sync; its status (result, inventory) is written when the
+    // sync finishes, a moment after the delete and its Event.
+    json st;
+    EXPECT_TRUE(eventually([&] {
+        st = appStatus("pruner");
+        return st["operationState"].value("phase", "") == "Succeeded" &&
+               st["operationState"]["syncResult"].value("revision", "") == sha2;
+    })) << st.dump(2);
     EXPECT_FALSE(inInventory(st, "ConfigMap", "old")) << st.dump(2);
 }
 
