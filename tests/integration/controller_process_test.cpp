@@ -295,8 +295,12 @@ TEST(ControllerProcess, SyncsAnApplicationFromGit) {
         auto [status, body] = httpGet(metricsPort, "/metrics");
         if (status != 200) return false;
         page = sluice::testing::parseExposition(body);
+        // A reconcile is counted when it returns, a moment after its objects were applied.
         return page.value("sluice_application_info", {{"name", "web"}, {"sync_status", "Synced"}})
-            .has_value();
+                   .has_value() &&
+               page.value("sluice_application_sync_total",
+                          {{"namespace", "sluice"}, {"name", "web"}, {"result", "Succeeded"}})
+                       .value_or(0) >= 2;
     })) << httpGet(metricsPort, "/metrics").second;
     EXPECT_EQ(page.value("sluice_build_info"), 1);
     EXPECT_EQ(page.value("sluice_leader"), 1);
