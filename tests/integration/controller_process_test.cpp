@@ -73,12 +73,17 @@ nlohmann::json configMap(const std::string& ns, const std::string& name) {
             {"data", {{"k", "v"}}}};
 }
 
-// The Application CRD exactly as shipped; the controller refuses to start without it.
-void installApplicationCrd(sluice::testing::ApiServer& server) {
-    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/crds/sluice.io_applications.yaml");
+// A CRD exactly as shipped in crds/.
+void installCrd(sluice::testing::ApiServer& server, const std::string& file) {
+    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/crds/" + file);
     std::stringstream text;
     text << in.rdbuf();
     for (const auto& doc : sluice::yamlDocumentsToJson(text.str())) server.create(doc);
+}
+
+// The controller refuses to start without the Application CRD.
+void installApplicationCrd(sluice::testing::ApiServer& server) {
+    installCrd(server, "sluice.io_applications.yaml");
 }
 
 template <class Pred>
@@ -411,12 +416,8 @@ TEST(ControllerProcess, RunsTheCanaryControllerWhenItsCrdIsInstalled) {
     server.start();
     std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
     for (const char* crd : {"sluice.io_applications.yaml", "sluice.io_canaries.yaml",
-                            "sluice.io_metrictemplates.yaml"}) {
-        std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/crds/" + crd);
-        std::stringstream text;
-        text << in.rdbuf();
-        for (const auto& doc : sluice::yamlDocumentsToJson(text.str())) server.create(doc);
-    }
+                            "sluice.io_metrictemplates.yaml"})
+        installCrd(server, crd);
     for (const char* ns : {"sluice", "shop"})
         server.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
     server.create(nlohmann::json::parse(R"({
