@@ -765,6 +765,13 @@ void ManualRequestTest::promoteAbortRetry(
     ASSERT_TRUE(eventually([&] { return status("podinfo").value("canaryWeight", 0) == 25; }))
         << status("podinfo").dump(2);
 
+    // The status is written mid-reconcile and the record when the reconcile returns: wait
+    // for the record of the step to 25, so that it is not counted as following the promotion.
+    ASSERT_TRUE(eventually([&] {
+        const std::vector<int> weights = canaryWeightsSet(actions());
+        return !weights.empty() && weights.back() == 25;
+    }));
+
     // promote: no further step (the analysis would take minutes), the primary gets the
     // analysed template.
     const size_t before = actions().size();
