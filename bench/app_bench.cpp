@@ -32,6 +32,7 @@
 #include "sluice/cache/informer.h"
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
+#include "sluice/kube/tls.h"
 
 using namespace std::chrono;
 using sluice::kube::GroupVersionKind;
@@ -404,6 +405,8 @@ void rssBench(const Args& args, Server& server, TempDir& work) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // The in-process controller gets the TLS set-up sluice-controller's main() gives it.
+    sluice::kube::preferHashedCaDirectory();
     try {
         Args args = parseArgs(argc, argv);
         TempDir work;

@@ -144,6 +144,11 @@ std::optional<InventoryEntry> InventoryEntry::fromJson(const json& j) {
 
 std::vector<InventoryEntry> parseInventory(const json& statusInventory) {
     std::vector<InventoryEntry> out;
+    if (statusInventory.is_string()) {  // packed by the controller's cache (app::packStatus)
+        const json unpacked =
+            json::parse(statusInventory.get_ref<const std::string&>(), nullptr, false);
+        return unpacked.is_array() ? parseInventory(unpacked) : out;
+    }
     if (!statusInventory.is_array()) return out;
     for (const auto& item : statusInventory)
         if (auto e = InventoryEntry::fromJson(item)) out.push_back(std::move(*e));

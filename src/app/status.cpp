@@ -92,6 +92,45 @@ bool removeCondition(json& conditions, const std::string& type) {
     return conditions.size() != before;
 }
 
+namespace {
+
+// Where packStatus keeps text instead of a JSON tree; each a path of object members.
+const std::vector<std::vector<const char*>>& packedPaths() {
+    static const std::vector<std::vector<const char*>> paths = {
+        {"resources"}, {"inventory"}, {"history"}, {"operationState", "syncResult", "resources"}};
+    return paths;
+}
+
+// The value at path, or null when an intermediate member is missing or not an object.
+json* valueAt(json& status, const std::vector<const char*>& path) {
+    json* at = &status;
+    for (const char* member : path) {
+        if (!at->is_object()) return nullptr;
+        auto it = at->find(member);
+        if (it == at->end()) return nullptr;
+        at = &*it;
+    }
+    return at;
+}
+
+}  // namespace
+
+void packStatus(json& status) {
+    for (const auto& path : packedPaths())
+        if (json* v = valueAt(status, path); v && v->is_array()) *v = v->dump();
+}
+
+void unpackStatus(json& status) {
+    for (const auto& path : packedPaths())
+        if (json* v = valueAt(status, path); v && v->is_string()) *v = unpackedField(*v);
+}
+
+json unpackedField(const json& value) {
+    if (!value.is_string()) return value;
+    json parsed = json::parse(value.get_ref<const std::string&>(), nullptr, false);
+    return parsed.is_discarded() ? value : parsed;
+}
+
 bool sameStatus(const json& a, const json& b) {
     if (!a.is_object() || !b.is_object()) return a == b;
     json x = a;

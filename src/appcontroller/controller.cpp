@@ -104,6 +104,12 @@ void ApplicationController::Impl::ensureBaseInformers() {
     cache::InformerOptions ao;
     ao.ns = opts.watchNamespace;
     ao.resyncPeriod = opts.resyncPeriod;
+    // Applications are read for their spec and a few status fields: the managedFields go, and
+    // the bulky status parts (per-resource lists) stay as text until a write compares them.
+    ao.transform = [](json& obj) {
+        cache::dropManagedFields(obj);
+        if (auto st = obj.find("status"); st != obj.end() && st->is_object()) app::packStatus(*st);
+    };
     appInformer = &informers.informerFor(appGvk, ao);
     auto gateRef = gate;
     auto enqueue = [gateRef](const cache::ObjectPtr& o) {
@@ -271,10 +277,14 @@ void ApplicationController::Impl::recordPending(
 
 bool ApplicationController::Impl::writeStatus(AppRef& ref, const json& updates,
                                               bool touchReconciledAt) {
-    const json& cur = *ref.status;
+    // Compared as the cache keeps them (app::packStatus), whichever form either side is in.
+    json cur = *ref.status;
+    app::packStatus(cur);
+    json packedUpdates = updates;
+    app::packStatus(packedUpdates);
     // Only the fields that differ are written (a no-op reconcile writes nothing at all).
     std::vector<std::string> changed;
-    for (auto it = updates.begin(); it != updates.end(); ++it) {
+    for (auto it = packedUpdates.begin(); it != packedUpdates.end(); ++it) {
         auto c = cur.find(it.key());
         if (it->is_null() ? c != cur.end() : c == cur.end() || *c != *it)
             changed.push_back(it.key());
@@ -288,10 +298,16 @@ bool ApplicationController::Impl::writeStatus(AppRef& ref, const json& updates,
     if (oldPhase == "Running")
         ops.push_back(
             {{"op", "test"}, {"path", "/status/operationState/phase"}, {"value", "Running"}});
+    // What goes to the API is never packed, even where an update copied a cached field.
+    auto sendable = [&](const std::string& k) {
+        json one = {{k, updates[k]}};
+        app::unpackStatus(one);
+        return std::move(one[k]);
+    };
     if (cur.empty()) {
         json whole = json::object();
         for (auto it = updates.begin(); it != updates.end(); ++it)
-            if (!it->is_null()) whole[it.key()] = *it;
+            if (!it->is_null()) whole[it.key()] = sendable(it.key());
         whole["reconciledAt"] = now;
         ops.push_back({{"op", "add"}, {"path", "/status"}, {"value", std::move(whole)}});
     } else {
@@ -299,7 +315,7 @@ bool ApplicationController::Impl::writeStatus(AppRef& ref, const json& updates,
             if (updates[k].is_null()) {
                 ops.push_back({{"op", "remove"}, {"path", "/status/" + k}});
             } else {
-                ops.push_back({{"op", "add"}, {"path", "/status/" + k}, {"value", updates[k]}});
+                ops.push_back({{"op", "add"}, {"path", "/status/" + k}, {"value", sendable(k)}});
             }
         }
         ops.push_back({{"op", "add"}, {"path", "/status/reconciledAt"}, {"value", now}});
@@ -309,10 +325,11 @@ bool ApplicationController::Impl::writeStatus(AppRef& ref, const json& updates,
     try {
         json response =
             client.patch(appGvk, ref.ns, ref.name, kube::PatchType::JsonPatch, ops.dump(), po);
-        auto stored = std::make_shared<const json>(response.contains("status") &&
-                                                           response["status"].is_object()
-                                                       ? std::move(response["status"])
-                                                       : json::object());
+        json storedStatus = response.contains("status") && response["status"].is_object()
+                                ? std::move(response["status"])
+                                : json::object();
+        app::packStatus(storedStatus);
+        auto stored = std::make_shared<const json>(std::move(storedStatus));
         recordPending(ref.key, response, [&](detail::PendingWrites& p) { p.status = stored; });
         ref.status = stored;
         ref.object["metadata"]["resourceVersion"] = kube::resourceVersionOf(response);
@@ -321,8 +338,9 @@ bool ApplicationController::Impl::writeStatus(AppRef& ref, const json& updates,
         if (e.isNotFound()) return true;  // deleted meanwhile
         if (oldPhase == "Running" && (e.isInvalid() || e.isConflict())) {
             json fresh = client.get(appGvk, ref.ns, ref.name);
-            ref.status = std::make_shared<const json>(fresh.contains("status") ? fresh["status"]
-                                                                               : json::object());
+            json freshStatus = fresh.contains("status") ? fresh["status"] : json::object();
+            app::packStatus(freshStatus);
+            ref.status = std::make_shared<const json>(std::move(freshStatus));
             fresh.erase("status");
             ref.object = std::move(fresh);
             spdlog::info("application {}: operation phase changed to {} while syncing", ref.key,

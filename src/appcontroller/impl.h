@@ -59,10 +59,6 @@ struct AppState {
     std::map<std::string, std::string> lastEvent;
     std::optional<Clock::TimePoint> retryAt;  // the pending retry of a failed sync
     PendingWrites pending;
-    // The last prepared desired state and what it was made from (render key, destination
-    // namespace, instance), so an unchanged source is not prepared again on every reconcile.
-    std::string preparedKey;
-    std::shared_ptr<const app::PreparedObjects> prepared;
 };
 
 struct SourceEntry {
@@ -74,20 +70,51 @@ struct SourceEntry {
 };
 
 using Rendered = std::shared_ptr<const std::vector<render::Object>>;
+using Prepared = std::shared_ptr<const app::PreparedObjects>;
 
-// Rendered revisions by (url, sha, path, recurse); a commit's content never changes, so entries
-// never go stale, only old (least recently used first out).
-class RenderCache {
+// Least recently used first out, bounded by the number of objects held (not entries), so that
+// memory stays flat however many Applications there are. The newest entry is always kept,
+// even alone above the bound. Keys name immutable content (a commit's files), so entries never
+// go stale, only old.
+template <class Value>
+class LruCache {
   public:
-    explicit RenderCache(std::size_t capacity) : capacity_(capacity) {}
-    Rendered get(const std::string& key);
-    void put(const std::string& key, Rendered value);
+    explicit LruCache(std::size_t maxObjects) : maxObjects_(maxObjects) {}
+    Value get(const std::string& key) {
+        std::lock_guard lock(mu_);
+        auto it = index_.find(key);
+        if (it == index_.end()) return nullptr;
+        lru_.splice(lru_.begin(), lru_, it->second);
+        return it->second->value;
+    }
+    void put(const std::string& key, Value value, std::size_t objects) {
+        std::lock_guard lock(mu_);
+        if (auto it = index_.find(key); it != index_.end()) {
+            held_ -= it->second->objects;
+            lru_.erase(it->second);
+            index_.erase(it);
+        }
+        lru_.push_front(Entry{key, std::move(value), objects});
+        index_[key] = lru_.begin();
+        held_ += objects;
+        while (held_ > maxObjects_ && lru_.size() > 1) {
+            held_ -= lru_.back().objects;
+            index_.erase(lru_.back().key);
+            lru_.pop_back();
+        }
+    }
 
   private:
-    std::size_t capacity_;
+    struct Entry {
+        std::string key;
+        Value value;
+        std::size_t objects;
+    };
+    std::size_t maxObjects_;
+    std::size_t held_ = 0;
     std::mutex mu_;
-    std::list<std::pair<std::string, Rendered>> lru_;  // most recent first
-    std::map<std::string, std::list<std::pair<std::string, Rendered>>::iterator> index_;
+    std::list<Entry> lru_;  // most recent first
+    std::map<std::string, typename std::list<Entry>::iterator> index_;
 };
 
 }  // namespace detail
@@ -239,7 +266,11 @@ struct ApplicationController::Impl {
     std::map<std::pair<std::string, std::string>, detail::SourceEntry> sources;
     std::map<std::pair<std::string, std::string>, Clock::TimePoint> unknownKinds;
     std::map<std::string, std::shared_ptr<std::mutex>> keyLocks;
-    detail::RenderCache renders{64};  // per-app prepared objects spare most renders
+    // Rendered revisions by (url, sha, path, recurse), and desired states prepared from them
+    // by (render key, destination namespace, instance): an unchanged source is neither read
+    // nor prepared again on every reconcile, within a bound of about 10 MB each.
+    detail::LruCache<detail::Rendered> renders{4096};
+    detail::LruCache<detail::Prepared> preparedStates{4096};
 
     std::mutex observerMu;
     std::function<void(const ReconcileRecord&)> observer;

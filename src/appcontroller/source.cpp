@@ -178,7 +178,7 @@ detail::Rendered ApplicationController::Impl::renderSource(const app::Source& so
     ropts.recurse = source.recurse;
     auto objects = std::make_shared<const std::vector<render::Object>>(
         render::renderRevision(git, repositoryFor(source.repoURL), revision.sha, ropts));
-    renders.put(cacheKey, objects);
+    renders.put(cacheKey, objects, objects->size());
     return objects;
 }
 
@@ -244,7 +244,10 @@ bool ApplicationController::Impl::ensureInformers(const std::set<kube::GroupVers
         // get their informer once discovery knows them.
         if (!scope(gvk.apiVersion(), gvk.kind)) continue;
         cache::InformerOptions io;
-        io.transform = dropLastApplied;
+        io.transform = [](json& obj) {
+            dropLastApplied(obj);
+            cache::packManagedFields(obj);  // read by compare and drift attribution only
+        };
         io.backoff = {std::chrono::milliseconds(200), 2.0, std::chrono::milliseconds(10000)};
         cache::Informer& informer = informers.informerFor(gvk, io);
         bool registered = false;
@@ -359,28 +362,21 @@ Desired ApplicationController::Impl::desiredFor(const AppRef& ref, const app::Ap
     Desired d;
     d.revision = revision;
     d.inventory = inventory;
-    const std::string preparedKey =
-        normaliseRepoUrl(spec.source.repoURL) + "\n" + revision.sha + "\n" + spec.source.path +
-        "\n" + (spec.source.recurse ? "r" : "-") + "\n" + spec.destination.namespace_;
-    {
-        std::lock_guard lock(mu);
-        auto it = apps.find(ref.key);
-        if (it != apps.end() && it->second.prepared && it->second.preparedKey == preparedKey) {
-            d.prepared = it->second.prepared;
-            return d;
-        }
+    const std::string preparedKey = normaliseRepoUrl(spec.source.repoURL) + "\n" + revision.sha +
+                                    "\n" + spec.source.path + "\n" +
+                                    (spec.source.recurse ? "r" : "-") + "\n" +
+                                    spec.destination.namespace_ + "\n" + ref.instance;
+    if (auto hit = preparedStates.get(preparedKey)) {
+        d.prepared = std::move(hit);
+        return d;
     }
     detail::Rendered rendered = renderSource(spec.source, revision);
     auto prepared = std::make_shared<const app::PreparedObjects>(
         prepareRendered(*rendered, spec.destination.namespace_, ref.instance, scopeLookup()));
     d.prepared = prepared;
     // Only a complete result is kept: a kind unknown now may be served after a CRD install.
-    if (prepared->errors.empty()) {
-        std::lock_guard lock(mu);
-        detail::AppState& st = apps[ref.key];
-        st.preparedKey = preparedKey;
-        st.prepared = prepared;
-    }
+    if (prepared->errors.empty())
+        preparedStates.put(preparedKey, prepared, prepared->objects.size());
     return d;
 }
 
@@ -427,29 +423,6 @@ int ApplicationController::Impl::refreshRepository(const std::string& repoUrl,
         ++queued;
     }
     return queued;
-}
-
-detail::Rendered detail::RenderCache::get(const std::string& key) {
-    std::lock_guard lock(mu_);
-    auto it = index_.find(key);
-    if (it == index_.end()) return nullptr;
-    lru_.splice(lru_.begin(), lru_, it->second);
-    return it->second->second;
-}
-
-void detail::RenderCache::put(const std::string& key, Rendered value) {
-    std::lock_guard lock(mu_);
-    if (auto it = index_.find(key); it != index_.end()) {
-        it->second->second = std::move(value);
-        lru_.splice(lru_.begin(), lru_, it->second);
-        return;
-    }
-    lru_.emplace_front(key, std::move(value));
-    index_[key] = lru_.begin();
-    while (lru_.size() > capacity_) {
-        index_.erase(lru_.back().first);
-        lru_.pop_back();
-    }
 }
 
 }  // namespace sluice::appcontroller

@@ -498,8 +498,9 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
         }
         updates["inventory"] = app::inventoryStatus(entries);
         if (so.phase == "Succeeded") {
-            json history =
-                ref.status->contains("history") ? (*ref.status)["history"] : json::array();
+            json history = ref.status->contains("history")
+                               ? app::unpackedField((*ref.status)["history"])
+                               : json::array();
             app::appendHistory(history, sha, rawSource, req.startedAt, finishedAt,
                                spec.revisionHistoryLimit);
             updates["history"] = std::move(history);

@@ -37,6 +37,13 @@ void dropManagedFields(nlohmann::json& obj) {
     if (m != obj.end() && m->is_object()) m->erase("managedFields");
 }
 
+void packManagedFields(nlohmann::json& obj) {
+    auto m = obj.find("metadata");
+    if (m == obj.end() || !m->is_object()) return;
+    auto mf = m->find("managedFields");
+    if (mf != m->end() && mf->is_array()) *mf = mf->dump();
+}
+
 Reflector::Reflector(kube::KubeClient& client, kube::GroupVersionKind gvk, Store& store,
                      ReflectorOptions opts, ReflectorHandlers handlers)
     : client_(client),

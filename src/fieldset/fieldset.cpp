@@ -197,7 +197,15 @@ std::vector<ManagedFieldsEntry> parseManagedFields(const json& obj) {
     auto meta = obj.find("metadata");
     if (meta == obj.end() || !meta->is_object()) return out;
     auto mf = meta->find("managedFields");
-    if (mf == meta->end() || !mf->is_array()) return out;
+    if (mf == meta->end()) return out;
+    if (mf->is_string()) {
+        // A watch cache's packed copy (cache::packManagedFields): the same array as JSON text.
+        const json unpacked = json::parse(mf->get_ref<const std::string&>(), nullptr, false);
+        if (unpacked.is_array())
+            for (const auto& e : unpacked) out.push_back(ManagedFieldsEntry::fromJson(e));
+        return out;
+    }
+    if (!mf->is_array()) return out;
     for (const auto& e : *mf) out.push_back(ManagedFieldsEntry::fromJson(e));
     return out;
 }

@@ -16,6 +16,7 @@
 #include "sluice/canarycontroller/controller.h"
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
+#include "sluice/kube/tls.h"
 #include "sluice/leader/leader.h"
 #include "sluice/server/http_server.h"
 #include "sluice/util/logging.h"
@@ -91,7 +92,11 @@ int run(const ControllerOptions& opts, const sigset_t& signals) {
     serve(opts.metricsAddr, metricsRoutes(metrics), "/metrics");
     metrics.setLeader(!opts.leaderElect);
 
-    cache::SharedInformerFactory factory(client);
+    // Nothing in this process reads managedFields from a cache except the Application
+    // controller's drift attribution, which reads the packed form too.
+    cache::InformerOptions informerDefaults;
+    informerDefaults.transform = cache::packManagedFields;
+    cache::SharedInformerFactory factory(client, informerDefaults);
     auto synced = std::make_shared<std::atomic<bool>>(false);
     for (const auto& entry : opts.watch) {
         auto gvk = parseWatchEntry(entry);
@@ -261,6 +266,8 @@ int run(const ControllerOptions& opts, const sigset_t& signals) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Before any thread: every new API connection would otherwise parse the whole CA bundle.
+    const bool hashedCas = kube::preferHashedCaDirectory();
     // Handle SIGTERM/SIGINT synchronously in main; every thread started later inherits the mask.
     sigset_t signals;
     sigemptyset(&signals);
@@ -290,6 +297,8 @@ int main(int argc, char** argv) {
         std::cerr << "sluice-controller: " << e.what() << "\n";
         return 2;
     }
+    if (hashedCas)
+        spdlog::debug("system CAs are read from the hashed CA directory (SSL_CERT_FILE unset)");
     try {
         return run(opts, signals);
     } catch (const kube::ConfigError& e) {

@@ -125,5 +125,43 @@ TEST(SameStatus, IgnoresReconciledAtOnly) {
     EXPECT_TRUE(sameStatus(nullptr, nullptr));
 }
 
+TEST(PackStatus, BulkyListsBecomeTextAndComeBackUnchanged) {
+    json status = json::parse(R"({
+      "sync": {"status": "Synced", "revision": "abc"},
+      "health": {"status": "Healthy"},
+      "resources": [{"kind": "ConfigMap", "name": "a", "status": "Synced"}],
+      "inventory": [{"version": "v1", "kind": "ConfigMap", "namespace": "ns", "name": "a"}],
+      "history": [{"id": 0, "revision": "abc"}],
+      "operationState": {"phase": "Succeeded",
+                         "syncResult": {"revision": "abc", "resources": [{"name": "a"}]}}})");
+    json packed = status;
+    packStatus(packed);
+    for (const char* p :
+         {"/resources", "/inventory", "/history", "/operationState/syncResult/resources"})
+        EXPECT_TRUE(packed.at(json::json_pointer(p)).is_string()) << p;
+    // What other readers look at stays JSON.
+    EXPECT_EQ(packed["sync"], status["sync"]);
+    EXPECT_EQ(packed["health"], status["health"]);
+    EXPECT_EQ(packed["operationState"]["phase"], "Succeeded");
+    EXPECT_EQ(packed["operationState"]["syncResult"]["revision"], "abc");
+    json again = packed;
+    packStatus(again);
+    EXPECT_EQ(again, packed);
+    EXPECT_EQ(unpackedField(packed["history"]), status["history"]);
+    EXPECT_EQ(unpackedField(status["history"]), status["history"]);
+    json unpacked = packed;
+    unpackStatus(unpacked);
+    EXPECT_EQ(unpacked, status);
+    // The inventory parses from either form.
+    EXPECT_EQ(parseInventory(packed["inventory"]).size(), 1u);
+    EXPECT_EQ(parseInventory(packed["inventory"])[0].name, "a");
+    // An empty or partial status is left as it is.
+    json partial = {{"operationState", {{"phase", "Running"}}}};
+    json before = partial;
+    packStatus(partial);
+    unpackStatus(partial);
+    EXPECT_EQ(partial, before);
+}
+
 }  // namespace
 }  // namespace sluice::app

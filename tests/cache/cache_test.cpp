@@ -491,6 +491,27 @@ TEST(Informer, TransformIsAppliedBeforeStoringAndDelivering) {
     EXPECT_FALSE(sawManaged.load());
 }
 
+TEST(Transforms, PackManagedFieldsKeepsTheArrayAsItsText) {
+    json entries = json::array({{{"manager", "sluice"},
+                                 {"operation", "Apply"},
+                                 {"fieldsV1", {{"f:data", {{"f:a", json::object()}}}}}}});
+    json obj = {{"metadata", {{"name", "a"}, {"resourceVersion", "7"}, {"managedFields", entries}}},
+                {"data", {{"a", "1"}}}};
+    json packed = obj;
+    packManagedFields(packed);
+    ASSERT_TRUE(packed["metadata"]["managedFields"].is_string());
+    EXPECT_EQ(json::parse(packed["metadata"]["managedFields"].get<std::string>()), entries);
+    json twice = packed;
+    packManagedFields(twice);
+    EXPECT_EQ(twice, packed);  // idempotent
+    packed["metadata"].erase("managedFields");
+    obj["metadata"].erase("managedFields");
+    EXPECT_EQ(packed, obj);  // nothing else touched
+    json bare = {{"kind", "X"}};
+    packManagedFields(bare);
+    EXPECT_EQ(bare, json({{"kind", "X"}}));
+}
+
 TEST(Informer, DefaultKeepsObjectsIntact) {
     FakeKube kube;
     json put = kube.put("ns", "a", {{"k", "v"}});

@@ -111,6 +111,26 @@ TEST(FieldsV1, EntryJsonRoundTrip) {
     EXPECT_EQ(e.toJson(), entry);
 }
 
+TEST(FieldsV1, ManagedFieldsAreReadFromTheirPackedTextToo) {
+    // A watch cache may keep metadata.managedFields as its JSON text (cache::packManagedFields).
+    json entries = json::parse(R"([
+      {"manager":"sluice","operation":"Apply","apiVersion":"v1","time":"2024-05-01T10:00:00Z",
+       "fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:a":{}}}},
+      {"manager":"kubectl-edit","operation":"Update","apiVersion":"v1",
+       "time":"2024-05-01T11:00:00Z","fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:b":{}}}}])");
+    json tree = {{"metadata", {{"name", "x"}, {"managedFields", entries}}}};
+    json packed = {{"metadata", {{"name", "x"}, {"managedFields", entries.dump()}}}};
+    auto fromTree = fs::parseManagedFields(tree);
+    auto fromText = fs::parseManagedFields(packed);
+    ASSERT_EQ(fromText.size(), 2u);
+    for (size_t i = 0; i < fromText.size(); ++i)
+        EXPECT_EQ(fromText[i].toJson(), fromTree[i].toJson());
+    EXPECT_TRUE(fromText[1].fields.contains(P({"f:data", "f:b"})));
+    // Text that is not an array of entries yields none rather than failing.
+    packed["metadata"]["managedFields"] = "{not json";
+    EXPECT_TRUE(fs::parseManagedFields(packed).empty());
+}
+
 TEST(Paths, ToStringAndCanonicalKeys) {
     EXPECT_EQ(fs::toString(kReplicas), ".spec.replicas");
     EXPECT_EQ(fs::toString(under(kContainer, {"f:image"})),

@@ -44,4 +44,14 @@ inline constexpr const char* kOrphanedResourceWarning = "OrphanedResourceWarning
 // Equality of two status objects ignoring reconciledAt (so a no-op reconcile writes nothing).
 bool sameStatus(const json& a, const json& b);
 
+// The controller's watch cache keeps the bulky parts of a status that only the controller reads
+// (resources, inventory, history, operationState.syncResult.resources) as their compact JSON
+// text: an Application of a thousand objects then costs kilobytes of cache, not megabytes.
+// packStatus turns those arrays into strings; unpackStatus turns such strings back (what is
+// written to the API is always unpacked). Both are idempotent and leave other fields alone.
+void packStatus(json& status);
+void unpackStatus(json& status);
+// A status field as stored: the value itself, or the JSON its packed text holds.
+json unpackedField(const json& value);
+
 }  // namespace sluice::app

@@ -29,6 +29,11 @@ using Transform = std::function<void(nlohmann::json&)>;
 // Drops metadata.managedFields, usually the largest part of an object nobody reads from cache.
 void dropManagedFields(nlohmann::json& obj);
 
+// Keeps metadata.managedFields as its compact JSON text (a string) instead of a JSON tree: about
+// a tenth of the memory, for caches that read it seldom (fieldset::parseManagedFields reads
+// either form). An object so transformed is a cache entry, never a body to send to the API.
+void packManagedFields(nlohmann::json& obj);
+
 struct ReflectorOptions {
     std::string ns;  // "" = all namespaces (or a cluster-scoped kind)
     std::string labelSelector;
