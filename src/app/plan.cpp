@@ -284,12 +284,13 @@ CompareResult compare(const CompareInput& in) {
     std::vector<ResourceComparison> desired;
     // Deployments a Canary scales: its fields are the Canary controller's, never drift.
     std::vector<const json*> canaries;
-    for (const auto& obj : in.desired)
+    const std::vector<json>& desiredObjects = *in.desired;
+    for (const auto& obj : desiredObjects)
         if (isCanary(obj)) canaries.push_back(&obj);
     for (const auto& c : in.canaries)
         if (c) canaries.push_back(c.get());
     const std::vector<diff::IgnoreRule> canaryRules = canaryTargetRules(canaries);
-    for (const auto& obj : in.desired) {
+    for (const auto& obj : desiredObjects) {
         ResourceComparison r;
         r.key = ResourceKey::of(obj);
         for (const auto& rule : canaryRules)
@@ -303,7 +304,7 @@ CompareResult compare(const CompareInput& in) {
         }
         desiredKeys.insert(r.key);
         r.version = versionOf(stringField(obj, "apiVersion"));
-        r.desired = obj;
+        r.desired = std::shared_ptr<const json>(in.desired, &obj);
         r.live = in.live ? in.live(r.key) : nullptr;
         r.wave = syncWaveOf(obj);
         r.kindOrder = kindOrder(r.key.group, r.key.kind);

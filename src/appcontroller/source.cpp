@@ -334,7 +334,8 @@ void ApplicationController::Impl::compareInto(Desired& desired, const AppRef& re
         versions[app::ResourceKey::of(o)] = kube::GroupVersionKind::of(o).version;
     app::CompareInput in;
     in.instance = ref.instance;
-    in.desired = desired.prepared->objects;
+    in.desired =
+        std::shared_ptr<const std::vector<json>>(desired.prepared, &desired.prepared->objects);
     in.inventory = desired.inventory;
     in.ignore = spec.ignoreDifferences;
     in.manager = opts.fieldManager;

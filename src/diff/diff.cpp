@@ -167,17 +167,46 @@ class Walker {
     std::vector<FieldDifference>& out_;
 };
 
+const char* const kServerMetadata[] = {
+    "uid",           "resourceVersion", "generation",        "creationTimestamp",
+    "managedFields", "selfLink",        "deletionTimestamp", "deletionGracePeriodSeconds"};
+constexpr const char* kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
+
+// Whether stripServerFields would change obj.
+bool hasServerFields(const json& obj) {
+    if (!obj.is_object()) return false;
+    if (obj.contains("status")) return true;
+    auto md = obj.find("metadata");
+    if (md == obj.end() || !md->is_object()) return false;
+    for (const char* f : kServerMetadata)
+        if (md->contains(f)) return true;
+    auto ann = md->find("annotations");
+    return ann != md->end() && ann->is_object() && (ann->contains(kLastApplied) || ann->empty());
+}
+
+bool containsNull(const json& v) {
+    if (v.is_null()) return true;
+    if (v.is_object() || v.is_array())
+        for (const auto& child : v)
+            if (containsNull(child)) return true;
+    return false;
+}
+
+// Whether normalizeDesired would change obj.
+bool needsNormalizing(const json& obj) {
+    if (obj.is_object() && obj.contains("stringData") && obj.value("kind", "") == "Secret")
+        return true;
+    return containsNull(obj);
+}
+
 // Fields the server writes or that never belong to a comparison.
 void stripServerFields(json& obj) {
     obj.erase("status");
     if (!obj.contains("metadata") || !obj["metadata"].is_object()) return;
     json& md = obj["metadata"];
-    for (const char* f :
-         {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
-          "deletionTimestamp", "deletionGracePeriodSeconds"})
-        md.erase(f);
+    for (const char* f : kServerMetadata) md.erase(f);
     if (md.contains("annotations") && md["annotations"].is_object()) {
-        md["annotations"].erase("kubectl.kubernetes.io/last-applied-configuration");
+        md["annotations"].erase(kLastApplied);
         if (md["annotations"].empty()) md.erase("annotations");
     }
 }
@@ -362,17 +391,28 @@ void removeIgnoredFields(json& obj, const json& live, const std::vector<IgnoreRu
 Result compare(const json& desired, const json& live, const std::vector<IgnoreRule>& ignore,
                const std::string& manager) {
     Result result;
-    json d = normalizeDesired(desired);
     if (live.is_null()) {
         result.modified = true;
-        result.differences.push_back({".", d, std::nullopt});
+        result.differences.push_back({".", normalizeDesired(desired), std::nullopt});
         return result;
     }
-    json l = live;
-    removeIgnoredFields(d, live, ignore);
-    removeIgnoredFields(l, live, ignore);
-    stripServerFields(d);
-    stripServerFields(l);
+    // The walk is driven by desired, so live's server fields are never visited: the objects
+    // are copied only when desired needs normalising or stripping, or a rule ignores fields
+    // (a reconcile of a thousand objects would otherwise copy two thousand).
+    bool ignoring = false;
+    for (const auto& rule : ignore) ignoring = ignoring || rule.matches(live);
+    std::optional<json> dCopy, lCopy;
+    if (ignoring || needsNormalizing(desired) || hasServerFields(desired)) {
+        dCopy = normalizeDesired(desired);
+        removeIgnoredFields(*dCopy, live, ignore);
+        stripServerFields(*dCopy);
+    }
+    if (ignoring) {
+        lCopy = live;
+        removeIgnoredFields(*lCopy, live, ignore);
+    }
+    const json& d = dCopy ? *dCopy : desired;
+    const json& l = lCopy ? *lCopy : live;
     fs::Schema schema = schemaFor(desired);
     Walker(schema, result.differences).walk(d, l, "", "");
     if (!manager.empty()) {

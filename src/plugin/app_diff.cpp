@@ -141,7 +141,7 @@ int appDiff(Context& ctx, const std::string& name) {
     }
     app::CompareInput in;
     in.instance = instance;
-    in.desired = prepared.objects;
+    in.desired = std::make_shared<const std::vector<json>>(prepared.objects);
     in.inventory = inventory;
     in.ignore = spec.ignoreDifferences;
     in.manager = kFieldManager;

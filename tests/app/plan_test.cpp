@@ -79,6 +79,11 @@ std::vector<std::string> names(const CompareResult& c, const std::vector<size_t>
     return out;
 }
 
+// Desired objects as CompareInput takes them.
+std::shared_ptr<const std::vector<json>> objects(std::vector<json> desired) {
+    return std::make_shared<const std::vector<json>>(std::move(desired));
+}
+
 const ResourceComparison* find(const CompareResult& c, const std::string& kind,
                                const std::string& name) {
     for (const auto& r : c.resources)
@@ -191,7 +196,7 @@ TEST(Compare, SyncedOutOfSyncMissing) {
     changed["data"]["k"] = "old";
     cluster.put(changed);
 
-    CompareResult c = compare({kInstance, desired, cluster.lookup(), {}, {}, "sluice"});
+    CompareResult c = compare({kInstance, objects(desired), cluster.lookup(), {}, {}, "sluice"});
     ASSERT_EQ(c.resources.size(), 3u);
     EXPECT_EQ(find(c, "ConfigMap", "same")->state, SyncState::Synced);
     EXPECT_EQ(find(c, "ConfigMap", "changed")->state, SyncState::OutOfSync);
@@ -207,7 +212,7 @@ TEST(Compare, SyncedOutOfSyncMissing) {
 
     cluster.put(desired[1]);
     cluster.put(desired[2]);
-    c = compare({kInstance, desired, cluster.lookup(), {}, {}, "sluice"});
+    c = compare({kInstance, objects(desired), cluster.lookup(), {}, {}, "sluice"});
     EXPECT_TRUE(c.synced);
     EXPECT_EQ(c.health, health::Status::Healthy);
 }
@@ -220,13 +225,13 @@ TEST(Compare, IgnoreDifferencesApply) {
     json live = desired[0];
     live["spec"]["replicas"] = 5;
     cluster.put(live);
-    CompareResult c = compare({kInstance, desired, cluster.lookup(), {}, {}, "sluice"});
+    CompareResult c = compare({kInstance, objects(desired), cluster.lookup(), {}, {}, "sluice"});
     EXPECT_FALSE(c.synced);
     diff::IgnoreRule rule;
     rule.group = "apps";
     rule.kind = "Deployment";
     rule.jsonPointers = {"/spec/replicas"};
-    c = compare({kInstance, desired, cluster.lookup(), {}, {rule}, "sluice"});
+    c = compare({kInstance, objects(desired), cluster.lookup(), {}, {rule}, "sluice"});
     EXPECT_TRUE(c.synced);
 }
 
@@ -240,7 +245,7 @@ TEST(Compare, DesiredInSyncOrderThenPruneCandidates) {
     json stale = trackedBy(configMap("stale", json::object()), kInstance);
     cluster.put(stale);
     CompareResult c =
-        compare({kInstance, desired, cluster.lookup(), {entryOf(stale)}, {}, "sluice"});
+        compare({kInstance, objects(desired), cluster.lookup(), {entryOf(stale)}, {}, "sluice"});
     std::vector<std::string> order;
     for (const auto& r : c.resources) order.push_back(r.key.kind + "/" + r.key.name);
     EXPECT_THAT(order, ElementsAre("ConfigMap/early", "Service/a", "Deployment/a", "Deployment/b",
@@ -269,14 +274,15 @@ TEST(Compare, PruneCandidates) {
     std::vector<InventoryEntry> inventory = {
         entryOf(desired[0]), entryOf(ours),         entryOf(takenOver), entryOf(untracked),
         entryOf(copied),     entryOf(protectedObj), entryOf(gone),      entryOf(ours)};
-    CompareResult c = compare({kInstance, desired, cluster.lookup(), inventory, {}, "sluice"});
+    CompareResult c =
+        compare({kInstance, objects(desired), cluster.lookup(), inventory, {}, "sluice"});
     std::vector<std::string> pruned;
     for (const auto& r : c.resources)
         if (r.requiresPruning) pruned.push_back(r.key.name);
     EXPECT_THAT(pruned, ElementsAre("ours", "protected"));
     const ResourceComparison* p = find(c, "ConfigMap", "protected");
     EXPECT_TRUE(p->pruneDisabled);
-    EXPECT_FALSE(p->desired.has_value());
+    EXPECT_FALSE(p->desired);
     EXPECT_EQ(p->state, SyncState::OutOfSync);
     EXPECT_EQ(p->version, "v1");
     EXPECT_FALSE(find(c, "ConfigMap", "ours")->pruneDisabled);
@@ -301,7 +307,7 @@ TEST(Compare, ObjectTrackedByAnotherAppIsNotTakenOver) {
     json theirs = trackedBy(configMap("shared", {{"k", "v"}}), "team-b_api");
     cluster.put(theirs);
     cluster.put(configMap("adopt", {{"k", "v"}}));  // created by hand, tracked by nobody
-    CompareResult c = compare({kInstance, desired, cluster.lookup(), {}, {}, "sluice"});
+    CompareResult c = compare({kInstance, objects(desired), cluster.lookup(), {}, {}, "sluice"});
     const ResourceComparison* shared = find(c, "ConfigMap", "shared");
     EXPECT_EQ(shared->ownedBy, "team-b_api");
     EXPECT_EQ(shared->state, SyncState::OutOfSync);
@@ -318,8 +324,8 @@ TEST(Compare, ObjectTrackedByAnotherAppIsNotTakenOver) {
     EXPECT_THAT(names(c, plan.waves[0].apply), ElementsAre("ConfigMap/adopt"));
 
     // Even an otherwise identical copy is not "synced" while another app owns it.
-    cluster.put(adopt->desired.value());
-    c = compare({kInstance, {desired[0]}, cluster.lookup(), {}, {}, "sluice"});
+    cluster.put(*adopt->desired);
+    c = compare({kInstance, objects({desired[0]}), cluster.lookup(), {}, {}, "sluice"});
     EXPECT_FALSE(c.synced);
 }
 
@@ -342,7 +348,7 @@ TEST(PlanSync, BootstrapWavesKindOrderAndPrunes) {
         trackedBy(configMap("old-late", json::object(), {{kSyncWaveAnnotation, "5"}}), kInstance);
     for (const auto& o : {oldCm, oldSa, oldLate}) cluster.put(o);
     CompareResult c = compare({kInstance,
-                               desired,
+                               objects(desired),
                                cluster.lookup(),
                                {entryOf(oldCm), entryOf(oldSa), entryOf(oldLate)},
                                {},
@@ -377,7 +383,7 @@ TEST(PlanSync, PruneLast) {
         configMap("c", json::object(), {{kSyncOptionsAnnotation, "PruneLast=true"}}), kInstance);
     for (const auto& o : {a, b, c1}) cluster.put(o);
     CompareResult c = compare({kInstance,
-                               desired,
+                               objects(desired),
                                cluster.lookup(),
                                {entryOf(a), entryOf(b), entryOf(c1)},
                                {},
@@ -405,7 +411,7 @@ TEST(PlanSync, ApplyOutOfSyncOnly) {
     json changed = desired[1];
     changed["data"]["k"] = "drifted";
     cluster.put(changed);
-    CompareResult c = compare({kInstance, desired, cluster.lookup(), {}, {}, "sluice"});
+    CompareResult c = compare({kInstance, objects(desired), cluster.lookup(), {}, {}, "sluice"});
 
     SyncPlan all = planSync(c, {false, {}, false});
     EXPECT_THAT(names(c, all.bootstrap), ElementsAre("Namespace/prod"));
@@ -422,7 +428,7 @@ TEST(PlanSync, ApplyOutOfSyncOnly) {
 }
 
 TEST(PlanSync, NothingToDo) {
-    CompareResult empty = compare({kInstance, {}, Cluster().lookup(), {}, {}, "sluice"});
+    CompareResult empty = compare({kInstance, objects({}), Cluster().lookup(), {}, {}, "sluice"});
     EXPECT_TRUE(empty.synced);
     EXPECT_EQ(empty.health, health::Status::Healthy);
     SyncPlan plan = planSync(empty, {true, {}, false});
@@ -594,7 +600,8 @@ TEST(CanaryTargets, ScaledTargetIsSyncedWhenGitOrTheClusterHoldsTheCanary) {
     cluster.put(liveScaledBy(desired, 0, "sluice-canary"));
 
     // No Canary: the scale-down is drift.
-    CompareResult alone = compare({kInstance, {desired}, cluster.lookup(), {}, {}, "sluice"});
+    CompareResult alone =
+        compare({kInstance, objects({desired}), cluster.lookup(), {}, {}, "sluice"});
     ASSERT_EQ(alone.resources.size(), 1u);
     EXPECT_EQ(alone.resources[0].state, SyncState::OutOfSync);
     EXPECT_THAT(alone.resources[0].controlled, IsEmpty());
@@ -603,7 +610,7 @@ TEST(CanaryTargets, ScaledTargetIsSyncedWhenGitOrTheClusterHoldsTheCanary) {
     const json canary = trackedBy(canaryFor("prod", "api"), kInstance);
     cluster.put(canary);
     CompareResult fromGit =
-        compare({kInstance, {desired, canary}, cluster.lookup(), {}, {}, "sluice"});
+        compare({kInstance, objects({desired, canary}), cluster.lookup(), {}, {}, "sluice"});
     EXPECT_TRUE(fromGit.synced);
     const ResourceComparison& target = fromGit.resources[0];
     ASSERT_EQ(target.key.kind, "Deployment");
@@ -612,7 +619,7 @@ TEST(CanaryTargets, ScaledTargetIsSyncedWhenGitOrTheClusterHoldsTheCanary) {
     EXPECT_EQ(target.controlled[0].name, "api");
 
     // The Canary only in the cluster.
-    CompareInput in{kInstance, {desired}, cluster.lookup(), {}, {}, "sluice"};
+    CompareInput in{kInstance, objects({desired}), cluster.lookup(), {}, {}, "sluice"};
     in.canaries = {std::make_shared<const json>(canaryFor("prod", "api"))};
     CompareResult fromCluster = compare(in);
     EXPECT_TRUE(fromCluster.synced);
@@ -630,7 +637,7 @@ TEST(CanaryTargets, ScaledTargetIsSyncedWhenGitOrTheClusterHoldsTheCanary) {
     edited.put(live);
     edited.put(canary);
     CompareResult drift =
-        compare({kInstance, {desired, canary}, edited.lookup(), {}, {}, "sluice"});
+        compare({kInstance, objects({desired, canary}), edited.lookup(), {}, {}, "sluice"});
     ASSERT_EQ(drift.resources[0].key.kind, "Deployment");
     EXPECT_EQ(drift.resources[0].state, SyncState::OutOfSync);
     ASSERT_EQ(drift.resources[0].diff.differences.size(), 1u);
@@ -659,7 +666,7 @@ TEST(CanaryTargets, GeneratedObjectsAreNeverPruned) {
     std::vector<InventoryEntry> inventory = {entryOf(target), entryOf(source), entryOf(primary),
                                              entryOf(service), entryOf(canaryIngress)};
     CompareResult c =
-        compare({kInstance, {target, source}, cluster.lookup(), inventory, {}, "sluice"});
+        compare({kInstance, objects({target, source}), cluster.lookup(), inventory, {}, "sluice"});
     for (const auto& r : c.resources) {
         EXPECT_FALSE(r.requiresPruning) << r.key.str();
         EXPECT_TRUE(r.desired) << r.key.str() << " is not a prune candidate";

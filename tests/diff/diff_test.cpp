@@ -183,6 +183,38 @@ TEST(Diff, EmptyValuesAndNullsInTheManifestDoNotCount) {
     EXPECT_FALSE(compare(cm, live).modified);
 }
 
+TEST(Diff, ServerFieldsInTheManifestDoNotCount) {
+    // As `kubectl get -o yaml > file` leaves them; the manifest itself is not modified.
+    json manifest = deploymentManifest();
+    json live = liveFrom(manifest);
+    manifest["status"] = {{"replicas", 7}};
+    manifest["metadata"]["uid"] = "other";
+    manifest["metadata"]["resourceVersion"] = "1";
+    manifest["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = "{}";
+    const json before = manifest;
+    EXPECT_FALSE(compare(manifest, live).modified);
+    EXPECT_EQ(manifest, before);
+    // A real difference next to them is still found.
+    manifest["spec"]["replicas"] = 5;
+    auto r = compare(manifest, live);
+    ASSERT_EQ(r.differences.size(), 1u);
+    EXPECT_EQ(r.differences[0].path, ".spec.replicas");
+}
+
+TEST(Diff, IgnoreRulesLeaveTheInputsUntouched) {
+    json manifest = deploymentManifest();
+    json live = liveFrom(manifest);
+    live["spec"]["replicas"] = 9;
+    const json manifestBefore = manifest, liveBefore = live;
+    IgnoreRule rule;
+    rule.kind = "Deployment";
+    rule.jsonPointers = {"/spec/replicas"};
+    EXPECT_FALSE(compare(manifest, live, {rule}).modified);
+    EXPECT_TRUE(compare(manifest, live).modified);
+    EXPECT_EQ(manifest, manifestBefore);
+    EXPECT_EQ(live, liveBefore);
+}
+
 TEST(Diff, MissingLiveObject) {
     auto r = compare(deploymentManifest(), nullptr);
     EXPECT_TRUE(r.modified);

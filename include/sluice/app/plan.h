@@ -46,8 +46,8 @@ struct InventoryEntry {
 std::vector<InventoryEntry> parseInventory(const json& statusInventory);
 
 // Whether a kind is namespaced: nullopt when unknown (discovery has no such kind).
-using ScopeLookup = std::function<std::optional<bool>(const std::string& apiVersion,
-                                                      const std::string& kind)>;
+using ScopeLookup =
+    std::function<std::optional<bool>(const std::string& apiVersion, const std::string& kind)>;
 
 struct PreparedObjects {
     std::vector<json> objects;        // in render order
@@ -62,8 +62,8 @@ struct PreparedObjects {
 // `sources` gives "file:line" per manifest for messages (may be empty).
 PreparedObjects prepareDesired(const std::vector<json>& manifests,
                                const std::vector<std::string>& sources,
-                               const std::string& destinationNamespace,
-                               const std::string& instance, const ScopeLookup& scope);
+                               const std::string& destinationNamespace, const std::string& instance,
+                               const ScopeLookup& scope);
 
 enum class SyncState { Synced, OutOfSync, Missing };
 const char* toString(SyncState s);  // "Synced", "OutOfSync", "Missing"
@@ -71,25 +71,26 @@ const char* toString(SyncState s);  // "Synced", "OutOfSync", "Missing"
 struct ResourceComparison {
     ResourceKey key;
     std::string version;
-    std::optional<json> desired;                // absent for prune candidates
-    std::shared_ptr<const json> live;           // null when not in the cluster
+    std::shared_ptr<const json> desired;  // null for prune candidates (shared, not copied)
+    std::shared_ptr<const json> live;     // null when not in the cluster
     SyncState state = SyncState::Synced;
-    bool requiresPruning = false;     // live, in the previous inventory, tracked by us, not in git
-    bool pruneDisabled = false;       // Prune=false on the live object (never deleted)
-    std::string ownedBy;              // another instance tracks this object: not applied
+    bool requiresPruning = false;  // live, in the previous inventory, tracked by us, not in git
+    bool pruneDisabled = false;    // Prune=false on the live object (never deleted)
+    std::string ownedBy;           // another instance tracks this object: not applied
     diff::Result diff;
     // Fields another controller writes (a Canary's target replicas): not compared, and kept out
     // of the apply payload (controlledPayload).
     std::vector<diff::IgnoreRule> controlled;
-    health::Assessment health;        // from live; Missing when absent
-    int wave = 0;                     // desired's wave, or live's for prune candidates
+    health::Assessment health;  // from live; Missing when absent
+    int wave = 0;               // desired's wave, or live's for prune candidates
     int kindOrder = 0;
     ObjectSyncOptions objectOptions;  // from desired (or live for prune candidates)
 };
 
 struct CompareInput {
     std::string instance;
-    std::vector<json> desired;  // prepareDesired().objects
+    // prepareDesired().objects, shared with whoever prepared them: a reconcile copies nothing.
+    std::shared_ptr<const std::vector<json>> desired = std::make_shared<const std::vector<json>>();
     std::function<std::shared_ptr<const json>(const ResourceKey&)> live;  // null = absent
     std::vector<InventoryEntry> inventory;  // previous status.inventory
     std::vector<diff::IgnoreRule> ignore;
@@ -103,13 +104,14 @@ struct CompareResult {
     std::vector<ResourceComparison> resources;  // desired in sync order, then prune candidates
     bool synced = true;  // every desired object Synced and nothing requires pruning
     health::Status health = health::Status::Healthy;  // worst of the desired resources
-    std::vector<std::string> sharedResourceWarnings;  // "apps/Deployment:ns/x is tracked by other-app"
+    std::vector<std::string>
+        sharedResourceWarnings;  // "apps/Deployment:ns/x is tracked by other-app"
 };
 
 CompareResult compare(const CompareInput& in);
 
 struct SyncRequest {
-    bool prune = false;               // automated.prune or operation.sync.prune
+    bool prune = false;  // automated.prune or operation.sync.prune
     SyncOptions options;
     bool applyOutOfSyncOnly = false;  // options.applyOutOfSyncOnly (self-heal syncs use it too)
 };
