@@ -268,9 +268,9 @@ struct ApplicationController::Impl {
     std::map<std::string, std::shared_ptr<std::mutex>> keyLocks;
     // Rendered revisions by (url, sha, path, recurse), and desired states prepared from them
     // by (render key, destination namespace, instance): an unchanged source is neither read
-    // nor prepared again on every reconcile, within a bound of about 10 MB each.
-    detail::LruCache<detail::Rendered> renders{4096};
-    detail::LruCache<detail::Prepared> preparedStates{4096};
+    // nor prepared again on every reconcile, within a bound of a few MB each.
+    detail::LruCache<detail::Rendered> renders{2048};
+    detail::LruCache<detail::Prepared> preparedStates{2048};
 
     std::mutex observerMu;
     std::function<void(const ReconcileRecord&)> observer;

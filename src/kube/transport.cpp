@@ -9,6 +9,7 @@
 #include <cpprest/http_client.h>
 #include <atomic>
 #include <boost/asio/ssl.hpp>
+#include <condition_variable>
 #include <future>
 #include <mutex>
 #include <random>
@@ -134,6 +135,10 @@ struct Transport::Impl {
     std::string basicAuth;
 
     std::atomic<uint64_t> requests{0}, retries{0}, throttled{0};
+    // Free request slots (cfg.maxInFlight); unused when that is <= 0.
+    std::mutex slotsMu;
+    std::condition_variable slotsCv;
+    int freeSlots = 0;
     mutable std::mutex observerMu;
     RequestObserver observer;
 
@@ -144,6 +149,7 @@ struct Transport::Impl {
           limiter(c.qps, c.burst),
           retry{c.maxRetries, c.retryBaseDelay, c.retryMaxDelay} {
         validatePem(cfg);
+        freeSlots = cfg.maxInFlight;
         if (!cfg.username.empty() || !cfg.password.empty())
             basicAuth = "Basic " + base64(cfg.username + ":" + cfg.password);
         // Only a backstop for ordinary requests (see send()); watches set their own.
@@ -239,6 +245,27 @@ struct Transport::Impl {
         return task.get();
     }
 
+    // Holds one of cfg.maxInFlight request slots for its lifetime.
+    struct Slot {
+        Impl& m;
+        explicit Slot(Impl& impl) : m(impl) {
+            if (m.cfg.maxInFlight <= 0) return;
+            std::unique_lock lock(m.slotsMu);
+            m.slotsCv.wait(lock, [&] { return m.freeSlots > 0; });
+            --m.freeSlots;
+        }
+        ~Slot() {
+            if (m.cfg.maxInFlight <= 0) return;
+            {
+                std::lock_guard lock(m.slotsMu);
+                ++m.freeSlots;
+            }
+            m.slotsCv.notify_one();
+        }
+        Slot(const Slot&) = delete;
+        Slot& operator=(const Slot&) = delete;
+    };
+
     void pace() {
         auto waited = limiter.acquire();
         if (waited > Clock::duration::zero()) ++throttled;
@@ -292,6 +319,7 @@ HttpResponse Transport::call(const HttpCall& c) {
         std::string cause;
         bool timedOut = false;
         try {
+            Impl::Slot slot(m);
             resp = m.send(c, &timedOut);
         } catch (const http::http_exception& e) {
             failure = timedOut ? Failure::MaybeSent : classify(e);

@@ -10,6 +10,7 @@
 
 #include "apiserver/api_server.h"
 #include "http/certs.h"
+#include "http/http_server.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/config.h"
 #include "test_util.h"
@@ -845,6 +846,49 @@ TEST_F(KubeIntegration, ConcurrentAppliesShareOneClient) {
     EXPECT_EQ(server_.requestCounts()["apply"], 400u);
     EXPECT_EQ(client.stats().retries, 0u);
     EXPECT_LT(Clock::now() - start, 60s);
+}
+
+// The most requests a client had in flight at once against a server that answers each after
+// 50 ms, with 16 threads asking.
+int peakInFlight(int maxInFlight) {
+    testing::HttpServer server(testing::HttpServerOptions{});
+    std::mutex mu;
+    int now = 0, peak = 0;
+    server.start([&](const testing::HttpRequest&, testing::ResponseWriter& w) {
+        {
+            std::lock_guard lock(mu);
+            peak = std::max(peak, ++now);
+        }
+        std::this_thread::sleep_for(50ms);
+        {
+            std::lock_guard lock(mu);
+            --now;
+        }
+        w.respond(200, {{"Content-Type", "application/json"}}, R"({"gitVersion":"v1.30.0"})");
+    });
+    ClusterConfig cfg;
+    cfg.server = server.url();
+    cfg.qps = 0;
+    cfg.maxInFlight = maxInFlight;
+    cfg.source = "test";
+    RestClient client(cfg);
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int t = 0; t < 16; ++t)
+        threads.emplace_back([&] {
+            for (int i = 0; i < 3; ++i)
+                if (client.getPath("/version").value("gitVersion", "") == "v1.30.0") ++ok;
+        });
+    for (auto& th : threads) th.join();
+    server.stop();
+    EXPECT_EQ(ok.load(), 48);
+    return peak;
+}
+
+TEST(RestClientInFlight, RequestsBeyondTheLimitWaitForASlot) {
+    EXPECT_LE(peakInFlight(4), 4);
+    // Unbounded, the same load has more in flight: the limit is what held it.
+    EXPECT_GT(peakInFlight(0), 4);
 }
 
 }  // namespace

@@ -27,6 +27,10 @@ struct ClusterConfig {
     // Client behaviour.
     double qps = 50.0;  // client-side rate limit; <= 0 disables it
     int burst = 100;
+    // Requests in flight at once (watches not counted); more wait for a free slot. Each takes
+    // its own HTTP/1.1 keep-alive connection, so this bounds the connections (and their TLS
+    // state) a client keeps, as client-go's idle-connection limit does. <= 0: unbounded.
+    int maxInFlight = 32;
     std::chrono::milliseconds requestTimeout{30000};
     int maxRetries = 5;  // for 429, 5xx and connection failures
     std::chrono::milliseconds retryBaseDelay{200};
