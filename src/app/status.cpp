@@ -117,7 +117,11 @@ json* valueAt(json& status, const std::vector<const char*>& path) {
 
 void packStatus(json& status) {
     for (const auto& path : packedPaths())
-        if (json* v = valueAt(status, path); v && v->is_array()) *v = v->dump();
+        if (json* v = valueAt(status, path); v && v->is_array()) {
+            std::string text = v->dump();
+            text.shrink_to_fit();  // dump() grows by doubling: half the buffer could be slack
+            *v = std::move(text);
+        }
 }
 
 void unpackStatus(json& status) {

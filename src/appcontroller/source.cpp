@@ -48,10 +48,12 @@ bool isPrefixAtBoundary(const std::string& text, const std::string& prefix) {
     return text.size() == prefix.size() || prefix.back() == '/' || text[prefix.size()] == '/';
 }
 
-// Drops what nobody reads from managed objects: kubectl's last-applied copy of the object.
-void dropLastApplied(json& obj) {
+// Drops what nobody reads from managed objects: kubectl's last-applied copy of the object and
+// the creation time.
+void dropUnread(json& obj) {
     auto md = obj.find("metadata");
     if (md == obj.end() || !md->is_object()) return;
+    md->erase("creationTimestamp");
     auto ann = md->find("annotations");
     if (ann == md->end() || !ann->is_object()) return;
     ann->erase("kubectl.kubernetes.io/last-applied-configuration");
@@ -245,7 +247,7 @@ bool ApplicationController::Impl::ensureInformers(const std::set<kube::GroupVers
         if (!scope(gvk.apiVersion(), gvk.kind)) continue;
         cache::InformerOptions io;
         io.transform = [](json& obj) {
-            dropLastApplied(obj);
+            dropUnread(obj);
             cache::packManagedFields(obj);  // read by compare and drift attribution only
         };
         io.backoff = {std::chrono::milliseconds(200), 2.0, std::chrono::milliseconds(10000)};

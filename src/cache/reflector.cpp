@@ -41,7 +41,10 @@ void packManagedFields(nlohmann::json& obj) {
     auto m = obj.find("metadata");
     if (m == obj.end() || !m->is_object()) return;
     auto mf = m->find("managedFields");
-    if (mf != m->end() && mf->is_array()) *mf = mf->dump();
+    if (mf == m->end() || !mf->is_array()) return;
+    std::string text = mf->dump();
+    text.shrink_to_fit();  // dump() grows by doubling: half the buffer could be slack
+    *mf = std::move(text);
 }
 
 Reflector::Reflector(kube::KubeClient& client, kube::GroupVersionKind gvk, Store& store,

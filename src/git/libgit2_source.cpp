@@ -12,6 +12,14 @@ namespace sluice::git {
 
 GitSource::~GitSource() = default;
 
+std::vector<std::string> GitSource::readFiles(const Repository& repo, const std::string& sha,
+                                              const std::vector<std::string>& paths) {
+    std::vector<std::string> out;
+    out.reserve(paths.size());
+    for (const auto& p : paths) out.push_back(readFile(repo, sha, p));
+    return out;
+}
+
 namespace {
 
 void ensureLibgit2() {
@@ -404,11 +412,15 @@ class TreeReader {
                            static_cast<size_t>(git_blob_rawsize(b)));
     }
 
+    // From the object header: the blob itself is read later, if at all.
     uint64_t blobSize(const git_oid& oid) const {
-        git_blob* b = nullptr;
-        if (git_blob_lookup(&b, repo_, &oid) != 0) return 0;
-        BlobPtr blob(b);
-        return static_cast<uint64_t>(git_blob_rawsize(b));
+        git_odb* odb = nullptr;
+        if (git_repository_odb(&odb, repo_) != 0) return 0;
+        size_t size = 0;
+        git_object_t type = GIT_OBJECT_INVALID;
+        const int rc = git_odb_read_header(&size, &type, odb, &oid);
+        git_odb_free(odb);
+        return rc == 0 ? static_cast<uint64_t>(size) : 0;
     }
 
     // Walks the tree at `base` (physical) and reports files under `shownBase` (what the caller
@@ -494,13 +506,36 @@ class TreeReader {
 
   private:
     EntryPtr entryAt(const std::vector<std::string>& path) const {
+        if (path.empty()) return nullptr;
+        const git_tree* dir = directory(path, path.size() - 1);
+        if (!dir) return nullptr;
+        const git_tree_entry* found = git_tree_entry_byname(dir, path.back().c_str());
         git_tree_entry* e = nullptr;
-        if (git_tree_entry_bypath(&e, root_.get(), joinPath(path).c_str()) != 0) return nullptr;
+        if (!found || git_tree_entry_dup(&e, found) != 0) return nullptr;
         return EntryPtr(e);
+    }
+
+    // The tree of the first `depth` components of path, looked up once per reader: reading a
+    // thousand files of one directory must not read (and hash) that directory's tree a
+    // thousand times, as a lookup from the root per file would.
+    const git_tree* directory(const std::vector<std::string>& path, size_t depth) const {
+        if (depth == 0) return root_.get();
+        std::string key;
+        for (size_t i = 0; i < depth; ++i) key.append(path[i]).push_back('/');
+        if (auto it = trees_.find(key); it != trees_.end()) return it->second.get();
+        const git_tree* parent = directory(path, depth - 1);
+        if (!parent) return nullptr;
+        const git_tree_entry* e = git_tree_entry_byname(parent, path[depth - 1].c_str());
+        git_tree* t = nullptr;
+        if (!e || git_tree_entry_filemode(e) != GIT_FILEMODE_TREE ||
+            git_tree_lookup(&t, repo_, git_tree_entry_id(e)) != 0)
+            return nullptr;
+        return trees_.emplace(std::move(key), TreePtr(t)).first->second.get();
     }
 
     git_repository* repo_;
     TreePtr root_;
+    mutable std::map<std::string, TreePtr> trees_;  // directory path + "/" -> its tree
 };
 
 bool pathLess(const File& a, const File& b) {
@@ -657,17 +692,35 @@ std::vector<File> LibGit2Source::listFiles(const Repository& repo, const std::st
     });
 }
 
+namespace {
+
+std::string readResolved(const TreeReader& reader, const std::string& sha,
+                         const std::string& path) {
+    std::string norm = normalisePath(path);
+    Resolved r = reader.resolve(splitPath(norm), norm);
+    if (!r.found)
+        throw GitError(GitError::Kind::NotFound,
+                       "file " + norm + " does not exist at commit " + sha.substr(0, 12));
+    if (r.mode != GIT_FILEMODE_BLOB && r.mode != GIT_FILEMODE_BLOB_EXECUTABLE)
+        throw GitError(GitError::Kind::NotFound, norm + " is not a regular file");
+    return reader.blobContent(r.oid);
+}
+
+}  // namespace
+
 std::string LibGit2Source::readFile(const Repository& repo, const std::string& sha,
                                     const std::string& path) {
-    std::string norm = normalisePath(path);
+    return withTree(*this, repo, sha,
+                    [&](TreeReader& reader) { return readResolved(reader, sha, path); });
+}
+
+std::vector<std::string> LibGit2Source::readFiles(const Repository& repo, const std::string& sha,
+                                                  const std::vector<std::string>& paths) {
     return withTree(*this, repo, sha, [&](TreeReader& reader) {
-        Resolved r = reader.resolve(splitPath(norm), norm);
-        if (!r.found)
-            throw GitError(GitError::Kind::NotFound,
-                           "file " + norm + " does not exist at commit " + sha.substr(0, 12));
-        if (r.mode != GIT_FILEMODE_BLOB && r.mode != GIT_FILEMODE_BLOB_EXECUTABLE)
-            throw GitError(GitError::Kind::NotFound, norm + " is not a regular file");
-        return reader.blobContent(r.oid);
+        std::vector<std::string> out;
+        out.reserve(paths.size());
+        for (const auto& p : paths) out.push_back(readResolved(reader, sha, p));
+        return out;
     });
 }
 

@@ -203,4 +203,10 @@ std::string MeteredGitSource::readFile(const git::Repository& repo, const std::s
     return inner_.readFile(repo, sha, path);
 }
 
+std::vector<std::string> MeteredGitSource::readFiles(const git::Repository& repo,
+                                                     const std::string& sha,
+                                                     const std::vector<std::string>& paths) {
+    return inner_.readFiles(repo, sha, paths);
+}
+
 }  // namespace sluice

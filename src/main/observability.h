@@ -65,6 +65,8 @@ class MeteredGitSource final : public git::GitSource {
                                      const std::string& path, bool recurse) override;
     std::string readFile(const git::Repository& repo, const std::string& sha,
                          const std::string& path) override;
+    std::vector<std::string> readFiles(const git::Repository& repo, const std::string& sha,
+                                       const std::vector<std::string>& paths) override;
 
   private:
     git::GitSource& inner_;

@@ -264,11 +264,14 @@ std::vector<Object> render(const std::vector<SourceFile>& files, const Options& 
 
 std::vector<Object> renderRevision(git::GitSource& source, const git::Repository& repo,
                                    const std::string& sha, const Options& options) {
+    std::vector<std::string> paths;
+    for (const auto& f : source.listFiles(repo, sha, options.path, options.recurse))
+        if (isRelevant(f.path, options)) paths.push_back(f.path);
+    std::vector<std::string> contents = source.readFiles(repo, sha, paths);
     std::vector<SourceFile> files;
-    for (const auto& f : source.listFiles(repo, sha, options.path, options.recurse)) {
-        if (!isRelevant(f.path, options)) continue;
-        files.push_back(SourceFile{f.path, source.readFile(repo, sha, f.path)});
-    }
+    files.reserve(paths.size());
+    for (std::size_t i = 0; i < paths.size(); ++i)
+        files.push_back(SourceFile{std::move(paths[i]), std::move(contents[i])});
     return render(files, options);
 }
 

@@ -283,6 +283,30 @@ TEST_F(GitSourceTest, FollowsSymlinksInsideThePath) {
               GitError::Kind::InvalidPath);
 }
 
+TEST_F(GitSourceTest, ReadFilesReadsManyInOnePassAsReadFileDoes) {
+    for (int i = 0; i < 50; ++i)
+        upstream.write("app/many/cm-" + std::to_string(i) + ".yaml", "n" + std::to_string(i));
+    upstream.write("app/real/a.yaml", "real");
+    upstream.symlink("app/link.yaml", "real/a.yaml");
+    std::string sha = upstream.commit("many");
+    std::vector<std::string> wanted = {"app/link.yaml", "app/real/a.yaml", "./app//many/cm-7.yaml"};
+    for (int i = 0; i < 50; ++i) wanted.push_back("app/many/cm-" + std::to_string(i) + ".yaml");
+    auto contents = source.readFiles(repo(), sha, wanted);
+    ASSERT_EQ(contents.size(), wanted.size());
+    for (std::size_t i = 0; i < wanted.size(); ++i)
+        EXPECT_EQ(contents[i], source.readFile(repo(), sha, wanted[i])) << wanted[i];
+    EXPECT_EQ(contents[0], "real");
+    EXPECT_EQ(contents[2], "n7");
+    EXPECT_TRUE(source.readFiles(repo(), sha, {}).empty());
+    // One missing file fails the whole read, naming it.
+    auto e = errorOf([&] { source.readFiles(repo(), sha, {"app/real/a.yaml", "app/gone.yaml"}); });
+    EXPECT_EQ(e.kind(), GitError::Kind::NotFound);
+    EXPECT_NE(std::string(e.what()).find("app/gone.yaml"), std::string::npos) << e.what();
+    EXPECT_EQ(
+        errorOf([&] { source.readFiles(repo(), sha, {"../upstream/app/real/a.yaml"}); }).kind(),
+        GitError::Kind::InvalidPath);
+}
+
 TEST_F(GitSourceTest, MissingRepositoryIsUnreachable) {
     Repository missing{"file://" + (tmp.path() / "nope").string(), {}};
     auto e = errorOf([&] { source.resolve(missing, "main"); });

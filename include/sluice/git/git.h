@@ -67,6 +67,10 @@ class GitSource {
     // Content of the file at `path` (symlinks inside the repository are followed).
     virtual std::string readFile(const Repository& repo, const std::string& sha,
                                  const std::string& path) = 0;
+    // Contents of these files, in order, as readFile gives them; a source may read them in one
+    // pass (this default calls readFile for each).
+    virtual std::vector<std::string> readFiles(const Repository& repo, const std::string& sha,
+                                               const std::vector<std::string>& paths);
 };
 
 // Clones each repository once (bare) into cacheDir/<hash of normalised URL> and fetches on each
@@ -81,6 +85,9 @@ class LibGit2Source : public GitSource {
                                 const std::string& path, bool recurse) override;
     std::string readFile(const Repository& repo, const std::string& sha,
                          const std::string& path) override;
+    // One repository open and one commit lookup for all the files.
+    std::vector<std::string> readFiles(const Repository& repo, const std::string& sha,
+                                       const std::vector<std::string>& paths) override;
 
     // Where the bare clone of `url` lives (exposed for tests and cache maintenance).
     std::filesystem::path repoDir(const std::string& url) const;
