@@ -39,7 +39,7 @@ struct Options {
     std::string watchNamespace;               // Applications watched; "" = all namespaces
     std::string controlNamespace = "sluice";  // repository Secrets live here; see instanceName()
     int concurrency = 4;                      // Applications reconciled in parallel
-    int applyConcurrency = 16;                // API writes in flight within one wave
+    int applyConcurrency = 32;                // API writes in flight within one wave
     std::chrono::milliseconds pollInterval{180000};  // git re-fetch when nothing triggers it
     std::chrono::milliseconds resyncPeriod{0};       // full re-compare of every app; 0 = off
     std::chrono::milliseconds syncTimeout{300000};   // hard limit of one sync operation

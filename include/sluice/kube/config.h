@@ -30,7 +30,7 @@ struct ClusterConfig {
     // Requests in flight at once (watches not counted); more wait for a free slot. Each takes
     // its own HTTP/1.1 keep-alive connection, so this bounds the connections (and their TLS
     // state) a client keeps, as client-go's idle-connection limit does. <= 0: unbounded.
-    int maxInFlight = 32;
+    int maxInFlight = 64;
     std::chrono::milliseconds requestTimeout{30000};
     int maxRetries = 5;  // for 429, 5xx and connection failures
     std::chrono::milliseconds retryBaseDelay{200};
