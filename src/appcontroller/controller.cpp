@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "impl.h"
+#include "sluice/util/strings.h"
 #include "util.h"
 
 namespace sluice::appcontroller {
@@ -17,15 +18,6 @@ constexpr auto kCacheWait = std::chrono::seconds(10);
 constexpr auto kNotReadyRequeue = std::chrono::seconds(1);
 // A spec change takes a revision resolved at most this long ago.
 constexpr auto kSpecChangeFetchReuse = std::chrono::seconds(1);
-
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-    std::string out;
-    for (const auto& p : parts) {
-        if (!out.empty()) out += sep;
-        out += p;
-    }
-    return out;
-}
 
 std::pair<std::string, std::string> splitKey(const std::string& key) {
     auto slash = key.find('/');

@@ -7,20 +7,12 @@
 #include <thread>
 
 #include "impl.h"
+#include "sluice/util/strings.h"
 #include "util.h"
 
 namespace sluice::appcontroller {
 
 namespace {
-
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-    std::string out;
-    for (const auto& p : parts) {
-        if (!out.empty()) out += sep;
-        out += p;
-    }
-    return out;
-}
 
 std::string propagationPolicy(const std::string& option) {
     if (option == "background") return "Background";

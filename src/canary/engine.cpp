@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "sluice/util/strings.h"
+
 namespace sluice::canary {
 
 namespace {
@@ -22,15 +24,6 @@ std::string formatNumber(double value) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.6g", value);
     return buf;
-}
-
-std::string join(const std::vector<std::string>& parts, std::string_view separator) {
-    std::string out;
-    for (const std::string& part : parts) {
-        if (!out.empty()) out += separator;
-        out += part;
-    }
-    return out;
 }
 
 std::string describeMissing(const MetricResult& result) {

@@ -16,6 +16,7 @@
 #include "sluice/prometheus/metric_template.h"
 #include "sluice/router/apply.h"
 #include "sluice/router/router.h"
+#include "sluice/util/strings.h"
 #include "sluice/workqueue/workqueue.h"
 
 namespace sluice::canarycontroller {
@@ -82,15 +83,6 @@ bool resourceVersionReached(const std::string& have, const std::string& want) {
     auto h = asNumber(have), w = asNumber(want);
     if (h && w) return *h >= *w;
     return have == want;
-}
-
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-    std::string out;
-    for (const auto& p : parts) {
-        if (!out.empty()) out += sep;
-        out += p;
-    }
-    return out;
 }
 
 kube::EventType toKube(canary::EventType type) {
