@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "impl.h"
+#include "sluice/cache/store.h"
 #include "sluice/util/strings.h"
 #include "util.h"
 
@@ -18,12 +19,6 @@ constexpr auto kCacheWait = std::chrono::seconds(10);
 constexpr auto kNotReadyRequeue = std::chrono::seconds(1);
 // A spec change takes a revision resolved at most this long ago.
 constexpr auto kSpecChangeFetchReuse = std::chrono::seconds(1);
-
-std::pair<std::string, std::string> splitKey(const std::string& key) {
-    auto slash = key.find('/');
-    if (slash == std::string::npos) return {"", key};
-    return {key.substr(0, slash), key.substr(slash + 1)};
-}
 
 const json kNoValue;
 const json kEmptyObject = json::object();
@@ -181,7 +176,7 @@ ReconcileOutcome ApplicationController::Impl::reconcileKey(const std::string& ke
     }
     std::lock_guard serial(*keyLock);  // reconcileNow() and the workers never overlap on a key
     const auto started = std::chrono::steady_clock::now();
-    auto [ns, name] = splitKey(key);
+    auto [ns, name] = cache::splitStoreKey(key);
     ReconcileOutcome out;
     try {
         out = reconcile(ns, name);

@@ -22,10 +22,15 @@ ObjectPtr Store::get(const std::string& ns, const std::string& name) const {
     return it == objects_.end() ? nullptr : it->second;
 }
 
-ObjectPtr Store::getByKey(const std::string& key) const {
+std::pair<std::string, std::string> splitStoreKey(const std::string& key) {
     auto slash = key.find('/');
-    if (slash == std::string::npos) return get("", key);
-    return get(key.substr(0, slash), key.substr(slash + 1));
+    if (slash == std::string::npos) return {"", key};
+    return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
+ObjectPtr Store::getByKey(const std::string& key) const {
+    auto [ns, name] = splitStoreKey(key);
+    return get(ns, name);
 }
 
 std::vector<ObjectPtr> Store::list() const {

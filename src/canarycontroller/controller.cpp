@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "impl.h"
+#include "sluice/cache/store.h"
 #include "sluice/prometheus/builtin.h"
 #include "sluice/prometheus/metric_template.h"
 #include "sluice/router/apply.h"
@@ -60,12 +61,6 @@ class Refused : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
-
-std::pair<std::string, std::string> splitKey(const std::string& key) {
-    auto slash = key.find('/');
-    if (slash == std::string::npos) return {"", key};
-    return {key.substr(0, slash), key.substr(slash + 1)};
-}
 
 std::optional<int64_t> asNumber(const std::string& s) {
     if (s.empty() || s.size() > 18) return std::nullopt;
@@ -562,7 +557,7 @@ Outcome CanaryController::Impl::reconcileKey(const std::string& key) {
     }
     std::lock_guard serial(*keyLock);  // reconcileNow() and the workers never overlap on a key
     const auto began = std::chrono::steady_clock::now();
-    auto [ns, name] = splitKey(key);
+    auto [ns, name] = cache::splitStoreKey(key);
     Outcome out;
     try {
         out = reconcile(ns, name);

@@ -152,6 +152,12 @@ TEST(Store, GetListNamespaceAndKeys) {
     EXPECT_EQ(s.size(), 3u);
 }
 
+TEST(Store, SplitStoreKeyUndoesStoreKey) {
+    EXPECT_EQ(splitStoreKey(storeKey("ns", "a")), (std::pair<std::string, std::string>{"ns", "a"}));
+    EXPECT_EQ(splitStoreKey(storeKey("", "node-1")),
+              (std::pair<std::string, std::string>{"", "node-1"}));
+}
+
 TEST(Store, SnapshotsSurviveLaterWrites) {
     Store s;
     s.upsert(std::make_shared<const json>(makeObject("ns", "a", {{"v", "1"}})));

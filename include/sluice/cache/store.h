@@ -25,6 +25,8 @@ using IndexFunc = std::function<std::vector<std::string>(const nlohmann::json&)>
 // "ns/name", or "name" for cluster-scoped objects (the same form as kube::ObjectKey::str()).
 std::string storeKey(const std::string& ns, const std::string& name);
 std::string storeKeyOf(const nlohmann::json& obj);
+// The inverse of storeKey: {namespace, name}, the namespace "" when key has no '/'.
+std::pair<std::string, std::string> splitStoreKey(const std::string& key);
 
 class Store {
   public:
