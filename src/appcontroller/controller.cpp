@@ -69,7 +69,7 @@ ApplicationController::Impl::Impl(kube::KubeClient& c, cache::SharedInformerFact
       queue(workqueue::Options{opts.clock, std::chrono::milliseconds(5),
                                ExponentialBackoff{std::chrono::milliseconds(500), 2.0,
                                                   std::chrono::milliseconds(300000)}}),
-      gate(std::make_shared<detail::Gate>()),
+      gate(std::make_shared<workqueue::Gate>(queue)),
       appGvk{app::kGroup, app::kVersion, app::kKind} {
     if (opts.events) {
         events = opts.events;
@@ -78,7 +78,6 @@ ApplicationController::Impl::Impl(kube::KubeClient& c, cache::SharedInformerFact
                                                               opts.controlNamespace, opts.clock);
         events = ownEvents.get();
     }
-    gate->queue = &queue;
 }
 
 ApplicationController::Impl::~Impl() {
@@ -151,10 +150,7 @@ void ApplicationController::Impl::start() {
 void ApplicationController::Impl::stop() {
     if (stopped.exchange(true)) return;
     stopSource.requestStop();
-    {
-        std::lock_guard lock(gate->mu);
-        gate->queue = nullptr;
-    }
+    gate->close();
     // Running reconciles finish (a sync stops after its current wave); queued keys are dropped.
     queue.shutdown();
 }
@@ -167,13 +163,7 @@ bool ApplicationController::Impl::processKey(const std::string& key) {
 }
 
 ReconcileOutcome ApplicationController::Impl::reconcileKey(const std::string& key) {
-    std::shared_ptr<std::mutex> keyLock;
-    {
-        std::lock_guard lock(mu);
-        auto& slot = keyLocks[key];
-        if (!slot) slot = std::make_shared<std::mutex>();
-        keyLock = slot;
-    }
+    const auto keyLock = keyLocks.mutexFor(key);
     std::lock_guard serial(*keyLock);  // reconcileNow() and the workers never overlap on a key
     const auto started = std::chrono::steady_clock::now();
     auto [ns, name] = cache::splitStoreKey(key);

@@ -20,6 +20,8 @@
 #include "sluice/app/tracking.h"
 #include "sluice/appcontroller/controller.h"
 #include "sluice/render/render.h"
+#include "sluice/workqueue/gate.h"
+#include "sluice/workqueue/key_locks.h"
 #include "sluice/workqueue/workqueue.h"
 
 namespace sluice::appcontroller {
@@ -30,17 +32,6 @@ using nlohmann::json;
 inline const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"};
 
 namespace detail {
-
-// Informers outlive the controller and cannot drop a handler: their handlers reach the queue
-// through this gate, closed when the controller stops.
-struct Gate {
-    std::mutex mu;
-    workqueue::WorkQueue* queue = nullptr;
-    void add(const std::string& key) {
-        std::lock_guard lock(mu);
-        if (queue) queue->add(key);
-    }
-};
 
 // Writes of ours the Application cache may not show yet: until the cache reaches
 // `resourceVersion`, the reconcile reads these instead of the (older) cached fields.
@@ -250,7 +241,7 @@ struct ApplicationController::Impl {
     std::unique_ptr<kube::KubeEventRecorder> ownEvents;
     kube::EventRecorder* events;
     workqueue::WorkQueue queue;
-    std::shared_ptr<detail::Gate> gate;
+    std::shared_ptr<workqueue::Gate> gate;
     StopSource stopSource;
     std::atomic<bool> started{false};
     std::atomic<bool> stopped{false};
@@ -265,12 +256,13 @@ struct ApplicationController::Impl {
     std::map<std::string, detail::AppState> apps;
     std::map<std::pair<std::string, std::string>, detail::SourceEntry> sources;
     std::map<std::pair<std::string, std::string>, Clock::TimePoint> unknownKinds;
-    std::map<std::string, std::shared_ptr<std::mutex>> keyLocks;
     // Rendered revisions by (url, sha, path, recurse), and desired states prepared from them
     // by (render key, destination namespace, instance): an unchanged source is neither read
     // nor prepared again on every reconcile, within a bound of a few MB each.
     detail::LruCache<detail::Rendered> renders{2048};
     detail::LruCache<detail::Prepared> preparedStates{2048};
+
+    workqueue::KeyLocks keyLocks;
 
     std::mutex observerMu;
     std::function<void(const ReconcileRecord&)> observer;

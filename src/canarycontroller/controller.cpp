@@ -18,6 +18,8 @@
 #include "sluice/router/apply.h"
 #include "sluice/router/router.h"
 #include "sluice/util/strings.h"
+#include "sluice/workqueue/gate.h"
+#include "sluice/workqueue/key_locks.h"
 #include "sluice/workqueue/workqueue.h"
 
 namespace sluice::canarycontroller {
@@ -138,17 +140,6 @@ std::vector<canary::ManualRequest> manualRequests(const json& object) {
     return out;
 }
 
-// Informers outlive the controller and cannot drop a handler: their handlers reach the queue
-// through this gate, closed when the controller stops.
-struct Gate {
-    std::mutex mu;
-    workqueue::WorkQueue* queue = nullptr;
-    void add(const std::string& key) {
-        std::lock_guard lock(mu);
-        if (queue) queue->add(key);
-    }
-};
-
 struct Outcome {
     ReconcileRecord record;
     std::chrono::seconds requeueAfter{0};  // 0: not requeued (the Canary is gone)
@@ -196,7 +187,7 @@ struct CanaryController::Impl {
     WebhookCaller* webhooks;
     MetricProviderFactory providerFactory;
     workqueue::WorkQueue queue;
-    std::shared_ptr<Gate> gate;
+    std::shared_ptr<workqueue::Gate> gate;
     std::atomic<bool> started{false};
     std::atomic<bool> stopped{false};
 
@@ -208,8 +199,9 @@ struct CanaryController::Impl {
     std::map<std::string, Checks> checks;    // by Canary uid: results for the next step
     std::map<std::string, Pending> pending;  // by key: status writes the cache may not show
     std::map<std::string, std::string> uidByKey;
-    std::map<std::string, std::shared_ptr<std::mutex>> keyLocks;
     std::map<std::string, std::shared_ptr<prometheus::MetricProvider>> providers;
+
+    workqueue::KeyLocks keyLocks;
 
     std::mutex observerMu;
     std::function<void(const ReconcileRecord&)> observer;
@@ -457,7 +449,7 @@ CanaryController::Impl::Impl(kube::KubeClient& cl, cache::SharedInformerFactory&
       queue(workqueue::Options{opts.clock, std::chrono::milliseconds(5),
                                ExponentialBackoff{std::chrono::milliseconds(500), 2.0,
                                                   std::chrono::milliseconds(60000)}}),
-      gate(std::make_shared<Gate>()) {
+      gate(std::make_shared<workqueue::Gate>(queue)) {
     if (opts.events) {
         events = opts.events;
     } else {
@@ -472,7 +464,6 @@ CanaryController::Impl::Impl(kube::KubeClient& cl, cache::SharedInformerFactory&
         webhooks = ownWebhooks.get();
     }
     providerFactory = opts.metricProviders ? opts.metricProviders : prometheusProviderFactory();
-    gate->queue = &queue;
 }
 
 void CanaryController::Impl::ensureInformers() {
@@ -533,10 +524,7 @@ void CanaryController::Impl::start() {
 
 void CanaryController::Impl::stop() {
     if (stopped.exchange(true)) return;
-    {
-        std::lock_guard lock(gate->mu);
-        gate->queue = nullptr;
-    }
+    gate->close();
     queue.shutdown();
 }
 
@@ -548,13 +536,7 @@ bool CanaryController::Impl::processKey(const std::string& key) {
 }
 
 Outcome CanaryController::Impl::reconcileKey(const std::string& key) {
-    std::shared_ptr<std::mutex> keyLock;
-    {
-        std::lock_guard lock(mu);
-        auto& slot = keyLocks[key];
-        if (!slot) slot = std::make_shared<std::mutex>();
-        keyLock = slot;
-    }
+    const auto keyLock = keyLocks.mutexFor(key);
     std::lock_guard serial(*keyLock);  // reconcileNow() and the workers never overlap on a key
     const auto began = std::chrono::steady_clock::now();
     auto [ns, name] = cache::splitStoreKey(key);
