@@ -16,28 +16,10 @@ std::string groupOf(const std::string& apiVersion) {
     return slash == std::string::npos ? "" : apiVersion.substr(0, slash);
 }
 
-bool isEmptyValue(const json& v) {
-    return v.is_null() || (v.is_object() && v.empty()) || (v.is_array() && v.empty()) ||
-           (v.is_string() && v.get_ref<const std::string&>().empty());
-}
-
 std::optional<long double> asNumber(const json& v) {
     if (v.is_number()) return v.get<long double>();
     if (v.is_string()) return parseQuantity(v.get<std::string>());
     return std::nullopt;
-}
-
-bool scalarsEqual(const json& d, const json& l) {
-    if (d == l) return true;
-    // 1 vs 1.0, "500m" vs "0.5", 8080 vs "8080": the API server may rewrite either form.
-    if ((d.is_number() || d.is_string()) && (l.is_number() || l.is_string())) {
-        auto a = asNumber(d), b = asNumber(l);
-        if (a && b) {
-            long double scale = std::max<long double>(1.0L, std::fabs(*a));
-            return std::fabs(*a - *b) <= scale * 1e-12L;
-        }
-    }
-    return false;
 }
 
 std::string keyLabel(const json& item, const std::vector<std::string>& keys) {
@@ -133,23 +115,7 @@ class Walker {
                     key[k] = def->second;
                 }
             }
-            const json* match = nullptr;
-            for (const auto& candidate : l) {
-                if (!candidate.is_object()) continue;
-                bool same = true;
-                for (const auto& k : type.keys) {
-                    json cv = candidate.contains(k) ? candidate[k] : json();
-                    if (cv.is_null())
-                        if (auto def = type.keyDefaults.find(k); def != type.keyDefaults.end())
-                            cv = def->second;
-                    json dv = key.contains(k) ? key[k] : json();
-                    if (!scalarsEqual(dv, cv) && !(dv.is_null() && cv.is_null())) same = false;
-                }
-                if (same) {
-                    match = &candidate;
-                    break;
-                }
-            }
+            const json* match = findListItem(item, l, type);
             std::string itemPath = path + "[" + keyLabel(key, type.keys) + "]";
             if (!match) {
                 report(itemPath, item, std::nullopt);
@@ -197,18 +163,6 @@ bool needsNormalizing(const json& obj) {
     if (obj.is_object() && obj.contains("stringData") && obj.value("kind", "") == "Secret")
         return true;
     return containsNull(obj);
-}
-
-// Fields the server writes or that never belong to a comparison.
-void stripServerFields(json& obj) {
-    obj.erase("status");
-    if (!obj.contains("metadata") || !obj["metadata"].is_object()) return;
-    json& md = obj["metadata"];
-    for (const char* f : kServerMetadata) md.erase(f);
-    if (md.contains("annotations") && md["annotations"].is_object()) {
-        md["annotations"].erase(kLastApplied);
-        if (md["annotations"].empty()) md.erase("annotations");
-    }
 }
 
 void dropNulls(json& v) {
@@ -290,6 +244,54 @@ fs::Schema schemaFor(const json& obj) {
 }
 
 }  // namespace
+
+bool isEmptyValue(const json& v) {
+    return v.is_null() || (v.is_object() && v.empty()) || (v.is_array() && v.empty()) ||
+           (v.is_string() && v.get_ref<const std::string&>().empty());
+}
+
+bool scalarsEqual(const json& desired, const json& live) {
+    if (desired == live) return true;
+    if ((desired.is_number() || desired.is_string()) && (live.is_number() || live.is_string())) {
+        auto a = asNumber(desired), b = asNumber(live);
+        if (a && b) {
+            long double scale = std::max<long double>(1.0L, std::fabs(*a));
+            return std::fabs(*a - *b) <= scale * 1e-12L;
+        }
+    }
+    return false;
+}
+
+const json* findListItem(const json& item, const json& liveList, const fs::ListType& type) {
+    for (const auto& candidate : liveList) {
+        if (!candidate.is_object()) continue;
+        bool same = true;
+        for (const auto& k : type.keys) {
+            json cv = candidate.contains(k) ? candidate[k] : json();
+            json dv = item.contains(k) ? item[k] : json();
+            if (auto def = type.keyDefaults.find(k); def != type.keyDefaults.end()) {
+                if (cv.is_null()) cv = def->second;
+                if (dv.is_null()) dv = def->second;
+            }
+            if (!scalarsEqual(dv, cv) && !(dv.is_null() && cv.is_null())) same = false;
+        }
+        if (same) return &candidate;
+    }
+    return nullptr;
+}
+
+void stripServerFields(json& obj) {
+    if (!obj.is_object()) return;
+    obj.erase("status");
+    auto md = obj.find("metadata");
+    if (md == obj.end() || !md->is_object()) return;
+    for (const char* f : kServerMetadata) md->erase(f);
+    auto ann = md->find("annotations");
+    if (ann != md->end() && ann->is_object()) {
+        ann->erase(kLastApplied);
+        if (ann->empty()) md->erase("annotations");
+    }
+}
 
 bool IgnoreRule::matches(const json& obj) const {
     if (!kind.empty() && obj.value("kind", "") != kind) return false;

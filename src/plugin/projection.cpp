@@ -1,7 +1,6 @@
 #include "projection.h"
 
 #include <algorithm>
-#include <cmath>
 #include <optional>
 
 #include "sluice/fieldset/fieldset.h"
@@ -12,46 +11,6 @@ namespace {
 
 namespace fs = sluice::fieldset;
 
-bool isEmptyValue(const json& v) {
-    return v.is_null() || (v.is_object() && v.empty()) || (v.is_array() && v.empty()) ||
-           (v.is_string() && v.get_ref<const std::string&>().empty());
-}
-
-std::optional<long double> asNumber(const json& v) {
-    if (v.is_number()) return v.get<long double>();
-    if (v.is_string()) return diff::parseQuantity(v.get<std::string>());
-    return std::nullopt;
-}
-
-// The equality diff::compare() uses for scalars.
-bool scalarsEqual(const json& d, const json& l) {
-    if (d == l) return true;
-    if ((d.is_number() || d.is_string()) && (l.is_number() || l.is_string())) {
-        auto a = asNumber(d), b = asNumber(l);
-        if (a && b) {
-            long double scale = std::max<long double>(1.0L, std::fabs(*a));
-            return std::fabs(*a - *b) <= scale * 1e-12L;
-        }
-    }
-    return false;
-}
-
-void stripServerFields(json& obj) {
-    if (!obj.is_object()) return;
-    obj.erase("status");
-    auto md = obj.find("metadata");
-    if (md == obj.end() || !md->is_object()) return;
-    for (const char* f :
-         {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
-          "deletionTimestamp", "deletionGracePeriodSeconds"})
-        md->erase(f);
-    auto ann = md->find("annotations");
-    if (ann != md->end() && ann->is_object()) {
-        ann->erase("kubectl.kubernetes.io/last-applied-configuration");
-        if (ann->empty()) md->erase("annotations");
-    }
-}
-
 class Projector {
   public:
     explicit Projector(const fs::Schema& schema) : schema_(schema) {}
@@ -60,7 +19,8 @@ class Projector {
     std::optional<json> project(const json& d, const json& l, const std::string& schemaPath) {
         if (d.is_object()) {
             if (!l.is_object()) {
-                if (l.is_null()) return isEmptyValue(d) ? std::optional<json>(d) : std::nullopt;
+                if (l.is_null())
+                    return diff::isEmptyValue(d) ? std::optional<json>(d) : std::nullopt;
                 return l;
             }
             json out = json::object();
@@ -70,7 +30,7 @@ class Projector {
                     schemaPath.empty() ? it.key() : schemaPath + "." + it.key();
                 auto found = l.find(it.key());
                 if (found == l.end()) {
-                    if (isEmptyValue(it.value())) out[it.key()] = it.value();
+                    if (diff::isEmptyValue(it.value())) out[it.key()] = it.value();
                     continue;
                 }
                 if (auto v = project(it.value(), *found, child)) out[it.key()] = std::move(*v);
@@ -88,7 +48,7 @@ class Projector {
             if (listType && listType->kind == fs::ListType::Kind::Set) {
                 for (const auto& v : d) {
                     bool found = false;
-                    for (const auto& lv : l) found = found || scalarsEqual(v, lv);
+                    for (const auto& lv : l) found = found || diff::scalarsEqual(v, lv);
                     if (!found) return l;
                 }
                 return d;
@@ -105,8 +65,8 @@ class Projector {
             }
             return out;
         }
-        if (l.is_null()) return isEmptyValue(d) ? std::optional<json>(d) : std::nullopt;
-        return scalarsEqual(d, l) ? d : l;
+        if (l.is_null()) return diff::isEmptyValue(d) ? std::optional<json>(d) : std::nullopt;
+        return diff::scalarsEqual(d, l) ? d : l;
     }
 
   private:
@@ -116,24 +76,7 @@ class Projector {
         json out = json::array();
         for (const auto& item : d) {
             if (!item.is_object()) return l;
-            const json* match = nullptr;
-            for (const auto& candidate : l) {
-                if (!candidate.is_object()) continue;
-                bool same = true;
-                for (const auto& k : type.keys) {
-                    json cv = candidate.contains(k) ? candidate[k] : json();
-                    json dv = item.contains(k) ? item[k] : json();
-                    if (auto def = type.keyDefaults.find(k); def != type.keyDefaults.end()) {
-                        if (cv.is_null()) cv = def->second;
-                        if (dv.is_null()) dv = def->second;
-                    }
-                    if (!scalarsEqual(dv, cv) && !(dv.is_null() && cv.is_null())) same = false;
-                }
-                if (same) {
-                    match = &candidate;
-                    break;
-                }
-            }
+            const json* match = diff::findListItem(item, l, type);
             if (!match) continue;
             if (auto v = project(item, *match, schemaPath + "[]")) out.push_back(std::move(*v));
         }
@@ -163,7 +106,7 @@ void setPath(json& obj, const fs::Path& path, std::size_t at, const json& value)
         for (auto& item : obj) {
             bool match = item.is_object();
             for (auto it = key.begin(); match && it != key.end(); ++it)
-                match = item.contains(it.key()) && scalarsEqual(it.value(), item[it.key()]);
+                match = item.contains(it.key()) && diff::scalarsEqual(it.value(), item[it.key()]);
             if (match) {
                 setPath(item, path, at + 1, value);
                 return;
@@ -185,7 +128,7 @@ void setPath(json& obj, const fs::Path& path, std::size_t at, const json& value)
 
 json withoutServerFields(const json& live) {
     json l = live;
-    stripServerFields(l);
+    diff::stripServerFields(l);
     return l;
 }
 
@@ -194,15 +137,15 @@ ProjectedPair project(const json& desired, const json& live,
     ProjectedPair out;
     json d = diff::normalizeDesired(desired);
     if (live.is_null()) {
-        stripServerFields(d);
+        diff::stripServerFields(d);
         out.desired = std::move(d);
         return out;
     }
     json l = live;
     diff::removeIgnoredFields(d, live, ignore);
     diff::removeIgnoredFields(l, live, ignore);
-    stripServerFields(d);
-    stripServerFields(l);
+    diff::stripServerFields(d);
+    diff::stripServerFields(l);
     const fs::Schema schema =
         fs::Schema::forKind(desired.value("apiVersion", ""), desired.value("kind", ""));
     json projected = Projector(schema).project(d, l, "").value_or(json::object());

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "sluice/fieldset/fieldset.h"
+
 namespace sluice::diff {
 
 using nlohmann::json;
@@ -48,6 +50,26 @@ json normalizeDesired(const json& desired);
 
 // Resource quantities ("500m", "0.5", "1Gi", "1024Mi", "2e3") as a number, or nullopt.
 std::optional<long double> parseQuantity(const std::string& text);
+
+// The normalisation compare() applies, for code that must show what it compares (kubectl
+// sluice app diff).
+
+// A value the API server drops (null, {}, [], ""): desired setting it matches live without it.
+bool isEmptyValue(const json& v);
+
+// compare()'s equality of two values: equal JSON, or both numbers or quantities of the same
+// value (1 vs 1.0, "500m" vs "0.5", 8080 vs "8080": the API server may rewrite either form).
+bool scalarsEqual(const json& desired, const json& live);
+
+// The live item of an associative list that the desired item names: the first object whose
+// key fields (type.keys; a missing or null one counts as its type.keyDefaults value) are
+// scalarsEqual to the item's. nullptr when none is.
+const json* findListItem(const json& item, const json& liveList, const fieldset::ListType& type);
+
+// Removes the fields the server writes or that never belong to a comparison: status, the
+// server's metadata (uid, resourceVersion, managedFields, ...) and the last-applied annotation.
+// Anything but an object is left as it is.
+void stripServerFields(json& obj);
 
 // Removes from obj every field named by the ignore rules that match it (jsonPointers and the
 // fields owned by the listed managers, read from live's metadata.managedFields).
