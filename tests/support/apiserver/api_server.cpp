@@ -8,6 +8,8 @@
 #include "apiserver/store.h"
 #include "http/certs.h"
 #include "http/http_server.h"
+#include "sluice/util/yaml_json.h"
+#include "testutil/testutil.h"
 
 namespace sluice::testing {
 
@@ -191,6 +193,10 @@ nlohmann::json ApiServer::create(const nlohmann::json& obj) {
     wo.manager = "test";
     std::string ns = res->namespaced ? obj["metadata"].value("namespace", "default") : "";
     return impl_->store.create(*res, ns, obj, wo).body;
+}
+
+void ApiServer::createFromFile(const std::string& path) {
+    for (const auto& doc : yamlDocumentsToJson(readFile(path))) create(doc);
 }
 
 std::optional<nlohmann::json> ApiServer::get(const std::string& apiVersion, const std::string& kind,

@@ -89,6 +89,8 @@ class ApiServer {
     // Direct access for test set-up/inspection, bypassing HTTP (same semantics as the REST
     // path, field manager "test"). create() throws ApiError on failure.
     nlohmann::json create(const nlohmann::json& obj);
+    // create() for every document of a YAML file, in order: CRDs as shipped, example manifests.
+    void createFromFile(const std::string& path);
     std::optional<nlohmann::json> get(const std::string& apiVersion, const std::string& kind,
                                       const std::string& ns, const std::string& name);
     std::vector<nlohmann::json> list(const std::string& apiVersion, const std::string& kind,
