@@ -5,16 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "apiserver/api_server.h"
-#include "process/process.h"
 #include "sluice/util/yaml_json.h"
+#include "testutil/kubectl_test.h"
+#include "testutil/testutil.h"
 
 namespace sluice::testing {
 namespace {
@@ -27,13 +24,6 @@ const fs::path kExamplesDir = fs::path(SLUICE_SOURCE_DIR) / ".." / "shared" / "e
 
 const std::vector<std::string> kCrdNames = {"applications.sluice.io", "canaries.sluice.io",
                                             "metrictemplates.sluice.io"};
-
-std::string readText(const fs::path& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // Replaces the first occurrence of `from` (which must exist) in `text`.
 std::string replaced(std::string text, const std::string& from, const std::string& to) {
@@ -48,29 +38,8 @@ bool hasCondition(const json& obj, const std::string& type) {
     return false;
 }
 
-class CrdsTest : public ::testing::Test {
+class CrdsTest : public KubectlTest {
   protected:
-    void SetUp() override {
-        if (std::system("command -v kubectl >/dev/null 2>&1") != 0)
-            GTEST_SKIP() << "kubectl is not on PATH";
-        ApiServerOptions opts;
-        opts.simulateWorkloads = false;
-        server = std::make_unique<ApiServer>(opts);
-        server->start();
-        kubeconfig = server->writeKubeconfig(dir.file("kubeconfig"));
-        fs::create_directories(dir.file("cache"));
-    }
-    void TearDown() override {
-        if (server) server->stop();
-    }
-
-    RunResult kubectl(std::vector<std::string> args, const std::string& stdinText = "") {
-        std::vector<std::string> argv = {"kubectl", "--cache-dir=" + dir.file("cache")};
-        argv.insert(argv.end(), args.begin(), args.end());
-        // HOME and KUBECONFIG point at the temp dir: no user configuration is read or written.
-        return runProcess(argv, {{"HOME", dir.path()}, {"KUBECONFIG", kubeconfig}},
-                          std::chrono::seconds(60), stdinText);
-    }
     RunResult applyText(const std::string& manifest) {
         return kubectl({"apply", "--server-side", "-f", "-"}, manifest);
     }
@@ -86,24 +55,18 @@ class CrdsTest : public ::testing::Test {
         }
     }
     void createNamespaces(const std::vector<std::string>& names) {
-        for (const auto& ns : names)
-            server->create(
-                {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+        for (const auto& ns : names) createNamespace(ns);
     }
     // The shared examples' namespaces.
     void createExampleNamespaces() {
         createNamespaces({"sluice", "production", "blessed-horizon", "bifrost"});
     }
-
-    TempDir dir;
-    std::unique_ptr<ApiServer> server;
-    std::string kubeconfig;
 };
 
 TEST_F(CrdsTest, EveryCrdFileIsOneEstablishedCrdWithTheExpectedNames) {
     std::vector<std::string> found;
     for (const auto& entry : fs::directory_iterator(kCrdDir)) {
-        auto docs = yamlDocumentsToJson(readText(entry.path()));
+        auto docs = yamlDocumentsToJson(readFile(entry.path()));
         ASSERT_EQ(docs.size(), 1u) << entry.path();
         EXPECT_EQ(docs[0]["kind"], "CustomResourceDefinition") << entry.path();
         // controller-gen's file naming: <group>_<plural>.yaml.
@@ -125,7 +88,7 @@ TEST_F(CrdsTest, EveryCrdFileIsOneEstablishedCrdWithTheExpectedNames) {
 
     // Short names and categories resolve through discovery.
     createExampleNamespaces();
-    ASSERT_EQ(applyText(readText(kExamplesDir / "application.yaml")).exitCode, 0);
+    ASSERT_EQ(applyText(readFile(kExamplesDir / "application.yaml")).exitCode, 0);
     auto byShortName = kubectl({"get", "app", "-n", "sluice", "-o", "name"});
     EXPECT_EQ(byShortName.out, "application.sluice.io/blessed-horizon-prod\n") << byShortName.err;
     auto byCategory = kubectl({"get", "sluice", "-A", "-o", "name"});
@@ -229,8 +192,8 @@ TEST_F(CrdsTest, WrongTypesAndUnsupportedFieldsAreRejected) {
     ASSERT_TRUE(fs::is_directory(kExamplesDir)) << kExamplesDir << " (the shared examples)";
     installCrds();
     createExampleNamespaces();
-    const std::string blueGreen = readText(kExamplesDir / "blue-green.yaml");
-    const std::string application = readText(kExamplesDir / "application.yaml");
+    const std::string blueGreen = readFile(kExamplesDir / "blue-green.yaml");
+    const std::string application = readFile(kExamplesDir / "application.yaml");
 
     // -v=6 logs the HTTP status of each request: the server answers 422 Unprocessable Entity.
     auto wrongType = kubectl({"apply", "--server-side", "-v=6", "-f", "-"},

@@ -30,7 +30,7 @@ json withoutHelmLabels(json obj) {
 std::vector<json> chartObjects(const helm::Engine& engine) {
     std::vector<json> objects;
     for (const auto& e : fs::directory_iterator(kChartDir / "crds"))
-        for (auto& doc : yamlDocumentsToJson(readText(e.path()))) objects.push_back(doc);
+        for (auto& doc : yamlDocumentsToJson(readFile(e.path()))) objects.push_back(doc);
     for (auto& obj : engine.renderObjects()) objects.push_back(obj);
     return objects;
 }
@@ -70,7 +70,7 @@ TEST(Chart, DefaultsRenderTheObjectsOfInstallYaml) {
 }
 
 TEST(Chart, ChartYamlAndImageMatchTheManifest) {
-    auto chart = yamlToJson(readText(kChartDir / "Chart.yaml"));
+    auto chart = yamlToJson(readFile(kChartDir / "Chart.yaml"));
     EXPECT_EQ(chart["apiVersion"], "v2");
     EXPECT_EQ(chart["name"], "sluice");
     EXPECT_EQ(chart["type"], "application");
@@ -186,7 +186,7 @@ TEST(Chart, ValuesChangeTheRenderedObjects) {
     ASSERT_TRUE(cm);
     EXPECT_EQ((*cm)["metadata"]["labels"]["grafana_dashboard"], "1");
     EXPECT_EQ(json::parse((*cm)["data"]["sluice.json"].get<std::string>()),
-              json::parse(readText(kChartDir / "dashboards" / "sluice.json")));
+              json::parse(readFile(kChartDir / "dashboards" / "sluice.json")));
 
     // One replica with leaderElection.enabled also elects (and rolls).
     helm::Engine single(kChartDir, {{"leaderElection", {{"enabled", true}}}});
@@ -303,7 +303,7 @@ void collectPanels(const json& panels, std::vector<json>& out) {
 }
 
 TEST(Dashboard, QueriesTheControllersMetrics) {
-    json dash = json::parse(readText(kChartDir / "dashboards" / "sluice.json"));
+    json dash = json::parse(readFile(kChartDir / "dashboards" / "sluice.json"));
     EXPECT_EQ(dash["uid"], "sluice");
     std::vector<json> panels;
     collectPanels(dash["panels"], panels);

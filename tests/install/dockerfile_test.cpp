@@ -17,7 +17,7 @@ struct Stage {
 
 std::vector<Stage> dockerStages() {
     std::vector<Stage> stages;
-    std::istringstream in(readText(kSource / "Dockerfile"));
+    std::istringstream in(readFile(kSource / "Dockerfile"));
     std::string pending;
     for (std::string line; std::getline(in, line);) {
         auto first = line.find_first_not_of(" \t");
@@ -95,13 +95,13 @@ TEST(Dockerfile, MultiStageDebian12NonRoot) {
     }
     EXPECT_TRUE(aptInstalls(stages[1]).count("ca-certificates"));
     // The build context leaves out build trees and git history.
-    std::string ignore = readText(kSource / ".dockerignore");
+    std::string ignore = readFile(kSource / ".dockerignore");
     for (const char* p : {"\nbuild\n", "\nbuild-*\n", ".git\n"})
         EXPECT_NE(ignore.find(p), std::string::npos) << p;
 }
 
 TEST(Dockerfile, BuildPackagesAreThoseOfInstallDeps) {
-    std::string script = readText(kSource / "scripts" / "install-deps.sh");
+    std::string script = readFile(kSource / "scripts" / "install-deps.sh");
     auto open = script.find("packages=(");
     ASSERT_NE(open, std::string::npos);
     auto close = script.find("\n)", open);

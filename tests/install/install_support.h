@@ -1,23 +1,21 @@
 #pragma once
-// Shared by the install tests: the repository's paths, file reading, YAML documents and
-// objects, and the real kubectl against the in-process Kubernetes API test server.
+// Shared by the install tests: the repository's paths, YAML documents and objects. File reading
+// (readFile) and the real kubectl against the in-process Kubernetes API test server (KubectlTest)
+// come from tests/support/testutil.
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "apiserver/api_server.h"
 #include "process/process.h"
 #include "sluice/util/yaml_json.h"
+#include "testutil/kubectl_test.h"
+#include "testutil/testutil.h"
 
 namespace sluice::testing::install {
 
@@ -29,14 +27,6 @@ inline const fs::path kCrdDir = kSource / "crds";
 inline const fs::path kManifestDir = kSource / "manifests";
 inline const fs::path kInstallYaml = kManifestDir / "install.yaml";
 inline const fs::path kChartDir = kSource / "charts" / "sluice";
-
-inline std::string readText(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + path.string());
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // The raw text of each document of a YAML stream, split at lines that are exactly "---".
 inline std::vector<std::string> documentTexts(const std::string& text) {
@@ -54,7 +44,7 @@ inline std::vector<std::string> documentTexts(const std::string& text) {
 }
 
 inline std::vector<json> installObjects() {
-    return yamlDocumentsToJson(readText(kInstallYaml));
+    return yamlDocumentsToJson(readFile(kInstallYaml));
 }
 
 // apiVersion/Kind/namespace/name.
@@ -104,40 +94,5 @@ inline std::set<std::string> controllerFlags() {
         flags.insert((*it)[1]);
     return flags;
 }
-
-// The real kubectl against a fresh in-process API server; skips the test without kubectl.
-class KubectlTest : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        if (std::system("command -v kubectl >/dev/null 2>&1") != 0)
-            GTEST_SKIP() << "kubectl is not on PATH";
-        ApiServerOptions opts;
-        opts.simulateWorkloads = false;
-        server = std::make_unique<ApiServer>(opts);
-        server->start();
-        kubeconfig = server->writeKubeconfig(dir.file("kubeconfig"));
-        fs::create_directories(dir.file("cache"));
-    }
-    void TearDown() override {
-        if (server) server->stop();
-    }
-
-    RunResult kubectl(std::vector<std::string> args, const std::string& stdinText = "") {
-        std::vector<std::string> argv = {"kubectl", "--cache-dir=" + dir.file("cache")};
-        argv.insert(argv.end(), args.begin(), args.end());
-        // HOME and KUBECONFIG point at the temp dir: no user configuration is read or written.
-        return runProcess(argv, {{"HOME", dir.path()}, {"KUBECONFIG", kubeconfig}},
-                          std::chrono::seconds(60), stdinText);
-    }
-
-    void createNamespace(const std::string& name) {
-        server->create(
-            {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", name}}}});
-    }
-
-    TempDir dir;
-    std::unique_ptr<ApiServer> server;
-    std::string kubeconfig;
-};
 
 }  // namespace sluice::testing::install

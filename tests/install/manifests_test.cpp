@@ -28,11 +28,11 @@ std::vector<fs::path> crdFiles() {
 }
 
 TEST(InstallManifest, CrdsAreTheFilesOfCrdsByteForByte) {
-    auto docs = documentTexts(readText(kInstallYaml));
+    auto docs = documentTexts(readFile(kInstallYaml));
     auto files = crdFiles();
     ASSERT_EQ(files.size(), 3u);
     for (const auto& file : files) {
-        std::string crd = readText(file);
+        std::string crd = readFile(file);
         auto matches = std::count(docs.begin(), docs.end(), crd);
         EXPECT_EQ(matches, 1) << file.filename()
                               << " must appear verbatim, as one document, in manifests/install.yaml"
@@ -40,7 +40,7 @@ TEST(InstallManifest, CrdsAreTheFilesOfCrdsByteForByte) {
         // Helm installs the chart's crds/ directory as it is.
         fs::path chartCopy = kChartDir / "crds" / file.filename();
         ASSERT_TRUE(fs::exists(chartCopy)) << chartCopy;
-        EXPECT_TRUE(readText(chartCopy) == crd)
+        EXPECT_TRUE(readFile(chartCopy) == crd)
             << chartCopy << " differs from " << file << " (run manifests/sync-crds.sh)";
     }
     // No CRD in install.yaml or in the chart that crds/ does not have.
@@ -72,13 +72,13 @@ TEST(InstallManifest, SyncScriptRewritesTheCrdCopies) {
     auto r = runProcess({(kManifestDir / "sync-crds.sh").string(), root.path()});
     ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
 
-    const std::string canaries = readText(kCrdDir / "sluice.io_canaries.yaml") + changed;
-    EXPECT_EQ(readText(root.file("charts/sluice/crds/sluice.io_canaries.yaml")), canaries);
-    auto before = documentTexts(readText(kInstallYaml));
-    auto after = documentTexts(readText(root.file("manifests/install.yaml")));
+    const std::string canaries = readFile(kCrdDir / "sluice.io_canaries.yaml") + changed;
+    EXPECT_EQ(readFile(root.file("charts/sluice/crds/sluice.io_canaries.yaml")), canaries);
+    auto before = documentTexts(readFile(kInstallYaml));
+    auto after = documentTexts(readFile(root.file("manifests/install.yaml")));
     ASSERT_EQ(after.size(), before.size());
     for (size_t i = 0; i < before.size(); ++i) {
-        if (before[i] == readText(kCrdDir / "sluice.io_canaries.yaml")) {
+        if (before[i] == readFile(kCrdDir / "sluice.io_canaries.yaml")) {
             EXPECT_EQ(after[i], canaries);
         } else {
             EXPECT_EQ(after[i], before[i]) << "document " << i;
@@ -87,7 +87,7 @@ TEST(InstallManifest, SyncScriptRewritesTheCrdCopies) {
     // Unchanged input gives back the same file.
     auto again = runProcess({(kManifestDir / "sync-crds.sh").string(), root.path()});
     ASSERT_EQ(again.exitCode, 0) << again.err;
-    EXPECT_EQ(documentTexts(readText(root.file("manifests/install.yaml"))), after);
+    EXPECT_EQ(documentTexts(readFile(root.file("manifests/install.yaml"))), after);
 }
 
 TEST(InstallManifest, HoldsTheExpectedObjects) {
@@ -432,7 +432,7 @@ TEST_F(InstallManifestKubectl, ServerDryRunRefusesWhatTheServerWouldRefuse) {
     // built-in kinds): the same manifest with such a mistake fails the dry run, so the test
     // above would catch it in install.yaml.
     createNamespace("sluice");
-    const std::string text = readText(kInstallYaml);
+    const std::string text = readFile(kInstallYaml);
     auto broken = [&](const std::string& from, const std::string& to) {
         std::string t = text;
         auto at = t.find(from);
@@ -471,7 +471,7 @@ TEST_F(InstallManifestKubectl, KustomizeRendersTheSameObjects) {
     }
     // Nothing outside manifests/ is referenced (kustomize refuses such paths by default, and
     // the kustomization lists only files of this directory).
-    auto kustomization = yamlToJson(readText(kManifestDir / "kustomization.yaml"));
+    auto kustomization = yamlToJson(readFile(kManifestDir / "kustomization.yaml"));
     for (const auto& res : kustomization["resources"]) {
         std::string path = res;
         EXPECT_EQ(path.find(".."), std::string::npos) << path;
