@@ -44,8 +44,8 @@ class CanaryTogetherTest : public ControllerTest {
     void SetUp() override {
         ControllerTest::SetUp();
         for (const char* file :
-             {"/crds/sluice.io_canaries.yaml", "/crds/sluice.io_metrictemplates.yaml"})
-            server_->create(yamlToJson(readFile(std::string(SLUICE_SOURCE_DIR) + file)));
+             {"crds/sluice.io_canaries.yaml", "crds/sluice.io_metrictemplates.yaml"})
+            server_->createFromFile(testing::sourcePath(file));
         ASSERT_TRUE(eventually([&] {
             try {
                 client_->resourceFor(kCanaryGvk);

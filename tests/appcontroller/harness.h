@@ -4,26 +4,20 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
-#include <functional>
 #include <memory>
-#include <sstream>
 #include <string>
-#include <thread>
 
-#include "apiserver/api_server.h"
-#include "process/process.h"
 #include "sluice/appcontroller/controller.h"
-#include "sluice/cache/informer.h"
 #include "sluice/git/fake_source.h"
-#include "sluice/kube/client.h"
-#include "sluice/kube/config.h"
 #include "sluice/util/yaml_json.h"
+#include "testutil/cluster_test.h"
+#include "testutil/testutil.h"
 
 namespace sluice::apptest {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
+using testing::eventually;
 
 inline const kube::GroupVersionKind kAppGvk{"sluice.io", "v1alpha1", "Application"};
 inline const kube::GroupVersionKind kDeploymentGvk{"apps", "v1", "Deployment"};
@@ -31,23 +25,6 @@ inline const kube::GroupVersionKind kConfigMapGvk{"", "v1", "ConfigMap"};
 inline const std::string kRepo = "https://git.example.com/org/apps.git";
 inline const std::string kControlNs = "sluice";
 inline const std::string kDestNs = "demo";
-
-// Polls cond every 20 ms for up to `timeout` (generous: sanitizer builds on a loaded machine).
-inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!cond()) {
-        if (std::chrono::steady_clock::now() > deadline) return cond();
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
-
-inline std::string readFile(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 inline std::string configMapYaml(const std::string& name, const std::string& value,
                                  const std::string& annotations = "") {
@@ -73,35 +50,17 @@ inline std::string waveAnnotation(int wave) {
     return "    sluice.io/sync-wave: \"" + std::to_string(wave) + "\"\n";
 }
 
-class ControllerTest : public ::testing::Test {
+class ControllerTest : public testing::ClusterTest {
   protected:
-    virtual testing::ApiServerOptions serverOptions() {
-        testing::ApiServerOptions o;
-        o.bookmarkInterval = 200ms;
-        o.simulateDelay = 50ms;
-        return o;
-    }
-
     void SetUp() override {
-        server_ = std::make_unique<testing::ApiServer>(serverOptions());
-        server_->start();
-        auto cfg = kube::loadKubeconfig(server_->writeKubeconfig(dir_.file("kubeconfig")));
-        cfg.qps = 0;
-        client_ = std::make_unique<kube::RestClient>(cfg);
-        json crd = yamlToJson(
-            readFile(std::string(SLUICE_SOURCE_DIR) + "/crds/sluice.io_applications.yaml"));
-        server_->create(crd);
-        for (const auto& ns : {kControlNs, kDestNs})
-            server_->create(
-                {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
-        factory_ = std::make_unique<cache::SharedInformerFactory>(*client_);
+        ClusterTest::SetUp();
+        server_->createFromFile(testing::sourcePath("crds/sluice.io_applications.yaml"));
+        for (const auto& ns : {kControlNs, kDestNs}) createNamespace(ns);
     }
 
     void TearDown() override {
         controller_.reset();
-        factory_.reset();
-        client_.reset();
-        server_->stop();
+        ClusterTest::TearDown();
     }
 
     appcontroller::Options defaultOptions() {
@@ -177,10 +136,6 @@ class ControllerTest : public ::testing::Test {
         client_->patch(kAppGvk, kControlNs, name, kube::PatchType::Merge, patch.dump(), po);
     }
 
-    testing::TempDir dir_;
-    std::unique_ptr<testing::ApiServer> server_;
-    std::unique_ptr<kube::RestClient> client_;
-    std::unique_ptr<cache::SharedInformerFactory> factory_;
     git::FakeGitSource git_;
     FakeClock fakeClock_;  // for tests that set Options::clock; outlives the controller
     std::unique_ptr<appcontroller::ApplicationController> controller_;

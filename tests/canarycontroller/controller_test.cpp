@@ -545,9 +545,7 @@ TEST_F(CanaryControllerTest, SharedExamplesInitialise) {
         for (json doc :
              yamlDocumentsToJson(readFile(sharedPath(std::string("examples/") + file)))) {
             const std::string ns = doc["metadata"].value("namespace", "");
-            if (!server_->get("v1", "Namespace", "", ns))
-                server_->create(
-                    {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+            if (!server_->get("v1", "Namespace", "", ns)) createNamespace(ns);
             if (doc.value("kind", "") == "Canary") {
                 const std::string target = doc["spec"]["targetRef"]["name"];
                 server_->create(deployment(target, "example/app:1.0", 2, ns));

@@ -6,55 +6,36 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "apiserver/api_server.h"
 #include "http/http_server.h"
-#include "process/process.h"
-#include "sluice/cache/informer.h"
 #include "sluice/canarycontroller/controller.h"
-#include "sluice/kube/client.h"
-#include "sluice/kube/config.h"
 #include "sluice/prometheus/provider.h"
 #include "sluice/util/yaml_json.h"
+#include "testutil/cluster_test.h"
+#include "testutil/objects.h"
+#include "testutil/testutil.h"
 
 namespace sluice::canarytest {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
+using testing::readFile;
+using testing::sharedPath;
 
 inline const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"};
 inline const kube::GroupVersionKind kDeploymentGvk{"apps", "v1", "Deployment"};
 inline const std::string kNs = "test";
 
-// Polls cond every 20 ms for up to `timeout` (generous: sanitizer builds on a loaded machine).
+// A rollout passes through several analysis steps: twice the shared default (generous too for
+// sanitizer builds on a loaded machine).
 inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 60s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!cond()) {
-        if (std::chrono::steady_clock::now() > deadline) return cond();
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
-
-inline std::string readFile(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot read " + path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-inline std::string sharedPath(const std::string& relative) {
-    return std::string(SLUICE_SOURCE_DIR) + "/../shared/" + relative;
+    return testing::eventually(cond, timeout);
 }
 
 // The local webhook receiver: records every call, answers each path with the status the test
@@ -99,30 +80,17 @@ class WebhookReceiver {
     testing::HttpServer server_{testing::HttpServerOptions{}};
 };
 
-class CanaryControllerTest : public ::testing::Test {
+class CanaryControllerTest : public testing::ClusterTest {
   protected:
-    virtual testing::ApiServerOptions serverOptions() {
-        testing::ApiServerOptions o;
-        o.bookmarkInterval = 200ms;
-        o.simulateDelay = 50ms;
-        return o;
-    }
-
     void SetUp() override {
-        server_ = std::make_unique<testing::ApiServer>(serverOptions());
-        server_->start();
-        auto cfg = kube::loadKubeconfig(server_->writeKubeconfig(dir_.file("kubeconfig")));
-        cfg.qps = 0;
-        client_ = std::make_unique<kube::RestClient>(cfg);
-        for (const char* file :
-             {"/crds/sluice.io_canaries.yaml", "/crds/sluice.io_metrictemplates.yaml"})
-            server_->create(yamlToJson(readFile(std::string(SLUICE_SOURCE_DIR) + file)));
-        for (const char* file : {"thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml",
-                                 "thirdparty-crds/istio-1.29.6/networking-crds.yaml"})
-            for (const json& crd : yamlDocumentsToJson(readFile(sharedPath(file))))
-                server_->create(crd);
-        server_->create(
-            {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", kNs}}}});
+        ClusterTest::SetUp();
+        for (const std::string& file :
+             {testing::sourcePath("crds/sluice.io_canaries.yaml"),
+              testing::sourcePath("crds/sluice.io_metrictemplates.yaml"),
+              sharedPath("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml"),
+              sharedPath("thirdparty-crds/istio-1.29.6/networking-crds.yaml")})
+            server_->createFromFile(file);
+        createNamespace(kNs);
         // The CRDs are served once discovery shows them.
         for (const kube::GroupVersionKind& gvk :
              {kCanaryGvk, kube::GroupVersionKind{"sluice.io", "v1alpha1", "MetricTemplate"},
@@ -137,15 +105,12 @@ class CanaryControllerTest : public ::testing::Test {
                 }
             })) << gvk.str();
         }
-        factory_ = std::make_unique<cache::SharedInformerFactory>(*client_);
         metrics_ = std::make_shared<prometheus::ScriptedMetricProvider>();
     }
 
     void TearDown() override {
         controller_.reset();
-        factory_.reset();
-        client_.reset();
-        server_->stop();
+        ClusterTest::TearDown();
     }
 
     canarycontroller::Options defaultOptions() {
@@ -195,19 +160,7 @@ class CanaryControllerTest : public ::testing::Test {
 
     static json deployment(const std::string& name, const std::string& image, int replicas = 2,
                            const std::string& ns = kNs) {
-        return {{"apiVersion", "apps/v1"},
-                {"kind", "Deployment"},
-                {"metadata", {{"name", name}, {"namespace", ns}, {"labels", {{"app", name}}}}},
-                {"spec",
-                 {{"replicas", replicas},
-                  {"selector", {{"matchLabels", {{"app", name}}}}},
-                  {"template",
-                   {{"metadata", {{"labels", {{"app", name}}}}},
-                    {"spec",
-                     {{"containers",
-                       json::array({{{"name", "app"},
-                                     {"image", image},
-                                     {"ports", json::array({{{"containerPort", 9898}}})}}})}}}}}}}};
+        return testing::deploymentObject(name, image, replicas, ns);
     }
 
     // A Gateway API canary: stepWeight 25 up to 50, success rate >= 99 and p99 <= 500 ms.
@@ -319,10 +272,6 @@ class CanaryControllerTest : public ::testing::Test {
         }
     };
 
-    testing::TempDir dir_;
-    std::unique_ptr<testing::ApiServer> server_;
-    std::unique_ptr<kube::RestClient> client_;
-    std::unique_ptr<cache::SharedInformerFactory> factory_;
     std::shared_ptr<prometheus::ScriptedMetricProvider> metrics_;
     std::shared_ptr<Addresses> addresses_ = std::make_shared<Addresses>();
     WebhookReceiver hooks_;

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <thread>
 
 #include "apiserver/api_server.h"
 #include "router_test_util.h"
@@ -24,7 +23,6 @@ using nlohmann::json;
 using testing::ApiServer;
 using testing::ApiServerOptions;
 using testutil::exampleCanary;
-using testutil::readFile;
 using testutil::sharedPath;
 
 const kube::GroupVersionKind kHttpRoute{"gateway.networking.k8s.io", "v1", "HTTPRoute"};
@@ -32,13 +30,9 @@ const kube::GroupVersionKind kVirtualService{"networking.istio.io", "v1", "Virtu
 const kube::GroupVersionKind kService{"", "v1", "Service"};
 const kube::GroupVersionKind kCanary{"sluice.io", "v1alpha1", "Canary"};
 
+// The shared poll with this file's default limit.
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 20s) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(30ms);
-    }
-    return condition();
+    return testing::eventually(condition, limit);
 }
 
 // Every field desired sets is in actual with the same value; arrays have the same length and
@@ -184,14 +178,11 @@ class RouterCrdTest : public ::testing::Test {
         config.source = "router test";
         client_ = new kube::RestClient(config);
 
-        for (const char* file : {"thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml",
-                                 "thirdparty-crds/istio-1.29.6/networking-crds.yaml"}) {
-            for (const json& crd : yamlDocumentsToJson(readFile(sharedPath(file)))) {
-                server_->create(crd);
-            }
-        }
-        server_->create(
-            yamlToJson(readFile(std::string(SLUICE_SOURCE_DIR) + "/crds/sluice.io_canaries.yaml")));
+        for (const std::string& file :
+             {sharedPath("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml"),
+              sharedPath("thirdparty-crds/istio-1.29.6/networking-crds.yaml"),
+              testing::sourcePath("crds/sluice.io_canaries.yaml")})
+            server_->createFromFile(file);
         for (const kube::GroupVersionKind& gvk :
              {kHttpRoute, kVirtualService, kCanary,
               kube::GroupVersionKind{"networking.istio.io", "v1beta1", "VirtualService"},

@@ -1,7 +1,5 @@
 #pragma once
 // Shared by the router tests: the example Canaries and contexts built from them.
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -9,22 +7,13 @@
 
 #include "sluice/router/context.h"
 #include "sluice/util/yaml_json.h"
+#include "testutil/testutil.h"
 
 namespace sluice::router::testutil {
 
 using nlohmann::json;
-
-inline std::string readFile(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot read " + path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-inline std::string sharedPath(const std::string& relative) {
-    return std::string(SLUICE_SOURCE_DIR) + "/../shared/" + relative;
-}
+using sluice::testing::readFile;
+using sluice::testing::sharedPath;
 
 // The Canary document of ../shared/examples/<file>.
 inline json exampleCanary(const std::string& file) {
