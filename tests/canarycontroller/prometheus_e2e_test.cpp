@@ -4,6 +4,7 @@
 // canary with MetricTemplate queries (error rate, p99 latency) read from the cluster. One test case
 // on purpose: a Prometheus needs ~6 s before its first scrape.
 #include <atomic>
+#include <thread>
 
 #include "harness.h"
 #include "prometheus/http_metrics.h"
@@ -12,23 +13,11 @@
 namespace sluice::canarytest {
 namespace {
 
-// A pod's exporter: a test HTTP server serving one HttpMetrics at /metrics.
-struct Exporter {
-    testing::HttpMetrics metrics;
-    testing::HttpServer server{testing::HttpServerOptions{}};
-    Exporter() {
-        server.start([this](const testing::HttpRequest& req, testing::ResponseWriter& w) {
-            if (!metrics.serve(req, w)) w.respond(404, {}, "not found");
-        });
-    }
-    std::string address() const { return "127.0.0.1:" + std::to_string(server.port()); }
-};
-
 TEST_F(CanaryControllerTest,
        RealPrometheusPromotesHealthyRollsBackFailingOrSlowAndHoldsWithoutData) {
     ASSERT_FALSE(testing::findPrometheusBinary().empty()) << testing::prometheusMissingMessage();
 
-    Exporter canaryPod, primaryPod;
+    testing::MetricsExporter canaryPod, primaryPod;
     testing::PrometheusOptions popts;
     popts.targets = {
         {"podinfo", canaryPod.address(), {{"namespace", kNs}, {"pod", "podinfo-7d9f8b6c5-x2x4z"}}},
@@ -45,9 +34,8 @@ TEST_F(CanaryControllerTest,
     // while canarySlow is set.
     std::atomic<bool> canaryFails{false};
     std::atomic<bool> canarySlow{false};
-    std::atomic<bool> stopTraffic{false};
-    std::thread traffic([&] {
-        while (!stopTraffic) {
+    testing::TrafficLoop traffic(
+        [&] {
             auto [p, c] = routeWeights("podinfo");
             int toCanary = c > 0 ? 20 * c / 100 : 0;
             if (toCanary > 0)
@@ -56,17 +44,8 @@ TEST_F(CanaryControllerTest,
                                                     : std::chrono::duration<double>(0.02),
                                          toCanary);
             if (20 - toCanary > 0) primaryPod.metrics.record(200, 0.02s, 20 - toCanary);
-            std::this_thread::sleep_for(50ms);
-        }
-    });
-    struct Joiner {
-        std::atomic<bool>& stop;
-        std::thread& t;
-        ~Joiner() {
-            stop = true;
-            t.join();
-        }
-    } joiner{stopTraffic, traffic};
+        },
+        50ms);
 
     // The shared stepped-canary example's MetricTemplate: error percentage of the canary pods.
     server_->create({{"apiVersion", "sluice.io/v1alpha1"},

@@ -2,53 +2,25 @@
 // exporters on 127.0.0.1 whose request counts and latencies the test sets.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <fstream>
-#include <sstream>
+#include <functional>
+#include <optional>
 #include <thread>
 
-#include "http/http_server.h"
 #include "prometheus/http_metrics.h"
 #include "prometheus/prometheus_server.h"
 #include "sluice/prometheus/builtin.h"
 #include "sluice/prometheus/client.h"
 #include "sluice/prometheus/metric_template.h"
 #include "sluice/util/yaml_json.h"
+#include "testutil/testutil.h"
 
 namespace sluice::prometheus {
 namespace {
 
 using Kind = canary::MetricResult::Kind;
 using namespace std::chrono_literals;
-using testing::HttpMetrics;
-using testing::HttpServer;
 
-// An exporter: a test HTTP server serving one HttpMetrics at /metrics.
-struct Exporter {
-    HttpMetrics metrics;
-    HttpServer server{testing::HttpServerOptions{}};
-    Exporter() {
-        server.start([this](const testing::HttpRequest& req, testing::ResponseWriter& w) {
-            if (!metrics.serve(req, w)) w.respond(404, {}, "not found");
-        });
-    }
-    std::string address() const { return "127.0.0.1:" + std::to_string(server.port()); }
-};
-
-// Polls the query until it yields a value (rate() needs two scrapes first); the last result
-// otherwise.
-canary::MetricResult pollValue(MetricProvider& provider, const std::string& query,
-                               std::chrono::milliseconds timeout = 30s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    canary::MetricResult r;
-    while (std::chrono::steady_clock::now() < deadline) {
-        r = provider.query(query);
-        if (r.kind == Kind::Value) return r;
-        std::this_thread::sleep_for(100ms);
-    }
-    return r;
-}
-
+// Polls the query until done(result); the last result otherwise.
 canary::MetricResult pollUntil(MetricProvider& provider, const std::string& query,
                                const std::function<bool(const canary::MetricResult&)>& done,
                                std::chrono::milliseconds timeout = 30s) {
@@ -60,6 +32,13 @@ canary::MetricResult pollUntil(MetricProvider& provider, const std::string& quer
         std::this_thread::sleep_for(100ms);
     }
     return r;
+}
+
+// Polls the query until it yields a value (rate() needs two scrapes first); the last result
+// otherwise.
+canary::MetricResult pollValue(MetricProvider& provider, const std::string& query) {
+    return pollUntil(provider, query,
+                     [](const canary::MetricResult& r) { return r.kind == Kind::Value; });
 }
 
 std::string builtin(const char* name, const std::string& target, const std::string& interval) {
@@ -82,7 +61,7 @@ TEST(PrometheusIntegration, BuiltinQueriesAgainstARealServer) {
     // Canary pods (app-<rs>-<pod>) answer 90% successfully in ~200 ms; the primary
     // (app-primary-...) fails everything slowly, so any leak of it into the canary's numbers
     // shows. An idle pod exports counters that never move (0/0 = NaN).
-    Exporter canaryPod, primaryPod, idlePod;
+    testing::MetricsExporter canaryPod, primaryPod, idlePod;
     idlePod.metrics.record(200, 0.01s, 50);
     testing::PrometheusOptions opts;
     opts.targets = {
@@ -105,23 +84,13 @@ TEST(PrometheusIntegration, BuiltinQueriesAgainstARealServer) {
     testing::PrometheusServer prom(opts);
     prom.start();
 
-    std::atomic<bool> stopTraffic{false};
-    std::thread traffic([&] {
-        while (!stopTraffic) {
+    testing::TrafficLoop traffic(
+        [&] {
             canaryPod.metrics.record(200, 0.2s, 9);
             canaryPod.metrics.record(503, 0.2s, 1);
             primaryPod.metrics.record(500, 3s, 5);
-            std::this_thread::sleep_for(50ms);
-        }
-    });
-    struct Joiner {
-        std::atomic<bool>& stop;
-        std::thread& t;
-        ~Joiner() {
-            stop = true;
-            t.join();
-        }
-    } joiner{stopTraffic, traffic};
+        },
+        50ms);
 
     ASSERT_TRUE(prom.waitForTargetsUp(30s)) << prom.log();
 
@@ -144,11 +113,9 @@ TEST(PrometheusIntegration, BuiltinQueriesAgainstARealServer) {
     EXPECT_LE(duration.value, 250.0);
 
     // The shared example's MetricTemplate (error percentage on namespace/pod labels).
-    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/../shared/examples/stepped-canary.yaml");
-    std::stringstream ss;
-    ss << in.rdbuf();
     std::optional<MetricTemplate> errorRate;
-    for (const auto& doc : yamlDocumentsToJson(ss.str()))
+    for (const auto& doc : yamlDocumentsToJson(
+             testing::readFile(testing::sharedPath("examples/stepped-canary.yaml"))))
         if (doc.value("kind", "") == "MetricTemplate")
             errorRate = parseMetricTemplate(doc).metricTemplate;
     ASSERT_TRUE(errorRate);

@@ -85,4 +85,30 @@ uint64_t HttpMetrics::requests(int status) const {
     return it == byStatus_.end() ? 0 : it->second;
 }
 
+MetricsExporter::MetricsExporter() : server_(std::make_unique<HttpServer>(HttpServerOptions{})) {
+    server_->start([this](const HttpRequest& req, ResponseWriter& w) {
+        if (!metrics.serve(req, w)) w.respond(404, {}, "not found");
+    });
+}
+
+// server_ is declared after metrics, so it stops before the metrics its handler reads go.
+MetricsExporter::~MetricsExporter() = default;
+
+std::string MetricsExporter::address() const {
+    return "127.0.0.1:" + std::to_string(server_->port());
+}
+
+TrafficLoop::TrafficLoop(std::function<void()> tick, std::chrono::milliseconds period)
+    : thread_([this, tick = std::move(tick), period] {
+          while (!stop_) {
+              tick();
+              std::this_thread::sleep_for(period);
+          }
+      }) {}
+
+TrafficLoop::~TrafficLoop() {
+    stop_ = true;
+    thread_.join();
+}
+
 }  // namespace sluice::testing

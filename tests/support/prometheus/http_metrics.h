@@ -5,16 +5,21 @@
 //   http_request_duration_seconds_bucket{le=...}  histogram (+ _sum, _count)
 // The backend records each request it serves (or the test records made-up ones) and serves
 // GET /metrics through serve().
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace sluice::testing {
 
 struct HttpRequest;
 class ResponseWriter;
+class HttpServer;
 
 class HttpMetrics {
   public:
@@ -40,6 +45,37 @@ class HttpMetrics {
     std::map<int, uint64_t> byStatus_;
     double sumSeconds_ = 0;
     uint64_t count_ = 0;
+};
+
+// A pod's metrics endpoint for PrometheusServer to scrape: a test HTTP server on loopback that
+// serves `metrics` at /metrics (404 for anything else).
+class MetricsExporter {
+  public:
+    MetricsExporter();
+    ~MetricsExporter();
+    MetricsExporter(const MetricsExporter&) = delete;
+    MetricsExporter& operator=(const MetricsExporter&) = delete;
+
+    std::string address() const;  // "127.0.0.1:PORT", as a ScrapeTarget names it
+
+    HttpMetrics metrics;
+
+  private:
+    std::unique_ptr<HttpServer> server_;
+};
+
+// Simulated traffic: calls tick() every `period` on a thread of its own until destroyed, so a
+// test that leaves early on a failed assertion still stops and joins it.
+class TrafficLoop {
+  public:
+    TrafficLoop(std::function<void()> tick, std::chrono::milliseconds period);
+    ~TrafficLoop();
+    TrafficLoop(const TrafficLoop&) = delete;
+    TrafficLoop& operator=(const TrafficLoop&) = delete;
+
+  private:
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
 };
 
 }  // namespace sluice::testing
