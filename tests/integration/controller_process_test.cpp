@@ -21,9 +21,12 @@
 #include "sluice/kube/client.h"
 #include "sluice/util/yaml_json.h"
 #include "sluice/webhook/webhook.h"
+#include "testutil/objects.h"
+#include "testutil/testutil.h"
 
 using namespace std::chrono_literals;
 using sluice::testing::ChildProcess;
+using sluice::testing::eventually;
 using sluice::testing::runProcess;
 using sluice::testing::TempDir;
 
@@ -73,27 +76,32 @@ nlohmann::json configMap(const std::string& ns, const std::string& name) {
             {"data", {{"k", "v"}}}};
 }
 
-// A CRD exactly as shipped in crds/.
-void installCrd(sluice::testing::ApiServer& server, const std::string& file) {
-    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/crds/" + file);
-    std::stringstream text;
-    text << in.rdbuf();
-    for (const auto& doc : sluice::yamlDocumentsToJson(text.str())) server.create(doc);
-}
-
 // The controller refuses to start without the Application CRD.
-void installApplicationCrd(sluice::testing::ApiServer& server) {
-    installCrd(server, "sluice.io_applications.yaml");
-}
+const char* const kApplicationCrd = "sluice.io_applications.yaml";
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 30s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(50ms);
+// A started API test server and a kubeconfig for it in a fresh temporary directory, with the
+// given CRDs (files of crds/, as shipped) and namespaces.
+struct Cluster {
+    explicit Cluster(std::initializer_list<const char*> crds = {},
+                     std::initializer_list<const char*> namespaces = {}) {
+        server.start();
+        kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
+        for (const char* crd : crds)
+            server.createFromFile(sluice::testing::sourcePath(std::string("crds/") + crd));
+        for (const char* ns : namespaces) server.create(sluice::testing::namespaceObject(ns));
     }
-    return pred();
+
+    TempDir dir;
+    sluice::testing::ApiServer server;
+    std::string kubeconfig;
+};
+
+// SIGTERM stops the controller cleanly: exit code 0 within `timeout`.
+void expectCleanStop(ChildProcess& controller, std::chrono::milliseconds timeout) {
+    controller.signal(SIGTERM);
+    auto code = controller.wait(timeout);
+    ASSERT_TRUE(code.has_value()) << "controller did not stop on SIGTERM";
+    EXPECT_EQ(*code, 0) << controller.stderrText();
 }
 
 }  // namespace
@@ -127,32 +135,24 @@ TEST(ControllerProcess, MissingKubeconfigNamesTheFile) {
 }
 
 TEST(ControllerProcess, UnreachableServerIsAClearError) {
-    TempDir dir;
-    sluice::testing::ApiServer server;
-    server.start();
-    std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
-    server.stop();  // the port is now closed
-    auto r =
-        runProcess({kController, "--kubeconfig", kubeconfig, "--log-format", "json"}, {}, 120s);
+    Cluster cluster;
+    cluster.server.stop();  // the port is now closed
+    auto r = runProcess({kController, "--kubeconfig", cluster.kubeconfig, "--log-format", "json"},
+                        {}, 120s);
     EXPECT_EQ(r.exitCode, 1);
     EXPECT_NE(r.err.find("cannot reach the API server"), std::string::npos) << r.err;
 }
 
 TEST(ControllerProcess, CachesFollowTheClusterAndShutDownOnSigterm) {
-    TempDir dir;
-    sluice::testing::ApiServer server;
-    server.start();
-    std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
-    installApplicationCrd(server);
-    server.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "demo"}}}});
-    server.create(configMap("demo", "before"));
+    Cluster cluster({kApplicationCrd}, {"demo"});
+    cluster.server.create(configMap("demo", "before"));
 
-    ChildProcess controller({kController, "--kubeconfig", kubeconfig, "--namespace", "demo",
+    ChildProcess controller({kController, "--kubeconfig", cluster.kubeconfig, "--namespace", "demo",
                              "--watch", "v1/ConfigMap", "--log-format", "json"});
     ASSERT_TRUE(controller.waitForOutput("caches synced: 1 objects", 30s))
         << controller.stderrText();
 
-    sluice::kube::RestClient client(sluice::kube::loadKubeconfig(kubeconfig));
+    sluice::kube::RestClient client(sluice::kube::loadKubeconfig(cluster.kubeconfig));
     client.create(configMap("demo", "after"));
     EXPECT_TRUE(controller.waitForOutput("added ConfigMap demo/after", 10s))
         << controller.stderrText();
@@ -160,10 +160,7 @@ TEST(ControllerProcess, CachesFollowTheClusterAndShutDownOnSigterm) {
     EXPECT_TRUE(controller.waitForOutput("deleted ConfigMap demo/before", 10s))
         << controller.stderrText();
 
-    controller.signal(SIGTERM);
-    auto code = controller.wait(15s);
-    ASSERT_TRUE(code.has_value()) << "controller did not stop on SIGTERM";
-    EXPECT_EQ(*code, 0) << controller.stderrText();
+    ASSERT_NO_FATAL_FAILURE(expectCleanStop(controller, 15s));
 
     // --log-format json: every line is one JSON object.
     std::istringstream lines(controller.stderrText());
@@ -177,27 +174,20 @@ TEST(ControllerProcess, CachesFollowTheClusterAndShutDownOnSigterm) {
     }
     EXPECT_GE(parsed, 4);
     // No credential ever reaches the logs.
-    EXPECT_EQ(controller.stderrText().find(server.token()), std::string::npos);
+    EXPECT_EQ(controller.stderrText().find(cluster.server.token()), std::string::npos);
 }
 
 TEST(ControllerProcess, UnknownKindIsRejectedWithTheApiMessage) {
-    TempDir dir;
-    sluice::testing::ApiServer server;
-    server.start();
-    std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
-    installApplicationCrd(server);
-    auto r =
-        runProcess({kController, "--kubeconfig", kubeconfig, "--watch", "example.com/v1/Widget"});
+    Cluster cluster({kApplicationCrd});
+    auto r = runProcess(
+        {kController, "--kubeconfig", cluster.kubeconfig, "--watch", "example.com/v1/Widget"});
     EXPECT_EQ(r.exitCode, 1);
     EXPECT_NE(r.err.find("Widget"), std::string::npos) << r.err;
 }
 
 TEST(ControllerProcess, MissingApplicationCrdIsAClearError) {
-    TempDir dir;
-    sluice::testing::ApiServer server;
-    server.start();
-    std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
-    auto r = runProcess({kController, "--kubeconfig", kubeconfig});
+    Cluster cluster;
+    auto r = runProcess({kController, "--kubeconfig", cluster.kubeconfig});
     EXPECT_EQ(r.exitCode, 1);
     EXPECT_NE(r.err.find("applications.sluice.io) is not installed"), std::string::npos) << r.err;
 }
@@ -205,19 +195,13 @@ TEST(ControllerProcess, MissingApplicationCrdIsAClearError) {
 // The binary end to end: an Application pointing at a local git repository is synced, a new
 // commit is followed after a refresh annotation, and SIGTERM stops the process cleanly.
 TEST(ControllerProcess, SyncsAnApplicationFromGit) {
-    TempDir dir;
-    sluice::testing::ApiServer server;
-    server.start();
-    std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
-    installApplicationCrd(server);
-    for (const char* ns : {"sluice", "web"})
-        server.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+    Cluster cluster({kApplicationCrd}, {"sluice", "web"});
 
     const std::map<std::string, std::string> gitEnv = {
         {"GIT_CONFIG_GLOBAL", "/dev/null"}, {"GIT_CONFIG_NOSYSTEM", "1"},
         {"GIT_AUTHOR_NAME", "t"},           {"GIT_AUTHOR_EMAIL", "t@example.com"},
         {"GIT_COMMITTER_NAME", "t"},        {"GIT_COMMITTER_EMAIL", "t@example.com"}};
-    const std::string repo = dir.file("repo");
+    const std::string repo = cluster.dir.file("repo");
     auto git = [&](std::vector<std::string> args) {
         args.insert(args.begin(), {"git", "-C", repo});
         auto r = runProcess(args, gitEnv);
@@ -235,16 +219,16 @@ TEST(ControllerProcess, SyncsAnApplicationFromGit) {
     git({"commit", "-q", "-m", "one"});
 
     // The git webhook Secret, as an operator would create it.
-    server.create({{"apiVersion", "v1"},
-                   {"kind", "Secret"},
-                   {"metadata", {{"name", "sluice-webhook"}, {"namespace", "sluice"}}},
-                   {"stringData", {{"webhook.github.secret", "s3cret"}}}});
+    cluster.server.create({{"apiVersion", "v1"},
+                           {"kind", "Secret"},
+                           {"metadata", {{"name", "sluice-webhook"}, {"namespace", "sluice"}}},
+                           {"stringData", {{"webhook.github.secret", "s3cret"}}}});
 
     const int healthPort = sluice::testing::freeLoopbackPort(),
               metricsPort = sluice::testing::freeLoopbackPort(),
               webhookPort = sluice::testing::freeLoopbackPort();
-    ChildProcess controller({kController, "--kubeconfig", kubeconfig, "--control-namespace",
-                             "sluice", "--repo-cache-dir", dir.file("cache"),
+    ChildProcess controller({kController, "--kubeconfig", cluster.kubeconfig, "--control-namespace",
+                             "sluice", "--repo-cache-dir", cluster.dir.file("cache"),
                              "--reconcile-interval", "10m", "--log-format", "json", "--health-addr",
                              loopback(healthPort), "--metrics-addr", loopback(metricsPort),
                              "--webhook-addr", loopback(webhookPort)});
@@ -253,7 +237,7 @@ TEST(ControllerProcess, SyncsAnApplicationFromGit) {
     EXPECT_EQ(httpGet(healthPort, "/healthz"), std::make_pair(200, std::string("ok\n")));
     EXPECT_EQ(httpGet(healthPort, "/readyz"), std::make_pair(200, std::string("ready\n")));
 
-    sluice::kube::RestClient client(sluice::kube::loadKubeconfig(kubeconfig));
+    sluice::kube::RestClient client(sluice::kube::loadKubeconfig(cluster.kubeconfig));
     const sluice::kube::GroupVersionKind app{"sluice.io", "v1alpha1", "Application"};
     client.create(
         {{"apiVersion", "sluice.io/v1alpha1"},
@@ -264,7 +248,7 @@ TEST(ControllerProcess, SyncsAnApplicationFromGit) {
            {"destination", {{"server", "https://kubernetes.default.svc"}, {"namespace", "web"}}},
            {"syncPolicy", {{"automated", nlohmann::json::object()}}}}}});
     auto greeting = [&] {
-        auto cm = server.get("v1", "ConfigMap", "web", "settings");
+        auto cm = cluster.server.get("v1", "ConfigMap", "web", "settings");
         return cm ? cm->value("/data/greeting"_json_pointer, std::string()) : std::string();
     };
     ASSERT_TRUE(eventually([&] { return greeting() == "hello"; })) << controller.stderrText();
@@ -332,29 +316,20 @@ TEST(ControllerProcess, SyncsAnApplicationFromGit) {
     EXPECT_TRUE(page.value("sluice_workqueue_depth", {{"controller", "application"}}).has_value());
     EXPECT_EQ(page.families.at("sluice_reconcile_duration_seconds").type, "histogram");
 
-    controller.signal(SIGTERM);
-    auto code = controller.wait(30s);
-    ASSERT_TRUE(code.has_value()) << "controller did not stop on SIGTERM";
-    EXPECT_EQ(*code, 0) << controller.stderrText();
-    EXPECT_EQ(controller.stderrText().find(server.token()), std::string::npos);
+    ASSERT_NO_FATAL_FAILURE(expectCleanStop(controller, 30s));
+    EXPECT_EQ(controller.stderrText().find(cluster.server.token()), std::string::npos);
 }
 
 // Two replicas with --leader-elect: one leads and reconciles, the other waits as a ready
 // standby; SIGTERM on the leader releases the Lease and the standby takes over at once.
 TEST(ControllerProcess, LeaderElectionHandsOverBetweenTwoReplicas) {
-    TempDir dir;
-    sluice::testing::ApiServer server;
-    server.start();
-    std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
-    installApplicationCrd(server);
-    for (const char* ns : {"sluice", "web"})
-        server.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+    Cluster cluster({kApplicationCrd}, {"sluice", "web"});
 
     auto start = [&](const std::string& name, int healthPort) {
-        return std::make_unique<ChildProcess>(
-            std::vector<std::string>{kController, "--kubeconfig", kubeconfig, "--control-namespace",
-                                     "sluice", "--repo-cache-dir", dir.file("cache-" + name),
-                                     "--leader-elect", "--health-addr", loopback(healthPort)});
+        return std::make_unique<ChildProcess>(std::vector<std::string>{
+            kController, "--kubeconfig", cluster.kubeconfig, "--control-namespace", "sluice",
+            "--repo-cache-dir", cluster.dir.file("cache-" + name), "--leader-elect",
+            "--health-addr", loopback(healthPort)});
     };
     const int portA = sluice::testing::freeLoopbackPort(),
               portB = sluice::testing::freeLoopbackPort();
@@ -371,28 +346,23 @@ TEST(ControllerProcess, LeaderElectionHandsOverBetweenTwoReplicas) {
     EXPECT_EQ(b->stderrText().find("application controller started"), std::string::npos)
         << "a standby must not reconcile";
 
-    auto lease = server.get("coordination.k8s.io/v1", "Lease", "sluice", "sluice-controller");
+    auto lease =
+        cluster.server.get("coordination.k8s.io/v1", "Lease", "sluice", "sluice-controller");
     ASSERT_TRUE(lease);
     const std::string holderA = (*lease)["spec"]["holderIdentity"];
 
     auto before = std::chrono::steady_clock::now();
-    a->signal(SIGTERM);
-    auto codeA = a->wait(30s);
-    ASSERT_TRUE(codeA.has_value());
-    EXPECT_EQ(*codeA, 0) << a->stderrText();
+    ASSERT_NO_FATAL_FAILURE(expectCleanStop(*a, 30s));
     EXPECT_NE(a->stderrText().find("released Lease"), std::string::npos) << a->stderrText();
     ASSERT_TRUE(b->waitForOutput("application controller started", 30s)) << b->stderrText();
     // Released, not expired: the hand-over needs no 15 s lease expiry.
     EXPECT_LT(std::chrono::steady_clock::now() - before, 12s);
-    lease = server.get("coordination.k8s.io/v1", "Lease", "sluice", "sluice-controller");
+    lease = cluster.server.get("coordination.k8s.io/v1", "Lease", "sluice", "sluice-controller");
     EXPECT_NE((*lease)["spec"]["holderIdentity"], holderA);
     EXPECT_EQ((*lease)["spec"]["leaseTransitions"], 1);
     EXPECT_TRUE(eventually([&] { return httpGet(portB, "/readyz").second == "ready: leader\n"; }));
 
-    b->signal(SIGTERM);
-    auto codeB = b->wait(30s);
-    ASSERT_TRUE(codeB.has_value());
-    EXPECT_EQ(*codeB, 0) << b->stderrText();
+    ASSERT_NO_FATAL_FAILURE(expectCleanStop(*b, 30s));
 }
 
 TEST(ControllerProcess, OperationsFlagsAreValidated) {
@@ -411,22 +381,16 @@ TEST(ControllerProcess, OperationsFlagsAreValidated) {
 // With the Canary CRD installed the binary runs the Canary controller too: a Canary's target
 // gets its primary and Services, and the Canary shows up in /metrics.
 TEST(ControllerProcess, RunsTheCanaryControllerWhenItsCrdIsInstalled) {
-    TempDir dir;
-    sluice::testing::ApiServer server;
-    server.start();
-    std::string kubeconfig = server.writeKubeconfig(dir.file("kubeconfig"));
-    for (const char* crd : {"sluice.io_applications.yaml", "sluice.io_canaries.yaml",
-                            "sluice.io_metrictemplates.yaml"})
-        installCrd(server, crd);
-    for (const char* ns : {"sluice", "shop"})
-        server.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
-    server.create(nlohmann::json::parse(R"({
+    Cluster cluster({"sluice.io_applications.yaml", "sluice.io_canaries.yaml",
+                     "sluice.io_metrictemplates.yaml"},
+                    {"sluice", "shop"});
+    cluster.server.create(nlohmann::json::parse(R"({
       "apiVersion": "apps/v1", "kind": "Deployment",
       "metadata": {"name": "cart", "namespace": "shop"},
       "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "cart"}},
                "template": {"metadata": {"labels": {"app": "cart"}},
                             "spec": {"containers": [{"name": "cart", "image": "cart:1"}]}}}})"));
-    server.create(nlohmann::json::parse(R"({
+    cluster.server.create(nlohmann::json::parse(R"({
       "apiVersion": "sluice.io/v1alpha1", "kind": "Canary",
       "metadata": {"name": "cart", "namespace": "shop"},
       "spec": {"provider": "kubernetes",
@@ -450,20 +414,21 @@ TEST(ControllerProcess, RunsTheCanaryControllerWhenItsCrdIsInstalled) {
         });
 
     const int metricsPort = sluice::testing::freeLoopbackPort();
-    ChildProcess controller({kController, "--kubeconfig", kubeconfig, "--control-namespace",
-                             "sluice", "--repo-cache-dir", dir.file("cache"), "--metrics-addr",
-                             loopback(metricsPort), "--metrics-server", prometheus.url()});
+    ChildProcess controller({kController, "--kubeconfig", cluster.kubeconfig, "--control-namespace",
+                             "sluice", "--repo-cache-dir", cluster.dir.file("cache"),
+                             "--metrics-addr", loopback(metricsPort), "--metrics-server",
+                             prometheus.url()});
     ASSERT_TRUE(controller.waitForOutput("canary controller started", 30s))
         << controller.stderrText();
     EXPECT_TRUE(eventually([&] {
-        auto canary = server.get("sluice.io/v1alpha1", "Canary", "shop", "cart");
+        auto canary = cluster.server.get("sluice.io/v1alpha1", "Canary", "shop", "cart");
         return canary &&
                canary->value("/status/phase"_json_pointer, std::string()) == "Initialized";
     })) << controller.stderrText();
-    EXPECT_TRUE(server.get("apps/v1", "Deployment", "shop", "cart-primary").has_value());
+    EXPECT_TRUE(cluster.server.get("apps/v1", "Deployment", "shop", "cart-primary").has_value());
     for (const char* svc : {"cart", "cart-primary", "cart-canary"})
-        EXPECT_TRUE(server.get("v1", "Service", "shop", svc).has_value()) << svc;
-    auto target = server.get("apps/v1", "Deployment", "shop", "cart");
+        EXPECT_TRUE(cluster.server.get("v1", "Service", "shop", svc).has_value()) << svc;
+    auto target = cluster.server.get("apps/v1", "Deployment", "shop", "cart");
     EXPECT_EQ(target->value("/spec/replicas"_json_pointer, -1), 0) << "the target rests at zero";
 
     EXPECT_TRUE(eventually([&] {
@@ -481,14 +446,14 @@ TEST(ControllerProcess, RunsTheCanaryControllerWhenItsCrdIsInstalled) {
 
     // A new image starts an analysis: two passing iterations at 99.5 % promote it, and the
     // last value shows in /metrics.
-    sluice::kube::RestClient client(sluice::kube::loadKubeconfig(kubeconfig));
+    sluice::kube::RestClient client(sluice::kube::loadKubeconfig(cluster.kubeconfig));
     client.patch(
         {"apps", "v1", "Deployment"}, "shop", "cart", sluice::kube::PatchType::Merge,
         R"({"spec":{"template":{"spec":{"containers":[{"name":"cart","image":"cart:2"}]}}}})");
     EXPECT_TRUE(eventually(
         [&] {
-            auto primary = server.get("apps/v1", "Deployment", "shop", "cart-primary");
-            auto canary = server.get("sluice.io/v1alpha1", "Canary", "shop", "cart");
+            auto primary = cluster.server.get("apps/v1", "Deployment", "shop", "cart-primary");
+            auto canary = cluster.server.get("sluice.io/v1alpha1", "Canary", "shop", "cart");
             return primary &&
                    primary->value("/spec/template/spec/containers/0/image"_json_pointer,
                                   std::string()) == "cart:2" &&
@@ -503,8 +468,5 @@ TEST(ControllerProcess, RunsTheCanaryControllerWhenItsCrdIsInstalled) {
                    {{"namespace", "shop"}, {"name", "cart"}, {"metric", "request-success-rate"}}),
         99.5);
 
-    controller.signal(SIGTERM);
-    auto code = controller.wait(30s);
-    ASSERT_TRUE(code.has_value());
-    EXPECT_EQ(*code, 0) << controller.stderrText();
+    ASSERT_NO_FATAL_FAILURE(expectCleanStop(controller, 30s));
 }
