@@ -27,7 +27,7 @@
 #include <thread>
 #include <vector>
 
-#include "process/process.h"
+#include "bench_util.h"
 #include "sluice/appcontroller/controller.h"
 #include "sluice/cache/informer.h"
 #include "sluice/git/git.h"
@@ -35,17 +35,14 @@
 #include "sluice/kube/tls.h"
 
 using namespace std::chrono;
-using sluice::kube::GroupVersionKind;
+using namespace sluice::bench;
 using sluice::kube::Object;
 using sluice::testing::ChildProcess;
+using sluice::testing::eventually;
 using sluice::testing::runProcess;
 using sluice::testing::TempDir;
 
 namespace {
-
-const GroupVersionKind kApplication{"sluice.io", "v1alpha1", "Application"};
-const GroupVersionKind kConfigMap{"", "v1", "ConfigMap"};
-const GroupVersionKind kNamespace{"", "v1", "Namespace"};
 
 struct Args {
     int objects = 1000;
@@ -59,11 +56,8 @@ struct Args {
 Args parseArgs(int argc, char** argv) {
     Args a;
     for (int i = 1; i < argc; ++i) {
-        std::string k = argv[i];
-        auto value = [&] {
-            if (i + 1 >= argc) throw std::invalid_argument(k + " needs a value");
-            return std::stoi(argv[++i]);
-        };
+        const std::string k = argv[i];
+        auto value = [&] { return std::stoi(flagValue(argc, argv, i)); };
         if (k == "--objects")
             a.objects = value();
         else if (k == "--apps")
@@ -80,16 +74,6 @@ Args parseArgs(int argc, char** argv) {
             throw std::invalid_argument("unknown argument " + k);
     }
     return a;
-}
-
-double secondsSince(steady_clock::time_point t) {
-    return duration<double>(steady_clock::now() - t).count();
-}
-
-double threadCpuMs() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 void run(const std::string& what, const std::vector<std::string>& argv) {
@@ -161,43 +145,15 @@ bool isSynced(const Object& app) {
            app["status"].value("/operationState/phase"_json_pointer, std::string()) == "Succeeded";
 }
 
-// Polls until pred() or timeout; returns whether it became true.
-template <class Pred>
-bool waitUntil(Pred pred, milliseconds timeout, milliseconds every = milliseconds(20)) {
-    auto deadline = steady_clock::now() + timeout;
-    while (steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(every);
-    }
-    return pred();
+// The API test server with the Application CRD.
+ApiServerProcess applicationServer() {
+    return ApiServerProcess(SLUICE_APISERVER_BIN,
+                            {"--no-simulate", "--crds",
+                             sluice::testing::sourcePath("crds/sluice.io_applications.yaml")});
 }
 
-struct Server {
-    TempDir dir;
-    std::string kubeconfig = dir.file("kubeconfig");
-    std::unique_ptr<ChildProcess> process;
-
-    Server() {
-        process = std::make_unique<ChildProcess>(std::vector<std::string>{
-            SLUICE_APISERVER_BIN, "--port", "0", "--kubeconfig-out", kubeconfig, "--no-simulate",
-            "--crds", std::string(SLUICE_SOURCE_DIR) + "/crds/sluice.io_applications.yaml"});
-        if (!waitUntil(
-                [&] {
-                    return std::filesystem::exists(kubeconfig) &&
-                           std::filesystem::file_size(kubeconfig) > 0;
-                },
-                seconds(30)))
-            throw std::runtime_error("test API server did not start: " + process->stderrText());
-    }
-    sluice::kube::ClusterConfig config() const {
-        auto cfg = sluice::kube::loadKubeconfig(kubeconfig);
-        cfg.qps = 0;  // measure the controller, not a client-side limiter
-        return cfg;
-    }
-};
-
 // 1 + 2 + 3: in-process controller.
-void syncAndReconcileBench(const Args& args, Server& server, TempDir& work) {
+void syncAndReconcileBench(const Args& args, ApiServerProcess& server, TempDir& work) {
     sluice::kube::RestClient client(server.config());
     std::atomic<uint64_t> writes{0};
     client.setRequestObserver([&](const std::string& verb, int, nanoseconds) {
@@ -230,8 +186,8 @@ void syncAndReconcileBench(const Args& args, Server& server, TempDir& work) {
     // 1. Fresh sync of N objects.
     auto t0 = steady_clock::now();
     client.create(application("fresh", repo.url(), "fresh", "bench-sluice"));
-    bool ok = waitUntil([&] { return isSynced(client.get(kApplication, "sluice", "fresh")); },
-                        minutes(10), milliseconds(10));
+    bool ok = eventually([&] { return isSynced(client.get(kApplication, "sluice", "fresh")); },
+                         minutes(10), milliseconds(10));
     double sluiceSeconds = secondsSince(t0);
     if (!ok) throw std::runtime_error("the Application did not sync");
     auto live = client.list(kConfigMap, "bench-sluice").items.size();
@@ -240,8 +196,8 @@ void syncAndReconcileBench(const Args& args, Server& server, TempDir& work) {
 
     if (!args.skipKubectl) {
         auto k0 = steady_clock::now();
-        auto r = runProcess({"kubectl", "--kubeconfig", server.kubeconfig, "apply", "--server-side",
-                             "-n", "bench-kubectl", "-f", work.file("repo/fresh")},
+        auto r = runProcess({"kubectl", "--kubeconfig", server.kubeconfig(), "apply",
+                             "--server-side", "-n", "bench-kubectl", "-f", work.file("repo/fresh")},
                             {}, minutes(20));
         double kubectlSeconds = secondsSince(k0);
         if (r.exitCode != 0) throw std::runtime_error("kubectl apply failed: " + r.err);
@@ -256,22 +212,21 @@ void syncAndReconcileBench(const Args& args, Server& server, TempDir& work) {
     std::vector<double> cpu;
     uint64_t writesBefore = writes.load();
     for (int i = 0; i < 20; ++i) {
-        double c0 = threadCpuMs();
+        double c0 = threadCpuSeconds();
         auto rec = controller.reconcileNow("sluice", "fresh");
-        cpu.push_back(threadCpuMs() - c0);
+        cpu.push_back((threadCpuSeconds() - c0) * 1e3);
         if (rec.syncStatus != "Synced")
             throw std::runtime_error("no-op reconcile found the app " + rec.syncStatus + ": " +
                                      rec.error);
     }
-    std::sort(cpu.begin(), cpu.end());
+    const auto p = percentiles(cpu);
     std::printf(
         "no-op reconcile, %d in-sync objects: CPU median %.2f ms, max %.2f ms "
         "(target < 20 ms); API writes: %llu (target 0)\n",
-        args.objects, cpu[cpu.size() / 2], cpu.back(),
-        static_cast<unsigned long long>(writes.load() - writesBefore));
+        args.objects, p.p50, p.max, static_cast<unsigned long long>(writes.load() - writesBefore));
 }
 
-void latencyBench(const Args& args, Server& server, TempDir& work) {
+void latencyBench(const Args& args, ApiServerProcess& server, TempDir& work) {
     sluice::kube::RestClient client(server.config());
     Repo repo(work.file("latency-repo"));
     for (int i = 0; i < args.latencyObjects; ++i)
@@ -291,8 +246,8 @@ void latencyBench(const Args& args, Server& server, TempDir& work) {
     informers.startAll();
     if (!controller.waitForSync(seconds(60))) throw std::runtime_error("controller not ready");
     client.create(application("latency", repo.url(), "app", "bench-latency"));
-    if (!waitUntil([&] { return isSynced(client.get(kApplication, "sluice", "latency")); },
-                   minutes(2)))
+    if (!eventually([&] { return isSynced(client.get(kApplication, "sluice", "latency")); },
+                    minutes(2)))
         throw std::runtime_error("latency app did not sync");
 
     auto allAt = [&](const std::string& value) {
@@ -311,15 +266,15 @@ void latencyBench(const Args& args, Server& server, TempDir& work) {
         repo.commit(value);
         auto t0 = steady_clock::now();
         controller.refresh("sluice", "latency");  // what the git webhook receiver calls
-        if (!waitUntil([&] { return allAt(value); }, minutes(1), milliseconds(2)))
+        if (!eventually([&] { return allAt(value); }, minutes(1), milliseconds(2)))
             throw std::runtime_error("round " + value + " was not applied");
         ms.push_back(secondsSince(t0) * 1000);
     }
-    std::sort(ms.begin(), ms.end());
+    const auto p = percentiles(ms);
     std::printf(
         "commit-to-applied after a refresh, %d objects: median %.0f ms, max %.0f ms "
         "(target < 1000 ms)\n",
-        args.latencyObjects, ms[ms.size() / 2], ms.back());
+        args.latencyObjects, p.p50, p.max);
     controller.stop();
 }
 
@@ -332,7 +287,7 @@ long statusKb(int pid, const std::string& field) {
 }
 
 // 4. The controller binary managing many Applications.
-void rssBench(const Args& args, Server& server, TempDir& work) {
+void rssBench(const Args& args, ApiServerProcess& server, TempDir& work) {
     sluice::kube::RestClient client(server.config());
     Repo repo(work.file("many-repo"));
     for (int a = 0; a < args.apps; ++a)
@@ -360,7 +315,7 @@ void rssBench(const Args& args, Server& server, TempDir& work) {
     auto t0 = steady_clock::now();
     ChildProcess controller({SLUICE_CONTROLLER_BIN,
                              "--kubeconfig",
-                             server.kubeconfig,
+                             server.kubeconfig(),
                              "--namespace",
                              "sluice",
                              "--control-namespace",
@@ -386,8 +341,8 @@ void rssBench(const Args& args, Server& server, TempDir& work) {
                 ++n;
         return n;
     };
-    bool ok = waitUntil([&] { return countSynced() == args.apps || !controller.running(); },
-                        minutes(20), milliseconds(500));
+    bool ok = eventually([&] { return countSynced() == args.apps || !controller.running(); },
+                         minutes(20), milliseconds(500));
     if (!ok || !controller.running())
         throw std::runtime_error("not every Application synced (" + std::to_string(countSynced()) +
                                  "/" + std::to_string(args.apps) +
@@ -405,16 +360,19 @@ void rssBench(const Args& args, Server& server, TempDir& work) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    const Args args = parseArgsOrExit(argc, argv, parseArgs,
+                                      "sluice-bench-app [--objects N] [--apps A] "
+                                      "[--objects-per-app M] [--latency-objects L] "
+                                      "[--skip-kubectl] [--skip-rss]");
     // The in-process controller gets the TLS set-up sluice-controller's main() gives it.
     sluice::kube::preferHashedCaDirectory();
     try {
-        Args args = parseArgs(argc, argv);
         TempDir work;
-        Server server;
+        ApiServerProcess server = applicationServer();
         syncAndReconcileBench(args, server, work);
         latencyBench(args, server, work);
         if (!args.skipRss) {
-            Server fresh;  // a separate server so the earlier objects do not count
+            ApiServerProcess fresh = applicationServer();  // the earlier objects do not count
             rssBench(args, fresh, work);
         }
         return 0;

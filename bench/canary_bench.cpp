@@ -15,14 +15,9 @@
 //      back through the API), over R breaches at random points of the interval (target: under
 //      one interval + 1 s).
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
-#include <time.h>
 
-#include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -30,24 +25,24 @@
 #include <thread>
 #include <vector>
 
-#include "process/process.h"
+#include "bench_util.h"
 #include "sluice/cache/informer.h"
 #include "sluice/canarycontroller/controller.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/config.h"
 #include "sluice/prometheus/provider.h"
 #include "sluice/util/clock.h"
+#include "testutil/objects.h"
 
 using namespace std::chrono;
+using namespace sluice::bench;
 using nlohmann::json;
 using sluice::canary::MetricResult;
 using sluice::kube::GroupVersionKind;
+using sluice::testing::eventually;
 
 namespace {
 
-const GroupVersionKind kCanary{"sluice.io", "v1alpha1", "Canary"};
-const GroupVersionKind kDeployment{"apps", "v1", "Deployment"};
-const GroupVersionKind kHttpRoute{"gateway.networking.k8s.io", "v1", "HTTPRoute"};
 const std::string kNs = "bench";
 
 struct Args {
@@ -60,19 +55,15 @@ struct Args {
 Args parseArgs(int argc, char** argv) {
     Args a;
     for (int i = 1; i < argc; ++i) {
-        std::string k = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) throw std::invalid_argument(k + " needs a value");
-            return argv[++i];
-        };
+        const std::string k = argv[i];
         if (k == "--canaries")
-            a.canaries = std::stoi(value());
+            a.canaries = std::stoi(flagValue(argc, argv, i));
         else if (k == "--steps")
-            a.steps = std::stoi(value());
+            a.steps = std::stoi(flagValue(argc, argv, i));
         else if (k == "--latency-runs")
-            a.latencyRuns = std::stoi(value());
+            a.latencyRuns = std::stoi(flagValue(argc, argv, i));
         else if (k == "--apiserver")
-            a.apiserver = value();
+            a.apiserver = flagValue(argc, argv, i);
         else
             throw std::invalid_argument("unknown argument " + k);
     }
@@ -81,43 +72,8 @@ Args parseArgs(int argc, char** argv) {
     return a;
 }
 
-double processCpuSeconds() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-double threadCpuSeconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-bool eventually(const std::function<bool()>& cond, milliseconds timeout,
-                milliseconds poll = milliseconds(10)) {
-    const auto deadline = steady_clock::now() + timeout;
-    while (!cond()) {
-        if (steady_clock::now() > deadline) return cond();
-        std::this_thread::sleep_for(poll);
-    }
-    return true;
-}
-
 json deployment(const std::string& name, const std::string& image) {
-    return {{"apiVersion", "apps/v1"},
-            {"kind", "Deployment"},
-            {"metadata", {{"name", name}, {"namespace", kNs}, {"labels", {{"app", name}}}}},
-            {"spec",
-             {{"replicas", 2},
-              {"selector", {{"matchLabels", {{"app", name}}}}},
-              {"template",
-               {{"metadata", {{"labels", {{"app", name}}}}},
-                {"spec",
-                 {{"containers",
-                   json::array({{{"name", "app"},
-                                 {"image", image},
-                                 {"ports", json::array({{{"containerPort", 9898}}})}}})}}}}}}}};
+    return sluice::testing::deploymentObject(name, image, 2, kNs);
 }
 
 // Success rate >= 99 %, p99 <= 500 ms, routed by a Gateway API HTTPRoute, 1 s interval.
@@ -151,17 +107,6 @@ void setImage(sluice::kube::KubeClient& client, const std::string& name, const s
 json statusOf(sluice::kube::KubeClient& client, const std::string& name) {
     json c = client.get(kCanary, kNs, name);
     return c.value("status", json::object());
-}
-
-struct Percentiles {
-    double p50, p90, max;
-};
-Percentiles percentiles(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    auto at = [&](double q) {
-        return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
-    };
-    return {at(0.50), at(0.90), v.back()};
 }
 
 sluice::canarycontroller::Options optionsWith(
@@ -232,7 +177,7 @@ void cpuPerStep(sluice::kube::KubeClient& client, const Args& args) {
             ++reconciles;
         }
     }
-    const double wall = duration<double>(steady_clock::now() - wall0).count();
+    const double wall = secondsSince(wall0);
     const double thread = threadCpuSeconds() - thread0;
     const double cpu = processCpuSeconds() - cpu0;
     int after = 0;
@@ -275,7 +220,7 @@ void decisionLatency(sluice::kube::KubeClient& client, const Args& args) {
     // Canary strategy: far more steps than a run lasts, a single failed check rolls back.
     client.create(canaryObject(name, {{"threshold", 1}, {"maxWeight", 50}, {"stepWeight", 1}}));
     if (!eventually([&] { return statusOf(client, name).value("phase", "") == "Initialized"; },
-                    seconds(60)))
+                    seconds(60), milliseconds(10)))
         throw std::runtime_error("not initialised: " + statusOf(client, name).dump());
 
     std::mt19937 rng(42);
@@ -291,7 +236,7 @@ void decisionLatency(sluice::kube::KubeClient& client, const Args& args) {
                     return st.value("phase", "") == "Progressing" &&
                            st.value("canaryWeight", 0) >= 1;
                 },
-                seconds(60)))
+                seconds(60), milliseconds(10)))
             throw std::runtime_error("analysis did not start: " + statusOf(client, name).dump());
         std::this_thread::sleep_for(milliseconds(offset(rng)));
         metrics->whenQueryContains("!~", MetricResult::measured(80));
@@ -299,7 +244,7 @@ void decisionLatency(sluice::kube::KubeClient& client, const Args& args) {
         if (!eventually([&] { return statusOf(client, name).value("phase", "") == "Failed"; },
                         seconds(30), milliseconds(5)))
             throw std::runtime_error("no rollback: " + statusOf(client, name).dump());
-        latencies.push_back(duration<double>(steady_clock::now() - breach).count());
+        latencies.push_back(secondsSince(breach));
     }
     controller.stop();
     client.remove(kCanary, kNs, name);
@@ -314,36 +259,18 @@ void decisionLatency(sluice::kube::KubeClient& client, const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    Args args;
-    try {
-        args = parseArgs(argc, argv);
-    } catch (const std::exception& e) {
-        std::cerr << e.what()
-                  << "\nusage: sluice-bench-canary [--canaries N] [--steps S] "
-                     "[--latency-runs R] [--apiserver PATH]\n";
-        return 2;
-    }
+    const Args args = parseArgsOrExit(argc, argv, parseArgs,
+                                      "sluice-bench-canary [--canaries N] [--steps S] "
+                                      "[--latency-runs R] [--apiserver PATH]");
     spdlog::set_level(spdlog::level::warn);
-    sluice::testing::TempDir dir;
-    const std::string kubeconfig = dir.file("kubeconfig");
-    const std::string source = SLUICE_SOURCE_DIR;
-    sluice::testing::ChildProcess server(
-        {args.apiserver, "--port", "0", "--kubeconfig-out", kubeconfig, "--crds",
-         source + "/crds/sluice.io_canaries.yaml", source + "/crds/sluice.io_metrictemplates.yaml",
-         source + "/../shared/thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml"});
-    for (int i = 0; i < 400 && !(std::filesystem::exists(kubeconfig) &&
-                                 std::filesystem::file_size(kubeconfig) > 0);
-         ++i)
-        std::this_thread::sleep_for(milliseconds(50));
-    if (!std::filesystem::exists(kubeconfig)) {
-        std::cerr << "API test server did not start:\n" << server.stderrText();
-        return 1;
-    }
     try {
-        auto cfg = sluice::kube::loadKubeconfig(kubeconfig);
-        cfg.qps = 0;
-        sluice::kube::RestClient client(cfg);
-        client.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", kNs}}}});
+        ApiServerProcess server(
+            args.apiserver,
+            {"--crds", sluice::testing::sourcePath("crds/sluice.io_canaries.yaml"),
+             sluice::testing::sourcePath("crds/sluice.io_metrictemplates.yaml"),
+             sluice::testing::sharedPath("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml")});
+        sluice::kube::RestClient client(server.config());
+        client.create(sluice::testing::namespaceObject(kNs));
         for (const GroupVersionKind& gvk : {kCanary, kHttpRoute}) {
             bool served = eventually(
                 [&] {
@@ -366,7 +293,5 @@ int main(int argc, char** argv) {
         std::cerr << "benchmark failed: " << e.what() << "\n";
         return 1;
     }
-    server.signal(SIGTERM);
-    server.wait(seconds(10));
     return 0;
 }

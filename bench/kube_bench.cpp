@@ -6,14 +6,12 @@
 // Prints: server-side apply and get throughput with latency percentiles, watch-cache memory per
 // cached object (with and without managedFields), and watch delivery latency.
 #include <malloc.h>
-#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -22,17 +20,15 @@
 #include <thread>
 #include <vector>
 
-#include "process/process.h"
+#include "bench_util.h"
 #include "sluice/cache/informer.h"
 #include "sluice/kube/client.h"
 
 using namespace std::chrono;
-using sluice::kube::GroupVersionKind;
+using namespace sluice::bench;
 using sluice::kube::Object;
 
 namespace {
-
-const GroupVersionKind kConfigMap{"", "v1", "ConfigMap"};
 
 struct Args {
     int objects = 2000;
@@ -42,14 +38,14 @@ struct Args {
 
 Args parseArgs(int argc, char** argv) {
     Args a;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        std::string k = argv[i], v = argv[i + 1];
+    for (int i = 1; i < argc; ++i) {
+        const std::string k = argv[i];
         if (k == "--objects")
-            a.objects = std::stoi(v);
+            a.objects = std::stoi(flagValue(argc, argv, i));
         else if (k == "--threads")
-            a.threads = std::stoi(v);
+            a.threads = std::stoi(flagValue(argc, argv, i));
         else if (k == "--apiserver")
-            a.apiserver = v;
+            a.apiserver = flagValue(argc, argv, i);
         else
             throw std::invalid_argument("unknown argument " + k);
     }
@@ -71,19 +67,6 @@ Object configMap(int i) {
             {"data", data}};
 }
 
-struct Percentiles {
-    double p50, p99, max;
-};
-
-Percentiles percentiles(std::vector<double> v) {
-    if (v.empty()) return {0, 0, 0};
-    std::sort(v.begin(), v.end());
-    auto at = [&](double q) {
-        return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
-    };
-    return {at(0.50), at(0.99), v.back()};
-}
-
 // Runs fn(i) for i in [0, n) on `threads` threads; returns wall seconds and per-call latencies
 // (ms).
 template <class F>
@@ -101,7 +84,7 @@ std::pair<double, std::vector<double>> parallel(int n, int threads, F fn) {
             }
         });
     for (auto& th : pool) th.join();
-    double wall = duration<double>(steady_clock::now() - start).count();
+    double wall = secondsSince(start);
     std::vector<double> all;
     for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
     return {wall, all};
@@ -188,31 +171,12 @@ void watchLatency(sluice::kube::KubeClient& client, int updates) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    Args args;
+    const Args args = parseArgsOrExit(argc, argv, parseArgs,
+                                      "sluice-bench-kube [--objects N] [--threads T] "
+                                      "[--apiserver PATH]");
     try {
-        args = parseArgs(argc, argv);
-    } catch (const std::exception& e) {
-        std::cerr << e.what()
-                  << "\nusage: sluice-bench-kube [--objects N] [--threads T] "
-                     "[--apiserver PATH]\n";
-        return 2;
-    }
-    sluice::testing::TempDir dir;
-    std::string kubeconfig = dir.file("kubeconfig");
-    sluice::testing::ChildProcess server(
-        {args.apiserver, "--port", "0", "--kubeconfig-out", kubeconfig, "--no-simulate"});
-    for (int i = 0; i < 200 && !(std::filesystem::exists(kubeconfig) &&
-                                 std::filesystem::file_size(kubeconfig) > 0);
-         ++i)
-        std::this_thread::sleep_for(milliseconds(50));
-    if (!std::filesystem::exists(kubeconfig)) {
-        std::cerr << "API test server did not start:\n" << server.stderrText();
-        return 1;
-    }
-    try {
-        auto cfg = sluice::kube::loadKubeconfig(kubeconfig);
-        cfg.qps = 0;  // measure the client and server, not the rate limiter
-        sluice::kube::RestClient client(cfg);
+        ApiServerProcess server(args.apiserver, {"--no-simulate"});
+        sluice::kube::RestClient client(server.config());
         client.create(
             {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "bench"}}}});
 
@@ -235,8 +199,8 @@ int main(int argc, char** argv) {
         sluice::kube::ListOptions pages;
         pages.limit = 500;
         auto all = client.listAll(kConfigMap, "bench", pages);
-        double listWall = duration<double>(steady_clock::now() - listStart).count();
-        std::printf("%-28s %7zu objs %8.2f s (pages of 500)\n", "list", all.items.size(), listWall);
+        std::printf("%-28s %7zu objs %8.2f s (pages of 500)\n", "list", all.items.size(),
+                    secondsSince(listStart));
 
         cacheBytesPerObject(client, args.objects, false);
         cacheBytesPerObject(client, args.objects, true);
@@ -245,7 +209,5 @@ int main(int argc, char** argv) {
         std::cerr << "benchmark failed: " << e.what() << "\n";
         return 1;
     }
-    server.signal(SIGTERM);
-    server.wait(seconds(10));
     return 0;
 }
