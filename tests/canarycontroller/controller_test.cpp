@@ -124,7 +124,8 @@ TEST_F(CanaryControllerTest, HealthyCanaryStepsWeightsAndIsPromoted) {
         for (const auto& a : addresses_->seen) EXPECT_EQ(a, "http://prometheus.test:9090");
     }
     EXPECT_TRUE(hasEventContaining("Promoted", "Promotion completed"));
-    EXPECT_GE(controller_->stats().promotions, 1u);
+    // Counted after the status write that shows the phase.
+    EXPECT_TRUE(eventually([&] { return controller_->stats().promotions >= 1; }));
 
     // Each reconcile that ran the checks reports their values; the others report none.
     int checked = 0;
@@ -165,13 +166,22 @@ TEST_F(CanaryControllerTest, FailingSuccessRateRollsBackAtThreshold) {
     EXPECT_TRUE(hasEventContaining("Halt", "request-success-rate 90 < 99"));
     EXPECT_TRUE(hasEventContaining("RollingBack", "failed checks threshold reached 2"));
     EXPECT_FALSE(sawAction("CopyTargetToPrimary(" + st.value("lastAppliedSpec", "") + ")"));
-    EXPECT_GE(controller_->stats().rollbacks, 1u);
+    // Counted, and the reconcile recorded, after the status write that shows the phase.
+    EXPECT_TRUE(eventually([&] { return controller_->stats().rollbacks >= 1; }));
     // The failing value as the reconcile that measured it reports it; that same reconcile
     // judged it (no interval lost waiting for the next one).
+    auto failingRecords = [&] {
+        std::vector<canarycontroller::ReconcileRecord> out;
+        for (const auto& r : records()) {
+            auto it = r.metrics.find("request-success-rate");
+            if (it != r.metrics.end() && it->second.hasValue() && it->second.value == 90)
+                out.push_back(r);
+        }
+        return out;
+    };
+    EXPECT_TRUE(eventually([&] { return failingRecords().size() >= 2; }));
     int failing = 0;
-    for (const auto& r : records()) {
-        auto it = r.metrics.find("request-success-rate");
-        if (it == r.metrics.end() || !it->second.hasValue() || it->second.value != 90) continue;
+    for (const auto& r : failingRecords()) {
         ++failing;
         bool halted = false;
         for (const auto& a : r.actions)
