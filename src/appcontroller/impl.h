@@ -259,8 +259,8 @@ struct ApplicationController::Impl {
     // Rendered revisions by (url, sha, path, recurse), and desired states prepared from them
     // by (render key, destination namespace, instance): an unchanged source is neither read
     // nor prepared again on every reconcile, within a bound of a few MB each.
-    detail::LruCache<detail::Rendered> renders{2048};
-    detail::LruCache<detail::Prepared> preparedStates{2048};
+    detail::LruCache<detail::Rendered> renders{1024};
+    detail::LruCache<detail::Prepared> preparedStates{1024};
 
     workqueue::KeyLocks keyLocks;
 
