@@ -196,13 +196,17 @@ class PruneOrder : public AppIntegration {
         std::string sha2 = repo_->commit("two");
         controller_->refresh(kControlNs, "order");
         ASSERT_TRUE(waitSynced("order", sha2)) << describe("order");
+        // The test's own watch may still be delivering the sync's writes.
         ASSERT_TRUE(eventually([&] { return log_->deletionStarted("old").has_value(); }))
             << log_->dump();
-        ASSERT_TRUE(log_->created("late")) << log_->dump();
-        auto keepChanged = log_->first("keep", [](const ChangeLog::Entry& e) {
-            return e.object.value("data", json::object()).value("k", "") == "2";
-        });
-        ASSERT_TRUE(keepChanged) << log_->dump();
+        ASSERT_TRUE(eventually([&] { return log_->created("late").has_value(); })) << log_->dump();
+        auto keepAtTwo = [&] {
+            return log_->first("keep", [](const ChangeLog::Entry& e) {
+                return e.object.value("data", json::object()).value("k", "") == "2";
+            });
+        };
+        ASSERT_TRUE(eventually([&] { return keepAtTwo().has_value(); })) << log_->dump();
+        auto keepChanged = keepAtTwo();
         pruned_ = log_->deletionStarted("old")->seq;
         lateCreated_ = log_->created("late")->seq;
         keepChanged_ = keepChanged->seq;
@@ -284,6 +288,12 @@ TEST_F(AppSync, WavesApplyInOrderAndWaitForHealth) {
     startController();
     createApp(application("waves", repo_->url(), "app"));
     ASSERT_TRUE(waitSynced("waves", sha)) << describe("waves");
+    // The test's own watches may still be delivering the sync's writes.
+    ASSERT_TRUE(eventually([&] {
+        return cms.created("early") && cms.created("middle") && cms.created("late") &&
+               deployments.created("web");
+    })) << cms.dump()
+        << deployments.dump();
 
     auto early = cms.created("early");
     auto middle = cms.created("middle");
