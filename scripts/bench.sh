@@ -4,6 +4,7 @@
 #   scripts/bench.sh kube|app|canary   one of them (further arguments go to it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/tools-env.sh  # the pinned helm and kubectl first on PATH
 scripts/install-deps.sh
 scripts/build.sh release
 which="${1:-all}"

@@ -2,6 +2,7 @@
 # Configures and builds one build tree. Usage: scripts/build.sh [release|asan]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/tools-env.sh  # the pinned helm and kubectl first on PATH
 kind="${1:-release}"
 case "$kind" in
   release) dir=build; flags=(-DCMAKE_BUILD_TYPE=Release) ;;

@@ -4,6 +4,7 @@
 # SLUICE_SANITIZE=0 skips the sanitizer pass (quicker local runs); CI always runs both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/tools-env.sh  # the pinned helm and kubectl first on PATH
 scripts/install-deps.sh
 
 jobs="${SLUICE_JOBS:-$(nproc)}"

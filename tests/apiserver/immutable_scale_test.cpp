@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "fixture.h"
+#include "testutil/tools.h"
 
 namespace sluice::testing {
 namespace {
@@ -533,8 +534,7 @@ struct KubectlRun {
 class KubectlScaleTest : public ApiServerTest {
   protected:
     void SetUp() override {
-        if (std::system("command -v kubectl >/dev/null 2>&1") != 0)
-            GTEST_SKIP() << "kubectl is not on PATH";
+        if (!isExecutable(kubectlPath())) GTEST_SKIP() << "no kubectl at " << kubectlPath();
         ApiServerTest::SetUp();
         dir = fs::temp_directory_path() /
               ("apiserver-scale-" + std::to_string(::getpid()) + "-" +
@@ -548,9 +548,9 @@ class KubectlScaleTest : public ApiServerTest {
     }
     KubectlRun kubectl(const std::string& args) {
         // HOME and KUBECONFIG point at the temp dir: no user configuration is read or written.
-        std::string cmd = "HOME='" + dir.string() + "' KUBECONFIG='" + kubeconfig +
-                          "' kubectl --cache-dir='" + (dir / "cache").string() + "' " + args +
-                          " 2>&1";
+        std::string cmd = "HOME='" + dir.string() + "' KUBECONFIG='" + kubeconfig + "' '" +
+                          kubectlPath() + "' --cache-dir='" + (dir / "cache").string() + "' " +
+                          args + " 2>&1";
         KubectlRun r{0, ""};
         FILE* p = ::popen(cmd.c_str(), "r");
         std::array<char, 4096> buf;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "fixture.h"
+#include "testutil/tools.h"
 
 namespace sluice::testing {
 namespace {
@@ -24,8 +25,7 @@ struct KubectlRun {
 class KubectlTest : public ApiServerTest {
   protected:
     void SetUp() override {
-        if (std::system("command -v kubectl >/dev/null 2>&1") != 0)
-            GTEST_SKIP() << "kubectl is not on PATH";
+        if (!isExecutable(kubectlPath())) GTEST_SKIP() << "no kubectl at " << kubectlPath();
         ApiServerTest::SetUp();
         dir = fs::temp_directory_path() /
               ("apiserver-kubectl-" + std::to_string(::getpid()) + "-" +
@@ -39,9 +39,9 @@ class KubectlTest : public ApiServerTest {
     }
     KubectlRun kubectl(const std::string& args, const std::string& env = "") {
         // HOME and KUBECONFIG point at the temp dir: no user configuration is read or written.
-        std::string cmd = env + " HOME='" + dir.string() + "' KUBECONFIG='" + kubeconfig +
-                          "' kubectl --cache-dir='" + (dir / "cache").string() + "' " + args +
-                          " 2>&1";
+        std::string cmd = env + " HOME='" + dir.string() + "' KUBECONFIG='" + kubeconfig + "' '" +
+                          kubectlPath() + "' --cache-dir='" + (dir / "cache").string() + "' " +
+                          args + " 2>&1";
         KubectlRun r{0, ""};
         FILE* p = ::popen(cmd.c_str(), "r");
         std::array<char, 4096> buf;

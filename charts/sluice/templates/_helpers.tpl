@@ -1,13 +1,7 @@
 {{/*
-The templates of this chart keep to a small subset of Helm's template language, so that
-tests/install can render them without Helm and compare the result with manifests/install.yaml:
-  - fields: .Values.*, .Release.Name, .Release.Namespace, .Release.Service, .Chart.Name,
-    .Chart.Version, .Chart.AppVersion, .Files.Get "path", "." and "$"
-  - actions: define, include, if / else / end, with / end, range / end (over lists),
-    comments, and "{{-" / "-}}" whitespace trimming
-  - functions: toYaml, nindent, indent, quote, default, not, and, or, eq, ne, gt, int
-Anything else (printf, tpl, lookup, sprig functions, else-if, variables) is not understood by
-that renderer: the test fails rather than guessing.
+tests/install renders this chart with the real helm (the pinned copy scripts/install-deps.sh
+installs) and compares the default output with manifests/install.yaml: a change here needs the
+same change there.
 */}}
 
 {{/* Name of every object of a release: <release>-controller. */}}

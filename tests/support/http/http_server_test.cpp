@@ -27,6 +27,7 @@
 
 #include "http/certs.h"
 #include "http/http_server.h"
+#include "testutil/tools.h"
 
 namespace sluice::testing {
 namespace {
@@ -1051,7 +1052,7 @@ TEST(HttpServerToolsTest, OpensslSClientNegotiatesHttp11) {
 }
 
 TEST(HttpServerToolsTest, KubectlReachesHandlerWithClientCertificate) {
-    if (!onPath("kubectl")) GTEST_SKIP() << "kubectl not installed";
+    if (!isExecutable(kubectlPath())) GTEST_SKIP() << "no kubectl at " << kubectlPath();
     std::mutex mu;
     std::string seenPath, seenCn, seenO;
     HttpServer server(tlsOptions(true, true));
@@ -1070,9 +1071,9 @@ TEST(HttpServerToolsTest, KubectlReachesHandlerWithClientCertificate) {
     std::string key = dir.write("client-key.pem", pki().client.keyPem);
     std::string kubeconfig = dir.write("kubeconfig", "");
     std::string out =
-        run("KUBECONFIG=" + kubeconfig + " timeout 60 kubectl --server " + server.url() +
-            " --certificate-authority " + ca + " --client-certificate " + cert + " --client-key " +
-            key + " --request-timeout 20s get --raw /foo 2>&1");
+        run("KUBECONFIG=" + kubeconfig + " timeout 60 '" + kubectlPath() + "' --server " +
+            server.url() + " --certificate-authority " + ca + " --client-certificate " + cert +
+            " --client-key " + key + " --request-timeout 20s get --raw /foo 2>&1");
     EXPECT_NE(out.find("{\"hello\":\"kubectl\"}"), std::string::npos) << out;
     std::lock_guard<std::mutex> lock(mu);
     EXPECT_EQ(seenPath, "/foo");

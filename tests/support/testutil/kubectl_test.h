@@ -1,7 +1,7 @@
 #pragma once
 // Base fixture of the tests that drive the real kubectl: a fresh in-process API server (no
-// simulated workloads, so only kubectl writes) and kubectl pointed at it. The test is skipped
-// where kubectl is not on PATH. Link sluice_testapiserver and sluice_testprocess.
+// simulated workloads, so only kubectl writes) and kubectl (kubectlPath(), tools.h) pointed at
+// it. The test is skipped where that kubectl cannot be run. Link sluice_testkubectl.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -14,14 +14,14 @@
 #include "apiserver/api_server.h"
 #include "process/process.h"
 #include "testutil/objects.h"
+#include "testutil/tools.h"
 
 namespace sluice::testing {
 
 class KubectlTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        if (std::system("command -v kubectl >/dev/null 2>&1") != 0)
-            GTEST_SKIP() << "kubectl is not on PATH";
+        if (!isExecutable(kubectlPath())) GTEST_SKIP() << "no kubectl at " << kubectlPath();
         ApiServerOptions opts;
         opts.simulateWorkloads = false;
         server = std::make_unique<ApiServer>(opts);
@@ -34,7 +34,7 @@ class KubectlTest : public ::testing::Test {
     }
 
     RunResult kubectl(std::vector<std::string> args, const std::string& stdinText = "") {
-        std::vector<std::string> argv = {"kubectl", "--cache-dir=" + dir.file("cache")};
+        std::vector<std::string> argv = {kubectlPath(), "--cache-dir=" + dir.file("cache")};
         argv.insert(argv.end(), args.begin(), args.end());
         // HOME and KUBECONFIG point at the temp dir: no user configuration is read or written.
         return runProcess(argv, {{"HOME", dir.path()}, {"KUBECONFIG", kubeconfig}},
