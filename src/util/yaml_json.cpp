@@ -1,11 +1,14 @@
 #include "sluice/util/yaml_json.h"
 
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <string_view>
 
@@ -101,42 +104,251 @@ json resolvePlainScalar(const std::string& s) {
     return s;
 }
 
-json toJson(const YAML::Node& node) {
-    switch (node.Type()) {
-        case YAML::NodeType::Null:
-        case YAML::NodeType::Undefined:
-            return nullptr;
-        case YAML::NodeType::Scalar: {
-            const std::string& tag = node.Tag();
-            if (tag == "!" || tag == "tag:yaml.org,2002:str") return node.Scalar();
-            if (tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" ||
-                tag == "tag:yaml.org,2002:bool" || tag == "tag:yaml.org,2002:null")
-                return resolvePlainScalar(node.Scalar());
-            return resolvePlainScalar(node.Scalar());
-        }
-        case YAML::NodeType::Sequence: {
-            json arr = json::array();
-            for (const auto& item : node) arr.push_back(toJson(item));
-            return arr;
-        }
-        case YAML::NodeType::Map: {
-            json obj = json::object();
-            for (const auto& kv : node) {
-                // Keys keep their text: a key spelled "on" or "n" is a field name, not a bool.
-                std::string k = kv.first.IsScalar() ? kv.first.Scalar() : toJson(kv.first).dump();
-                if (obj.contains(k)) {
-                    throw YamlError("duplicate key \"" + k + "\"", kv.first.Mark().line + 1);
-                }
-                obj[k] = toJson(kv.second);
-            }
-            return obj;
-        }
-    }
-    return nullptr;
+json scalarToJson(const std::string& tag, const std::string& value) {
+    // "!" marks a quoted scalar: it stays a string, as an explicit !!str does.
+    if (tag == "!" || tag == "tag:yaml.org,2002:str") return value;
+    return resolvePlainScalar(value);
+}
+
+int lineOf(const YAML::Mark& mark) {
+    return mark.is_null() ? 0 : mark.line + 1;
 }
 
 int lineOf(const YAML::Exception& e) {
-    return e.mark.is_null() ? 0 : e.mark.line + 1;
+    return lineOf(e.mark);
+}
+
+// Measured on nlohmann::json: a list element takes 48 to 64 bytes, a map entry (key and value,
+// two nodes here) 96 to 124.
+constexpr std::size_t kNodeBytes = 64;
+
+std::size_t times(std::size_t n, std::size_t factor) {
+    if (factor != 0 && n > std::numeric_limits<std::size_t>::max() / factor)
+        return std::numeric_limits<std::size_t>::max();
+    return n * factor;
+}
+
+// Counts what a document produces against its limits and its stream's, throwing as soon as one
+// is exceeded: alias expansions are counted before they are copied.
+class Meter {
+  public:
+    explicit Meter(YamlBudget& stream) : stream_(stream) {}
+
+    void startDocument(int line) {
+        doc_ = {};
+        line_ = line;
+    }
+    // A node written out in the text.
+    void own(std::size_t bytes) { add(1, bytes, 0, 0); }
+    // An alias standing for `nodes` nodes taking `bytes`.
+    void alias(std::size_t nodes, std::size_t bytes) { add(nodes, bytes, nodes, bytes); }
+    // The copy kept of an anchored node, for its aliases.
+    void anchorCopy(std::size_t bytes) { add(0, bytes, 0, bytes); }
+    void depth(std::size_t levels) const {
+        if (levels > limits().maxDepth)
+            fail("YAML nesting deeper than " + std::to_string(limits().maxDepth) + " levels");
+    }
+
+  private:
+    const YamlLimits& limits() const { return stream_.limits; }
+
+    [[noreturn]] void fail(const std::string& message) const { throw YamlError(message, line_); }
+
+    void add(std::size_t nodes, std::size_t bytes, std::size_t aliasNodes, std::size_t aliasBytes) {
+        for (YamlTotals* t : {&doc_, &stream_.spent}) {
+            t->nodes += nodes;
+            t->bytes += bytes;
+            t->aliasNodes += aliasNodes;
+            t->aliasBytes += aliasBytes;
+        }
+        check(doc_, limits().maxNodes, limits().maxBytes, "");
+        check(stream_.spent, limits().maxStreamNodes, limits().maxStreamBytes,
+              " over the stream's documents");
+    }
+
+    void check(const YamlTotals& t, std::size_t maxNodes, std::size_t maxBytes,
+               const std::string& scope) const {
+        const YamlLimits& l = limits();
+        // What the text itself produced sets how much aliases may add to it.
+        std::size_t aliasNodeCap =
+            std::max(l.aliasNodes, times(t.nodes - t.aliasNodes, l.aliasRatio));
+        std::size_t aliasByteCap =
+            std::max(l.aliasBytes, times(t.bytes - t.aliasBytes, l.aliasRatio));
+        if (t.aliasNodes > aliasNodeCap)
+            fail("YAML alias expansion exceeds " + std::to_string(aliasNodeCap) + " nodes" + scope +
+                 " (an alias bomb?)");
+        if (t.aliasBytes > aliasByteCap)
+            fail("YAML alias expansion exceeds " + std::to_string(aliasByteCap) + " bytes" + scope +
+                 " (an alias bomb?)");
+        if (t.nodes > maxNodes) fail("YAML exceeds " + std::to_string(maxNodes) + " nodes" + scope);
+        if (t.bytes > maxBytes)
+            fail("YAML exceeds an estimated " + std::to_string(maxBytes) + " bytes" + scope);
+    }
+
+    YamlBudget& stream_;
+    YamlTotals doc_;
+    int line_ = 0;
+};
+
+struct Size {
+    std::size_t nodes = 0;
+    std::size_t bytes = 0;
+    std::size_t height = 0;  // levels of lists and maps; 0 for a scalar
+};
+
+// A finished node on its way into its parent.
+struct Built {
+    json value;
+    Size size;
+    std::optional<std::string> text;  // a scalar's text, kept for map keys and the root
+    int line = 0;
+};
+
+// A list or map being filled.
+struct Open {
+    json value;
+    Size size;
+    YAML::anchor_t anchor;
+    int line;
+    std::optional<std::string> key;  // a map's key waiting for its value
+    int keyLine = 0;
+};
+
+struct Anchor {
+    std::string name;
+    bool done = false;  // an alias inside its own anchored node would make a cycle
+    Built node;
+};
+
+// Builds JSON straight from the parser's events rather than from YAML::Node: the node graph
+// shares aliased nodes, so walking it copies them without knowing, and a node that contains
+// its own alias (`&a [*a]`) makes the walk recurse until the stack overflows.
+class JsonBuilder : public YAML::EventHandler {
+  public:
+    explicit JsonBuilder(YamlBudget& stream) : meter_(stream) {}
+
+    // Whether the document held nothing, as opposed to, say, an empty tagged scalar.
+    bool empty() const { return !root_ || (root_->value.is_null() && !root_->text); }
+    json takeRoot() { return root_ ? std::move(root_->value) : json(); }
+
+    void OnDocumentStart(const YAML::Mark& mark) override {
+        meter_.startDocument(lineOf(mark));
+        stack_.clear();
+        anchors_.clear();
+        root_.reset();
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+        leaf(mark, anchor, nullptr, nullptr);
+    }
+    void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                  const std::string& value) override {
+        leaf(mark, anchor, scalarToJson(tag, value), &value);
+    }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override;
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                         YAML::EmitterStyle::value) override {
+        open(mark, anchor, json::array());
+    }
+    void OnSequenceEnd() override { close(); }
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                    YAML::EmitterStyle::value) override {
+        open(mark, anchor, json::object());
+    }
+    void OnMapEnd() override { close(); }
+    void OnAnchor(const YAML::Mark&, const std::string& name) override { anchorName_ = name; }
+
+  private:
+    bool atKey() const {
+        return !stack_.empty() && stack_.back().value.is_object() && !stack_.back().key;
+    }
+    void defineAnchor(YAML::anchor_t anchor);
+    void leaf(const YAML::Mark& mark, YAML::anchor_t anchor, json value, const std::string* text);
+    void open(const YAML::Mark& mark, YAML::anchor_t anchor, json value);
+    void close();
+    void finish(Built node, YAML::anchor_t anchor);
+    void addToMap(Open& map, Built node);
+
+    Meter meter_;
+    std::vector<Open> stack_;
+    std::vector<Anchor> anchors_;  // by the parser's anchor number, which starts at 1
+    std::string anchorName_;
+    std::optional<Built> root_;
+};
+
+void JsonBuilder::defineAnchor(YAML::anchor_t anchor) {
+    if (anchor == YAML::NullAnchor) return;
+    if (anchors_.size() <= anchor) anchors_.resize(anchor + 1);
+    anchors_[anchor] = Anchor{anchorName_, false, {}};
+}
+
+void JsonBuilder::leaf(const YAML::Mark& mark, YAML::anchor_t anchor, json value,
+                       const std::string* text) {
+    std::size_t bytes = kNodeBytes + (text ? text->size() : 0);
+    meter_.own(bytes);
+    defineAnchor(anchor);
+    Built node{std::move(value), Size{1, bytes, 0}, std::nullopt, lineOf(mark)};
+    // Keys use the text; the root keeps it to tell a tagged empty scalar from an empty document.
+    if (text && (atKey() || anchor != YAML::NullAnchor || stack_.empty())) node.text = *text;
+    finish(std::move(node), anchor);
+}
+
+void JsonBuilder::open(const YAML::Mark& mark, YAML::anchor_t anchor, json value) {
+    meter_.depth(stack_.size() + 1);
+    meter_.own(kNodeBytes);
+    defineAnchor(anchor);
+    stack_.push_back(Open{std::move(value), Size{1, kNodeBytes, 1}, anchor, lineOf(mark), {}, 0});
+}
+
+void JsonBuilder::close() {
+    Open done = std::move(stack_.back());
+    stack_.pop_back();
+    finish(Built{std::move(done.value), done.size, std::nullopt, done.line}, done.anchor);
+}
+
+void JsonBuilder::OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    const Anchor& a = anchors_.at(anchor);
+    if (!a.done)
+        throw YamlError("YAML alias *" + a.name + " is inside the node it refers to", lineOf(mark));
+    meter_.depth(stack_.size() + a.node.size.height);
+    meter_.alias(a.node.size.nodes, a.node.size.bytes);  // before the copy is made
+    Built copy = a.node;
+    copy.line = lineOf(mark);
+    finish(std::move(copy), YAML::NullAnchor);
+}
+
+void JsonBuilder::finish(Built node, YAML::anchor_t anchor) {
+    if (anchor != YAML::NullAnchor) {
+        meter_.anchorCopy(node.size.bytes);
+        anchors_[anchor].node = node;
+        anchors_[anchor].done = true;
+    }
+    if (stack_.empty()) {
+        root_ = std::move(node);
+        return;
+    }
+    Open& parent = stack_.back();
+    parent.size.nodes += node.size.nodes;
+    parent.size.bytes += node.size.bytes;
+    parent.size.height = std::max(parent.size.height, node.size.height + 1);
+    if (parent.value.is_array()) {
+        parent.value.push_back(std::move(node.value));
+    } else {
+        addToMap(parent, std::move(node));
+    }
+}
+
+void JsonBuilder::addToMap(Open& map, Built node) {
+    if (!map.key) {
+        // Keys keep their text: a key spelled "on" or "n" is a field name, not a bool.
+        map.key = node.text ? std::move(*node.text) : node.value.dump();
+        map.keyLine = node.line;
+        return;
+    }
+    auto& obj = map.value.get_ref<json::object_t&>();
+    if (!obj.try_emplace(*map.key, std::move(node.value)).second)
+        throw YamlError("duplicate key \"" + *map.key + "\"", map.keyLine);
+    map.key.reset();
 }
 
 void emit(YAML::Emitter& out, const json& v) {
@@ -177,26 +389,46 @@ void emit(YAML::Emitter& out, const json& v) {
     }
 }
 
-}  // namespace
-
-json yamlToJson(const std::string& text) {
+// Hands `take` each document of the stream until it returns false.
+template <typename Take>
+void parseDocuments(const std::string& text, YamlBudget& stream, Take take) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    JsonBuilder builder(stream);
     try {
-        return toJson(YAML::Load(text));
+        while (parser.HandleNextDocument(builder))
+            if (!take(builder)) return;
+    } catch (const YAML::DeepRecursion& e) {
+        // Only reached when maxDepth is set above yaml-cpp's own guard.
+        throw YamlError("YAML nesting deeper than yaml-cpp allows", lineOf(e));
     } catch (const YAML::Exception& e) {
         throw YamlError(e.msg, lineOf(e));
     }
 }
 
-std::vector<json> yamlDocumentsToJson(const std::string& text) {
+}  // namespace
+
+json yamlToJson(const std::string& text, const YamlLimits& limits) {
+    YamlBudget stream{limits, {}};
+    return yamlToJson(text, stream);
+}
+
+json yamlToJson(const std::string& text, YamlBudget& stream) {
+    json doc;  // no document at all reads as null, as with YAML::Load
+    parseDocuments(text, stream, [&](JsonBuilder& builder) {
+        doc = builder.takeRoot();
+        return false;  // the first document only
+    });
+    return doc;
+}
+
+std::vector<json> yamlDocumentsToJson(const std::string& text, const YamlLimits& limits) {
+    YamlBudget stream{limits, {}};
     std::vector<json> docs;
-    try {
-        for (const auto& node : YAML::LoadAll(text)) {
-            if (node.IsNull() || !node.IsDefined()) continue;
-            docs.push_back(toJson(node));
-        }
-    } catch (const YAML::Exception& e) {
-        throw YamlError(e.msg, lineOf(e));
-    }
+    parseDocuments(text, stream, [&](JsonBuilder& builder) {
+        if (!builder.empty()) docs.push_back(builder.takeRoot());
+        return true;
+    });
     return docs;
 }
 
