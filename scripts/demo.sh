@@ -6,13 +6,9 @@
 # image and rolls back a bad one. Installs dependencies and builds first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/tools-env.sh  # the pinned helm and kubectl first on PATH
 scripts/install-deps.sh
 scripts/build.sh release
-
-if ! command -v kubectl >/dev/null 2>&1; then
-  echo "demo: kubectl is required on PATH to show the cluster state" >&2
-  exit 1
-fi
 
 work=$(mktemp -d /tmp/sluice-demo.XXXXXX)
 pids=()
@@ -54,6 +50,7 @@ k get crds
 step "A git repository made from examples/guestbook"
 mkdir -p "$work/repo"
 cp -r examples/guestbook "$work/repo/guestbook"
+cp -r examples/helm examples/kustomize "$work/repo/"
 git init -q -b main "$work/repo"
 git_repo add -A && git_repo commit -q -m "guestbook 1.0.0"
 git_repo log --oneline
@@ -67,7 +64,8 @@ prom_port=19083  # the demo's Prometheus, started in the canary section below
 build/src/main/sluice-controller --kubeconfig "$KUBECONFIG" --control-namespace sluice \
   --repo-cache-dir "$work/repo-cache" --reconcile-interval 3m \
   --metrics-addr 127.0.0.1:19080 --health-addr 127.0.0.1:19081 --webhook-addr 127.0.0.1:19082 \
-  --metrics-server "http://127.0.0.1:$prom_port" >"$work/controller.log" 2>&1 &
+  --metrics-server "http://127.0.0.1:$prom_port" --render-dir "$work/sources" \
+  >"$work/controller.log" 2>&1 &
 pids+=($!)
 wait_for "the controller to start" grep -q "application controller started" "$work/controller.log"
 
@@ -114,6 +112,36 @@ k describe application guestbook -n sluice
 step "Deleting the Application: its finalizer deletes what it deployed"
 k delete application guestbook -n sluice --wait=true --timeout=60s
 k get deployments,services,configmaps -n guestbook
+
+step "A Helm chart in git (examples/helm/web) and a Kustomize overlay (examples/kustomize/shop)"
+# Rendered by the real helm and `kubectl kustomize`, as Argo CD renders them.
+for f in web-helm shop-kustomize; do
+  sed "s|REPO_URL|file://$work/repo|" "examples/applications/$f.yaml" >"$work/$f.yaml"
+  k apply --server-side -f "$work/$f.yaml"
+done
+app_synced() { [ "$(kc get application "$1" -n sluice -o jsonpath='{.status.sync.status}/{.status.sync.revision}')" = "Synced/$2" ]; }
+rev=$(git_repo rev-parse HEAD)
+wait_for "the Helm Application" app_synced web "$rev"
+wait_for "the Kustomize Application" app_synced shop "$rev"
+k get applications -n sluice -o custom-columns='NAME:.metadata.name,TYPE:.status.sourceType,SYNC:.status.sync.status,HEALTH:.status.health.status,REVISION:.status.sync.revision'
+k get deployments,services,configmaps -n web
+k get deployment web -n web -o jsonpath='image={.spec.template.spec.containers[0].image} replicas={.spec.replicas}{"\n"}'
+k get deployments,services,configmaps -n shop --show-labels
+echo "+ kubectl sluice app manifests web -n sluice   # (first 12 lines)"
+build/src/plugin/kubectl-sluice app manifests web -n sluice >"$work/manifests.yaml"
+head -n 12 "$work/manifests.yaml"; echo
+
+step "A new chart value in git: 3 replicas and another greeting; the Service template removed"
+sed -i 's|replicaCount: 2|replicaCount: 3|; s|hello from prod|hello again|' "$work/repo/helm/web/values-prod.yaml"
+git_repo rm -q helm/web/templates/service.yaml
+git_repo commit -q -am "web: 3 replicas, no Service"
+rev=$(git_repo rev-parse HEAD)
+k annotate application web -n sluice sluice.io/refresh=normal --overwrite
+wait_for "the Helm Application's new revision" app_synced web "$rev"
+k get deployment web -n web -o jsonpath='replicas={.spec.replicas}{"\n"}'
+k get configmap web-config -n web -o jsonpath='greeting={.data.greeting}{"\n"}'
+k get services -n web
+for a in web shop; do kc delete application "$a" -n sluice --wait=false >/dev/null; done
 
 step "Canary: two test backends for podinfo's pods, and a local Prometheus scraping them"
 # sluice-demo-traffic stands in for podinfo's primary and canary pods (each answers HTTP and

@@ -2,6 +2,8 @@
 // a user sees all mistakes in one InvalidSpecError condition instead of fixing them one by one.
 #include "sluice/app/spec.h"
 
+#include "reader.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -14,154 +16,14 @@ using nlohmann::json;
 
 namespace {
 
+using detail::escapesRepository;
+using detail::isDnsLabel;
+using detail::Reader;
+
 std::string lower(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return s;
-}
-
-// Reads typed fields of one JSON object, collecting errors instead of throwing.
-class Reader {
-  public:
-    Reader(const json& object, std::string path, std::vector<std::string>& errors)
-        : object_(object), path_(std::move(path)), errors_(errors) {}
-
-    std::string pathOf(std::string_view key) const { return path_ + "." + std::string(key); }
-    void error(std::string_view key, const std::string& message) const {
-        errors_.push_back(pathOf(key) + ": " + message);
-    }
-
-    // The field, or nullptr when absent or null.
-    const json* field(std::string_view key) const {
-        auto it = object_.find(std::string(key));
-        if (it == object_.end() || it->is_null()) return nullptr;
-        return &*it;
-    }
-
-    std::optional<std::string> string(std::string_view key) const {
-        const json* value = field(key);
-        if (value == nullptr) return std::nullopt;
-        if (!value->is_string()) {
-            error(key, "must be a string");
-            return std::nullopt;
-        }
-        return value->get<std::string>();
-    }
-
-    std::optional<bool> boolean(std::string_view key) const {
-        const json* value = field(key);
-        if (value == nullptr) return std::nullopt;
-        if (!value->is_boolean()) {
-            error(key, "must be a boolean");
-            return std::nullopt;
-        }
-        return value->get<bool>();
-    }
-
-    std::optional<long long> integer(std::string_view key) const {
-        const json* value = field(key);
-        if (value == nullptr) return std::nullopt;
-        if (value->is_number_integer()) return value->get<long long>();
-        if (value->is_number_float()) {
-            double d = value->get<double>();
-            if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15)
-                return static_cast<long long>(d);
-        }
-        error(key, "must be an integer");
-        return std::nullopt;
-    }
-
-    std::optional<double> number(std::string_view key) const {
-        const json* value = field(key);
-        if (value == nullptr) return std::nullopt;
-        if (!value->is_number()) {
-            error(key, "must be a number");
-            return std::nullopt;
-        }
-        return value->get<double>();
-    }
-
-    // An object field; nullptr (with an error) when it has another type.
-    const json* object(std::string_view key) const {
-        const json* value = field(key);
-        if (value == nullptr) return nullptr;
-        if (!value->is_object()) {
-            error(key, "must be an object");
-            return nullptr;
-        }
-        return value;
-    }
-
-    const json* array(std::string_view key) const {
-        const json* value = field(key);
-        if (value == nullptr) return nullptr;
-        if (!value->is_array()) {
-            error(key, "must be a list");
-            return nullptr;
-        }
-        return value;
-    }
-
-    std::vector<std::string> strings(std::string_view key) const {
-        std::vector<std::string> out;
-        const json* list = array(key);
-        if (list == nullptr) return out;
-        for (size_t i = 0; i < list->size(); ++i) {
-            if (!(*list)[i].is_string()) {
-                errors_.push_back(pathOf(key) + "[" + std::to_string(i) + "]: must be a string");
-                continue;
-            }
-            out.push_back((*list)[i].get<std::string>());
-        }
-        return out;
-    }
-
-    // Fields outside `known` are typos or features Sluice lacks; both must be visible.
-    void rejectUnknown(std::initializer_list<std::string_view> known) const {
-        for (auto it = object_.begin(); it != object_.end(); ++it) {
-            if (std::find(known.begin(), known.end(), it.key()) == known.end())
-                error(it.key(), "unknown field");
-        }
-    }
-
-    // Argo CD features Sluice does not implement: reported as such rather than as typos.
-    void rejectUnsupported(std::string_view key, const std::string& why) const {
-        if (object_.contains(std::string(key))) error(key, "not supported (" + why + ")");
-    }
-
-  private:
-    const json& object_;
-    std::string path_;
-    std::vector<std::string>& errors_;
-};
-
-bool isDnsLabel(const std::string& s) {
-    if (s.empty() || s.size() > 63) return false;
-    for (char c : s)
-        if (!(std::islower(static_cast<unsigned char>(c)) ||
-              std::isdigit(static_cast<unsigned char>(c)) || c == '-'))
-            return false;
-    return s.front() != '-' && s.back() != '-';
-}
-
-// A repository path must stay inside the repository: relative, and no ".." climbing above the
-// root (a ".." inside, such as "a/../b", is fine).
-bool escapesRepository(const std::string& path) {
-    if (!path.empty() && path.front() == '/') return true;
-    int depth = 0;
-    size_t start = 0;
-    while (start <= path.size()) {
-        size_t end = path.find('/', start);
-        if (end == std::string::npos) end = path.size();
-        std::string_view part(path.data() + start, end - start);
-        if (part == "..") {
-            if (--depth < 0) return true;
-        } else if (!part.empty() && part != ".") {
-            ++depth;
-        }
-        start = end + 1;
-    }
-    return false;
 }
 
 // Parses the "Name=value" list. `at` is the list's field path, used in messages.
@@ -252,42 +114,6 @@ RetryPolicy parseRetry(const json& retry, const std::string& at, std::vector<std
                 out.factor = *f;
             }
         }
-    }
-    return out;
-}
-
-Source parseSource(const json& source, std::vector<std::string>& errors) {
-    Source out;
-    Reader r(source, "spec.source", errors);
-    const std::string plainOnly = "Sluice deploys plain manifests from a directory";
-    r.rejectUnsupported("helm", plainOnly);
-    r.rejectUnsupported("kustomize", plainOnly);
-    r.rejectUnsupported("plugin", plainOnly);
-    r.rejectUnsupported("chart", "Helm repositories are not supported");
-    r.rejectUnsupported("ref", "multiple sources are not supported");
-    r.rejectUnknown({"repoURL", "targetRevision", "path", "directory", "helm", "kustomize",
-                     "plugin", "chart", "ref"});
-    auto repo = r.string("repoURL");
-    if (repo && !repo->empty()) {
-        out.repoURL = *repo;
-    } else if (repo || r.field("repoURL") == nullptr) {
-        r.error("repoURL", "required");
-    }
-    if (auto rev = r.string("targetRevision")) out.targetRevision = *rev;
-    if (auto path = r.string("path")) {
-        if (escapesRepository(*path)) {
-            r.error("path", "must be a relative path inside the repository, got \"" + *path + "\"");
-        } else {
-            out.path = *path;
-        }
-    }
-    if (const json* dir = r.object("directory")) {
-        Reader d(*dir, "spec.source.directory", errors);
-        d.rejectUnsupported("jsonnet", plainOnly);
-        d.rejectUnsupported("include", "every manifest of the directory is deployed");
-        d.rejectUnsupported("exclude", "every manifest of the directory is deployed");
-        d.rejectUnknown({"recurse", "jsonnet", "include", "exclude"});
-        if (auto recurse = d.boolean("recurse")) out.recurse = *recurse;
     }
     return out;
 }
@@ -392,14 +218,13 @@ Operation parseOperation(const json& op, std::vector<std::string>& errors) {
     if (const json* sync = r.object("sync")) {
         Reader s(*sync, "operation.sync", errors);
         s.rejectUnsupported("resources", "selective sync; every resource is synced");
-        s.rejectUnsupported("sources", "multiple sources are not supported");
-        s.rejectUnsupported("revisions", "multiple sources are not supported");
         // source (the app's source, echoed by the Argo CD CLI) and syncStrategy (hook/apply)
         // are accepted; Sluice always server-side applies the Application's own source.
         s.rejectUnknown({"revision", "prune", "dryRun", "syncOptions", "resources", "source",
                          "sources", "revisions", "syncStrategy", "manifests"});
         s.rejectUnsupported("manifests", "manifests always come from the source");
         if (auto v = s.string("revision")) out.revision = *v;
+        out.revisions = s.strings("revisions");
         if (auto v = s.boolean("prune")) out.prune = *v;
         if (auto v = s.boolean("dryRun")) out.dryRun = *v;
         out.syncOptions = s.strings("syncOptions");
@@ -495,7 +320,6 @@ ParseResult parseApplication(const json& app) {
         const json& spec = *specIt;
         ApplicationSpec& out = result.spec;
         Reader r(spec, "spec", errors);
-        r.rejectUnsupported("sources", "multiple sources are not supported; use spec.source");
         r.rejectUnsupported("sourceHydrator", "use spec.source");
         // info: free-form name/value pairs Argo CD only displays; accepted and unused.
         r.rejectUnknown({"project", "source", "destination", "syncPolicy", "ignoreDifferences",
@@ -508,10 +332,30 @@ ParseResult parseApplication(const json& app) {
             }
         }
         if (const json* source = r.object("source")) {
-            out.source = parseSource(*source, errors);
-        } else if (r.field("source") == nullptr && r.field("sources") == nullptr) {
-            r.error("source", "required");
+            out.source = parseSource(*source, "spec.source", errors);
+            out.sources = {out.source};
         }
+        if (const json* sources = r.array("sources"); sources && !sources->empty()) {
+            // Argo CD: with sources set, source is ignored.
+            out.multiSource = true;
+            out.sources.clear();
+            for (size_t i = 0; i < sources->size(); ++i) {
+                const std::string at = "spec.sources[" + std::to_string(i) + "]";
+                if (!(*sources)[i].is_object()) {
+                    errors.push_back(at + ": must be an object");
+                    continue;
+                }
+                out.sources.push_back(parseSource((*sources)[i], at, errors));
+            }
+            if (!out.sources.empty()) out.source = out.sources.front();
+            std::set<std::string> refs;
+            for (size_t i = 0; i < out.sources.size(); ++i)
+                if (!out.sources[i].ref.empty() && !refs.insert(out.sources[i].ref).second)
+                    errors.push_back("spec.sources[" + std::to_string(i) + "].ref: \"" +
+                                     out.sources[i].ref + "\" is used by another source");
+        }
+        if (r.field("source") == nullptr && r.field("sources") == nullptr)
+            r.error("source", "required");
         if (const json* destination = r.object("destination")) {
             out.destination = parseDestination(*destination, errors);
         } else if (r.field("destination") == nullptr) {

@@ -42,17 +42,21 @@ json inventoryStatus(const std::vector<InventoryEntry>& entries) {
 
 void appendHistory(json& history, const std::string& revision, const json& source,
                    const std::string& deployStartedAt, const std::string& deployedAt, int limit) {
+    appendHistory(history, json{{"revision", revision}, {"source", source}}, deployStartedAt,
+                  deployedAt, limit);
+}
+
+void appendHistory(json& history, const json& revisionRecord, const std::string& deployStartedAt,
+                   const std::string& deployedAt, int limit) {
     if (!history.is_array()) history = json::array();
     long next = 0;
     if (!history.empty() && history.back().is_object()) {
         auto id = history.back().find("id");
         if (id != history.back().end() && id->is_number_integer()) next = id->get<long>() + 1;
     }
-    history.push_back({{"id", next},
-                       {"revision", revision},
-                       {"deployedAt", deployedAt},
-                       {"deployStartedAt", deployStartedAt},
-                       {"source", source}});
+    json entry = {{"id", next}, {"deployedAt", deployedAt}, {"deployStartedAt", deployStartedAt}};
+    entry.update(revisionRecord);
+    history.push_back(std::move(entry));
     const size_t keep = static_cast<size_t>(std::max(limit, 0));
     if (history.size() > keep)
         history.erase(history.begin(),

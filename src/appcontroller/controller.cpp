@@ -71,6 +71,12 @@ ApplicationController::Impl::Impl(kube::KubeClient& c, cache::SharedInformerFact
                                                   std::chrono::milliseconds(300000)}}),
       gate(std::make_shared<workqueue::Gate>(queue)),
       appGvk{app::kGroup, app::kVersion, app::kKind} {
+    opts.sources.plugins = [this] { return pluginDefinitions(); };
+    source::ServiceHooks hooks;
+    hooks.gitRepository = [this](const std::string& url) { return repositoryFor(url); };
+    hooks.helmCredentials = [this](const std::string& url) { return helmCredentialsFor(url); };
+    sourceService = std::make_unique<source::SourceService>(git, opts.sources, std::move(hooks),
+                                                            opts.renderConcurrency);
     if (opts.events) {
         events = opts.events;
     } else {
@@ -432,6 +438,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     }
     const app::ApplicationSpec& spec = parsed.spec;
     const json rawSource = ref.object["spec"].value("source", json::object());
+    const json rawSources = ref.object["spec"].value("sources", json::array());
     const json rawDestination = ref.object["spec"].value("destination", json::object());
 
     // Source: resolve (at most once per poll interval unless something asks for it) and render.
@@ -464,8 +471,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     Desired desired;
     std::string comparisonError;
     try {
-        git::Revision target = resolveTarget(spec.source, freshAfter, fetched);
-        desired = desiredFor(ref, spec, target, inventory);
+        desired = desiredFor(ref, spec, resolveTargets(spec, freshAfter, fetched), inventory);
         if (!desired.prepared->errors.empty())
             comparisonError = join(desired.prepared->errors, "; ");
     } catch (const git::GitError& e) {
@@ -577,13 +583,28 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
             r.retryCount = continuing ? continuingRetryCount() : 0;
             r.startedAt = continuing ? continuingStartedAt() : now;
             std::string opError;
-            const std::string& wanted = op.revision;
-            if (!wanted.empty() && wanted != desired.revision.sha &&
-                wanted != spec.source.targetRevision) {
+            std::string wanted = op.revision;
+            if (spec.multiSource) wanted = join(op.revisions, ",");
+            const std::string target = spec.multiSource ? "" : spec.source.targetRevision;
+            if (!wanted.empty() && wanted != desired.revision.sha && wanted != target) {
                 try {
-                    git::Revision rev = resolveExact(spec.source, wanted);
-                    if (rev.sha != desired.revision.sha) {
-                        opDesired = desiredFor(ref, spec, rev, inventory);
+                    std::vector<git::Revision> revs;
+                    if (spec.multiSource) {
+                        if (op.revisions.size() != spec.sources.size())
+                            throw render::RenderError(
+                                "operation.sync.revisions", 0,
+                                "names " + std::to_string(op.revisions.size()) +
+                                    " revision(s) for " + std::to_string(spec.sources.size()) +
+                                    " sources");
+                        for (size_t i = 0; i < spec.sources.size(); ++i)
+                            revs.push_back(resolveExact(spec.sources[i], op.revisions[i]));
+                    } else {
+                        revs.push_back(resolveExact(spec.source, wanted));
+                    }
+                    std::vector<std::string> shas;
+                    for (const auto& r : revs) shas.push_back(r.sha);
+                    if (join(shas, ",") != desired.revision.sha) {
+                        opDesired = desiredFor(ref, spec, revs, inventory);
                         if (!opDesired->prepared->errors.empty()) {
                             opError = join(opDesired->prepared->errors, "; ");
                         } else if (!ensureInformers(
@@ -615,12 +636,12 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     } else if (spec.syncPolicy.automated) {
         const bool prune = spec.syncPolicy.prune;
         const bool needs = needsSync(desired.compared, prune);
-        const std::string lastRevision =
-            detail::strAt(opState, "/syncResult/revision"_json_pointer);
-        const json lastSource = opState.contains("syncResult")
-                                    ? fieldOr(opState["syncResult"], "source", json())
-                                    : json();
-        const bool sameRevision = lastRevision == desired.revision.sha && lastSource == rawSource;
+        const json& lastResult = fieldOr(opState, "syncResult", kEmptyObject);
+        const std::string lastRevision = recordedRevision(lastResult);
+        const json lastSource =
+            fieldOr(lastResult, spec.multiSource ? "sources" : "source", json());
+        const bool sameRevision = lastRevision == desired.revision.sha &&
+                                  lastSource == (spec.multiSource ? rawSources : rawSource);
         std::size_t wouldPrune = 0;
         for (const auto& r : desired.compared.resources)
             if (!r.desired && r.requiresPruning && prune && !r.pruneDisabled) ++wouldPrune;
@@ -631,8 +652,13 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
             r.op.automated = true;
             r.op.revision = desired.revision.sha;
             r.op.prune = prune;
-            r.op.raw = {{"sync", {{"revision", desired.revision.sha}, {"prune", prune}}},
-                        {"initiatedBy", {{"automated", true}}}};
+            r.op.raw = {{"sync", {{"prune", prune}}}, {"initiatedBy", {{"automated", true}}}};
+            if (spec.multiSource) {
+                r.op.revisions = desired.revisions;
+                r.op.raw["sync"]["revisions"] = desired.revisions;
+            } else {
+                r.op.raw["sync"]["revision"] = desired.revision.sha;
+            }
             if (spec.syncPolicy.retry) {
                 const auto& rp = *spec.syncPolicy.retry;
                 r.op.raw["retry"] = {{"limit", rp.limit},
@@ -731,9 +757,20 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     }
 
     // Status of the target revision.
-    updates["sync"] = {{"status", desired.compared.synced ? "Synced" : "OutOfSync"},
-                       {"revision", desired.revision.sha},
-                       {"comparedTo", {{"source", rawSource}, {"destination", rawDestination}}}};
+    json revision = revisionAndSource(ref, spec, desired);
+    updates["sync"] = {{"status", desired.compared.synced ? "Synced" : "OutOfSync"}};
+    for (const char* k : {"revision", "revisions"})
+        if (revision.contains(k)) updates["sync"][k] = revision[k];
+    updates["sync"]["comparedTo"] = {{"destination", rawDestination}};
+    for (const char* k : {"source", "sources"})
+        if (revision.contains(k)) updates["sync"]["comparedTo"][k] = revision[k];
+    if (spec.multiSource) {
+        updates["sourceTypes"] = desired.sourceTypes;
+        updates["sourceType"] = nullptr;
+    } else {
+        updates["sourceType"] = desired.sourceTypes.empty() ? json() : json(desired.sourceTypes[0]);
+        updates["sourceTypes"] = nullptr;
+    }
     updates["health"] = {{"status", health::toString(desired.compared.health)}};
     updates["resources"] = app::resourcesStatus(desired.compared);
     const std::string sharedWarning = join(desired.compared.sharedResourceWarnings, "; ");

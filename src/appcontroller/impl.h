@@ -20,6 +20,8 @@
 #include "sluice/app/tracking.h"
 #include "sluice/appcontroller/controller.h"
 #include "sluice/render/render.h"
+#include "sluice/source/service.h"
+#include "sluice/util/lru_cache.h"
 #include "sluice/workqueue/gate.h"
 #include "sluice/workqueue/key_locks.h"
 #include "sluice/workqueue/workqueue.h"
@@ -60,53 +62,11 @@ struct SourceEntry {
     std::optional<git::GitError> error;
 };
 
-using Rendered = std::shared_ptr<const std::vector<render::Object>>;
+using Rendered = source::RenderedPtr;
 using Prepared = std::shared_ptr<const app::PreparedObjects>;
 
-// Least recently used first out, bounded by the number of objects held (not entries), so that
-// memory stays flat however many Applications there are. The newest entry is always kept,
-// even alone above the bound. Keys name immutable content (a commit's files), so entries never
-// go stale, only old.
 template <class Value>
-class LruCache {
-  public:
-    explicit LruCache(std::size_t maxObjects) : maxObjects_(maxObjects) {}
-    Value get(const std::string& key) {
-        std::lock_guard lock(mu_);
-        auto it = index_.find(key);
-        if (it == index_.end()) return nullptr;
-        lru_.splice(lru_.begin(), lru_, it->second);
-        return it->second->value;
-    }
-    void put(const std::string& key, Value value, std::size_t objects) {
-        std::lock_guard lock(mu_);
-        if (auto it = index_.find(key); it != index_.end()) {
-            held_ -= it->second->objects;
-            lru_.erase(it->second);
-            index_.erase(it);
-        }
-        lru_.push_front(Entry{key, std::move(value), objects});
-        index_[key] = lru_.begin();
-        held_ += objects;
-        while (held_ > maxObjects_ && lru_.size() > 1) {
-            held_ -= lru_.back().objects;
-            index_.erase(lru_.back().key);
-            lru_.pop_back();
-        }
-    }
-
-  private:
-    struct Entry {
-        std::string key;
-        Value value;
-        std::size_t objects;
-    };
-    std::size_t maxObjects_;
-    std::size_t held_ = 0;
-    std::mutex mu_;
-    std::list<Entry> lru_;  // most recent first
-    std::map<std::string, typename std::list<Entry>::iterator> index_;
-};
+using LruCache = util::LruCache<Value>;
 
 }  // namespace detail
 
@@ -122,11 +82,21 @@ struct AppRef {
 
 // The desired state of one revision, compared with the live state.
 struct Desired {
+    // The revision compared: a single source's commit or chart version; with multiple sources
+    // their revisions joined by ",", each also in `revisions`.
     git::Revision revision;
+    std::vector<std::string> revisions;
+    std::vector<std::string> sourceTypes;  // status.sourceType(s)
     std::shared_ptr<const app::PreparedObjects> prepared;
     app::CompareResult compared;
     std::vector<app::InventoryEntry> inventory;  // the inventory compared against
 };
+
+// What Argo CD records of a revision in sync, syncResult and history: {revision, source} for
+// one source, {revisions, sources} for several.
+json revisionAndSource(const AppRef& ref, const app::ApplicationSpec& spec, const Desired& d);
+// The revision a syncResult or history entry records, as Desired::revision.sha spells it.
+std::string recordedRevision(const json& entry);
 
 // How a sync operation ended.
 struct SyncOutcome {
@@ -199,13 +169,20 @@ struct ApplicationController::Impl {
     git::Revision resolveTarget(const app::Source& source, Clock::TimePoint freshAfter,
                                 bool& fetched);
     git::Revision resolveExact(const app::Source& source, const std::string& revision);
-    detail::Rendered renderSource(const app::Source& source, const git::Revision& revision);
+    // Every source's revision (spec.sources order), resolved as resolveTarget does.
+    std::vector<git::Revision> resolveTargets(const app::ApplicationSpec& spec,
+                                              Clock::TimePoint freshAfter, bool& fetched);
+    source::RenderContext renderContext(const AppRef& ref, const app::ApplicationSpec& spec);
+    source::HelmCredentials helmCredentialsFor(const std::string& repoURL);
+    // The config management plugins of the plugin ConfigMap (read at most every few seconds).
+    std::vector<source::PluginDefinition> pluginDefinitions();
+    kube::ServerInfo destinationInfo();
     app::ScopeLookup scopeLookup();
     void forgetUnknownKinds();
     // Renders, prepares and compares. Throws git::GitError / render::RenderError; problems in
     // the manifests are returned in prepared.errors (nothing compared).
     Desired desiredFor(const AppRef& ref, const app::ApplicationSpec& spec,
-                       const git::Revision& revision,
+                       const std::vector<git::Revision>& revisions,
                        const std::vector<app::InventoryEntry>& inventory);
     // Informers for these kinds exist, have their handler, and have synced (bounded wait).
     bool ensureInformers(const std::set<kube::GroupVersionKind>& kinds,
@@ -256,11 +233,20 @@ struct ApplicationController::Impl {
     std::map<std::string, detail::AppState> apps;
     std::map<std::pair<std::string, std::string>, detail::SourceEntry> sources;
     std::map<std::pair<std::string, std::string>, Clock::TimePoint> unknownKinds;
-    // Rendered revisions by (url, sha, path, recurse), and desired states prepared from them
-    // by (render key, destination namespace, instance): an unchanged source is neither read
-    // nor prepared again on every reconcile, within a bound of a few MB each.
-    detail::LruCache<detail::Rendered> renders{1024};
+    // Renders every source type with the real tools and caches the output by content; desired
+    // states prepared from it are kept by (render key, destination namespace, instance): an
+    // unchanged source is neither rendered nor prepared again on every reconcile.
+    std::unique_ptr<source::SourceService> sourceService;
+    // The destination's version and API versions for renders, read every few minutes.
+    std::mutex serverInfoMu;
+    std::optional<Clock::TimePoint> serverInfoReadAt;
+    kube::ServerInfo serverInfo;
+    std::mutex pluginsMu;
+    std::optional<Clock::TimePoint> pluginsReadAt;
+    std::vector<source::PluginDefinition> plugins;
     detail::LruCache<detail::Prepared> preparedStates{1024};
+    // Each render key's source types, so a prepared state found above needs no render.
+    detail::LruCache<std::shared_ptr<const std::vector<std::string>>> sourceTypes{4096};
 
     workqueue::KeyLocks keyLocks;
 

@@ -3,6 +3,7 @@
 
 #include "impl.h"
 #include "sluice/appcontroller/source.h"
+#include "sluice/util/strings.h"
 #include "util.h"
 
 namespace sluice::appcontroller {
@@ -62,13 +63,11 @@ void dropUnread(json& obj) {
 
 }  // namespace
 
-git::Repository repositoryFromSecrets(const std::string& repoURL,
+std::shared_ptr<const json> secretFor(const std::string& repoURL,
                                       const std::vector<std::shared_ptr<const json>>& secrets) {
-    git::Repository repo;
-    repo.url = repoURL;
     const std::string norm = normaliseRepoUrl(repoURL);
-    std::optional<git::Credentials> exact;
-    std::optional<git::Credentials> prefix;
+    std::shared_ptr<const json> exact;
+    std::shared_ptr<const json> prefix;
     std::size_t prefixLength = 0;
     for (const auto& secret : secrets) {
         if (!secret) continue;
@@ -77,23 +76,42 @@ git::Repository repositoryFromSecrets(const std::string& repoURL,
         const std::string url = secretString(*secret, "url");
         if (url.empty()) continue;
         if (type == "repository" && normaliseRepoUrl(url) == norm && !exact) {
-            exact = credentialsOf(*secret);
+            exact = secret;
         } else if (type == "repo-creds") {
             const std::string credsNorm = normaliseRepoUrl(url);
             bool matches = isPrefixAtBoundary(repoURL, url) || isPrefixAtBoundary(norm, credsNorm);
             std::size_t length = std::max(url.size(), credsNorm.size());
             if (matches && length > prefixLength) {
-                prefix = credentialsOf(*secret);
+                prefix = secret;
                 prefixLength = length;
             }
         }
     }
-    if (exact) {
-        repo.credentials = *exact;
-    } else if (prefix) {
-        repo.credentials = *prefix;
-    }
+    return exact ? exact : prefix;
+}
+
+git::Repository repositoryFromSecrets(const std::string& repoURL,
+                                      const std::vector<std::shared_ptr<const json>>& secrets) {
+    git::Repository repo;
+    repo.url = repoURL;
+    if (auto secret = secretFor(repoURL, secrets)) repo.credentials = credentialsOf(*secret);
     return repo;
+}
+
+source::HelmCredentials helmCredentialsFromSecrets(
+    const std::string& repoURL, const std::vector<std::shared_ptr<const json>>& secrets) {
+    source::HelmCredentials c;
+    auto secret = secretFor(repoURL, secrets);
+    if (!secret) return c;
+    c.username = secretString(*secret, "username");
+    c.password = secretString(*secret, "password");
+    c.tlsClientCertData = secretString(*secret, "tlsClientCertData");
+    c.tlsClientCertKey = secretString(*secret, "tlsClientCertKey");
+    c.insecure = secretString(*secret, "insecure") == "true";
+    c.plainHttp = secretString(*secret, "insecureOCIForceHttp") == "true";
+    c.enableOCI = secretString(*secret, "enableOCI") == "true";
+    c.passCredentials = secretString(*secret, "passCredentials") == "true";
+    return c;
 }
 
 app::PreparedObjects prepareRendered(const std::vector<render::Object>& rendered,
@@ -111,6 +129,24 @@ app::PreparedObjects prepareRendered(const std::vector<render::Object>& rendered
     return app::prepareDesired(manifests, where, destinationNamespace, instance, scope);
 }
 
+json revisionAndSource(const AppRef& ref, const app::ApplicationSpec& spec, const Desired& d) {
+    const json& rawSpec = ref.object.at("spec");
+    if (spec.multiSource)
+        return {{"revisions", d.revisions}, {"sources", rawSpec.value("sources", json::array())}};
+    return {{"revision", d.revision.sha}, {"source", rawSpec.value("source", json::object())}};
+}
+
+std::string recordedRevision(const json& entry) {
+    if (!entry.is_object()) return {};
+    if (auto it = entry.find("revisions"); it != entry.end() && it->is_array()) {
+        std::vector<std::string> parts;
+        for (const auto& r : *it) parts.push_back(r.is_string() ? r.get<std::string>() : "");
+        return join(parts, ",");
+    }
+    auto it = entry.find("revision");
+    return it != entry.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 git::Repository ApplicationController::Impl::repositoryFor(const std::string& repoURL) {
     std::vector<std::shared_ptr<const json>> secrets;
     for (cache::Informer* informer : secretInformers) {
@@ -124,7 +160,9 @@ git::Revision ApplicationController::Impl::resolveTarget(const app::Source& sour
                                                          Clock::TimePoint freshAfter,
                                                          bool& fetched) {
     fetched = false;
-    const auto key = std::make_pair(normaliseRepoUrl(source.repoURL), source.targetRevision);
+    const auto key = std::make_pair(
+        normaliseRepoUrl(source.repoURL) + (source.chart.empty() ? "" : "\n" + source.chart),
+        source.targetRevision);
     const auto now = clock.now();
     {
         std::lock_guard lock(mu);
@@ -142,7 +180,7 @@ git::Revision ApplicationController::Impl::resolveTarget(const app::Source& sour
     // Entries are stamped with the time the fetch started: a refresh asked for while it ran
     // is not satisfied by it.
     try {
-        revision = git.resolve(repositoryFor(source.repoURL), source.targetRevision);
+        revision = sourceService->resolve(source, source.targetRevision);
     } catch (const git::GitError& e) {
         counters.gitErrors++;
         std::lock_guard lock(mu);
@@ -163,25 +201,81 @@ git::Revision ApplicationController::Impl::resolveExact(const app::Source& sourc
                                                         const std::string& revision) {
     counters.gitFetches++;
     try {
-        return git.resolve(repositoryFor(source.repoURL), revision);
+        return sourceService->resolve(source, revision);
     } catch (...) {
         counters.gitErrors++;
         throw;
     }
 }
 
-detail::Rendered ApplicationController::Impl::renderSource(const app::Source& source,
-                                                           const git::Revision& revision) {
-    const std::string cacheKey = normaliseRepoUrl(source.repoURL) + "\n" + revision.sha + "\n" +
-                                 source.path + "\n" + (source.recurse ? "r" : "-");
-    if (auto hit = renders.get(cacheKey)) return hit;
-    render::Options ropts;
-    ropts.path = source.path;
-    ropts.recurse = source.recurse;
-    auto objects = std::make_shared<const std::vector<render::Object>>(
-        render::renderRevision(git, repositoryFor(source.repoURL), revision.sha, ropts));
-    renders.put(cacheKey, objects, objects->size());
-    return objects;
+std::vector<git::Revision> ApplicationController::Impl::resolveTargets(
+    const app::ApplicationSpec& spec, Clock::TimePoint freshAfter, bool& fetched) {
+    std::vector<git::Revision> out;
+    fetched = false;
+    for (const auto& source : spec.sources) {
+        bool one = false;
+        out.push_back(resolveTarget(source, freshAfter, one));
+        fetched = fetched || one;
+    }
+    return out;
+}
+
+source::HelmCredentials ApplicationController::Impl::helmCredentialsFor(
+    const std::string& repoURL) {
+    std::vector<std::shared_ptr<const json>> secrets;
+    for (cache::Informer* informer : secretInformers) {
+        auto listed = informer->store().list();
+        secrets.insert(secrets.end(), listed.begin(), listed.end());
+    }
+    return helmCredentialsFromSecrets(repoURL, secrets);
+}
+
+kube::ServerInfo ApplicationController::Impl::destinationInfo() {
+    std::lock_guard lock(serverInfoMu);
+    const auto now = clock.now();
+    if (serverInfoReadAt && now - *serverInfoReadAt < std::chrono::minutes(5)) return serverInfo;
+    try {
+        serverInfo = client.serverInfo();
+        serverInfoReadAt = now;
+    } catch (const std::exception& e) {
+        // Helm's defaults are used until the server answers; asked again at the next render.
+        spdlog::warn("cannot read the cluster's version and API versions: {}", e.what());
+    }
+    return serverInfo;
+}
+
+std::vector<source::PluginDefinition> ApplicationController::Impl::pluginDefinitions() {
+    std::lock_guard lock(pluginsMu);
+    const auto now = clock.now();
+    if (pluginsReadAt && now - *pluginsReadAt < std::chrono::seconds(5)) return plugins;
+    pluginsReadAt = now;
+    plugins.clear();
+    try {
+        const kube::GroupVersionKind gvk{"", "v1", "ConfigMap"};
+        json cm = client.get(gvk, opts.controlNamespace, opts.pluginConfigMap);
+        std::vector<std::string> errors;
+        plugins = source::parsePluginConfigMap(cm, errors);
+        for (const auto& e : errors)
+            spdlog::warn("plugin ConfigMap {}/{}: {}", opts.controlNamespace, opts.pluginConfigMap,
+                         e);
+    } catch (const kube::ApiError& e) {
+        if (!e.isNotFound())
+            spdlog::warn("cannot read the plugin ConfigMap {}/{}: {}", opts.controlNamespace,
+                         opts.pluginConfigMap, e.what());
+    }
+    return plugins;
+}
+
+source::RenderContext ApplicationController::Impl::renderContext(const AppRef& ref,
+                                                                 const app::ApplicationSpec& spec) {
+    source::RenderContext ctx;
+    ctx.appName = ref.name;
+    ctx.appNamespace = ref.ns;
+    ctx.destinationNamespace = spec.destination.namespace_;
+    const kube::ServerInfo info = destinationInfo();
+    ctx.kubeVersion = source::helmKubeVersion(info.version);
+    ctx.apiVersions = info.groupVersions;
+    return ctx;
 }
 
 app::ScopeLookup ApplicationController::Impl::scopeLookup() {
@@ -360,22 +454,28 @@ void ApplicationController::Impl::compareInto(Desired& desired, const AppRef& re
 }
 
 Desired ApplicationController::Impl::desiredFor(const AppRef& ref, const app::ApplicationSpec& spec,
-                                                const git::Revision& revision,
+                                                const std::vector<git::Revision>& revisions,
                                                 const std::vector<app::InventoryEntry>& inventory) {
     Desired d;
-    d.revision = revision;
     d.inventory = inventory;
-    const std::string preparedKey = normaliseRepoUrl(spec.source.repoURL) + "\n" + revision.sha +
-                                    "\n" + spec.source.path + "\n" +
-                                    (spec.source.recurse ? "r" : "-") + "\n" +
-                                    spec.destination.namespace_ + "\n" + ref.instance;
-    if (auto hit = preparedStates.get(preparedKey)) {
+    for (const auto& r : revisions) d.revisions.push_back(r.sha);
+    d.revision =
+        revisions.size() == 1 ? revisions.front() : git::Revision{join(d.revisions, ","), ""};
+    const source::RenderContext ctx = renderContext(ref, spec);
+    const std::string renderKey = sourceService->cacheKey(spec.sources, d.revisions, ctx);
+    const std::string preparedKey =
+        renderKey + "\n" + spec.destination.namespace_ + "\n" + ref.instance;
+    auto types = sourceTypes.get(renderKey);
+    if (auto hit = preparedStates.get(preparedKey); hit && types) {
         d.prepared = std::move(hit);
+        d.sourceTypes = *types;
         return d;
     }
-    detail::Rendered rendered = renderSource(spec.source, revision);
-    auto prepared = std::make_shared<const app::PreparedObjects>(
-        prepareRendered(*rendered, spec.destination.namespace_, ref.instance, scopeLookup()));
+    detail::Rendered rendered = sourceService->render(spec.sources, d.revisions, ctx);
+    d.sourceTypes = rendered->sourceTypes;
+    sourceTypes.put(renderKey, std::make_shared<const std::vector<std::string>>(d.sourceTypes), 1);
+    auto prepared = std::make_shared<const app::PreparedObjects>(prepareRendered(
+        rendered->objects, spec.destination.namespace_, ref.instance, scopeLookup()));
     d.prepared = prepared;
     // Only a complete result is kept: a kind unknown now may be served after a CRD install.
     if (prepared->errors.empty())

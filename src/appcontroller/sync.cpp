@@ -60,7 +60,7 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
     const app::SyncPlan plan = app::planSync(compared, req.request);
     const app::SyncOptions& options = req.request.options;
     const std::string sha = desired.revision.sha;
-    const json rawSource = ref.object["spec"].value("source", json::object());
+    const json revisionRecord = revisionAndSource(ref, spec, desired);
     const bool dryRun = req.op.dryRun;
     const auto deadline = clock.now() + opts.syncTimeout;
     const StopToken stop = stopSource.token();
@@ -96,7 +96,8 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
                                        : std::string("syncing")},
         {"startedAt", req.startedAt},
         {"retryCount", req.retryCount},
-        {"syncResult", {{"revision", sha}, {"source", rawSource}, {"resources", json::array()}}}};
+        {"syncResult", revisionRecord}};
+    opState["syncResult"]["resources"] = json::array();
     updates["operationState"] = opState;
     auto terminatedByUser = [&] { return operationPhase(ref) == "Terminating"; };
     std::string failure;    // non-empty: the sync failed with this message
@@ -493,7 +494,7 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
             json history = ref.status->contains("history")
                                ? app::unpackedField((*ref.status)["history"])
                                : json::array();
-            app::appendHistory(history, sha, rawSource, req.startedAt, finishedAt,
+            app::appendHistory(history, revisionRecord, req.startedAt, finishedAt,
                                spec.revisionHistoryLimit);
             updates["history"] = std::move(history);
         }

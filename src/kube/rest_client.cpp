@@ -205,6 +205,21 @@ ResourceInfo RestClient::resourceFor(const GroupVersionKind& gvk) {
     return impl_->resourceFor(gvk);
 }
 
+ServerInfo RestClient::serverInfo() {
+    ServerInfo info;
+    json version = impl_->sendJson(HttpCall{"GET", "/version", "", "", "get", true});
+    info.version = version.value("gitVersion", "");
+    json core = impl_->sendJson(HttpCall{"GET", "/api", "", "", "get", true});
+    for (const auto& v : core.value("versions", json::array()))
+        if (v.is_string()) info.groupVersions.push_back(v.get<std::string>());
+    json groups = impl_->sendJson(HttpCall{"GET", "/apis", "", "", "get", true});
+    for (const auto& g : groups.value("groups", json::array()))
+        for (const auto& v : g.value("versions", json::array()))
+            if (v.is_object() && v.contains("groupVersion"))
+                info.groupVersions.push_back(v["groupVersion"].get<std::string>());
+    return info;
+}
+
 Object RestClient::get(const GroupVersionKind& gvk, const std::string& ns,
                        const std::string& name) {
     auto ri = impl_->resourceFor(gvk);

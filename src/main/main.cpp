@@ -188,6 +188,16 @@ int run(const ControllerOptions& opts, const sigset_t& signals) {
     appOptions.concurrency = opts.concurrency;
     appOptions.pollInterval = opts.reconcileInterval;
     appOptions.syncTimeout = opts.syncTimeout;
+    appOptions.sources.helmPath = opts.helmPath;
+    appOptions.sources.kustomizePath = opts.kustomizePath;
+    appOptions.sources.kubectlPath = opts.kubectlPath;
+    appOptions.sources.kustomizeBuildOptions = opts.kustomizeBuildOptions;
+    appOptions.sources.allowRemoteBases = opts.allowRemoteKustomizeBases;
+    appOptions.sources.allowRemoteValueFiles = opts.allowRemoteValueFiles;
+    appOptions.sources.timeout = opts.renderTimeout;
+    appOptions.sources.workDir = opts.renderDir;
+    appOptions.renderConcurrency = opts.renderConcurrency;
+    appOptions.pluginConfigMap = opts.pluginConfigMap;
     appcontroller::ApplicationController applications(client, factory, gitSource, appOptions);
     applications.setObserver([&metrics](const appcontroller::ReconcileRecord& r) {
         metrics.observeApplicationReconcile(r);

@@ -22,6 +22,14 @@ std::vector<std::string> splitList(const std::string& s) {
     return out;
 }
 
+std::vector<std::string> splitWords(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream in(s);
+    std::string word;
+    while (in >> word) out.push_back(word);
+    return out;
+}
+
 double toDouble(const std::string& flag, const std::string& v) {
     try {
         size_t used = 0;
@@ -90,6 +98,23 @@ Flags (each also read from the environment as SLUICE_<NAME>, e.g. SLUICE_LOG_LEV
                       else triggers it (default: 3m)
   --sync-timeout D    hard limit of one sync operation (default: 5m)
   --concurrency N     Applications reconciled in parallel (default: 4)
+  --helm-path P       helm v3 binary that renders Helm sources (default: helm on PATH)
+  --kustomize-path P  standalone kustomize binary (default: none, `kubectl kustomize` is run)
+  --kubectl-path P    kubectl binary for `kubectl kustomize` (default: kubectl on PATH)
+  --kustomize-build-options OPTS
+                      extra `kustomize build` options, space-separated, e.g. "--enable-helm
+                      --load-restrictor LoadRestrictionsNone" (Argo CD's kustomize.buildOptions)
+  --allow-remote-kustomize-bases
+                      let kustomizations reference remote bases (URLs; default: refused)
+  --allow-remote-value-files
+                      let helm.valueFiles name http(s) URLs (default: refused)
+  --render-concurrency N
+                      renders (helm, kustomize, plugins) running at once (default: 4)
+  --render-timeout D  limit of one tool run (default: 90s, as Argo CD's exec timeout)
+  --render-dir DIR    where source trees and pulled charts are kept (default: /tmp/sluice/sources)
+  --plugin-configmap NAME
+                      ConfigMap in the control namespace defining config management plugins,
+                      one ConfigManagementPlugin per key (default: sluice-cmp)
   --metrics-addr A    where /metrics is served, [HOST]:PORT or 0 for off (default: :8080)
   --health-addr A     where /healthz and /readyz are served (default: :8081)
   --webhook-addr A    where git push webhooks are received at /api/webhook (default: :8082)
@@ -137,6 +162,29 @@ ControllerOptions parseOptions(int argc, char** argv) {
          [&](const std::string& v) { o.reconcileInterval = toDuration("reconcile-interval", v); }},
         {"sync-timeout",
          [&](const std::string& v) { o.syncTimeout = toDuration("sync-timeout", v); }},
+        {"helm-path", [&](const std::string& v) { o.helmPath = v; }},
+        {"kustomize-path", [&](const std::string& v) { o.kustomizePath = v; }},
+        {"kubectl-path", [&](const std::string& v) { o.kubectlPath = v; }},
+        {"kustomize-build-options",
+         [&](const std::string& v) { o.kustomizeBuildOptions = splitWords(v); }},
+        {"allow-remote-kustomize-bases",
+         [&](const std::string& v) {
+             o.allowRemoteKustomizeBases = toBool("allow-remote-kustomize-bases", v);
+         }},
+        {"allow-remote-value-files",
+         [&](const std::string& v) {
+             o.allowRemoteValueFiles = toBool("allow-remote-value-files", v);
+         }},
+        {"render-concurrency",
+         [&](const std::string& v) {
+             o.renderConcurrency = toInt("render-concurrency", v);
+             if (o.renderConcurrency < 1)
+                 throw std::invalid_argument("--render-concurrency: must be at least 1");
+         }},
+        {"render-timeout",
+         [&](const std::string& v) { o.renderTimeout = toDuration("render-timeout", v); }},
+        {"render-dir", [&](const std::string& v) { o.renderDir = v; }},
+        {"plugin-configmap", [&](const std::string& v) { o.pluginConfigMap = v; }},
         {"metrics-addr",
          [&](const std::string& v) { o.metricsAddr = toAddress("metrics-addr", v); }},
         {"health-addr", [&](const std::string& v) { o.healthAddr = toAddress("health-addr", v); }},
@@ -182,7 +230,8 @@ ControllerOptions parseOptions(int argc, char** argv) {
         auto it = setters.find(name);
         if (it == setters.end()) throw std::invalid_argument("unknown flag --" + name);
         // Boolean flags stand alone (--leader-elect) or take =true/=false, as in Go.
-        static const std::set<std::string> booleans = {"leader-elect"};
+        static const std::set<std::string> booleans = {
+            "leader-elect", "allow-remote-kustomize-bases", "allow-remote-value-files"};
         if (!hasValue && booleans.count(name)) {
             hasValue = true;
             value = "true";

@@ -22,6 +22,17 @@ struct ControllerOptions {
     std::chrono::milliseconds reconcileInterval{180000};  // git poll interval
     std::chrono::milliseconds syncTimeout{300000};
     int concurrency = 4;
+    // Sources (Argo CD's repo server settings): tool paths, found on PATH by default.
+    std::string helmPath = "helm";
+    std::string kustomizePath;  // "" = `kubectl kustomize`
+    std::string kubectlPath = "kubectl";
+    std::vector<std::string> kustomizeBuildOptions;  // e.g. --enable-helm
+    bool allowRemoteKustomizeBases = false;
+    bool allowRemoteValueFiles = false;
+    int renderConcurrency = 4;
+    std::chrono::milliseconds renderTimeout{90000};
+    std::string renderDir = "/tmp/sluice/sources";  // trees, charts, scratch
+    std::string pluginConfigMap = "sluice-cmp";     // config management plugins
     // HTTP endpoints; "" turns one off. Go-style ":8080" listens on every interface.
     std::string metricsAddr = ":8080";
     std::string healthAddr = ":8081";

@@ -11,6 +11,8 @@
 #include "sluice/app/tracking.h"
 #include "sluice/appcontroller/source.h"
 #include "sluice/render/render.h"
+#include "sluice/source/service.h"
+#include "sluice/util/strings.h"
 #include "sluice/util/yaml_json.h"
 #include "unified_diff.h"
 
@@ -41,6 +43,94 @@ std::vector<std::shared_ptr<const json>> repositorySecrets(Context& ctx) {
     return secrets;
 }
 
+// The revisions to render: --revision (one source); otherwise those the controller last
+// compared, when compared for the current sources; otherwise the targets resolved now.
+std::vector<std::string> wantedRevisions(const Context& ctx, const json& application,
+                                         const app::ApplicationSpec& spec) {
+    std::vector<std::string> targets;
+    for (const auto& s : spec.sources) targets.push_back(s.targetRevision);
+    if (!ctx.inv.revision.empty() && !spec.multiSource) return {ctx.inv.revision};
+    if (ctx.inv.refresh) return targets;
+    const json sync = application.contains("status") && application["status"].is_object()
+                          ? application["status"].value("sync", json::object())
+                          : json::object();
+    const json compared = sync.value("comparedTo", json::object());
+    const char* field = spec.multiSource ? "sources" : "source";
+    if (!compared.is_object() ||
+        compared.value(field, json()) != application["spec"].value(field, json()))
+        return targets;
+    if (spec.multiSource) {
+        auto revisions = sync.value("revisions", json::array());
+        if (!revisions.is_array() || revisions.size() != targets.size()) return targets;
+        std::vector<std::string> out;
+        for (const auto& r : revisions) out.push_back(r.is_string() ? r.get<std::string>() : "");
+        return out;
+    }
+    const std::string revision = sync.value("revision", "");
+    return revision.empty() ? targets : std::vector<std::string>{revision};
+}
+
+}  // namespace
+
+bool renderApplication(Context& ctx, const json& application, const app::ApplicationSpec& spec,
+                       source::RenderedPtr& out, std::string& revisionShown) {
+    auto secrets = repositorySecrets(ctx);
+    source::ServiceHooks hooks;
+    hooks.gitRepository = [&](const std::string& url) {
+        return appcontroller::repositoryFromSecrets(url, secrets);
+    };
+    hooks.helmCredentials = [&](const std::string& url) {
+        return appcontroller::helmCredentialsFromSecrets(url, secrets);
+    };
+    source::Settings settings;
+    settings.workDir = std::filesystem::path(ctx.inv.repoCacheDir).parent_path() / "sources";
+    source::SourceService service(ctx.git(), settings, hooks);
+    const std::vector<std::string> wanted = wantedRevisions(ctx, application, spec);
+    std::vector<std::string> revisions;
+    try {
+        for (size_t i = 0; i < spec.sources.size(); ++i)
+            revisions.push_back(service.resolve(spec.sources[i], wanted.at(i)).sha);
+        source::RenderContext rc;
+        rc.appName = kube::nameOf(application);
+        rc.appNamespace = kube::namespaceOf(application);
+        rc.destinationNamespace = spec.destination.namespace_;
+        try {
+            kube::ServerInfo info = ctx.client.serverInfo();
+            rc.kubeVersion = source::helmKubeVersion(info.version);
+            rc.apiVersions = info.groupVersions;
+        } catch (const std::exception&) {
+            // As the controller: Helm's defaults when the server does not say.
+        }
+        out = service.render(spec.sources, revisions, rc);
+    } catch (const git::GitError& e) {
+        ctx.err << "error: " << git::scrubUrl(e.what()) << "\n";
+        return false;
+    } catch (const render::RenderError& e) {
+        ctx.err << "error: rendering at " << join(revisions, ",") << ": " << git::scrubUrl(e.what())
+                << "\n";
+        return false;
+    }
+    revisionShown = join(revisions, ",");
+    return true;
+}
+
+int appManifests(Context& ctx, const std::string& name) {
+    json application = ctx.client.get(kApplicationGvk, ctx.ns, name);
+    app::ParseResult parsed = app::parseApplication(application);
+    for (const auto& e : parsed.errors)
+        if (e.rfind("operation", 0) != 0) {
+            ctx.err << "error: application " << name << " has an invalid spec: " << e << "\n";
+            return kExitError;
+        }
+    source::RenderedPtr rendered;
+    std::string revision;
+    if (!renderApplication(ctx, application, parsed.spec, rendered, revision)) return kExitError;
+    for (const auto& obj : rendered->objects) ctx.out << "---\n" << jsonToYaml(obj.manifest);
+    return kExitOk;
+}
+
+namespace {
+
 std::string header(const app::ResourceKey& k) {
     return "===== " + k.group + "/" + k.kind + " " + k.ns + "/" + k.name + " ======";
 }
@@ -67,40 +157,12 @@ int appDiff(Context& ctx, const std::string& name) {
     const app::ApplicationSpec& spec = parsed.spec;
     const std::string instance = app::instanceName(appNs, name, ctx.inv.controlNamespace);
 
-    // Which revision: --revision; otherwise the one the controller last compared (when it was
-    // compared for the current source); otherwise (or with --refresh) the target resolved now.
-    std::string wanted = ctx.inv.revision;
-    if (wanted.empty() && !ctx.inv.refresh) {
-        const std::string compared = textAt(application, "/status/sync/revision");
-        json comparedSource;
-        try {
-            comparedSource = application.at("status").at("sync").at("comparedTo").at("source");
-        } catch (const std::exception&) {
-        }
-        if (!compared.empty() && comparedSource == application["spec"].value("source", json()))
-            wanted = compared;
-    }
-    if (wanted.empty()) wanted = spec.source.targetRevision;
-
-    git::GitSource& git = ctx.git();
-    const git::Repository repo =
-        appcontroller::repositoryFromSecrets(spec.source.repoURL, repositorySecrets(ctx));
-    std::vector<render::Object> rendered;
-    git::Revision revision;
-    try {
-        revision = git.resolve(repo, wanted);
-        render::Options ropts;
-        ropts.path = spec.source.path;
-        ropts.recurse = spec.source.recurse;
-        rendered = render::renderRevision(git, repo, revision.sha, ropts);
-    } catch (const git::GitError& e) {
-        ctx.err << "error: " << git::scrubUrl(e.what()) << "\n";
+    source::RenderedPtr renderedSources;
+    std::string revisionShown;
+    if (!renderApplication(ctx, application, spec, renderedSources, revisionShown))
         return kExitDiffError;
-    } catch (const render::RenderError& e) {
-        ctx.err << "error: rendering " << spec.source.repoURL << " at " << revision.sha << ": "
-                << e.what() << "\n";
-        return kExitDiffError;
-    }
+    const std::vector<render::Object>& rendered = renderedSources->objects;
+    git::Revision revision{revisionShown, ""};
 
     auto scope = [&](const std::string& apiVersion,
                      const std::string& kind) -> std::optional<bool> {

@@ -24,8 +24,11 @@
 // status (phase, a condition message naming the request). The plugin never writes status.
 #include <chrono>
 #include <functional>
+
 #include <iosfwd>
 #include <string>
+#include "sluice/app/spec.h"
+#include "sluice/source/service.h"
 
 #include <nlohmann/json.hpp>
 
@@ -74,6 +77,13 @@ int appSync(Context& ctx, const std::string& name);
 int appRollback(Context& ctx, const std::string& name, const std::string& id);
 int appRefresh(Context& ctx, const std::string& name);
 int appDiff(Context& ctx, const std::string& name);
+// Renders an Application's sources exactly as the controller does (app diff, app manifests);
+// false, with the reason on ctx.err, when they cannot be rendered.
+bool renderApplication(Context& ctx, const nlohmann::json& application,
+                       const app::ApplicationSpec& spec, source::RenderedPtr& out,
+                       std::string& revisionShown);
+// app manifests: the rendered manifests, as `argocd app manifests`.
+int appManifests(Context& ctx, const std::string& name);
 
 // Canary commands (canary_commands.cpp).
 int canaryList(Context& ctx);

@@ -27,6 +27,7 @@ const std::map<std::string, Command>& commands() {
         {"app get", {{"NAME"}, {}, {"json", "yaml"}}},
         {"app history", {{"NAME"}, {}, {"json", "yaml"}}},
         {"app diff", {{"NAME"}, {"revision", "refresh"}, {}}},
+        {"app manifests", {{"NAME"}, {"revision", "refresh"}, {}}},
         {"app sync",
          {{"NAME"}, {"revision", "prune", "dry-run", "sync-option", "wait", "timeout"}, {}}},
         {"app rollback", {{"NAME", "ID"}, {"prune", "dry-run", "wait", "timeout"}, {}}},
@@ -54,6 +55,7 @@ Usage:
   kubectl sluice app list [-n NS | -A] [-o json|yaml|wide|name]
   kubectl sluice app get NAME [-o json|yaml]
   kubectl sluice app diff NAME [--revision REV] [--refresh]
+  kubectl sluice app manifests NAME [--revision REV] [--refresh]
   kubectl sluice app sync NAME [--revision REV] [--prune] [--dry-run] [--sync-option OPT]...
                                [--wait [--timeout 5m]]
   kubectl sluice app rollback NAME ID [--prune] [--dry-run] [--wait [--timeout 5m]]
@@ -128,6 +130,7 @@ int run(const std::vector<std::string>& args, Environment& env) {
         if (name == "app get") return appGet(ctx, w[2]);
         if (name == "app history") return appHistory(ctx, w[2]);
         if (name == "app diff") return appDiff(ctx, w[2]);
+        if (name == "app manifests") return appManifests(ctx, w[2]);
         if (name == "app sync") return appSync(ctx, w[2]);
         if (name == "app rollback") return appRollback(ctx, w[2], w[3]);
         if (name == "app refresh") return appRefresh(ctx, w[2]);

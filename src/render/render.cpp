@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "sluice/util/yaml_json.h"
 
@@ -59,12 +60,23 @@ bool isManifest(const std::string& name) {
     return e == ".yaml" || e == ".yml" || e == ".json";
 }
 
-bool relevantRel(const std::vector<std::string>& rel, bool recurse) {
-    if (!recurse && rel.size() > 1) return false;
+// directory.include / exclude, matched as Argo CD does against the path relative to the
+// source path.
+bool selectedByGlobs(const std::vector<std::string>& rel, const Options& options) {
+    if (options.include.empty() && options.exclude.empty()) return true;
+    std::string path;
+    for (const auto& c : rel) path.append(path.empty() ? "" : "/").append(c);
+    if (!options.include.empty() && !globMatch(options.include, path)) return false;
+    return options.exclude.empty() || !globMatch(options.exclude, path);
+}
+
+bool relevantRel(const std::vector<std::string>& rel, const Options& options) {
+    if (!options.recurse && rel.size() > 1) return false;
     for (const auto& c : rel)
         if (c[0] == '.') return false;  // hidden files and directories
     const std::string& name = rel.back();
-    return isManifest(name) || isKustomization(name) || name == "Chart.yaml";
+    if (!isManifest(name) && !isKustomization(name) && name != "Chart.yaml") return false;
+    return selectedByGlobs(rel, options);
 }
 
 struct Document {
@@ -168,12 +180,15 @@ void addDocument(json doc, const std::string& file, int docIndex, int line,
     out.push_back(Object{std::move(doc), file, docIndex, -1, line});
 }
 
-void renderYaml(const SourceFile& f, const std::string& content, std::vector<Object>& out) {
+// `stream` is shared by the documents render() reads, so that together they stay within the
+// stream limits (aliases included) even though each is parsed on its own.
+void renderYaml(const SourceFile& f, const std::string& content, std::vector<Object>& out,
+                YamlBudget& stream) {
     int index = 0;
     for (auto& d : splitDocuments(content)) {
         json doc;
         try {
-            doc = yamlToJson(d.text);
+            doc = yamlToJson(d.text, stream);
         } catch (const YamlError& e) {
             int line = e.line > 0 ? d.startLine + e.line - 1 : d.startLine;
             throw RenderError(f.path, line, std::string("invalid YAML: ") + e.what());
@@ -185,6 +200,11 @@ void renderYaml(const SourceFile& f, const std::string& content, std::vector<Obj
         addDocument(std::move(doc), f.path, index, firstContentLine(d), out);
         ++index;
     }
+}
+
+void renderYaml(const SourceFile& f, const std::string& content, std::vector<Object>& out) {
+    YamlBudget stream;
+    renderYaml(f, content, out, stream);
 }
 
 void renderJson(const SourceFile& f, const std::string& content, std::vector<Object>& out) {
@@ -208,6 +228,197 @@ void renderJson(const SourceFile& f, const std::string& content, std::vector<Obj
 
 }  // namespace
 
+// Argo CD matches directory.include / exclude with gobwas/glob compiled without separators:
+// "*" crosses "/". A pattern is compiled here into its "{}" expansions, each a sequence of
+// stars and one-character matchers, so that the classic two-pointer match (one backtrack
+// point, O(pattern x text)) is exact and no pattern can take exponential time.
+namespace {
+
+struct GlobAtom {
+    enum Kind { Star, AnyOne, Literal, Set, Range } kind;
+    bool negated = false;
+    std::u32string chars;  // Literal: the character; Set: its members; Range: low, high
+};
+using GlobSeq = std::vector<GlobAtom>;
+
+// Beyond this many "{}" expansions a pattern is refused (it matches nothing), as gobwas
+// refuses patterns it cannot compile.
+constexpr std::size_t kMaxGlobExpansions = 1024;
+
+// Go ranges over strings by code point, an invalid byte reading as U+FFFD; a pattern with one
+// does not compile.
+bool decodeUtf8(const std::string& s, std::u32string& out, bool strict) {
+    for (std::size_t i = 0; i < s.size();) {
+        const auto b = static_cast<unsigned char>(s[i]);
+        const int len = b < 0x80         ? 1
+                        : (b >> 5) == 6  ? 2
+                        : (b >> 4) == 14 ? 3
+                        : (b >> 3) == 30 ? 4
+                                         : 0;
+        char32_t cp = len == 1 ? b : len == 2 ? (b & 0x1F) : len == 3 ? (b & 0x0F) : (b & 0x07);
+        bool ok = len > 0 && i + static_cast<std::size_t>(len) <= s.size();
+        for (int k = 1; ok && k < len; ++k) {
+            const auto c = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+            ok = (c >> 6) == 2;
+            cp = (cp << 6) | (c & 0x3F);
+        }
+        if (!ok && strict) return false;
+        out.push_back(ok ? cp : U'\uFFFD');
+        i += ok ? static_cast<std::size_t>(len) : 1;
+    }
+    return true;
+}
+
+class GlobParser {
+  public:
+    explicit GlobParser(std::u32string pattern) : p_(std::move(pattern)) {}
+
+    // All expansions of the pattern, or nothing when it does not compile.
+    std::optional<std::vector<GlobSeq>> parse() {
+        auto seqs = sequence(false);
+        if (!seqs || pos_ != p_.size()) return std::nullopt;
+        return seqs;
+    }
+
+  private:
+    std::u32string p_;
+    std::size_t pos_ = 0;
+
+    bool atEnd() const { return pos_ >= p_.size(); }
+
+    // A run of atoms and groups up to the end, or (inside a group) up to its "," or "}".
+    std::optional<std::vector<GlobSeq>> sequence(bool inTerms) {
+        std::vector<GlobSeq> seqs{GlobSeq{}};
+        while (!atEnd()) {
+            const char32_t c = p_[pos_];
+            if (inTerms && (c == U',' || c == U'}')) break;
+            ++pos_;
+            std::optional<GlobAtom> atom;
+            if (c == U'{') {
+                auto alts = terms();
+                if (!alts || !product(seqs, *alts)) return std::nullopt;
+                continue;
+            }
+            if (c == U'*') {
+                atom = GlobAtom{GlobAtom::Star, false, {}};
+            } else if (c == U'?') {
+                atom = GlobAtom{GlobAtom::AnyOne, false, {}};
+            } else if (c == U'[') {
+                atom = charClass();
+            } else if (c == U'\\') {
+                if (atEnd()) return std::nullopt;  // a trailing backslash
+                atom = GlobAtom{GlobAtom::Literal, false, std::u32string(1, p_[pos_++])};
+            } else {
+                atom = GlobAtom{GlobAtom::Literal, false, std::u32string(1, c)};
+            }
+            if (!atom) return std::nullopt;
+            for (auto& s : seqs) s.push_back(*atom);
+        }
+        return seqs;
+    }
+
+    // The alternatives of a "{...}" group, its "{" consumed.
+    std::optional<std::vector<GlobSeq>> terms() {
+        std::vector<GlobSeq> all;
+        for (;;) {
+            auto alt = sequence(true);
+            if (!alt) return std::nullopt;
+            all.insert(all.end(), alt->begin(), alt->end());
+            if (all.size() > kMaxGlobExpansions || atEnd()) return std::nullopt;
+            if (p_[pos_++] == U'}') return all;
+        }
+    }
+
+    bool product(std::vector<GlobSeq>& seqs, const std::vector<GlobSeq>& alts) const {
+        if (seqs.size() * alts.size() > kMaxGlobExpansions) return false;
+        std::vector<GlobSeq> out;
+        for (const auto& s : seqs)
+            for (const auto& a : alts) {
+                out.push_back(s);
+                out.back().insert(out.back().end(), a.begin(), a.end());
+            }
+        seqs = std::move(out);
+        return true;
+    }
+
+    // "[abc]", "[a-z]", "[!...]", its "[" consumed; as gobwas's lexer: one range or one set.
+    std::optional<GlobAtom> charClass() {
+        GlobAtom atom{GlobAtom::Set, false, {}};
+        if (!atEnd() && p_[pos_] == U'!') {
+            atom.negated = true;
+            ++pos_;
+        }
+        if (pos_ + 1 < p_.size() && p_[pos_ + 1] == U'-') {
+            if (pos_ + 3 >= p_.size() || p_[pos_ + 3] != U']') return std::nullopt;
+            atom.kind = GlobAtom::Range;
+            atom.chars = {p_[pos_], p_[pos_ + 2]};
+            pos_ += 4;
+            return atom;
+        }
+        while (!atEnd()) {
+            char32_t c = p_[pos_++];
+            if (c == U']') return atom;
+            if (c == U'\\') {
+                if (atEnd()) return std::nullopt;
+                c = p_[pos_++];
+            }
+            atom.chars.push_back(c);
+        }
+        return std::nullopt;  // unclosed
+    }
+};
+
+bool matchesOne(const GlobAtom& a, char32_t c) {
+    switch (a.kind) {
+        case GlobAtom::AnyOne:
+            return true;
+        case GlobAtom::Literal:
+            return a.chars[0] == c;
+        case GlobAtom::Range:
+            return (a.chars[0] <= c && c <= a.chars[1]) != a.negated;
+        case GlobAtom::Set:
+            return (a.chars.find(c) != std::u32string::npos) != a.negated;
+        case GlobAtom::Star:
+            break;
+    }
+    return false;
+}
+
+// Every atom but a star matches exactly one character, so backtracking to the latest star
+// alone is complete.
+bool matchSequence(const GlobSeq& p, const std::u32string& t) {
+    const std::size_t none = std::string::npos;
+    std::size_t pi = 0, ti = 0, starP = none, starT = 0;
+    while (ti < t.size()) {
+        if (pi < p.size() && p[pi].kind == GlobAtom::Star) {
+            starP = ++pi;
+            starT = ti;
+        } else if (pi < p.size() && matchesOne(p[pi], t[ti])) {
+            ++pi;
+            ++ti;
+        } else if (starP == none) {
+            return false;
+        } else {
+            pi = starP;
+            ti = ++starT;
+        }
+    }
+    while (pi < p.size() && p[pi].kind == GlobAtom::Star) ++pi;
+    return pi == p.size();
+}
+
+}  // namespace
+
+bool globMatch(const std::string& pattern, const std::string& text) {
+    std::u32string p, t;
+    if (!decodeUtf8(pattern, p, true)) return false;
+    decodeUtf8(text, t, false);
+    auto seqs = GlobParser(std::move(p)).parse();
+    if (!seqs) return false;
+    return std::any_of(seqs->begin(), seqs->end(),
+                       [&](const GlobSeq& s) { return matchSequence(s, t); });
+}
+
 namespace {
 std::string located(const std::string& file, int line, const std::string& message) {
     // Appended piecewise: GCC 12 reports a false -Wrestrict on chained operator+ here.
@@ -223,7 +434,7 @@ RenderError::RenderError(std::string file, int line, const std::string& message)
 
 bool isRelevant(const std::string& path, const Options& options) {
     std::vector<std::string> rel;
-    return relativeTo(basePath(options), path, rel) && relevantRel(rel, options.recurse);
+    return relativeTo(basePath(options), path, rel) && relevantRel(rel, options);
 }
 
 std::vector<Object> render(const std::vector<SourceFile>& files, const Options& options) {
@@ -231,7 +442,7 @@ std::vector<Object> render(const std::vector<SourceFile>& files, const Options& 
     std::vector<std::pair<std::vector<std::string>, const SourceFile*>> selected;
     for (const auto& f : files) {
         std::vector<std::string> rel;
-        if (relativeTo(base, f.path, rel) && relevantRel(rel, options.recurse))
+        if (relativeTo(base, f.path, rel) && relevantRel(rel, options))
             selected.emplace_back(components(f.path), &f);
     }
     std::sort(selected.begin(), selected.end(),
@@ -241,24 +452,35 @@ std::vector<Object> render(const std::vector<SourceFile>& files, const Options& 
     for (const auto& [parts, f] : selected) {
         if (isKustomization(parts.back()))
             throw RenderError(f->path, 0,
-                              "Kustomize sources are not supported yet (found a kustomization "
-                              "file in the source path)");
+                              "a kustomization file in a directory source: without a directory "
+                              "block this path is built with Kustomize (or exclude the file with "
+                              "directory.exclude)");
         if (parts.back() == "Chart.yaml")
             throw RenderError(f->path, 0,
-                              "Helm charts are not supported yet (found Chart.yaml in the source "
-                              "path)");
+                              "Chart.yaml in a directory source: without a directory block this "
+                              "path is rendered with Helm (or exclude the file with "
+                              "directory.exclude)");
     }
 
     std::vector<Object> out;
+    YamlBudget stream;  // an Application's manifests together
     for (const auto& [parts, f] : selected) {
         std::string content = f->content;
         if (content.compare(0, 3, "\xEF\xBB\xBF") == 0) content.erase(0, 3);  // UTF-8 BOM
         if (lowerExt(parts.back()) == ".json") {
             renderJson(*f, content, out);
         } else {
-            renderYaml(*f, content, out);
+            renderYaml(*f, content, out, stream);
         }
     }
+    return out;
+}
+
+std::vector<Object> renderStream(const std::string& text, const std::string& fileName) {
+    std::vector<Object> out;
+    std::string content = text;
+    if (content.compare(0, 3, "\xEF\xBB\xBF") == 0) content.erase(0, 3);
+    renderYaml(SourceFile{fileName, {}}, content, out);
     return out;
 }
 

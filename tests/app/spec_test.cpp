@@ -152,8 +152,8 @@ TEST(ParseApplication, Source) {
     EXPECT_TRUE(singleError(errorsWith({{"source", {{"directory", {{"recurse", "yes"}}}}}}),
                             "spec.source.directory.recurse", "must be a boolean"));
     EXPECT_TRUE(
-        singleError(errorsWith({{"source", {{"directory", {{"jsonnet", json::object()}}}}}}),
-                    "spec.source.directory.jsonnet", "not supported"));
+        singleError(errorsWith({{"source", {{"directory", {{"jsonnet", {{"libs", "x"}}}}}}}}),
+                    "spec.source.directory.jsonnet.libs", "must be a list"));
     EXPECT_TRUE(singleError(errorsWith({{"source", "x"}}), "spec.source", "must be an object"));
 
     json app = minimalApp();
@@ -171,17 +171,122 @@ TEST(ParseApplication, Source) {
     EXPECT_TRUE(r.spec.source.recurse);
 }
 
-TEST(ParseApplication, UnsupportedSourceKinds) {
-    for (const char* kind : {"helm", "kustomize", "chart", "plugin"}) {
-        auto errors = errorsWith({{"source", {{kind, json::object()}}}});
-        EXPECT_TRUE(singleError(errors, std::string("spec.source.") + kind, "not supported"))
-            << kind;
-    }
+TEST(ParseApplication, HelmKustomizeDirectoryAndPluginSources) {
+    json app = minimalApp();
+    app["spec"]["source"] = {
+        {"repoURL", "https://example.com/charts"},
+        {"path", "web"},
+        {"helm",
+         {{"valueFiles", {"values-prod.yaml", "$values/envs/prod.yaml"}},
+          {"values", "a: 1\n"},
+          {"valuesObject", {{"b", 2}}},
+          {"parameters", {{{"name", "image.tag"}, {"value", "v2"}, {"forceString", true}}}},
+          {"fileParameters", {{{"name", "cfg"}, {"path", "files/cfg.txt"}}}},
+          {"releaseName", "rel"},
+          {"skipCrds", true},
+          {"ignoreMissingValueFiles", true},
+          {"apiVersions", {"monitoring.coreos.com/v1"}}}}};
+    ParseResult r = parseApplication(app);
+    ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+    ASSERT_TRUE(r.spec.source.helm);
+    const HelmSource& h = *r.spec.source.helm;
+    EXPECT_EQ(h.valueFiles.size(), 2u);
+    EXPECT_EQ(h.values, "a: 1\n");
+    EXPECT_EQ(h.valuesObject["b"], 2);
+    ASSERT_EQ(h.parameters.size(), 1u);
+    EXPECT_TRUE(h.parameters[0].forceString);
+    EXPECT_EQ(h.fileParameters[0].path, "files/cfg.txt");
+    EXPECT_EQ(h.releaseName, "rel");
+    EXPECT_TRUE(h.skipCrds && h.ignoreMissingValueFiles);
+    EXPECT_EQ(r.spec.sources.size(), 1u);
+    EXPECT_FALSE(r.spec.multiSource);
+
+    EXPECT_TRUE(
+        singleError(errorsWith({{"source", {{"helm", {{"valueFiles", {"../../etc/passwd"}}}}}}}),
+                    "spec.source.helm.valueFiles", "inside the repository"));
+    EXPECT_TRUE(singleError(errorsWith({{"source", {{"helm", {{"version", "v2"}}}}}}),
+                            "spec.source.helm.version", "only v3"));
+    EXPECT_TRUE(
+        singleError(errorsWith({{"source", {{"helm", {{"parameters", {{{"value", "x"}}}}}}}}}),
+                    "spec.source.helm.parameters[0].name", "required"));
+    auto both = errorsWith({{"source", {{"helm", json::object()}, {"kustomize", json::object()}}}});
+    ASSERT_EQ(both.size(), 1u);
+    EXPECT_NE(both[0].find("at most one of"), std::string::npos);
+
+    app["spec"]["source"] = {{"repoURL", "https://example.com/k"},
+                             {"kustomize",
+                              {{"namePrefix", "p-"},
+                               {"images", {"nginx=registry/nginx:2"}},
+                               {"commonLabels", {{"team", "a"}}},
+                               {"replicas", {{{"name", "web"}, {"count", "3"}}}},
+                               {"components", {"../components/x"}},
+                               {"patches", {{{"patch", "[]"}}}}}}};
+    r = parseApplication(app);
+    ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+    ASSERT_TRUE(r.spec.source.kustomize);
+    EXPECT_EQ(r.spec.source.kustomize->replicas[0].count, 3);
+    EXPECT_TRUE(r.spec.source.kustomize->modifiesKustomization());
+    EXPECT_TRUE(singleError(
+        errorsWith(
+            {{"source", {{"kustomize", {{"replicas", {{{"name", "w"}, {"count", "x"}}}}}}}}}),
+        "spec.source.kustomize.replicas[0].count", "non-negative integer"));
+
+    app["spec"]["source"] = {{"repoURL", "https://example.com/d"},
+                             {"directory",
+                              {{"include", "{a,b}.yaml"},
+                               {"exclude", "*-secret.yaml"},
+                               {"jsonnet",
+                                {{"extVars", {{{"name", "env"}, {"value", "prod"}}}},
+                                 {"tlas", {{{"name", "n"}, {"value", "3"}, {"code", true}}}},
+                                 {"libs", {"vendor"}}}}}},
+                             {"plugin", nullptr}};
+    r = parseApplication(app);
+    ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+    EXPECT_EQ(r.spec.source.include, "{a,b}.yaml");
+    ASSERT_TRUE(r.spec.source.jsonnet);
+    EXPECT_TRUE(r.spec.source.jsonnet->tlas[0].code);
+
+    app["spec"]["source"] = {
+        {"repoURL", "https://example.com/p"},
+        {"plugin", {{"name", "cdk8s"}, {"env", {{{"name", "A"}, {"value", "b"}}}}}}};
+    r = parseApplication(app);
+    ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+    EXPECT_EQ(r.spec.source.plugin->name, "cdk8s");
+}
+
+TEST(ParseApplication, ChartsAndMultipleSources) {
     json app = minimalApp();
     app["spec"].erase("source");
-    app["spec"]["sources"] = json::array({{{"repoURL", "https://example.com/a"}}});
-    EXPECT_TRUE(singleError(parseApplication(app).errors, "spec.sources",
-                            "multiple sources are not supported"));
+    app["spec"]["sources"] =
+        json::array({{{"repoURL", "https://charts.example.com"},
+                      {"chart", "nginx"},
+                      {"targetRevision", "^15.0.0"},
+                      {"helm", {{"valueFiles", {"$values/nginx/prod.yaml"}}}}},
+                     {{"repoURL", "https://example.com/values.git"}, {"ref", "values"}}});
+    ParseResult r = parseApplication(app);
+    ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+    EXPECT_TRUE(r.spec.multiSource);
+    ASSERT_EQ(r.spec.sources.size(), 2u);
+    EXPECT_TRUE(r.spec.sources[0].isHelmRepository());
+    EXPECT_TRUE(r.spec.sources[0].rendersManifests());
+    EXPECT_FALSE(r.spec.sources[1].rendersManifests());  // ref only
+    EXPECT_EQ(r.spec.source.chart, "nginx");
+
+    app["spec"]["sources"][1]["ref"] = "bad/ref";
+    EXPECT_TRUE(singleError(parseApplication(app).errors, "spec.sources[1].ref", "plain name"));
+    app["spec"]["sources"][1]["ref"] = "values";
+    app["spec"]["sources"].push_back({{"repoURL", "https://example.com/x"}, {"ref", "values"}});
+    EXPECT_TRUE(
+        singleError(parseApplication(app).errors, "spec.sources[2].ref", "used by another source"));
+    app["spec"]["sources"][0]["kustomize"] = json::object();
+    auto errors = parseApplication(app).errors;
+    EXPECT_FALSE(errors.empty());
+
+    json op = minimalApp();
+    op["operation"] = {{"sync", {{"revisions", {"abc", "1.2.3"}}}}};
+    r = parseApplication(op);
+    ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+    EXPECT_EQ(r.operation->revisions, (std::vector<std::string>{"abc", "1.2.3"}));
 }
 
 TEST(ParseApplication, Destination) {

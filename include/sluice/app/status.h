@@ -23,6 +23,10 @@ json inventoryStatus(const std::vector<InventoryEntry>& entries);
 // + 1, starting at 0 as Argo CD) and keeps the newest `limit` entries.
 void appendHistory(json& history, const std::string& revision, const json& source,
                    const std::string& deployStartedAt, const std::string& deployedAt, int limit);
+// The same with the revision fields given as an object: {revision, source} or, for multiple
+// sources, {revisions, sources}.
+void appendHistory(nlohmann::json& history, const nlohmann::json& revisionRecord,
+                   const std::string& deployStartedAt, const std::string& deployedAt, int limit);
 // The history entry with this id, or null.
 json historyEntry(const json& history, long id);
 

@@ -31,6 +31,7 @@
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/events.h"
+#include "sluice/source/source.h"
 #include "sluice/util/clock.h"
 
 namespace sluice::appcontroller {
@@ -40,26 +41,31 @@ struct Options {
     std::string controlNamespace = "sluice";  // repository Secrets live here; see instanceName()
     int concurrency = 4;                      // Applications reconciled in parallel
     int applyConcurrency = 32;                // API writes in flight within one wave
-    std::chrono::milliseconds pollInterval{180000};  // git re-fetch when nothing triggers it
-    std::chrono::milliseconds resyncPeriod{0};       // full re-compare of every app; 0 = off
-    std::chrono::milliseconds syncTimeout{300000};   // hard limit of one sync operation
+    std::chrono::milliseconds pollInterval{180000};     // git re-fetch when nothing triggers it
+    std::chrono::milliseconds resyncPeriod{0};          // full re-compare of every app; 0 = off
+    std::chrono::milliseconds syncTimeout{300000};      // hard limit of one sync operation
     std::chrono::milliseconds healthPollInterval{250};  // between health checks of a wave
     std::string fieldManager = "sluice";
     const Clock* clock = nullptr;  // nullptr = system clock
     // nullptr = Events written through the client (component "sluice-controller").
     kube::EventRecorder* events = nullptr;
+    // How sources are rendered: tool paths, limits, work directory (--helm-path, ...).
+    source::Settings sources;
+    int renderConcurrency = 4;  // renders running at once (--render-concurrency)
+    // ConfigMap in the control namespace whose keys define config management plugins.
+    std::string pluginConfigMap = "sluice-cmp";
 };
 
 // What one reconcile did (tests, benchmarks, metrics).
 struct ReconcileRecord {
     std::string key;  // "namespace/name"
     std::chrono::nanoseconds duration{0};
-    bool synced = false;    // a sync operation ran
-    bool succeeded = true;  // false: error, sync failed, or requeued for missing information
-    std::string syncStatus; // "Synced", "OutOfSync", "Unknown"
-    std::string health;     // Application health after the reconcile
-    std::string revision;   // resolved commit
-    std::string error;      // what went wrong, if anything
+    bool synced = false;     // a sync operation ran
+    bool succeeded = true;   // false: error, sync failed, or requeued for missing information
+    std::string syncStatus;  // "Synced", "OutOfSync", "Unknown"
+    std::string health;      // Application health after the reconcile
+    std::string revision;    // resolved commit
+    std::string error;       // what went wrong, if anything
 };
 
 struct Stats {

@@ -11,6 +11,7 @@
 #include "sluice/app/plan.h"
 #include "sluice/git/git.h"
 #include "sluice/render/render.h"
+#include "sluice/source/service.h"
 
 namespace sluice::appcontroller {
 
@@ -25,6 +26,11 @@ inline constexpr const char* kArgoSecretTypeLabel = "argocd.argoproj.io/secret-t
 // Secret data keys: url, username, password, sshPrivateKey, sshKnownHosts,
 // insecureIgnoreHostKey. Secrets without the type label or without url are ignored.
 git::Repository repositoryFromSecrets(
+    const std::string& repoURL, const std::vector<std::shared_ptr<const nlohmann::json>>& secrets);
+
+// Helm repository credentials for repoURL from the same Secrets (Argo CD's keys: username,
+// password, tlsClientCertData, tlsClientCertKey, insecure, insecureOCIForceHttp, enableOCI).
+source::HelmCredentials helmCredentialsFromSecrets(
     const std::string& repoURL, const std::vector<std::shared_ptr<const nlohmann::json>>& secrets);
 
 // Rendered manifests readied for compare and apply (app::prepareDesired with "file:line"

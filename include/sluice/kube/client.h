@@ -75,9 +75,19 @@ struct DeleteOptions {
     bool dryRun = false;
 };
 
+// What renders need to know of a cluster (Argo CD hands it to `helm template`).
+struct ServerInfo {
+    std::string version;                     // /version gitVersion, e.g. "v1.32.3"
+    std::vector<std::string> groupVersions;  // served group/versions: "v1", "apps/v1", ...
+};
+
 class KubeClient {
   public:
     virtual ~KubeClient() = default;
+
+    // The server's version and group/versions (/version, /api, /apis). Clients that cannot
+    // tell return an empty ServerInfo; throws ApiError / TransportError when the server fails.
+    virtual ServerInfo serverInfo() { return {}; }
 
     // Discovery: apiVersion+kind -> resource. Cached; a miss refreshes the cache once so CRDs
     // installed later are found. Throws ApiError 404 (reason NotFound) for unknown kinds.
@@ -137,6 +147,7 @@ class RestClient final : public KubeClient {
     ~RestClient() override;
 
     ResourceInfo resourceFor(const GroupVersionKind& gvk) override;
+    ServerInfo serverInfo() override;
     Object get(const GroupVersionKind& gvk, const std::string& ns,
                const std::string& name) override;
     ListResult list(const GroupVersionKind& gvk, const std::string& ns,

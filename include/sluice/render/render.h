@@ -18,7 +18,14 @@ struct SourceFile {
 struct Options {
     std::string path;      // source.path, repository-relative ("" or "." for the root)
     bool recurse = false;  // source.directory.recurse
+    // source.directory.include / exclude: globs matched against a file's path relative to
+    // `path` (Argo CD's: "*" also matches "/", "{a,b}" alternatives); "" = no filter.
+    std::string include;
+    std::string exclude;
 };
+
+// Argo CD's glob match for directory.include / exclude.
+bool globMatch(const std::string& pattern, const std::string& text);
 
 struct Object {
     nlohmann::json manifest;
@@ -48,6 +55,10 @@ bool isRelevant(const std::string& path, const Options& options);
 // object per non-empty document; List kinds are expanded. Any problem throws RenderError and
 // nothing is returned. An empty result is not an error.
 std::vector<Object> render(const std::vector<SourceFile>& files, const Options& options);
+
+// Parses one YAML stream (a file's content or a tool's output) as render() parses a file named
+// `fileName`: one object per non-empty document, Lists expanded, RenderError on problems.
+std::vector<Object> renderStream(const std::string& text, const std::string& fileName);
 
 // Lists the path at `sha`, reads the relevant files and renders them.
 std::vector<Object> renderRevision(git::GitSource& source, const git::Repository& repo,

@@ -1,0 +1,274 @@
+#include "sluice/source/service.h"
+
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <fstream>
+#include <future>
+#include <map>
+#include <random>
+#include <regex>
+
+#include "trees.h"
+
+namespace sluice::source {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string digest(const std::string& text) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < len; ++i) {
+        out.push_back(hex[md[i] >> 4]);
+        out.push_back(hex[md[i] & 15]);
+    }
+    return out;
+}
+
+bool isOciRepository(const std::string& repoURL, bool enableOCI) {
+    if (repoURL.rfind("oci://", 0) == 0) return true;
+    return enableOCI || repoURL.find("://") == std::string::npos;
+}
+
+bool isExactVersion(const std::string& version) {
+    static const std::regex exact(R"(^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$)");
+    return std::regex_match(version, exact);
+}
+
+namespace {
+
+// At most `limit` renders at once: a slow chart holds one slot, never the others.
+class Slots {
+  public:
+    explicit Slots(int limit) : free_(std::max(limit, 1)) {}
+    void acquire() {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return free_ > 0; });
+        --free_;
+    }
+    void release() {
+        {
+            std::lock_guard lock(mu_);
+            ++free_;
+        }
+        cv_.notify_one();
+    }
+
+  private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    int free_;
+};
+
+std::vector<std::string> fileNamesIn(const std::vector<git::File>& files) {
+    std::vector<std::string> names;
+    for (const auto& f : files) names.push_back(f.path.substr(f.path.rfind('/') + 1));
+    return names;
+}
+
+}  // namespace
+
+struct SourceService::Impl {
+    git::GitSource& git;
+    ServiceHooks hooks;
+    TreeCache trees;
+    ChartCache charts;
+    Slots slots;
+    util::LruCache<RenderedPtr> cache{4096};
+    std::mutex mu;
+    std::map<std::string, std::shared_future<RenderedPtr>> inFlight;
+    std::atomic<uint64_t> renders{0};
+
+    Impl(git::GitSource& g, const Settings& s, ServiceHooks h, int concurrency)
+        : git(g),
+          hooks(std::move(h)),
+          trees(g, s.workDir / "trees"),
+          charts(s, s.workDir / "charts"),
+          slots(concurrency) {}
+
+    git::Repository repositoryFor(const std::string& url) {
+        return hooks.gitRepository ? hooks.gitRepository(url) : git::Repository{url, {}};
+    }
+    HelmCredentials helmCredentialsFor(const std::string& url) {
+        return hooks.helmCredentials ? hooks.helmCredentials(url) : HelmCredentials{};
+    }
+
+    RenderedPtr renderAll(const Settings& settings, const std::vector<app::Source>& sources,
+                          const std::vector<std::string>& revisions, const RenderContext& ctx);
+    std::vector<render::Object> renderOne(const Settings& settings, const app::Source& source,
+                                          const std::string& revision, const RenderContext& ctx,
+                                          const std::map<std::string, fs::path>& refs,
+                                          std::string& type);
+};
+
+SourceService::SourceService(git::GitSource& git, Settings settings, ServiceHooks hooks,
+                             int concurrency)
+    : settings_(std::move(settings)) {
+    if (settings_.workDir.empty())
+        settings_.workDir =
+            fs::temp_directory_path() / ("sluice-sources-" + std::to_string(getpid()));
+    fs::create_directories(settings_.workDir);
+    impl_ = std::make_unique<Impl>(git, settings_, std::move(hooks), concurrency);
+}
+
+SourceService::~SourceService() = default;
+
+uint64_t SourceService::renders() const {
+    return impl_->renders.load();
+}
+
+git::Revision SourceService::resolve(const app::Source& source, const std::string& targetRevision) {
+    if (!source.isHelmRepository())
+        return impl_->git.resolve(impl_->repositoryFor(source.repoURL), targetRevision);
+    HelmCredentials creds = impl_->helmCredentialsFor(source.repoURL);
+    std::string version =
+        impl_->charts.resolve(source.repoURL, source.chart, targetRevision, creds);
+    return git::Revision{version, targetRevision};
+}
+
+std::string SourceService::cacheKey(const std::vector<app::Source>& sources,
+                                    const std::vector<std::string>& revisions,
+                                    const RenderContext& ctx) {
+    json key = json::array();
+    for (size_t i = 0; i < sources.size(); ++i) {
+        const app::Source& s = sources[i];
+        std::string tool;
+        if (auto type = explicitType(s)) tool = rendererFor(*type).version(settings_);
+        key.push_back({s.raw, i < revisions.size() ? revisions[i] : "", tool});
+    }
+    // Every Helm or Kustomize tool version counts: the type may only be known after listing.
+    key.push_back({rendererFor(SourceType::Helm).version(settings_),
+                   rendererFor(SourceType::Kustomize).version(settings_)});
+    key.push_back({ctx.appName, ctx.appNamespace, ctx.destinationNamespace, ctx.kubeVersion,
+                   ctx.apiVersions});
+    return digest(key.dump());
+}
+
+RenderedPtr SourceService::render(const std::vector<app::Source>& sources,
+                                  const std::vector<std::string>& revisions,
+                                  const RenderContext& context) {
+    const std::string key = cacheKey(sources, revisions, context);
+    if (auto hit = impl_->cache.get(key)) return hit;
+    std::promise<RenderedPtr> promise;
+    std::shared_future<RenderedPtr> future;
+    bool leader = false;
+    {
+        std::lock_guard lock(impl_->mu);
+        auto it = impl_->inFlight.find(key);
+        if (it != impl_->inFlight.end()) {
+            future = it->second;
+        } else {
+            future = promise.get_future().share();
+            impl_->inFlight.emplace(key, future);
+            leader = true;
+        }
+    }
+    if (!leader) return future.get();  // the same render is running: share its result
+    try {
+        impl_->slots.acquire();
+        RenderedPtr result;
+        try {
+            result = impl_->renderAll(settings_, sources, revisions, context);
+        } catch (...) {
+            impl_->slots.release();
+            throw;
+        }
+        impl_->slots.release();
+        impl_->cache.put(key, result, std::max<size_t>(result->objects.size(), 1));
+        promise.set_value(result);
+    } catch (...) {
+        promise.set_exception(std::current_exception());
+    }
+    {
+        std::lock_guard lock(impl_->mu);
+        impl_->inFlight.erase(key);
+    }
+    return future.get();
+}
+
+RenderedPtr SourceService::Impl::renderAll(const Settings& settings,
+                                           const std::vector<app::Source>& sources,
+                                           const std::vector<std::string>& revisions,
+                                           const RenderContext& ctx) {
+    ++renders;
+    // Trees of the ref sources, named for "$ref/..." value files.
+    std::map<std::string, std::shared_ptr<const Tree>> refTrees;
+    std::map<std::string, fs::path> refs;
+    for (size_t i = 0; i < sources.size(); ++i) {
+        const app::Source& s = sources[i];
+        if (s.ref.empty() || s.isHelmRepository()) continue;
+        auto tree = trees.acquire(repositoryFor(s.repoURL), revisions.at(i));
+        refs[s.ref] = tree->path;
+        refTrees[s.ref] = std::move(tree);
+    }
+    auto out = std::make_shared<RenderedSources>();
+    size_t bytes = 0;
+    for (size_t i = 0; i < sources.size(); ++i) {
+        std::string type;
+        if (sources[i].rendersManifests()) {
+            RenderContext c = ctx;
+            c.revision = revisions.at(i);
+            for (auto& obj : renderOne(settings, sources[i], revisions.at(i), c, refs, type)) {
+                bytes += obj.manifest.dump().size();
+                out->objects.push_back(std::move(obj));
+            }
+            if (bytes > settings.maxOutputBytes)
+                throw render::RenderError(sources[i].path.empty() ? "." : sources[i].path, 0,
+                                          "the rendered manifests exceed " +
+                                              std::to_string(settings.maxOutputBytes >> 20) +
+                                              " MiB; refused");
+        }
+        out->sourceTypes.push_back(type);
+    }
+    return out;
+}
+
+std::vector<render::Object> SourceService::Impl::renderOne(
+    const Settings& settings, const app::Source& source, const std::string& revision,
+    const RenderContext& ctx, const std::map<std::string, fs::path>& refs, std::string& typeOut) {
+    std::shared_ptr<const Tree> tree;
+    fs::path root;
+    fs::path appDir;
+    SourceType type = SourceType::Helm;
+    if (source.isHelmRepository()) {
+        root =
+            charts.pull(source.repoURL, source.chart, revision, helmCredentialsFor(source.repoURL));
+        appDir = root / source.chart.substr(source.chart.rfind('/') + 1);
+    } else {
+        const git::Repository repo = repositoryFor(source.repoURL);
+        auto explicitT = explicitType(source);
+        std::vector<git::File> listed;
+        if (!explicitT || *explicitT == SourceType::Directory)
+            listed = git.listFiles(repo, revision, source.path, source.recurse);
+        type = explicitT ? *explicitT : detectType(source, fileNamesIn(listed));
+        bool jsonnet = false;
+        for (const auto& f : listed)
+            if (f.path.size() > 8 && f.path.compare(f.path.size() - 8, 8, ".jsonnet") == 0)
+                jsonnet = true;
+        if (type == SourceType::Directory && !jsonnet) {
+            // Plain manifests are read straight from git: no tree on disk needed.
+            typeOut = typeName(type);
+            render::Options o{source.path, source.recurse, source.include, source.exclude};
+            return render::renderRevision(git, repo, revision, o);
+        }
+        tree = trees.acquire(repo, revision);
+        root = tree->path;
+        appDir = root / git::normalisePath(source.path);
+    }
+    typeOut = typeName(type);
+    ScratchDir scratch(settings.workDir / "scratch");
+    RenderInput input{source, type, root, appDir, refs, ctx, settings, scratch.path};
+    try {
+        return rendererFor(type).render(input);
+    } catch (const fs::filesystem_error& e) {
+        throw render::RenderError(source.path.empty() ? "." : source.path, 0, e.what());
+    }
+}
+
+}  // namespace sluice::source

@@ -1,0 +1,347 @@
+// sluice-controller as a process, end to end, for each source type rendered by the real tools:
+// a Helm chart in git, a Kustomize overlay, a chart from a Helm repository on loopback with value
+// files from a second (git) source, Jsonnet, and a config management plugin. Each is synced, then
+// follows a new commit or chart version, and prunes what its source no longer renders.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "apiserver/api_server.h"
+#include "http/http_server.h"
+#include "process/process.h"
+#include "sluice/kube/client.h"
+#include "testutil/testutil.h"
+#include "testutil/tools.h"
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using sluice::testing::ChildProcess;
+using sluice::testing::eventually;
+using sluice::testing::runProcess;
+using sluice::testing::TempDir;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kController = SLUICE_CONTROLLER_BIN;
+const sluice::kube::GroupVersionKind kApp{"sluice.io", "v1alpha1", "Application"};
+
+const bool kDefaultPortsOff = [] {
+    setenv("SLUICE_METRICS_ADDR", "0", 1);
+    setenv("SLUICE_HEALTH_ADDR", "0", 1);
+    setenv("SLUICE_WEBHOOK_ADDR", "0", 1);
+    return true;
+}();
+
+const char* kDeploymentTemplate = R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: {{ .Values.replicas }}
+  selector: {matchLabels: {app: {{ .Release.Name }}}}
+  template:
+    metadata: {labels: {app: {{ .Release.Name }}}}
+    spec: {containers: [{name: web, image: "nginx:1"}]}
+)";
+
+class SourcesProcess : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        server_.start();
+        kubeconfig_ = server_.writeKubeconfig(dir_.file("kubeconfig"));
+        server_.createFromFile(sluice::testing::sourcePath("crds/sluice.io_applications.yaml"));
+        for (const char* ns : {"sluice", "web"})
+            server_.create(
+                {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+        repo_ = dir_.file("repo");
+        runProcess({"git", "init", "-q", "-b", "main", repo_}, gitEnv());
+        client_ =
+            std::make_unique<sluice::kube::RestClient>(sluice::kube::loadKubeconfig(kubeconfig_));
+    }
+
+    void startController() {
+        controller_ = std::make_unique<ChildProcess>(std::vector<std::string>{
+            kController, "--kubeconfig", kubeconfig_, "--control-namespace", "sluice",
+            "--repo-cache-dir", dir_.file("cache"), "--render-dir", dir_.file("sources"),
+            "--helm-path", sluice::testing::helmPath(), "--kubectl-path",
+            sluice::testing::kubectlPath(), "--reconcile-interval", "10m"});
+        ASSERT_TRUE(controller_->waitForOutput("application controller started", 30s))
+            << controller_->stderrText();
+    }
+
+    static std::map<std::string, std::string> gitEnv() {
+        return {{"GIT_CONFIG_GLOBAL", "/dev/null"}, {"GIT_CONFIG_NOSYSTEM", "1"},
+                {"GIT_AUTHOR_NAME", "t"},           {"GIT_AUTHOR_EMAIL", "t@example.com"},
+                {"GIT_COMMITTER_NAME", "t"},        {"GIT_COMMITTER_EMAIL", "t@example.com"}};
+    }
+    void write(const std::string& path, const std::string& content) {
+        fs::create_directories(fs::path(repo_ + "/" + path).parent_path());
+        std::ofstream(repo_ + "/" + path) << content;
+    }
+    void remove(const std::string& path) { fs::remove(repo_ + "/" + path); }
+    void commit() {
+        runProcess({"git", "-C", repo_, "add", "-A"}, gitEnv());
+        auto r = runProcess({"git", "-C", repo_, "commit", "-q", "-m", "change"}, gitEnv());
+        ASSERT_EQ(r.exitCode, 0) << r.err;
+    }
+
+    void createApp(const std::string& name, const json& spec) {
+        json s = spec;
+        s["destination"] = {{"server", "https://kubernetes.default.svc"}, {"namespace", "web"}};
+        s["syncPolicy"] = {{"automated", {{"prune", true}}}};
+        client_->create({{"apiVersion", "sluice.io/v1alpha1"},
+                         {"kind", "Application"},
+                         {"metadata", {{"name", name}, {"namespace", "sluice"}}},
+                         {"spec", s}});
+    }
+    // What a git webhook or `kubectl sluice app refresh` does.
+    void refresh(const std::string& name) {
+        client_->patch(kApp, "sluice", name, sluice::kube::PatchType::Merge,
+                       R"({"metadata":{"annotations":{"sluice.io/refresh":"normal"}}})");
+    }
+    json status(const std::string& name) {
+        return client_->get(kApp, "sluice", name).value("status", json::object());
+    }
+    std::optional<json> object(const std::string& apiVersion, const std::string& kind,
+                               const std::string& name) {
+        return server_.get(apiVersion, kind, "web", name);
+    }
+    bool waitFor(const std::function<bool()>& cond, const std::string& app) {
+        if (eventually(cond, 60s)) return true;
+        ADD_FAILURE() << "status of " << app << ": " << status(app).dump(2) << "\ncontroller:\n"
+                      << controller_->stderrText().substr(0, 20000);
+        return false;
+    }
+    int replicas(const std::string& name) {
+        auto d = object("apps/v1", "Deployment", name);
+        return d ? d->value("/spec/replicas"_json_pointer, -1) : -1;
+    }
+
+    TempDir dir_;
+    sluice::testing::ApiServer server_;
+    std::string kubeconfig_;
+    std::string repo_;
+    std::unique_ptr<sluice::kube::RestClient> client_;
+    std::unique_ptr<ChildProcess> controller_;
+};
+
+TEST_F(SourcesProcess, HelmChartInGitSyncsFollowsCommitsAndPrunes) {
+    write("chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+    write("chart/values.yaml", "replicas: 1\n");
+    write("chart/values-prod.yaml", "replicas: 2\n");
+    write("chart/templates/deployment.yaml", kDeploymentTemplate);
+    write("chart/templates/config.yaml",
+          "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}-config}\n");
+    commit();
+    startController();
+    createApp("helm-web", {{"source",
+                            {{"repoURL", "file://" + repo_},
+                             {"path", "chart"},
+                             {"helm", {{"valueFiles", {"values-prod.yaml"}}}}}}});
+    ASSERT_TRUE(waitFor(
+        [&] { return replicas("helm-web") == 2 && object("v1", "ConfigMap", "helm-web-config"); },
+        "helm-web"));
+    EXPECT_TRUE(
+        waitFor([&] { return status("helm-web").value("sourceType", "") == "Helm"; }, "helm-web"));
+
+    write("chart/values-prod.yaml", "replicas: 3\n");
+    remove("chart/templates/config.yaml");
+    commit();
+    refresh("helm-web");
+    EXPECT_TRUE(waitFor(
+        [&] { return replicas("helm-web") == 3 && !object("v1", "ConfigMap", "helm-web-config"); },
+        "helm-web"));
+}
+
+TEST_F(SourcesProcess, KustomizeOverlaySyncsFollowsCommitsAndPrunes) {
+    write("base/kustomization.yaml", "resources: [deployment.yaml, extra.yaml]\n");
+    write("base/deployment.yaml", R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, image: "api:1"}]}
+)");
+    write("base/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n");
+    write("overlays/prod/kustomization.yaml", "resources: [../../base]\n");
+    commit();
+    startController();
+    createApp(
+        "kust",
+        {{"source",
+          {{"repoURL", "file://" + repo_},
+           {"path", "overlays/prod"},
+           {"kustomize", {{"namePrefix", "prod-"}, {"images", {"api=registry.local/api:2"}}}}}}});
+    ASSERT_TRUE(waitFor(
+        [&] {
+            return object("apps/v1", "Deployment", "prod-api") &&
+                   object("v1", "ConfigMap", "prod-extra");
+        },
+        "kust"));
+    auto d = object("apps/v1", "Deployment", "prod-api");
+    EXPECT_EQ(d->value("/spec/template/spec/containers/0/image"_json_pointer, ""),
+              "registry.local/api:2");
+    EXPECT_TRUE(
+        waitFor([&] { return status("kust").value("sourceType", "") == "Kustomize"; }, "kust"));
+
+    write("base/kustomization.yaml",
+          "resources: [deployment.yaml]\nreplicas: [{name: api, count: 4}]\n");
+    commit();
+    refresh("kust");
+    EXPECT_TRUE(waitFor(
+        [&] { return replicas("prod-api") == 4 && !object("v1", "ConfigMap", "prod-extra"); },
+        "kust"));
+}
+
+TEST_F(SourcesProcess, ChartFromAHelmRepositoryWithValuesFromGitFollowsNewVersions) {
+    const std::string www = dir_.file("charts");
+    fs::create_directories(www);
+    auto publish = [&](const std::string& version, bool withConfig) {
+        const std::string src = dir_.file("chart-src-" + version) + "/web";
+        fs::create_directories(src + "/templates");
+        std::ofstream(src + "/Chart.yaml")
+            << "apiVersion: v2\nname: web\nversion: " << version << "\n";
+        std::ofstream(src + "/values.yaml") << "replicas: 1\n";
+        std::ofstream(src + "/templates/deployment.yaml") << kDeploymentTemplate;
+        if (withConfig)
+            std::ofstream(src + "/templates/config.yaml")
+                << "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chart-config}\n";
+        const std::map<std::string, std::string> env = {{"HOME", dir_.path()}};
+        ASSERT_EQ(
+            runProcess({sluice::testing::helmPath(), "package", src, "-d", www}, env).exitCode, 0);
+        ASSERT_EQ(runProcess({sluice::testing::helmPath(), "repo", "index", www}, env).exitCode, 0);
+    };
+    publish("1.0.0", true);
+    sluice::testing::HttpServer charts{sluice::testing::HttpServerOptions{}};
+    charts.start([&](const sluice::testing::HttpRequest& req, sluice::testing::ResponseWriter& w) {
+        std::ifstream f(www + req.path, std::ios::binary);
+        if (!f) return w.respond(404, {}, "not found");
+        w.respond(200, {}, std::string(std::istreambuf_iterator<char>(f), {}));
+    });
+    write("envs/prod.yaml", "replicas: 5\n");
+    commit();
+    startController();
+    createApp("charted", {{"sources",
+                           {{{"repoURL", charts.url()},
+                             {"chart", "web"},
+                             {"targetRevision", "^1.0.0"},
+                             {"helm", {{"valueFiles", {"$values/envs/prod.yaml"}}}}},
+                            {{"repoURL", "file://" + repo_}, {"ref", "values"}}}}});
+    ASSERT_TRUE(waitFor(
+        [&] { return replicas("charted") == 5 && object("v1", "ConfigMap", "chart-config"); },
+        "charted"));
+    EXPECT_TRUE(waitFor(
+        [&] {
+            json st = status("charted");
+            return st.value("/sync/revisions/0"_json_pointer, json()) == "1.0.0" &&
+                   st.value("sourceTypes", json()) == json::array({"Helm", ""});
+        },
+        "charted"));
+
+    publish("1.1.0", false);
+    refresh("charted");
+    EXPECT_TRUE(waitFor(
+        [&] {
+            return !object("v1", "ConfigMap", "chart-config") &&
+                   status("charted").value("/sync/revisions/0"_json_pointer, json()) == "1.1.0";
+        },
+        "charted"));
+    EXPECT_EQ(replicas("charted"), 5);
+    json history = status("charted").value("history", json::array());
+    ASSERT_FALSE(history.empty());
+    EXPECT_EQ(history.back().value("revisions", json()).at(0), "1.1.0");
+    EXPECT_TRUE(history.back().contains("sources"));
+}
+
+TEST_F(SourcesProcess, JsonnetAndAPluginRender) {
+    write("jsonnet/main.jsonnet",
+          "function(replicas=1) [{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: "
+          "'from-jsonnet'}, data: {env: std.extVar('env'), replicas: std.toString(replicas)}}]\n");
+    write("plugin/input.txt", "hello\n");
+    commit();
+    server_.create({{"apiVersion", "v1"},
+                    {"kind", "ConfigMap"},
+                    {"metadata", {{"name", "sluice-cmp"}, {"namespace", "sluice"}}},
+                    {"data",
+                     {{"echo.yaml",
+                       "apiVersion: argoproj.io/v1alpha1\nkind: ConfigManagementPlugin\n"
+                       "metadata: {name: echo}\nspec:\n  generate:\n    command: [sh, -c]\n"
+                       "    args: ['printf \"apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: "
+                       "from-plugin}\\ndata: {app: $ARGOCD_APP_NAME, text: %s}\\n\" \"$(cat "
+                       "input.txt)\"']\n"}}}});
+    startController();
+    createApp("jsonnet",
+              {{"source",
+                {{"repoURL", "file://" + repo_},
+                 {"path", "jsonnet"},
+                 {"directory",
+                  {{"jsonnet",
+                    {{"extVars", {{{"name", "env"}, {"value", "prod"}}}},
+                     {"tlas", {{{"name", "replicas"}, {"value", "3"}, {"code", true}}}}}}}}}}});
+    createApp(
+        "plugged",
+        {{"source",
+          {{"repoURL", "file://" + repo_}, {"path", "plugin"}, {"plugin", {{"name", "echo"}}}}}});
+    ASSERT_TRUE(waitFor(
+        [&] {
+            auto cm = object("v1", "ConfigMap", "from-jsonnet");
+            return cm && cm->value("/data/env"_json_pointer, "") == "prod" &&
+                   cm->value("/data/replicas"_json_pointer, "") == "3";
+        },
+        "jsonnet"));
+    ASSERT_TRUE(waitFor(
+        [&] {
+            auto cm = object("v1", "ConfigMap", "from-plugin");
+            return cm && cm->value("/data/app"_json_pointer, "") == "plugged" &&
+                   cm->value("/data/text"_json_pointer, "") == "hello";
+        },
+        "plugged"));
+    // The status is written after the objects are applied.
+    EXPECT_TRUE(
+        waitFor([&] { return status("plugged").value("sourceType", "") == "Plugin"; }, "plugged"));
+    EXPECT_TRUE(waitFor([&] { return status("jsonnet").value("sourceType", "") == "Directory"; },
+                        "jsonnet"));
+
+    write("plugin/input.txt", "again\n");
+    commit();
+    refresh("plugged");
+    EXPECT_TRUE(waitFor(
+        [&] {
+            auto cm = object("v1", "ConfigMap", "from-plugin");
+            return cm && cm->value("/data/text"_json_pointer, "") == "again";
+        },
+        "plugged"));
+}
+
+TEST_F(SourcesProcess, ASourceThatFailsToRenderAppliesAndPrunesNothing) {
+    write("chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+    write("chart/values.yaml", "replicas: 1\n");
+    write("chart/templates/deployment.yaml", kDeploymentTemplate);
+    commit();
+    startController();
+    createApp("fragile", {{"source", {{"repoURL", "file://" + repo_}, {"path", "chart"}}}});
+    ASSERT_TRUE(waitFor([&] { return replicas("fragile") == 1; }, "fragile"));
+
+    write("chart/templates/broken.yaml", "{{ .Values.missing.deeper }}\n");
+    write("chart/values.yaml", "replicas: 2\n");
+    commit();
+    refresh("fragile");
+    ASSERT_TRUE(waitFor(
+        [&] {
+            for (const auto& c : status("fragile").value("conditions", json::array()))
+                if (c.value("type", "") == "ComparisonError" &&
+                    c.value("message", "").find("broken.yaml") != std::string::npos)
+                    return true;
+            return false;
+        },
+        "fragile"));
+    EXPECT_EQ(replicas("fragile"), 1);  // nothing applied from the half-rendered revision
+}
+
+}  // namespace
