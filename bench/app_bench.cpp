@@ -76,80 +76,11 @@ Args parseArgs(int argc, char** argv) {
     return a;
 }
 
-void run(const std::string& what, const std::vector<std::string>& argv) {
-    auto r = runProcess(argv, {{"GIT_CONFIG_GLOBAL", "/dev/null"}, {"GIT_CONFIG_NOSYSTEM", "1"}},
-                        minutes(10));
-    if (r.exitCode != 0) throw std::runtime_error(what + " failed: " + r.err + r.out);
-}
-
-// A git repository on disk, changed with the git CLI.
-class Repo {
-  public:
-    explicit Repo(std::string dir) : dir_(std::move(dir)) {
-        std::filesystem::create_directories(dir_);
-        git({"init", "-q", "-b", "main"});
-    }
-    std::string url() const { return "file://" + dir_; }
-    void write(const std::string& rel, const std::string& content) {
-        auto path = std::filesystem::path(dir_) / rel;
-        std::filesystem::create_directories(path.parent_path());
-        std::ofstream(path) << content;
-    }
-    void commit(const std::string& message) {
-        git({"add", "-A"});
-        git({"-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m",
-             message});
-    }
-
-  private:
-    void git(std::vector<std::string> args) {
-        args.insert(args.begin(), {"git", "-C", dir_});
-        run("git " + args[3], args);
-    }
-    std::string dir_;
-};
-
 // A small ConfigMap manifest (about 300 bytes of YAML).
 std::string configMapYaml(const std::string& name, const std::string& value) {
     return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name +
            "\n  labels:\n    app.kubernetes.io/part-of: bench\ndata:\n  greeting: \"" + value +
            "\"\n  settings.properties: |\n    threads=8\n    timeout=30s\n    mode=" + value + "\n";
-}
-
-Object application(const std::string& name, const std::string& repoUrl, const std::string& path,
-                   const std::string& destNs) {
-    return {
-        {"apiVersion", "sluice.io/v1alpha1"},
-        {"kind", "Application"},
-        {"metadata", {{"name", name}, {"namespace", "sluice"}}},
-        {"spec",
-         {{"project", "default"},
-          {"source", {{"repoURL", repoUrl}, {"targetRevision", "main"}, {"path", path}}},
-          {"destination", {{"server", "https://kubernetes.default.svc"}, {"namespace", destNs}}},
-          {"syncPolicy", {{"automated", {{"prune", true}, {"selfHeal", true}}}}}}}};
-}
-
-void ensureNamespace(sluice::kube::KubeClient& client, const std::string& name) {
-    client.apply({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", name}}}},
-                 sluice::kube::ApplyOptions{
-                     .fieldManager = "bench", .force = true, .dryRun = false, .subresource = ""});
-}
-
-std::string syncStatusOf(const Object& app) {
-    if (!app.contains("status")) return "";
-    return app["status"].value("/sync/status"_json_pointer, std::string());
-}
-
-bool isSynced(const Object& app) {
-    return syncStatusOf(app) == "Synced" &&
-           app["status"].value("/operationState/phase"_json_pointer, std::string()) == "Succeeded";
-}
-
-// The API test server with the Application CRD.
-ApiServerProcess applicationServer() {
-    return ApiServerProcess(SLUICE_APISERVER_BIN,
-                            {"--no-simulate", "--crds",
-                             sluice::testing::sourcePath("crds/sluice.io_applications.yaml")});
 }
 
 // 1 + 2 + 3: in-process controller.
@@ -368,11 +299,12 @@ int main(int argc, char** argv) {
     sluice::kube::preferHashedCaDirectory();
     try {
         TempDir work;
-        ApiServerProcess server = applicationServer();
+        ApiServerProcess server = applicationServer(SLUICE_APISERVER_BIN);
         syncAndReconcileBench(args, server, work);
         latencyBench(args, server, work);
         if (!args.skipRss) {
-            ApiServerProcess fresh = applicationServer();  // the earlier objects do not count
+            ApiServerProcess fresh =
+                applicationServer(SLUICE_APISERVER_BIN);  // the earlier objects do not count
             rssBench(args, fresh, work);
         }
         return 0;

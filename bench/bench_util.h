@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "process/process.h"
+#include "sluice/kube/client.h"
 #include "sluice/kube/config.h"
 #include "sluice/kube/types.h"
 #include "testutil/testutil.h"
@@ -125,5 +127,80 @@ class ApiServerProcess {
     std::string kubeconfig_ = dir_.file("kubeconfig");
     std::unique_ptr<testing::ChildProcess> process_;
 };
+
+// Runs a command to completion; throws with its output when it fails.
+inline void run(const std::string& what, const std::vector<std::string>& argv) {
+    auto r = testing::runProcess(argv,
+                                 {{"GIT_CONFIG_GLOBAL", "/dev/null"}, {"GIT_CONFIG_NOSYSTEM", "1"}},
+                                 std::chrono::minutes(10));
+    if (r.exitCode != 0) throw std::runtime_error(what + " failed: " + r.err + r.out);
+}
+
+// A git repository on disk, changed with the git CLI.
+class Repo {
+  public:
+    explicit Repo(std::string dir) : dir_(std::move(dir)) {
+        std::filesystem::create_directories(dir_);
+        git({"init", "-q", "-b", "main"});
+    }
+    std::string url() const { return "file://" + dir_; }
+    void write(const std::string& rel, const std::string& content) {
+        auto path = std::filesystem::path(dir_) / rel;
+        std::filesystem::create_directories(path.parent_path());
+        std::ofstream(path) << content;
+    }
+    void commit(const std::string& message) {
+        git({"add", "-A"});
+        git({"-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m",
+             message});
+    }
+
+  private:
+    void git(std::vector<std::string> args) {
+        args.insert(args.begin(), {"git", "-C", dir_});
+        run("git " + args[3], args);
+    }
+    std::string dir_;
+};
+
+// An Application of `path` in `repoUrl` deploying to destNs, automated with prune and
+// self-heal; `source` overrides fields of spec.source (helm, kustomize, ...).
+inline kube::Object application(const std::string& name, const std::string& repoUrl,
+                                const std::string& path, const std::string& destNs,
+                                const nlohmann::json& source = nlohmann::json::object()) {
+    kube::Object app = {
+        {"apiVersion", "sluice.io/v1alpha1"},
+        {"kind", "Application"},
+        {"metadata", {{"name", name}, {"namespace", "sluice"}}},
+        {"spec",
+         {{"project", "default"},
+          {"source", {{"repoURL", repoUrl}, {"targetRevision", "main"}, {"path", path}}},
+          {"destination", {{"server", "https://kubernetes.default.svc"}, {"namespace", destNs}}},
+          {"syncPolicy", {{"automated", {{"prune", true}, {"selfHeal", true}}}}}}}};
+    app["spec"]["source"].update(source);
+    return app;
+}
+
+// The API test server (SLUICE_APISERVER_BIN of the benchmark) with the Application CRD.
+inline ApiServerProcess applicationServer(const std::string& binary) {
+    return ApiServerProcess(binary, {"--no-simulate", "--crds",
+                                     testing::sourcePath("crds/sluice.io_applications.yaml")});
+}
+
+inline void ensureNamespace(kube::KubeClient& client, const std::string& name) {
+    client.apply({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", name}}}},
+                 kube::ApplyOptions{
+                     .fieldManager = "bench", .force = true, .dryRun = false, .subresource = ""});
+}
+
+inline std::string syncStatusOf(const kube::Object& app) {
+    if (!app.contains("status")) return "";
+    return app["status"].value("/sync/status"_json_pointer, std::string());
+}
+
+inline bool isSynced(const kube::Object& app) {
+    return syncStatusOf(app) == "Synced" &&
+           app["status"].value("/operationState/phase"_json_pointer, std::string()) == "Succeeded";
+}
 
 }  // namespace sluice::bench

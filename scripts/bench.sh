@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds (release) and runs the benchmarks; each prints its own figures.
 #   scripts/bench.sh            all benchmarks
-#   scripts/bench.sh kube|app|canary   one of them (further arguments go to it)
+#   scripts/bench.sh kube|app|canary|source   one of them (further arguments go to it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tools-env.sh  # the pinned helm and kubectl first on PATH
@@ -13,10 +13,12 @@ case "$which" in
   kube) build/bench/sluice-bench-kube "$@" ;;
   app) build/bench/sluice-bench-app "$@" ;;
   canary) build/bench/sluice-bench-canary "$@" ;;
+  source) build/bench/sluice-bench-source "$@" ;;
   all)
     build/bench/sluice-bench-kube
     build/bench/sluice-bench-app
     build/bench/sluice-bench-canary
+    build/bench/sluice-bench-source
     ;;
-  *) echo "usage: scripts/bench.sh [kube|app|canary|all] [args...]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [kube|app|canary|source|all] [args...]" >&2; exit 2 ;;
 esac

@@ -32,7 +32,7 @@ std::map<std::string, std::string> buildEnv(const RenderInput& in) {
     for (const auto& v : c.apiVersions)
         apiVersions.append(apiVersions.empty() ? "" : ",").append(v);
     return {{"ARGOCD_APP_NAME", c.appName},
-            {"ARGOCD_APP_NAMESPACE", c.appNamespace},
+            {"ARGOCD_APP_NAMESPACE", c.destinationNamespace},
             {"ARGOCD_APP_REVISION", c.revision},
             {"ARGOCD_APP_REVISION_SHORT", c.revision.substr(0, 7)},
             {"ARGOCD_APP_REVISION_SHORT_8", c.revision.substr(0, 8)},

@@ -132,6 +132,28 @@ git::Revision SourceService::resolve(const app::Source& source, const std::strin
     return git::Revision{version, targetRevision};
 }
 
+namespace {
+
+// The part of the context a source's output can depend on, so that Applications that differ
+// only in what their renderer never reads share one render: a Helm chart with an explicit
+// release name and namespace renders the same for every Application.
+json contextKey(const app::Source& s, const RenderContext& ctx) {
+    const auto type = explicitType(s);
+    if (type == SourceType::Helm) {
+        const app::HelmSource helm = s.helm ? *s.helm : app::HelmSource{};
+        return {helm.releaseName.empty() ? ctx.appName : "",
+                helm.namespace_.empty() ? ctx.destinationNamespace : "",
+                helm.kubeVersion.empty() ? ctx.kubeVersion : "",
+                helm.apiVersions.empty() ? json(ctx.apiVersions) : json()};
+    }
+    if (type == SourceType::Directory && !s.jsonnet) return json();
+    // Kustomize (envsubst, helmCharts), plugins, Jsonnet and undetected types may read all.
+    return {ctx.appName, ctx.appNamespace, ctx.destinationNamespace, ctx.kubeVersion,
+            ctx.apiVersions};
+}
+
+}  // namespace
+
 std::string SourceService::cacheKey(const std::vector<app::Source>& sources,
                                     const std::vector<std::string>& revisions,
                                     const RenderContext& ctx) {
@@ -140,13 +162,11 @@ std::string SourceService::cacheKey(const std::vector<app::Source>& sources,
         const app::Source& s = sources[i];
         std::string tool;
         if (auto type = explicitType(s)) tool = rendererFor(*type).version(settings_);
-        key.push_back({s.raw, i < revisions.size() ? revisions[i] : "", tool});
+        key.push_back({s.raw, i < revisions.size() ? revisions[i] : "", tool, contextKey(s, ctx)});
     }
     // Every Helm or Kustomize tool version counts: the type may only be known after listing.
     key.push_back({rendererFor(SourceType::Helm).version(settings_),
                    rendererFor(SourceType::Kustomize).version(settings_)});
-    key.push_back({ctx.appName, ctx.appNamespace, ctx.destinationNamespace, ctx.kubeVersion,
-                   ctx.apiVersions});
     return digest(key.dump());
 }
 

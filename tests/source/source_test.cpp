@@ -349,6 +349,16 @@ TEST_F(SourceTest, TheSameSourceAtOneCommitRendersOnce) {
     other.appName = "another";
     render({s}, other);  // another release name: another render
     EXPECT_EQ(service().renders(), 2u);
+
+    // With the release name given, Applications that differ in name share one render.
+    app::Source named =
+        parse({{"repoURL", repo_->url()}, {"path", "web"}, {"helm", {{"releaseName", "shared"}}}});
+    for (const char* app : {"a", "b", "c"}) {
+        RenderContext ctx;
+        ctx.appName = app;
+        EXPECT_NE(findObject(*render({named}, ctx), "Deployment", "shared-web"), nullptr);
+    }
+    EXPECT_EQ(service().renders(), 3u);
 }
 
 // A Helm repository on loopback: `helm package` + `helm repo index`, served over HTTP,
