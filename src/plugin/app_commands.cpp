@@ -6,6 +6,7 @@
 #include "format.h"
 #include "sluice/app/status.h"
 #include "sluice/app/tracking.h"
+#include "sluice/util/strings.h"
 
 namespace sluice::plugin {
 
@@ -211,6 +212,21 @@ int appGet(Context& ctx, const std::string& name) {
     field(out, "Repo:", textAt(a, "/spec/source/repoURL"));
     field(out, "Target:", target);
     field(out, "Path:", textAt(a, "/spec/source/path"));
+    const std::string sourceType = textAt(a, "/status/sourceType");
+    if (!sourceType.empty()) field(out, "Source Type:", sourceType);
+    if (a.contains("/spec/sources"_json_pointer) && a["spec"]["sources"].is_array()) {
+        const json& sources = a["spec"]["sources"];
+        for (size_t i = 0; i < sources.size(); ++i) {
+            const std::string at = "/status/sourceTypes/" + std::to_string(i);
+            std::string line = textAt(sources[i], "/repoURL");
+            for (const char* k : {"chart", "path", "ref"})
+                if (!textAt(sources[i], std::string("/") + k).empty())
+                    line += std::string(" ") + k + "=" + textAt(sources[i], std::string("/") + k);
+            const std::string type = textAt(a, at);
+            if (!type.empty()) line += " (" + type + ")";
+            field(out, i == 0 ? "Sources:" : "", line);
+        }
+    }
     field(out, "Sync Policy:", getSyncPolicy(a));
     std::string syncStatus = textAt(a, "/status/sync/status");
     if (syncStatus.empty()) syncStatus = "Unknown";
@@ -328,7 +344,12 @@ int appRollback(Context& ctx, const std::string& name, const std::string& idText
                              ? a["status"].value("history", json::array())
                              : json::array();
     const json entry = app::historyEntry(history, id);
-    if (entry.is_null() || textAt(entry, "/revision").empty()) {
+    // A multi-source entry records one revision per source (operation.sync.revisions).
+    std::vector<std::string> revisions;
+    if (!entry.is_null() && entry.contains("revisions") && entry["revisions"].is_array())
+        for (const auto& r : entry["revisions"])
+            if (r.is_string()) revisions.push_back(r.get<std::string>());
+    if (entry.is_null() || (textAt(entry, "/revision").empty() && revisions.empty())) {
         ctx.err << "error: application " << kube::namespaceOf(a) << "/" << name
                 << " has no history entry with ID " << id << " (see kubectl sluice app history "
                 << name << ")\n";
@@ -339,8 +360,13 @@ int appRollback(Context& ctx, const std::string& name, const std::string& idText
                 << "\n";
         return kExitError;
     }
-    const std::string revision = textAt(entry, "/revision");
-    json op = requestOperation(ctx, a, syncOperation(ctx, revision));
+    std::string revision = textAt(entry, "/revision");
+    json operation = syncOperation(ctx, revision);
+    if (!revisions.empty()) {
+        operation["sync"]["revisions"] = revisions;
+        revision = join(revisions, ", ");
+    }
+    json op = requestOperation(ctx, a, operation);
     ctx.out << "application.sluice.io/" << name << " rollback to history ID " << id << " (revision "
             << revision << ") requested\n";
     if (ctx.inv.wait) return waitOperation(ctx, name, op);

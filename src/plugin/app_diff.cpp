@@ -83,7 +83,31 @@ bool renderApplication(Context& ctx, const json& application, const app::Applica
         return appcontroller::helmCredentialsFromSecrets(url, secrets);
     };
     source::Settings settings;
-    settings.workDir = std::filesystem::path(ctx.inv.repoCacheDir).parent_path() / "sources";
+    // The controller's flags have no command line here: the same names as environment variables.
+    for (auto [var, field] : {std::pair{"SLUICE_HELM_PATH", &settings.helmPath},
+                              std::pair{"SLUICE_KUBECTL_PATH", &settings.kubectlPath},
+                              std::pair{"SLUICE_KUSTOMIZE_PATH", &settings.kustomizePath}})
+        if (const char* v = std::getenv(var); v && *v) *field = v;
+    settings.plugins = [&ctx] {
+        std::vector<source::PluginDefinition> plugins;
+        try {
+            json cm = ctx.client.get(kube::GroupVersionKind{"", "v1", "ConfigMap"},
+                                     ctx.inv.controlNamespace, "sluice-cmp");
+            std::vector<std::string> errors;
+            plugins = source::parsePluginConfigMap(cm, errors);
+        } catch (const kube::ApiError&) {
+            // No plugin ConfigMap (or no access to it): no plugins, as for the controller.
+        }
+        return plugins;
+    };
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    const char* home = std::getenv("HOME");
+    settings.workDir = !ctx.inv.repoCacheDir.empty()
+                           ? std::filesystem::path(ctx.inv.repoCacheDir).parent_path() / "sources"
+                       : xdg && *xdg ? std::filesystem::path(xdg) / "sluice" / "sources"
+                       : home && *home
+                           ? std::filesystem::path(home) / ".cache" / "sluice" / "sources"
+                           : std::filesystem::temp_directory_path() / "sluice-sources";
     source::SourceService service(ctx.git(), settings, hooks);
     const std::vector<std::string> wanted = wantedRevisions(ctx, application, spec);
     std::vector<std::string> revisions;

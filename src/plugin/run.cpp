@@ -72,8 +72,11 @@ Global flags:
       --context NAME          kubeconfig context
   -o, --output FORMAT         output format where listed above
       --control-namespace NS  the controller's namespace, holding repository Secrets (sluice)
-      --repo-cache-dir DIR    git clones for app diff (~/.cache/sluice/repos)
+      --repo-cache-dir DIR    git clones for app diff and app manifests (~/.cache/sluice/repos)
       --color auto|always|never  colour the diff (auto: when stdout is a terminal)
+
+app diff and app manifests render sources as the controller does, with helm and kubectl
+(kustomize) from PATH, or SLUICE_HELM_PATH, SLUICE_KUBECTL_PATH, SLUICE_KUSTOMIZE_PATH.
 
 Exit codes: 0 success; 1 error (app diff: differences found); 2 bad usage (app diff: error).
 )";

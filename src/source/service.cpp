@@ -114,6 +114,8 @@ SourceService::SourceService(git::GitSource& git, Settings settings, ServiceHook
         settings_.workDir =
             fs::temp_directory_path() / ("sluice-sources-" + std::to_string(getpid()));
     fs::create_directories(settings_.workDir);
+    // Tools run in other directories: every path handed to them must be absolute.
+    settings_.workDir = fs::absolute(settings_.workDir);
     impl_ = std::make_unique<Impl>(git, settings_, std::move(hooks), concurrency);
 }
 

@@ -293,7 +293,9 @@ class PluginTest : public ::testing::Test {
         return {{"KUBECONFIG", kubeconfig_},
                 {"HOME", (tmp_.path() / "home").string()},
                 {"XDG_CACHE_HOME", (tmp_.path() / "home" / "cache").string()},
-                {"USER", "tester"}};
+                {"USER", "tester"},
+                {"SLUICE_HELM_PATH", testing::helmPath()},
+                {"SLUICE_KUBECTL_PATH", testing::kubectlPath()}};
     }
 
     Ran sluice(std::vector<std::string> args) {
@@ -377,9 +379,9 @@ TEST_F(PluginTest, UsageAndExitCodes) {
     EXPECT_NE(none.err.find("a command is required"), std::string::npos) << none.err;
     Ran help = sluice({"--help"});
     EXPECT_EQ(help.code, 0);
-    for (const char* cmd :
-         {"app list", "app get", "app diff", "app sync", "app rollback", "app history",
-          "app refresh", "canary list", "canary status", "canary promote|abort|retry"})
+    for (const char* cmd : {"app list", "app get", "app diff", "app manifests", "app sync",
+                            "app rollback", "app history", "app refresh", "canary list",
+                            "canary status", "canary promote|abort|retry"})
         EXPECT_NE(help.out.find(cmd), std::string::npos) << cmd;
     EXPECT_EQ(sluice({"app", "frobnicate"}).code, 2);
     EXPECT_EQ(sluice({"app", "get"}).code, 2);
@@ -815,6 +817,35 @@ TEST_F(PluginTest, DiffHonoursIgnoreDifferencesCredentialsAndErrors) {
     EXPECT_EQ(bad.code, 2);
     EXPECT_NE(bad.err.find("no-such-branch"), std::string::npos) << bad.err;
     EXPECT_EQ(bad.err.find(password), std::string::npos);
+}
+
+// app manifests renders as the controller does: here a Helm chart with a value file and a
+// parameter, and a render error as a one-line message with exit code 1.
+TEST_F(PluginTest, AppManifestsRendersTheSourceWithTheRealTools) {
+    repo_->write("chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+    repo_->write("chart/values.yaml", "replicas: 1\ngreeting: hi\n");
+    repo_->write("chart/values-prod.yaml", "replicas: 4\n");
+    repo_->write(
+        "chart/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}-cm}\n"
+        "data: {replicas: \"{{ .Values.replicas }}\", greeting: {{ .Values.greeting }}}\n");
+    repo_->commit("chart");
+    json a = application("charted");
+    a["spec"]["source"]["path"] = "chart";
+    a["spec"]["source"]["helm"] = {{"valueFiles", {"values-prod.yaml"}},
+                                   {"parameters", {{{"name", "greeting"}, {"value", "hello"}}}}};
+    client_->create(a);
+    Ran out = sluice({"app", "manifests", "charted", "-n", kControlNs});
+    ASSERT_EQ(out.code, 0) << out.err;
+    EXPECT_NE(out.out.find("name: charted-cm"), std::string::npos) << out.out;
+    EXPECT_NE(out.out.find("replicas: \"4\""), std::string::npos) << out.out;
+    EXPECT_NE(out.out.find("greeting: hello"), std::string::npos) << out.out;
+
+    repo_->write("chart/templates/broken.yaml", "{{ .Values.nope.deeper }}\n");
+    repo_->commit("broken");
+    Ran broken = sluice({"app", "manifests", "charted", "-n", kControlNs, "--refresh"});
+    EXPECT_EQ(broken.code, 1);
+    EXPECT_NE(broken.err.find("broken.yaml"), std::string::npos) << broken.err;
 }
 
 TEST_F(PluginTest, CanaryListStatusAndRequests) {
