@@ -675,6 +675,20 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
             r.startedAt = continuing ? continuingStartedAt() : now;
             return r;
         };
+        if (!sameRevision && phase == "Running") {
+            // An operation for an earlier revision or source (cut short by a restart, or
+            // waiting for a retry) never resumes once the target moved: it ends here, and
+            // what the new target needs is decided below. Its objects are in the inventory
+            // (written ahead), so whatever it applied is pruned if no longer wanted.
+            const std::string msg =
+                "Operation interrupted: the sync to " +
+                (lastRevision.empty() ? std::string("an earlier revision") : lastRevision) +
+                " did not finish, and the target is now " + desired.revision.sha;
+            finishOperation("Failed", msg, json());
+            event(ref, kube::EventType::Warning, "SyncInterrupted", msg);
+            std::lock_guard lock(mu);
+            apps[key].retryAt.reset();
+        }
         if (sameRevision && phase == "Running") {
             // A retry (or an operation a restart interrupted) of this revision runs to its end.
             if (retryPending()) {

@@ -132,6 +132,31 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
     // Sleeps one health poll; false when the controller is stopping.
     auto pause = [&] { return stop.sleepFor(opts.healthPollInterval); };
 
+    // Write-ahead: before objects are applied, the inventory in the status already names them,
+    // so a sync cut short at any point (even by SIGKILL) leaves nothing with our tracking id
+    // that a later prune could miss. One status write per step that adds to the inventory.
+    auto entryOf = [&](std::size_t i) {
+        const auto& r = compared.resources[i];
+        return app::InventoryEntry{r.key.group, r.version, r.key.kind, r.key.ns, r.key.name};
+    };
+    std::vector<app::InventoryEntry> recorded = desired.inventory;
+    std::set<app::ResourceKey> recordedKeys;
+    for (const auto& e : recorded) recordedKeys.insert(e.key());
+    auto recordIntent = [&](const std::vector<std::size_t>& indices) -> bool {
+        if (dryRun) return true;
+        bool grew = false;
+        for (std::size_t i : indices)
+            if (recordedKeys.insert(compared.resources[i].key).second) {
+                recorded.push_back(entryOf(i));
+                grew = true;
+            }
+        if (!grew) return true;
+        json inventory = {{"inventory", app::inventoryStatus(recorded)}};
+        if (writeStatus(ref, inventory, false)) return true;
+        so.terminated = true;  // the user terminated the operation meanwhile
+        return false;
+    };
+
     auto applyOne = [&](std::size_t i, bool validateOnly) -> std::optional<std::string> {
         const auto& r = compared.resources[i];
         // A Canary's target: its replicas are the Canary controller's, never re-applied.
@@ -333,7 +358,7 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
 
     // Namespaces and CRDs first, and waited for, so what lives in them can be dry-run.
     if (ok && !plan.bootstrap.empty()) {
-        ok = applyAll(plan.bootstrap);
+        ok = recordIntent(plan.bootstrap) && applyAll(plan.bootstrap);
         bool crds = false;
         for (std::size_t i : plan.bootstrap)
             crds |= compared.resources[i].key.kind == "CustomResourceDefinition";
@@ -403,7 +428,7 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
             ok = false;
             break;
         }
-        ok = applyAll(step.apply) && pruneAll(step.prune);
+        ok = recordIntent(step.apply) && applyAll(step.apply) && pruneAll(step.prune);
         const bool later = w + 1 < plan.waves.size() || !plan.pruneLast.empty();
         if (ok && later && !dryRun) ok = waitHealthy(step.apply);
     }
@@ -468,12 +493,8 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
     if (!dryRun) {
         // The inventory is what carries our tracking id and may need pruning later: after a
         // success, the desired set plus anything left unpruned; after a failure, the previous
-        // inventory plus whatever this attempt applied, minus what it pruned.
+        // inventory plus whatever this attempt set out to apply, minus what it pruned.
         std::vector<app::InventoryEntry> entries;
-        auto entryOf = [&](std::size_t i) {
-            const auto& r = compared.resources[i];
-            return app::InventoryEntry{r.key.group, r.version, r.key.kind, r.key.ns, r.key.name};
-        };
         std::set<app::ResourceKey> prunedKeys;
         for (std::size_t i = 0; i < compared.resources.size(); ++i)
             if (pruned[i]) prunedKeys.insert(compared.resources[i].key);
@@ -484,7 +505,9 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
                 if (!r.desired && !pruned[i]) entries.push_back(entryOf(i));
             }
         } else {
-            for (const auto& e : desired.inventory)
+            // Everything this attempt may have applied stays recorded: an apply that failed
+            // on our side may still have reached the server.
+            for (const auto& e : recorded)
                 if (!prunedKeys.count(e.key())) entries.push_back(e);
             for (std::size_t i = 0; i < compared.resources.size(); ++i)
                 if (applied[i]) entries.push_back(entryOf(i));

@@ -127,6 +127,34 @@ TEST_F(AppSource, PathOutsideTheRepositoryIsAnInvalidSpec) {
     EXPECT_TRUE(server_.list("v1", "ConfigMap", kDestNs).empty());
 }
 
+// A 573-byte alias bomb (issue: the controller grew to 14 GB and died): refused while parsing,
+// as a ComparisonError naming the file, and the controller goes on with other Applications.
+TEST_F(AppSource, AYamlAliasBombIsAComparisonErrorNamingTheFile) {
+    std::string bomb = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n";
+    bomb +=
+        "  a: &a "
+        "[\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+    for (char c = 'b'; c <= 'k'; ++c) {
+        const char prev = static_cast<char>(c - 1);
+        bomb += std::string("  ") + c + ": &" + c + " [";
+        for (int i = 0; i < 10; ++i) bomb += std::string(i ? "," : "") + "*" + prev;
+        bomb += "]\n";
+    }
+    repo_->write("bomb/bomb.yaml", bomb);
+    repo_->write("fine/config.yaml", configMapYaml("fine", {{"k", "1"}}));
+    const std::string sha = repo_->commit("a bomb and a fine app");
+    startController();
+    createApp(application("bombed", repo_->url(), "bomb"));
+    createApp(application("fine", repo_->url(), "fine"));
+    ASSERT_TRUE(eventually([&] {
+        auto c = condition(appStatus("bombed"), "ComparisonError");
+        return c && c->value("message", "").find("bomb/bomb.yaml") != std::string::npos &&
+               c->value("message", "").find("alias") != std::string::npos;
+    })) << describe("bombed");
+    EXPECT_TRUE(waitSynced("fine", sha)) << describe("fine");
+    EXPECT_FALSE(configMap("bomb"));
+}
+
 TEST_F(AppSource, SymlinkLeavingTheRepositoryIsAComparisonError) {
     // A manifest next to the repository, reachable only through the link.
     std::ofstream(tmp_.path() / "root" / "outside.yaml")
