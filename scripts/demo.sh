@@ -123,6 +123,9 @@ app_synced() { [ "$(kc get application "$1" -n sluice -o jsonpath='{.status.sync
 rev=$(git_repo rev-parse HEAD)
 wait_for "the Helm Application" app_synced web "$rev"
 wait_for "the Kustomize Application" app_synced shop "$rev"
+app_healthy() { [ "$(kc get application "$1" -n sluice -o jsonpath='{.status.health.status}')" = Healthy ]; }
+wait_for "the Helm Application's health" app_healthy web
+wait_for "the Kustomize Application's health" app_healthy shop
 k get applications -n sluice -o custom-columns='NAME:.metadata.name,TYPE:.status.sourceType,SYNC:.status.sync.status,HEALTH:.status.health.status,REVISION:.status.sync.revision'
 k get deployments,services,configmaps -n web
 k get deployment web -n web -o jsonpath='image={.spec.template.spec.containers[0].image} replicas={.spec.replicas}{"\n"}'

@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "impl.h"
+#include "sluice/appcontroller/source.h"
 #include "sluice/cache/store.h"
 #include "sluice/util/strings.h"
 #include "util.h"
@@ -437,8 +438,9 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         apps[key].lastEvent.erase("InvalidSpec");
     }
     const app::ApplicationSpec& spec = parsed.spec;
-    const json rawSource = ref.object["spec"].value("source", json::object());
-    const json rawSources = ref.object["spec"].value("sources", json::array());
+    // As recorded in status: without credentials in URLs.
+    const json rawSource = redactedSources(ref.object["spec"].value("source", json::object()));
+    const json rawSources = redactedSources(ref.object["spec"].value("sources", json::array()));
     const json rawDestination = ref.object["spec"].value("destination", json::object());
 
     // Source: resolve (at most once per poll interval unless something asks for it) and render.
@@ -482,6 +484,8 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     removeAnnotations(ref, refreshAnnotations);
     if (!comparisonError.empty()) {
         app::setCondition(conditions, app::kComparisonError, comparisonError, now);
+        // Conditions describe the present: whether a sync would fail is unknown now.
+        app::removeCondition(conditions, app::kSyncError);
         withConditions();
         updates["sync"] = currentSync("Unknown");
         eventOnce(ref, kube::EventType::Warning, "ComparisonError", comparisonError);
@@ -559,10 +563,10 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         parsed.operation.reset();
     } else if (parsed.operation) {
         const app::Operation& op = *parsed.operation;
-        const bool continuing =
-            phase == "Running" && fieldOr(opState, "operation", json()) == op.raw;
+        const bool continuing = phase == "Running" &&
+                                fieldOr(opState, "operation", json()) == recordedOperation(op.raw);
         if (!opErrors.empty()) {
-            finishOperation("Error", join(opErrors, "; "), op.raw);
+            finishOperation("Error", join(opErrors, "; "), recordedOperation(op.raw));
             event(ref, kube::EventType::Warning, "SyncFailed", join(opErrors, "; "));
             removeOperation(ref);
         } else if (continuing && retryPending()) {
@@ -626,7 +630,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
             }
             if (!opError.empty()) {
                 const std::string msg = "revision " + wanted + ": " + opError;
-                finishOperation("Error", msg, op.raw);
+                finishOperation("Error", msg, recordedOperation(op.raw));
                 event(ref, kube::EventType::Warning, "SyncFailed", msg);
                 removeOperation(ref);
             } else {

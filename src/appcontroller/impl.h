@@ -95,6 +95,8 @@ struct Desired {
 // What Argo CD records of a revision in sync, syncResult and history: {revision, source} for
 // one source, {revisions, sources} for several.
 json revisionAndSource(const AppRef& ref, const app::ApplicationSpec& spec, const Desired& d);
+// The operation as operationState.operation records it: sync.source(s) without credentials.
+json recordedOperation(const json& operation);
 // The revision a syncResult or history entry records, as Desired::revision.sha spells it.
 std::string recordedRevision(const json& entry);
 

@@ -129,11 +129,33 @@ app::PreparedObjects prepareRendered(const std::vector<render::Object>& rendered
     return app::prepareDesired(manifests, where, destinationNamespace, instance, scope);
 }
 
+json redactedSources(const json& sourceOrSources) {
+    if (sourceOrSources.is_array()) {
+        json out = json::array();
+        for (const auto& s : sourceOrSources) out.push_back(redactedSources(s));
+        return out;
+    }
+    json out = sourceOrSources;
+    if (out.is_object() && out.contains("repoURL") && out["repoURL"].is_string())
+        out["repoURL"] = git::scrubUrl(out["repoURL"].get<std::string>());
+    return out;
+}
+
+json recordedOperation(const json& operation) {
+    json out = operation;
+    if (out.is_object() && out.contains("sync") && out["sync"].is_object())
+        for (const char* k : {"source", "sources"})
+            if (out["sync"].contains(k)) out["sync"][k] = redactedSources(out["sync"][k]);
+    return out;
+}
+
 json revisionAndSource(const AppRef& ref, const app::ApplicationSpec& spec, const Desired& d) {
     const json& rawSpec = ref.object.at("spec");
     if (spec.multiSource)
-        return {{"revisions", d.revisions}, {"sources", rawSpec.value("sources", json::array())}};
-    return {{"revision", d.revision.sha}, {"source", rawSpec.value("source", json::object())}};
+        return {{"revisions", d.revisions},
+                {"sources", redactedSources(rawSpec.value("sources", json::array()))}};
+    return {{"revision", d.revision.sha},
+            {"source", redactedSources(rawSpec.value("source", json::object()))}};
 }
 
 std::string recordedRevision(const json& entry) {

@@ -90,7 +90,7 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
 
     // Start: the operation is visible as Running before anything is written to the cluster.
     json opState = {
-        {"operation", req.op.raw},
+        {"operation", recordedOperation(req.op.raw)},
         {"phase", "Running"},
         {"message", req.retryCount > 0 ? "retrying attempt #" + std::to_string(req.retryCount)
                                        : std::string("syncing")},

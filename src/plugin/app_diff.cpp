@@ -57,7 +57,8 @@ std::vector<std::string> wantedRevisions(const Context& ctx, const json& applica
     const json compared = sync.value("comparedTo", json::object());
     const char* field = spec.multiSource ? "sources" : "source";
     if (!compared.is_object() ||
-        compared.value(field, json()) != application["spec"].value(field, json()))
+        compared.value(field, json()) !=
+            appcontroller::redactedSources(application["spec"].value(field, json())))
         return targets;
     if (spec.multiSource) {
         auto revisions = sync.value("revisions", json::array());

@@ -57,6 +57,52 @@ TEST_F(AppSource, CredentialsFromARepositorySecretAreUsed) {
     EXPECT_EQ(visibleText("private").find(password), std::string::npos);
 }
 
+// A password written into repoURL works, but never reaches status (comparedTo, syncResult,
+// history) or Events.
+TEST_F(AppSource, CredentialsInRepoUrlNeverReachTheStatus) {
+    const std::string password = "In-Url-Secret-42";
+    repo_->write("app/config.yaml", configMapYaml("settings", {{"k", "1"}}));
+    std::string sha = repo_->commit("one");
+    GitHttpServer http(tmp_.path() / "root", "alice", password);
+    std::string url = http.url("repo");
+    url.insert(url.find("://") + 3, "alice:" + password + "@");
+    startController();
+    createApp(application("inurl", url, "app"));
+    ASSERT_TRUE(waitSynced("inurl", sha)) << describe("inurl");
+    json st = appStatus("inurl");
+    EXPECT_EQ(st.dump().find(password), std::string::npos) << st.dump(2);
+    EXPECT_EQ(visibleText("inurl").find(password), std::string::npos);
+    EXPECT_EQ(st["sync"]["comparedTo"]["source"]["repoURL"], http.url("repo"));
+    // The redacted source in the status still counts as the source synced: no sync loop.
+    const int syncs = static_cast<int>(st.value("history", json::array()).size());
+    ASSERT_TRUE(reconcileAgain("inurl"));
+    ASSERT_TRUE(reconcileAgain("inurl"));
+    EXPECT_EQ(appStatus("inurl").value("history", json::array()).size(),
+              static_cast<size_t>(syncs));
+}
+
+// Conditions describe the present: a SyncError from before does not stay next to a
+// ComparisonError once the source no longer renders.
+TEST_F(AppSource, AnEarlierSyncErrorGoesWhenTheSourceStopsRendering) {
+    repo_->write("app/a.yaml", configMapYaml("a", {{"k", "1"}}));
+    std::string sha1 = repo_->commit("one");
+    startController();
+    createApp(application("stale", repo_->url(), "app"));
+    ASSERT_TRUE(waitSynced("stale", sha1)) << describe("stale");
+    repo_->remove("app/a.yaml");
+    repo_->write("app/README.md", "nothing here\n");
+    repo_->commit("empty");  // allowEmpty is off: a SyncError
+    controller_->refresh(kControlNs, "stale");
+    ASSERT_TRUE(eventually([&] { return condition(appStatus("stale"), "SyncError").has_value(); }))
+        << describe("stale");
+    repo_->write("app/broken.yaml", "a: [unclosed\n");
+    repo_->commit("broken");
+    controller_->refresh(kControlNs, "stale");
+    ASSERT_TRUE(eventually([&] { return comparisonError("stale", "broken.yaml"); }))
+        << describe("stale");
+    EXPECT_FALSE(condition(appStatus("stale"), "SyncError").has_value()) << describe("stale");
+}
+
 // A token alone (sent as the password of user "git"), from a repo-creds Secret whose url is a
 // prefix of the repository URL (Argo CD's credential template).
 TEST_F(AppSource, TokenFromACredentialTemplateSecretIsUsed) {

@@ -33,6 +33,11 @@ git::Repository repositoryFromSecrets(
 source::HelmCredentials helmCredentialsFromSecrets(
     const std::string& repoURL, const std::vector<std::shared_ptr<const nlohmann::json>>& secrets);
 
+// spec.source or spec.sources as Sluice records them in status (comparedTo, syncResult,
+// history): every repoURL without its userinfo ("https://user:pass@host" -> "https://host"),
+// so a password written into a URL never reaches the status.
+nlohmann::json redactedSources(const nlohmann::json& sourceOrSources);
+
 // Rendered manifests readied for compare and apply (app::prepareDesired with "file:line"
 // sources), as the controller prepares them for an Application whose destination namespace is
 // destinationNamespace and whose instance name is `instance` (app::instanceName()).
