@@ -61,7 +61,12 @@ std::string percentDecode(const std::string& s) {
 // GitHub and Gitea may post application/x-www-form-urlencoded with the JSON in `payload`.
 json parsePayload(const std::map<std::string, std::string>& headers, const std::string& body) {
     std::string text = body;
-    if (header(headers, "content-type").rfind("application/x-www-form-urlencoded", 0) == 0) {
+    const std::string type = header(headers, "content-type");
+    if (type.empty())
+        throw std::invalid_argument(
+            "the request has no Content-Type: send application/json, or "
+            "application/x-www-form-urlencoded with the JSON in payload=");
+    if (type.rfind("application/x-www-form-urlencoded", 0) == 0) {
         text.clear();
         size_t pos = 0;
         while (pos <= body.size()) {
@@ -240,6 +245,8 @@ Result handle(const std::map<std::string, std::string>& headers, const std::stri
         if (has(headers, "x-event-key")) return bitbucket(headers, body, secrets);
     } catch (const json::exception& e) {
         return refuse(400, "", std::string("payload is not valid JSON: ") + e.what());
+    } catch (const std::invalid_argument& e) {
+        return refuse(400, "", e.what());
     }
     return refuse(400, "",
                   "unknown webhook: expected a GitHub, GitLab, Bitbucket or Gitea push event");

@@ -57,7 +57,9 @@ TEST(GitHub, SignedPushIsAccepted) {
 TEST(GitHub, UpperCaseHexIsTheSameSignature) {
     std::string sig = hmacSha256Hex("gh-secret", kGithubPush);
     for (auto& c : sig) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    Result r = handle({{"x-github-event", "push"}, {"x-hub-signature-256", "sha256=" + sig}},
+    Result r = handle({{"content-type", "application/json"},
+                       {"x-github-event", "push"},
+                       {"x-hub-signature-256", "sha256=" + sig}},
                       kGithubPush, secrets());
     EXPECT_EQ(r.status, 200) << r.message;
 }
@@ -74,7 +76,8 @@ TEST(GitHub, BadMissingOrUnconfiguredSignatureIs401) {
     Headers bare = {{"x-github-event", "push"},
                     {"x-hub-signature-256", hmacSha256Hex("gh-secret", kGithubPush)}};
     EXPECT_EQ(handle(bare, kGithubPush, secrets()).status, 401);
-    Result missing = handle({{"x-github-event", "push"}}, kGithubPush, secrets());
+    Result missing = handle({{"content-type", "application/json"}, {"x-github-event", "push"}},
+                            kGithubPush, secrets());
     EXPECT_EQ(missing.status, 401);
     EXPECT_NE(missing.message.find("X-Hub-Signature-256"), std::string::npos);
     Headers good = {{"x-github-event", "push"},
@@ -86,7 +89,8 @@ TEST(GitHub, BadMissingOrUnconfiguredSignatureIs401) {
 
 TEST(GitHub, PingIsVerifiedButNotAPush) {
     std::string ping = R"({"zen":"Keep it simple."})";
-    Result r = handle({{"x-github-event", "ping"},
+    Result r = handle({{"content-type", "application/json"},
+                       {"x-github-event", "ping"},
                        {"x-hub-signature-256", "sha256=" + hmacSha256Hex("gh-secret", ping)}},
                       ping, secrets());
     EXPECT_EQ(r.status, 200);
@@ -108,7 +112,8 @@ TEST(GitHub, FormEncodedPayload) {
 
 TEST(GitHub, BrokenJsonIs400AfterTheSignatureCheck) {
     std::string body = "{not json";
-    Result r = handle({{"x-github-event", "push"},
+    Result r = handle({{"content-type", "application/json"},
+                       {"x-github-event", "push"},
                        {"x-hub-signature-256", "sha256=" + hmacSha256Hex("gh-secret", body)}},
                       body, secrets());
     EXPECT_EQ(r.status, 400);
@@ -119,16 +124,26 @@ TEST(GitLab, TokenIsCompared) {
         "git_http_url":"https://gitlab.com/acme/deploy.git",
         "git_ssh_url":"git@gitlab.com:acme/deploy.git",
         "web_url":"https://gitlab.com/acme/deploy"}})";
-    Result ok =
-        handle({{"x-gitlab-event", "Push Hook"}, {"x-gitlab-token", "gl-token"}}, body, secrets());
+    Result ok = handle({{"content-type", "application/json"},
+                        {"x-gitlab-event", "Push Hook"},
+                        {"x-gitlab-token", "gl-token"}},
+                       body, secrets());
     ASSERT_TRUE(ok.push) << ok.message;
     EXPECT_EQ(ok.push->refs, std::vector<std::string>{"release"});
     EXPECT_EQ(ok.push->repoUrls.size(), 3u);
-    EXPECT_EQ(handle({{"x-gitlab-event", "Push Hook"}, {"x-gitlab-token", "nope"}}, body, secrets())
+    EXPECT_EQ(handle({{"content-type", "application/json"},
+                      {"x-gitlab-event", "Push Hook"},
+                      {"x-gitlab-token", "nope"}},
+                     body, secrets())
                   .status,
               401);
-    EXPECT_EQ(handle({{"x-gitlab-event", "Push Hook"}}, body, secrets()).status, 401);
-    Result tag = handle({{"x-gitlab-event", "Tag Push Hook"}, {"x-gitlab-token", "gl-token"}},
+    EXPECT_EQ(handle({{"content-type", "application/json"}, {"x-gitlab-event", "Push Hook"}}, body,
+                     secrets())
+                  .status,
+              401);
+    Result tag = handle({{"content-type", "application/json"},
+                         {"x-gitlab-event", "Tag Push Hook"},
+                         {"x-gitlab-token", "gl-token"}},
                         R"({"ref":"refs/tags/v2","project":{"web_url":"https://gitlab.com/a/b"}})",
                         secrets());
     ASSERT_TRUE(tag.push);
@@ -139,7 +154,8 @@ TEST(Bitbucket, CloudAndServerPushes) {
     std::string cloud = R"({"repository":{"full_name":"acme/deploy",
         "links":{"html":{"href":"https://bitbucket.org/acme/deploy"}}},
         "push":{"changes":[{"new":{"type":"branch","name":"main"}},{"new":null}]}})";
-    Result c = handle({{"x-event-key", "repo:push"},
+    Result c = handle({{"content-type", "application/json"},
+                       {"x-event-key", "repo:push"},
                        {"x-hub-signature", "sha256=" + hmacSha256Hex("bb-secret", cloud)}},
                       cloud, secrets());
     ASSERT_TRUE(c.push) << c.message;
@@ -150,16 +166,19 @@ TEST(Bitbucket, CloudAndServerPushes) {
         {"href":"ssh://git@bitbucket.example.com:7999/acme/deploy.git","name":"ssh"},
         {"href":"https://bitbucket.example.com/scm/acme/deploy.git","name":"http"}]}},
         "changes":[{"ref":{"id":"refs/heads/dev","displayId":"dev","type":"BRANCH"}}]})";
-    Result s = handle({{"x-event-key", "repo:refs_changed"},
+    Result s = handle({{"content-type", "application/json"},
+                       {"x-event-key", "repo:refs_changed"},
                        {"x-hub-signature", "sha256=" + hmacSha256Hex("bb-secret", server)}},
                       server, secrets());
     ASSERT_TRUE(s.push) << s.message;
     EXPECT_EQ(s.push->refs, std::vector<std::string>{"dev"});
     EXPECT_EQ(s.push->repoUrls.size(), 2u);
-    EXPECT_EQ(
-        handle({{"x-event-key", "repo:push"}, {"x-hub-signature", "sha256=00"}}, cloud, secrets())
-            .status,
-        401);
+    EXPECT_EQ(handle({{"content-type", "application/json"},
+                      {"x-event-key", "repo:push"},
+                      {"x-hub-signature", "sha256=00"}},
+                     cloud, secrets())
+                  .status,
+              401);
 }
 
 TEST(Gitea, BareHexSignatureAndGiteaHeadersWinOverGitHubOnes) {
@@ -167,16 +186,28 @@ TEST(Gitea, BareHexSignatureAndGiteaHeadersWinOverGitHubOnes) {
         "clone_url":"https://gitea.example.com/acme/deploy.git",
         "ssh_url":"git@gitea.example.com:acme/deploy.git"}})";
     // Gitea also sends X-GitHub-Event; its own headers decide.
-    Result r = handle({{"x-gitea-event", "push"},
+    Result r = handle({{"content-type", "application/json"},
+                       {"x-gitea-event", "push"},
                        {"x-github-event", "push"},
                        {"x-gitea-signature", hmacSha256Hex("gt-secret", body)}},
                       body, secrets());
     ASSERT_TRUE(r.push) << r.message;
     EXPECT_EQ(r.push->provider, "gitea");
     EXPECT_EQ(r.push->repoUrls.size(), 2u);
-    EXPECT_EQ(
-        handle({{"x-gogs-event", "push"}, {"x-gogs-signature", "abc"}}, body, secrets()).status,
-        401);
+    EXPECT_EQ(handle({{"content-type", "application/json"},
+                      {"x-gogs-event", "push"},
+                      {"x-gogs-signature", "abc"}},
+                     body, secrets())
+                  .status,
+              401);
+}
+
+TEST(Handle, ABodyWithoutContentTypeIs400WithAClearMessage) {
+    const std::string sig = "sha256=" + hmacSha256Hex("gh-secret", kGithubPush);
+    Result r =
+        handle({{"x-github-event", "push"}, {"x-hub-signature-256", sig}}, kGithubPush, secrets());
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.message.find("no Content-Type"), std::string::npos) << r.message;
 }
 
 TEST(Handle, UnknownSenderIs400) {
