@@ -1,5 +1,7 @@
 #include "sluice/cache/reflector.h"
 
+#include <random>
+
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -68,14 +70,22 @@ void Reflector::setResourceVersion(const std::string& rv) {
     if (rv_.empty() || resourceVersionNewer(rv, rv_)) rv_ = rv;
 }
 
+int randomWatchTimeoutSeconds() {
+    static thread_local std::mt19937 rng{std::random_device{}()};
+    return std::uniform_int_distribution<int>(300, 600)(rng);
+}
+
 void Reflector::run(const StopToken& stop) {
     uint32_t attempt = 0;  // consecutive failures without progress
     bool needList = true;
     while (!stop.stopRequested()) {
         bool failed = false;
+        bool listed = false;     // this round listed (a Gone right after it must back off)
+        bool relistNow = false;  // a Gone after an earlier list: relist without waiting
         watchProgress_ = false;
         try {
             if (needList) {
+                listed = true;
                 listAndReconcile();
                 // attempt is not reset here: list, then a watch failing at once (e.g.
                 // always Gone) must still back off.
@@ -94,6 +104,9 @@ void Reflector::run(const StopToken& stop) {
                 // Our resourceVersion was compacted away: only a fresh list can catch up.
                 spdlog::info("reflector {}: {} ({}), relisting", gvk_.str(), e.what(), e.code());
                 needList = true;
+                // Normal after an API server restart or compaction: relist at once, however
+                // long the outage before it backed off. Backoff is for lists that fail.
+                relistNow = !listed;
             } else {
                 spdlog::warn("reflector {}: API error {} {}: {}", gvk_.str(), e.code(), e.reason(),
                              e.what());
@@ -108,6 +121,10 @@ void Reflector::run(const StopToken& stop) {
             needList = true;
         }
         if (!failed || stop.stopRequested()) continue;
+        if (relistNow) {
+            attempt = 0;
+            continue;
+        }
         if (watchProgress_) attempt = 0;
         // The first retry after progress is immediate (a dropped stream should resume at
         // once); repeated failures back off so a broken server is not hammered.
@@ -173,7 +190,10 @@ bool Reflector::watchOnce(const StopToken& stop) {
     wo.allowBookmarks = true;
     wo.labelSelector = opts_.labelSelector;
     wo.fieldSelector = opts_.fieldSelector;
-    wo.timeoutSeconds = opts_.watchTimeoutSeconds;
+    // As client-go: the server ends each watch after 5-10 minutes (spread so that many
+    // watches do not reconnect at once), and we resume from where it was, without a relist.
+    wo.timeoutSeconds =
+        opts_.watchTimeoutSeconds > 0 ? opts_.watchTimeoutSeconds : randomWatchTimeoutSeconds();
     auto started = std::chrono::steady_clock::now();
     client_.watch(
         gvk_, opts_.ns, wo,

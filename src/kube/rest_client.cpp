@@ -289,9 +289,10 @@ void RestClient::watch(const GroupVersionKind& gvk, const std::string& ns, const
     if (opts.timeoutSeconds > 0) q.add("timeoutSeconds", std::to_string(opts.timeoutSeconds));
     HttpCall call{"GET", resourcePath(ri, ns) + q.str(), "", "", "watch", true};
 
-    // Without bookmarks a quiet but healthy watch may send nothing until the server ends it.
+    // A quiet but healthy watch may send nothing (a real API server sends no bookmark either)
+    // until the server ends it at timeoutSeconds: the read timeout must outlast that.
     auto idle = impl_->cfg.watchIdleTimeout;
-    if (!opts.allowBookmarks && opts.timeoutSeconds > 0)
+    if (opts.timeoutSeconds > 0)
         idle = std::max(idle, std::chrono::milliseconds(opts.timeoutSeconds * 1000LL + 30000));
 
     auto handleLine = [&](std::string& line) -> bool {

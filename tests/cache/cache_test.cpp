@@ -383,6 +383,52 @@ TEST(Informer, GoneAsWatchErrorEventAlsoRelists) {
     EXPECT_EQ(rec.waitFor(2), (std::vector<std::string>{"add a@101", "add b@102"}));
 }
 
+// An API server restart: the watch fails while it is down (backing off), then its version is
+// gone. The relist comes at once, not after the backoff the outage built up.
+TEST(Informer, GoneAfterAnOutageRelistsWithoutWaitingForTheBackoff) {
+    FakeKube kube;
+    kube.put("ns", "a");
+    InformerOptions o;
+    o.backoff = {500ms, 2.0, 60000ms};
+    Informer inf(kube, kConfigMap, o);
+    inf.start();
+    ASSERT_TRUE(inf.waitForSync(5s));
+    ASSERT_TRUE(eventually([&] { return kube.openWatches() == 1; }));
+    // Down: the watch drops and three more attempts fail (0, +500, +1000 ms of backoff, and
+    // 2000 ms before the next); meanwhile the server moves on and compacts.
+    const auto before = kube.watchVersions().size();
+    kube.failNextWatches(std::make_exception_ptr(sluice::kube::TransportError("refused")), 3);
+    kube.dropWatches();
+    ASSERT_TRUE(eventually([&] { return kube.watchVersions().size() == before + 1; }, 5s));
+    kube.put("ns", "b");
+    kube.compact();
+    // Up again: the next watch's version is gone.
+    ASSERT_TRUE(eventually([&] { return kube.watchVersions().size() >= before + 4; }, 10s));
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(eventually([&] { return kube.listCalls() == 2; }, 10s));
+    // With the outage's backoff carried over, the relist would wait 4000 ms.
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2000ms);
+    EXPECT_TRUE(eventually([&] { return inf.store().get("ns", "b") != nullptr; }));
+}
+
+// As client-go: each watch asks the server to end it after 5-10 minutes (so a quiet watch
+// is never cut by the client's read timeout), and a clean end resumes without a relist.
+TEST(Informer, WatchesAskForAFiveToTenMinuteLifetimeAndResumeAfterIt) {
+    FakeKube kube;
+    kube.put("ns", "a");
+    Informer inf(kube, kConfigMap, fastOptions());
+    inf.start();
+    ASSERT_TRUE(inf.waitForSync(5s));
+    ASSERT_TRUE(eventually([&] { return kube.openWatches() == 1; }));
+    kube.closeWatches();
+    ASSERT_TRUE(eventually([&] { return kube.watchTimeouts().size() == 2; }));
+    for (int t : kube.watchTimeouts()) {
+        EXPECT_GE(t, 300);
+        EXPECT_LE(t, 600);
+    }
+    EXPECT_EQ(kube.listCalls(), 1);
+}
+
 TEST(Informer, BookmarkAdvancesResumeVersionWithoutNotifications) {
     FakeKube kube;
     kube.put("ns", "a");

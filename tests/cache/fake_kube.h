@@ -106,6 +106,10 @@ class FakeKube final : public kube::KubeClient {
         std::lock_guard lock(mu_);
         return watchVersions_;
     }
+    std::vector<int> watchTimeouts() const {  // timeoutSeconds of each watch call
+        std::lock_guard lock(mu_);
+        return watchTimeouts_;
+    }
     int listCalls() const {
         std::lock_guard lock(mu_);
         return listCalls_;
@@ -166,6 +170,7 @@ class FakeKube final : public kube::KubeClient {
         });
         std::unique_lock lock(mu_);
         watchVersions_.push_back(opts.resourceVersion);
+        watchTimeouts_.push_back(opts.timeoutSeconds);
         if (!watchFailures_.empty()) {
             auto e = watchFailures_.front();
             watchFailures_.pop_front();
@@ -276,6 +281,7 @@ class FakeKube final : public kube::KubeClient {
     std::map<std::string, json> objects_;
     std::vector<Logged> log_;
     std::vector<std::string> watchVersions_;
+    std::vector<int> watchTimeouts_;
     std::deque<std::exception_ptr> watchFailures_;
     std::deque<std::exception_ptr> listFailures_;
     kube::ListOptions lastList_;

@@ -22,6 +22,9 @@
 
 namespace sluice::cache {
 
+// A watch lifetime as client-go picks one: 300 to 600 seconds, at random.
+int randomWatchTimeoutSeconds();
+
 // Rewrites an object before it is stored (e.g. erase metadata.managedFields to save memory).
 // Must keep metadata.name, metadata.namespace and metadata.resourceVersion.
 using Transform = std::function<void(nlohmann::json&)>;
@@ -42,7 +45,7 @@ struct ReflectorOptions {
     ExponentialBackoff backoff{std::chrono::milliseconds(200), 2.0,
                                std::chrono::milliseconds(30000)};
     int64_t pageSize = 500;       // list page size; 0 = let the server decide
-    int watchTimeoutSeconds = 0;  // server-side watch lifetime; 0 = server default
+    int watchTimeoutSeconds = 0;  // server-side watch lifetime; 0 = 300-600 s at random
 };
 
 // Notifications, called on the thread running Reflector::run() right after the store
