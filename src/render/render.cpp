@@ -487,8 +487,18 @@ std::vector<Object> renderStream(const std::string& text, const std::string& fil
 std::vector<Object> renderRevision(git::GitSource& source, const git::Repository& repo,
                                    const std::string& sha, const Options& options) {
     std::vector<std::string> paths;
+    std::uint64_t total = 0;
     for (const auto& f : source.listFiles(repo, sha, options.path, options.recurse))
-        if (isRelevant(f.path, options)) paths.push_back(f.path);
+        if (isRelevant(f.path, options)) {
+            paths.push_back(f.path);
+            total += f.size;
+            if (total > options.maxBytes)
+                throw RenderError(f.path, 0,
+                                  "the manifests of the source path add up to more than " +
+                                      std::to_string(options.maxBytes >> 20) +
+                                      " MiB; refused (the API server takes at most 1.5 MiB "
+                                      "per object)");
+        }
     std::vector<std::string> contents = source.readFiles(repo, sha, paths);
     std::vector<SourceFile> files;
     files.reserve(paths.size());

@@ -237,7 +237,15 @@ RenderedPtr SourceService::Impl::renderAll(const Settings& settings,
             RenderContext c = ctx;
             c.revision = revisions.at(i);
             for (auto& obj : renderOne(settings, sources[i], revisions.at(i), c, refs, type)) {
-                bytes += obj.manifest.dump().size();
+                const size_t size = obj.manifest.dump().size();
+                if (size > kMaxObjectBytes)
+                    throw render::RenderError(
+                        obj.sourceFile, obj.line,
+                        obj.manifest.value("kind", "") + " " +
+                            obj.manifest["metadata"].value("name", "") + " is " +
+                            std::to_string(size / 1024) +
+                            " KiB, above the API server's limit of 1.5 MiB per object; refused");
+                bytes += size;
                 out->objects.push_back(std::move(obj));
             }
             if (bytes > settings.maxOutputBytes)
@@ -276,7 +284,12 @@ std::vector<render::Object> SourceService::Impl::renderOne(
         if (type == SourceType::Directory && !jsonnet) {
             // Plain manifests are read straight from git: no tree on disk needed.
             typeOut = typeName(type);
-            render::Options o{source.path, source.recurse, source.include, source.exclude};
+            render::Options o;
+            o.path = source.path;
+            o.recurse = source.recurse;
+            o.include = source.include;
+            o.exclude = source.exclude;
+            o.maxBytes = settings.maxOutputBytes;
             return render::renderRevision(git, repo, revision, o);
         }
         tree = trees.acquire(repo, revision);

@@ -17,10 +17,13 @@ std::string cm(const std::string& name) {
 }
 
 // Options for a path alone (no include / exclude filter).
-Options opts(const std::string& path, bool recurse) {
+Options opts(const std::string& path, bool recurse, const std::string& include = "",
+             const std::string& exclude = "") {
     Options o;
     o.path = path;
     o.recurse = recurse;
+    o.include = include;
+    o.exclude = exclude;
     return o;
 }
 
@@ -168,6 +171,24 @@ TEST(Render, ObjectsNeedApiVersionKindAndName) {
     EXPECT_NE(std::string(item.what()).find("document 1: item 0: missing apiVersion"),
               std::string::npos)
         << item.what();
+}
+
+// A 51.8 MB manifest was sent to the API server six times; it is refused before it is read.
+TEST(RenderRevision, FilesAboveTheSizeLimitAreRefusedBeforeReading) {
+    git::FakeGitSource fake;
+    const std::string url = "https://example.com/big.git";
+    std::string big(3u << 20, 'x');
+    const std::string sha = fake.commit(url, {{"app/big.yaml", "data: " + big + "\n"}});
+    Options o = opts("app", false);
+    o.maxBytes = 1u << 20;
+    git::Repository repo{url, {}};
+    try {
+        renderRevision(fake, repo, sha, o);
+        FAIL() << "rendered 3 MiB with a 1 MiB limit";
+    } catch (const RenderError& e) {
+        EXPECT_EQ(e.file(), "app/big.yaml");
+        EXPECT_NE(std::string(e.what()).find("more than 1 MiB"), std::string::npos) << e.what();
+    }
 }
 
 TEST(Render, KustomizeAndHelmFilesAreRefusedInADirectorySource) {
@@ -332,11 +353,11 @@ TEST(Render, IncludeAndExclude) {
     // a subdirectory's file count without recurse.
     Options flat{"app", false, "config/*", ""};
     EXPECT_TRUE(render(files, flat).empty());
-    EXPECT_TRUE(isRelevant("app/config/d.yaml", Options{"app", true, "config/*", ""}));
-    EXPECT_FALSE(isRelevant("app/a.yaml", Options{"app", true, "config/*", ""}));
+    EXPECT_TRUE(isRelevant("app/config/d.yaml", opts("app", true, "config/*", "")));
+    EXPECT_FALSE(isRelevant("app/a.yaml", opts("app", true, "config/*", "")));
     // An excluded marker file is not read, so it is not refused either.
     files.push_back({"app/kustomization.yaml", "resources: []"});
-    EXPECT_THROW(render(files, Options{"app", false, "", ""}), RenderError);
+    EXPECT_THROW(render(files, opts("app", false, "", "")), RenderError);
     EXPECT_EQ(run("", "kustomization.yaml").size(), 6u);
 }
 
@@ -346,9 +367,9 @@ TEST(RenderRevision, IncludeAndExcludeWithTheFakeSource) {
     std::string sha = fake.commit(
         repo.url,
         {{"app/a.yaml", cm("a")}, {"app/a-secret.yaml", cm("s")}, {"app/sub/b.yaml", cm("b")}});
-    EXPECT_EQ(names(renderRevision(fake, repo, sha, Options{"app", true, "", "*-secret.yaml"})),
+    EXPECT_EQ(names(renderRevision(fake, repo, sha, opts("app", true, "", "*-secret.yaml"))),
               (std::vector<std::string>{"a", "b"}));
-    EXPECT_EQ(names(renderRevision(fake, repo, sha, Options{"app", true, "sub/*", ""})),
+    EXPECT_EQ(names(renderRevision(fake, repo, sha, opts("app", true, "sub/*", ""))),
               (std::vector<std::string>{"b"}));
 }
 

@@ -291,6 +291,18 @@ TEST_F(SourceTest, SymlinksOutOfTheRepositoryRefuseTheRender) {
     EXPECT_NE(err.find("outside the repository"), std::string::npos) << err;
 }
 
+TEST_F(SourceTest, AnObjectAboveTheApiServersSizeLimitIsRefused) {
+    repo_->write("big/Chart.yaml", kChartYaml);
+    repo_->write("big/templates/cm.yaml",
+                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: huge}\n"
+                 "data: {blob: {{ repeat 2000000 \"x\" | quote }}}\n");
+    repo_->commit("big");
+    std::string err = renderError(parse({{"repoURL", repo_->url()}, {"path", "big"}}));
+    EXPECT_NE(err.find("ConfigMap huge"), std::string::npos) << err.substr(0, 300);
+    EXPECT_NE(err.find("1.5 MiB"), std::string::npos) << err.substr(0, 300);
+    EXPECT_NE(err.find("templates/cm.yaml"), std::string::npos) << err.substr(0, 300);
+}
+
 TEST_F(SourceTest, AMissingToolIsAClearError) {
     writeChart("web");
     repo_->commit("chart");

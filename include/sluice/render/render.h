@@ -1,6 +1,8 @@
 #pragma once
 // Renders a directory source (Argo CD's source.path + source.directory.recurse) into Kubernetes
 // objects. render() is pure: it works on (path, content) pairs, so it is testable without git.
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -22,6 +24,8 @@ struct Options {
     // `path` (Argo CD's: "*" also matches "/", "{a,b}" alternatives); "" = no filter.
     std::string include;
     std::string exclude;
+    // renderRevision refuses, before reading them, files that add up to more than this.
+    std::uint64_t maxBytes = 64u << 20;
 };
 
 // Argo CD's glob match for directory.include / exclude.

@@ -16,6 +16,9 @@
 
 namespace sluice::source {
 
+// The API server stores no object above 1.5 MiB; Sluice refuses one before sending it.
+inline constexpr std::size_t kMaxObjectBytes = 1536u * 1024u;
+
 // Argo CD's ApplicationSourceType values, shown in status.sourceType.
 enum class SourceType { Directory, Helm, Kustomize, Plugin };
 const char* typeName(SourceType type);
