@@ -95,8 +95,13 @@ struct SourceService::Impl {
     git::Repository repositoryFor(const std::string& url) {
         return hooks.gitRepository ? hooks.gitRepository(url) : git::Repository{url, {}};
     }
-    HelmCredentials helmCredentialsFor(const std::string& url) {
-        return hooks.helmCredentials ? hooks.helmCredentials(url) : HelmCredentials{};
+    // The Secret's credentials, passed to other domains when the Secret or the Application's
+    // helm.passCredentials says so.
+    HelmCredentials helmCredentialsFor(const app::Source& source) {
+        HelmCredentials c =
+            hooks.helmCredentials ? hooks.helmCredentials(source.repoURL) : HelmCredentials{};
+        if (source.helm && source.helm->passCredentials) c.passCredentials = true;
+        return c;
     }
 
     RenderedPtr renderAll(const Settings& settings, const std::vector<app::Source>& sources,
@@ -128,7 +133,7 @@ uint64_t SourceService::renders() const {
 git::Revision SourceService::resolve(const app::Source& source, const std::string& targetRevision) {
     if (!source.isHelmRepository())
         return impl_->git.resolve(impl_->repositoryFor(source.repoURL), targetRevision);
-    HelmCredentials creds = impl_->helmCredentialsFor(source.repoURL);
+    HelmCredentials creds = impl_->helmCredentialsFor(source);
     std::string version =
         impl_->charts.resolve(source.repoURL, source.chart, targetRevision, creds);
     return git::Revision{version, targetRevision};
@@ -268,7 +273,7 @@ std::vector<render::Object> SourceService::Impl::renderOne(
     SourceType type = SourceType::Helm;
     if (source.isHelmRepository()) {
         root =
-            charts.pull(source.repoURL, source.chart, revision, helmCredentialsFor(source.repoURL));
+            charts.pull(source.repoURL, source.chart, revision, helmCredentialsFor(source));
         appDir = root / source.chart.substr(source.chart.rfind('/') + 1);
     } else {
         const git::Repository repo = repositoryFor(source.repoURL);
