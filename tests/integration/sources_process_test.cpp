@@ -88,10 +88,10 @@ class SourcesProcess : public ::testing::Test {
         ASSERT_EQ(r.exitCode, 0) << r.err;
     }
 
-    void createApp(const std::string& name, const json& spec) {
+    void createApp(const std::string& name, const json& spec, bool automated = true) {
         json s = spec;
         s["destination"] = {{"server", "https://kubernetes.default.svc"}, {"namespace", "web"}};
-        s["syncPolicy"] = {{"automated", {{"prune", true}}}};
+        if (automated) s["syncPolicy"] = {{"automated", {{"prune", true}}}};
         client_->create({{"apiVersion", "sluice.io/v1alpha1"},
                          {"kind", "Application"},
                          {"metadata", {{"name", name}, {"namespace", "sluice"}}},
@@ -120,7 +120,47 @@ class SourcesProcess : public ::testing::Test {
         return d ? d->value("/spec/replicas"_json_pointer, -1) : -1;
     }
 
+    // A chart `web` at `version` in the loopback Helm repository (with a ConfigMap or not).
+    void publish(const std::string& version, bool withConfig) {
+        const std::string www = dir_.file("charts");
+        const std::string src = dir_.file("chart-src-" + version) + "/web";
+        fs::create_directories(src + "/templates");
+        std::ofstream(src + "/Chart.yaml")
+            << "apiVersion: v2\nname: web\nversion: " << version << "\n";
+        std::ofstream(src + "/values.yaml") << "replicas: 1\n";
+        std::ofstream(src + "/templates/deployment.yaml") << kDeploymentTemplate;
+        if (withConfig)
+            std::ofstream(src + "/templates/config.yaml")
+                << "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chart-config}\n";
+        const std::map<std::string, std::string> env = {{"HOME", dir_.path()}};
+        ASSERT_EQ(
+            runProcess({sluice::testing::helmPath(), "package", src, "-d", www}, env).exitCode, 0);
+        ASSERT_EQ(runProcess({sluice::testing::helmPath(), "repo", "index", www}, env).exitCode, 0);
+    }
+    void serveCharts() {
+        const std::string www = dir_.file("charts");
+        charts_.start(
+            [www](const sluice::testing::HttpRequest& req, sluice::testing::ResponseWriter& w) {
+                std::ifstream f(www + req.path, std::ios::binary);
+                if (!f) return w.respond(404, {}, "not found");
+                w.respond(200, {}, std::string(std::istreambuf_iterator<char>(f), {}));
+            });
+    }
+    std::string head() {
+        auto r = runProcess({"git", "-C", repo_, "rev-parse", "HEAD"});
+        return r.out.substr(0, 40);
+    }
+    // A manual sync with prune (what `kubectl sluice app sync --prune` writes), optionally to
+    // these revisions.
+    void sync(const std::string& name, const json& revisions = json()) {
+        json op = {{"sync", {{"prune", true}}}, {"initiatedBy", {{"username", "test"}}}};
+        if (!revisions.is_null()) op["sync"]["revisions"] = revisions;
+        client_->patch(kApp, "sluice", name, sluice::kube::PatchType::Merge,
+                       json({{"operation", op}}).dump());
+    }
+
     TempDir dir_;
+    sluice::testing::HttpServer charts_{sluice::testing::HttpServerOptions{}};
     sluice::testing::ApiServer server_;
     std::string kubeconfig_;
     std::string repo_;
@@ -200,35 +240,13 @@ spec:
 }
 
 TEST_F(SourcesProcess, ChartFromAHelmRepositoryWithValuesFromGitFollowsNewVersions) {
-    const std::string www = dir_.file("charts");
-    fs::create_directories(www);
-    auto publish = [&](const std::string& version, bool withConfig) {
-        const std::string src = dir_.file("chart-src-" + version) + "/web";
-        fs::create_directories(src + "/templates");
-        std::ofstream(src + "/Chart.yaml")
-            << "apiVersion: v2\nname: web\nversion: " << version << "\n";
-        std::ofstream(src + "/values.yaml") << "replicas: 1\n";
-        std::ofstream(src + "/templates/deployment.yaml") << kDeploymentTemplate;
-        if (withConfig)
-            std::ofstream(src + "/templates/config.yaml")
-                << "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chart-config}\n";
-        const std::map<std::string, std::string> env = {{"HOME", dir_.path()}};
-        ASSERT_EQ(
-            runProcess({sluice::testing::helmPath(), "package", src, "-d", www}, env).exitCode, 0);
-        ASSERT_EQ(runProcess({sluice::testing::helmPath(), "repo", "index", www}, env).exitCode, 0);
-    };
     publish("1.0.0", true);
-    sluice::testing::HttpServer charts{sluice::testing::HttpServerOptions{}};
-    charts.start([&](const sluice::testing::HttpRequest& req, sluice::testing::ResponseWriter& w) {
-        std::ifstream f(www + req.path, std::ios::binary);
-        if (!f) return w.respond(404, {}, "not found");
-        w.respond(200, {}, std::string(std::istreambuf_iterator<char>(f), {}));
-    });
+    serveCharts();
     write("envs/prod.yaml", "replicas: 5\n");
     commit();
     startController();
     createApp("charted", {{"sources",
-                           {{{"repoURL", charts.url()},
+                           {{{"repoURL", charts_.url()},
                              {"chart", "web"},
                              {"targetRevision", "^1.0.0"},
                              {"helm", {{"valueFiles", {"$values/envs/prod.yaml"}}}}},
@@ -257,6 +275,57 @@ TEST_F(SourcesProcess, ChartFromAHelmRepositoryWithValuesFromGitFollowsNewVersio
     ASSERT_FALSE(history.empty());
     EXPECT_EQ(history.back().value("revisions", json()).at(0), "1.1.0");
     EXPECT_TRUE(history.back().contains("sources"));
+}
+
+// Rollback of a multi-source Application to a history entry: operation.sync.revisions.
+TEST_F(SourcesProcess, AMultiSourceApplicationRollsBackToAHistoryEntry) {
+    publish("1.0.0", true);
+    serveCharts();
+    write("envs/prod.yaml", "replicas: 2\n");
+    commit();
+    startController();
+    json spec = {{"sources",
+                  {{{"repoURL", charts_.url()},
+                    {"chart", "web"},
+                    {"targetRevision", "^1.0.0"},
+                    {"helm", {{"valueFiles", {"$values/envs/prod.yaml"}}}}},
+                   {{"repoURL", "file://" + repo_}, {"ref", "values"}}}}};
+    createApp("roll", spec, false);  // manual syncs: automation would undo the rollback
+    sync("roll");
+    ASSERT_TRUE(
+        waitFor([&] { return object("v1", "ConfigMap", "chart-config").has_value(); }, "roll"));
+    const std::string first = head();
+
+    publish("1.1.0", false);
+    write("envs/prod.yaml", "replicas: 3\n");
+    commit();
+    refresh("roll");
+    ASSERT_TRUE(waitFor(
+        [&] { return status("roll").value("/sync/revisions/0"_json_pointer, json()) == "1.1.0"; },
+        "roll"));
+    sync("roll");
+    ASSERT_TRUE(
+        waitFor([&] { return replicas("roll") == 3 && !object("v1", "ConfigMap", "chart-config"); },
+                "roll"));
+
+    // Back to history entry 0: chart 1.0.0 with the values of the first commit.
+    json history = status("roll").value("history", json::array());
+    ASSERT_EQ(history.size(), 2u) << history.dump(2);
+    EXPECT_EQ(history[0]["revisions"], json::array({"1.0.0", first}));
+    sync("roll", history[0]["revisions"]);
+    EXPECT_TRUE(waitFor(
+        [&] {
+            return replicas("roll") == 2 && object("v1", "ConfigMap", "chart-config").has_value();
+        },
+        "roll"));
+    EXPECT_TRUE(waitFor(
+        [&] {
+            json h = status("roll").value("history", json::array());
+            return h.size() == 3 && h[2]["revisions"] == json::array({"1.0.0", first});
+        },
+        "roll"));
+    // The target is still the newest: the app is OutOfSync after the rollback, as in Argo CD.
+    EXPECT_EQ(status("roll").value("/sync/revisions/0"_json_pointer, json()), "1.1.0");
 }
 
 TEST_F(SourcesProcess, JsonnetAndAPluginRender) {
