@@ -6,6 +6,7 @@
 
 #include "app_fixture.h"
 #include "git_http_server.h"
+#include "testutil/hostile.h"
 
 namespace sluice::apptest {
 namespace {
@@ -176,16 +177,8 @@ TEST_F(AppSource, PathOutsideTheRepositoryIsAnInvalidSpec) {
 // A 573-byte alias bomb (issue: the controller grew to 14 GB and died): refused while parsing,
 // as a ComparisonError naming the file, and the controller goes on with other Applications.
 TEST_F(AppSource, AYamlAliasBombIsAComparisonErrorNamingTheFile) {
-    std::string bomb = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n";
-    bomb +=
-        "  a: &a "
-        "[\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
-    for (char c = 'b'; c <= 'k'; ++c) {
-        const char prev = static_cast<char>(c - 1);
-        bomb += std::string("  ") + c + ": &" + c + " [";
-        for (int i = 0; i < 10; ++i) bomb += std::string(i ? "," : "") + "*" + prev;
-        bomb += "]\n";
-    }
+    const std::string bomb = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n" +
+                             testing::yamlAliasBomb("  ");
     repo_->write("bomb/bomb.yaml", bomb);
     repo_->write("fine/config.yaml", configMapYaml("fine", {{"k", "1"}}));
     const std::string sha = repo_->commit("a bomb and a fine app");

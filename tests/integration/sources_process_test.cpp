@@ -2,38 +2,20 @@
 // a Helm chart in git, a Kustomize overlay, a chart from a Helm repository on loopback with value
 // files from a second (git) source, Jsonnet, and a config management plugin. Each is synced, then
 // follows a new commit or chart version, and prunes what its source no longer renders.
-#include <gtest/gtest.h>
-
-#include <filesystem>
-#include <fstream>
-
-#include "apiserver/api_server.h"
+#include "controller_process.h"
 #include "http/http_server.h"
-#include "process/process.h"
-#include "sluice/kube/client.h"
-#include "testutil/testutil.h"
-#include "testutil/tools.h"
 
 using namespace std::chrono_literals;
 using nlohmann::json;
 using sluice::testing::ChildProcess;
 using sluice::testing::eventually;
 using sluice::testing::runProcess;
-using sluice::testing::TempDir;
 
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kController = SLUICE_CONTROLLER_BIN;
-const sluice::kube::GroupVersionKind kApp{"sluice.io", "v1alpha1", "Application"};
-
-const bool kDefaultPortsOff = [] {
-    setenv("SLUICE_METRICS_ADDR", "0", 1);
-    setenv("SLUICE_HEALTH_ADDR", "0", 1);
-    setenv("SLUICE_WEBHOOK_ADDR", "0", 1);
-    return true;
-}();
+using sluice::processtest::kApp;
 
 const char* kDeploymentTemplate = R"(apiVersion: apps/v1
 kind: Deployment
@@ -47,68 +29,9 @@ spec:
     spec: {containers: [{name: web, image: "nginx:1"}]}
 )";
 
-class SourcesProcess : public ::testing::Test {
+class SourcesProcess : public sluice::processtest::ControllerProcessTest {
   protected:
-    void SetUp() override {
-        server_.start();
-        kubeconfig_ = server_.writeKubeconfig(dir_.file("kubeconfig"));
-        server_.createFromFile(sluice::testing::sourcePath("crds/sluice.io_applications.yaml"));
-        for (const char* ns : {"sluice", "web"})
-            server_.create(
-                {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
-        repo_ = dir_.file("repo");
-        runProcess({"git", "init", "-q", "-b", "main", repo_}, gitEnv());
-        client_ =
-            std::make_unique<sluice::kube::RestClient>(sluice::kube::loadKubeconfig(kubeconfig_));
-    }
-
-    void startController() {
-        controller_ = std::make_unique<ChildProcess>(std::vector<std::string>{
-            kController, "--kubeconfig", kubeconfig_, "--control-namespace", "sluice",
-            "--repo-cache-dir", dir_.file("cache"), "--render-dir", dir_.file("sources"),
-            "--helm-path", sluice::testing::helmPath(), "--kubectl-path",
-            sluice::testing::kubectlPath(), "--reconcile-interval", "10m"});
-        ASSERT_TRUE(controller_->waitForOutput("application controller started", 30s))
-            << controller_->stderrText();
-    }
-
-    static std::map<std::string, std::string> gitEnv() {
-        return {{"GIT_CONFIG_GLOBAL", "/dev/null"}, {"GIT_CONFIG_NOSYSTEM", "1"},
-                {"GIT_AUTHOR_NAME", "t"},           {"GIT_AUTHOR_EMAIL", "t@example.com"},
-                {"GIT_COMMITTER_NAME", "t"},        {"GIT_COMMITTER_EMAIL", "t@example.com"}};
-    }
-    void write(const std::string& path, const std::string& content) {
-        fs::create_directories(fs::path(repo_ + "/" + path).parent_path());
-        std::ofstream(repo_ + "/" + path) << content;
-    }
-    void remove(const std::string& path) { fs::remove(repo_ + "/" + path); }
-    void commit() {
-        runProcess({"git", "-C", repo_, "add", "-A"}, gitEnv());
-        auto r = runProcess({"git", "-C", repo_, "commit", "-q", "-m", "change"}, gitEnv());
-        ASSERT_EQ(r.exitCode, 0) << r.err;
-    }
-
-    void createApp(const std::string& name, const json& spec, bool automated = true) {
-        json s = spec;
-        s["destination"] = {{"server", "https://kubernetes.default.svc"}, {"namespace", "web"}};
-        if (automated) s["syncPolicy"] = {{"automated", {{"prune", true}}}};
-        client_->create({{"apiVersion", "sluice.io/v1alpha1"},
-                         {"kind", "Application"},
-                         {"metadata", {{"name", name}, {"namespace", "sluice"}}},
-                         {"spec", s}});
-    }
-    // What a git webhook or `kubectl sluice app refresh` does.
-    void refresh(const std::string& name) {
-        client_->patch(kApp, "sluice", name, sluice::kube::PatchType::Merge,
-                       R"({"metadata":{"annotations":{"sluice.io/refresh":"normal"}}})");
-    }
-    json status(const std::string& name) {
-        return client_->get(kApp, "sluice", name).value("status", json::object());
-    }
-    std::optional<json> object(const std::string& apiVersion, const std::string& kind,
-                               const std::string& name) {
-        return server_.get(apiVersion, kind, "web", name);
-    }
+    void startController() { controller_ = ControllerProcessTest::startController(); }
     bool waitFor(const std::function<bool()>& cond, const std::string& app) {
         if (eventually(cond, 60s)) return true;
         ADD_FAILURE() << "status of " << app << ": " << status(app).dump(2) << "\ncontroller:\n"
@@ -146,10 +69,6 @@ class SourcesProcess : public ::testing::Test {
                 w.respond(200, {}, std::string(std::istreambuf_iterator<char>(f), {}));
             });
     }
-    std::string head() {
-        auto r = runProcess({"git", "-C", repo_, "rev-parse", "HEAD"});
-        return r.out.substr(0, 40);
-    }
     // A manual sync with prune (what `kubectl sluice app sync --prune` writes), optionally to
     // these revisions.
     void sync(const std::string& name, const json& revisions = json()) {
@@ -159,12 +78,7 @@ class SourcesProcess : public ::testing::Test {
                        json({{"operation", op}}).dump());
     }
 
-    TempDir dir_;
     sluice::testing::HttpServer charts_{sluice::testing::HttpServerOptions{}};
-    sluice::testing::ApiServer server_;
-    std::string kubeconfig_;
-    std::string repo_;
-    std::unique_ptr<sluice::kube::RestClient> client_;
     std::unique_ptr<ChildProcess> controller_;
 };
 
@@ -282,7 +196,7 @@ TEST_F(SourcesProcess, AMultiSourceApplicationRollsBackToAHistoryEntry) {
     publish("1.0.0", true);
     serveCharts();
     write("envs/prod.yaml", "replicas: 2\n");
-    commit();
+    const std::string first = commit();
     startController();
     json spec = {{"sources",
                   {{{"repoURL", charts_.url()},
@@ -294,7 +208,6 @@ TEST_F(SourcesProcess, AMultiSourceApplicationRollsBackToAHistoryEntry) {
     sync("roll");
     ASSERT_TRUE(
         waitFor([&] { return object("v1", "ConfigMap", "chart-config").has_value(); }, "roll"));
-    const std::string first = head();
 
     publish("1.1.0", false);
     write("envs/prod.yaml", "replicas: 3\n");

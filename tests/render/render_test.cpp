@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "testutil/hostile.h"
+
 #include <chrono>
 
 #include "sluice/git/fake_source.h"
@@ -373,19 +375,8 @@ TEST(RenderRevision, IncludeAndExcludeWithTheFakeSource) {
               (std::vector<std::string>{"b"}));
 }
 
-// The "billion laughs" of issue 10: `a` lists 10 "lol"s and each next key lists 10 aliases of
-// the one before, so `k` stands for 10^10 of them.
 std::string aliasBomb() {
-    std::string text = "a: &a [";
-    for (int i = 0; i < 10; ++i) text += i ? ", \"lol\"" : "\"lol\"";
-    text += "]\n";
-    for (char key = 'b'; key <= 'k'; ++key) {
-        std::string previous(1, static_cast<char>(key - 1));
-        text += std::string(1, key) + ": &" + key + " [";
-        for (int i = 0; i < 10; ++i) text += (i ? ", *" : "*") + previous;
-        text += "]\n";
-    }
-    return text;
+    return sluice::testing::yamlAliasBomb();
 }
 
 TEST(Render, AliasBombIsRefusedNamingTheFile) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "testutil/hostile.h"
+
 #include <cmath>
 #include <functional>
 #include <string>
@@ -95,19 +97,8 @@ notNumbers: [1.2.3, 0x, 1e, "12", 12abc, -, .]
     for (const auto& v : j["notNumbers"]) EXPECT_TRUE(v.is_string()) << v.dump();
 }
 
-// The "billion laughs" of issue 10: `a` lists 10 "lol"s and each next key lists 10 aliases of
-// the one before, so `k` stands for 10^10 of them.
 std::string aliasBomb() {
-    std::string text = "a: &a [";
-    for (int i = 0; i < 10; ++i) text += i ? ", \"lol\"" : "\"lol\"";
-    text += "]\n";
-    for (char key = 'b'; key <= 'k'; ++key) {
-        std::string previous(1, static_cast<char>(key - 1));
-        text += std::string(1, key) + ": &" + key + " [";
-        for (int i = 0; i < 10; ++i) text += (i ? ", *" : "*") + previous;
-        text += "]\n";
-    }
-    return text;
+    return sluice::testing::yamlAliasBomb();
 }
 
 std::string errorOf(const std::function<void()>& parse) {
