@@ -607,6 +607,23 @@ TEST_F(KubeIntegration, WatchIdleTimeoutDetectsSilentStream) {
     EXPECT_LT(Clock::now() - start, 5s);
 }
 
+// A real API server may send neither an event nor a bookmark on a quiet watch until it ends the
+// watch at timeoutSeconds: the client's idle bound must not cut such a watch short, bookmarks
+// asked for or not (issue: "stream broken: timed out after 150000ms" every 150 s).
+TEST_F(KubeIntegration, AQuietWatchEndsAtItsServerTimeoutNotAtTheIdleBound) {
+    ApiServerOptions quiet;
+    quiet.bookmarkInterval = std::chrono::hours(1);  // no bookmark within the test
+    ApiServer server(quiet);
+    server.start();
+    auto cfg = baseConfig(server);
+    cfg.watchIdleTimeout = 600ms;
+    RestClient client(cfg);
+    auto start = Clock::now();
+    client.watch({"", "v1", "Secret"}, "default", {.allowBookmarks = true, .timeoutSeconds = 2},
+                 [](const WatchEvent&) { return true; });
+    EXPECT_GE(Clock::now() - start, 1500ms) << "ended before the server's timeout";
+}
+
 TEST_F(KubeIntegration, WatchHttpErrorIsApiError) {
     auto err = expectApiError([&] {
         client_->watch(kConfigMap, "default", {.labelSelector = "a in (((("},
