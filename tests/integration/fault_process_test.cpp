@@ -2,7 +2,11 @@
 // on (issue: objects the killed sync created were never pruned and the operation stayed Running).
 #include <signal.h>
 
+// gtest before cpprest: cpprest's U() macro breaks gtest's templates.
 #include "controller_process.h"
+#include "testutil/hostile.h"
+
+#include <cpprest/http_client.h>
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -10,6 +14,8 @@ using sluice::processtest::kApp;
 using sluice::testing::eventually;
 
 namespace {
+
+namespace fs = std::filesystem;
 
 const sluice::kube::GroupVersionKind kConfigMap{"", "v1", "ConfigMap"};
 
@@ -82,6 +88,67 @@ TEST_F(FaultProcess, ASyncKilledWhileGitMovesLeavesNothingUnprunedAndEnds) {
         << controller->stderrText().substr(0, 8000);
     EXPECT_EQ(existing(0, 600), 600);
     EXPECT_NE(status("many").value("/operationState/phase"_json_pointer, json()), "Running");
+}
+
+// GET /healthz of a controller on loopback: the status code, 0 when nothing answers.
+int healthz(int port) {
+    try {
+        web::http::client::http_client_config cfg;
+        cfg.set_timeout(std::chrono::seconds(2));
+        web::http::client::http_client c("http://127.0.0.1:" + std::to_string(port), cfg);
+        return c.request(web::http::methods::GET, "/healthz").get().status_code();
+    } catch (const std::exception&) {
+        return 0;
+    }
+}
+
+// Hostile repositories under a memory limit (issue: an alias bomb grew the controller to 14 GB):
+// the bomb and a 40 MB manifest are refused with a condition naming the file, the controller
+// stays up and serving, and the other Applications sync.
+TEST_F(FaultProcess, HostileRepositoriesUnderAMemoryLimitAreRefusedAndTheControllerServes) {
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "AddressSanitizer reserves more address space than any useful limit";
+#endif
+    write("bomb/bomb.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n" +
+                                sluice::testing::yamlAliasBomb("  "));
+    write("huge/huge.yaml",
+          "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: huge}\ndata:\n  x: " +
+              std::string(40u << 20, 'x') + "\n");
+    writeConfigMaps(0, 3);
+    const std::string sha = commit();
+    const int health = sluice::testing::freeLoopbackPort();
+    // 3 GiB of address space: thread stacks and malloc arenas need some; the bomb needed 14 GB.
+    auto controller = std::make_unique<sluice::testing::ChildProcess>(std::vector<std::string>{
+        "sh", "-c", "ulimit -v 3145728 && exec \"$0\" \"$@\"", SLUICE_CONTROLLER_BIN,
+        "--kubeconfig", kubeconfig_, "--control-namespace", "sluice", "--repo-cache-dir",
+        dir_.file("cache"), "--render-dir", dir_.file("sources"), "--reconcile-interval", "10m",
+        "--health-addr", "127.0.0.1:" + std::to_string(health)});
+    ASSERT_TRUE(controller->waitForOutput("application controller started", 30s))
+        << controller->stderrText();
+    createApp("bomb", {{"source", {{"repoURL", "file://" + repo_}, {"path", "bomb"}}}});
+    createApp("huge", {{"source", {{"repoURL", "file://" + repo_}, {"path", "huge"}}}});
+    createApp("fine", {{"source", {{"repoURL", "file://" + repo_}, {"path", "app"}}}});
+    auto comparisonError = [&](const std::string& app, const std::string& file) {
+        for (const auto& c : status(app).value("conditions", json::array()))
+            if (c.value("type", "") == "ComparisonError" &&
+                c.value("message", "").find(file) != std::string::npos)
+                return true;
+        return false;
+    };
+    EXPECT_TRUE(eventually([&] { return comparisonError("bomb", "bomb/bomb.yaml"); }, 60s))
+        << status("bomb").dump(2) << controller->stderrText().substr(0, 4000);
+    EXPECT_TRUE(eventually([&] { return comparisonError("huge", "huge/huge.yaml"); }, 60s))
+        << status("huge").dump(2).substr(0, 2000);
+    EXPECT_TRUE(eventually(
+        [&] {
+            json st = status("fine");
+            return st.value("/sync/status"_json_pointer, json()) == "Synced" &&
+                   st.value("/sync/revision"_json_pointer, json()) == sha;
+        },
+        60s))
+        << status("fine").dump(2);
+    EXPECT_TRUE(controller->running()) << controller->stderrText().substr(0, 4000);
+    EXPECT_EQ(healthz(health), 200);
 }
 
 }  // namespace
