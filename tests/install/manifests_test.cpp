@@ -157,13 +157,14 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
     ASSERT_TRUE(controller);
     EXPECT_EQ(grants((*controller)["rules"]), expected);
 
-    // Secrets and Leases only in the control namespace, through a Role.
+    // Secrets, Leases and the plugin ConfigMap only in the control namespace, through a Role.
     const json* role = findObject(objects, "Role", "sluice-controller");
     ASSERT_TRUE(role);
     EXPECT_EQ((*role)["metadata"]["namespace"], "sluice");
     std::set<std::string> roleExpected = cross({""}, {"secrets"}, {"get", "list", "watch"});
     auto leases = cross({"coordination.k8s.io"}, {"leases"}, {"get", "create", "update"});
     roleExpected.insert(leases.begin(), leases.end());
+    roleExpected.insert(" configmaps get");  // the config management plugins' ConfigMap
     EXPECT_EQ(grants((*role)["rules"]), roleExpected);
 
     // The broad grants are separate roles: write on everything (bound), read on everything
