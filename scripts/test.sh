@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, builds, and runs every test twice, in the
-# release build and in the AddressSanitizer + UndefinedBehaviorSanitizer build.
-# SLUICE_SANITIZE=0 skips the sanitizer pass (quicker local runs); CI always runs both.
+# release build and in the AddressSanitizer + UndefinedBehaviorSanitizer build; in between,
+# every fuzz target of tests/fuzz runs for a bounded time (scripts/fuzz.sh).
+# SLUICE_SANITIZE=0 skips the sanitizer pass and SLUICE_FUZZ=0 the fuzzing (quicker local
+# runs); CI always runs all three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tools-env.sh  # the pinned helm and kubectl first on PATH
@@ -15,6 +17,10 @@ run_suite() {
 
 scripts/build.sh release
 run_suite build
+
+if [ "${SLUICE_FUZZ:-1}" != "0" ]; then
+  scripts/fuzz.sh "${SLUICE_FUZZ_SECONDS:-20}"
+fi
 
 if [ "${SLUICE_SANITIZE:-1}" != "0" ]; then
   scripts/build.sh asan

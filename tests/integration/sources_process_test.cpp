@@ -221,9 +221,15 @@ TEST_F(SourcesProcess, AMultiSourceApplicationRollsBackToAHistoryEntry) {
         waitFor([&] { return replicas("roll") == 3 && !object("v1", "ConfigMap", "chart-config"); },
                 "roll"));
 
-    // Back to history entry 0: chart 1.0.0 with the values of the first commit.
-    json history = status("roll").value("history", json::array());
-    ASSERT_EQ(history.size(), 2u) << history.dump(2);
+    // Back to history entry 0: chart 1.0.0 with the values of the first commit. (The history
+    // is written after the sync's objects, which the test saw first.)
+    json history;
+    ASSERT_TRUE(waitFor(
+        [&] {
+            history = status("roll").value("history", json::array());
+            return history.size() == 2;
+        },
+        "roll"));
     EXPECT_EQ(history[0]["revisions"], json::array({"1.0.0", first}));
     sync("roll", history[0]["revisions"]);
     EXPECT_TRUE(waitFor(
