@@ -104,6 +104,37 @@ json resolvePlainScalar(const std::string& s) {
     return s;
 }
 
+bool isValidUtf8(const std::string& s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        size_t n = 0;  // continuation bytes
+        if (c >= 0x80) {
+            if ((c >> 5) == 0x6) {
+                n = 1;
+            } else if ((c >> 4) == 0xE) {
+                n = 2;
+            } else if ((c >> 3) == 0x1E) {
+                n = 3;
+            } else {
+                return false;
+            }
+        }
+        if (n > s.size() - i - 1) return false;
+        uint32_t cp = n == 0 ? c : (c & (0x3Fu >> n));
+        for (size_t k = 1; k <= n; ++k) {
+            const auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (cc & 0x3Fu);
+        }
+        // Overlong forms and surrogates are refused, as JSON parsers refuse them.
+        static const uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += n + 1;
+    }
+    return true;
+}
+
 json scalarToJson(const std::string& tag, const std::string& value) {
     // "!" marks a quoted scalar: it stays a string, as an explicit !!str does.
     if (tag == "!" || tag == "tag:yaml.org,2002:str") return value;
@@ -243,6 +274,9 @@ class JsonBuilder : public YAML::EventHandler {
     }
     void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                   const std::string& value) override {
+        // JSON (and so the API server) takes UTF-8 only; refused here, not when the object is
+        // serialised later (found by fuzzing: the serialiser throws outside YamlError).
+        if (!isValidUtf8(value)) throw YamlError("invalid UTF-8 in a string", lineOf(mark));
         leaf(mark, anchor, scalarToJson(tag, value), &value);
     }
     void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override;

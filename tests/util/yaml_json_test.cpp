@@ -97,6 +97,23 @@ notNumbers: [1.2.3, 0x, 1e, "12", 12abc, -, .]
     for (const auto& v : j["notNumbers"]) EXPECT_TRUE(v.is_string()) << v.dump();
 }
 
+// Found by fuzzing: a key or value that is not UTF-8 made the JSON serialiser throw later,
+// outside YamlError. It is refused while parsing, naming the line.
+TEST(YamlJsonLimits, InvalidUtf8IsAYamlError) {
+    for (const std::string bad :
+         {"a: \"\xff\"\n", "? [\"\xc3\x28\"]\n: 1\n", "b: \xed\xa0\x80\n", "c: \xc0\xaf\n"}) {
+        try {
+            sluice::yamlToJson("x: 1\n" + bad);
+            ADD_FAILURE() << "accepted " << bad;
+        } catch (const sluice::YamlError& e) {
+            EXPECT_NE(std::string(e.what()).find("UTF-8"), std::string::npos) << e.what();
+            EXPECT_EQ(e.line, 2);
+        }
+    }
+    EXPECT_EQ(sluice::yamlToJson("k: \"caf\xc3\xa9 \xf0\x9f\x9a\x80\"\n")["k"],
+              "caf\xc3\xa9 \xf0\x9f\x9a\x80");
+}
+
 std::string aliasBomb() {
     return sluice::testing::yamlAliasBomb();
 }
