@@ -429,9 +429,17 @@ void parseDocuments(const std::string& text, YamlBudget& stream, Take take) {
     std::istringstream in(text);
     YAML::Parser parser(in);
     JsonBuilder builder(stream);
+    // Every document takes at least a few bytes of text ("---\n"); yaml-cpp can report empty
+    // documents forever on some malformed input (found by fuzzing: ",-----\nV"), so more
+    // documents than that means it is making no progress.
+    const std::size_t maxDocuments = text.size() / 3 + 2;
+    std::size_t documents = 0;
     try {
-        while (parser.HandleNextDocument(builder))
+        while (parser.HandleNextDocument(builder)) {
+            if (++documents > maxDocuments)
+                throw YamlError("malformed YAML: the parser makes no progress", 0);
             if (!take(builder)) return;
+        }
     } catch (const YAML::DeepRecursion& e) {
         // Only reached when maxDepth is set above yaml-cpp's own guard.
         throw YamlError("YAML nesting deeper than yaml-cpp allows", lineOf(e));

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "testutil/hostile.h"
 
 #include <cmath>
@@ -112,6 +114,17 @@ TEST(YamlJsonLimits, InvalidUtf8IsAYamlError) {
     }
     EXPECT_EQ(sluice::yamlToJson("k: \"caf\xc3\xa9 \xf0\x9f\x9a\x80\"\n")["k"],
               "caf\xc3\xa9 \xf0\x9f\x9a\x80");
+}
+
+// Found by fuzzing: on this input yaml-cpp reports empty documents without end.
+TEST(YamlJsonLimits, AParserThatMakesNoProgressIsStopped) {
+    try {
+        sluice::yamlDocumentsToJson(",-----\nV");
+        ADD_FAILURE() << "parsed";
+    } catch (const sluice::YamlError& e) {
+        // Stopped at once, not after the stream's budget of 512 MiB of empty documents.
+        EXPECT_NE(std::string(e.what()).find("no progress"), std::string::npos) << e.what();
+    }
 }
 
 std::string aliasBomb() {
