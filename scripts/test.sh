@@ -19,7 +19,7 @@ scripts/build.sh release
 run_suite build
 
 if [ "${SLUICE_FUZZ:-1}" != "0" ]; then
-  scripts/fuzz.sh "${SLUICE_FUZZ_SECONDS:-20}"
+  scripts/fuzz.sh "${SLUICE_FUZZ_RUNS:-40000}" "${SLUICE_FUZZ_SEED:-1}"
 fi
 
 if [ "${SLUICE_SANITIZE:-1}" != "0" ]; then
