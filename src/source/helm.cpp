@@ -113,8 +113,14 @@ fs::path buildDependencies(const RenderInput& in) {
     fs::path chartDir = writableCopy(in);
     const std::string& helm = in.settings.helmPath;
     int n = 0;
-    for (const auto& repo : dependencyRepositories(chartDir))
-        runRenderTool(in, helm, {"repo", "add", "dep-" + std::to_string(n++), repo}, chartDir);
+    for (const auto& repo : dependencyRepositories(chartDir)) {
+        std::vector<std::string> args = {"repo", "add", "dep-" + std::to_string(n++), repo};
+        auto [user, password] =
+            in.repositoryLogin ? in.repositoryLogin(repo) : std::pair<std::string, std::string>{};
+        // The password goes on stdin: a command line is visible to every process.
+        if (!user.empty()) args.insert(args.end(), {"--username", user, "--password-stdin"});
+        runRenderTool(in, helm, std::move(args), chartDir, user.empty() ? "" : password);
+    }
     runRenderTool(in, helm, {"dependency", "build", "--skip-refresh"}, chartDir);
     return chartDir;
 }

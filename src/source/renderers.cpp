@@ -26,13 +26,15 @@ std::string errorSummary(const std::string& err) {
 }  // namespace
 
 std::string runRenderTool(const RenderInput& input, const std::string& toolPath,
-                          std::vector<std::string> args, const std::filesystem::path& cwd) {
+                          std::vector<std::string> args, const std::filesystem::path& cwd,
+                          const std::string& stdinText) {
     std::filesystem::path home = input.scratch / "home";
     std::filesystem::create_directories(home);
     ToolRun run;
     run.argv = std::move(args);
     run.argv.insert(run.argv.begin(), toolPath);
     run.cwd = cwd;
+    run.stdinText = stdinText;
     run.env = toolEnvironment(home, toolPath);
     run.timeout = input.settings.timeout;
     run.maxOutputBytes = input.settings.maxOutputBytes;

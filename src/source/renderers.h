@@ -27,7 +27,8 @@ std::vector<render::Object> renderJsonnetFile(const RenderInput& input,
 // Shared by the renderers: runs a tool in the render's scratch HOME and turns a failure into a
 // RenderError that names the tool and quotes its error.
 std::string runRenderTool(const RenderInput& input, const std::string& toolPath,
-                          std::vector<std::string> args, const std::filesystem::path& cwd);
+                          std::vector<std::string> args, const std::filesystem::path& cwd,
+                          const std::string& stdinText = "");
 
 // The version line a tool prints (cached per path), for render cache keys.
 std::string toolVersion(const std::string& toolPath, const std::vector<std::string>& args);

@@ -272,8 +272,7 @@ std::vector<render::Object> SourceService::Impl::renderOne(
     fs::path appDir;
     SourceType type = SourceType::Helm;
     if (source.isHelmRepository()) {
-        root =
-            charts.pull(source.repoURL, source.chart, revision, helmCredentialsFor(source));
+        root = charts.pull(source.repoURL, source.chart, revision, helmCredentialsFor(source));
         appDir = root / source.chart.substr(source.chart.rfind('/') + 1);
     } else {
         const git::Repository repo = repositoryFor(source.repoURL);
@@ -303,7 +302,19 @@ std::vector<render::Object> SourceService::Impl::renderOne(
     }
     typeOut = typeName(type);
     ScratchDir scratch(settings.workDir / "scratch");
-    RenderInput input{source, type, root, appDir, refs, ctx, settings, scratch.path};
+    RenderInput input{source,
+                      type,
+                      root,
+                      appDir,
+                      refs,
+                      ctx,
+                      settings,
+                      scratch.path,
+                      [this](const std::string& url) {
+                          HelmCredentials c = hooks.helmCredentials ? hooks.helmCredentials(url)
+                                                                    : HelmCredentials{};
+                          return std::make_pair(c.username, c.password);
+                      }};
     try {
         return rendererFor(type).render(input);
     } catch (const fs::filesystem_error& e) {

@@ -467,6 +467,32 @@ TEST_F(HelmRepoTest, ChartLockDependenciesAreFetchedFromTheirRepository) {
     EXPECT_EQ((*d)["spec"]["replicas"], 2);
 }
 
+TEST_F(HelmRepoTest, ChartLockDependenciesFromAPrivateRepositoryUseItsSecret) {
+    packageChart("1.0.0", 4);
+    serve("depuser", "dep-pass");
+    repo_->write("umbrella/Chart.yaml",
+                 "apiVersion: v2\nname: umbrella\nversion: 0.1.0\ndependencies:\n"
+                 "  - name: web\n    version: 1.0.0\n    repository: " +
+                     server_.url() + "\n");
+    repo_->commit("umbrella");
+    const app::Source s = parse({{"repoURL", repo_->url()}, {"path", "umbrella"}});
+    const std::string refused = renderError(s);  // no credentials: 401
+    EXPECT_NE(refused, "(no error)");
+    EXPECT_EQ(refused.find("dep-pass"), std::string::npos);
+    hooks_.helmCredentials = [this](const std::string& url) {
+        HelmCredentials c;
+        if (url == server_.url()) {
+            c.username = "depuser";
+            c.password = "dep-pass";
+        }
+        return c;
+    };
+    service_.reset();
+    const json* d = findObject(*render(s), "Deployment", "demo-web");
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ((*d)["spec"]["replicas"], 4);
+}
+
 TEST_F(HelmRepoTest, KustomizeHelmChartsWithEnableHelm) {
     packageChart("1.0.0", 6);
     serve();
