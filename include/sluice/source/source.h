@@ -88,7 +88,8 @@ struct RenderInput {
     const Settings& settings;
     std::filesystem::path scratch;  // a private, writable, empty directory; removed afterwards
     // Username and password for a Helm repository a chart's dependencies name ("" when none).
-    std::function<std::pair<std::string, std::string>(const std::string& url)> repositoryLogin;
+    std::function<std::pair<std::string, std::string>(const std::string& url)> repositoryLogin =
+        nullptr;
 };
 
 class Renderer {
