@@ -1,6 +1,10 @@
 #include "trees.h"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 
 #include <atomic>
 #include <fstream>
@@ -33,10 +37,19 @@ Tree::~Tree() {
     fs::remove_all(path, ec);
 }
 
-TreeCache::TreeCache(git::GitSource& git, fs::path dir) : git_(git), dir_(std::move(dir)) {
-    // Trees of an earlier run are stale leftovers: nobody uses them.
+TreeCache::TreeCache(git::GitSource& git, fs::path dir)
+    : git_(git), dir_(dir / ("pid-" + uniqueSuffix())) {
+    // Each cache lays out its own trees (two controllers may share a --render-dir); those of
+    // processes that are gone are stale leftovers, removed here.
     std::error_code ec;
-    fs::remove_all(dir_, ec);
+    fs::create_directories(dir, ec);
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("pid-", 0) != 0) continue;
+        const pid_t pid = static_cast<pid_t>(std::atoi(name.c_str() + 4));
+        if (pid <= 0 || (pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH))
+            fs::remove_all(e.path(), ec);
+    }
     fs::create_directories(dir_);
 }
 

@@ -373,6 +373,20 @@ TEST_F(SourceTest, TheSameSourceAtOneCommitRendersOnce) {
     EXPECT_EQ(service().renders(), 3u);
 }
 
+// Two controllers may share a --render-dir: neither removes the other's trees.
+TEST_F(SourceTest, TwoServicesShareARenderDirectory) {
+    writeChart("web");
+    repo_->commit("chart");
+    app::Source s = parse({{"repoURL", repo_->url()}, {"path", "web"}});
+    const std::string sha = service().resolve(s, "").sha;
+    SourceService other(*git_, settings_, hooks_);
+    RenderContext ctx;
+    ctx.appName = "demo";
+    EXPECT_EQ(other.render({s}, {sha}, ctx)->objects.size(), 2u);
+    ctx.appName = "again";  // another render key: a render of its own, after `other` started
+    EXPECT_EQ(service().render({s}, {sha}, ctx)->objects.size(), 2u);
+}
+
 // A Helm repository on loopback: `helm package` + `helm repo index`, served over HTTP,
 // optionally behind basic auth.
 class HelmRepoTest : public SourceTest {
