@@ -97,7 +97,8 @@ HelmSource parseHelm(const json& helm, const std::string& at, std::vector<std::s
     out.skipSchemaValidation = r.boolean("skipSchemaValidation").value_or(false);
     out.ignoreMissingValueFiles = r.boolean("ignoreMissingValueFiles").value_or(false);
     out.passCredentials = r.boolean("passCredentials").value_or(false);
-    // skipTests: `helm template` renders no test hooks unless asked, so it changes nothing.
+    // skipTests: the Helm renderer always drops test hooks (Argo CD ignores them), so it
+    // changes nothing.
     (void)r.boolean("skipTests");
     out.kubeVersion = r.string("kubeVersion").value_or("");
     out.apiVersions = r.strings("apiVersions");
