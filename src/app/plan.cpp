@@ -233,6 +233,30 @@ PreparedObjects prepareDesired(const std::vector<json>& manifests,
     return out;
 }
 
+std::vector<std::string> scopeViolations(const std::vector<json>& prepared,
+                                         const ManagedScope& scope) {
+    std::vector<std::string> out;
+    if (scope.everything()) return out;
+    std::set<std::string> reported;  // one message per namespace
+    for (const auto& obj : prepared) {
+        const std::string ns = metadataField(obj, "namespace");
+        if (ns.empty()) {
+            if (scope.clusterResources) continue;
+            out.push_back("cluster level " + stringField(obj, "kind") + " \"" +
+                          metadataField(obj, "name") +
+                          "\" can not be managed when in namespaced mode");
+            continue;
+        }
+        if (scope.namespaces.empty()) continue;
+        if (std::find(scope.namespaces.begin(), scope.namespaces.end(), ns) !=
+            scope.namespaces.end())
+            continue;
+        if (reported.insert(ns).second)
+            out.push_back("namespace \"" + ns + "\" is not managed (--managed-namespaces)");
+    }
+    return out;
+}
+
 const char* toString(SyncState s) {
     switch (s) {
         case SyncState::Synced:

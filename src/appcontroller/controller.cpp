@@ -476,10 +476,21 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         desired = desiredFor(ref, spec, resolveTargets(spec, freshAfter, fetched), inventory);
         if (!desired.prepared->errors.empty())
             comparisonError = join(desired.prepared->errors, "; ");
+        else if (auto outside = app::scopeViolations(desired.prepared->objects, opts.managedScope);
+                 !outside.empty())
+            comparisonError = join(outside, "; ");
     } catch (const git::GitError& e) {
         comparisonError = git::scrubUrl(e.what());
     } catch (const render::RenderError& e) {
         comparisonError = git::scrubUrl(e.what());
+    }
+    // Live state we may not read (RBAC) is missing information like a failed render.
+    bool cachesPending = false;
+    if (comparisonError.empty()) {
+        auto caches = ensureInformers(kindsOf(desired.prepared->objects, inventory), kCacheWait);
+        if (caches.state == cache::ScopedInformer::SyncState::Failed)
+            comparisonError = "cannot watch the application's resources: " + caches.error;
+        cachesPending = caches.state == cache::ScopedInformer::SyncState::Pending;
     }
     removeAnnotations(ref, refreshAnnotations);
     if (!comparisonError.empty()) {
@@ -508,7 +519,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     }
     rec.revision = desired.revision.sha;
 
-    if (!ensureInformers(kindsOf(desired.prepared->objects, inventory), kCacheWait)) {
+    if (cachesPending) {
         rec.succeeded = false;
         rec.error = "waiting for the watch caches of the application's kinds to sync";
         out.requeueAfter = kNotReadyRequeue;
@@ -611,9 +622,16 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
                         opDesired = desiredFor(ref, spec, revs, inventory);
                         if (!opDesired->prepared->errors.empty()) {
                             opError = join(opDesired->prepared->errors, "; ");
-                        } else if (!ensureInformers(
+                        } else if (auto outside = app::scopeViolations(opDesired->prepared->objects,
+                                                                       opts.managedScope);
+                                   !outside.empty()) {
+                            opError = join(outside, "; ");
+                        } else if (auto caches = ensureInformers(
                                        kindsOf(opDesired->prepared->objects, inventory),
-                                       kCacheWait)) {
+                                       kCacheWait);
+                                   caches.state == cache::ScopedInformer::SyncState::Failed) {
+                            opError = "cannot watch the application's resources: " + caches.error;
+                        } else if (caches.state == cache::ScopedInformer::SyncState::Pending) {
                             rec.succeeded = false;
                             rec.error = "waiting for watch caches";
                             out.requeueAfter = kNotReadyRequeue;
@@ -769,7 +787,8 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         if (!so.interrupted) waitForCaches(so, kCacheWait);
         if (updates.contains("inventory"))
             desired.inventory = app::parseInventory(updates["inventory"]);
-        if (ensureInformers(kindsOf(desired.prepared->objects, desired.inventory), kCacheWait))
+        if (ensureInformers(kindsOf(desired.prepared->objects, desired.inventory), kCacheWait)
+                .state == cache::ScopedInformer::SyncState::Synced)
             compareInto(desired, ref, spec);
         if (so.interrupted) out.requeueAfter = kNotReadyRequeue;
     }
@@ -854,17 +873,18 @@ ReconcileOutcome ApplicationController::Impl::handleDeletion(AppRef& ref) {
         propagationPolicy(parsed.spec.syncPolicy.options.prunePropagationPolicy);
     const auto inventory = app::parseInventory(fieldOr(*ref.status, "inventory", json::array()));
     std::set<kube::GroupVersionKind> kinds = kindsOf({}, inventory);
-    if (!ensureInformers(kinds, kCacheWait)) {
+    if (auto caches = ensureInformers(kinds, kCacheWait);
+        caches.state != cache::ScopedInformer::SyncState::Synced) {
         out.record.succeeded = false;
-        out.record.error = "waiting for watch caches";
+        out.record.error = caches.error.empty() ? "waiting for watch caches" : caches.error;
         out.requeueAfter = kNotReadyRequeue;
         return out;
     }
     int remaining = 0;
     for (const auto& gvk : kinds) {
-        cache::Informer* informer = managedInformer(gvk);
+        cache::ScopedInformer* informer = managedInformer(gvk);
         if (!informer) continue;  // the kind is gone from the cluster, and its objects with it
-        for (const auto& obj : informer->store().list()) {
+        for (const auto& obj : informer->list()) {
             if (!app::isTrackedBy(*obj, ref.instance)) continue;
             if (app::objectSyncOptionsOf(*obj).deleteDisabled) continue;
             ++remaining;

@@ -19,6 +19,7 @@
 #include "sluice/app/status.h"
 #include "sluice/app/tracking.h"
 #include "sluice/appcontroller/controller.h"
+#include "sluice/cache/scoped_informer.h"
 #include "sluice/render/render.h"
 #include "sluice/source/service.h"
 #include "sluice/util/lru_cache.h"
@@ -187,9 +188,10 @@ struct ApplicationController::Impl {
                        const std::vector<git::Revision>& revisions,
                        const std::vector<app::InventoryEntry>& inventory);
     // Informers for these kinds exist, have their handler, and have synced (bounded wait).
-    bool ensureInformers(const std::set<kube::GroupVersionKind>& kinds,
-                         std::chrono::milliseconds wait);
-    cache::Informer* managedInformer(const kube::GroupVersionKind& gvk);
+    // Failed: the API server refused a list or watch (RBAC), with its message.
+    cache::ScopedInformer::Sync ensureInformers(const std::set<kube::GroupVersionKind>& kinds,
+                                                std::chrono::milliseconds wait);
+    cache::ScopedInformer* managedInformer(const kube::GroupVersionKind& gvk);
     std::shared_ptr<const json> liveObject(const kube::GroupVersionKind& gvk, const std::string& ns,
                                            const std::string& name);
     std::set<kube::GroupVersionKind> kindsOf(const std::vector<json>& objects,
@@ -231,7 +233,7 @@ struct ApplicationController::Impl {
     std::vector<cache::Informer*> secretInformers;
 
     std::mutex mu;  // guards the maps below
-    std::map<kube::GroupVersionKind, cache::Informer*> managed;
+    std::map<kube::GroupVersionKind, std::unique_ptr<cache::ScopedInformer>> managed;
     std::map<std::string, detail::AppState> apps;
     std::map<std::pair<std::string, std::string>, detail::SourceEntry> sources;
     std::map<std::pair<std::string, std::string>, Clock::TimePoint> unknownKinds;

@@ -342,105 +342,121 @@ std::set<kube::GroupVersionKind> ApplicationController::Impl::kindsOf(
     return kinds;
 }
 
-cache::Informer* ApplicationController::Impl::managedInformer(const kube::GroupVersionKind& gvk) {
+cache::ScopedInformer* ApplicationController::Impl::managedInformer(
+    const kube::GroupVersionKind& gvk) {
     std::lock_guard lock(mu);
     auto it = managed.find(gvk);
-    return it == managed.end() ? nullptr : it->second;
+    return it == managed.end() ? nullptr : it->second.get();
 }
 
-bool ApplicationController::Impl::ensureInformers(const std::set<kube::GroupVersionKind>& kinds,
-                                                  std::chrono::milliseconds wait) {
-    std::vector<cache::Informer*> needed;
+namespace {
+
+// Owned objects map to their Application through the tracking annotation, so one handler per
+// kind serves every Application.
+cache::EventHandler requeueOwner(std::shared_ptr<workqueue::Gate> gate,
+                                 const std::string& controlNs) {
+    auto enqueue = [gate, controlNs](const cache::ObjectPtr& obj) {
+        auto id = app::trackingIdOf(*obj);
+        if (!id || id->instance.empty()) return;
+        auto underscore = id->instance.find('_');
+        if (underscore == std::string::npos) {
+            gate->add(controlNs + "/" + id->instance);
+        } else {
+            gate->add(id->instance.substr(0, underscore) + "/" +
+                      id->instance.substr(underscore + 1));
+        }
+    };
+    return cache::EventHandler{
+        enqueue,
+        [enqueue](const cache::ObjectPtr& oldObj, const cache::ObjectPtr& newObj) {
+            enqueue(newObj);
+            // An object whose tracking id changed hands: both owners re-compare.
+            if (app::trackingIdOf(*oldObj) != app::trackingIdOf(*newObj)) enqueue(oldObj);
+        },
+        enqueue};
+}
+
+// A Canary that appears, goes or is pointed at another Deployment changes what counts as
+// drift of its target, whichever Application deploys that: all are compared again (rare;
+// status updates do not count).
+cache::EventHandler requeueAllApplications(std::shared_ptr<workqueue::Gate> gate,
+                                           cache::Informer* apps) {
+    auto requeueAll = [gate, apps](const cache::ObjectPtr&) {
+        for (const auto& a : apps->store().list())
+            gate->add(kube::namespaceOf(*a) + "/" + kube::nameOf(*a));
+    };
+    static const json::json_pointer kTargetRef("/spec/targetRef");
+    auto targetOf = [](const json& c) {
+        return c.contains(kTargetRef) ? c.at(kTargetRef) : json();
+    };
+    return cache::EventHandler{
+        requeueAll,
+        [requeueAll, targetOf](const cache::ObjectPtr& oldObj, const cache::ObjectPtr& newObj) {
+            if (targetOf(*oldObj) != targetOf(*newObj)) requeueAll(newObj);
+        },
+        requeueAll};
+}
+
+}  // namespace
+
+cache::ScopedInformer::Sync ApplicationController::Impl::ensureInformers(
+    const std::set<kube::GroupVersionKind>& kinds, std::chrono::milliseconds wait) {
+    using Sync = cache::ScopedInformer::Sync;
+    std::vector<cache::ScopedInformer*> needed;
     bool created = false;
     auto scope = scopeLookup();
     for (const auto& gvk : kinds) {
-        if (cache::Informer* existing = managedInformer(gvk)) {
+        if (cache::ScopedInformer* existing = managedInformer(gvk)) {
             needed.push_back(existing);
             continue;
         }
         // Kinds the cluster does not serve (a custom resource whose CRD this sync creates)
         // get their informer once discovery knows them.
-        if (!scope(gvk.apiVersion(), gvk.kind)) continue;
+        const std::optional<bool> namespaced = scope(gvk.apiVersion(), gvk.kind);
+        if (!namespaced) continue;
+        // Cluster-scoped kinds are not ours to watch in namespaced mode (scopeViolations
+        // refuses them in manifests).
+        if (!*namespaced && !opts.managedScope.clusterResources) continue;
         cache::InformerOptions io;
         io.transform = [](json& obj) {
             dropUnread(obj);
             cache::packManagedFields(obj);  // read by compare and drift attribution only
         };
         io.backoff = {std::chrono::milliseconds(200), 2.0, std::chrono::milliseconds(10000)};
-        cache::Informer& informer = informers.informerFor(gvk, io);
-        bool registered = false;
+        auto scoped = std::make_unique<cache::ScopedInformer>(
+            informers, gvk, io, opts.managedScope.namespaces, *namespaced);
+        cache::ScopedInformer* informer = nullptr;
         {
             std::lock_guard lock(mu);
-            auto [it, inserted] = managed.emplace(gvk, &informer);
-            registered = !inserted;
-        }
-        if (!registered) {
-            // Owned objects map to their Application through the tracking annotation, so one
-            // handler per kind serves every Application.
-            auto gateRef = gate;
-            const std::string controlNs = opts.controlNamespace;
-            auto enqueue = [gateRef, controlNs](const cache::ObjectPtr& obj) {
-                auto id = app::trackingIdOf(*obj);
-                if (!id || id->instance.empty()) return;
-                auto underscore = id->instance.find('_');
-                if (underscore == std::string::npos) {
-                    gateRef->add(controlNs + "/" + id->instance);
-                } else {
-                    gateRef->add(id->instance.substr(0, underscore) + "/" +
-                                 id->instance.substr(underscore + 1));
-                }
-            };
-            informer.addEventHandler(cache::EventHandler{
-                enqueue,
-                [enqueue](const cache::ObjectPtr& oldObj, const cache::ObjectPtr& newObj) {
-                    enqueue(newObj);
-                    // An object whose tracking id changed hands: both owners re-compare.
-                    if (app::trackingIdOf(*oldObj) != app::trackingIdOf(*newObj)) enqueue(oldObj);
-                },
-                enqueue});
-            if (gvk == kCanaryGvk && appInformer) {
-                // A Canary that appears, goes or is pointed at another Deployment changes what
-                // counts as drift of its target, whichever Application deploys that: all are
-                // compared again (rare; status updates do not count).
-                cache::Informer* apps = appInformer;
-                auto requeueAll = [gateRef, apps](const cache::ObjectPtr&) {
-                    for (const auto& a : apps->store().list())
-                        gateRef->add(kube::namespaceOf(*a) + "/" + kube::nameOf(*a));
-                };
-                static const json::json_pointer kTargetRef("/spec/targetRef");
-                auto targetOf = [](const json& c) {
-                    return c.contains(kTargetRef) ? c.at(kTargetRef) : json();
-                };
-                informer.addEventHandler(
-                    cache::EventHandler{requeueAll,
-                                        [requeueAll, targetOf](const cache::ObjectPtr& oldObj,
-                                                               const cache::ObjectPtr& newObj) {
-                                            if (targetOf(*oldObj) != targetOf(*newObj))
-                                                requeueAll(newObj);
-                                        },
-                                        requeueAll});
+            auto [it, inserted] = managed.emplace(gvk, std::move(scoped));
+            informer = it->second.get();
+            if (!inserted) {
+                needed.push_back(informer);
+                continue;
             }
-            created = true;
         }
-        needed.push_back(&informer);
+        informer->addEventHandler(requeueOwner(gate, opts.controlNamespace));
+        if (gvk == kCanaryGvk && appInformer)
+            informer->addEventHandler(requeueAllApplications(gate, appInformer));
+        created = true;
+        needed.push_back(informer);
     }
     if (created) informers.startAll();
     const auto deadline = std::chrono::steady_clock::now() + wait;
-    for (cache::Informer* informer : needed) {
+    for (cache::ScopedInformer* informer : needed) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
-        if (!informer->hasSynced() &&
-            !informer->waitForSync(std::max(left, std::chrono::milliseconds(0))))
-            return false;
+        Sync sync = informer->waitForSync(std::max(left, std::chrono::milliseconds(0)));
+        if (sync.state != cache::ScopedInformer::SyncState::Synced) return sync;
     }
-    return true;
+    return Sync{cache::ScopedInformer::SyncState::Synced, ""};
 }
 
 std::shared_ptr<const json> ApplicationController::Impl::liveObject(
     const kube::GroupVersionKind& gvk, const std::string& ns, const std::string& name) {
-    cache::Informer* informer = managedInformer(gvk);
+    cache::ScopedInformer* informer = managedInformer(gvk);
     if (!informer) return nullptr;
-    return informer->store().get(ns, name);
+    return informer->get(ns, name);
 }
 
 void ApplicationController::Impl::compareInto(Desired& desired, const AppRef& ref,
@@ -463,14 +479,14 @@ void ApplicationController::Impl::compareInto(Desired& desired, const AppRef& re
         return liveObject(detail::gvkOf(k.group, v->second, k.kind), k.ns, k.name);
     };
     // The Canaries of the namespaces this Application deploys Deployments to.
-    if (cache::Informer* canaries = managedInformer(kCanaryGvk)) {
+    if (cache::ScopedInformer* canaries = managedInformer(kCanaryGvk)) {
         std::set<std::string> namespaces;
         for (const auto& o : desired.prepared->objects)
             if (kube::GroupVersionKind::of(o).group == "apps" &&
                 o.value("kind", "") == "Deployment")
                 namespaces.insert(kube::namespaceOf(o));
         for (const auto& ns : namespaces)
-            for (auto& c : canaries->store().listNamespace(ns)) in.canaries.push_back(std::move(c));
+            for (auto& c : canaries->listNamespace(ns)) in.canaries.push_back(std::move(c));
     }
     desired.compared = app::compare(in);
 }

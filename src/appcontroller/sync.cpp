@@ -303,7 +303,8 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
                 const auto& r = compared.resources[i];
                 const auto gvk = gvkAt(i);
                 std::shared_ptr<const json> live = liveObject(gvk, r.key.ns, r.key.name);
-                if (!managedInformer(gvk)) {
+                if (cache::ScopedInformer* cached = managedInformer(gvk);
+                    !cached || !cached->covers(r.key.ns)) {
                     try {
                         live = std::make_shared<const json>(client.get(gvk, r.key.ns, r.key.name));
                     } catch (const kube::ApiError& e) {
@@ -542,7 +543,9 @@ void ApplicationController::Impl::waitForCaches(const SyncOutcome& outcome,
     for (const auto& w : outcome.written) {
         for (;;) {
             auto live = liveObject(w.gvk, w.ns, w.name);
-            if (!managedInformer(w.gvk)) break;
+            if (cache::ScopedInformer* cached = managedInformer(w.gvk);
+                !cached || !cached->covers(w.ns))
+                break;
             if (live &&
                 detail::resourceVersionReached(kube::resourceVersionOf(*live), w.resourceVersion))
                 break;

@@ -62,6 +62,16 @@ std::string Reflector::lastResourceVersion() const {
     return rv_;
 }
 
+std::optional<ReflectorError> Reflector::lastError() const {
+    std::lock_guard lock(rvMu_);
+    return error_;
+}
+
+void Reflector::setError(std::optional<ReflectorError> error) {
+    std::lock_guard lock(rvMu_);
+    error_ = std::move(error);
+}
+
 void Reflector::setResourceVersion(const std::string& rv) {
     if (rv.empty()) return;
     std::lock_guard lock(rvMu_);
@@ -108,11 +118,13 @@ void Reflector::run(const StopToken& stop) {
                 // long the outage before it backed off. Backoff is for lists that fail.
                 relistNow = !listed;
             } else {
+                setError(ReflectorError{e.code(), e.reason(), e.what()});
                 spdlog::warn("reflector {}: API error {} {}: {}", gvk_.str(), e.code(), e.reason(),
                              e.what());
             }
         } catch (const kube::TransportError& e) {
             failed = true;
+            setError(ReflectorError{0, "TransportError", e.what()});
             spdlog::warn("reflector {}: watch/list connection failed: {}", gvk_.str(), e.what());
         } catch (const std::exception& e) {
             failed = true;
@@ -144,6 +156,7 @@ void Reflector::listAndReconcile() {
     lo.limit = opts_.pageSize;
     kube::ListResult res = client_.listAll(gvk_, opts_.ns, lo);
     ++lists_;
+    setError(std::nullopt);
 
     // Transform and wrap outside the delivery lock: it is the expensive part.
     std::vector<ObjectPtr> fresh;
@@ -198,6 +211,7 @@ bool Reflector::watchOnce(const StopToken& stop) {
     client_.watch(
         gvk_, opts_.ns, wo,
         [&](const kube::WatchEvent& ev) {
+            if (!watchProgress_) setError(std::nullopt);
             watchProgress_ = true;
             applyEvent(ev);
             return !stop.stopRequested();

@@ -20,6 +20,7 @@
 #include "sluice/leader/leader.h"
 #include "sluice/server/http_server.h"
 #include "sluice/util/logging.h"
+#include "sluice/util/strings.h"
 
 namespace {
 
@@ -198,6 +199,13 @@ int run(const ControllerOptions& opts, const sigset_t& signals) {
     appOptions.sources.workDir = opts.renderDir;
     appOptions.renderConcurrency = opts.renderConcurrency;
     appOptions.pluginConfigMap = opts.pluginConfigMap;
+    appOptions.managedScope.namespaces = opts.managedNamespaces;
+    appOptions.managedScope.clusterResources =
+        opts.clusterResources.value_or(opts.managedNamespaces.empty());
+    if (!opts.managedNamespaces.empty())
+        spdlog::info("namespaced mode: managing namespaces {}{}",
+                     sluice::join(opts.managedNamespaces, ","),
+                     appOptions.managedScope.clusterResources ? " and cluster-scoped kinds" : "");
     appcontroller::ApplicationController applications(client, factory, gitSource, appOptions);
     applications.setObserver([&metrics](const appcontroller::ReconcileRecord& r) {
         metrics.observeApplicationReconcile(r);

@@ -88,6 +88,13 @@ Flags (each also read from the environment as SLUICE_<NAME>, e.g. SLUICE_LOG_LEV
   --kubeconfig PATH   kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, then in-cluster)
   --context NAME      kubeconfig context (default: current-context)
   --namespace NS      namespace whose Applications are watched (default: all namespaces)
+  --managed-namespaces LIST
+                      comma-separated namespaces Applications may deploy to; the kinds they
+                      deploy are watched in these namespaces only, so RoleBindings there are
+                      enough (a namespaced installation; default: all namespaces)
+  --cluster-resources BOOL
+                      whether Applications may manage cluster-scoped kinds (default: true,
+                      false when --managed-namespaces is set)
   --control-namespace NS
                       the controller's own namespace: repository Secrets are read here
                       (default: $POD_NAMESPACE, else sluice)
@@ -151,6 +158,9 @@ ControllerOptions parseOptions(int argc, char** argv) {
         {"kubeconfig", [&](const std::string& v) { o.kubeconfig = v; }},
         {"context", [&](const std::string& v) { o.context = v; }},
         {"namespace", [&](const std::string& v) { o.ns = v; }},
+        {"managed-namespaces", [&](const std::string& v) { o.managedNamespaces = splitList(v); }},
+        {"cluster-resources",
+         [&](const std::string& v) { o.clusterResources = toBool("cluster-resources", v); }},
         {"log-format", [&](const std::string& v) { o.logFormat = v; }},
         {"log-level", [&](const std::string& v) { o.logLevel = v; }},
         {"qps", [&](const std::string& v) { o.qps = toDouble("qps", v); }},
@@ -231,7 +241,8 @@ ControllerOptions parseOptions(int argc, char** argv) {
         if (it == setters.end()) throw std::invalid_argument("unknown flag --" + name);
         // Boolean flags stand alone (--leader-elect) or take =true/=false, as in Go.
         static const std::set<std::string> booleans = {
-            "leader-elect", "allow-remote-kustomize-bases", "allow-remote-value-files"};
+            "leader-elect", "allow-remote-kustomize-bases", "allow-remote-value-files",
+            "cluster-resources"};
         if (!hasValue && booleans.count(name)) {
             hasValue = true;
             value = "true";

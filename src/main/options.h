@@ -2,6 +2,7 @@
 // Command-line flags of sluice-controller. Every flag has an environment equivalent
 // (SLUICE_<FLAG_IN_CAPITALS>); a flag given on the command line wins.
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,10 @@ struct ControllerOptions {
     std::string kubeconfig;  // "" = $KUBECONFIG, ~/.kube/config, then in-cluster
     std::string context;
     std::string ns;  // watch scope; "" = all namespaces
+    // Namespaces Applications may deploy to (their kinds are watched there only); empty = all.
+    std::vector<std::string> managedNamespaces;
+    // Cluster-scoped kinds may be managed; unset = only when every namespace is managed.
+    std::optional<bool> clusterResources;
     std::string logFormat = "text";
     std::string logLevel = "info";
     double qps = 50;

@@ -110,6 +110,21 @@ TEST(Inventory, JsonRoundTripAndInvalidEntries) {
     EXPECT_THAT(parseInventory(nullptr), IsEmpty());
 }
 
+TEST(ScopeViolations, NamespacedModeRefusesOtherNamespacesAndClusterKinds) {
+    std::vector<json> prepared = {
+        obj("v1", "ConfigMap", "apps", "a"), obj("v1", "ConfigMap", "web", "b"),
+        obj("v1", "Secret", "web", "c"), obj("v1", "Namespace", "", "apps")};
+    EXPECT_THAT(scopeViolations(prepared, ManagedScope{}), IsEmpty());
+    EXPECT_THAT(scopeViolations(prepared, ManagedScope{{"apps"}, false}),
+                ElementsAre("namespace \"web\" is not managed (--managed-namespaces)",
+                            "cluster level Namespace \"apps\" can not be managed when in "
+                            "namespaced mode"));
+    EXPECT_THAT(scopeViolations(prepared, ManagedScope{{"apps", "web"}, true}), IsEmpty());
+    EXPECT_THAT(scopeViolations(prepared, ManagedScope{{}, false}),
+                ElementsAre("cluster level Namespace \"apps\" can not be managed when in "
+                            "namespaced mode"));
+}
+
 TEST(PrepareDesired, NamespacesAndTracking) {
     std::vector<json> manifests = {configMap("a", {{"k", "v"}}),
                                    obj("v1", "Namespace", "ignored", "prod"),

@@ -12,6 +12,7 @@
 
 #include "apiserver/api_server.h"
 #include "sluice/cache/informer.h"
+#include "sluice/cache/scoped_informer.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/config.h"
 
@@ -320,5 +321,56 @@ TEST_F(InformerIntegration, SharedFactoryServesTwoConsumersFromOneWatch) {
     EXPECT_FALSE((*one.store().get("default", "y"))["metadata"].contains("managedFields"));
     EXPECT_TRUE(first.duplicates().empty());
     EXPECT_TRUE(second.duplicates().empty());
+    factory.stopAll();
+}
+
+TEST_F(InformerIntegration, ScopedInformerWatchesOnlyItsNamespaces) {
+    for (const char* ns : {"apps", "web", "other"}) {
+        server_.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+        json cm = configMap("x", ns);
+        cm["metadata"]["namespace"] = ns;
+        server_.create(cm);
+    }
+    SharedInformerFactory factory(*watchClient_);
+    ScopedInformer scoped(factory, kConfigMap, {}, {"web", "apps", "web"}, true);
+    Ledger ledger;
+    scoped.addEventHandler(ledger.handler());
+    factory.startAll();
+    auto sync = scoped.waitForSync(10s);
+    ASSERT_EQ(sync.state, ScopedInformer::SyncState::Synced) << sync.error;
+    EXPECT_TRUE(scoped.covers("apps"));
+    EXPECT_FALSE(scoped.covers("other"));
+    EXPECT_TRUE(scoped.get("web", "x"));
+    EXPECT_FALSE(scoped.get("other", "x"));
+    EXPECT_EQ(scoped.list().size(), 2u);
+    EXPECT_EQ(scoped.listNamespace("apps").size(), 1u);
+    EXPECT_TRUE(scoped.listNamespace("other").empty());
+    // Two namespaces, two lists: nothing was listed at the cluster scope.
+    EXPECT_EQ(server_.requestCounts()["list"], 2u);
+    json extra = configMap("y", "1");
+    extra["metadata"]["namespace"] = "apps";
+    json y = writer_->create(extra);
+    ASSERT_TRUE(eventually([&] { return ledger.announced(nameRv(y)); }));
+    factory.stopAll();
+}
+
+TEST_F(InformerIntegration, ScopedInformerReportsARefusedListAndRecoversWhenAllowed) {
+    server_.faults().failNext(1000000, 403, "GET", "configmaps");
+    SharedInformerFactory factory(*watchClient_);
+    InformerOptions fast;
+    fast.backoff = {20ms, 2.0, 100ms};
+    ScopedInformer scoped(factory, kConfigMap, fast, {}, true);
+    factory.startAll();
+    auto sync = scoped.waitForSync(10s);
+    ASSERT_EQ(sync.state, ScopedInformer::SyncState::Failed);
+    EXPECT_NE(sync.error.find("injected fault"), std::string::npos) << sync.error;
+    // Still refused, so a short wait reports it again rather than timing out.
+    EXPECT_EQ(scoped.waitForSync(1ms).state, ScopedInformer::SyncState::Failed);
+    // Allowed now (say a RoleBinding was created): the retries fill the cache.
+    server_.faults().clear();
+    // The refusal stays reported until a retry succeeds.
+    ASSERT_TRUE(eventually(
+        [&] { return scoped.waitForSync(50ms).state == ScopedInformer::SyncState::Synced; }));
+    EXPECT_FALSE(factory.informerFor(kConfigMap).lastError());
     factory.stopAll();
 }

@@ -65,6 +65,20 @@ PreparedObjects prepareDesired(const std::vector<json>& manifests,
                                const std::string& destinationNamespace, const std::string& instance,
                                const ScopeLookup& scope);
 
+// What the controller may manage in the destination cluster. A namespaced installation (RBAC
+// granted per namespace) manages the listed namespaces only and, unless allowed, no
+// cluster-scoped kinds: as an Argo CD cluster with `namespaces` and `clusterResources`.
+struct ManagedScope {
+    std::vector<std::string> namespaces;  // empty = every namespace
+    bool clusterResources = true;
+    bool everything() const { return namespaces.empty() && clusterResources; }
+};
+
+// One message per prepared object the scope does not allow (Argo CD's wording): a namespace
+// not managed, or a cluster-scoped kind in namespaced mode. Empty = all allowed.
+std::vector<std::string> scopeViolations(const std::vector<json>& prepared,
+                                         const ManagedScope& scope);
+
 enum class SyncState { Synced, OutOfSync, Missing };
 const char* toString(SyncState s);  // "Synced", "OutOfSync", "Missing"
 

@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sluice/app/plan.h"
 #include "sluice/cache/informer.h"
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
@@ -54,6 +55,9 @@ struct Options {
     int renderConcurrency = 4;  // renders running at once (--render-concurrency)
     // ConfigMap in the control namespace whose keys define config management plugins.
     std::string pluginConfigMap = "sluice-cmp";
+    // Namespaces (and whether cluster-scoped kinds) Applications may deploy to; the managed
+    // kinds are watched in those namespaces only (--managed-namespaces, --cluster-resources).
+    app::ManagedScope managedScope;
 };
 
 // What one reconcile did (tests, benchmarks, metrics).

@@ -63,6 +63,8 @@ class Informer {
     const Store& store() const { return store_; }
     const kube::GroupVersionKind& gvk() const { return gvk_; }
     std::string lastResourceVersion() const { return reflector_.lastResourceVersion(); }
+    // Why the last list or watch failed (e.g. 403 Forbidden); empty once one succeeded.
+    std::optional<ReflectorError> lastError() const { return reflector_.lastError(); }
 
   private:
     void dispatchAdd(const ObjectPtr& obj);

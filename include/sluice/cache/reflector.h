@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "sluice/cache/store.h"
@@ -48,6 +49,15 @@ struct ReflectorOptions {
     int watchTimeoutSeconds = 0;  // server-side watch lifetime; 0 = 300-600 s at random
 };
 
+// Why the last list or watch failed, kept until one succeeds: callers report it (a forbidden
+// list is a missing RBAC grant, not a cache that is merely slow to sync).
+struct ReflectorError {
+    int code = 0;  // HTTP status; 0 for a transport failure
+    std::string reason;
+    std::string message;
+    bool forbidden() const { return code == 403; }
+};
+
 // Notifications, called on the thread running Reflector::run() right after the store
 // changed, with Reflector::deliveryMutex() held. Exceptions are not caught here.
 struct ReflectorHandlers {
@@ -77,6 +87,8 @@ class Reflector {
     const kube::GroupVersionKind& gvk() const { return gvk_; }
     // Number of lists performed (1 + relists after 410 Gone), for tests and metrics.
     uint64_t listCount() const { return lists_.load(); }
+    // The failure of the last list or watch attempt; empty once one succeeded.
+    std::optional<ReflectorError> lastError() const;
 
   private:
     void listAndReconcile();
@@ -84,6 +96,7 @@ class Reflector {
     bool watchOnce(const StopToken& stop);
     void applyEvent(const kube::WatchEvent& ev);
     void setResourceVersion(const std::string& rv);
+    void setError(std::optional<ReflectorError> error);
 
     kube::KubeClient& client_;
     kube::GroupVersionKind gvk_;
@@ -94,6 +107,7 @@ class Reflector {
     std::recursive_mutex deliveryMu_;
     mutable std::mutex rvMu_;
     std::string rv_;
+    std::optional<ReflectorError> error_;  // guarded by rvMu_
     std::atomic<bool> synced_{false};
     std::atomic<uint64_t> lists_{0};
     // The current watch delivered an event (set from the watch callback, read by run()).
