@@ -21,7 +21,16 @@ struct ApiServerOptions {
     std::string host = "127.0.0.1";
     int port = 0;  // 0 = pick a free port
     bool tls = true;
-    std::vector<std::string> tokens = {"test-token"};  // accepted bearer tokens; empty = no auth
+    // Accepted bearer tokens of the superuser "admin" (group system:masters); no tokens,
+    // userTokens or clientCaPem = no authentication.
+    std::vector<std::string> tokens = {"test-token"};
+    // More bearer tokens, each of the named user, e.g. "system:serviceaccount:<ns>:<name>"
+    // (groups system:serviceaccounts, system:serviceaccounts:<ns>); all get system:authenticated.
+    std::map<std::string, std::string> userTokens;
+    // RBAC-authorize every request of a userTokens user against the Roles, ClusterRoles,
+    // RoleBindings and ClusterRoleBindings stored in this server. Off: any authenticated user
+    // may do everything. Superuser tokens and client certificates are never restricted.
+    bool authorize = false;
     std::string clientCaPem;      // if set, client certs signed by it authenticate (mTLS)
     size_t watchHistory = 10000;  // events kept; watch/continue from an older RV gets 410 Gone
     std::chrono::milliseconds bookmarkInterval{1000};

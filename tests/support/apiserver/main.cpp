@@ -19,7 +19,13 @@ void onSignal(int) {
 
 void usage() {
     std::cerr << "usage: sluice-test-apiserver [--host H] [--port P] [--no-tls] [--token T]...\n"
-                 "       [--kubeconfig-out PATH] [--crds FILE...] [--no-simulate]\n";
+                 "       [--user-token TOKEN=USERNAME]... [--authorize]\n"
+                 "       [--kubeconfig-out PATH] [--crds FILE...] [--no-simulate]\n"
+                 "  --token T          superuser bearer token (replaces the default test-token)\n"
+                 "  --user-token T=U   bearer token T (up to the last =) of user U, e.g.\n"
+                 "                     system:serviceaccount:NAMESPACE:NAME\n"
+                 "  --authorize        RBAC-authorize --user-token users against the Roles,\n"
+                 "                     ClusterRoles and bindings created in the server\n";
 }
 
 }  // namespace
@@ -48,6 +54,16 @@ int main(int argc, char** argv) {
             if (!tokensGiven) opts.tokens.clear();
             tokensGiven = true;
             opts.tokens.push_back(value());
+        } else if (a == "--user-token") {
+            std::string v = value();
+            size_t eq = v.rfind('=');  // tokens may end in base64 '=' padding
+            if (eq == std::string::npos || eq == 0 || eq + 1 == v.size()) {
+                std::cerr << "sluice-test-apiserver: --user-token wants TOKEN=USERNAME\n";
+                return 2;
+            }
+            opts.userTokens[v.substr(0, eq)] = v.substr(eq + 1);
+        } else if (a == "--authorize") {
+            opts.authorize = true;
         } else if (a == "--kubeconfig-out") {
             kubeconfig = value();
         } else if (a == "--crds") {

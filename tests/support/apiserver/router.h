@@ -5,9 +5,11 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "apiserver/api_server.h"
+#include "apiserver/authorizer.h"
 #include "apiserver/store.h"
 #include "http/http_server.h"
 
@@ -39,7 +41,13 @@ class Router {
     void stopWatches() { stopping_ = true; }
 
   private:
-    bool authenticated(const HttpRequest& req) const;
+    struct Caller {
+        UserInfo user;
+        bool restricted = false;  // a userTokens user: subject to RBAC when opts_.authorize
+    };
+    std::optional<Caller> authenticate(const HttpRequest& req) const;
+    // Answers 403 and returns false when RBAC denies the request.
+    bool authorized(const HttpRequest& req, ResponseWriter& w, const UserInfo& user);
     bool applyFault(const HttpRequest& req, ResponseWriter& w);
     void serveNonResource(const HttpRequest& req, ResponseWriter& w,
                           const std::vector<std::string>& seg);
