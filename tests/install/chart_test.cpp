@@ -317,6 +317,38 @@ TEST_F(Chart, ValuesChangeTheRenderedObjects) {
               json::parse(readFile(kChartDir / "dashboards" / "sluice.json")));
 }
 
+TEST_F(Chart, ManagedNamespacesBindTheRolePerNamespace) {
+    auto objects = helm.render({{"managedNamespaces", json::array({"apps", "web"})}});
+    const json* d = findObject(objects, "Deployment", "sluice-controller");
+    ASSERT_TRUE(d);
+    EXPECT_TRUE(hasArg(*d, "--managed-namespaces=apps,web"));
+    for (const auto& a : container(*d)["args"])
+        EXPECT_EQ(a.get<std::string>().rfind("--cluster-resources", 0), std::string::npos);
+    EXPECT_FALSE(findObject(objects, "ClusterRoleBinding", "sluice-controller-deployer"));
+    std::vector<std::string> bound;
+    for (const auto& o : objects) {
+        if (o.value("kind", "") != "RoleBinding") continue;
+        if (o["metadata"]["name"] != "sluice-controller-deployer") continue;
+        EXPECT_EQ(o["roleRef"]["kind"], "ClusterRole");
+        EXPECT_EQ(o["roleRef"]["name"], "sluice-controller-deployer");
+        EXPECT_EQ(o["subjects"][0]["namespace"], "sluice");
+        bound.push_back(o["metadata"]["namespace"]);
+    }
+    EXPECT_EQ(bound, (std::vector<std::string>{"apps", "web"}));
+    // The controller's own grants stay cluster-wide.
+    EXPECT_TRUE(findObject(objects, "ClusterRoleBinding", "sluice-controller"));
+
+    objects = helm.render({{"managedNamespaces", json::array({"apps"})},
+                           {"clusterResources", true},
+                           {"rbac", {{"readOnly", true}}}});
+    d = findObject(objects, "Deployment", "sluice-controller");
+    ASSERT_TRUE(d);
+    EXPECT_TRUE(hasArg(*d, "--cluster-resources=true"));
+    const json* readonly = findObject(objects, "RoleBinding", "sluice-controller-readonly");
+    ASSERT_TRUE(readonly);
+    EXPECT_EQ((*readonly)["metadata"]["namespace"], "apps");
+}
+
 TEST_F(Chart, LeaderElectionWithOneReplicaRolls) {
     auto objects = helm.render({{"leaderElection", {{"enabled", true}}}});
     const json* d = findObject(objects, "Deployment", "sluice-controller");
