@@ -34,6 +34,10 @@ inline const bool kDefaultPortsOff = [] {
 
 class ControllerProcessTest : public ::testing::Test {
   protected:
+    ControllerProcessTest() = default;
+    explicit ControllerProcessTest(testing::ApiServerOptions options)
+        : server_(std::move(options)) {}
+
     void SetUp() override {
         server_.start();
         kubeconfig_ = server_.writeKubeconfig(dir_.file("kubeconfig"));
@@ -48,10 +52,11 @@ class ControllerProcessTest : public ::testing::Test {
 
     // sluice-controller (SLUICE_CONTROLLER_BIN) with the pinned tools, a 10-minute poll and
     // `extra` flags; waits until it has started.
-    std::unique_ptr<testing::ChildProcess> startController(std::vector<std::string> extra = {}) {
+    std::unique_ptr<testing::ChildProcess> startController(std::vector<std::string> extra = {},
+                                                           const std::string& kubeconfig = "") {
         std::vector<std::string> argv = {SLUICE_CONTROLLER_BIN,
                                          "--kubeconfig",
-                                         kubeconfig_,
+                                         kubeconfig.empty() ? kubeconfig_ : kubeconfig,
                                          "--control-namespace",
                                          "sluice",
                                          "--repo-cache-dir",
