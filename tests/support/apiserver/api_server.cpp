@@ -1,6 +1,7 @@
 #include "apiserver/api_server.h"
 
 #include <fstream>
+#include <thread>
 
 #include "apiserver/continue_token.h"
 #include "apiserver/router.h"
@@ -93,6 +94,9 @@ struct ApiServer::Impl {
     std::unique_ptr<HttpServer> http;
     std::unique_ptr<Router> router;
     std::string caPem;
+    // Kept across restart(): a restarted API server has the same address and certificate.
+    std::string certPem, keyPem;
+    int boundPort = 0;
     bool started = false;
 };
 
@@ -106,15 +110,19 @@ void ApiServer::start() {
     if (impl_->started) return;
     HttpServerOptions ho;
     ho.host = impl_->opts.host;
-    ho.port = impl_->opts.port;
+    ho.port = impl_->boundPort ? impl_->boundPort : impl_->opts.port;
     ho.tls = impl_->opts.tls;
     if (ho.tls) {
-        KeyPair ca = generateCa("sluice-test-apiserver-ca");
-        KeyPair cert = issueCertificate(ca, "kube-apiserver",
-                                        {"127.0.0.1", "localhost", impl_->opts.host}, false);
-        ho.certPem = cert.certPem;
-        ho.keyPem = cert.keyPem;
-        impl_->caPem = ca.certPem;
+        if (impl_->certPem.empty()) {
+            KeyPair ca = generateCa("sluice-test-apiserver-ca");
+            KeyPair cert = issueCertificate(ca, "kube-apiserver",
+                                            {"127.0.0.1", "localhost", impl_->opts.host}, false);
+            impl_->certPem = cert.certPem;
+            impl_->keyPem = cert.keyPem;
+            impl_->caPem = ca.certPem;
+        }
+        ho.certPem = impl_->certPem;
+        ho.keyPem = impl_->keyPem;
         ho.clientCaPem = impl_->opts.clientCaPem;
     }
     impl_->http = std::make_unique<HttpServer>(ho);
@@ -125,7 +133,16 @@ void ApiServer::start() {
     Router* router = impl_->router.get();
     impl_->store.startControllers();
     http->start([router](const HttpRequest& req, ResponseWriter& w) { router->handle(req, w); });
+    impl_->boundPort = http->port();
     impl_->started = true;
+}
+
+void ApiServer::restart(std::chrono::milliseconds down) {
+    stop();
+    // etcd keeps the objects but not the history a watch could resume from.
+    impl_->store.compact();
+    std::this_thread::sleep_for(down);
+    start();
 }
 
 void ApiServer::stop() {

@@ -94,6 +94,9 @@ class ApiServer {
     FaultInjector& faults();
     void dropWatches();  // cut every open watch stream now
     void compact();      // forget history: watches/continue tokens from before now get 410
+    // As a kube-apiserver restart: every connection cut, nothing served for `down`, then the
+    // same address and certificate with the objects kept and the watch history compacted.
+    void restart(std::chrono::milliseconds down);
 
     // Direct access for test set-up/inspection, bypassing HTTP (same semantics as the REST
     // path, field manager "test"). create() throws ApiError on failure.
