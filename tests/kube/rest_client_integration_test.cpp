@@ -91,7 +91,8 @@ ClusterConfig baseConfig(const ApiServer& server) {
 
 ApiServerOptions quietServer() {
     ApiServerOptions o;
-    o.simulateWorkloads = false;  // no background status writes racing the tests
+    o.simulateWorkloads = false;                   // no background status writes racing the tests
+    o.bookmarkInterval = std::chrono::seconds(1);  // a bookmark within a test's patience
     return o;
 }
 

@@ -33,7 +33,10 @@ struct ApiServerOptions {
     bool authorize = false;
     std::string clientCaPem;      // if set, client certs signed by it authenticate (mTLS)
     size_t watchHistory = 10000;  // events kept; watch/continue from an older RV gets 410 Gone
-    std::chrono::milliseconds bookmarkInterval{1000};
+    // kube-apiserver's watch cache sends a bookmark to a watch that asked for them about once a
+    // minute, and none otherwise: a quiet watch hears nothing for that long. Tests that need
+    // resumable positions sooner ask for less.
+    std::chrono::milliseconds bookmarkInterval{60000};
     bool simulateWorkloads = true;  // write simulatedStatus() shortly after workload changes
     std::chrono::milliseconds simulateDelay{200};
 };
