@@ -32,6 +32,44 @@ TokenBucket::Clock::duration TokenBucket::acquire() {
     return wait;
 }
 
+AdaptiveConcurrency::AdaptiveConcurrency(int maxLimit, std::chrono::milliseconds cooldown)
+    : max_(maxLimit), cooldown_(cooldown), limit_(std::max(1, maxLimit)) {}
+
+void AdaptiveConcurrency::acquire() {
+    std::unique_lock lock(mu_);
+    if (max_ > 0) cv_.wait(lock, [&] { return inFlight_ < limit_; });
+    ++inFlight_;
+}
+
+void AdaptiveConcurrency::release(bool throttled, Clock::time_point now) {
+    {
+        std::lock_guard lock(mu_);
+        --inFlight_;
+        if (max_ <= 0) return;
+        if (throttled) {
+            if (!lastDecrease_ || now - *lastDecrease_ >= cooldown_) {
+                limit_ = std::max(1, limit_ / 2);
+                successes_ = 0;
+                lastDecrease_ = now;
+            }
+        } else if (limit_ < max_ && ++successes_ >= limit_) {
+            ++limit_;
+            successes_ = 0;
+        }
+    }
+    cv_.notify_all();
+}
+
+int AdaptiveConcurrency::limit() const {
+    std::lock_guard lock(mu_);
+    return max_ > 0 ? limit_ : 0;
+}
+
+int AdaptiveConcurrency::inFlight() const {
+    std::lock_guard lock(mu_);
+    return inFlight_;
+}
+
 std::chrono::milliseconds RetryPolicy::delay(uint32_t attempt,
                                              std::optional<std::chrono::seconds> retryAfter,
                                              double jitter01) const {

@@ -134,11 +134,10 @@ struct Transport::Impl {
     RetryPolicy retry;
     std::string basicAuth;
 
-    std::atomic<uint64_t> requests{0}, retries{0}, throttled{0};
-    // Free request slots (cfg.maxInFlight); unused when that is <= 0.
-    std::mutex slotsMu;
-    std::condition_variable slotsCv;
-    int freeSlots = 0;
+    std::atomic<uint64_t> requests{0}, retries{0}, throttled{0}, serverThrottled{0};
+    // Requests in flight, at most cfg.maxInFlight and fewer while the server throttles.
+    AdaptiveConcurrency inFlight;
+    std::atomic<bool> apfSeen{false};
     mutable std::mutex observerMu;
     RequestObserver observer;
 
@@ -147,9 +146,9 @@ struct Transport::Impl {
           base(parseBase(c)),
           tokens(c),
           limiter(c.qps, c.burst),
-          retry{c.maxRetries, c.retryBaseDelay, c.retryMaxDelay} {
+          retry{c.maxRetries, c.retryBaseDelay, c.retryMaxDelay},
+          inFlight(c.maxInFlight) {
         validatePem(cfg);
-        freeSlots = cfg.maxInFlight;
         if (!cfg.username.empty() || !cfg.password.empty())
             basicAuth = "Basic " + base64(cfg.username + ":" + cfg.password);
         // Only a backstop for ordinary requests (see send()); watches set their own.
@@ -226,7 +225,8 @@ struct Transport::Impl {
     // silently re-send the request (unsafe for POST). It checks cancellation before re-sending.
     HttpResponse send(const HttpCall& c, bool* timedOut) {
         pplx::cancellation_token_source cts;
-        auto task = http->request(build(c), cts.get_token()).then([](http::http_response r) {
+        auto task = http->request(build(c), cts.get_token()).then([this](http::http_response r) {
+            noteApf(r);
             return r.extract_utf8string(true).then([r](std::string body) {
                 HttpResponse out;
                 out.code = r.status_code();
@@ -245,28 +245,31 @@ struct Transport::Impl {
         return task.get();
     }
 
-    // Holds one of cfg.maxInFlight request slots for its lifetime.
+    // Holds one request slot for its lifetime; throttled() before it ends reports a 429.
     struct Slot {
         Impl& m;
-        explicit Slot(Impl& impl) : m(impl) {
-            if (m.cfg.maxInFlight <= 0) return;
-            std::unique_lock lock(m.slotsMu);
-            m.slotsCv.wait(lock, [&] { return m.freeSlots > 0; });
-            --m.freeSlots;
-        }
-        ~Slot() {
-            if (m.cfg.maxInFlight <= 0) return;
-            {
-                std::lock_guard lock(m.slotsMu);
-                ++m.freeSlots;
-            }
-            m.slotsCv.notify_one();
-        }
+        bool serverThrottled = false;
+        explicit Slot(Impl& impl) : m(impl) { m.inFlight.acquire(); }
+        ~Slot() { m.inFlight.release(serverThrottled); }
         Slot(const Slot&) = delete;
         Slot& operator=(const Slot&) = delete;
     };
 
+    // kube-apiserver names the FlowSchema and priority level that judged every request it
+    // classified (X-Kubernetes-PF-FlowSchema-UID, -PriorityLevel-UID).
+    void noteApf(const http::http_response& r) {
+        if (apfSeen.load(std::memory_order_relaxed)) return;
+        if (r.headers().has("X-Kubernetes-PF-FlowSchema-UID") ||
+            r.headers().has("X-Kubernetes-PF-PriorityLevel-UID")) {
+            apfSeen = true;
+            if (cfg.qpsOnlyWithoutApf && limiter.enabled())
+                spdlog::info("kube: {} runs API Priority and Fairness: client-side rate limit off",
+                             cfg.server);
+        }
+    }
+
     void pace() {
+        if (cfg.qpsOnlyWithoutApf && apfSeen.load(std::memory_order_relaxed)) return;
         auto waited = limiter.acquire();
         if (waited > Clock::duration::zero()) ++throttled;
     }
@@ -301,7 +304,14 @@ std::string Transport::url(const std::string& target) const {
 }
 
 RequestStats Transport::stats() const {
-    return RequestStats{impl_->requests.load(), impl_->retries.load(), impl_->throttled.load()};
+    RequestStats st;
+    st.requests = impl_->requests.load();
+    st.retries = impl_->retries.load();
+    st.throttledWaits = impl_->throttled.load();
+    st.serverThrottled = impl_->serverThrottled.load();
+    st.concurrencyLimit = impl_->inFlight.limit();
+    st.apf = impl_->apfSeen.load();
+    return st;
 }
 
 void Transport::setObserver(RequestObserver observer) {
@@ -321,6 +331,7 @@ HttpResponse Transport::call(const HttpCall& c) {
         try {
             Impl::Slot slot(m);
             resp = m.send(c, &timedOut);
+            slot.serverThrottled = resp.code == 429;
         } catch (const http::http_exception& e) {
             failure = timedOut ? Failure::MaybeSent : classify(e);
             cause = timedOut ? m.timeoutMessage() : m.describe(e, m.requestTimeout());
@@ -329,6 +340,7 @@ HttpResponse Transport::call(const HttpCall& c) {
             cause = timedOut ? m.timeoutMessage() : e.what();
         }
         m.observe(c.verb, failure ? 0 : resp.code, Clock::now() - start);
+        if (!failure && resp.code == 429) ++m.serverThrottled;
 
         bool retriable;
         if (!failure) {
@@ -389,6 +401,7 @@ std::optional<HttpResponse> Transport::stream(const HttpCall& c,
         throw TransportError(where + ": " + (he ? m.describe(*he, idleTimeout) : e.what()));
     }
     m.observe(c.verb, resp.status_code(), Clock::now() - start);
+    m.noteApf(resp);
     if (resp.status_code() < 200 || resp.status_code() >= 300) {
         HttpResponse out;
         out.code = resp.status_code();

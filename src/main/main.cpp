@@ -52,8 +52,9 @@ int waitForSignal(const sigset_t& signals, const std::function<bool()>& until) {
 
 int run(const ControllerOptions& opts, const sigset_t& signals) {
     kube::ClusterConfig cfg = kube::loadDefaultConfig(opts.kubeconfig, opts.context);
-    cfg.qps = opts.qps;
+    cfg.qps = opts.qps.value_or(50);
     cfg.burst = opts.burst;
+    cfg.qpsOnlyWithoutApf = !opts.qps;
     ControllerMetrics metrics(SLUICE_VERSION);
     kube::RestClient client(cfg);
     client.setRequestObserver(metrics.kubeRequestObserver());

@@ -143,7 +143,9 @@ Flags (each also read from the environment as SLUICE_<NAME>, e.g. SLUICE_LOG_LEV
                       name of that Lease (default: sluice-controller)
   --log-format F      text or json (default: text)
   --log-level L       trace, debug, info, warn, error (default: info)
-  --qps N             client-side request rate limit, requests per second (default: 50; 0 = off)
+  --qps N             client-side request rate limit, requests per second, or auto: 50 until
+                      the API server shows API Priority and Fairness, then off, the server's
+                      429s pacing the client (default: auto; 0 = off)
   --burst N           client-side rate limit burst (default: 100)
   --watch LIST        comma-separated apiVersion/Kind whose changes are logged
                       (a debugging aid; default: none)
@@ -163,7 +165,13 @@ ControllerOptions parseOptions(int argc, char** argv) {
          [&](const std::string& v) { o.clusterResources = toBool("cluster-resources", v); }},
         {"log-format", [&](const std::string& v) { o.logFormat = v; }},
         {"log-level", [&](const std::string& v) { o.logLevel = v; }},
-        {"qps", [&](const std::string& v) { o.qps = toDouble("qps", v); }},
+        {"qps",
+         [&](const std::string& v) {
+             if (v == "auto")
+                 o.qps.reset();
+             else
+                 o.qps = toDouble("qps", v);
+         }},
         {"burst", [&](const std::string& v) { o.burst = toInt("burst", v); }},
         {"watch", [&](const std::string& v) { o.watch = splitList(v); }},
         {"control-namespace", [&](const std::string& v) { o.controlNamespace = v; }},

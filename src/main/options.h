@@ -18,7 +18,9 @@ struct ControllerOptions {
     std::optional<bool> clusterResources;
     std::string logFormat = "text";
     std::string logLevel = "info";
-    double qps = 50;
+    // Client-side rate limit; unset ("auto") = 50 until the API server shows API Priority and
+    // Fairness, then off (the server paces us).
+    std::optional<double> qps;
     int burst = 100;
     // Namespace of the controller itself: repository Secrets live here, and Applications here
     // sign their objects with their bare name. Default: $POD_NAMESPACE, else "sluice".

@@ -64,6 +64,62 @@ TEST(TokenBucketTest, ConcurrentAcquirePacesTotal) {
     EXPECT_EQ(waited.load(), 20);
 }
 
+TEST(AdaptiveConcurrencyTest, HalvesOncePerBurstOf429sAndGrowsBackAdditively) {
+    using namespace std::chrono_literals;
+    AdaptiveConcurrency limit(64, 1s);
+    EXPECT_EQ(limit.limit(), 64);
+    const auto t0 = AdaptiveConcurrency::Clock::now();
+    for (int i = 0; i < 10; ++i) limit.acquire();
+    // Ten 429s within the cooldown: one burst, one halving.
+    for (int i = 0; i < 10; ++i) limit.release(true, t0 + 10ms * i);
+    EXPECT_EQ(limit.limit(), 32);
+    EXPECT_EQ(limit.inFlight(), 0);
+    // Another burst after the cooldown halves again, down to 1 at least.
+    limit.acquire();
+    limit.release(true, t0 + 2s);
+    EXPECT_EQ(limit.limit(), 16);
+    for (int i = 0; i < 10; ++i) {
+        limit.acquire();
+        limit.release(true, t0 + 3s + 1s * i);
+    }
+    EXPECT_EQ(limit.limit(), 1);
+    // About `limit` successes raise it by one: from 1 to 8 takes 1+2+...+7 = 28.
+    for (int i = 0; i < 28; ++i) {
+        limit.acquire();
+        limit.release(false);
+    }
+    EXPECT_EQ(limit.limit(), 8);
+    // It never grows past the maximum.
+    for (int i = 0; i < 10000; ++i) {
+        limit.acquire();
+        limit.release(false);
+    }
+    EXPECT_EQ(limit.limit(), 64);
+}
+
+TEST(AdaptiveConcurrencyTest, AcquireWaitsForAFreeSlotAndZeroIsUnbounded) {
+    using namespace std::chrono_literals;
+    AdaptiveConcurrency one(1);
+    one.acquire();
+    std::atomic<bool> second{false};
+    std::thread t([&] {
+        one.acquire();
+        second = true;
+        one.release(false);
+    });
+    std::this_thread::sleep_for(50ms);
+    EXPECT_FALSE(second);
+    one.release(false);
+    t.join();
+    EXPECT_TRUE(second);
+
+    AdaptiveConcurrency unbounded(0);
+    for (int i = 0; i < 1000; ++i) unbounded.acquire();
+    EXPECT_EQ(unbounded.inFlight(), 1000);
+    unbounded.release(true);
+    EXPECT_EQ(unbounded.limit(), 0);
+}
+
 TEST(RetryPolicyTest, BackoffWithJitterIsCapped) {
     RetryPolicy p{5, 100ms, 1000ms};
     EXPECT_EQ(p.delay(0, std::nullopt, 0.999999), 99ms);

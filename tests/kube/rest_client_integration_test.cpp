@@ -911,3 +911,70 @@ TEST(RestClientInFlight, RequestsBeyondTheLimitWaitForASlot) {
 
 }  // namespace
 }  // namespace sluice::kube
+
+namespace sluice::kube {
+
+namespace {
+
+// Two seats and a queue of two: a burst of requests finds the priority level full.
+ApiServerOptions flowControlledServer() {
+    ApiServerOptions o = quietServer();
+    o.apfSeats = 2;
+    o.apfQueueLength = 2;
+    return o;
+}
+
+class FlowControlIntegration : public KubeIntegration {
+  protected:
+    FlowControlIntegration() : KubeIntegration(flowControlledServer()) {}
+};
+
+}  // namespace
+
+TEST_F(FlowControlIntegration, ThrottledBurstsShrinkTheInFlightLimitAndAllSucceed) {
+    ClusterConfig cfg = baseConfig(server_);
+    cfg.maxInFlight = 32;
+    cfg.maxRetries = 20;
+    cfg.retryMaxDelay = 1s;
+    RestClient client(cfg);
+    // Slow writes hold their seats, so the burst finds the queue full.
+    server_.faults().delayNext(1000, 50ms, "POST");
+    std::vector<std::thread> threads;
+    std::atomic<int> created{0}, failed{0};
+    for (int i = 0; i < 48; ++i)
+        threads.emplace_back([&, i] {
+            try {
+                client.create(configMap("burst-" + std::to_string(i)));
+                ++created;
+            } catch (const std::exception& e) {
+                ++failed;
+                ADD_FAILURE() << e.what();
+            }
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(created, 48);
+    EXPECT_EQ(server_.list("v1", "ConfigMap", "default").size(), 48u);
+    RequestStats st = client.stats();
+    EXPECT_TRUE(st.apf);
+    EXPECT_GT(st.serverThrottled, 0u);
+    EXPECT_LT(st.concurrencyLimit, 32) << "429s must lower the limit in force";
+}
+
+TEST_F(KubeIntegration, TheClientRateLimitStepsAsideForApiPriorityAndFairness) {
+    ClusterConfig cfg = baseConfig(server_);
+    cfg.qps = 1;  // one request a second would make this test take 20 s
+    cfg.burst = 1;
+    cfg.qpsOnlyWithoutApf = true;
+    RestClient client(cfg);
+    for (int i = 0; i < 20; ++i) client.list(kConfigMap, "default");
+    RequestStats st = client.stats();
+    EXPECT_TRUE(st.apf);
+    EXPECT_EQ(st.throttledWaits, 0u);
+
+    cfg.qpsOnlyWithoutApf = false;  // an explicit limit applies whatever the server does
+    RestClient paced(cfg);
+    for (int i = 0; i < 3; ++i) paced.list(kConfigMap, "default");
+    EXPECT_GE(paced.stats().throttledWaits, 2u);
+}
+
+}  // namespace sluice::kube

@@ -129,7 +129,10 @@ class KubeClient {
 struct RequestStats {
     uint64_t requests = 0;
     uint64_t retries = 0;
-    uint64_t throttledWaits = 0;  // times the client-side rate limiter made a request wait
+    uint64_t throttledWaits = 0;   // times the client-side rate limiter made a request wait
+    uint64_t serverThrottled = 0;  // 429 answers (API Priority and Fairness, or a proxy)
+    int concurrencyLimit = 0;      // requests allowed in flight now (0 = unbounded)
+    bool apf = false;              // the server showed API Priority and Fairness headers
 };
 
 // Observes every finished request: verb (get, list, watch, create, update, patch, apply,

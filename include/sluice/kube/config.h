@@ -27,9 +27,16 @@ struct ClusterConfig {
     // Client behaviour.
     double qps = 50.0;  // client-side rate limit; <= 0 disables it
     int burst = 100;
+    // The qps limit applies only until the server shows that it runs API Priority and Fairness
+    // (X-Kubernetes-PF-* response headers): from then on the server's own flow control paces
+    // the client (429 + Retry-After, and maxInFlight adapting to it), as controller-runtime
+    // and Flux do. False: qps applies always.
+    bool qpsOnlyWithoutApf = false;
     // Requests in flight at once (watches not counted); more wait for a free slot. Each takes
     // its own HTTP/1.1 keep-alive connection, so this bounds the connections (and their TLS
-    // state) a client keeps, as client-go's idle-connection limit does. <= 0: unbounded.
+    // state) a client keeps, as client-go's idle-connection limit does. The limit in force
+    // halves when the server answers 429 and grows back by itself (AdaptiveConcurrency).
+    // <= 0: unbounded.
     int maxInFlight = 64;
     std::chrono::milliseconds requestTimeout{30000};
     int maxRetries = 5;  // for 429, 5xx and connection failures

@@ -1,6 +1,7 @@
 #pragma once
 // Client-side request pacing and retry timing, shared by RestClient and its tests.
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -26,6 +27,34 @@ class TokenBucket {
     std::mutex mu_;
     double tokens_;
     Clock::time_point last_;
+};
+
+// Requests in flight, adapted to the server as TCP adapts to a network (AIMD): the limit grows
+// by one for every `limit` requests that completed, up to maxLimit, and halves when the server
+// throttles (429: API Priority and Fairness found the priority level's queues full), at most
+// once per `cooldown` so that one burst of 429s counts once. maxLimit <= 0: unbounded.
+// Thread-safe; acquire() blocks while the limit is reached.
+class AdaptiveConcurrency {
+  public:
+    using Clock = std::chrono::steady_clock;
+    explicit AdaptiveConcurrency(int maxLimit,
+                                 std::chrono::milliseconds cooldown = std::chrono::seconds(1));
+
+    void acquire();
+    // Ends a request acquired before; throttled = the server answered 429.
+    void release(bool throttled, Clock::time_point now = Clock::now());
+    int limit() const;
+    int inFlight() const;
+
+  private:
+    const int max_;
+    const std::chrono::milliseconds cooldown_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    int limit_;
+    int successes_ = 0;  // completed since the limit last changed
+    int inFlight_ = 0;
+    std::optional<Clock::time_point> lastDecrease_;
 };
 
 // When and how long to wait before retrying a failed request.

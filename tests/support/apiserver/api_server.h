@@ -37,6 +37,11 @@ struct ApiServerOptions {
     // minute, and none otherwise: a quiet watch hears nothing for that long. Tests that need
     // resumable positions sooner ask for less.
     std::chrono::milliseconds bookmarkInterval{60000};
+    // API Priority and Fairness: requests (not watches) served at once; more wait in a queue
+    // of apfQueueLength, and beyond that get 429 with Retry-After: 1. 0 = unlimited. Every
+    // response carries the X-Kubernetes-PF-* headers either way.
+    int apfSeats = 0;
+    int apfQueueLength = 50;
     bool simulateWorkloads = true;  // write simulatedStatus() shortly after workload changes
     std::chrono::milliseconds simulateDelay{200};
 };

@@ -197,7 +197,27 @@ bool Router::applyFault(const HttpRequest& req, ResponseWriter& w) {
     return false;
 }
 
-void Router::handle(const HttpRequest& req, ResponseWriter& w) {
+void Router::handle(const HttpRequest& req, ResponseWriter& raw) {
+    ApfHeaderWriter w(raw);
+    // Long-running requests (watches) hold no seat, as upstream.
+    const std::string watchParam = req.queryParam("watch");
+    const bool watch =
+        watchParam == "true" || watchParam == "1" || req.path.find("/watch/") != std::string::npos;
+    const bool exempt = req.path == "/healthz" || req.path == "/readyz" || req.path == "/livez";
+    if (watch || exempt) return route(req, w);
+    auto seat = flow_.admit();
+    if (!seat) {
+        json st =
+            errors::status(429, "TooManyRequests", "Too many requests, please try again later.",
+                           {{"retryAfterSeconds", 1}});
+        w.respond(429, {{"Content-Type", "application/json"}, {"Retry-After", "1"}},
+                  st.dump() + "\n");
+        return;
+    }
+    route(req, w);
+}
+
+void Router::route(const HttpRequest& req, ResponseWriter& w) {
     const auto seg = splitPath(req.path);
     const bool health = !seg.empty() && (seg[0] == "healthz" || seg[0] == "readyz" ||
                                          seg[0] == "livez" || seg[0] == "version");

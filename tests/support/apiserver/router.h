@@ -10,6 +10,7 @@
 
 #include "apiserver/api_server.h"
 #include "apiserver/authorizer.h"
+#include "apiserver/flow_control.h"
 #include "apiserver/store.h"
 #include "http/http_server.h"
 
@@ -34,8 +35,10 @@ class Router {
           faults_(faults),
           counters_(counters),
           opts_(opts),
-          serverAddress_(std::move(serverAddress)) {}
+          serverAddress_(std::move(serverAddress)),
+          flow_(opts.apfSeats, opts.apfQueueLength) {}
 
+    // API Priority and Fairness first (headers, seats), then route().
     void handle(const HttpRequest& req, ResponseWriter& w);
     // Asks every running watch stream to end (used by stop()).
     void stopWatches() { stopping_ = true; }
@@ -45,6 +48,7 @@ class Router {
         UserInfo user;
         bool restricted = false;  // a userTokens user: subject to RBAC when opts_.authorize
     };
+    void route(const HttpRequest& req, ResponseWriter& w);
     std::optional<Caller> authenticate(const HttpRequest& req) const;
     // Answers 403 and returns false when RBAC denies the request.
     bool authorized(const HttpRequest& req, ResponseWriter& w, const UserInfo& user);
@@ -62,6 +66,7 @@ class Router {
     ApiServerOptions opts_;
     std::function<std::string()> serverAddress_;
     std::atomic<bool> stopping_{false};
+    FlowControl flow_;
 };
 
 }  // namespace sluice::testing
