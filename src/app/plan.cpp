@@ -302,6 +302,22 @@ std::vector<diff::IgnoreRule> canaryTargetRules(const std::vector<const json*>& 
     return rules;
 }
 
+namespace {
+
+std::string fingerprint(const std::vector<diff::IgnoreRule>& rules) {
+    std::string out;
+    for (const auto& r : rules) {
+        out += r.group + "/" + r.kind + "/" + r.ns + "/" + r.name + "|";
+        for (const auto& p : r.jsonPointers) out += p + ",";
+        out += "|";
+        for (const auto& m : r.managedFieldsManagers) out += m + ",";
+        out += ";";
+    }
+    return out;
+}
+
+}  // namespace
+
 CompareResult compare(const CompareInput& in) {
     CompareResult result;
     std::set<ResourceKey> desiredKeys;
@@ -314,6 +330,10 @@ CompareResult compare(const CompareInput& in) {
     for (const auto& c : in.canaries)
         if (c) canaries.push_back(c.get());
     const std::vector<diff::IgnoreRule> canaryRules = canaryTargetRules(canaries);
+    auto memo = std::make_shared<CompareMemo>();
+    memo->desiredKey = in.desiredKey;
+    const bool reuse = in.memo && !in.desiredKey.empty() && in.memo->desiredKey == in.desiredKey;
+    const std::string commonRules = fingerprint(in.ignore);
     for (const auto& obj : desiredObjects) {
         ResourceComparison r;
         r.key = ResourceKey::of(obj);
@@ -333,15 +353,30 @@ CompareResult compare(const CompareInput& in) {
         r.wave = syncWaveOf(obj);
         r.kindOrder = kindOrder(r.key.group, r.key.kind);
         r.objectOptions = objectSyncOptionsOf(obj);
+        const std::string rules =
+            r.controlled.empty() ? commonRules : commonRules + fingerprint(r.controlled);
+        const std::string liveVersion = r.live ? metadataField(*r.live, "resourceVersion") : "";
+        const CompareMemo::Entry* earlier = nullptr;
+        if (reuse) {
+            auto it = in.memo->entries.find(r.key);
+            // A live object without a resourceVersion (never from the API) is always diffed.
+            if (it != in.memo->entries.end() && !liveVersion.empty() == !!r.live &&
+                it->second.liveVersion == liveVersion && it->second.ignoreRules == rules)
+                earlier = &it->second;
+        }
+        if (earlier) {
+            r.diff = earlier->diff;
+            r.health = earlier->health;
+        } else {
+            r.diff = diff::compare(obj, r.live ? *r.live : json(), *ignore, in.manager);
+            r.health = health::assess(r.live ? *r.live : json());
+        }
+        memo->entries.emplace(r.key, CompareMemo::Entry{liveVersion, rules, r.diff, r.health});
         if (!r.live) {
             r.state = SyncState::Missing;
-            r.diff = diff::compare(obj, json(), *ignore, in.manager);
-            r.health = health::assess(json());
         } else {
             r.pruneDisabled = objectSyncOptionsOf(*r.live).pruneDisabled;
-            r.diff = diff::compare(obj, *r.live, *ignore, in.manager);
             r.state = r.diff.modified ? SyncState::OutOfSync : SyncState::Synced;
-            r.health = health::assess(*r.live);
             // Another Application's object: reported and left alone. An object nobody
             // tracks (or whose id was copied from elsewhere) is adopted by the next apply.
             auto owner = trackingIdOf(*r.live);
@@ -390,6 +425,7 @@ CompareResult compare(const CompareInput& in) {
     if (!prune.empty()) result.synced = false;
     result.resources = std::move(desired);
     for (auto& r : prune) result.resources.push_back(std::move(r));
+    result.memo = std::move(memo);
     return result;
 }
 
@@ -490,7 +526,7 @@ std::vector<std::string> driftManagers(const json& live, const diff::Result& dif
     for (const auto& d : differences.differences)
         if (d.path != "." && !d.path.empty()) paths.push_back(d.path);
     if (paths.empty()) return {};
-    const fs::Schema schema =
+    const fs::Schema& schema =
         fs::Schema::forKind(stringField(live, "apiVersion"), stringField(live, "kind"));
     std::map<std::string, std::string> latest;  // manager -> most recent time of a match
     std::vector<std::string> order;             // first appearance, for equal times

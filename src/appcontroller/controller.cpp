@@ -259,21 +259,21 @@ void ApplicationController::Impl::recordPending(
     update(pending);
 }
 
-bool ApplicationController::Impl::writeStatus(AppRef& ref, const json& updates,
-                                              bool touchReconciledAt) {
+bool ApplicationController::Impl::writeStatus(AppRef& ref, const json& updates) {
     // Compared as the cache keeps them (app::packStatus), whichever form either side is in.
     json cur = *ref.status;
     app::packStatus(cur);
     json packedUpdates = updates;
     app::packStatus(packedUpdates);
-    // Only the fields that differ are written (a no-op reconcile writes nothing at all).
+    // Only the fields that differ are written: a reconcile that finds nothing new writes
+    // nothing at all, not even reconciledAt (which dates the last change of status).
     std::vector<std::string> changed;
     for (auto it = packedUpdates.begin(); it != packedUpdates.end(); ++it) {
         auto c = cur.find(it.key());
         if (it->is_null() ? c != cur.end() : c == cur.end() || *c != *it)
             changed.push_back(it.key());
     }
-    if (changed.empty() && !touchReconciledAt) return true;
+    if (changed.empty()) return true;
     const std::string now = formatRfc3339(clock.wallNow());
     json ops = json::array();
     // A phase we set to Running may have been turned into Terminating by the user since: the
@@ -425,7 +425,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         withConditions();
         updates["sync"] = currentSync("Unknown");
         eventOnce(ref, kube::EventType::Warning, "InvalidSpec", msg);
-        writeStatus(ref, updates, false);
+        writeStatus(ref, updates);
         rec.succeeded = false;
         rec.error = msg;
         rec.syncStatus = "Unknown";
@@ -500,7 +500,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         withConditions();
         updates["sync"] = currentSync("Unknown");
         eventOnce(ref, kube::EventType::Warning, "ComparisonError", comparisonError);
-        writeStatus(ref, updates, fetched);
+        writeStatus(ref, updates);
         spdlog::warn("application {}: comparison error: {}", key, comparisonError);
         rec.succeeded = false;
         rec.error = comparisonError;
@@ -819,7 +819,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
         eventOnce(ref, kube::EventType::Warning, "SharedResourceWarning", msg);
     }
     withConditions();
-    if (!writeStatus(ref, updates, fetched)) {
+    if (!writeStatus(ref, updates)) {
         // The user asked to terminate the operation while we were finishing it: keep what the
         // sync did (inventory, history) and record the termination.
         if (detail::strAt(*ref.status, "/operationState/phase"_json_pointer) == "Terminating") {
@@ -834,7 +834,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
                 std::lock_guard lock(mu);
                 apps[key].retryAt.reset();
             }
-            writeStatus(ref, updates, false);
+            writeStatus(ref, updates);
             removeOperation(ref);
         }
         out.requeueAfter = std::chrono::milliseconds(0);

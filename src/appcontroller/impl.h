@@ -53,6 +53,8 @@ struct AppState {
     std::map<std::string, std::string> lastEvent;
     std::optional<Clock::TimePoint> retryAt;  // the pending retry of a failed sync
     PendingWrites pending;
+    // The last compare's results, reused for objects neither git nor the cluster changed.
+    std::shared_ptr<const app::CompareMemo> compareMemo;
 };
 
 struct SourceEntry {
@@ -89,6 +91,7 @@ struct Desired {
     std::vector<std::string> revisions;
     std::vector<std::string> sourceTypes;  // status.sourceType(s)
     std::shared_ptr<const app::PreparedObjects> prepared;
+    std::string preparedKey;  // identifies prepared's content; "" when it has errors
     app::CompareResult compared;
     std::vector<app::InventoryEntry> inventory;  // the inventory compared against
 };
@@ -151,10 +154,10 @@ struct ApplicationController::Impl {
     bool loadApp(AppRef& ref);
     std::string operationPhase(const AppRef& ref);
     // Writes the status fields in `updates` (null = remove) that differ from ref.status, and
-    // reconciledAt with them (or alone when touchReconciledAt). Tests the operation phase we
-    // last wrote so a user's "Terminating" is never overwritten: returns false when that test
+    // reconciledAt with them; nothing when none differs. Tests the operation phase we last
+    // wrote so a user's "Terminating" is never overwritten: returns false when that test
     // failed (ref is then re-read from the API).
-    bool writeStatus(AppRef& ref, const json& updates, bool touchReconciledAt);
+    bool writeStatus(AppRef& ref, const json& updates);
     void removeOperation(AppRef& ref);
     void removeAnnotations(AppRef& ref, const std::vector<std::string>& keys);
     void recordPending(const std::string& key, const json& response,

@@ -488,7 +488,14 @@ void ApplicationController::Impl::compareInto(Desired& desired, const AppRef& re
         for (const auto& ns : namespaces)
             for (auto& c : canaries->listNamespace(ns)) in.canaries.push_back(std::move(c));
     }
+    in.desiredKey = desired.preparedKey;
+    {
+        std::lock_guard lock(mu);
+        in.memo = apps[ref.key].compareMemo;
+    }
     desired.compared = app::compare(in);
+    std::lock_guard lock(mu);
+    apps[ref.key].compareMemo = desired.compared.memo;
 }
 
 Desired ApplicationController::Impl::desiredFor(const AppRef& ref, const app::ApplicationSpec& spec,
@@ -506,6 +513,7 @@ Desired ApplicationController::Impl::desiredFor(const AppRef& ref, const app::Ap
     auto types = sourceTypes.get(renderKey);
     if (auto hit = preparedStates.get(preparedKey); hit && types) {
         d.prepared = std::move(hit);
+        d.preparedKey = preparedKey;
         d.sourceTypes = *types;
         return d;
     }
@@ -516,8 +524,10 @@ Desired ApplicationController::Impl::desiredFor(const AppRef& ref, const app::Ap
         rendered->objects, spec.destination.namespace_, ref.instance, scopeLookup()));
     d.prepared = prepared;
     // Only a complete result is kept: a kind unknown now may be served after a CRD install.
-    if (prepared->errors.empty())
+    if (prepared->errors.empty()) {
         preparedStates.put(preparedKey, prepared, prepared->objects.size());
+        d.preparedKey = preparedKey;
+    }
     return d;
 }
 

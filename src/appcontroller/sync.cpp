@@ -102,7 +102,7 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
     auto terminatedByUser = [&] { return operationPhase(ref) == "Terminating"; };
     std::string failure;    // non-empty: the sync failed with this message
     bool terminal = false;  // failure not worth a retry (timeout, termination)
-    if (!writeStatus(ref, updates, false)) {
+    if (!writeStatus(ref, updates)) {
         so.terminated = true;
     } else {
         event(ref, kube::EventType::Normal, "SyncStarted",
@@ -152,7 +152,7 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
             }
         if (!grew) return true;
         json inventory = {{"inventory", app::inventoryStatus(recorded)}};
-        if (writeStatus(ref, inventory, false)) return true;
+        if (writeStatus(ref, inventory)) return true;
         so.terminated = true;  // the user terminated the operation meanwhile
         return false;
     };

@@ -239,7 +239,7 @@ void removePath(json& obj, const fs::Path& path, size_t at = 0) {
     }
 }
 
-fs::Schema schemaFor(const json& obj) {
+const fs::Schema& schemaFor(const json& obj) {
     return fs::Schema::forKind(obj.value("apiVersion", ""), obj.value("kind", ""));
 }
 
@@ -415,7 +415,7 @@ Result compare(const json& desired, const json& live, const std::vector<IgnoreRu
     }
     const json& d = dCopy ? *dCopy : desired;
     const json& l = lCopy ? *lCopy : live;
-    fs::Schema schema = schemaFor(desired);
+    const fs::Schema& schema = schemaFor(desired);
     Walker(schema, result.differences).walk(d, l, "", "");
     if (!manager.empty()) {
         // Fields this manager applied before that git no longer sets: the next apply removes

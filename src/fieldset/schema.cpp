@@ -2,6 +2,10 @@
 // OpenAPI schemas (x-kubernetes-* extensions).
 #include "sluice/fieldset/fieldset.h"
 
+#include <map>
+#include <memory>
+#include <mutex>
+
 namespace sluice::fieldset {
 
 namespace {
@@ -154,11 +158,28 @@ bool Schema::isAtomicMap(const std::string& path) const {
     return !dynamicMaps_.empty() && atomicMaps_.count(canonicalPath(path));
 }
 
-Schema Schema::forKind(const std::string& apiVersion, const std::string& kind) {
-    Schema s;
-    addObjectMeta(s, "metadata");
+namespace {
+
+Schema builtInSchema(const std::string& group, const std::string& kind);
+
+}  // namespace
+
+const Schema& Schema::forKind(const std::string& apiVersion, const std::string& kind) {
     auto slash = apiVersion.find('/');
     std::string group = slash == std::string::npos ? "" : apiVersion.substr(0, slash);
+    static std::mutex mu;
+    static std::map<std::pair<std::string, std::string>, std::unique_ptr<const Schema>> built;
+    std::lock_guard lock(mu);
+    auto& slot = built[{group, kind}];
+    if (!slot) slot = std::make_unique<const Schema>(builtInSchema(group, kind));
+    return *slot;
+}
+
+namespace {
+
+Schema builtInSchema(const std::string& group, const std::string& kind) {
+    Schema s;
+    addObjectMeta(s, "metadata");
 
     if (group.empty()) {
         if (kind == "Pod") {
@@ -214,6 +235,8 @@ Schema Schema::forKind(const std::string& apiVersion, const std::string& kind) {
     }
     return s;
 }
+
+}  // namespace
 
 Schema Schema::fromOpenApi(const json& openApiV3Schema) {
     Schema s;

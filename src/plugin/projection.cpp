@@ -146,7 +146,7 @@ ProjectedPair project(const json& desired, const json& live,
     diff::removeIgnoredFields(l, live, ignore);
     diff::stripServerFields(d);
     diff::stripServerFields(l);
-    const fs::Schema schema =
+    const fs::Schema& schema =
         fs::Schema::forKind(desired.value("apiVersion", ""), desired.value("kind", ""));
     json projected = Projector(schema).project(d, l, "").value_or(json::object());
     // Identity fields are never differences worth showing when present on both sides.

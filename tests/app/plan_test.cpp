@@ -232,6 +232,53 @@ TEST(Compare, SyncedOutOfSyncMissing) {
     EXPECT_EQ(c.health, health::Status::Healthy);
 }
 
+TEST(Compare, AMemoSkipsObjectsWhoseDesiredAndLiveVersionsAreUnchanged) {
+    auto desired = prepare({configMap("a", {{"k", "v"}}), configMap("b", {{"k", "v"}})});
+    Cluster cluster;
+    for (auto o : desired) {
+        o["metadata"]["resourceVersion"] = "10";
+        cluster.put(o);
+    }
+    CompareInput in{kInstance, objects(desired), cluster.lookup(), {}, {}, "sluice"};
+    in.desiredKey = "render-1";
+    CompareResult first = compare(in);
+    ASSERT_TRUE(first.synced);
+    ASSERT_TRUE(first.memo);
+    EXPECT_EQ(first.memo->entries.size(), 2u);
+
+    // Live content changed behind an unchanged resourceVersion (never so in a real cluster):
+    // the memo's conclusion is reused, which shows nothing was diffed again.
+    json a = desired[0];
+    a["data"]["k"] = "edited";
+    a["metadata"]["resourceVersion"] = "10";
+    cluster.put(a);
+    in.live = cluster.lookup();
+    in.memo = first.memo;
+    EXPECT_TRUE(compare(in).synced);
+
+    // A new resourceVersion is diffed again.
+    a["metadata"]["resourceVersion"] = "11";
+    cluster.put(a);
+    in.live = cluster.lookup();
+    CompareResult second = compare(in);
+    EXPECT_FALSE(second.synced);
+    EXPECT_EQ(find(second, "ConfigMap", "a")->state, SyncState::OutOfSync);
+
+    // Another desired state, or none named, is diffed again too.
+    a["metadata"]["resourceVersion"] = "10";
+    cluster.put(a);
+    in.live = cluster.lookup();
+    in.desiredKey = "render-2";
+    EXPECT_FALSE(compare(in).synced);
+    in.desiredKey = "";
+    in.memo = first.memo;
+    EXPECT_FALSE(compare(in).synced);
+    // Other ignore rules than the memo's: diffed again (and here they hide the edit).
+    in.desiredKey = "render-1";
+    in.ignore = {diff::IgnoreRule{"", "ConfigMap", "", "", {"/data"}, {}}};
+    EXPECT_TRUE(compare(in).synced);
+}
+
 TEST(Compare, IgnoreDifferencesApply) {
     json deploy = obj("apps/v1", "Deployment", "prod", "api");
     deploy["spec"] = {{"replicas", 2}};

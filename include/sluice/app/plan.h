@@ -101,6 +101,22 @@ struct ResourceComparison {
     ObjectSyncOptions objectOptions;  // from desired (or live for prune candidates)
 };
 
+// What compare() found for each desired object, reused by the next compare of the same
+// Application for objects whose desired state is the same (same desiredKey) and whose live
+// state is the same (same resourceVersion), with the same ignore rules: a reconcile that finds
+// nothing changed diffs nothing. Keep the result's memo per Application and pass it back in.
+// Holds no objects, only what was concluded about them.
+struct CompareMemo {
+    struct Entry {
+        std::string liveVersion;  // "" = absent
+        std::string ignoreRules;  // fingerprint of the rules the diff applied
+        diff::Result diff;
+        health::Assessment health;
+    };
+    std::string desiredKey;
+    std::map<ResourceKey, Entry> entries;
+};
+
 struct CompareInput {
     std::string instance;
     // prepareDesired().objects, shared with whoever prepared them: a reconcile copies nothing.
@@ -112,6 +128,10 @@ struct CompareInput {
     // Canaries in the cluster: the Deployments they target have kCanaryControlledPointers
     // ignored (canaryTargetRules). Canaries among `desired` count without being listed here.
     std::vector<std::shared_ptr<const json>> canaries{};
+    // Identifies the content of `desired` (same key = same objects), "" when unknown; with the
+    // previous compare's memo, unchanged objects are not diffed again.
+    std::string desiredKey{};
+    std::shared_ptr<const CompareMemo> memo{};
 };
 
 struct CompareResult {
@@ -119,7 +139,8 @@ struct CompareResult {
     bool synced = true;  // every desired object Synced and nothing requires pruning
     health::Status health = health::Status::Healthy;  // worst of the desired resources
     std::vector<std::string>
-        sharedResourceWarnings;  // "apps/Deployment:ns/x is tracked by other-app"
+        sharedResourceWarnings;               // "apps/Deployment:ns/x is tracked by other-app"
+    std::shared_ptr<const CompareMemo> memo;  // for the next compare
 };
 
 CompareResult compare(const CompareInput& in);

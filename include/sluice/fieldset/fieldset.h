@@ -92,7 +92,9 @@ class Schema {
     // Built-in knowledge of the core/apps/batch/networking kinds' list keys (containers by
     // name, ports by containerPort+protocol, env by name, ...), mirroring the
     // patchMergeKey/listType markers of the upstream Go types. Unknown kinds: lists atomic.
-    static Schema forKind(const std::string& apiVersion, const std::string& kind);
+    // Built once per group and kind and kept (a Deployment's takes thousands of allocations,
+    // and every compare needs one).
+    static const Schema& forKind(const std::string& apiVersion, const std::string& kind);
     // From a CRD version's openAPIV3Schema (reads x-kubernetes-* extensions).
     static Schema fromOpenApi(const json& openApiV3Schema);
 

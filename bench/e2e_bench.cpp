@@ -1,0 +1,513 @@
+// End-to-end benchmark of the sluice-controller process, run with its default flags, against any
+// API server: the project's test API server (started here, as a separate process) or a real
+// cluster (--kubeconfig). kubectl's figures come from the same run, on the same server.
+//
+//   sluice-bench-e2e [--kubeconfig PATH] [--runs R] [--objects N] [--refreshes F]
+//                    [--apps A] [--objects-per-app M] [--only sync|refresh|scale]
+//                    [--skip-kubectl]
+//
+// Every figure is printed as median (min..max) over R runs (default 3):
+//   sync     N fresh objects (ConfigMaps, Services, Deployments with 0 replicas,
+//            ServiceAccounts) through one Application, beside one `kubectl apply
+//            --server-side` and 8 of them at once on the same objects split in 8 (the server's
+//            limit); target: within 1.2x of the 8, never slower than the one.
+//   refresh  asking for a refresh of that Application when nothing changed: controller CPU per
+//            refresh (from /proc) and API writes per refresh (from its /metrics; target: <= 20 ms,
+//            one write: removing the refresh annotation); then a periodic reconcile with
+//            nothing changed (--reconcile-interval 1s): writes per reconcile (target: 0).
+//   scale    A Applications x M objects from scratch, all Synced, beside 8 kubectl processes
+//            applying the same A*M objects; controller RSS at the end (target: < 150 MB).
+// On a real cluster the benchmark creates namespaces named e2e-<pid>-* and an Application
+// namespace `sluice`; delete them afterwards. It needs the Application CRD (applied here).
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include <cpprest/http_client.h>
+
+#include "bench_util.h"
+#include "sluice/util/yaml_json.h"
+#include "testutil/tools.h"
+
+using namespace sluice::bench;
+using namespace std::chrono;
+using nlohmann::json;
+using sluice::testing::ChildProcess;
+using sluice::testing::TempDir;
+
+namespace {
+
+struct Args {
+    std::string kubeconfig;
+    int runs = 3;
+    int objects = 1000;
+    int refreshes = 20;
+    int apps = 1000;
+    int objectsPerApp = 20;
+    std::string only;
+    bool skipKubectl = false;
+};
+
+Args parseArgs(int argc, char** argv) {
+    Args a;
+    for (int i = 1; i < argc; ++i) {
+        std::string f = argv[i];
+        if (f == "--kubeconfig")
+            a.kubeconfig = flagValue(argc, argv, i);
+        else if (f == "--runs")
+            a.runs = std::stoi(flagValue(argc, argv, i));
+        else if (f == "--objects")
+            a.objects = std::stoi(flagValue(argc, argv, i));
+        else if (f == "--refreshes")
+            a.refreshes = std::stoi(flagValue(argc, argv, i));
+        else if (f == "--apps")
+            a.apps = std::stoi(flagValue(argc, argv, i));
+        else if (f == "--objects-per-app")
+            a.objectsPerApp = std::stoi(flagValue(argc, argv, i));
+        else if (f == "--only")
+            a.only = flagValue(argc, argv, i);
+        else if (f == "--skip-kubectl")
+            a.skipKubectl = true;
+        else
+            throw std::invalid_argument("unknown flag " + f);
+    }
+    if (a.runs < 1) throw std::invalid_argument("--runs must be at least 1");
+    return a;
+}
+
+// median (min..max) of the samples, each printed with `format`.
+std::string spread(std::vector<double> v, const char* format) {
+    if (v.empty()) return "n/a";
+    std::sort(v.begin(), v.end());
+    auto f = [&](double x) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, format, x);
+        return std::string(buf);
+    };
+    return f(v[v.size() / 2]) + " (" + f(v.front()) + ".." + f(v.back()) + ", " +
+           std::to_string(v.size()) + " runs)";
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// One object of a mixed set, as a YAML file of its own.
+std::string mixedObject(int i, const std::string& prefix) {
+    const std::string name = prefix + "-" + std::to_string(i);
+    switch (i % 4) {
+        case 0:
+            return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name +
+                   "\ndata:\n  index: \"" + std::to_string(i) + "\"\n  settings: |\n" +
+                   "    log.level=info\n    feature.x=true\n";
+        case 1:
+            return "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name +
+                   "\nspec:\n  selector:\n    app: " + name +
+                   "\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n";
+        case 2:
+            return "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: " + name +
+                   "\nspec:\n  replicas: 0\n  selector:\n    matchLabels:\n      app: " + name +
+                   "\n  template:\n    metadata:\n      labels:\n        app: " + name +
+                   "\n    spec:\n      containers:\n      - name: web\n        image: "
+                   "nginx:1.27\n        ports:\n        - containerPort: 8080\n";
+        default:
+            return "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: " + name + "\n";
+    }
+}
+
+// The server under test: the one --kubeconfig names, or a test API server started here.
+class Target {
+  public:
+    explicit Target(const std::string& kubeconfig) {
+        if (kubeconfig.empty()) {
+            server_ = std::make_unique<ApiServerProcess>(
+                SLUICE_APISERVER_BIN,
+                std::vector<std::string>{
+                    "--no-simulate", "--crds",
+                    sluice::testing::sourcePath("crds/sluice.io_applications.yaml")});
+            kubeconfig_ = server_->kubeconfig();
+        } else {
+            kubeconfig_ = kubeconfig;
+        }
+        auto cfg = sluice::kube::loadKubeconfig(kubeconfig_);
+        cfg.qps = 0;
+        client_ = std::make_unique<sluice::kube::RestClient>(cfg);
+        if (!server_) applyCrd();
+        ensureNamespace(*client_, "sluice");
+    }
+    const std::string& kubeconfig() const { return kubeconfig_; }
+    sluice::kube::RestClient& client() { return *client_; }
+    std::string where() const { return server_ ? "the project's test API server" : kubeconfig_; }
+
+  private:
+    void applyCrd() {
+        std::ifstream in(sluice::testing::sourcePath("crds/sluice.io_applications.yaml"));
+        std::stringstream text;
+        text << in.rdbuf();
+        for (auto& doc : sluice::yamlDocumentsToJson(text.str()))
+            client_->apply(
+                doc, {.fieldManager = "bench", .force = true, .dryRun = false, .subresource = ""});
+    }
+    std::unique_ptr<ApiServerProcess> server_;
+    std::string kubeconfig_;
+    std::unique_ptr<sluice::kube::RestClient> client_;
+};
+
+// `kubectl apply --server-side` of each directory into ns, all at once; seconds until the last
+// one finished.
+double kubectlApply(const Target& target, const std::vector<std::string>& dirs,
+                    const std::string& ns) {
+    auto start = steady_clock::now();
+    std::vector<std::thread> runs;
+    std::atomic<bool> failed{false};
+    std::string error;
+    std::mutex errorMu;
+    for (const auto& dir : dirs)
+        runs.emplace_back([&, dir] {
+            auto r = sluice::testing::runProcess(
+                {sluice::testing::kubectlPath(), "--kubeconfig", target.kubeconfig(), "apply",
+                 "--server-side", "--field-manager", "bench-kubectl", "-n", ns, "-f", dir},
+                {}, minutes(30));
+            if (r.exitCode != 0) {
+                failed = true;
+                std::lock_guard lock(errorMu);
+                error = r.err.substr(0, 2000);
+            }
+        });
+    for (auto& t : runs) t.join();
+    if (failed) throw std::runtime_error("kubectl apply failed: " + error);
+    return secondsSince(start);
+}
+
+// sluice-controller with its default flags (plus where to keep its files, and a loopback
+// metrics port the benchmark reads).
+class Controller {
+  public:
+    Controller(const Target& target, TempDir& work, std::vector<std::string> extra = {})
+        : metricsPort_(sluice::testing::freeLoopbackPort()) {
+        std::vector<std::string> argv = {SLUICE_CONTROLLER_BIN,
+                                         "--kubeconfig",
+                                         target.kubeconfig(),
+                                         "--control-namespace",
+                                         "sluice",
+                                         "--repo-cache-dir",
+                                         work.file("git-cache"),
+                                         "--render-dir",
+                                         work.file("sources"),
+                                         "--log-level",
+                                         "warn",
+                                         "--metrics-addr",
+                                         "127.0.0.1:" + std::to_string(metricsPort_),
+                                         "--health-addr",
+                                         "0",
+                                         "--webhook-addr",
+                                         "0"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        process_ = std::make_unique<ChildProcess>(argv);
+        // --log-level warn hides the start message: wait for metrics instead.
+        if (!sluice::testing::eventually([&] { return scrape().size() > 0; }, seconds(60),
+                                         milliseconds(50)))
+            throw std::runtime_error("sluice-controller did not start: " +
+                                     process_->stderrText().substr(0, 2000));
+    }
+
+    int pid() const { return process_->pid(); }
+    bool running() { return process_->running(); }
+    std::string log() const { return process_->stderrText().substr(0, 3000); }
+
+    // User + system CPU seconds of the whole process so far.
+    double cpuSeconds() const {
+        std::ifstream in("/proc/" + std::to_string(pid()) + "/stat");
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        std::istringstream fields(text.substr(text.rfind(')') + 2));
+        std::string f;
+        unsigned long long utime = 0, stime = 0;
+        for (int i = 3; fields >> f; ++i) {
+            if (i == 14) utime = std::stoull(f);
+            if (i == 15) {
+                stime = std::stoull(f);
+                break;
+            }
+        }
+        return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+
+    // API writes so far (create, update, patch, apply, delete), from its own /metrics.
+    double writes() const {
+        double n = 0;
+        for (const char* verb : {"create", "update", "patch", "apply", "delete"})
+            n += sum("sluice_kube_requests_total{", std::string("verb=\"") + verb + "\"");
+        return n;
+    }
+    // Application reconciles so far.
+    double reconciles() const {
+        return sum("sluice_reconcile_total{", "controller=\"application\"");
+    }
+    // Until the first reconcile after start-up is done (the status of an Application from an
+    // earlier run says Synced before this controller looked at it), and a moment more.
+    void waitUntilSettled() const {
+        if (!sluice::testing::eventually([&] { return reconciles() >= 1; }, seconds(120),
+                                         milliseconds(50)))
+            throw std::runtime_error("no reconcile: " + log());
+        std::this_thread::sleep_for(seconds(2));
+    }
+
+    double rssMb() const {
+        std::ifstream in("/proc/" + std::to_string(pid()) + "/status");
+        std::string line;
+        while (std::getline(in, line))
+            if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+        return 0;
+    }
+
+  private:
+    // Sum of the samples of a metric family (prefix "name{") whose labels contain `label`.
+    double sum(const std::string& prefix, const std::string& label) const {
+        double n = 0;
+        std::istringstream lines(scrape());
+        std::string line;
+        while (std::getline(lines, line))
+            if (line.rfind(prefix, 0) == 0 && line.find(label) != std::string::npos)
+                n += std::stod(line.substr(line.rfind(' ') + 1));
+        return n;
+    }
+    std::string scrape() const {
+        try {
+            web::http::client::http_client_config cfg;
+            cfg.set_timeout(seconds(10));
+            web::http::client::http_client http("http://127.0.0.1:" + std::to_string(metricsPort_),
+                                                cfg);
+            auto response = http.request(web::http::methods::GET, "/metrics").get();
+            return response.status_code() == 200 ? response.extract_utf8string(true).get() : "";
+        } catch (const std::exception&) {
+            return "";  // not listening yet
+        }
+    }
+    int metricsPort_;
+    std::unique_ptr<ChildProcess> process_;
+};
+
+bool syncedAndSucceeded(const json& app) {
+    return syncStatusOf(app) == "Synced" &&
+           app.value("/status/operationState/phase"_json_pointer, std::string()) == "Succeeded";
+}
+
+// Waits until the Application is Synced with its operation Succeeded; seconds since start.
+double waitSynced(Target& target, Controller& controller, const std::string& name,
+                  steady_clock::time_point start) {
+    bool ok = sluice::testing::eventually(
+        [&] {
+            if (!controller.running()) return true;
+            auto app = target.client().get(kApplication, "sluice", name);
+            return syncedAndSucceeded(app);
+        },
+        minutes(30), milliseconds(20));
+    if (!ok || !controller.running())
+        throw std::runtime_error("Application " + name + " did not sync: " + controller.log());
+    return secondsSince(start);
+}
+
+std::string runId() {
+    return "e2e-" + std::to_string(getpid());
+}
+
+// The N mixed objects in one directory of the repository (for Sluice) and in 8 directories of
+// plain files (for the parallel kubectl run).
+struct MixedSet {
+    std::string repoPath;
+    std::string allDir;
+    std::vector<std::string> eighths;
+};
+
+MixedSet writeMixedSet(Repo& repo, TempDir& work, const std::string& name, int objects) {
+    MixedSet set{"sets/" + name, work.file(name + "-all"), {}};
+    std::filesystem::create_directories(set.allDir);
+    for (int part = 0; part < 8; ++part) {
+        set.eighths.push_back(work.file(name + "-part" + std::to_string(part)));
+        std::filesystem::create_directories(set.eighths.back());
+    }
+    for (int i = 0; i < objects; ++i) {
+        const std::string file = "obj-" + std::to_string(i) + ".yaml";
+        const std::string yaml = mixedObject(i, "obj");
+        repo.write(set.repoPath + "/" + file, yaml);
+        std::ofstream(set.allDir + "/" + file) << yaml;
+        std::ofstream(set.eighths[static_cast<size_t>(i % 8)] + "/" + file) << yaml;
+    }
+    return set;
+}
+
+void syncBench(const Args& args, Target& target, TempDir& work, Repo& repo,
+               std::string& syncedApp) {
+    MixedSet set = writeMixedSet(repo, work, "sync", args.objects);
+    repo.commit("mixed set");
+    std::vector<double> sluiceS, serialS, parallelS;
+    Controller controller(target, work);
+    for (int run = 0; run < args.runs; ++run) {
+        const std::string id = runId() + "-" + std::to_string(run);
+        if (!args.skipKubectl) {
+            ensureNamespace(target.client(), id + "-kubectl");
+            serialS.push_back(kubectlApply(target, {set.allDir}, id + "-kubectl"));
+            ensureNamespace(target.client(), id + "-kubectl8");
+            parallelS.push_back(kubectlApply(target, set.eighths, id + "-kubectl8"));
+        }
+        ensureNamespace(target.client(), id + "-sluice");
+        const std::string app = id + "-sync";
+        auto start = steady_clock::now();
+        target.client().create(application(app, repo.url(), set.repoPath, id + "-sluice"));
+        sluiceS.push_back(waitSynced(target, controller, app, start));
+        syncedApp = app;
+    }
+    std::printf("sync of %d fresh objects, default flags (%s):\n", args.objects,
+                target.where().c_str());
+    std::printf("  sluice                         %s s\n", spread(sluiceS, "%.2f").c_str());
+    if (!args.skipKubectl) {
+        std::printf("  kubectl apply --server-side    %s s\n", spread(serialS, "%.2f").c_str());
+        std::printf("  8 x kubectl apply at once      %s s\n", spread(parallelS, "%.2f").c_str());
+        std::printf(
+            "  sluice / 8 kubectl = %.2f (target <= 1.2); sluice / 1 kubectl = %.2f "
+            "(target <= 1)\n",
+            median(sluiceS) / median(parallelS), median(sluiceS) / median(serialS));
+    }
+}
+
+// Refreshes of an Application in sync; CPU and writes per refresh.
+void refreshBench(const Args& args, Target& target, TempDir& work, const std::string& app) {
+    std::vector<double> cpuMs, writes;
+    for (int run = 0; run < args.runs; ++run) {
+        Controller controller(target, work);
+        controller.waitUntilSettled();
+        const double cpu0 = controller.cpuSeconds(), writes0 = controller.writes();
+        for (int i = 0; i < args.refreshes; ++i) {
+            target.client().patch(kApplication, "sluice", app, sluice::kube::PatchType::Merge,
+                                  R"({"metadata":{"annotations":{"sluice.io/refresh":"normal"}}})");
+            bool done = sluice::testing::eventually(
+                [&] {
+                    auto a = target.client().get(kApplication, "sluice", app);
+                    return !a["metadata"].contains("annotations") ||
+                           !a["metadata"]["annotations"].contains("sluice.io/refresh");
+                },
+                seconds(60), milliseconds(5));
+            if (!done) throw std::runtime_error("refresh not handled: " + controller.log());
+        }
+        std::this_thread::sleep_for(milliseconds(500));  // writes after the annotation's removal
+        cpuMs.push_back((controller.cpuSeconds() - cpu0) * 1000.0 / args.refreshes);
+        writes.push_back((controller.writes() - writes0) / args.refreshes);
+    }
+    std::printf("refresh of a %d-object Application with nothing to do (controller process):\n",
+                args.objects);
+    std::printf("  CPU per refresh     %s ms (target <= 20)\n", spread(cpuMs, "%.1f").c_str());
+    std::printf("  writes per refresh  %s (target 1: the annotation's removal)\n",
+                spread(writes, "%.2f").c_str());
+
+    std::vector<double> periodicWrites, periodicCpuMs;
+    for (int run = 0; run < args.runs; ++run) {
+        Controller controller(target, work, {"--reconcile-interval", "1s"});
+        controller.waitUntilSettled();
+        const double cpu0 = controller.cpuSeconds(), writes0 = controller.writes();
+        const double reconciles0 = controller.reconciles();
+        std::this_thread::sleep_for(seconds(10));
+        const double reconciles = std::max(1.0, controller.reconciles() - reconciles0);
+        periodicWrites.push_back(controller.writes() - writes0);
+        periodicCpuMs.push_back((controller.cpuSeconds() - cpu0) * 1000.0 / reconciles);
+    }
+    std::printf("periodic reconcile every 1 s, nothing changed, over 10 s:\n");
+    std::printf("  writes              %s (target 0)\n", spread(periodicWrites, "%.0f").c_str());
+    std::printf("  CPU per reconcile   %s ms\n", spread(periodicCpuMs, "%.1f").c_str());
+}
+
+void scaleBench(const Args& args, Target& target, TempDir& work, Repo& repo) {
+    const int total = args.apps * args.objectsPerApp;
+    std::vector<std::string> eighths;
+    for (int part = 0; part < 8; ++part) {
+        eighths.push_back(work.file("scale-part" + std::to_string(part)));
+        std::filesystem::create_directories(eighths.back());
+    }
+    for (int a = 0; a < args.apps; ++a)
+        for (int o = 0; o < args.objectsPerApp; ++o) {
+            const std::string file = "app-" + std::to_string(a) + "-" + std::to_string(o) + ".yaml";
+            const std::string yaml =
+                mixedObject(o, "app-" + std::to_string(a) + "-" + std::to_string(o));
+            repo.write("scale/app-" + std::to_string(a) + "/" + file, yaml);
+            std::ofstream(eighths[static_cast<size_t>(a % 8)] + "/" + file) << yaml;
+        }
+    repo.commit("many applications");
+    std::vector<double> sluiceS, kubectlS, rss;
+    for (int run = 0; run < args.runs; ++run) {
+        const std::string id = runId() + "-" + std::to_string(run);
+        if (!args.skipKubectl) {
+            ensureNamespace(target.client(), id + "-kubectl8");
+            kubectlS.push_back(kubectlApply(target, eighths, id + "-kubectl8"));
+        }
+        ensureNamespace(target.client(), id + "-scale");
+        Controller controller(target, work);
+        auto start = steady_clock::now();
+        std::vector<std::thread> creators;
+        std::atomic<int> next{0};
+        for (int t = 0; t < 8; ++t)
+            creators.emplace_back([&] {
+                for (int a = next++; a < args.apps; a = next++)
+                    target.client().create(application(id + "-app-" + std::to_string(a), repo.url(),
+                                                       "scale/app-" + std::to_string(a),
+                                                       id + "-scale"));
+            });
+        for (auto& t : creators) t.join();
+        auto synced = [&] {
+            int n = 0;
+            for (const auto& a : target.client().listAll(kApplication, "sluice").items)
+                if (a["metadata"].value("name", "").rfind(id + "-app-", 0) == 0 &&
+                    syncedAndSucceeded(a))
+                    ++n;
+            return n;
+        };
+        bool ok = sluice::testing::eventually(
+            [&] { return synced() == args.apps || !controller.running(); }, minutes(30),
+            milliseconds(250));
+        if (!ok || !controller.running())
+            throw std::runtime_error("not every Application synced: " + controller.log());
+        sluiceS.push_back(secondsSince(start));
+        std::this_thread::sleep_for(seconds(2));
+        rss.push_back(controller.rssMb());
+    }
+    std::printf("%d Applications x %d objects (%d objects) from scratch:\n", args.apps,
+                args.objectsPerApp, total);
+    std::printf("  sluice, all Synced            %s s\n", spread(sluiceS, "%.1f").c_str());
+    if (!args.skipKubectl) {
+        std::printf("  8 x kubectl apply at once     %s s\n", spread(kubectlS, "%.1f").c_str());
+        std::printf("  sluice / 8 kubectl = %.2f (target <= 1.2)\n",
+                    median(sluiceS) / median(kubectlS));
+    }
+    std::printf("  controller RSS                %s MB (target < 150)\n",
+                spread(rss, "%.0f").c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Args args = parseArgsOrExit(
+        argc, argv, parseArgs,
+        "sluice-bench-e2e [--kubeconfig PATH] [--runs R] [--objects N] [--refreshes F] "
+        "[--apps A] [--objects-per-app M] [--only sync|refresh|scale] [--skip-kubectl]");
+    try {
+        TempDir work;
+        Target target(args.kubeconfig);
+        Repo repo(work.file("repo"));
+        std::string syncedApp;
+        const bool all = args.only.empty();
+        if (all || args.only == "sync" || args.only == "refresh")
+            syncBench(args, target, work, repo, syncedApp);
+        if (all || args.only == "refresh") refreshBench(args, target, work, syncedApp);
+        if (all || args.only == "scale") scaleBench(args, target, work, repo);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sluice-bench-e2e: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
