@@ -16,7 +16,9 @@
 //            one write: removing the refresh annotation); then a periodic reconcile with
 //            nothing changed (--reconcile-interval 1s): writes per reconcile (target: 0).
 //   scale    A Applications x M objects from scratch, all Synced, beside 8 kubectl processes
-//            applying the same A*M objects; controller RSS at the end (target: < 150 MB).
+//            applying the same A*M objects; controller RSS at the end (target: < 150 MB). Each
+//            run's controller watches its own namespaces (--namespace, --managed-namespaces)
+//            so that earlier runs' objects do not count.
 // On a real cluster the benchmark creates namespaces named e2e-<pid>-* and an Application
 // namespace `sluice`; delete them afterwards. It needs the Application CRD (applied here).
 #include <sys/types.h>
@@ -442,29 +444,31 @@ void scaleBench(const Args& args, Target& target, TempDir& work, Repo& repo) {
     std::vector<double> sluiceS, kubectlS, rss;
     for (int run = 0; run < args.runs; ++run) {
         const std::string id = runId() + "-" + std::to_string(run);
-        if (!args.skipKubectl) {
-            ensureNamespace(target.client(), id + "-kubectl8");
-            kubectlS.push_back(kubectlApply(target, eighths, id + "-kubectl8"));
-        }
         ensureNamespace(target.client(), id + "-scale");
-        Controller controller(target, work);
+        // Each run's Applications live in a namespace of their own, watched alone, and its
+        // objects in another, the only one whose objects it caches: earlier runs' Applications
+        // and objects (and kubectl's) are neither reconciled again nor counted in its memory.
+        const std::string appNs = id + "-apps";
+        ensureNamespace(target.client(), appNs);
+        Controller controller(target, work,
+                              {"--namespace", appNs, "--managed-namespaces", id + "-scale"});
         auto start = steady_clock::now();
         std::vector<std::thread> creators;
         std::atomic<int> next{0};
         for (int t = 0; t < 8; ++t)
             creators.emplace_back([&] {
-                for (int a = next++; a < args.apps; a = next++)
-                    target.client().create(application(id + "-app-" + std::to_string(a), repo.url(),
-                                                       "scale/app-" + std::to_string(a),
-                                                       id + "-scale"));
+                for (int a = next++; a < args.apps; a = next++) {
+                    auto app = application(id + "-app-" + std::to_string(a), repo.url(),
+                                           "scale/app-" + std::to_string(a), id + "-scale");
+                    app["metadata"]["namespace"] = appNs;
+                    target.client().create(app);
+                }
             });
         for (auto& t : creators) t.join();
         auto synced = [&] {
             int n = 0;
-            for (const auto& a : target.client().listAll(kApplication, "sluice").items)
-                if (a["metadata"].value("name", "").rfind(id + "-app-", 0) == 0 &&
-                    syncedAndSucceeded(a))
-                    ++n;
+            for (const auto& a : target.client().listAll(kApplication, appNs).items)
+                if (syncedAndSucceeded(a)) ++n;
             return n;
         };
         bool ok = sluice::testing::eventually(
@@ -475,6 +479,10 @@ void scaleBench(const Args& args, Target& target, TempDir& work, Repo& repo) {
         sluiceS.push_back(secondsSince(start));
         std::this_thread::sleep_for(seconds(2));
         rss.push_back(controller.rssMb());
+        if (!args.skipKubectl) {
+            ensureNamespace(target.client(), id + "-kubectl8");
+            kubectlS.push_back(kubectlApply(target, eighths, id + "-kubectl8"));
+        }
     }
     std::printf("%d Applications x %d objects (%d objects) from scratch:\n", args.apps,
                 args.objectsPerApp, total);

@@ -27,6 +27,9 @@ class RbacProcess : public sluice::processtest::ControllerProcessTest {
 
     void SetUp() override {
         ControllerProcessTest::SetUp();
+        // The whole install: the Canary controller runs too, under the same grants.
+        server_.createFromFile(sluice::testing::sourcePath("crds/sluice.io_canaries.yaml"));
+        server_.createFromFile(sluice::testing::sourcePath("crds/sluice.io_metrictemplates.yaml"));
         server_.create(
             {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "other"}}}});
         // The controller connects as its service account; the test keeps the admin token.
@@ -123,6 +126,7 @@ TEST_F(RbacProcess, NamespacedInstallationDeploysWithRoleBindingsAndRefusesTheRe
     EXPECT_FALSE(server_.get("v1", "Namespace", "", "extra"));
     EXPECT_EQ(controller->stderrText().find("forbidden"), std::string::npos)
         << "nothing should be listed or watched where the controller may not";
+    EXPECT_NE(controller->stderrText().find("canary controller started"), std::string::npos);
 }
 
 TEST_F(RbacProcess, ARefusedWatchIsAConditionUntilTheGrantExists) {
