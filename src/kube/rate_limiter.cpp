@@ -42,6 +42,7 @@ void AdaptiveConcurrency::acquire() {
 }
 
 void AdaptiveConcurrency::release(bool throttled, Clock::time_point now) {
+    bool grew = false;
     {
         std::lock_guard lock(mu_);
         --inFlight_;
@@ -55,9 +56,12 @@ void AdaptiveConcurrency::release(bool throttled, Clock::time_point now) {
         } else if (limit_ < max_ && ++successes_ >= limit_) {
             ++limit_;
             successes_ = 0;
+            grew = true;
         }
     }
-    cv_.notify_all();
+    // One waiter per slot that opened: waking them all would only put them back to sleep.
+    cv_.notify_one();
+    if (grew) cv_.notify_one();
 }
 
 int AdaptiveConcurrency::limit() const {
