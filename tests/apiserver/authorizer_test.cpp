@@ -4,6 +4,8 @@
 
 #include "apiserver/authorizer.h"
 
+#include "rbac_objects.h"
+
 namespace sluice::testing {
 namespace {
 
@@ -16,26 +18,8 @@ RequestAttributes attrs(const std::string& method, const std::string& path, bool
     return requestAttributes(method, path, watch, fieldSelector);
 }
 
-json role(const std::string& kind, const std::string& name, const std::string& ns, json rules) {
-    json meta = {{"name", name}};
-    if (!ns.empty()) meta["namespace"] = ns;
-    return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-            {"kind", kind},
-            {"metadata", meta},
-            {"rules", rules}};
-}
-
-json binding(const std::string& kind, const std::string& name, const std::string& ns,
-             const std::string& roleKind, const std::string& roleName, json subjects) {
-    json meta = {{"name", name}};
-    if (!ns.empty()) meta["namespace"] = ns;
-    return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-            {"kind", kind},
-            {"metadata", meta},
-            {"roleRef",
-             {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", roleKind}, {"name", roleName}}},
-            {"subjects", subjects}};
-}
+constexpr auto& role = rbacRole;
+constexpr auto& binding = rbacBinding;
 
 TEST(RequestAttributesTest, VerbsFromMethodsAndUrls) {
     auto a = attrs("GET", "/api/v1/namespaces/apps/configmaps/x");

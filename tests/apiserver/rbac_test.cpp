@@ -2,6 +2,8 @@
 // ClusterRoles and bindings stored in the server; superusers and authorize=false unaffected.
 #include "fixture.h"
 
+#include "rbac_objects.h"
+
 namespace sluice::testing {
 namespace {
 
@@ -23,26 +25,8 @@ json rule(json groups, json resources, json verbs, json names = json()) {
     return r;
 }
 
-json role(const std::string& kind, const std::string& name, const std::string& ns, json rules) {
-    json meta = {{"name", name}};
-    if (!ns.empty()) meta["namespace"] = ns;
-    return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-            {"kind", kind},
-            {"metadata", meta},
-            {"rules", rules}};
-}
-
-json binding(const std::string& kind, const std::string& name, const std::string& ns,
-             const std::string& roleKind, const std::string& roleName, json subjects) {
-    json meta = {{"name", name}};
-    if (!ns.empty()) meta["namespace"] = ns;
-    return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-            {"kind", kind},
-            {"metadata", meta},
-            {"roleRef",
-             {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", roleKind}, {"name", roleName}}},
-            {"subjects", subjects}};
-}
+constexpr auto& role = rbacRole;
+constexpr auto& binding = rbacBinding;
 
 json saSubject() {
     return json::array(

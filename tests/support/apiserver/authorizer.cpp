@@ -155,19 +155,6 @@ bool validPathSegmentName(const std::string& name) {
            name.find('%') == std::string::npos;
 }
 
-std::vector<std::string> splitPath(const std::string& path) {
-    // Empty segments are dropped, as the router does, so both read the same resource.
-    std::vector<std::string> out;
-    size_t i = 0;
-    while (i < path.size()) {
-        size_t j = path.find('/', i);
-        if (j == std::string::npos) j = path.size();
-        if (j > i) out.push_back(path.substr(i, j - i));
-        i = j + 1;
-    }
-    return out;
-}
-
 }  // namespace
 
 UserInfo userFromName(const std::string& name) {
@@ -318,6 +305,18 @@ json forbiddenStatus(const RequestAttributes& attrs, const UserInfo& user,
     json st = errors::status(403, "Forbidden", message);
     st["details"] = details;  // upstream sends details even when empty
     return st;
+}
+
+std::vector<std::string> splitPath(const std::string& path) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i < path.size()) {
+        size_t j = path.find('/', i);
+        if (j == std::string::npos) j = path.size();
+        if (j > i) out.push_back(path.substr(i, j - i));
+        i = j + 1;
+    }
+    return out;
 }
 
 }  // namespace sluice::testing

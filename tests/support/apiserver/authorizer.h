@@ -65,4 +65,8 @@ Decision authorize(const RequestAttributes& attrs, const UserInfo& user, const R
 nlohmann::json forbiddenStatus(const RequestAttributes& attrs, const UserInfo& user,
                                const std::string& reason);
 
+// The non-empty segments of a URL path ("/api//v1/" -> {"api", "v1"}), as the router reads
+// them: the authorizer and the router must agree on which resource a request names.
+std::vector<std::string> splitPath(const std::string& path);
+
 }  // namespace sluice::testing

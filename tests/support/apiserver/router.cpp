@@ -28,18 +28,6 @@ class DisconnectRequested : public std::runtime_error {
     DisconnectRequested() : std::runtime_error("fault injection: disconnect") {}
 };
 
-std::vector<std::string> splitPath(const std::string& path) {
-    std::vector<std::string> out;
-    size_t i = 0;
-    while (i < path.size()) {
-        size_t j = path.find('/', i);
-        if (j == std::string::npos) j = path.size();
-        if (j > i) out.push_back(path.substr(i, j - i));
-        i = j + 1;
-    }
-    return out;
-}
-
 void sendJson(ResponseWriter& w, int code, const json& body,
               const std::vector<std::string>& warnings = {}) {
     std::map<std::string, std::string> headers = {{"Content-Type", "application/json"}};
