@@ -1,8 +1,8 @@
 // Faults against sluice-controller as a process: SIGKILL in the middle of a sync (while git moves
 // on, and not), an API server restart with compaction, 429 and 5xx bursts with dropped watches,
-// hostile repositories under a memory limit. Each checks that nothing tracked is left unpruned,
-// nothing is pruned wrongly and every operation ends. (rbac_process_test.cpp: namespaced RBAC;
-// app_source_test.cpp: unreachable git.)
+// git unreachable then force-pushed, hostile repositories under a memory limit. Each checks that
+// nothing tracked is left unpruned, nothing is pruned wrongly and every operation ends.
+// (rbac_process_test.cpp: a namespaced RBAC set-up.)
 #include <signal.h>
 
 #include <atomic>
@@ -220,6 +220,41 @@ TEST_F(FaultProcess, BurstsOf429And5xxAndDroppedWatchesLoseNothing) {
     EXPECT_EQ(existing(0, 90), 90);
     editByHand("cm-7");
     EXPECT_TRUE(eventually([&] { return restored("cm-7"); }, 60s));
+}
+
+TEST_F(FaultProcess, GitUnreachableThenForcePushedLosesNothingAndPrunesExactly) {
+    writeConfigMaps(0, 10);
+    const std::string first = commit();
+    auto controller = startController();
+    createConfigMapApp("many");
+    ASSERT_TRUE(eventually([&] { return syncedAt(first); }, 60s)) << status("many").dump(2);
+
+    // The repository goes away: an error in status, nothing pruned, nothing changed.
+    fs::rename(repo_, repo_ + ".away");
+    refresh("many");
+    auto unreachable = [&] {
+        for (const auto& c : status("many").value("conditions", json::array()))
+            if (c.value("type", "") == "ComparisonError") return true;
+        return false;
+    };
+    EXPECT_TRUE(eventually(unreachable, 60s)) << status("many").dump(2);
+    EXPECT_EQ(existing(0, 10), 10);
+    EXPECT_EQ(status("many").value("/sync/status"_json_pointer, json()), "Unknown");
+
+    // Back, with main force-pushed to a commit that does not descend from the synced one.
+    fs::rename(repo_ + ".away", repo_);
+    git({"-C", repo_, "checkout", "-q", "--orphan", "rewritten"});
+    removeConfigMaps(5, 10);
+    writeConfigMaps(10, 12);
+    const std::string rewritten = commit();
+    git({"-C", repo_, "branch", "-q", "-D", "main"});
+    git({"-C", repo_, "branch", "-q", "-m", "main"});
+    refresh("many");
+    EXPECT_TRUE(eventually([&] { return syncedAt(rewritten) && !unreachable(); }, 60s))
+        << status("many").dump(2).substr(0, 4000);
+    EXPECT_EQ(existing(0, 5), 5);
+    EXPECT_EQ(existing(5, 10), 0);
+    EXPECT_EQ(existing(10, 12), 2);
 }
 
 // GET /healthz of a controller on loopback: the status code, 0 when nothing answers.
