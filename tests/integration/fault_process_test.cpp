@@ -89,7 +89,9 @@ class FaultProcess : public sluice::processtest::ControllerProcessTest {
 TEST_F(FaultProcess, ASyncKilledWhileGitMovesLeavesNothingUnprunedAndEnds) {
     writeConfigMaps(0, 600);
     const std::string first = commit();
-    auto controller = startController();
+    // An explicit client rate limit: by default the test API server's APF headers turn the
+    // client-side limit off, and the sync would end before it could be killed.
+    auto controller = startSlowController();
     client_->create(
         {{"apiVersion", "sluice.io/v1alpha1"},
          {"kind", "Application"},
