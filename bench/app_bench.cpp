@@ -209,14 +209,6 @@ void latencyBench(const Args& args, ApiServerProcess& server, TempDir& work) {
     controller.stop();
 }
 
-long statusKb(int pid, const std::string& field) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-    return -1;
-}
-
 // 4. The controller binary managing many Applications.
 void rssBench(const Args& args, ApiServerProcess& server, TempDir& work) {
     sluice::kube::RestClient client(server.config());

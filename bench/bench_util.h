@@ -74,6 +74,15 @@ inline double threadCpuSeconds() {
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
+// A "<field>: N kB" line of /proc/<pid>/status (VmRSS, VmHWM), in kB; -1 when absent.
+inline long statusKb(int pid, const std::string& field) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+    return -1;
+}
+
 struct Percentiles {
     double p50 = 0, p90 = 0, p99 = 0, max = 0;
 };

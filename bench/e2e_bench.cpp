@@ -262,13 +262,7 @@ class Controller {
         std::this_thread::sleep_for(seconds(2));
     }
 
-    double rssMb() const {
-        std::ifstream in("/proc/" + std::to_string(pid()) + "/status");
-        std::string line;
-        while (std::getline(in, line))
-            if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-        return 0;
-    }
+    double rssMb() const { return static_cast<double>(statusKb(pid(), "VmRSS")) / 1024.0; }
 
   private:
     // Sum of the samples of a metric family (prefix "name{") whose labels contain `label`.
