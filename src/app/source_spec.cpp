@@ -3,13 +3,14 @@
 // ref of a multi-source value file.
 #include <set>
 
-#include "reader.h"
 #include "sluice/app/spec.h"
+#include "sluice/util/json_reader.h"
+#include "spec_checks.h"
 
 namespace sluice::app {
 
 using detail::escapesRepository;
-using detail::Reader;
+using Reader = util::JsonReader;
 using nlohmann::json;
 
 namespace {

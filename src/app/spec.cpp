@@ -2,7 +2,8 @@
 // a user sees all mistakes in one InvalidSpecError condition instead of fixing them one by one.
 #include "sluice/app/spec.h"
 
-#include "reader.h"
+#include "sluice/util/json_reader.h"
+#include "spec_checks.h"
 
 #include <algorithm>
 #include <cctype>
@@ -18,7 +19,7 @@ namespace {
 
 using detail::escapesRepository;
 using detail::isDnsLabel;
-using detail::Reader;
+using Reader = util::JsonReader;
 
 std::string lower(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(),

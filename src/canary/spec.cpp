@@ -4,6 +4,8 @@
 #include <cmath>
 #include <set>
 
+#include "sluice/util/json_reader.h"
+
 namespace sluice::canary {
 
 using nlohmann::json;
@@ -34,157 +36,30 @@ constexpr std::pair<Phase, std::string_view> kPhaseNames[] = {
     {Phase::Failed, "Failed"},
 };
 
-// Reads typed fields from a JSON object, collecting errors instead of throwing.
-class Reader {
-  public:
-    Reader(const json& object, std::string path, std::vector<std::string>& errors)
-        : object_(object), path_(std::move(path)), errors_(errors) {}
+using Reader = util::JsonReader;
 
-    bool isObject() const { return object_.is_object(); }
-    const std::string& path() const { return path_; }
-    std::string pathOf(std::string_view key) const {
-        return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+std::optional<Duration> readDuration(const Reader& reader, std::string_view key) {
+    auto text = reader.string(key);
+    if (!text) return std::nullopt;
+    auto parsed = parseGoDuration(*text);
+    if (!parsed) {
+        reader.error(key, "invalid duration \"" + *text + "\" (expected e.g. 30s, 1m, 1m30s)");
     }
-    void error(std::string_view key, const std::string& message) const {
-        errors_.push_back(pathOf(key) + ": " + message);
-    }
+    return parsed;
+}
 
-    // The field, or nullptr when absent or null.
-    const json* field(std::string_view key) const {
-        if (!object_.is_object()) return nullptr;
-        auto it = object_.find(std::string(key));
-        if (it == object_.end() || it->is_null()) return nullptr;
-        return &*it;
-    }
+std::optional<Time> readTimestamp(const Reader& reader, std::string_view key) {
+    auto text = reader.string(key);
+    if (!text) return std::nullopt;
+    auto parsed = parseTimestamp(*text);
+    if (!parsed) reader.error(key, "invalid RFC 3339 timestamp \"" + *text + "\"");
+    return parsed;
+}
 
-    std::optional<std::string> string(std::string_view key) const {
-        const json* value = field(key);
-        if (value == nullptr) return std::nullopt;
-        if (!value->is_string()) {
-            error(key, "must be a string");
-            return std::nullopt;
-        }
-        return value->get<std::string>();
-    }
-
-    std::optional<long long> integer(std::string_view key) const {
-        const json* value = field(key);
-        if (value == nullptr) return std::nullopt;
-        if (value->is_number_integer()) return value->get<long long>();
-        if (value->is_number_float()) {
-            double d = value->get<double>();
-            if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15) {
-                return static_cast<long long>(d);
-            }
-        }
-        error(key, "must be an integer");
-        return std::nullopt;
-    }
-
-    // An integer within [lo, hi].
-    std::optional<int> boundedInt(std::string_view key, long long lo, long long hi) const {
-        auto value = integer(key);
-        if (!value) return std::nullopt;
-        if (*value < lo || *value > hi) {
-            error(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
-                           ", got " + std::to_string(*value));
-            return std::nullopt;
-        }
-        return static_cast<int>(*value);
-    }
-
-    std::optional<double> number(std::string_view key) const {
-        const json* value = field(key);
-        if (value == nullptr) return std::nullopt;
-        if (!value->is_number()) {
-            error(key, "must be a number");
-            return std::nullopt;
-        }
-        return value->get<double>();
-    }
-
-    std::optional<bool> boolean(std::string_view key) const {
-        const json* value = field(key);
-        if (value == nullptr) return std::nullopt;
-        if (!value->is_boolean()) {
-            error(key, "must be a boolean");
-            return std::nullopt;
-        }
-        return value->get<bool>();
-    }
-
-    std::optional<Duration> duration(std::string_view key) const {
-        auto text = string(key);
-        if (!text) return std::nullopt;
-        auto parsed = parseGoDuration(*text);
-        if (!parsed) {
-            error(key, "invalid duration \"" + *text + "\" (expected e.g. 30s, 1m, 1m30s)");
-        }
-        return parsed;
-    }
-
-    std::optional<Time> timestamp(std::string_view key) const {
-        auto text = string(key);
-        if (!text) return std::nullopt;
-        auto parsed = parseTimestamp(*text);
-        if (!parsed) error(key, "invalid RFC 3339 timestamp \"" + *text + "\"");
-        return parsed;
-    }
-
-    std::vector<std::string> strings(std::string_view key) const {
-        std::vector<std::string> out;
-        const json* value = field(key);
-        if (value == nullptr) return out;
-        if (!value->is_array()) {
-            error(key, "must be a list of strings");
-            return out;
-        }
-        for (size_t i = 0; i < value->size(); ++i) {
-            if ((*value)[i].is_string()) {
-                out.push_back((*value)[i].get<std::string>());
-            } else {
-                error(std::string(key) + "[" + std::to_string(i) + "]", "must be a string");
-            }
-        }
-        return out;
-    }
-
-    // A sub-object reader; reports an error when the field is present but not an object.
-    std::optional<Reader> object(std::string_view key) const {
-        const json* value = field(key);
-        if (value == nullptr) return std::nullopt;
-        if (!value->is_object()) {
-            error(key, "must be an object");
-            return std::nullopt;
-        }
-        return Reader(*value, pathOf(key), errors_);
-    }
-
-    // Element readers of a list of objects.
-    std::vector<Reader> objects(std::string_view key) const {
-        std::vector<Reader> out;
-        const json* value = field(key);
-        if (value == nullptr) return out;
-        if (!value->is_array()) {
-            error(key, "must be a list");
-            return out;
-        }
-        for (size_t i = 0; i < value->size(); ++i) {
-            std::string elementPath = pathOf(key) + "[" + std::to_string(i) + "]";
-            if (!(*value)[i].is_object()) {
-                errors_.push_back(elementPath + ": must be an object");
-                continue;
-            }
-            out.emplace_back((*value)[i], elementPath, errors_);
-        }
-        return out;
-    }
-
-  private:
-    const json& object_;
-    std::string path_;
-    std::vector<std::string>& errors_;
-};
+// Flagger's string lists (hosts, gateways).
+std::vector<std::string> readStrings(const Reader& reader, std::string_view key) {
+    return reader.strings(key, "must be a list of strings");
+}
 
 ObjectRef readObjectRef(const Reader& reader, bool required) {
     ObjectRef ref;
@@ -212,8 +87,8 @@ ServiceSpec readService(const Reader& reader, const json& raw) {
         }
     }
     service.portName = reader.string("portName").value_or("");
-    service.gateways = reader.strings("gateways");
-    service.hosts = reader.strings("hosts");
+    service.gateways = readStrings(reader, "gateways");
+    service.hosts = readStrings(reader, "hosts");
     for (const Reader& ref : reader.objects("gatewayRefs")) {
         GatewayRef gateway;
         gateway.name = ref.string("name").value_or("");
@@ -230,14 +105,14 @@ MetricSpec readMetric(const Reader& reader) {
     MetricSpec metric;
     metric.name = reader.string("name").value_or("");
     if (metric.name.empty()) reader.error("name", "is required");
-    if (auto ref = reader.object("templateRef")) {
+    if (auto ref = reader.child("templateRef")) {
         TemplateRef templateRef;
         templateRef.name = ref->string("name").value_or("");
         templateRef.namespaceName = ref->string("namespace").value_or("");
         if (templateRef.name.empty()) ref->error("name", "is required");
         metric.templateRef = templateRef;
     }
-    if (auto range = reader.object("thresholdRange")) {
+    if (auto range = reader.child("thresholdRange")) {
         metric.thresholdRange.min = range->number("min");
         metric.thresholdRange.max = range->number("max");
     }
@@ -247,7 +122,7 @@ MetricSpec readMetric(const Reader& reader) {
                *metric.thresholdRange.min > *metric.thresholdRange.max) {
         reader.error("thresholdRange", "min is greater than max");
     }
-    if (auto interval = reader.duration("interval")) metric.interval = *interval;
+    if (auto interval = readDuration(reader, "interval")) metric.interval = *interval;
     metric.query = reader.string("query").value_or("");
     return metric;
 }
@@ -264,9 +139,9 @@ WebhookSpec readWebhook(const Reader& reader) {
     }
     hook.url = reader.string("url").value_or("");
     if (hook.url.empty()) reader.error("url", "is required");
-    if (auto timeout = reader.duration("timeout")) hook.timeout = *timeout;
+    if (auto timeout = readDuration(reader, "timeout")) hook.timeout = *timeout;
     if (const json* metadata = reader.field("metadata")) hook.metadata = *metadata;
-    hook.maxWait = reader.duration("maxWait");
+    hook.maxWait = readDuration(reader, "maxWait");
     if (hook.maxWait && !isGate(hook.type)) {
         reader.error("maxWait", "only applies to confirm-* gates, not to " +
                                     std::string(toString(hook.type)) + " webhooks");
@@ -276,7 +151,7 @@ WebhookSpec readWebhook(const Reader& reader) {
 
 AnalysisSpec readAnalysis(const Reader& reader, bool skipAnalysis) {
     AnalysisSpec analysis;
-    if (auto interval = reader.duration("interval")) {
+    if (auto interval = readDuration(reader, "interval")) {
         if (interval->count() <= 0) {
             reader.error("interval", "must be positive");
         } else {
@@ -348,8 +223,8 @@ Condition readCondition(const Reader& reader) {
     condition.status = reader.string("status").value_or("");
     condition.reason = reader.string("reason").value_or("");
     condition.message = reader.string("message").value_or("");
-    condition.lastUpdateTime = reader.timestamp("lastUpdateTime");
-    condition.lastTransitionTime = reader.timestamp("lastTransitionTime");
+    condition.lastUpdateTime = readTimestamp(reader, "lastUpdateTime");
+    condition.lastTransitionTime = readTimestamp(reader, "lastTransitionTime");
     return condition;
 }
 
@@ -438,26 +313,26 @@ SpecParseResult parseCanarySpec(const json& spec) {
     Reader reader(spec, "spec", result.errors);
     CanarySpec& out = result.spec;
     out.provider = reader.string("provider").value_or("");
-    if (auto target = reader.object("targetRef")) {
+    if (auto target = reader.child("targetRef")) {
         out.targetRef = readObjectRef(*target, true);
     } else {
         reader.error("targetRef", "is required");
     }
-    if (auto autoscaler = reader.object("autoscalerRef")) {
+    if (auto autoscaler = reader.child("autoscalerRef")) {
         out.autoscalerRef = readObjectRef(*autoscaler, true);
     }
     if (auto deadline = reader.boundedInt("progressDeadlineSeconds", 1, 365 * 24 * 3600)) {
         out.progressDeadlineSeconds = *deadline;
     }
     out.skipAnalysis = reader.boolean("skipAnalysis").value_or(false);
-    if (auto service = reader.object("service")) {
+    if (auto service = reader.child("service")) {
         out.service = readService(*service, *reader.field("service"));
     } else {
         reader.error("service", "is required");
     }
     // "canaryAnalysis" is the pre-v1beta1 name Flagger still accepts.
     const char* analysisKey = reader.field("analysis") != nullptr ? "analysis" : "canaryAnalysis";
-    if (auto analysis = reader.object(analysisKey)) {
+    if (auto analysis = reader.child(analysisKey)) {
         out.analysis = readAnalysis(*analysis, out.skipAnalysis);
     } else if (!out.skipAnalysis) {
         reader.error("analysis", "is required unless skipAnalysis is true");
@@ -492,17 +367,17 @@ StatusParseResult parseCanaryStatus(const json& status) {
     out.iterations = reader.boundedInt("iterations", 0, 1'000'000'000).value_or(0);
     out.lastAppliedSpec = reader.string("lastAppliedSpec").value_or("");
     out.lastPromotedSpec = reader.string("lastPromotedSpec").value_or("");
-    out.lastTransitionTime = reader.timestamp("lastTransitionTime");
+    out.lastTransitionTime = readTimestamp(reader, "lastTransitionTime");
     for (const Reader& condition : reader.objects("conditions")) {
         out.conditions.push_back(readCondition(condition));
     }
-    out.lastAnalysisTime = reader.timestamp("lastAnalysisTime");
-    out.noDataSince = reader.timestamp("noDataSince");
+    out.lastAnalysisTime = readTimestamp(reader, "lastAnalysisTime");
+    out.noDataSince = readTimestamp(reader, "noDataSince");
     out.noDataReason = reader.string("noDataReason").value_or("");
-    if (auto gates = reader.object("gateWaitingSince")) {
+    if (auto gates = reader.child("gateWaitingSince")) {
         for (const auto& [name, value] : reader.field("gateWaitingSince")->items()) {
             auto type = parseWebhookType(name);
-            auto time = gates->timestamp(name);
+            auto time = readTimestamp(*gates, name);
             if (!type || !isGate(*type)) {
                 gates->error(name, "not a gate webhook type");
             } else if (time) {
@@ -510,11 +385,11 @@ StatusParseResult parseCanaryStatus(const json& status) {
             }
         }
     }
-    out.targetUnreadySince = reader.timestamp("targetUnreadySince");
-    out.primaryUnreadySince = reader.timestamp("primaryUnreadySince");
+    out.targetUnreadySince = readTimestamp(reader, "targetUnreadySince");
+    out.primaryUnreadySince = readTimestamp(reader, "primaryUnreadySince");
     out.preRolloutPassed = reader.boolean("preRolloutPassed").value_or(false);
     out.targetKeptServing = reader.boolean("targetKeptServing").value_or(false);
-    out.manualPromotionRequested = reader.timestamp("manualPromotionRequested");
+    out.manualPromotionRequested = readTimestamp(reader, "manualPromotionRequested");
     return result;
 }
 
