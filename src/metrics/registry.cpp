@@ -1,29 +1,22 @@
 #include "sluice/metrics/registry.h"
 
+#include <prometheus/check_names.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <limits>
 #include <stdexcept>
 
 namespace sluice::metrics {
 
 namespace {
 
-bool validName(const std::string& name, bool allowColon) {
-    if (name.empty()) return false;
-    for (size_t i = 0; i < name.size(); ++i) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                  (allowColon && c == ':') || (i > 0 && c >= '0' && c <= '9');
-        if (!ok) return false;
-    }
-    return true;
-}
-
-// Label values escape backslash, double quote and newline; HELP text backslash and newline.
-std::string escape(const std::string& text, bool quotes) {
+// prometheus-cpp 1.0 writes HELP text as given; the text format escapes backslash and newline.
+std::string escapeHelp(const std::string& text) {
     std::string out;
     out.reserve(text.size());
     for (char c : text) {
@@ -31,33 +24,49 @@ std::string escape(const std::string& text, bool quotes) {
             out += "\\\\";
         else if (c == '\n')
             out += "\\n";
-        else if (quotes && c == '"')
-            out += "\\\"";
         else
             out += c;
     }
     return out;
 }
 
-}  // namespace
-
-std::string formatValue(double value) {
-    if (std::isnan(value)) return "NaN";
-    if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-    if (value == std::floor(value) && std::fabs(value) < 1e15) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.0f", value);
-        return buf;
-    }
-    // The shortest text that reads back as the same double (0.1, not 0.10000000000000001),
-    // as Prometheus' own client libraries write it.
-    char buf[32];
-    for (int precision = 1; precision <= 17; ++precision) {
-        std::snprintf(buf, sizeof buf, "%.*g", precision, value);
-        if (std::strtod(buf, nullptr) == value) break;
-    }
-    return buf;
+// The series of `labels`, added to `family` (with label set `labelSet()`) on first use. The
+// caller holds the family's lock.
+template <typename T, typename LabelSet, typename... Args>
+T& seriesOf(std::map<LabelValues, T*>& series, ::prometheus::Family<T>& family,
+            const LabelValues& labels, const LabelSet& labelSet, Args&&... args) {
+    auto it = series.find(labels);
+    if (it == series.end())
+        it = series.emplace(labels, &family.Add(labelSet(), std::forward<Args>(args)...)).first;
+    return *it->second;
 }
+
+template <typename T>
+const T* find(const std::map<LabelValues, T*>& series, const LabelValues& labels) {
+    auto it = series.find(labels);
+    return it == series.end() ? nullptr : it->second;
+}
+
+::prometheus::MetricFamily emptyFamily(const std::string& name, const std::string& help,
+                                       ::prometheus::MetricType type, bool unlabelled,
+                                       const ::prometheus::ClientMetric& zero) {
+    ::prometheus::MetricFamily out{name, help, type, {}};
+    if (unlabelled) out.metric.push_back(zero);
+    return out;
+}
+
+std::vector<double> checkedBuckets(const std::string& name,
+                                   const std::vector<std::string>& labelNames,
+                                   std::vector<double> buckets) {
+    for (const auto& l : labelNames)
+        if (l == "le") throw std::invalid_argument(name + ": 'le' is reserved in histograms");
+    for (size_t i = 1; i < buckets.size(); ++i)
+        if (!(buckets[i - 1] < buckets[i]))
+            throw std::invalid_argument(name + ": buckets must be strictly ascending");
+    return buckets;
+}
+
+}  // namespace
 
 std::vector<double> defaultBuckets() {
     return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -72,10 +81,11 @@ std::vector<double> exponentialBuckets(double start, double factor, int count) {
 }
 
 Family::Family(std::string name, std::string help, std::vector<std::string> labelNames)
-    : name_(std::move(name)), help_(std::move(help)), labelNames_(std::move(labelNames)) {
-    if (!validName(name_, true)) throw std::invalid_argument("invalid metric name: " + name_);
+    : name_(std::move(name)), help_(escapeHelp(help)), labelNames_(std::move(labelNames)) {
+    // prometheus-cpp checks the metric name when the family registers, label names only when
+    // the first series is added: check them now.
     for (const auto& l : labelNames_)
-        if (!validName(l, false) || l.rfind("__", 0) == 0)
+        if (!::prometheus::CheckLabelName(l))
             throw std::invalid_argument("invalid label name '" + l + "' of " + name_);
 }
 
@@ -85,195 +95,158 @@ void Family::checkArity(const LabelValues& values) const {
                                     " label values expected, got " + std::to_string(values.size()));
 }
 
-std::string Family::labelText(const LabelValues& values, const std::string& extra) const {
-    if (values.empty() && extra.empty()) return "";
-    std::string out = "{";
-    for (size_t i = 0; i < values.size(); ++i) {
-        if (i) out += ',';
-        out += labelNames_[i];
-        out += "=\"";
-        out += escape(values[i], true);
-        out += '"';
-    }
-    if (!extra.empty()) {
-        if (!values.empty()) out += ',';
-        out += extra;
-    }
-    out += '}';
+std::map<std::string, std::string> Family::labelSet(const LabelValues& values) const {
+    std::map<std::string, std::string> out;
+    for (size_t i = 0; i < values.size(); ++i) out.emplace(labelNames_[i], values[i]);
     return out;
 }
 
-void Family::writeHeader(std::string& out, const char* type) const {
-    out += "# HELP ";
-    out += name_;
-    out += ' ';
-    out += escape(help_, false);
-    out += "\n# TYPE ";
-    out += name_;
-    out += ' ';
-    out += type;
-    out += '\n';
-}
+CounterFamily::CounterFamily(::prometheus::Registry& registry, std::string name, std::string help,
+                             std::vector<std::string> labelNames)
+    : Family(std::move(name), std::move(help), std::move(labelNames)),
+      family_(::prometheus::BuildCounter().Name(name_).Help(help_).Register(registry)) {}
 
 void CounterFamily::inc(const LabelValues& labels, double by) {
     checkArity(labels);
     if (by < 0) throw std::invalid_argument(name_ + ": a counter cannot decrease");
     std::lock_guard lock(mu_);
-    values_[labels] += by;
+    seriesOf(series_, family_, labels, [&] { return labelSet(labels); }).Increment(by);
 }
 
 double CounterFamily::value(const LabelValues& labels) const {
     std::lock_guard lock(mu_);
-    auto it = values_.find(labels);
-    return it == values_.end() ? 0 : it->second;
+    auto* s = find(series_, labels);
+    return s ? s->Value() : 0;
 }
 
-void CounterFamily::write(std::string& out) const {
-    writeHeader(out, "counter");
-    std::lock_guard lock(mu_);
-    // A family without labels shows 0 before its first increment, as client libraries do.
-    if (values_.empty() && labelNames_.empty()) out += name_ + " 0\n";
-    for (const auto& [labels, v] : values_)
-        out += name_ + labelText(labels) + ' ' + formatValue(v) + '\n';
+::prometheus::MetricFamily CounterFamily::empty() const {
+    return emptyFamily(name_, help_, ::prometheus::MetricType::Counter, labelNames_.empty(),
+                       ::prometheus::Counter().Collect());
+}
+
+GaugeFamily::GaugeFamily(::prometheus::Registry& registry, std::string name, std::string help,
+                         std::vector<std::string> labelNames)
+    : Family(std::move(name), std::move(help), std::move(labelNames)),
+      family_(::prometheus::BuildGauge().Name(name_).Help(help_).Register(registry)) {}
+
+::prometheus::Gauge& GaugeFamily::series(const LabelValues& labels) {
+    checkArity(labels);
+    return seriesOf(series_, family_, labels, [&] { return labelSet(labels); });
 }
 
 void GaugeFamily::set(const LabelValues& labels, double value) {
-    checkArity(labels);
     std::lock_guard lock(mu_);
-    values_[labels] = value;
+    series(labels).Set(value);
 }
 
 void GaugeFamily::add(const LabelValues& labels, double by) {
-    checkArity(labels);
     std::lock_guard lock(mu_);
-    values_[labels] += by;
+    series(labels).Increment(by);
 }
 
 void GaugeFamily::remove(const LabelValues& labels) {
     std::lock_guard lock(mu_);
-    values_.erase(labels);
+    auto it = series_.find(labels);
+    if (it == series_.end()) return;
+    family_.Remove(it->second);
+    series_.erase(it);
 }
 
 void GaugeFamily::removeMatching(const LabelValues& prefix) {
     std::lock_guard lock(mu_);
-    for (auto it = values_.begin(); it != values_.end();) {
+    for (auto it = series_.begin(); it != series_.end();) {
         bool match = prefix.size() <= it->first.size() &&
                      std::equal(prefix.begin(), prefix.end(), it->first.begin());
-        it = match ? values_.erase(it) : std::next(it);
+        if (match) family_.Remove(it->second);
+        it = match ? series_.erase(it) : std::next(it);
     }
 }
 
 void GaugeFamily::clear() {
     std::lock_guard lock(mu_);
-    values_.clear();
+    for (const auto& [labels, gauge] : series_) family_.Remove(gauge);
+    series_.clear();
 }
 
 double GaugeFamily::value(const LabelValues& labels) const {
     std::lock_guard lock(mu_);
-    auto it = values_.find(labels);
-    return it == values_.end() ? 0 : it->second;
+    auto* s = find(series_, labels);
+    return s ? s->Value() : 0;
 }
 
 bool GaugeFamily::has(const LabelValues& labels) const {
     std::lock_guard lock(mu_);
-    return values_.count(labels) > 0;
+    return series_.count(labels) > 0;
 }
 
-void GaugeFamily::write(std::string& out) const {
-    writeHeader(out, "gauge");
-    std::lock_guard lock(mu_);
-    if (values_.empty() && labelNames_.empty()) out += name_ + " 0\n";
-    for (const auto& [labels, v] : values_)
-        out += name_ + labelText(labels) + ' ' + formatValue(v) + '\n';
+::prometheus::MetricFamily GaugeFamily::empty() const {
+    return emptyFamily(name_, help_, ::prometheus::MetricType::Gauge, labelNames_.empty(),
+                       ::prometheus::Gauge().Collect());
 }
 
-HistogramFamily::HistogramFamily(std::string name, std::string help,
-                                 std::vector<std::string> labelNames, std::vector<double> buckets)
-    : Family(std::move(name), std::move(help), std::move(labelNames)), bounds_(std::move(buckets)) {
-    for (const auto& l : labelNames_)
-        if (l == "le") throw std::invalid_argument(name_ + ": 'le' is reserved in histograms");
-    for (size_t i = 1; i < bounds_.size(); ++i)
-        if (!(bounds_[i - 1] < bounds_[i]))
-            throw std::invalid_argument(name_ + ": buckets must be strictly ascending");
-}
+HistogramFamily::HistogramFamily(::prometheus::Registry& registry, std::string name,
+                                 std::string help, std::vector<std::string> labelNames,
+                                 std::vector<double> buckets)
+    : Family(std::move(name), std::move(help), std::move(labelNames)),
+      bounds_(checkedBuckets(name_, labelNames_, std::move(buckets))),
+      family_(::prometheus::BuildHistogram().Name(name_).Help(help_).Register(registry)) {}
 
 void HistogramFamily::observe(const LabelValues& labels, double value) {
     checkArity(labels);
     std::lock_guard lock(mu_);
-    auto& s = series_[labels];
-    if (s.buckets.empty()) s.buckets.assign(bounds_.size() + 1, 0);
-    size_t i = 0;
-    while (i < bounds_.size() && value > bounds_[i]) ++i;
-    ++s.buckets[i];
-    s.sum += value;
-    ++s.count;
+    seriesOf(
+        series_, family_, labels, [&] { return labelSet(labels); }, bounds_)
+        .Observe(value);
 }
 
 uint64_t HistogramFamily::count(const LabelValues& labels) const {
     std::lock_guard lock(mu_);
-    auto it = series_.find(labels);
-    return it == series_.end() ? 0 : it->second.count;
+    auto* s = find(series_, labels);
+    return s ? s->Collect().histogram.sample_count : 0;
 }
 
 double HistogramFamily::sum(const LabelValues& labels) const {
     std::lock_guard lock(mu_);
-    auto it = series_.find(labels);
-    return it == series_.end() ? 0 : it->second.sum;
+    auto* s = find(series_, labels);
+    return s ? s->Collect().histogram.sample_sum : 0;
 }
 
-void HistogramFamily::write(std::string& out) const {
-    writeHeader(out, "histogram");
+::prometheus::MetricFamily HistogramFamily::empty() const {
+    return emptyFamily(name_, help_, ::prometheus::MetricType::Histogram, labelNames_.empty(),
+                       ::prometheus::Histogram(bounds_).Collect());
+}
+
+Registry::Registry()
+    : registry_(
+          std::make_unique<::prometheus::Registry>(::prometheus::Registry::InsertBehavior::Throw)) {
+}
+
+Registry::~Registry() = default;
+
+template <typename F, typename... Args>
+F& Registry::add(Args&&... args) {
     std::lock_guard lock(mu_);
-    auto writeSeries = [&](const LabelValues& labels, const Series* s) {
-        uint64_t cumulative = 0;
-        for (size_t i = 0; i <= bounds_.size(); ++i) {
-            if (s) cumulative += s->buckets[i];
-            std::string le = i < bounds_.size() ? formatValue(bounds_[i]) : "+Inf";
-            out += name_ + "_bucket" + labelText(labels, "le=\"" + le + "\"") + ' ' +
-                   std::to_string(cumulative) + '\n';
-        }
-        out += name_ + "_sum" + labelText(labels) + ' ' + formatValue(s ? s->sum : 0) + '\n';
-        out += name_ + "_count" + labelText(labels) + ' ' + std::to_string(s ? s->count : 0) + '\n';
-    };
-    if (series_.empty() && labelNames_.empty()) writeSeries({}, nullptr);
-    for (const auto& [labels, s] : series_) writeSeries(labels, &s);
-}
-
-void Registry::checkNew(const std::string& name) const {
-    for (const auto& f : families_)
-        if (f->name() == name) throw std::invalid_argument("metric registered twice: " + name);
+    // The prometheus-cpp registry throws std::invalid_argument for a name registered twice.
+    auto f = std::make_unique<F>(*registry_, std::forward<Args>(args)...);
+    auto& ref = *f;
+    families_.push_back(std::move(f));
+    return ref;
 }
 
 CounterFamily& Registry::counter(const std::string& name, const std::string& help,
                                  std::vector<std::string> labelNames) {
-    std::lock_guard lock(mu_);
-    checkNew(name);
-    auto f = std::make_unique<CounterFamily>(name, help, std::move(labelNames));
-    auto& ref = *f;
-    families_.push_back(std::move(f));
-    return ref;
+    return add<CounterFamily>(name, help, std::move(labelNames));
 }
 
 GaugeFamily& Registry::gauge(const std::string& name, const std::string& help,
                              std::vector<std::string> labelNames) {
-    std::lock_guard lock(mu_);
-    checkNew(name);
-    auto f = std::make_unique<GaugeFamily>(name, help, std::move(labelNames));
-    auto& ref = *f;
-    families_.push_back(std::move(f));
-    return ref;
+    return add<GaugeFamily>(name, help, std::move(labelNames));
 }
 
 HistogramFamily& Registry::histogram(const std::string& name, const std::string& help,
                                      std::vector<std::string> labelNames,
                                      std::vector<double> buckets) {
-    std::lock_guard lock(mu_);
-    checkNew(name);
-    auto f =
-        std::make_unique<HistogramFamily>(name, help, std::move(labelNames), std::move(buckets));
-    auto& ref = *f;
-    families_.push_back(std::move(f));
-    return ref;
+    return add<HistogramFamily>(name, help, std::move(labelNames), std::move(buckets));
 }
 
 void Registry::addCollector(std::function<void()> collector) {
@@ -289,10 +262,18 @@ std::string Registry::exposition() const {
     }
     // Collectors update families, which take their own locks: run them outside ours.
     for (const auto& c : collectors) c();
-    std::string out;
+    // prometheus-cpp leaves out families without series and groups the rest by type: put them
+    // in registration order, with "# HELP" and "# TYPE" also for those without series.
+    auto collected = registry_->Collect();
+    std::vector<::prometheus::MetricFamily> page;
     std::lock_guard lock(mu_);
-    for (const auto& f : families_) f->write(out);
-    return out;
+    page.reserve(families_.size());
+    for (const auto& f : families_) {
+        auto it = std::find_if(collected.begin(), collected.end(),
+                               [&](const auto& c) { return c.name == f->name(); });
+        page.push_back(it != collected.end() ? std::move(*it) : f->empty());
+    }
+    return ::prometheus::TextSerializer().Serialize(page);
 }
 
 }  // namespace sluice::metrics

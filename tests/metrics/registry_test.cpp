@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sstream>
 #include <thread>
 
 #include "metrics/exposition_parser.h"
@@ -101,16 +102,105 @@ TEST(Registry, MisuseIsRejected) {
     EXPECT_THROW(c.inc({"v"}, -1), std::invalid_argument);
 }
 
-TEST(Registry, ValuesFormatAsPrometheusReadsThem) {
-    EXPECT_EQ(formatValue(3), "3");
-    EXPECT_EQ(formatValue(-2), "-2");
-    EXPECT_EQ(formatValue(0.25), "0.25");
-    EXPECT_EQ(formatValue(0.1), "0.1");
-    EXPECT_EQ(formatValue(1e-7), "1e-07");
-    EXPECT_EQ(formatValue(2.5e15), "2.5e+15");
-    EXPECT_EQ(formatValue(INFINITY), "+Inf");
-    EXPECT_EQ(formatValue(NAN), "NaN");
+TEST(Registry, ValuesReadBackAsPrometheusReadsThem) {
+    Registry r;
+    auto& g = r.gauge("sluice_value", "v", {"v"});
+    for (double v :
+         {3.0, -2.0, 0.25, 0.1, 1e-7, 2.5e15, 123456789.0, double(INFINITY), double(-INFINITY)})
+        g.set({std::to_string(v)}, v);
+    g.set({"nan"}, NAN);
+    auto page = parseExposition(r.exposition());
+    for (double v :
+         {3.0, -2.0, 0.25, 0.1, 1e-7, 2.5e15, 123456789.0, double(INFINITY), double(-INFINITY)})
+        EXPECT_EQ(page.value("sluice_value", {{"v", std::to_string(v)}}), v) << v;
+    EXPECT_TRUE(std::isnan(*page.value("sluice_value", {{"v", "nan"}})));
     EXPECT_EQ(exponentialBuckets(0.01, 2, 3), (std::vector<double>{0.01, 0.02, 0.04}));
+}
+
+// A page with every kind of family, read line by line: each family once, with HELP and TYPE
+// before its samples, histogram buckets cumulative and ascending, and the values as updated.
+TEST(Registry, ExpositionIsValidTextFormatWithTheRightValues) {
+    Registry r;
+    auto& requests = r.counter("sluice_kube_requests_total", "Requests.", {"verb", "code"});
+    auto& unused = r.counter("sluice_unused_total", "Never incremented.", {"reason"});
+    auto& leader = r.gauge("sluice_leader", "Leading.");
+    auto& depth = r.gauge("sluice_workqueue_depth", "Depth.", {"controller"});
+    auto& latency = r.histogram("sluice_kube_request_duration_seconds", "Latency.", {"verb"});
+    auto& fetch = r.histogram("sluice_git_fetch_duration_seconds", "Fetch.", {},
+                              exponentialBuckets(0.01, 2.5, 10));
+    (void)unused;
+    requests.inc({"get", "200"}, 5);
+    requests.inc({"apply", "409"});
+    leader.set(1);
+    depth.set({"application"}, 4);
+    depth.add({"application"}, -1.5);
+    depth.set({"canary"}, 0);
+    for (double v : {0.003, 0.02, 0.02, 0.3, 42.0}) latency.observe({"list"}, v);
+    fetch.observe(0.5);
+
+    const std::string text = r.exposition();
+    auto page = parseExposition(text);  // throws on any malformed line
+
+    // Families in registration order, one HELP and one TYPE line each, samples grouped.
+    std::vector<std::string> order;
+    std::string line;
+    std::istringstream in(text);
+    while (std::getline(in, line)) {
+        ASSERT_FALSE(line.empty());
+        if (line.rfind("# TYPE ", 0) == 0) order.push_back(line.substr(7, line.find(' ', 7) - 7));
+    }
+    EXPECT_EQ(order, (std::vector<std::string>{"sluice_kube_requests_total", "sluice_unused_total",
+                                               "sluice_leader", "sluice_workqueue_depth",
+                                               "sluice_kube_request_duration_seconds",
+                                               "sluice_git_fetch_duration_seconds"}));
+    EXPECT_EQ(page.families.at("sluice_unused_total").type, "counter");
+    EXPECT_EQ(page.families.at("sluice_unused_total").help, "Never incremented.");
+    EXPECT_TRUE(page.all("sluice_unused_total").empty());
+    EXPECT_EQ(page.families.at("sluice_leader").type, "gauge");
+    EXPECT_EQ(page.families.at("sluice_git_fetch_duration_seconds").type, "histogram");
+
+    EXPECT_EQ(page.value("sluice_kube_requests_total", {{"verb", "get"}, {"code", "200"}}), 5);
+    EXPECT_EQ(page.value("sluice_kube_requests_total", {{"verb", "apply"}, {"code", "409"}}), 1);
+    EXPECT_EQ(page.all("sluice_kube_requests_total").size(), 2u);
+    EXPECT_EQ(page.value("sluice_leader"), 1);
+    EXPECT_EQ(page.value("sluice_workqueue_depth", {{"controller", "application"}}), 2.5);
+    EXPECT_EQ(page.value("sluice_workqueue_depth", {{"controller", "canary"}}), 0);
+
+    // Default buckets: every bound, cumulative, ascending, ending with +Inf == _count.
+    auto buckets = page.all("sluice_kube_request_duration_seconds_bucket", {{"verb", "list"}});
+    ASSERT_EQ(buckets.size(), defaultBuckets().size() + 1);
+    for (size_t i = 0; i < defaultBuckets().size(); ++i)
+        EXPECT_EQ(std::stod(buckets[i].labels.at("le")), defaultBuckets()[i]);
+    EXPECT_EQ(buckets.back().labels.at("le"), "+Inf");
+    for (size_t i = 1; i < buckets.size(); ++i) EXPECT_GE(buckets[i].value, buckets[i - 1].value);
+    auto bucket = [&](const std::string& le) {
+        return page.value("sluice_kube_request_duration_seconds_bucket",
+                          {{"verb", "list"}, {"le", le}});
+    };
+    EXPECT_EQ(bucket("0.005"), 1);
+    EXPECT_EQ(bucket("0.01"), 1);
+    EXPECT_EQ(bucket("0.025"), 3);
+    EXPECT_EQ(bucket("0.25"), 3);
+    EXPECT_EQ(bucket("0.5"), 4);
+    EXPECT_EQ(bucket("10"), 4);
+    EXPECT_EQ(bucket("+Inf"), 5);
+    EXPECT_EQ(page.value("sluice_kube_request_duration_seconds_count", {{"verb", "list"}}), 5);
+    EXPECT_DOUBLE_EQ(*page.value("sluice_kube_request_duration_seconds_sum", {{"verb", "list"}}),
+                     42.343);
+    EXPECT_EQ(latency.count({"list"}), 5u);
+    EXPECT_DOUBLE_EQ(latency.sum({"list"}), 42.343);
+
+    // Exponential buckets: the le values are the bounds' shortest text, as Sluice wrote them.
+    EXPECT_EQ(page.value("sluice_git_fetch_duration_seconds_bucket", {{"le", "0.0625"}}), 0);
+    EXPECT_EQ(page.value("sluice_git_fetch_duration_seconds_bucket", {{"le", "0.9765625"}}), 1);
+    EXPECT_EQ(page.value("sluice_git_fetch_duration_seconds_bucket", {{"le", "+Inf"}}), 1);
+    EXPECT_EQ(page.value("sluice_git_fetch_duration_seconds_sum"), 0.5);
+
+    // A labelled family whose series are all removed keeps its HELP and TYPE lines.
+    depth.clear();
+    page = parseExposition(r.exposition());
+    EXPECT_TRUE(page.all("sluice_workqueue_depth").empty());
+    EXPECT_EQ(page.families.at("sluice_workqueue_depth").type, "gauge");
 }
 
 TEST(Registry, ConcurrentUpdatesAreAllCounted) {

@@ -1,17 +1,29 @@
 #pragma once
-// A small Prometheus metrics registry: counter, gauge and histogram families with labels, and
-// the text exposition format (version 0.0.4) for GET /metrics. Thread-safe. Pure: no I/O.
+// Prometheus metrics for GET /metrics: counter, gauge and histogram families with labels, kept
+// by prometheus-cpp (its core library and text serializer; Sluice's own HTTP server serves the
+// page). Thread-safe. Pure: no I/O.
 //
 // Families are created once, at start-up, and then updated by value:
 //   auto& reconciles = registry.counter("sluice_reconcile_total", "Reconciles by result.",
 //                                       {"controller", "result"});
 //   reconciles.inc({"application", "success"});
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+class Registry;
+struct MetricFamily;
+template <typename T>
+class Family;
+}  // namespace prometheus
 
 namespace sluice::metrics {
 
@@ -24,36 +36,40 @@ class Family {
     Family(std::string name, std::string help, std::vector<std::string> labelNames);
     virtual ~Family() = default;
     const std::string& name() const { return name_; }
-    // Appends "# HELP", "# TYPE" and every sample line.
-    virtual void write(std::string& out) const = 0;
+    // The family as it shows before its first series: "# HELP" and "# TYPE", and a zero
+    // sample if it has no labels (as client libraries show such a family).
+    virtual ::prometheus::MetricFamily empty() const = 0;
 
   protected:
     void checkArity(const LabelValues& values) const;
-    // `{a="x",b="y"}` (with `extra` appended, e.g. le="0.5"), or "" without labels.
-    std::string labelText(const LabelValues& values, const std::string& extra = "") const;
-    void writeHeader(std::string& out, const char* type) const;
+    // prometheus-cpp's label set of `values` (label name -> value).
+    std::map<std::string, std::string> labelSet(const LabelValues& values) const;
 
     std::string name_;
     std::string help_;
     std::vector<std::string> labelNames_;
+    // Guards the series maps below, and each update, so a series is not removed while in use.
     mutable std::mutex mu_;
 };
 
 class CounterFamily final : public Family {
   public:
-    using Family::Family;
+    CounterFamily(::prometheus::Registry& registry, std::string name, std::string help,
+                  std::vector<std::string> labelNames);
     // Adds `by` (must be >= 0: counters only go up).
     void inc(const LabelValues& labels = {}, double by = 1);
     double value(const LabelValues& labels = {}) const;
-    void write(std::string& out) const override;
+    ::prometheus::MetricFamily empty() const override;
 
   private:
-    std::map<LabelValues, double> values_;
+    ::prometheus::Family<::prometheus::Counter>& family_;
+    std::map<LabelValues, ::prometheus::Counter*> series_;
 };
 
 class GaugeFamily final : public Family {
   public:
-    using Family::Family;
+    GaugeFamily(::prometheus::Registry& registry, std::string name, std::string help,
+                std::vector<std::string> labelNames);
     void set(const LabelValues& labels, double value);
     void set(double value) { set({}, value); }
     void add(const LabelValues& labels, double by);
@@ -64,31 +80,29 @@ class GaugeFamily final : public Family {
     void clear();
     double value(const LabelValues& labels = {}) const;
     bool has(const LabelValues& labels) const;
-    void write(std::string& out) const override;
+    ::prometheus::MetricFamily empty() const override;
 
   private:
-    std::map<LabelValues, double> values_;
+    ::prometheus::Gauge& series(const LabelValues& labels);
+    ::prometheus::Family<::prometheus::Gauge>& family_;
+    std::map<LabelValues, ::prometheus::Gauge*> series_;
 };
 
 class HistogramFamily final : public Family {
   public:
     // `buckets`: upper bounds, ascending; +Inf is implicit.
-    HistogramFamily(std::string name, std::string help, std::vector<std::string> labelNames,
-                    std::vector<double> buckets);
+    HistogramFamily(::prometheus::Registry& registry, std::string name, std::string help,
+                    std::vector<std::string> labelNames, std::vector<double> buckets);
     void observe(const LabelValues& labels, double value);
     void observe(double value) { observe({}, value); }
     uint64_t count(const LabelValues& labels = {}) const;
     double sum(const LabelValues& labels = {}) const;
-    void write(std::string& out) const override;
+    ::prometheus::MetricFamily empty() const override;
 
   private:
-    struct Series {
-        std::vector<uint64_t> buckets;  // per bound, not cumulative; last = +Inf
-        double sum = 0;
-        uint64_t count = 0;
-    };
     std::vector<double> bounds_;
-    std::map<LabelValues, Series> series_;
+    ::prometheus::Family<::prometheus::Histogram>& family_;
+    std::map<LabelValues, ::prometheus::Histogram*> series_;
 };
 
 // Prometheus client libraries' default buckets (5 ms .. 10 s), in seconds.
@@ -98,6 +112,11 @@ std::vector<double> exponentialBuckets(double start, double factor, int count);
 
 class Registry {
   public:
+    Registry();
+    ~Registry();
+    Registry(const Registry&) = delete;
+    Registry& operator=(const Registry&) = delete;
+
     // Each name may be registered once; a second registration throws std::invalid_argument.
     // Names and label names must match Prometheus' [a-zA-Z_:][a-zA-Z0-9_:]* (label names
     // without ':', not starting with "__").
@@ -113,20 +132,19 @@ class Registry {
     // (work-queue depth, per-Application status) are refreshed here.
     void addCollector(std::function<void()> collector);
 
-    // The whole page, families in registration order.
+    // The whole page in the text format (version 0.0.4), families in registration order.
     std::string exposition() const;
 
   private:
-    void checkNew(const std::string& name) const;
+    template <typename F, typename... Args>
+    F& add(Args&&... args);
     mutable std::mutex mu_;
+    std::unique_ptr<::prometheus::Registry> registry_;
     std::vector<std::unique_ptr<Family>> families_;
     std::vector<std::function<void()>> collectors_;
 };
 
 // The Content-Type of exposition().
 inline constexpr const char* kExpositionContentType = "text/plain; version=0.0.4; charset=utf-8";
-
-// Number formatting as Prometheus reads it: integers without a fraction, "+Inf", "NaN".
-std::string formatValue(double value);
 
 }  // namespace sluice::metrics
