@@ -9,7 +9,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config \
       libcpprest-dev nlohmann-json3-dev libyaml-cpp-dev libgit2-dev libspdlog-dev libssl-dev \
-      libjsonnet-dev \
+      libjsonnet-dev prometheus-cpp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -42,6 +42,7 @@ RUN apt-get update \
       libcpprest2.10 \
       libgit2-1.5 \
       libjsonnet0 \
+      libprometheus-cpp-core1.0 \
       libyaml-cpp0.7 \
       libspdlog1.10 \
       libfmt9 \
