@@ -178,7 +178,6 @@ struct ApplicationController::Impl {
     // Every source's revision (spec.sources order), resolved as resolveTarget does.
     std::vector<git::Revision> resolveTargets(const app::ApplicationSpec& spec,
                                               Clock::TimePoint freshAfter, bool& fetched);
-    source::RenderContext renderContext(const AppRef& ref, const app::ApplicationSpec& spec);
     source::HelmCredentials helmCredentialsFor(const std::string& repoURL);
     // The config management plugins of the plugin ConfigMap (read at most every few seconds).
     std::vector<source::PluginDefinition> pluginDefinitions();

@@ -2,13 +2,11 @@
 #include <spdlog/spdlog.h>
 
 #include "impl.h"
-#include "sluice/appcontroller/source.h"
+#include "sluice/source/repository.h"
 #include "sluice/util/strings.h"
 #include "util.h"
 
 namespace sluice::appcontroller {
-
-using detail::base64Decode;
 
 namespace {
 
@@ -16,38 +14,6 @@ namespace {
 constexpr auto kUnknownKindTtl = std::chrono::seconds(10);
 // A failed resolve is reported again without fetching for this long (unless forced).
 constexpr auto kFailedResolveReuse = std::chrono::seconds(5);
-
-std::string secretString(const json& secret, const char* key) {
-    auto data = secret.find("data");
-    if (data == secret.end() || !data->is_object()) return {};
-    auto it = data->find(key);
-    if (it == data->end() || !it->is_string()) return {};
-    return base64Decode(it->get<std::string>()).value_or("");
-}
-
-std::string label(const json& obj, const char* key) {
-    auto md = obj.find("metadata");
-    if (md == obj.end() || !md->is_object()) return {};
-    auto labels = md->find("labels");
-    if (labels == md->end() || !labels->is_object()) return {};
-    auto it = labels->find(key);
-    return it != labels->end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-git::Credentials credentialsOf(const json& secret) {
-    git::Credentials c;
-    c.username = secretString(secret, "username");
-    c.password = secretString(secret, "password");
-    c.sshPrivateKey = secretString(secret, "sshPrivateKey");
-    c.sshKnownHosts = secretString(secret, "sshKnownHosts");
-    c.insecureIgnoreHostKey = secretString(secret, "insecureIgnoreHostKey") == "true";
-    return c;
-}
-
-bool isPrefixAtBoundary(const std::string& text, const std::string& prefix) {
-    if (prefix.empty() || text.compare(0, prefix.size(), prefix) != 0) return false;
-    return text.size() == prefix.size() || prefix.back() == '/' || text[prefix.size()] == '/';
-}
 
 // Drops what nobody reads from managed objects: kubectl's last-applied copy of the object and
 // the creation time.
@@ -61,91 +27,24 @@ void dropUnread(json& obj) {
     if (ann->empty()) md->erase("annotations");
 }
 
+// The repository Secrets the controller's informers hold.
+std::vector<std::shared_ptr<const json>> repositorySecrets(
+    const std::vector<cache::Informer*>& secretInformers) {
+    std::vector<std::shared_ptr<const json>> secrets;
+    for (cache::Informer* informer : secretInformers) {
+        auto listed = informer->store().list();
+        secrets.insert(secrets.end(), listed.begin(), listed.end());
+    }
+    return secrets;
+}
+
 }  // namespace
-
-std::shared_ptr<const json> secretFor(const std::string& repoURL,
-                                      const std::vector<std::shared_ptr<const json>>& secrets) {
-    const std::string norm = normaliseRepoUrl(repoURL);
-    std::shared_ptr<const json> exact;
-    std::shared_ptr<const json> prefix;
-    std::size_t prefixLength = 0;
-    for (const auto& secret : secrets) {
-        if (!secret) continue;
-        std::string type = label(*secret, kSecretTypeLabel);
-        if (type.empty()) type = label(*secret, kArgoSecretTypeLabel);
-        const std::string url = secretString(*secret, "url");
-        if (url.empty()) continue;
-        if (type == "repository" && normaliseRepoUrl(url) == norm && !exact) {
-            exact = secret;
-        } else if (type == "repo-creds") {
-            const std::string credsNorm = normaliseRepoUrl(url);
-            bool matches = isPrefixAtBoundary(repoURL, url) || isPrefixAtBoundary(norm, credsNorm);
-            std::size_t length = std::max(url.size(), credsNorm.size());
-            if (matches && length > prefixLength) {
-                prefix = secret;
-                prefixLength = length;
-            }
-        }
-    }
-    return exact ? exact : prefix;
-}
-
-git::Repository repositoryFromSecrets(const std::string& repoURL,
-                                      const std::vector<std::shared_ptr<const json>>& secrets) {
-    git::Repository repo;
-    repo.url = repoURL;
-    if (auto secret = secretFor(repoURL, secrets)) repo.credentials = credentialsOf(*secret);
-    return repo;
-}
-
-source::HelmCredentials helmCredentialsFromSecrets(
-    const std::string& repoURL, const std::vector<std::shared_ptr<const json>>& secrets) {
-    source::HelmCredentials c;
-    auto secret = secretFor(repoURL, secrets);
-    if (!secret) return c;
-    c.username = secretString(*secret, "username");
-    c.password = secretString(*secret, "password");
-    c.tlsClientCertData = secretString(*secret, "tlsClientCertData");
-    c.tlsClientCertKey = secretString(*secret, "tlsClientCertKey");
-    c.insecure = secretString(*secret, "insecure") == "true";
-    c.plainHttp = secretString(*secret, "insecureOCIForceHttp") == "true";
-    c.enableOCI = secretString(*secret, "enableOCI") == "true";
-    c.passCredentials = secretString(*secret, "passCredentials") == "true";
-    return c;
-}
-
-app::PreparedObjects prepareRendered(const std::vector<render::Object>& rendered,
-                                     const std::string& destinationNamespace,
-                                     const std::string& instance, const app::ScopeLookup& scope) {
-    std::vector<json> manifests;
-    std::vector<std::string> where;
-    manifests.reserve(rendered.size());
-    where.reserve(rendered.size());
-    for (const auto& obj : rendered) {
-        manifests.push_back(obj.manifest);
-        where.push_back(obj.line > 0 ? obj.sourceFile + ":" + std::to_string(obj.line)
-                                     : obj.sourceFile);
-    }
-    return app::prepareDesired(manifests, where, destinationNamespace, instance, scope);
-}
-
-json redactedSources(const json& sourceOrSources) {
-    if (sourceOrSources.is_array()) {
-        json out = json::array();
-        for (const auto& s : sourceOrSources) out.push_back(redactedSources(s));
-        return out;
-    }
-    json out = sourceOrSources;
-    if (out.is_object() && out.contains("repoURL") && out["repoURL"].is_string())
-        out["repoURL"] = git::scrubUrl(out["repoURL"].get<std::string>());
-    return out;
-}
 
 json recordedOperation(const json& operation) {
     json out = operation;
     if (out.is_object() && out.contains("sync") && out["sync"].is_object())
         for (const char* k : {"source", "sources"})
-            if (out["sync"].contains(k)) out["sync"][k] = redactedSources(out["sync"][k]);
+            if (out["sync"].contains(k)) out["sync"][k] = source::redactedSources(out["sync"][k]);
     return out;
 }
 
@@ -153,9 +52,9 @@ json revisionAndSource(const AppRef& ref, const app::ApplicationSpec& spec, cons
     const json& rawSpec = ref.object.at("spec");
     if (spec.multiSource)
         return {{"revisions", d.revisions},
-                {"sources", redactedSources(rawSpec.value("sources", json::array()))}};
+                {"sources", source::redactedSources(rawSpec.value("sources", json::array()))}};
     return {{"revision", d.revision.sha},
-            {"source", redactedSources(rawSpec.value("source", json::object()))}};
+            {"source", source::redactedSources(rawSpec.value("source", json::object()))}};
 }
 
 std::string recordedRevision(const json& entry) {
@@ -170,21 +69,16 @@ std::string recordedRevision(const json& entry) {
 }
 
 git::Repository ApplicationController::Impl::repositoryFor(const std::string& repoURL) {
-    std::vector<std::shared_ptr<const json>> secrets;
-    for (cache::Informer* informer : secretInformers) {
-        auto listed = informer->store().list();
-        secrets.insert(secrets.end(), listed.begin(), listed.end());
-    }
-    return repositoryFromSecrets(repoURL, secrets);
+    return source::repositoryFromSecrets(repoURL, repositorySecrets(secretInformers));
 }
 
 git::Revision ApplicationController::Impl::resolveTarget(const app::Source& source,
                                                          Clock::TimePoint freshAfter,
                                                          bool& fetched) {
     fetched = false;
-    const auto key = std::make_pair(
-        normaliseRepoUrl(source.repoURL) + (source.chart.empty() ? "" : "\n" + source.chart),
-        source.targetRevision);
+    const auto key = std::make_pair(source::normaliseRepoUrl(source.repoURL) +
+                                        (source.chart.empty() ? "" : "\n" + source.chart),
+                                    source.targetRevision);
     const auto now = clock.now();
     {
         std::lock_guard lock(mu);
@@ -244,12 +138,7 @@ std::vector<git::Revision> ApplicationController::Impl::resolveTargets(
 
 source::HelmCredentials ApplicationController::Impl::helmCredentialsFor(
     const std::string& repoURL) {
-    std::vector<std::shared_ptr<const json>> secrets;
-    for (cache::Informer* informer : secretInformers) {
-        auto listed = informer->store().list();
-        secrets.insert(secrets.end(), listed.begin(), listed.end());
-    }
-    return helmCredentialsFromSecrets(repoURL, secrets);
+    return source::helmCredentialsFromSecrets(repoURL, repositorySecrets(secretInformers));
 }
 
 kube::ServerInfo ApplicationController::Impl::destinationInfo() {
@@ -286,18 +175,6 @@ std::vector<source::PluginDefinition> ApplicationController::Impl::pluginDefinit
                          opts.pluginConfigMap, e.what());
     }
     return plugins;
-}
-
-source::RenderContext ApplicationController::Impl::renderContext(const AppRef& ref,
-                                                                 const app::ApplicationSpec& spec) {
-    source::RenderContext ctx;
-    ctx.appName = ref.name;
-    ctx.appNamespace = ref.ns;
-    ctx.destinationNamespace = spec.destination.namespace_;
-    const kube::ServerInfo info = destinationInfo();
-    ctx.kubeVersion = source::helmKubeVersion(info.version);
-    ctx.apiVersions = info.groupVersions;
-    return ctx;
 }
 
 app::ScopeLookup ApplicationController::Impl::scopeLookup() {
@@ -506,8 +383,10 @@ Desired ApplicationController::Impl::desiredFor(const AppRef& ref, const app::Ap
     for (const auto& r : revisions) d.revisions.push_back(r.sha);
     d.revision =
         revisions.size() == 1 ? revisions.front() : git::Revision{join(d.revisions, ","), ""};
-    const source::RenderContext ctx = renderContext(ref, spec);
-    const std::string renderKey = sourceService->cacheKey(spec.sources, d.revisions, ctx);
+    const kube::ServerInfo info = destinationInfo();
+    const source::RenderRequest request = sourceService->request(
+        ref.name, ref.ns, spec, d.revisions, {info.version, info.groupVersions});
+    const std::string& renderKey = request.key;
     const std::string preparedKey =
         renderKey + "\n" + spec.destination.namespace_ + "\n" + ref.instance;
     auto types = sourceTypes.get(renderKey);
@@ -517,10 +396,10 @@ Desired ApplicationController::Impl::desiredFor(const AppRef& ref, const app::Ap
         d.sourceTypes = *types;
         return d;
     }
-    detail::Rendered rendered = sourceService->render(spec.sources, d.revisions, ctx);
+    detail::Rendered rendered = sourceService->render(request);
     d.sourceTypes = rendered->sourceTypes;
     sourceTypes.put(renderKey, std::make_shared<const std::vector<std::string>>(d.sourceTypes), 1);
-    auto prepared = std::make_shared<const app::PreparedObjects>(prepareRendered(
+    auto prepared = std::make_shared<const app::PreparedObjects>(source::prepareRendered(
         rendered->objects, spec.destination.namespace_, ref.instance, scopeLookup()));
     d.prepared = prepared;
     // Only a complete result is kept: a kind unknown now may be served after a CRD install.
@@ -534,7 +413,7 @@ Desired ApplicationController::Impl::desiredFor(const AppRef& ref, const app::Ap
 int ApplicationController::Impl::refreshRepository(const std::string& repoUrl,
                                                    const std::string& branch) {
     ensureBaseInformers();
-    const std::string norm = normaliseRepoUrl(repoUrl);
+    const std::string norm = source::normaliseRepoUrl(repoUrl);
     // Whether `branch` is the default one, as far as a resolve of HEAD told us.
     bool branchIsDefault = branch.empty();
     bool defaultKnown = false;
@@ -553,7 +432,7 @@ int ApplicationController::Impl::refreshRepository(const std::string& repoUrl,
     for (const auto& obj : appInformer->store().list()) {
         const json& a = *obj;
         const std::string url = detail::strAt(a, "/spec/source/repoURL"_json_pointer);
-        if (url.empty() || normaliseRepoUrl(url) != norm) continue;
+        if (url.empty() || source::normaliseRepoUrl(url) != norm) continue;
         const std::string target = detail::strAt(a, "/spec/source/targetRevision"_json_pointer);
         bool matches = false;
         if (branch.empty()) {

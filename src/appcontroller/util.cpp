@@ -9,38 +9,6 @@
 
 namespace sluice::appcontroller::detail {
 
-std::optional<std::string> base64Decode(const std::string& in) {
-    auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+' || c == '-') return 62;
-        if (c == '/' || c == '_') return 63;
-        return -1;
-    };
-    std::string out;
-    out.reserve(in.size() * 3 / 4);
-    int acc = 0, bits = 0;
-    bool padding = false;
-    for (char c : in) {
-        if (c == '\n' || c == '\r' || c == ' ') continue;
-        if (c == '=') {
-            padding = true;
-            continue;
-        }
-        if (padding) return std::nullopt;  // data after padding
-        int v = value(c);
-        if (v < 0) return std::nullopt;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-        }
-    }
-    return out;
-}
-
 namespace {
 std::optional<unsigned long long> asNumber(const std::string& s) {
     if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))

@@ -15,9 +15,6 @@ namespace sluice::appcontroller::detail {
 
 using nlohmann::json;
 
-// Standard base64 (Secret data); nullopt when malformed.
-std::optional<std::string> base64Decode(const std::string& in);
-
 // True when resourceVersion `have` is at least `want`. Kubernetes resourceVersions are opaque
 // but in practice etcd revisions; when either is not a number only equality counts.
 bool resourceVersionReached(const std::string& have, const std::string& want);

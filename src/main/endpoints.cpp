@@ -1,13 +1,16 @@
 #include "endpoints.h"
 
 #include <set>
+#include <stdexcept>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "sluice/git/known_hosts.h"
 #include "sluice/kube/errors.h"
 #include "sluice/kube/types.h"
+#include "sluice/source/repository.h"
+#include "sluice/util/base64.h"
 
 namespace sluice {
 
@@ -68,8 +71,12 @@ webhook::Secrets WebhookReceiver::secrets(bool forceReload) {
     try {
         json secret = client_.get({"", "v1", "Secret"}, secretNamespace_, secretName_);
         const json encoded = secret.value("data", json::object());
-        for (const auto& [key, value] : encoded.items())
-            if (value.is_string()) data[key] = git::base64Decode(value.get<std::string>());
+        for (const auto& [key, value] : encoded.items()) {
+            if (!value.is_string()) continue;
+            auto decoded = base64Decode(value.get<std::string>());
+            if (!decoded) throw std::invalid_argument("data." + key + " is not valid base64");
+            data[key] = std::move(*decoded);
+        }
         const json plain = secret.value("stringData", json::object());
         for (const auto& [key, value] : plain.items())
             if (value.is_string()) data[key] = value.get<std::string>();
@@ -85,14 +92,14 @@ webhook::Secrets WebhookReceiver::secrets(bool forceReload) {
 int WebhookReceiver::refreshByAnnotation(const std::vector<std::string>& urls,
                                          const std::vector<std::string>& refs) {
     std::set<std::string> wanted;
-    for (const auto& u : urls) wanted.insert(appcontroller::normaliseRepoUrl(u));
+    for (const auto& u : urls) wanted.insert(source::normaliseRepoUrl(u));
     int queued = 0;
     auto apps = client_.listAll({"sluice.io", "v1alpha1", "Application"}, watchNamespace_);
     for (const auto& a : apps.items) {
         auto spec = a.value("spec", json::object());
         auto source = spec.value("source", json::object());
         std::string url = source.value("repoURL", "");
-        if (url.empty() || !wanted.count(appcontroller::normaliseRepoUrl(url))) continue;
+        if (url.empty() || !wanted.count(source::normaliseRepoUrl(url))) continue;
         std::string target = source.value("targetRevision", "");
         bool matches = refs.empty() || target.empty() || target == "HEAD";
         for (const auto& r : refs) matches |= target == r || target == "refs/heads/" + r;

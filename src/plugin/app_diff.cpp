@@ -9,8 +9,8 @@
 #include "sluice/app/plan.h"
 #include "sluice/app/spec.h"
 #include "sluice/app/tracking.h"
-#include "sluice/appcontroller/source.h"
 #include "sluice/render/render.h"
+#include "sluice/source/repository.h"
 #include "sluice/source/service.h"
 #include "sluice/util/strings.h"
 #include "sluice/util/yaml_json.h"
@@ -25,8 +25,7 @@ constexpr const char* kFieldManager = "sluice";  // the controller's default fie
 std::vector<std::shared_ptr<const json>> repositorySecrets(Context& ctx) {
     std::vector<std::shared_ptr<const json>> secrets;
     const kube::GroupVersionKind secretGvk{"", "v1", "Secret"};
-    for (const char* label :
-         {appcontroller::kSecretTypeLabel, appcontroller::kArgoSecretTypeLabel}) {
+    for (const char* label : {source::kSecretTypeLabel, source::kArgoSecretTypeLabel}) {
         kube::ListOptions lo;
         lo.labelSelector = label;
         try {
@@ -58,7 +57,7 @@ std::vector<std::string> wantedRevisions(const Context& ctx, const json& applica
     const char* field = spec.multiSource ? "sources" : "source";
     if (!compared.is_object() ||
         compared.value(field, json()) !=
-            appcontroller::redactedSources(application["spec"].value(field, json())))
+            source::redactedSources(application["spec"].value(field, json())))
         return targets;
     if (spec.multiSource) {
         auto revisions = sync.value("revisions", json::array());
@@ -78,10 +77,10 @@ bool renderApplication(Context& ctx, const json& application, const app::Applica
     auto secrets = repositorySecrets(ctx);
     source::ServiceHooks hooks;
     hooks.gitRepository = [&](const std::string& url) {
-        return appcontroller::repositoryFromSecrets(url, secrets);
+        return source::repositoryFromSecrets(url, secrets);
     };
     hooks.helmCredentials = [&](const std::string& url) {
-        return appcontroller::helmCredentialsFromSecrets(url, secrets);
+        return source::helmCredentialsFromSecrets(url, secrets);
     };
     source::Settings settings;
     // The controller's flags have no command line here: the same names as environment variables.
@@ -115,18 +114,15 @@ bool renderApplication(Context& ctx, const json& application, const app::Applica
     try {
         for (size_t i = 0; i < spec.sources.size(); ++i)
             revisions.push_back(service.resolve(spec.sources[i], wanted.at(i)).sha);
-        source::RenderContext rc;
-        rc.appName = kube::nameOf(application);
-        rc.appNamespace = kube::namespaceOf(application);
-        rc.destinationNamespace = spec.destination.namespace_;
+        source::ClusterVersions cluster;
         try {
             kube::ServerInfo info = ctx.client.serverInfo();
-            rc.kubeVersion = source::helmKubeVersion(info.version);
-            rc.apiVersions = info.groupVersions;
+            cluster = {info.version, info.groupVersions};
         } catch (const std::exception&) {
             // As the controller: Helm's defaults when the server does not say.
         }
-        out = service.render(spec.sources, revisions, rc);
+        out = service.render(service.request(
+            kube::nameOf(application), kube::namespaceOf(application), spec, revisions, cluster));
     } catch (const git::GitError& e) {
         ctx.err << "error: " << git::scrubUrl(e.what()) << "\n";
         return false;
@@ -200,7 +196,7 @@ int appDiff(Context& ctx, const std::string& name) {
         }
     };
     app::PreparedObjects prepared =
-        appcontroller::prepareRendered(rendered, spec.destination.namespace_, instance, scope);
+        source::prepareRendered(rendered, spec.destination.namespace_, instance, scope);
     if (!prepared.errors.empty()) {
         ctx.err << "error: the manifests at " << revision.sha << " cannot be compared:\n";
         for (const auto& e : prepared.errors) ctx.err << "  " << e << "\n";

@@ -41,6 +41,21 @@ bool isExactVersion(const std::string& version) {
     return std::regex_match(version, exact);
 }
 
+app::PreparedObjects prepareRendered(const std::vector<render::Object>& rendered,
+                                     const std::string& destinationNamespace,
+                                     const std::string& instance, const app::ScopeLookup& scope) {
+    std::vector<json> manifests;
+    std::vector<std::string> where;
+    manifests.reserve(rendered.size());
+    where.reserve(rendered.size());
+    for (const auto& obj : rendered) {
+        manifests.push_back(obj.manifest);
+        where.push_back(obj.line > 0 ? obj.sourceFile + ":" + std::to_string(obj.line)
+                                     : obj.sourceFile);
+    }
+    return app::prepareDesired(manifests, where, destinationNamespace, instance, scope);
+}
+
 namespace {
 
 // At most `limit` renders at once: a slow chart holds one slot, never the others.
@@ -177,10 +192,47 @@ std::string SourceService::cacheKey(const std::vector<app::Source>& sources,
     return digest(key.dump());
 }
 
+namespace {
+
+// The context of an Application's render: the Application, its destination namespace and the
+// destination cluster's versions (Helm's defaults when the server has not said).
+RenderContext applicationContext(const std::string& appName, const std::string& appNamespace,
+                                 const app::ApplicationSpec& spec, const ClusterVersions& cluster) {
+    RenderContext ctx;
+    ctx.appName = appName;
+    ctx.appNamespace = appNamespace;
+    ctx.destinationNamespace = spec.destination.namespace_;
+    ctx.kubeVersion = helmKubeVersion(cluster.gitVersion);
+    ctx.apiVersions = cluster.apiVersions;
+    return ctx;
+}
+
+}  // namespace
+
+RenderRequest SourceService::request(const std::string& appName, const std::string& appNamespace,
+                                     const app::ApplicationSpec& spec,
+                                     std::vector<std::string> revisions,
+                                     const ClusterVersions& cluster) {
+    RenderRequest r{spec.sources, std::move(revisions),
+                    applicationContext(appName, appNamespace, spec, cluster), ""};
+    r.key = cacheKey(r.sources, r.revisions, r.context);
+    return r;
+}
+
+RenderedPtr SourceService::render(const RenderRequest& request) {
+    return renderKeyed(request.key, request.sources, request.revisions, request.context);
+}
+
 RenderedPtr SourceService::render(const std::vector<app::Source>& sources,
                                   const std::vector<std::string>& revisions,
                                   const RenderContext& context) {
-    const std::string key = cacheKey(sources, revisions, context);
+    return renderKeyed(cacheKey(sources, revisions, context), sources, revisions, context);
+}
+
+RenderedPtr SourceService::renderKeyed(const std::string& key,
+                                       const std::vector<app::Source>& sources,
+                                       const std::vector<std::string>& revisions,
+                                       const RenderContext& context) {
     if (auto hit = impl_->cache.get(key)) return hit;
     std::promise<RenderedPtr> promise;
     std::shared_future<RenderedPtr> future;

@@ -101,9 +101,10 @@ class ApplicationController {
 
     // Fetch and compare this Application now (its next reconcile ignores the poll interval).
     void refresh(const std::string& ns, const std::string& name);
-    // For the git webhook receiver: refresh every Application whose normalised repoURL equals
-    // normaliseRepoUrl(repoUrl) and whose targetRevision is `branch` (or HEAD/"" when branch is
-    // the default branch, or when branch is ""). Returns how many were queued.
+    // For the git webhook receiver: refresh every Application whose normalised repoURL
+    // (source::normaliseRepoUrl) equals repoUrl's and whose targetRevision is `branch` (or
+    // HEAD/"" when branch is the default branch, or when branch is ""). Returns how many were
+    // queued.
     int refreshRepository(const std::string& repoUrl, const std::string& branch);
 
     // Runs one reconcile of ns/name on the calling thread (tests and benchmarks; start() need
@@ -118,9 +119,5 @@ class ApplicationController {
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
-
-// "https://GitHub.com/org/repo.git", "git@github.com:org/repo", "ssh://git@github.com/org/repo"
-// -> "github.com/org/repo" (lower-case host, no scheme, user, port 22/443, or ".git").
-std::string normaliseRepoUrl(const std::string& url);
 
 }  // namespace sluice::appcontroller

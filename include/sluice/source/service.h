@@ -9,24 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "sluice/app/plan.h"
 #include "sluice/app/spec.h"
 #include "sluice/git/git.h"
+#include "sluice/source/repository.h"
 #include "sluice/source/source.h"
 #include "sluice/util/lru_cache.h"
 
 namespace sluice::source {
-
-// Credentials of a Helm (HTTP or OCI) repository, from a repository Secret of type helm.
-struct HelmCredentials {
-    std::string username;
-    std::string password;
-    std::string tlsClientCertData;  // PEM
-    std::string tlsClientCertKey;   // PEM
-    bool insecure = false;          // skip TLS verification
-    bool plainHttp = false;         // OCI over HTTP (Argo CD's insecureOCIForceHttp)
-    bool passCredentials = false;
-    bool enableOCI = false;  // a repository Secret said the URL is an OCI registry
-};
 
 // Whether a chart source's repoURL names an OCI registry (oci://, or no scheme, as Argo CD takes).
 bool isOciRepository(const std::string& repoURL, bool enableOCI);
@@ -48,6 +38,30 @@ struct RenderedSources {
 };
 using RenderedPtr = std::shared_ptr<const RenderedSources>;
 
+// The destination cluster as renders see it (Helm's --kube-version and --api-versions): the
+// server's /version gitVersion ("v1.32.3-gke.1") and served group/versions; empty when the
+// server has not said, and the tools take their defaults.
+struct ClusterVersions {
+    std::string gitVersion;
+    std::vector<std::string> apiVersions;
+};
+
+// One render of an Application's sources: sources[i] at revisions[i] in `context`, and the key
+// SourceService caches the result under. Refers to the spec's sources: valid while they are.
+struct RenderRequest {
+    const std::vector<app::Source>& sources;
+    std::vector<std::string> revisions;
+    RenderContext context;
+    std::string key;
+};
+
+// The rendered objects readied for compare and apply (app::prepareDesired with "file:line"
+// sources), for an Application whose destination namespace is destinationNamespace and whose
+// instance name is `instance` (app::instanceName()).
+app::PreparedObjects prepareRendered(const std::vector<render::Object>& rendered,
+                                     const std::string& destinationNamespace,
+                                     const std::string& instance, const app::ScopeLookup& scope);
+
 class SourceService {
   public:
     SourceService(git::GitSource& git, Settings settings, ServiceHooks hooks, int concurrency = 4);
@@ -60,8 +74,16 @@ class SourceService {
     // repository that is down is reported and retried like a git remote).
     git::Revision resolve(const app::Source& source, const std::string& targetRevision);
 
+    // The render of the Application appNamespace/appName's sources (spec.sources) at
+    // `revisions`, in its context, with the key render() caches it under: the controller and
+    // `kubectl sluice app diff/manifests` render an Application alike.
+    RenderRequest request(const std::string& appName, const std::string& appNamespace,
+                          const app::ApplicationSpec& spec, std::vector<std::string> revisions,
+                          const ClusterVersions& cluster);
+
     // Renders every source at its revision (revisions[i] for sources[i]). Throws
     // render::RenderError / git::GitError; never returns a partial result.
+    RenderedPtr render(const RenderRequest& request);
     RenderedPtr render(const std::vector<app::Source>& sources,
                        const std::vector<std::string>& revisions, const RenderContext& context);
 
@@ -73,6 +95,10 @@ class SourceService {
     uint64_t renders() const;
 
   private:
+    RenderedPtr renderKeyed(const std::string& key, const std::vector<app::Source>& sources,
+                            const std::vector<std::string>& revisions,
+                            const RenderContext& context);
+
     struct Impl;
     std::unique_ptr<Impl> impl_;
     Settings settings_;
