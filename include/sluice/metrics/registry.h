@@ -3,6 +3,10 @@
 // by prometheus-cpp (its core library and text serializer; Sluice's own HTTP server serves the
 // page). Thread-safe. Pure: no I/O.
 //
+// prometheus-cpp 1.0 writes labels sorted by name, histogram _count and _sum before the buckets,
+// NaN as "Nan", and values with 16 significant digits: a double that needs 17 to read back
+// exactly (0.1 + 0.2) reads back one ulp off. Integers (counts) are exact up to 2^53.
+//
 // Families are created once, at start-up, and then updated by value:
 //   auto& reconciles = registry.counter("sluice_reconcile_total", "Reconciles by result.",
 //                                       {"controller", "result"});
