@@ -67,10 +67,11 @@ ApplicationController::Impl::Impl(kube::KubeClient& c, cache::SharedInformerFact
       git(g),
       opts(std::move(o)),
       clock(opts.clock ? *opts.clock : SystemClock::instance()),
-      queue(workqueue::Options{opts.clock, std::chrono::milliseconds(5),
-                               ExponentialBackoff{std::chrono::milliseconds(500), 2.0,
-                                                  std::chrono::milliseconds(300000)}}),
-      gate(std::make_shared<workqueue::Gate>(queue)),
+      runtime(workqueue::Options{opts.clock, std::chrono::milliseconds(5),
+                                 ExponentialBackoff{std::chrono::milliseconds(500), 2.0,
+                                                    std::chrono::milliseconds(300000)}},
+              opts.concurrency),
+      gate(runtime.gate()),
       appGvk{app::kGroup, app::kVersion, app::kKind} {
     opts.sources.plugins = [this] { return pluginDefinitions(); };
     source::ServiceHooks hooks;
@@ -88,7 +89,7 @@ ApplicationController::Impl::Impl(kube::KubeClient& c, cache::SharedInformerFact
 }
 
 ApplicationController::Impl::~Impl() {
-    stop();
+    runtime.stop();
 }
 
 void ApplicationController::Impl::ensureBaseInformers() {
@@ -148,30 +149,18 @@ bool ApplicationController::Impl::waitForSync(std::chrono::milliseconds timeout)
 }
 
 void ApplicationController::Impl::start() {
-    if (stopped || started.exchange(true)) return;
+    if (runtime.stopped()) return;
     ensureBaseInformers();
-    queue.run(std::max(1, opts.concurrency),
-              [this](const std::string& key) { return processKey(key); });
-}
-
-void ApplicationController::Impl::stop() {
-    if (stopped.exchange(true)) return;
-    stopSource.requestStop();
-    gate->close();
-    // Running reconciles finish (a sync stops after its current wave); queued keys are dropped.
-    queue.shutdown();
-}
-
-bool ApplicationController::Impl::processKey(const std::string& key) {
-    ReconcileOutcome out = reconcileKey(key);
-    if (out.rateLimited) return false;
-    queue.addAfter(key, out.requeueAfter.value_or(opts.pollInterval));
-    return true;
+    runtime.start([this](const std::string& key) {
+        ReconcileOutcome out = reconcileKey(key);
+        runtime::Result result;
+        result.backoff = out.rateLimited;
+        result.requeueAfter = out.requeueAfter.value_or(opts.pollInterval);
+        return result;
+    });
 }
 
 ReconcileOutcome ApplicationController::Impl::reconcileKey(const std::string& key) {
-    const auto keyLock = keyLocks.mutexFor(key);
-    std::lock_guard serial(*keyLock);  // reconcileNow() and the workers never overlap on a key
     const auto started = std::chrono::steady_clock::now();
     auto [ns, name] = cache::splitStoreKey(key);
     ReconcileOutcome out;
@@ -187,17 +176,8 @@ ReconcileOutcome ApplicationController::Impl::reconcileKey(const std::string& ke
     out.record.key = key;
     out.record.duration = std::chrono::steady_clock::now() - started;
     counters.reconciles++;
-    observe(out.record);
+    observer.notify(out.record);
     return out;
-}
-
-void ApplicationController::Impl::observe(const ReconcileRecord& record) {
-    std::function<void(const ReconcileRecord&)> fn;
-    {
-        std::lock_guard lock(observerMu);
-        fn = observer;
-    }
-    if (fn) fn(record);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -218,24 +198,14 @@ bool ApplicationController::Impl::loadApp(AppRef& ref) {
         }
     }
     if (!status) status = std::make_shared<const json>(json::object());
-    {
-        std::lock_guard lock(mu);
-        auto st = apps.find(ref.key);
-        if (st != apps.end() && !st->second.pending.resourceVersion.empty()) {
-            detail::PendingWrites& pending = st->second.pending;
-            if (detail::resourceVersionReached(kube::resourceVersionOf(*cached),
-                                               pending.resourceVersion)) {
-                pending = {};
-            } else {
-                if (pending.status) status = pending.status;
-                if (pending.operationRemoved) object.erase("operation");
-                if (!pending.annotationsRemoved.empty() &&
-                    object["metadata"].contains("annotations"))
-                    for (const auto& a : pending.annotationsRemoved)
-                        object["metadata"]["annotations"].erase(a);
-                object["metadata"]["resourceVersion"] = pending.resourceVersion;
-            }
-        }
+    if (auto unseen = pending.unseen(ref.key, kube::resourceVersionOf(*cached))) {
+        const auto& [version, writes] = *unseen;
+        if (writes.status) status = writes.status;
+        if (writes.operationRemoved) object.erase("operation");
+        if (!writes.annotationsRemoved.empty() && object["metadata"].contains("annotations"))
+            for (const auto& a : writes.annotationsRemoved)
+                object["metadata"]["annotations"].erase(a);
+        object["metadata"]["resourceVersion"] = version;
     }
     ref.object = std::move(object);
     ref.status = std::move(status);
@@ -250,13 +220,8 @@ std::string ApplicationController::Impl::operationPhase(const AppRef& ref) {
 
 void ApplicationController::Impl::recordPending(
     const std::string& key, const json& response,
-    const std::function<void(detail::PendingWrites&)>& update) {
-    const std::string rv = kube::resourceVersionOf(response);
-    std::lock_guard lock(mu);
-    detail::PendingWrites& pending = apps[key].pending;
-    if (!rv.empty() && detail::resourceVersionReached(rv, pending.resourceVersion))
-        pending.resourceVersion = rv;
-    update(pending);
+    const std::function<void(detail::UnseenWrites&)>& update) {
+    pending.record(key, kube::resourceVersionOf(response), update);
 }
 
 bool ApplicationController::Impl::writeStatus(AppRef& ref, const json& updates) {
@@ -314,7 +279,7 @@ bool ApplicationController::Impl::writeStatus(AppRef& ref, const json& updates) 
                                 : json::object();
         app::packStatus(storedStatus);
         auto stored = std::make_shared<const json>(std::move(storedStatus));
-        recordPending(ref.key, response, [&](detail::PendingWrites& p) { p.status = stored; });
+        recordPending(ref.key, response, [&](detail::UnseenWrites& p) { p.status = stored; });
         ref.status = stored;
         ref.object["metadata"]["resourceVersion"] = kube::resourceVersionOf(response);
         return true;
@@ -341,7 +306,7 @@ void ApplicationController::Impl::removeOperation(AppRef& ref) {
         json response =
             client.patch(appGvk, ref.ns, ref.name, kube::PatchType::Merge, R"({"operation":null})");
         recordPending(ref.key, response,
-                      [](detail::PendingWrites& p) { p.operationRemoved = true; });
+                      [](detail::UnseenWrites& p) { p.operationRemoved = true; });
         ref.object.erase("operation");
     } catch (const kube::ApiError& e) {
         if (!e.isNotFound()) throw;
@@ -356,7 +321,7 @@ void ApplicationController::Impl::removeAnnotations(AppRef& ref,
     try {
         json response =
             client.patch(appGvk, ref.ns, ref.name, kube::PatchType::Merge, patch.dump());
-        recordPending(ref.key, response, [&](detail::PendingWrites& p) {
+        recordPending(ref.key, response, [&](detail::UnseenWrites& p) {
             p.annotationsRemoved.insert(keys.begin(), keys.end());
         });
     } catch (const kube::ApiError& e) {
@@ -392,6 +357,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
     rec.key = key;
     AppRef ref{ns, name, key, app::instanceName(ns, name, opts.controlNamespace), {}, nullptr};
     if (!loadApp(ref)) {
+        pending.forget(key);
         std::lock_guard lock(mu);
         apps.erase(key);
         return out;
@@ -943,7 +909,7 @@ bool ApplicationController::waitForSync(std::chrono::milliseconds timeout) {
 }
 
 void ApplicationController::stop() {
-    impl_->stop();
+    impl_->runtime.stop();
 }
 
 void ApplicationController::refresh(const std::string& ns, const std::string& name) {
@@ -952,7 +918,7 @@ void ApplicationController::refresh(const std::string& ns, const std::string& na
         std::lock_guard lock(impl_->mu);
         impl_->apps[key].refreshRequestedAt = impl_->clock.now();
     }
-    impl_->queue.add(key);
+    impl_->runtime.add(key);
 }
 
 int ApplicationController::refreshRepository(const std::string& repoUrl,
@@ -964,7 +930,10 @@ ReconcileRecord ApplicationController::reconcileNow(const std::string& ns,
                                                     const std::string& name) {
     impl_->ensureBaseInformers();
     impl_->waitForSync(std::chrono::seconds(30));
-    return impl_->reconcileKey(ns + "/" + name).record;
+    return impl_->runtime
+        .runNow(ns + "/" + name,
+                [this](const std::string& key) { return impl_->reconcileKey(key); })
+        .record;
 }
 
 Stats ApplicationController::stats() const {
@@ -976,13 +945,12 @@ Stats ApplicationController::stats() const {
     s.driftCorrections = impl_->counters.driftCorrections;
     s.gitFetches = impl_->counters.gitFetches;
     s.gitErrors = impl_->counters.gitErrors;
-    s.queueDepth = impl_->queue.len();
+    s.queueDepth = impl_->runtime.queueDepth();
     return s;
 }
 
 void ApplicationController::setObserver(std::function<void(const ReconcileRecord&)> observer) {
-    std::lock_guard lock(impl_->observerMu);
-    impl_->observer = std::move(observer);
+    impl_->observer.set(std::move(observer));
 }
 
 }  // namespace sluice::appcontroller

@@ -21,11 +21,9 @@
 #include "sluice/appcontroller/controller.h"
 #include "sluice/cache/scoped_informer.h"
 #include "sluice/render/render.h"
+#include "sluice/runtime/runtime.h"
 #include "sluice/source/service.h"
 #include "sluice/util/lru_cache.h"
-#include "sluice/workqueue/gate.h"
-#include "sluice/workqueue/key_locks.h"
-#include "sluice/workqueue/workqueue.h"
 
 namespace sluice::appcontroller {
 
@@ -36,10 +34,9 @@ inline const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"
 
 namespace detail {
 
-// Writes of ours the Application cache may not show yet: until the cache reaches
-// `resourceVersion`, the reconcile reads these instead of the (older) cached fields.
-struct PendingWrites {
-    std::string resourceVersion;
+// Writes of ours the Application cache may not show yet (runtime::PendingWrites keeps them
+// with the version that shows them): the reconcile reads these instead of the cached fields.
+struct UnseenWrites {
     std::shared_ptr<const json> status;
     bool operationRemoved = false;
     std::set<std::string> annotationsRemoved;
@@ -52,7 +49,6 @@ struct AppState {
     // Last message of each deduplicated Event reason (InvalidSpec, ComparisonError, ...).
     std::map<std::string, std::string> lastEvent;
     std::optional<Clock::TimePoint> retryAt;  // the pending retry of a failed sync
-    PendingWrites pending;
     // The last compare's results, reused for objects neither git nor the cluster changed.
     std::shared_ptr<const app::CompareMemo> compareMemo;
 };
@@ -140,12 +136,10 @@ struct ApplicationController::Impl {
 
     // --- lifecycle (controller.cpp)
     void start();
-    void stop();
     void ensureBaseInformers();
     bool waitForSync(std::chrono::milliseconds timeout);
-    bool processKey(const std::string& key);
+    // One reconcile of key with its timing, counters and observer; exceptions become errors.
     ReconcileOutcome reconcileKey(const std::string& key);
-    void observe(const ReconcileRecord& record);
 
     // --- reconcile (controller.cpp)
     ReconcileOutcome reconcile(const std::string& ns, const std::string& name);
@@ -161,7 +155,7 @@ struct ApplicationController::Impl {
     void removeOperation(AppRef& ref);
     void removeAnnotations(AppRef& ref, const std::vector<std::string>& keys);
     void recordPending(const std::string& key, const json& response,
-                       const std::function<void(detail::PendingWrites&)>& update);
+                       const std::function<void(detail::UnseenWrites&)>& update);
     void eventOnce(const AppRef& ref, kube::EventType type, const std::string& reason,
                    const std::string& message);
     void event(const AppRef& ref, kube::EventType type, const std::string& reason,
@@ -211,6 +205,7 @@ struct ApplicationController::Impl {
         int retryCount = 0;
         std::string startedAt;  // kept across retries
     };
+    class SyncRun;  // one sync's phases (sync.cpp)
     SyncOutcome runSync(AppRef& ref, const app::ApplicationSpec& spec, Desired& desired,
                         const SyncRequest& req, json& updates);
     // Waits (bounded) until the managed caches hold at least the versions a sync wrote.
@@ -223,11 +218,10 @@ struct ApplicationController::Impl {
     const Clock& clock;
     std::unique_ptr<kube::KubeEventRecorder> ownEvents;
     kube::EventRecorder* events;
-    workqueue::WorkQueue queue;
-    std::shared_ptr<workqueue::Gate> gate;
-    StopSource stopSource;
-    std::atomic<bool> started{false};
-    std::atomic<bool> stopped{false};
+    runtime::Runtime runtime;
+    std::shared_ptr<workqueue::Gate> gate;  // runtime.gate(), for the informers' handlers
+    runtime::Observer<ReconcileRecord> observer;
+    runtime::PendingWrites<detail::UnseenWrites> pending;
     kube::GroupVersionKind appGvk;
 
     std::mutex baseMu;  // creation of the base informers
@@ -253,11 +247,6 @@ struct ApplicationController::Impl {
     detail::LruCache<detail::Prepared> preparedStates{1024};
     // Each render key's source types, so a prepared state found above needs no render.
     detail::LruCache<std::shared_ptr<const std::vector<std::string>>> sourceTypes{4096};
-
-    workqueue::KeyLocks keyLocks;
-
-    std::mutex observerMu;
-    std::function<void(const ReconcileRecord&)> observer;
 
     struct Counters {
         std::atomic<uint64_t> reconciles{0}, syncs{0}, syncFailures{0}, prunes{0},

@@ -449,7 +449,7 @@ int ApplicationController::Impl::refreshRepository(const std::string& repoUrl,
             std::lock_guard lock(mu);
             apps[key].refreshRequestedAt = clock.now();
         }
-        queue.add(key);
+        runtime.add(key);
         ++queued;
     }
     return queued;

@@ -8,6 +8,7 @@
 
 #include "impl.h"
 #include "sluice/util/strings.h"
+#include "sync_outcome.h"
 #include "util.h"
 
 namespace sluice::appcontroller {
@@ -51,490 +52,540 @@ bool bootstrapReady(const json& obj) {
 
 }  // namespace
 
-SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::ApplicationSpec& spec,
-                                                 Desired& desired, const SyncRequest& req,
-                                                 json& updates) {
-    SyncOutcome so;
-    counters.syncs++;
-    const app::CompareResult& compared = desired.compared;
-    const app::SyncPlan plan = app::planSync(compared, req.request);
-    const app::SyncOptions& options = req.request.options;
-    const std::string sha = desired.revision.sha;
-    const json revisionRecord = revisionAndSource(ref, spec, desired);
-    const bool dryRun = req.op.dryRun;
-    const auto deadline = clock.now() + opts.syncTimeout;
-    const StopToken stop = stopSource.token();
-    const kube::DeleteOptions pruneDelete{propagationPolicy(options.prunePropagationPolicy),
-                                          std::nullopt, "", "", false};
-    so.retryCount = req.retryCount;
-    so.startedAt = req.startedAt;
+// One sync operation, phase by phase: begin (Running in the status) -> CreateNamespace ->
+// bootstrap (Namespaces, CRDs) -> validate (dry run) -> waves (apply, prune, wait healthy) ->
+// PruneLast -> finish (outcome, inventory, history, Events).
+class ApplicationController::Impl::SyncRun {
+  public:
+    using Impl = ApplicationController::Impl;
+    SyncRun(Impl& impl, AppRef& ref, const app::ApplicationSpec& spec, Desired& desired,
+            const Impl::SyncRequest& req, json& updates)
+        : impl_(impl),
+          ref_(ref),
+          spec_(spec),
+          req_(req),
+          updates_(updates),
+          compared_(desired.compared),
+          plan_(app::planSync(compared_, req.request)),
+          options_(req.request.options),
+          sha_(desired.revision.sha),
+          revisionRecord_(revisionAndSource(ref, spec, desired)),
+          dryRun_(req.op.dryRun),
+          deadline_(impl.clock.now() + impl.opts.syncTimeout),
+          stop_(impl.runtime.stopToken()),
+          results_(compared_.resources.size()),
+          applied_(compared_.resources.size(), false),
+          pruned_(compared_.resources.size(), false),
+          recorded_(desired.inventory) {
+        so_.retryCount = req.retryCount;
+        so_.startedAt = req.startedAt;
+        for (const auto& e : recorded_) recordedKeys_.insert(e.key());
+    }
 
-    // Per-resource results (index into compared.resources), filled concurrently.
-    std::mutex resultsMu;
-    std::vector<std::optional<json>> results(compared.resources.size());
-    std::vector<bool> applied(compared.resources.size(), false);
-    std::vector<bool> pruned(compared.resources.size(), false);
-    std::map<std::size_t, std::string> appliedVersion;
-    auto setResult = [&](std::size_t i, const std::string& state, const std::string& message) {
-        const auto& r = compared.resources[i];
-        json item = {{"group", r.key.group},  {"version", r.version}, {"kind", r.key.kind},
-                     {"namespace", r.key.ns}, {"name", r.key.name},   {"status", state},
-                     {"message", message},    {"syncPhase", "Sync"}};
-        std::lock_guard lock(resultsMu);
-        results[i] = std::move(item);
-    };
-    auto gvkAt = [&](std::size_t i) {
-        const auto& r = compared.resources[i];
+    SyncOutcome run() {
+        impl_.counters.syncs++;
+        bool ok = begin() && createNamespace() && bootstrap() && validate() && waves();
+        reportSkipped(ok);
+        return finish(ok);
+    }
+
+  private:
+    bool begin();
+    bool createNamespace();
+    bool bootstrap();
+    bool validate();
+    bool waves();
+    void reportSkipped(bool& ok);
+    SyncOutcome finish(bool ok);
+
+    bool interruption();
+    bool pause() { return stop_.sleepFor(impl_.opts.healthPollInterval); }
+    bool recordIntent(const std::vector<std::size_t>& indices);
+    std::optional<std::string> applyOne(std::size_t i, bool validateOnly);
+    std::optional<std::string> recreate(std::size_t i, const json& payload,
+                                        const kube::ApplyOptions& ao, json& response);
+    bool applyAll(const std::vector<std::size_t>& indices);
+    std::optional<std::string> pruneOne(std::size_t i);
+    bool pruneAll(const std::vector<std::size_t>& indices);
+    bool waitHealthy(const std::vector<std::size_t>& indices);
+    bool waitBootstrapReady();
+    void setResult(std::size_t i, const std::string& state, const std::string& message);
+    kube::GroupVersionKind gvkAt(std::size_t i) const {
+        const auto& r = compared_.resources[i];
         return detail::gvkOf(r.key.group, r.version, r.key.kind);
-    };
+    }
 
-    // Start: the operation is visible as Running before anything is written to the cluster.
-    json opState = {
-        {"operation", recordedOperation(req.op.raw)},
+    Impl& impl_;
+    AppRef& ref_;
+    const app::ApplicationSpec& spec_;
+    const Impl::SyncRequest& req_;
+    json& updates_;
+    const app::CompareResult& compared_;
+    const app::SyncPlan plan_;
+    const app::SyncOptions& options_;
+    const std::string sha_;
+    const json revisionRecord_;
+    const bool dryRun_;
+    const Clock::TimePoint deadline_;
+    const StopToken stop_;
+
+    SyncOutcome so_;
+    json opState_;
+    std::string failure_;    // non-empty: the sync failed with this message
+    bool terminal_ = false;  // failure not worth a retry (timeout, termination)
+    // Per-resource results (index into compared.resources), filled concurrently.
+    std::mutex resultsMu_;
+    std::vector<std::optional<json>> results_;
+    std::vector<bool> applied_;
+    std::vector<bool> pruned_;
+    std::map<std::size_t, std::string> appliedVersion_;
+    // The inventory written ahead of the applies.
+    std::vector<app::InventoryEntry> recorded_;
+    std::set<app::ResourceKey> recordedKeys_;
+};
+
+void ApplicationController::Impl::SyncRun::setResult(std::size_t i, const std::string& state,
+                                                     const std::string& message) {
+    const auto& r = compared_.resources[i];
+    json item = {{"group", r.key.group},  {"version", r.version}, {"kind", r.key.kind},
+                 {"namespace", r.key.ns}, {"name", r.key.name},   {"status", state},
+                 {"message", message},    {"syncPhase", "Sync"}};
+    std::lock_guard lock(resultsMu_);
+    results_[i] = std::move(item);
+}
+
+// The operation is visible as Running before anything is written to the cluster.
+bool ApplicationController::Impl::SyncRun::begin() {
+    opState_ = {
+        {"operation", recordedOperation(req_.op.raw)},
         {"phase", "Running"},
-        {"message", req.retryCount > 0 ? "retrying attempt #" + std::to_string(req.retryCount)
-                                       : std::string("syncing")},
-        {"startedAt", req.startedAt},
-        {"retryCount", req.retryCount},
-        {"syncResult", revisionRecord}};
-    opState["syncResult"]["resources"] = json::array();
-    updates["operationState"] = opState;
-    auto terminatedByUser = [&] { return operationPhase(ref) == "Terminating"; };
-    std::string failure;    // non-empty: the sync failed with this message
-    bool terminal = false;  // failure not worth a retry (timeout, termination)
-    if (!writeStatus(ref, updates)) {
-        so.terminated = true;
-    } else {
-        event(ref, kube::EventType::Normal, "SyncStarted",
-              std::string(dryRun ? "dry-run " : "") + "sync to " + sha + " started" +
-                  (req.automated ? " (automated)" : "") +
-                  (req.retryCount > 0 ? ", attempt #" + std::to_string(req.retryCount + 1) : ""));
+        {"message", req_.retryCount > 0 ? "retrying attempt #" + std::to_string(req_.retryCount)
+                                        : std::string("syncing")},
+        {"startedAt", req_.startedAt},
+        {"retryCount", req_.retryCount},
+        {"syncResult", revisionRecord_}};
+    opState_["syncResult"]["resources"] = json::array();
+    updates_["operationState"] = opState_;
+    if (!impl_.writeStatus(ref_, updates_)) {
+        so_.terminated = true;
+        return false;
     }
+    impl_.event(
+        ref_, kube::EventType::Normal, "SyncStarted",
+        std::string(dryRun_ ? "dry-run " : "") + "sync to " + sha_ + " started" +
+            (req_.automated ? " (automated)" : "") +
+            (req_.retryCount > 0 ? ", attempt #" + std::to_string(req_.retryCount + 1) : ""));
+    return true;
+}
 
-    // Why the sync must end now, checked between steps: shutdown, timeout, termination.
-    auto interruption = [&]() -> bool {
-        if (so.terminated) return true;
-        if (stop.stopRequested()) {
-            so.interrupted = true;
-            return true;
-        }
-        if (clock.now() >= deadline) {
-            failure = "sync timed out after " + detail::formatDuration(opts.syncTimeout);
-            terminal = true;
-            return true;
-        }
-        if (terminatedByUser()) {
-            so.terminated = true;
-            return true;
-        }
-        return false;
-    };
-    // Sleeps one health poll; false when the controller is stopping.
-    auto pause = [&] { return stop.sleepFor(opts.healthPollInterval); };
+// Why the sync must end now, checked between steps: shutdown, timeout, termination.
+bool ApplicationController::Impl::SyncRun::interruption() {
+    if (so_.terminated) return true;
+    if (stop_.stopRequested()) {
+        so_.interrupted = true;
+        return true;
+    }
+    if (impl_.clock.now() >= deadline_) {
+        failure_ = "sync timed out after " + detail::formatDuration(impl_.opts.syncTimeout);
+        terminal_ = true;
+        return true;
+    }
+    if (impl_.operationPhase(ref_) == "Terminating") {
+        so_.terminated = true;
+        return true;
+    }
+    return false;
+}
 
-    // Write-ahead: before objects are applied, the inventory in the status already names them,
-    // so a sync cut short at any point (even by SIGKILL) leaves nothing with our tracking id
-    // that a later prune could miss. One status write per step that adds to the inventory.
-    auto entryOf = [&](std::size_t i) {
-        const auto& r = compared.resources[i];
-        return app::InventoryEntry{r.key.group, r.version, r.key.kind, r.key.ns, r.key.name};
-    };
-    std::vector<app::InventoryEntry> recorded = desired.inventory;
-    std::set<app::ResourceKey> recordedKeys;
-    for (const auto& e : recorded) recordedKeys.insert(e.key());
-    auto recordIntent = [&](const std::vector<std::size_t>& indices) -> bool {
-        if (dryRun) return true;
-        bool grew = false;
-        for (std::size_t i : indices)
-            if (recordedKeys.insert(compared.resources[i].key).second) {
-                recorded.push_back(entryOf(i));
-                grew = true;
-            }
-        if (!grew) return true;
-        json inventory = {{"inventory", app::inventoryStatus(recorded)}};
-        if (writeStatus(ref, inventory)) return true;
-        so.terminated = true;  // the user terminated the operation meanwhile
-        return false;
-    };
+// Write-ahead: before objects are applied, the inventory in the status already names them, so
+// a sync cut short at any point (even by SIGKILL) leaves nothing with our tracking id that a
+// later prune could miss. One status write per step that adds to the inventory.
+bool ApplicationController::Impl::SyncRun::recordIntent(const std::vector<std::size_t>& indices) {
+    if (dryRun_) return true;
+    bool grew = false;
+    for (std::size_t i : indices)
+        if (recordedKeys_.insert(compared_.resources[i].key).second) {
+            recorded_.push_back(detail::inventoryEntryOf(compared_.resources[i]));
+            grew = true;
+        }
+    if (!grew) return true;
+    json inventory = {{"inventory", app::inventoryStatus(recorded_)}};
+    if (impl_.writeStatus(ref_, inventory)) return true;
+    so_.terminated = true;  // the user terminated the operation meanwhile
+    return false;
+}
 
-    auto applyOne = [&](std::size_t i, bool validateOnly) -> std::optional<std::string> {
-        const auto& r = compared.resources[i];
-        // A Canary's target: its replicas are the Canary controller's, never re-applied.
-        const json payload =
-            app::controlledPayload(app::applyPayload(*r.desired, r.live, spec.ignoreDifferences,
-                                                     options.respectIgnoreDifferences),
-                                   r.live, r.controlled, opts.fieldManager);
-        kube::ApplyOptions ao;
-        ao.fieldManager = opts.fieldManager;
-        ao.force = true;  // as Argo CD: git wins over other managers of the same fields
-        ao.dryRun = validateOnly || dryRun;
-        std::string verb = "serverside-applied";
+// Replace=true and an immutable field changed: the object is deleted, its deletion waited
+// for, and applied again. An error message, or nothing with `response` set.
+std::optional<std::string> ApplicationController::Impl::SyncRun::recreate(
+    std::size_t i, const json& payload, const kube::ApplyOptions& ao, json& response) {
+    const auto& r = compared_.resources[i];
+    const auto gvk = gvkAt(i);
+    kube::DeleteOptions del;
+    del.propagationPolicy = "Foreground";
+    try {
+        impl_.client.remove(gvk, r.key.ns, r.key.name, del);
+    } catch (const kube::ApiError& de) {
+        if (!de.isNotFound()) throw;
+    }
+    for (;;) {
         try {
-            json response;
-            try {
-                response = client.apply(payload, ao);
-            } catch (const kube::ApiError& e) {
-                const bool immutable = e.isInvalid() && isImmutableError(e.message());
-                if (validateOnly || ao.dryRun || !immutable ||
-                    !(options.replace || r.objectOptions.replace))
-                    throw;
-                // Replace=true: an immutable field changed, so the object is re-created.
-                const auto gvk = gvkAt(i);
-                kube::DeleteOptions del;
-                del.propagationPolicy = "Foreground";
-                try {
-                    client.remove(gvk, r.key.ns, r.key.name, del);
-                } catch (const kube::ApiError& de) {
-                    if (!de.isNotFound()) throw;
-                }
-                for (;;) {
-                    try {
-                        client.get(gvk, r.key.ns, r.key.name);
-                    } catch (const kube::ApiError& ge) {
-                        if (ge.isNotFound()) break;
-                        throw;
-                    }
-                    if (clock.now() >= deadline)
-                        return std::string("timed out waiting for the old object to be deleted");
-                    if (!pause()) return std::string("interrupted by controller shutdown");
-                }
-                json fresh = payload;
-                response = client.apply(fresh, ao);
-                verb = "replaced";
-            }
-            if (!validateOnly) {
-                const std::string rv = kube::resourceVersionOf(response);
-                std::lock_guard lock(resultsMu);
-                applied[i] = true;
-                if (!ao.dryRun) {
-                    appliedVersion[i] = rv;
-                    so.written.push_back({gvkAt(i), r.key.ns, r.key.name, rv});
-                }
-            }
-            if (!validateOnly)
-                setResult(i, "Synced",
-                          kubectlName(r.key) + " " + verb + (ao.dryRun ? " (dry run)" : ""));
-            return std::nullopt;
+            impl_.client.get(gvk, r.key.ns, r.key.name);
+        } catch (const kube::ApiError& ge) {
+            if (ge.isNotFound()) break;
+            throw;
+        }
+        if (impl_.clock.now() >= deadline_)
+            return std::string("timed out waiting for the old object to be deleted");
+        if (!pause()) return std::string("interrupted by controller shutdown");
+    }
+    json fresh = payload;
+    response = impl_.client.apply(fresh, ao);
+    return std::nullopt;
+}
+
+// Server-side apply of one object (a dry run when validating): an error message or nothing.
+std::optional<std::string> ApplicationController::Impl::SyncRun::applyOne(std::size_t i,
+                                                                          bool validateOnly) {
+    const auto& r = compared_.resources[i];
+    // A Canary's target: its replicas are the Canary controller's, never re-applied.
+    const json payload =
+        app::controlledPayload(app::applyPayload(*r.desired, r.live, spec_.ignoreDifferences,
+                                                 options_.respectIgnoreDifferences),
+                               r.live, r.controlled, impl_.opts.fieldManager);
+    kube::ApplyOptions ao;
+    ao.fieldManager = impl_.opts.fieldManager;
+    ao.force = true;  // as Argo CD: git wins over other managers of the same fields
+    ao.dryRun = validateOnly || dryRun_;
+    std::string verb = "serverside-applied";
+    try {
+        json response;
+        try {
+            response = impl_.client.apply(payload, ao);
         } catch (const kube::ApiError& e) {
+            const bool immutable = e.isInvalid() && isImmutableError(e.message());
+            if (validateOnly || ao.dryRun || !immutable ||
+                !(options_.replace || r.objectOptions.replace))
+                throw;
+            if (auto error = recreate(i, payload, ao, response)) return error;
+            verb = "replaced";
+        }
+        if (validateOnly) return std::nullopt;
+        {
+            const std::string rv = kube::resourceVersionOf(response);
+            std::lock_guard lock(resultsMu_);
+            applied_[i] = true;
+            if (!ao.dryRun) {
+                appliedVersion_[i] = rv;
+                so_.written.push_back({gvkAt(i), r.key.ns, r.key.name, rv});
+            }
+        }
+        setResult(i, "Synced", kubectlName(r.key) + " " + verb + (ao.dryRun ? " (dry run)" : ""));
+        return std::nullopt;
+    } catch (const kube::ApiError& e) {
+        return e.message();
+    } catch (const std::exception& e) {
+        return std::string(e.what());
+    }
+}
+
+bool ApplicationController::Impl::SyncRun::applyAll(const std::vector<std::size_t>& indices) {
+    std::vector<std::optional<std::string>> errors(indices.size());
+    detail::parallelFor(indices.size(), impl_.opts.applyConcurrency,
+                        [&](std::size_t n) { errors[n] = applyOne(indices[n], false); });
+    std::vector<std::string> failed;
+    for (std::size_t n = 0; n < indices.size(); ++n) {
+        if (!errors[n]) continue;
+        setResult(indices[n], "SyncFailed", *errors[n]);
+        failed.push_back(describeKey(compared_.resources[indices[n]].key) + ": " + *errors[n]);
+    }
+    if (failed.empty()) return true;
+    failure_ = "one or more objects failed to apply: " + join(failed, "; ");
+    return false;
+}
+
+// Deletes one object if it is still ours (never a re-created namesake): an error or nothing.
+std::optional<std::string> ApplicationController::Impl::SyncRun::pruneOne(std::size_t i) {
+    const auto& r = compared_.resources[i];
+    const auto gvk = gvkAt(i);
+    auto live = impl_.liveObject(gvk, r.key.ns, r.key.name);
+    if (!live) {
+        setResult(i, "Pruned", "already deleted");
+        return std::nullopt;
+    }
+    if (!app::isTrackedBy(*live, ref_.instance)) {
+        setResult(i, "PruneSkipped", "no longer tracked by " + ref_.instance);
+        return std::nullopt;
+    }
+    if (dryRun_) {
+        setResult(i, "Pruned", "pruned (dry run)");
+        return std::nullopt;
+    }
+    kube::DeleteOptions del{propagationPolicy(options_.prunePropagationPolicy), std::nullopt, "",
+                            "", false};
+    del.preconditionUid = kube::uidOf(*live);
+    try {
+        impl_.client.remove(gvk, r.key.ns, r.key.name, del);
+    } catch (const kube::ApiError& e) {
+        if (!e.isNotFound()) {
+            setResult(i, "SyncFailed", "prune failed: " + e.message());
             return e.message();
-        } catch (const std::exception& e) {
-            return std::string(e.what());
         }
-    };
-
-    auto applyAll = [&](const std::vector<std::size_t>& indices) -> bool {
-        std::vector<std::optional<std::string>> errors(indices.size());
-        detail::parallelFor(indices.size(), opts.applyConcurrency,
-                            [&](std::size_t n) { errors[n] = applyOne(indices[n], false); });
-        std::vector<std::string> failed;
-        for (std::size_t n = 0; n < indices.size(); ++n) {
-            if (!errors[n]) continue;
-            setResult(indices[n], "SyncFailed", *errors[n]);
-            failed.push_back(describeKey(compared.resources[indices[n]].key) + ": " + *errors[n]);
-        }
-        if (failed.empty()) return true;
-        failure = "one or more objects failed to apply: " + join(failed, "; ");
-        return false;
-    };
-
-    auto pruneAll = [&](const std::vector<std::size_t>& indices) -> bool {
-        std::vector<std::optional<std::string>> errors(indices.size());
-        detail::parallelFor(indices.size(), opts.applyConcurrency, [&](std::size_t n) {
-            const std::size_t i = indices[n];
-            const auto& r = compared.resources[i];
-            const auto gvk = gvkAt(i);
-            auto live = liveObject(gvk, r.key.ns, r.key.name);
-            if (!live) {
-                setResult(i, "Pruned", "already deleted");
-                return;
-            }
-            if (!app::isTrackedBy(*live, ref.instance)) {
-                setResult(i, "PruneSkipped", "no longer tracked by " + ref.instance);
-                return;
-            }
-            if (dryRun) {
-                setResult(i, "Pruned", "pruned (dry run)");
-                return;
-            }
-            kube::DeleteOptions del = pruneDelete;
-            del.preconditionUid = kube::uidOf(*live);  // never delete a re-created namesake
-            try {
-                client.remove(gvk, r.key.ns, r.key.name, del);
-            } catch (const kube::ApiError& e) {
-                if (!e.isNotFound()) {
-                    errors[n] = e.message();
-                    setResult(i, "SyncFailed", "prune failed: " + e.message());
-                    return;
-                }
-            } catch (const std::exception& e) {
-                errors[n] = e.what();
-                setResult(i, "SyncFailed", std::string("prune failed: ") + e.what());
-                return;
-            }
-            {
-                std::lock_guard lock(resultsMu);
-                pruned[i] = true;
-                so.pruned++;
-            }
-            setResult(i, "Pruned", "pruned");
-            const std::string what =
-                "pruned " + detail::describe(r.key.group, r.key.kind, r.key.ns, r.key.name);
-            spdlog::info("application {}: {}", ref.key, what);
-            event(ref, kube::EventType::Normal, "Pruned", what);
-        });
-        std::vector<std::string> failed;
-        for (std::size_t n = 0; n < indices.size(); ++n)
-            if (errors[n])
-                failed.push_back(describeKey(compared.resources[indices[n]].key) + ": " +
-                                 *errors[n]);
-        if (failed.empty()) return true;
-        failure = "one or more objects failed to prune: " + join(failed, "; ");
-        return false;
-    };
-
-    // Waits until every applied object of a step is Healthy (or Suspended) in the cache, as of
-    // our write at least. False: failed (Degraded), timed out, terminated or interrupted.
-    auto waitHealthy = [&](const std::vector<std::size_t>& indices) -> bool {
-        for (;;) {
-            if (interruption()) return false;
-            bool ready = true;
-            for (std::size_t i : indices) {
-                if (!applied[i]) continue;
-                const auto& r = compared.resources[i];
-                const auto gvk = gvkAt(i);
-                std::shared_ptr<const json> live = liveObject(gvk, r.key.ns, r.key.name);
-                if (cache::ScopedInformer* cached = managedInformer(gvk);
-                    !cached || !cached->covers(r.key.ns)) {
-                    try {
-                        live = std::make_shared<const json>(client.get(gvk, r.key.ns, r.key.name));
-                    } catch (const kube::ApiError& e) {
-                        if (!e.isNotFound()) throw;
-                    }
-                }
-                if (!live || !detail::resourceVersionReached(kube::resourceVersionOf(*live),
-                                                             appliedVersion[i])) {
-                    ready = false;
-                    continue;
-                }
-                health::Assessment h = health::assess(*live);
-                if (h.status == health::Status::Degraded) {
-                    failure = describeKey(r.key) + " is Degraded" +
-                              (h.message.empty() ? "" : ": " + h.message);
-                    return false;
-                }
-                if (h.status != health::Status::Healthy && h.status != health::Status::Suspended)
-                    ready = false;
-            }
-            if (ready) return true;
-            if (!pause()) {
-                so.interrupted = true;
-                return false;
-            }
-        }
-    };
-
-    bool ok = !so.terminated;
-    // CreateNamespace=true: the destination namespace, neither tracked nor in the inventory.
-    if (ok && options.createNamespace && !spec.destination.namespace_.empty() && !dryRun) {
-        const kube::GroupVersionKind nsGvk{"", "v1", "Namespace"};
-        try {
-            client.get(nsGvk, "", spec.destination.namespace_);
-        } catch (const kube::ApiError& e) {
-            if (!e.isNotFound()) throw;
-            try {
-                client.create({{"apiVersion", "v1"},
-                               {"kind", "Namespace"},
-                               {"metadata", {{"name", spec.destination.namespace_}}}});
-                spdlog::info("application {}: created namespace {}", ref.key,
-                             spec.destination.namespace_);
-            } catch (const kube::ApiError& ce) {
-                if (!ce.isAlreadyExists()) {
-                    failure =
-                        "creating namespace " + spec.destination.namespace_ + ": " + ce.message();
-                    ok = false;
-                }
-            }
-        }
+    } catch (const std::exception& e) {
+        setResult(i, "SyncFailed", std::string("prune failed: ") + e.what());
+        return std::string(e.what());
     }
+    {
+        std::lock_guard lock(resultsMu_);
+        pruned_[i] = true;
+        so_.pruned++;
+    }
+    setResult(i, "Pruned", "pruned");
+    const std::string what = "pruned " + describeKey(r.key);
+    spdlog::info("application {}: {}", ref_.key, what);
+    impl_.event(ref_, kube::EventType::Normal, "Pruned", what);
+    return std::nullopt;
+}
 
-    // Namespaces and CRDs first, and waited for, so what lives in them can be dry-run.
-    if (ok && !plan.bootstrap.empty()) {
-        ok = recordIntent(plan.bootstrap) && applyAll(plan.bootstrap);
-        bool crds = false;
-        for (std::size_t i : plan.bootstrap)
-            crds |= compared.resources[i].key.kind == "CustomResourceDefinition";
-        while (ok && !dryRun) {
-            bool ready = true;
-            for (std::size_t i : plan.bootstrap) {
-                const auto& r = compared.resources[i];
+bool ApplicationController::Impl::SyncRun::pruneAll(const std::vector<std::size_t>& indices) {
+    std::vector<std::optional<std::string>> errors(indices.size());
+    detail::parallelFor(indices.size(), impl_.opts.applyConcurrency,
+                        [&](std::size_t n) { errors[n] = pruneOne(indices[n]); });
+    std::vector<std::string> failed;
+    for (std::size_t n = 0; n < indices.size(); ++n)
+        if (errors[n])
+            failed.push_back(describeKey(compared_.resources[indices[n]].key) + ": " + *errors[n]);
+    if (failed.empty()) return true;
+    failure_ = "one or more objects failed to prune: " + join(failed, "; ");
+    return false;
+}
+
+// Waits until every applied object of a step is Healthy (or Suspended) in the cache, as of our
+// write at least. False: failed (Degraded), timed out, terminated or interrupted.
+bool ApplicationController::Impl::SyncRun::waitHealthy(const std::vector<std::size_t>& indices) {
+    for (;;) {
+        if (interruption()) return false;
+        bool ready = true;
+        for (std::size_t i : indices) {
+            if (!applied_[i]) continue;
+            const auto& r = compared_.resources[i];
+            const auto gvk = gvkAt(i);
+            std::shared_ptr<const json> live = impl_.liveObject(gvk, r.key.ns, r.key.name);
+            if (cache::ScopedInformer* cached = impl_.managedInformer(gvk);
+                !cached || !cached->covers(r.key.ns)) {
                 try {
-                    if (!bootstrapReady(client.get(gvkAt(i), r.key.ns, r.key.name))) ready = false;
+                    live =
+                        std::make_shared<const json>(impl_.client.get(gvk, r.key.ns, r.key.name));
                 } catch (const kube::ApiError& e) {
                     if (!e.isNotFound()) throw;
-                    ready = false;
                 }
             }
-            if (ready) break;
-            if (interruption() || !pause()) {
-                if (stop.stopRequested()) so.interrupted = true;
-                ok = false;
-            }
-        }
-        if (ok && crds) {
-            // Kinds these CRDs define are served now: watch them before waiting on their health.
-            forgetUnknownKinds();
-            std::set<kube::GroupVersionKind> kinds;
-            for (const auto& step : plan.waves)
-                for (std::size_t i : step.apply) kinds.insert(gvkAt(i));
-            ensureInformers(kinds, std::chrono::seconds(10));
-        }
-    }
-
-    // Validate: every object is dry-run first; one rejection and nothing is applied.
-    if (ok && options.validate) {
-        std::vector<std::size_t> check;
-        auto scope = scopeLookup();
-        for (const auto& step : plan.waves)
-            for (std::size_t i : step.apply) {
-                const auto& r = compared.resources[i];
-                if (r.objectOptions.validateDisabled) continue;
-                if (r.objectOptions.skipDryRunOnMissingResource &&
-                    !scope(gvkAt(i).apiVersion(), r.key.kind))
-                    continue;
-                check.push_back(i);
-            }
-        std::vector<std::optional<std::string>> errors(check.size());
-        detail::parallelFor(check.size(), opts.applyConcurrency,
-                            [&](std::size_t n) { errors[n] = applyOne(check[n], true); });
-        std::vector<std::string> rejected;
-        for (std::size_t n = 0; n < check.size(); ++n) {
-            if (!errors[n]) continue;
-            // An immutable field is what Replace=true is for: the object is re-created.
-            if (isImmutableError(*errors[n]) &&
-                (options.replace || compared.resources[check[n]].objectOptions.replace))
+            if (!live || !runtime::resourceVersionReached(kube::resourceVersionOf(*live),
+                                                          appliedVersion_[i])) {
+                ready = false;
                 continue;
-            setResult(check[n], "SyncFailed", *errors[n]);
-            rejected.push_back(describeKey(compared.resources[check[n]].key) + ": " + *errors[n]);
+            }
+            health::Assessment h = health::assess(*live);
+            if (h.status == health::Status::Degraded) {
+                failure_ = describeKey(r.key) + " is Degraded" +
+                           (h.message.empty() ? "" : ": " + h.message);
+                return false;
+            }
+            if (h.status != health::Status::Healthy && h.status != health::Status::Suspended)
+                ready = false;
         }
-        if (!rejected.empty()) {
-            failure = "one or more objects failed validation (dry run), nothing was applied: " +
-                      join(rejected, "; ");
-            ok = false;
+        if (ready) return true;
+        if (!pause()) {
+            so_.interrupted = true;
+            return false;
         }
     }
+}
 
-    for (std::size_t w = 0; ok && w < plan.waves.size(); ++w) {
-        const app::SyncStep& step = plan.waves[w];
-        if (w > 0 && interruption()) {
-            ok = false;
-            break;
-        }
-        ok = recordIntent(step.apply) && applyAll(step.apply) && pruneAll(step.prune);
-        const bool later = w + 1 < plan.waves.size() || !plan.pruneLast.empty();
-        if (ok && later && !dryRun) ok = waitHealthy(step.apply);
+// CreateNamespace=true: the destination namespace, neither tracked nor in the inventory.
+bool ApplicationController::Impl::SyncRun::createNamespace() {
+    const std::string& ns = spec_.destination.namespace_;
+    if (!options_.createNamespace || ns.empty() || dryRun_) return true;
+    try {
+        impl_.client.get(kube::GroupVersionKind{"", "v1", "Namespace"}, "", ns);
+        return true;
+    } catch (const kube::ApiError& e) {
+        if (!e.isNotFound()) throw;
     }
-    if (ok && !plan.pruneLast.empty()) ok = pruneAll(plan.pruneLast);
+    try {
+        impl_.client.create(
+            {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+        spdlog::info("application {}: created namespace {}", ref_.key, ns);
+    } catch (const kube::ApiError& ce) {
+        if (!ce.isAlreadyExists()) {
+            failure_ = "creating namespace " + ns + ": " + ce.message();
+            return false;
+        }
+    }
+    return true;
+}
 
-    // Resources not touched: owned by another Application, or prune not allowed.
-    for (std::size_t i : plan.skipped) {
-        const auto& r = compared.resources[i];
+// The bootstrap objects are ready (Namespaces Active, CRDs Established); false when the sync
+// must end first.
+bool ApplicationController::Impl::SyncRun::waitBootstrapReady() {
+    for (;;) {
+        bool ready = true;
+        for (std::size_t i : plan_.bootstrap) {
+            const auto& r = compared_.resources[i];
+            try {
+                if (!bootstrapReady(impl_.client.get(gvkAt(i), r.key.ns, r.key.name)))
+                    ready = false;
+            } catch (const kube::ApiError& e) {
+                if (!e.isNotFound()) throw;
+                ready = false;
+            }
+        }
+        if (ready) return true;
+        if (interruption() || !pause()) {
+            if (stop_.stopRequested()) so_.interrupted = true;
+            return false;
+        }
+    }
+}
+
+// Namespaces and CRDs first, and waited for, so what lives in them can be dry-run.
+bool ApplicationController::Impl::SyncRun::bootstrap() {
+    if (plan_.bootstrap.empty()) return true;
+    if (!recordIntent(plan_.bootstrap) || !applyAll(plan_.bootstrap)) return false;
+    if (!dryRun_ && !waitBootstrapReady()) return false;
+    bool crds = false;
+    for (std::size_t i : plan_.bootstrap)
+        crds |= compared_.resources[i].key.kind == "CustomResourceDefinition";
+    if (crds) {
+        // Kinds these CRDs define are served now: watch them before waiting on their health.
+        impl_.forgetUnknownKinds();
+        std::set<kube::GroupVersionKind> kinds;
+        for (const auto& step : plan_.waves)
+            for (std::size_t i : step.apply) kinds.insert(gvkAt(i));
+        impl_.ensureInformers(kinds, std::chrono::seconds(10));
+    }
+    return true;
+}
+
+// Validate: every object is dry-run first; one rejection and nothing is applied.
+bool ApplicationController::Impl::SyncRun::validate() {
+    if (!options_.validate) return true;
+    std::vector<std::size_t> check;
+    auto scope = impl_.scopeLookup();
+    for (const auto& step : plan_.waves)
+        for (std::size_t i : step.apply) {
+            const auto& r = compared_.resources[i];
+            if (r.objectOptions.validateDisabled) continue;
+            if (r.objectOptions.skipDryRunOnMissingResource &&
+                !scope(gvkAt(i).apiVersion(), r.key.kind))
+                continue;
+            check.push_back(i);
+        }
+    std::vector<std::optional<std::string>> errors(check.size());
+    detail::parallelFor(check.size(), impl_.opts.applyConcurrency,
+                        [&](std::size_t n) { errors[n] = applyOne(check[n], true); });
+    std::vector<std::string> rejected;
+    for (std::size_t n = 0; n < check.size(); ++n) {
+        if (!errors[n]) continue;
+        // An immutable field is what Replace=true is for: the object is re-created.
+        if (isImmutableError(*errors[n]) &&
+            (options_.replace || compared_.resources[check[n]].objectOptions.replace))
+            continue;
+        setResult(check[n], "SyncFailed", *errors[n]);
+        rejected.push_back(describeKey(compared_.resources[check[n]].key) + ": " + *errors[n]);
+    }
+    if (rejected.empty()) return true;
+    failure_ = "one or more objects failed validation (dry run), nothing was applied: " +
+               join(rejected, "; ");
+    return false;
+}
+
+// Each wave is applied and pruned, then waited for (healthy) when anything comes after it.
+bool ApplicationController::Impl::SyncRun::waves() {
+    for (std::size_t w = 0; w < plan_.waves.size(); ++w) {
+        const app::SyncStep& step = plan_.waves[w];
+        if (w > 0 && interruption()) return false;
+        if (!recordIntent(step.apply) || !applyAll(step.apply) || !pruneAll(step.prune))
+            return false;
+        const bool later = w + 1 < plan_.waves.size() || !plan_.pruneLast.empty();
+        if (later && !dryRun_ && !waitHealthy(step.apply)) return false;
+    }
+    return plan_.pruneLast.empty() || pruneAll(plan_.pruneLast);
+}
+
+// Resources not touched: owned by another Application, or prune not allowed.
+void ApplicationController::Impl::SyncRun::reportSkipped(bool& ok) {
+    for (std::size_t i : plan_.skipped) {
+        const auto& r = compared_.resources[i];
         if (!r.ownedBy.empty()) {
             setResult(i, "SyncFailed",
                       describeKey(r.key) + " is part of applications " + r.ownedBy + " and " +
-                          ref.instance);
-            if (failure.empty())
-                failure = "one or more resources are tracked by another application: " +
-                          describeKey(r.key) + " (" + r.ownedBy + ")";
+                          ref_.instance);
+            if (failure_.empty())
+                failure_ = "one or more resources are tracked by another application: " +
+                           describeKey(r.key) + " (" + r.ownedBy + ")";
             ok = false;
         } else if (r.requiresPruning) {
             setResult(i, "PruneSkipped",
                       r.pruneDisabled ? "ignored (Prune=false)" : "ignored (requires pruning)");
         }
     }
+}
 
-    // Outcome.
-    const std::string finishedAt = formatRfc3339(clock.wallNow());
-    if (so.terminated) {
-        so.phase = "Failed";
-        so.message = "Operation terminated";
-        terminal = true;
-    } else if (so.interrupted) {
-        so.phase = "Running";
-        so.message = "interrupted by controller shutdown; resumes on restart";
-    } else if (ok && failure.empty()) {
-        so.phase = "Succeeded";
-        so.message =
-            dryRun ? "successfully synced (dry run)" : "successfully synced (all tasks run)";
-    } else {
-        so.phase = "Failed";
-        so.message = failure.empty() ? "sync failed" : failure;
-    }
-    if (so.phase == "Failed" && !terminal && req.retry &&
-        (req.retry->limit < 0 || req.retryCount < req.retry->limit)) {
-        so.retryScheduled = true;
-        so.retryCount = req.retryCount + 1;
-        so.retryDelay = req.retry->delayFor(so.retryCount);
-        so.phase = "Running";
-        so.message = "retrying attempt #" + std::to_string(so.retryCount) + " after " +
-                     detail::formatDuration(so.retryDelay) + ": " + so.message;
-    } else if (so.phase == "Failed" && req.retry && req.retryCount > 0 && !terminal) {
-        so.message += " (retried " + std::to_string(req.retryCount) + " times)";
-    }
+// The outcome, in the operation state, inventory, history, Events and the log.
+SyncOutcome ApplicationController::Impl::SyncRun::finish(bool ok) {
+    const std::string finishedAt = formatRfc3339(impl_.clock.wallNow());
+    const detail::SyncVerdict verdict =
+        detail::judgeSync({so_.terminated, so_.interrupted, ok, failure_, terminal_, dryRun_,
+                           req_.retry, req_.retryCount});
+    so_.phase = verdict.phase;
+    so_.message = verdict.message;
+    so_.retryScheduled = verdict.retryScheduled;
+    so_.retryCount = verdict.retryCount;
+    so_.retryDelay = verdict.retryDelay;
 
     json resources = json::array();
-    for (const auto& r : results)
+    for (const auto& r : results_)
         if (r) resources.push_back(*r);
-    opState["phase"] = so.phase;
-    opState["message"] = so.message;
-    opState["retryCount"] = so.retryCount;
-    if (so.phase != "Running") opState["finishedAt"] = finishedAt;
-    opState["syncResult"]["resources"] = resources;
-    updates["operationState"] = opState;
+    opState_["phase"] = so_.phase;
+    opState_["message"] = so_.message;
+    opState_["retryCount"] = so_.retryCount;
+    if (so_.phase != "Running") opState_["finishedAt"] = finishedAt;
+    opState_["syncResult"]["resources"] = resources;
+    updates_["operationState"] = opState_;
 
-    if (!dryRun) {
-        // The inventory is what carries our tracking id and may need pruning later: after a
-        // success, the desired set plus anything left unpruned; after a failure, the previous
-        // inventory plus whatever this attempt set out to apply, minus what it pruned.
-        std::vector<app::InventoryEntry> entries;
-        std::set<app::ResourceKey> prunedKeys;
-        for (std::size_t i = 0; i < compared.resources.size(); ++i)
-            if (pruned[i]) prunedKeys.insert(compared.resources[i].key);
-        if (so.phase == "Succeeded") {
-            for (std::size_t i = 0; i < compared.resources.size(); ++i) {
-                const auto& r = compared.resources[i];
-                if (r.desired && r.ownedBy.empty()) entries.push_back(entryOf(i));
-                if (!r.desired && !pruned[i]) entries.push_back(entryOf(i));
-            }
-        } else {
-            // Everything this attempt may have applied stays recorded: an apply that failed
-            // on our side may still have reached the server.
-            for (const auto& e : recorded)
-                if (!prunedKeys.count(e.key())) entries.push_back(e);
-            for (std::size_t i = 0; i < compared.resources.size(); ++i)
-                if (applied[i]) entries.push_back(entryOf(i));
-        }
-        updates["inventory"] = app::inventoryStatus(entries);
-        if (so.phase == "Succeeded") {
-            json history = ref.status->contains("history")
-                               ? app::unpackedField((*ref.status)["history"])
+    if (!dryRun_) {
+        updates_["inventory"] = app::inventoryStatus(detail::inventoryAfterSync(
+            compared_, recorded_, applied_, pruned_, so_.phase == "Succeeded"));
+        if (so_.phase == "Succeeded") {
+            json history = ref_.status->contains("history")
+                               ? app::unpackedField((*ref_.status)["history"])
                                : json::array();
-            app::appendHistory(history, revisionRecord, req.startedAt, finishedAt,
-                               spec.revisionHistoryLimit);
-            updates["history"] = std::move(history);
+            app::appendHistory(history, revisionRecord_, req_.startedAt, finishedAt,
+                               spec_.revisionHistoryLimit);
+            updates_["history"] = std::move(history);
         }
     }
 
-    counters.prunes += so.pruned;
-    if (so.phase == "Succeeded") {
-        event(ref, kube::EventType::Normal, "SyncSucceeded",
-              "sync to " + sha + " succeeded: " + so.message);
-    } else if (!so.interrupted) {
-        if (!so.retryScheduled) counters.syncFailures++;
-        event(ref, kube::EventType::Warning, "SyncFailed", "sync to " + sha + ": " + so.message);
+    impl_.counters.prunes += so_.pruned;
+    if (so_.phase == "Succeeded") {
+        impl_.event(ref_, kube::EventType::Normal, "SyncSucceeded",
+                    "sync to " + sha_ + " succeeded: " + so_.message);
+    } else if (!so_.interrupted) {
+        if (!so_.retryScheduled) impl_.counters.syncFailures++;
+        impl_.event(ref_, kube::EventType::Warning, "SyncFailed",
+                    "sync to " + sha_ + ": " + so_.message);
     }
-    spdlog::info("application {}: sync to {} {}: {} ({} applied, {} pruned)", ref.key, sha,
-                 so.phase, so.message, std::count(applied.begin(), applied.end(), true), so.pruned);
-    return so;
+    spdlog::info("application {}: sync to {} {}: {} ({} applied, {} pruned)", ref_.key, sha_,
+                 so_.phase, so_.message, std::count(applied_.begin(), applied_.end(), true),
+                 so_.pruned);
+    return so_;
+}
+
+SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::ApplicationSpec& spec,
+                                                 Desired& desired, const SyncRequest& req,
+                                                 json& updates) {
+    return SyncRun(*this, ref, spec, desired, req, updates).run();
 }
 
 void ApplicationController::Impl::waitForCaches(const SyncOutcome& outcome,
@@ -547,7 +598,7 @@ void ApplicationController::Impl::waitForCaches(const SyncOutcome& outcome,
                 !cached || !cached->covers(w.ns))
                 break;
             if (live &&
-                detail::resourceVersionReached(kube::resourceVersionOf(*live), w.resourceVersion))
+                runtime::resourceVersionReached(kube::resourceVersionOf(*live), w.resourceVersion))
                 break;
             if (std::chrono::steady_clock::now() >= deadline) return;
             std::this_thread::sleep_for(std::chrono::milliseconds(5));

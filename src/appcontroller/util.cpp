@@ -9,24 +9,6 @@
 
 namespace sluice::appcontroller::detail {
 
-namespace {
-std::optional<unsigned long long> asNumber(const std::string& s) {
-    if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        return std::nullopt;
-    errno = 0;
-    unsigned long long v = std::strtoull(s.c_str(), nullptr, 10);
-    if (errno == ERANGE) return std::nullopt;
-    return v;
-}
-}  // namespace
-
-bool resourceVersionReached(const std::string& have, const std::string& want) {
-    if (want.empty()) return true;
-    auto h = asNumber(have), w = asNumber(want);
-    if (h && w) return *h >= *w;
-    return have == want;
-}
-
 std::string formatDuration(std::chrono::milliseconds d) {
     using namespace std::chrono;
     if (d < seconds(1)) return std::to_string(d.count()) + "ms";

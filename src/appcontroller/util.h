@@ -15,10 +15,6 @@ namespace sluice::appcontroller::detail {
 
 using nlohmann::json;
 
-// True when resourceVersion `have` is at least `want`. Kubernetes resourceVersions are opaque
-// but in practice etcd revisions; when either is not a number only equality counts.
-bool resourceVersionReached(const std::string& have, const std::string& want);
-
 // "30s", "1m30s", "250ms": for messages.
 std::string formatDuration(std::chrono::milliseconds d);
 

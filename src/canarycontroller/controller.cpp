@@ -17,10 +17,8 @@
 #include "sluice/prometheus/metric_template.h"
 #include "sluice/router/apply.h"
 #include "sluice/router/router.h"
+#include "sluice/runtime/runtime.h"
 #include "sluice/util/strings.h"
-#include "sluice/workqueue/gate.h"
-#include "sluice/workqueue/key_locks.h"
-#include "sluice/workqueue/workqueue.h"
 
 namespace sluice::canarycontroller {
 
@@ -63,24 +61,6 @@ class Refused : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
-
-std::optional<int64_t> asNumber(const std::string& s) {
-    if (s.empty() || s.size() > 18) return std::nullopt;
-    int64_t v = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') return std::nullopt;
-        v = v * 10 + (c - '0');
-    }
-    return v;
-}
-
-// Whether a cache at resource version `have` already shows a write answered with `want`.
-bool resourceVersionReached(const std::string& have, const std::string& want) {
-    if (want.empty()) return true;
-    auto h = asNumber(have), w = asNumber(want);
-    if (h && w) return *h >= *w;
-    return have == want;
-}
 
 kube::EventType toKube(canary::EventType type) {
     return type == canary::EventType::Warning ? kube::EventType::Warning : kube::EventType::Normal;
@@ -150,16 +130,14 @@ struct Outcome {
 
 struct CanaryController::Impl {
     Impl(kube::KubeClient& c, cache::SharedInformerFactory& f, Options o);
-    ~Impl() { stop(); }
+    ~Impl() { runtime.stop(); }
 
     void ensureInformers();
     bool waitForSync(std::chrono::milliseconds timeout);
     void start();
-    void stop();
-    bool processKey(const std::string& key);
+    // One reconcile of key with its timing, counters and observer; exceptions become errors.
     Outcome reconcileKey(const std::string& key);
     Outcome reconcile(const std::string& ns, const std::string& name);
-    void observe(const ReconcileRecord& record);
     struct Round;  // one reconcile's actions
     // Re-applies the routing objects when their live weights differ from the status' (edited
     // or deleted by someone else).
@@ -186,10 +164,8 @@ struct CanaryController::Impl {
     std::unique_ptr<HttpWebhookCaller> ownWebhooks;
     WebhookCaller* webhooks;
     MetricProviderFactory providerFactory;
-    workqueue::WorkQueue queue;
-    std::shared_ptr<workqueue::Gate> gate;
-    std::atomic<bool> started{false};
-    std::atomic<bool> stopped{false};
+    runtime::Runtime runtime;
+    runtime::Observer<ReconcileRecord> observer;
 
     std::mutex baseMu;
     cache::Informer* canaryInformer = nullptr;
@@ -200,11 +176,6 @@ struct CanaryController::Impl {
     std::map<std::string, Pending> pending;  // by key: status writes the cache may not show
     std::map<std::string, std::string> uidByKey;
     std::map<std::string, std::shared_ptr<prometheus::MetricProvider>> providers;
-
-    workqueue::KeyLocks keyLocks;
-
-    std::mutex observerMu;
-    std::function<void(const ReconcileRecord&)> observer;
 
     struct Counters {
         std::atomic<uint64_t> reconciles{0}, errors{0}, statusWrites{0}, metricQueries{0},
@@ -446,10 +417,10 @@ CanaryController::Impl::Impl(kube::KubeClient& cl, cache::SharedInformerFactory&
       informers(f),
       opts(std::move(o)),
       clock(opts.clock ? *opts.clock : SystemClock::instance()),
-      queue(workqueue::Options{opts.clock, std::chrono::milliseconds(5),
-                               ExponentialBackoff{std::chrono::milliseconds(500), 2.0,
-                                                  std::chrono::milliseconds(60000)}}),
-      gate(std::make_shared<workqueue::Gate>(queue)) {
+      runtime(workqueue::Options{opts.clock, std::chrono::milliseconds(5),
+                                 ExponentialBackoff{std::chrono::milliseconds(500), 2.0,
+                                                    std::chrono::milliseconds(60000)}},
+              opts.concurrency) {
     if (opts.events) {
         events = opts.events;
     } else {
@@ -469,7 +440,7 @@ CanaryController::Impl::Impl(kube::KubeClient& cl, cache::SharedInformerFactory&
 void CanaryController::Impl::ensureInformers() {
     std::lock_guard lock(baseMu);
     if (canaryInformer) return;
-    auto gateRef = gate;
+    auto gateRef = runtime.gate();
     canaryInformer = &informers.informerFor(kCanaryGvk, opts.watchNamespace);
     auto enqueue = [gateRef](const cache::ObjectPtr& o) {
         gateRef->add(kube::namespaceOf(*o) + "/" + kube::nameOf(*o));
@@ -516,28 +487,18 @@ bool CanaryController::Impl::waitForSync(std::chrono::milliseconds timeout) {
 }
 
 void CanaryController::Impl::start() {
-    if (stopped || started.exchange(true)) return;
+    if (runtime.stopped()) return;
     ensureInformers();
-    queue.run(std::max(1, opts.concurrency),
-              [this](const std::string& key) { return processKey(key); });
-}
-
-void CanaryController::Impl::stop() {
-    if (stopped.exchange(true)) return;
-    gate->close();
-    queue.shutdown();
-}
-
-bool CanaryController::Impl::processKey(const std::string& key) {
-    Outcome out = reconcileKey(key);
-    if (out.rateLimited) return false;
-    if (out.requeueAfter > std::chrono::seconds::zero()) queue.addAfter(key, out.requeueAfter);
-    return true;
+    runtime.start([this](const std::string& key) {
+        Outcome out = reconcileKey(key);
+        runtime::Result result;
+        result.backoff = out.rateLimited;
+        if (out.requeueAfter > std::chrono::seconds::zero()) result.requeueAfter = out.requeueAfter;
+        return result;
+    });
 }
 
 Outcome CanaryController::Impl::reconcileKey(const std::string& key) {
-    const auto keyLock = keyLocks.mutexFor(key);
-    std::lock_guard serial(*keyLock);  // reconcileNow() and the workers never overlap on a key
     const auto began = std::chrono::steady_clock::now();
     auto [ns, name] = cache::splitStoreKey(key);
     Outcome out;
@@ -559,17 +520,8 @@ Outcome CanaryController::Impl::reconcileKey(const std::string& key) {
     out.record.duration = std::chrono::steady_clock::now() - began;
     counters.reconciles++;
     if (!out.record.succeeded) counters.errors++;
-    observe(out.record);
+    observer.notify(out.record);
     return out;
-}
-
-void CanaryController::Impl::observe(const ReconcileRecord& record) {
-    std::function<void(const ReconcileRecord&)> fn;
-    {
-        std::lock_guard lock(observerMu);
-        fn = observer;
-    }
-    if (fn) fn(record);
 }
 
 std::optional<json> CanaryController::Impl::getOptional(const kube::GroupVersionKind& gvk,
@@ -617,7 +569,7 @@ void CanaryController::Impl::remember(const std::string& key, const json& respon
     const std::string rv = kube::resourceVersionOf(response);
     std::lock_guard lock(mu);
     Pending& p = pending[key];
-    if (!rv.empty() && resourceVersionReached(rv, p.resourceVersion)) {
+    if (!rv.empty() && runtime::resourceVersionReached(rv, p.resourceVersion)) {
         p.resourceVersion = rv;
         p.status = response.contains("status") ? response["status"] : status;
         static const json::json_pointer kAnnotations("/metadata/annotations");
@@ -704,8 +656,8 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
         std::lock_guard lock(mu);
         auto it = pending.find(key);
         if (it != pending.end()) {
-            if (resourceVersionReached(kube::resourceVersionOf(object),
-                                       it->second.resourceVersion)) {
+            if (runtime::resourceVersionReached(kube::resourceVersionOf(object),
+                                                it->second.resourceVersion)) {
                 pending.erase(it);
             } else {
                 object["status"] = it->second.status;
@@ -898,13 +850,16 @@ bool CanaryController::waitForSync(std::chrono::milliseconds timeout) {
 }
 
 void CanaryController::stop() {
-    impl_->stop();
+    impl_->runtime.stop();
 }
 
 ReconcileRecord CanaryController::reconcileNow(const std::string& ns, const std::string& name) {
     impl_->ensureInformers();
     impl_->waitForSync(kCacheWait);
-    return impl_->reconcileKey(ns + "/" + name).record;
+    return impl_->runtime
+        .runNow(ns + "/" + name,
+                [this](const std::string& key) { return impl_->reconcileKey(key); })
+        .record;
 }
 
 Stats CanaryController::stats() const {
@@ -916,13 +871,12 @@ Stats CanaryController::stats() const {
     s.webhookCalls = impl_->counters.webhookCalls;
     s.promotions = impl_->counters.promotions;
     s.rollbacks = impl_->counters.rollbacks;
-    s.queueDepth = impl_->queue.len();
+    s.queueDepth = impl_->runtime.queueDepth();
     return s;
 }
 
 void CanaryController::setObserver(std::function<void(const ReconcileRecord&)> observer) {
-    std::lock_guard lock(impl_->observerMu);
-    impl_->observer = std::move(observer);
+    impl_->observer.set(std::move(observer));
 }
 
 }  // namespace sluice::canarycontroller
