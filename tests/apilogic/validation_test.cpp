@@ -7,6 +7,7 @@
 
 #include "apilogic/apilogic.h"
 #include "sluice/util/yaml_json.h"
+#include "testutil/testutil.h"
 
 namespace sluice::apilogic {
 namespace {
@@ -21,8 +22,7 @@ std::string readFile(const std::string& path) {
 
 // openAPIV3Schema of `kind` at `version` from a CRD file of the shared third-party folder.
 json crdSchema(const std::string& file, const std::string& kind, const std::string& version) {
-    auto docs = yamlDocumentsToJson(
-        readFile(std::string(SLUICE_SOURCE_DIR) + "/../shared/thirdparty-crds/" + file));
+    auto docs = yamlDocumentsToJson(readFile(testing::sharedPath("thirdparty-crds/" + file)));
     for (const auto& d : docs) {
         if (d.value("kind", "") != "CustomResourceDefinition" || d["spec"]["names"]["kind"] != kind)
             continue;
@@ -102,6 +102,8 @@ const FieldCause* findCause(const ValidationResult& r, const std::string& field)
 }
 
 TEST(CrdValidation, AllSchemaPatternsCompileAsEcmaScript) {
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml");
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/istio-1.29.6/networking-crds.yaml");
     std::set<std::string> patterns;
     std::function<void(const json&)> walk = [&](const json& v) {
         if (v.is_object()) {
@@ -127,6 +129,7 @@ TEST(CrdValidation, AllSchemaPatternsCompileAsEcmaScript) {
 }
 
 TEST(CrdValidation, HttpRouteWithWeightedBackendsIsValidAndDefaulted) {
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml");
     auto r = validateCustomResource(weightedRoute(), httpRouteSchema());
     EXPECT_TRUE(r.errors.empty()) << describe(r);
     EXPECT_TRUE(r.unknownFields.empty()) << describe(r);
@@ -141,6 +144,7 @@ TEST(CrdValidation, HttpRouteWithWeightedBackendsIsValidAndDefaulted) {
 }
 
 TEST(CrdValidation, HttpRouteMissingWeightDefaultsToOne) {
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml");
     json route = weightedRoute();
     route["spec"]["rules"][0]["backendRefs"][0].erase("weight");
     auto r = validateCustomResource(route, httpRouteSchema());
@@ -149,6 +153,7 @@ TEST(CrdValidation, HttpRouteMissingWeightDefaultsToOne) {
 }
 
 TEST(CrdValidation, HttpRouteWeightAsStringIsTypeError) {
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml");
     json route = weightedRoute();
     route["spec"]["rules"][0]["backendRefs"][1]["weight"] = "10";
     auto r = validateCustomResource(route, httpRouteSchema());
@@ -162,6 +167,7 @@ TEST(CrdValidation, HttpRouteWeightAsStringIsTypeError) {
 }
 
 TEST(CrdValidation, HttpRouteNegativeWeightBelowMinimum) {
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml");
     json route = weightedRoute();
     route["spec"]["rules"][0]["backendRefs"][0]["weight"] = -1;
     auto r = validateCustomResource(route, httpRouteSchema());
@@ -181,6 +187,7 @@ TEST(CrdValidation, HttpRouteNegativeWeightBelowMinimum) {
 }
 
 TEST(CrdValidation, HttpRouteParentRefWithoutNameIsRequired) {
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml");
     json route = weightedRoute();
     route["spec"]["parentRefs"][0] = json{{"namespace", "infra"}};
     auto r = validateCustomResource(route, httpRouteSchema());
@@ -191,6 +198,7 @@ TEST(CrdValidation, HttpRouteParentRefWithoutNameIsRequired) {
 }
 
 TEST(CrdValidation, HttpRouteUnknownFieldIsPrunedAndReported) {
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml");
     json route = weightedRoute();
     route["spec"]["foo"] = "bar";
     route["spec"]["rules"][0]["backendRefs"][0]["colour"] = "blue";
@@ -205,6 +213,7 @@ TEST(CrdValidation, HttpRouteUnknownFieldIsPrunedAndReported) {
 }
 
 TEST(CrdValidation, HttpRoutePatternEnumAndLengthViolations) {
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml");
     json route = weightedRoute();
     route["spec"]["hostnames"][0] = "Not_A_Host";
     route["spec"]["rules"][0]["matches"][0]["path"]["type"] = "Glob";
@@ -229,6 +238,7 @@ TEST(CrdValidation, HttpRoutePatternEnumAndLengthViolations) {
 }
 
 TEST(CrdValidation, HttpRouteTooManyBackendRefs) {
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml");
     json route = weightedRoute();
     json refs = json::array();
     for (int i = 0; i < 17; ++i) {
@@ -245,6 +255,7 @@ TEST(CrdValidation, HttpRouteTooManyBackendRefs) {
 }
 
 TEST(CrdValidation, IstioVirtualServiceWithWeightedRoutesIsValid) {
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/istio-1.29.6/networking-crds.yaml");
     auto r = validateCustomResource(weightedVirtualService(), virtualServiceSchema());
     EXPECT_TRUE(r.errors.empty()) << describe(r);
     EXPECT_TRUE(r.unknownFields.empty()) << describe(r);
@@ -252,6 +263,7 @@ TEST(CrdValidation, IstioVirtualServiceWithWeightedRoutesIsValid) {
 }
 
 TEST(CrdValidation, IstioVirtualServiceBrokenWeightAndUnknownField) {
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/istio-1.29.6/networking-crds.yaml");
     json vs = weightedVirtualService();
     vs["spec"]["http"][0]["route"][0]["weight"] = "ninety";
     vs["spec"]["http"][0]["route"][1]["destination"]["hots"] = "typo";
@@ -269,6 +281,7 @@ TEST(CrdValidation, IstioVirtualServiceBrokenWeightAndUnknownField) {
 }
 
 TEST(CrdValidation, IstioOneOfRejectsTwoUriMatchKinds) {
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/istio-1.29.6/networking-crds.yaml");
     json vs = weightedVirtualService();
     vs["spec"]["http"][0]["match"][0]["uri"] = {{"prefix", "/api"}, {"exact", "/api"}};
     auto r = validateCustomResource(vs, virtualServiceSchema());

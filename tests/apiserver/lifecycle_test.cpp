@@ -4,6 +4,7 @@
 
 #include "fixture.h"
 #include "sluice/util/yaml_json.h"
+#include "testutil/shared_data.h"
 
 namespace sluice::testing {
 namespace {
@@ -154,8 +155,9 @@ json loadYaml(const std::string& path) {
 }
 
 TEST_F(ApiServerTest, GatewayApiCrdInstallValidationAndRemoval) {
-    const std::string path = std::string(SLUICE_SOURCE_DIR) +
-                             "/../shared/thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml";
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml");
+    const std::string path =
+        testing::sharedPath("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml");
     json crd = loadYaml(path);
     ASSERT_EQ(crd["kind"], "CustomResourceDefinition");
     auto r = client->post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);

@@ -48,7 +48,7 @@ std::vector<std::string> errorsWith(const json& patch) {
 }
 
 TEST(ParseApplication, SharedExample) {
-    std::ifstream in(SLUICE_SOURCE_DIR "/../shared/examples/application.yaml");
+    std::ifstream in(SLUICE_SOURCE_DIR "/tests/data/examples/application.yaml");
     ASSERT_TRUE(in.good());
     std::stringstream text;
     text << in.rdbuf();

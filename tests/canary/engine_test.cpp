@@ -23,7 +23,7 @@ using ::testing::Not;
 using namespace std::chrono_literals;
 
 CanarySpec exampleSpec(const std::string& file) {
-    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/../shared/examples/" + file);
+    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/tests/data/examples/" + file);
     std::stringstream buffer;
     buffer << in.rdbuf();
     Canary canary = parseCanary(yamlDocumentsToJson(buffer.str()).at(0));

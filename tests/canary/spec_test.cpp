@@ -16,7 +16,7 @@ using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
 json loadExample(const std::string& file, size_t document = 0) {
-    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/../shared/examples/" + file);
+    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/tests/data/examples/" + file);
     EXPECT_TRUE(in.good()) << file;
     std::stringstream buffer;
     buffer << in.rdbuf();

@@ -543,7 +543,7 @@ TEST_F(ManualRolloutTest, NothingIsRoutedToAPrimaryThatIsNotReady) {
     EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 0; }));
 }
 
-// ../shared/examples: the three Flagger-style Canaries are accepted and initialised with their
+// tests/data/examples: the three Flagger-style Canaries are accepted and initialised with their
 // routing objects. Two name no provider: like Flagger with -mesh-provider=istio, the controller's
 // default provider routes them.
 TEST_F(CanaryControllerTest, SharedExamplesInitialise) {
@@ -552,8 +552,7 @@ TEST_F(CanaryControllerTest, SharedExamplesInitialise) {
     startController(o);
     std::vector<std::pair<std::string, std::string>> canaries;  // namespace, name
     for (const char* file : {"canary.yaml", "blue-green.yaml", "stepped-canary.yaml"}) {
-        for (json doc :
-             yamlDocumentsToJson(readFile(sharedPath(std::string("examples/") + file)))) {
+        for (json doc : yamlDocumentsToJson(readFile(testing::examplePath(file)))) {
             const std::string ns = doc["metadata"].value("namespace", "");
             if (!server_->get("v1", "Namespace", "", ns)) createNamespace(ns);
             if (doc.value("kind", "") == "Canary") {

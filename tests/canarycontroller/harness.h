@@ -83,6 +83,10 @@ class WebhookReceiver {
 class CanaryControllerTest : public testing::ClusterTest {
   protected:
     void SetUp() override {
+        // The routers' Gateway API and Istio CRDs come from the shared folder beside the
+        // repository.
+        SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml");
+        SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/istio-1.29.6/networking-crds.yaml");
         ClusterTest::SetUp();
         for (const std::string& file :
              {testing::sourcePath("crds/sluice.io_canaries.yaml"),

@@ -1,7 +1,7 @@
 // The CRDs in crds/ installed with the real kubectl into the test API server: they are
-// accepted and Established, the shared example manifests (Argo CD / Flagger originals with a
-// sluice.io apiVersion) validate against them, the printer columns show the status fields,
-// and wrong types or unsupported fields are refused by the server.
+// accepted and Established, the example manifests of tests/data/examples (Argo CD / Flagger
+// originals with a sluice.io apiVersion) validate against them, the printer columns show the status
+// fields, and wrong types or unsupported fields are refused by the server.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 const fs::path kCrdDir = fs::path(SLUICE_SOURCE_DIR) / "crds";
-const fs::path kExamplesDir = fs::path(SLUICE_SOURCE_DIR) / ".." / "shared" / "examples";
+const fs::path kExamplesDir = fs::path(SLUICE_SOURCE_DIR) / "tests" / "data" / "examples";
 
 const std::vector<std::string> kCrdNames = {"applications.sluice.io", "canaries.sluice.io",
                                             "metrictemplates.sluice.io"};
@@ -57,7 +57,7 @@ class CrdsTest : public KubectlTest {
     void createNamespaces(const std::vector<std::string>& names) {
         for (const auto& ns : names) createNamespace(ns);
     }
-    // The shared examples' namespaces.
+    // The example manifests' namespaces.
     void createExampleNamespaces() {
         createNamespaces({"sluice", "production", "blessed-horizon", "bifrost"});
     }
@@ -96,7 +96,7 @@ TEST_F(CrdsTest, EveryCrdFileIsOneEstablishedCrdWithTheExpectedNames) {
 }
 
 TEST_F(CrdsTest, SharedExamplesValidateAndPrinterColumnsShowStatus) {
-    ASSERT_TRUE(fs::is_directory(kExamplesDir)) << kExamplesDir << " (the shared examples)";
+    ASSERT_TRUE(fs::is_directory(kExamplesDir)) << kExamplesDir << " (the example manifests)";
     installCrds();
     createExampleNamespaces();
     for (const auto* file :
@@ -189,7 +189,7 @@ TEST_F(CrdsTest, SharedExamplesValidateAndPrinterColumnsShowStatus) {
 }
 
 TEST_F(CrdsTest, WrongTypesAndUnsupportedFieldsAreRejected) {
-    ASSERT_TRUE(fs::is_directory(kExamplesDir)) << kExamplesDir << " (the shared examples)";
+    ASSERT_TRUE(fs::is_directory(kExamplesDir)) << kExamplesDir << " (the example manifests)";
     installCrds();
     createExampleNamespaces();
     const std::string blueGreen = readFile(kExamplesDir / "blue-green.yaml");

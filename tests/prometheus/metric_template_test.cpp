@@ -11,8 +11,8 @@ namespace sluice::prometheus {
 namespace {
 
 TEST(ParseMetricTemplate, SharedSteppedCanaryExample) {
-    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/../shared/examples/stepped-canary.yaml");
-    ASSERT_TRUE(in) << "shared/examples/stepped-canary.yaml not found";
+    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/tests/data/examples/stepped-canary.yaml");
+    ASSERT_TRUE(in) << "tests/data/examples/stepped-canary.yaml not found";
     std::stringstream ss;
     ss << in.rdbuf();
     const nlohmann::json* found = nullptr;

@@ -112,10 +112,10 @@ TEST(PrometheusIntegration, BuiltinQueriesAgainstARealServer) {
     EXPECT_GT(duration.value, 100.0);
     EXPECT_LE(duration.value, 250.0);
 
-    // The shared example's MetricTemplate (error percentage on namespace/pod labels).
+    // The stepped-canary example's MetricTemplate (error percentage on namespace/pod labels).
     std::optional<MetricTemplate> errorRate;
-    for (const auto& doc : yamlDocumentsToJson(
-             testing::readFile(testing::sharedPath("examples/stepped-canary.yaml"))))
+    for (const auto& doc :
+         yamlDocumentsToJson(testing::readFile(testing::examplePath("stepped-canary.yaml"))))
         if (doc.value("kind", "") == "MetricTemplate")
             errorRate = parseMetricTemplate(doc).metricTemplate;
     ASSERT_TRUE(errorRate);

@@ -12,12 +12,12 @@
 namespace sluice::router::testutil {
 
 using nlohmann::json;
+using sluice::testing::examplePath;
 using sluice::testing::readFile;
-using sluice::testing::sharedPath;
 
-// The Canary document of ../shared/examples/<file>.
+// The Canary document of tests/data/examples/<file>.
 inline json exampleCanary(const std::string& file) {
-    for (json& doc : yamlDocumentsToJson(readFile(sharedPath("examples/" + file)))) {
+    for (json& doc : yamlDocumentsToJson(readFile(examplePath(file)))) {
         if (doc.value("kind", "") == "Canary") return doc;
     }
     throw std::runtime_error("no Canary in " + file);

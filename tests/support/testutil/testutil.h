@@ -1,7 +1,7 @@
 #pragma once
 // Helpers that tests of every kind and the benchmarks share, so each need not carry its own
-// copy: reading a file, the paths of the repository and of ../shared, and polling for a
-// condition.
+// copy: reading a file, the paths of the repository, its example manifests and the shared
+// third-party CRDs, and polling for a condition.
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+
+#include "testutil/shared_data.h"
 
 namespace sluice::testing {
 
@@ -29,9 +31,10 @@ inline std::string sourcePath(const std::string& relative) {
     return std::string(SLUICE_SOURCE_DIR) + "/" + relative;
 }
 
-// A file of the shared data beside the repository: examples, third-party CRDs.
-inline std::string sharedPath(const std::string& relative) {
-    return sourcePath("../shared/" + relative);
+// An example manifest of the repository's test data (tests/data/examples/<file>): copies of the
+// Argo CD / Flagger style examples that the spec, router, controller and CRD tests read.
+inline std::string examplePath(const std::string& file) {
+    return sourcePath("tests/data/examples/" + file);
 }
 #endif
 
