@@ -71,9 +71,41 @@ ObjectRef readObjectRef(const Reader& reader, bool required) {
     return ref;
 }
 
-ServiceSpec readService(const Reader& reader, const json& raw) {
-    ServiceSpec service;
-    service.raw = raw;
+GatewayRef readGatewayRef(const Reader& reader) {
+    GatewayRef gateway;
+    gateway.group = reader.string("group");
+    gateway.kind = reader.string("kind");
+    gateway.name = reader.string("name").value_or("");
+    gateway.namespaceName = reader.string("namespace").value_or("");
+    gateway.sectionName = reader.string("sectionName").value_or("");
+    gateway.port = reader.boundedInt("port", 1, 65535);
+    if (gateway.name.empty()) reader.error("name", "is required");
+    return gateway;
+}
+
+CustomMetadata readCustomMetadata(const Reader& reader, std::string_view key) {
+    CustomMetadata metadata;
+    if (auto custom = reader.child(key)) {
+        metadata.labels = custom->stringMap("labels");
+        metadata.annotations = custom->stringMap("annotations");
+    }
+    return metadata;
+}
+
+// A list of Istio HTTPMatchRequests, kept as written (an empty list when absent).
+json readMatches(const Reader& reader, std::string_view key) {
+    // objects() reports a field that is not a list of objects.
+    if (reader.objects(key).empty()) return json::array();
+    return *reader.field(key);
+}
+
+// An object the routers copy as written (null when absent).
+json readVerbatim(const Reader& reader, std::string_view key) {
+    const json* value = reader.object(key);
+    return value ? *value : json();
+}
+
+void readPort(const Reader& reader, ServiceSpec& service) {
     if (auto port = reader.boundedInt("port", 1, 65535)) {
         service.port = *port;
     } else if (reader.field("port") == nullptr) {
@@ -87,21 +119,43 @@ ServiceSpec readService(const Reader& reader, const json& raw) {
         }
     }
     service.portName = reader.string("portName").value_or("");
+    service.appProtocol = reader.string("appProtocol").value_or("");
+}
+
+// The routes' options: how requests are matched, rewritten and retried.
+void readRouting(const Reader& reader, ServiceSpec& service) {
+    service.portDiscovery = reader.boolean("portDiscovery").value_or(false);
+    service.timeout = reader.string("timeout").value_or("");
     service.gateways = readStrings(reader, "gateways");
     service.hosts = readStrings(reader, "hosts");
     for (const Reader& ref : reader.objects("gatewayRefs")) {
-        GatewayRef gateway;
-        gateway.name = ref.string("name").value_or("");
-        gateway.namespaceName = ref.string("namespace").value_or("");
-        gateway.sectionName = ref.string("sectionName").value_or("");
-        if (gateway.name.empty()) ref.error("name", "is required");
-        service.gatewayRefs.push_back(std::move(gateway));
+        service.gatewayRefs.push_back(readGatewayRef(ref));
+    }
+    service.match = readMatches(reader, "match");
+    if (auto rewrite = reader.child("rewrite")) {
+        service.rewrite.uri = rewrite->string("uri").value_or("");
+        service.rewrite.authority = rewrite->string("authority").value_or("");
+        service.rewrite.type = rewrite->string("type").value_or("");
     }
     if (const json* headers = reader.field("headers")) service.headers = *headers;
+    service.retries = readVerbatim(reader, "retries");
+    service.corsPolicy = readVerbatim(reader, "corsPolicy");
+    service.trafficPolicy = readVerbatim(reader, "trafficPolicy");
+}
+
+ServiceSpec readService(const Reader& reader) {
+    ServiceSpec service;
+    service.name = reader.string("name").value_or("");
+    readPort(reader, service);
+    readRouting(reader, service);
+    service.apex = readCustomMetadata(reader, "apex");
+    service.primary = readCustomMetadata(reader, "primary");
+    service.canary = readCustomMetadata(reader, "canary");
     return service;
 }
 
-MetricSpec readMetric(const Reader& reader) {
+// A metric without an interval measures over the analysis interval.
+MetricSpec readMetric(const Reader& reader, Duration analysisInterval) {
     MetricSpec metric;
     metric.name = reader.string("name").value_or("");
     if (metric.name.empty()) reader.error("name", "is required");
@@ -122,8 +176,14 @@ MetricSpec readMetric(const Reader& reader) {
                *metric.thresholdRange.min > *metric.thresholdRange.max) {
         reader.error("thresholdRange", "min is greater than max");
     }
-    if (auto interval = readDuration(reader, "interval")) metric.interval = *interval;
+    metric.interval = readDuration(reader, "interval").value_or(analysisInterval);
     metric.query = reader.string("query").value_or("");
+    if (const json* variables = reader.object("templateVariables")) {
+        for (const auto& [key, value] : variables->items()) {
+            metric.templateVariables[key] =
+                value.is_string() ? value.get<std::string>() : value.dump();
+        }
+    }
     return metric;
 }
 
@@ -187,6 +247,8 @@ AnalysisSpec readAnalysis(const Reader& reader, bool skipAnalysis) {
     }
     analysis.stepWeightPromotion = reader.boundedInt("stepWeightPromotion", 0, 100).value_or(0);
     analysis.iterations = reader.boundedInt("iterations", 0, 1'000'000).value_or(0);
+    analysis.mirrorWeight = reader.boundedInt("mirrorWeight", 0, 100);
+    analysis.match = readMatches(reader, "match");
 
     if (analysis.stepWeight > 0 && reader.field("stepWeights") != nullptr) {
         reader.error("stepWeights", "cannot be combined with stepWeight");
@@ -200,7 +262,7 @@ AnalysisSpec readAnalysis(const Reader& reader, bool skipAnalysis) {
 
     std::set<std::string> names;
     for (const Reader& metricReader : reader.objects("metrics")) {
-        MetricSpec metric = readMetric(metricReader);
+        MetricSpec metric = readMetric(metricReader, analysis.interval);
         if (!metric.name.empty() && !names.insert(metric.name).second) {
             metricReader.error("name", "duplicate metric \"" + metric.name + "\"");
         }
@@ -313,6 +375,7 @@ SpecParseResult parseCanarySpec(const json& spec) {
     Reader reader(spec, "spec", result.errors);
     CanarySpec& out = result.spec;
     out.provider = reader.string("provider").value_or("");
+    out.metricsServer = reader.string("metricsServer").value_or("");
     if (auto target = reader.child("targetRef")) {
         out.targetRef = readObjectRef(*target, true);
     } else {
@@ -321,12 +384,13 @@ SpecParseResult parseCanarySpec(const json& spec) {
     if (auto autoscaler = reader.child("autoscalerRef")) {
         out.autoscalerRef = readObjectRef(*autoscaler, true);
     }
+    if (auto ingress = reader.child("ingressRef")) out.ingressRef = readObjectRef(*ingress, false);
     if (auto deadline = reader.boundedInt("progressDeadlineSeconds", 1, 365 * 24 * 3600)) {
         out.progressDeadlineSeconds = *deadline;
     }
     out.skipAnalysis = reader.boolean("skipAnalysis").value_or(false);
     if (auto service = reader.child("service")) {
-        out.service = readService(*service, *reader.field("service"));
+        out.service = readService(*service);
     } else {
         reader.error("service", "is required");
     }

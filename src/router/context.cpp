@@ -40,30 +40,6 @@ std::optional<PodSelector> selectorOf(const kube::Object& workload,
     return std::nullopt;
 }
 
-std::string RouteContext::apexServiceName() const {
-    std::string name = text(service(), "name");
-    return name.empty() ? spec.targetRef.name : name;
-}
-
-const json& RouteContext::service() const {
-    static const json kEmpty = json::object();
-    const json& value = field(rawSpec, "service");
-    return value.is_object() ? value : kEmpty;
-}
-
-const json& RouteContext::serviceField(const std::string& key) const {
-    return field(service(), key);
-}
-
-const json& RouteContext::analysisMatch() const {
-    static const json kEmpty = json::array();
-    // "canaryAnalysis" is the pre-v1beta1 name Flagger still accepts.
-    const json& analysis = rawSpec.contains("analysis") ? field(rawSpec, "analysis")
-                                                        : field(rawSpec, "canaryAnalysis");
-    const json& match = field(analysis, "match");
-    return match.is_array() ? match : kEmpty;
-}
-
 RouteContext makeRouteContext(const kube::Object& canaryObject, PodSelector selector) {
     const json& metadata = field(canaryObject, "metadata");
     RouteContext ctx;
@@ -83,7 +59,6 @@ RouteContext makeRouteContext(const kube::Object& canaryObject, PodSelector sele
     }
     if (std::string kind = text(canaryObject, "kind"); !kind.empty()) ctx.canaryKind = kind;
     ctx.spec = std::move(spec.spec);
-    ctx.rawSpec = field(canaryObject, "spec");
     ctx.selector = std::move(selector);
     return ctx;
 }

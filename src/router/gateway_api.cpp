@@ -38,7 +38,7 @@ json headerModifier(const json& operations) {
 // service.headers and service.rewrite as HTTPRoute filters (Flagger's makeFilters).
 json routeFilters(const RouteContext& ctx) {
     json filters = json::array();
-    const json& headers = ctx.serviceField("headers");
+    const json& headers = ctx.spec.service.headers;
     if (json request = headerModifier(field(headers, "request")); !request.empty()) {
         filters.push_back({{"type", "RequestHeaderModifier"}, {"requestHeaderModifier", request}});
     }
@@ -46,14 +46,14 @@ json routeFilters(const RouteContext& ctx) {
         filters.push_back(
             {{"type", "ResponseHeaderModifier"}, {"responseHeaderModifier", response}});
     }
-    const json& rewrite = ctx.serviceField("rewrite");
-    std::string authority = text(rewrite, "authority");
-    std::string uri = text(rewrite, "uri");
+    const canary::Rewrite& rewrite = ctx.spec.service.rewrite;
+    const std::string& authority = rewrite.authority;
+    const std::string& uri = rewrite.uri;
     if (!authority.empty() || !uri.empty()) {
         json urlRewrite = json::object();
         if (!authority.empty()) urlRewrite["hostname"] = authority;
         if (!uri.empty()) {
-            if (text(rewrite, "type") == "ReplaceFullPath") {
+            if (rewrite.type == "ReplaceFullPath") {
                 urlRewrite["path"] = {{"type", "ReplaceFullPath"}, {"replaceFullPath", uri}};
             } else {
                 urlRewrite["path"] = {{"type", "ReplacePrefixMatch"}, {"replacePrefixMatch", uri}};
@@ -86,7 +86,7 @@ json makeRule(const RouteContext& ctx, json matches, json filters, json backendR
     json rule = {{"matches", std::move(matches)}};
     if (!filters.empty()) rule["filters"] = std::move(filters);
     rule["backendRefs"] = std::move(backendRefs);
-    if (std::string timeout = text(ctx.service(), "timeout"); !timeout.empty()) {
+    if (const std::string& timeout = ctx.spec.service.timeout; !timeout.empty()) {
         rule["timeouts"] = {{"request", timeout}};
     }
     return rule;
@@ -94,13 +94,13 @@ json makeRule(const RouteContext& ctx, json matches, json filters, json backendR
 
 json parentRefs(const RouteContext& ctx) {
     json refs = json::array();
-    const json& raw = ctx.serviceField("gatewayRefs");
-    if (!raw.is_array()) return refs;
-    for (const json& gateway : raw) {
-        json ref = json::object();
-        for (const char* key : {"group", "kind", "namespace", "name", "sectionName", "port"}) {
-            if (const json& value = field(gateway, key); !value.is_null()) ref[key] = value;
-        }
+    for (const canary::GatewayRef& gateway : ctx.spec.service.gatewayRefs) {
+        json ref = {{"name", gateway.name}};
+        if (gateway.group) ref["group"] = *gateway.group;
+        if (gateway.kind) ref["kind"] = *gateway.kind;
+        if (!gateway.namespaceName.empty()) ref["namespace"] = gateway.namespaceName;
+        if (!gateway.sectionName.empty()) ref["sectionName"] = gateway.sectionName;
+        if (gateway.port) ref["port"] = *gateway.port;
         refs.push_back(std::move(ref));
     }
     return refs;
@@ -121,7 +121,7 @@ void GatewayApiRouter::checkSpec(const RouteContext& ctx) const {
     }
     if (ctx.spec.service.port <= 0) throw RouterError("service.port is required");
     // Translating the matches is where unsupported selectors show up.
-    detail::toGatewayMatches(ctx.serviceField("match"));
+    detail::toGatewayMatches(ctx.spec.service.match);
     detail::toGatewayMatches(ctx.analysisMatch());
 }
 
@@ -130,7 +130,7 @@ std::vector<kube::Object> GatewayApiRouter::build(const RouteContext& ctx, const
     checkSpec(ctx);
     checkWeights(ctx, weights);
     const int port = ctx.spec.service.port;
-    json matches = detail::toGatewayMatches(ctx.serviceField("match"));
+    json matches = detail::toGatewayMatches(ctx.spec.service.match);
     if (matches.empty()) matches.push_back({{"path", {{"type", "PathPrefix"}, {"value", "/"}}}});
     json filters = routeFilters(ctx);
 
@@ -165,7 +165,7 @@ std::vector<kube::Object> GatewayApiRouter::build(const RouteContext& ctx, const
     return {{{"apiVersion", apiVersion_},
              {"kind", "HTTPRoute"},
              {"metadata", detail::objectMetadata(ctx.apexServiceName(), ctx.namespaceName,
-                                                 ctx.serviceField("apex"))},
+                                                 ctx.spec.service.apex)},
              {"spec", std::move(spec)}}};
 }
 

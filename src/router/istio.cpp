@@ -18,18 +18,15 @@ namespace {
 // The fields of service that every HTTP route carries, as Istio spells them.
 json routeTemplate(const RouteContext& ctx) {
     json route = json::object();
-    const json& rewrite = ctx.serviceField("rewrite");
+    const canary::ServiceSpec& service = ctx.spec.service;
     json istioRewrite = json::object();
-    for (const char* key : {"uri", "authority"}) {
-        if (std::string value = text(rewrite, key); !value.empty()) istioRewrite[key] = value;
-    }
+    if (!service.rewrite.uri.empty()) istioRewrite["uri"] = service.rewrite.uri;
+    if (!service.rewrite.authority.empty()) istioRewrite["authority"] = service.rewrite.authority;
     if (!istioRewrite.empty()) route["rewrite"] = std::move(istioRewrite);
-    if (std::string timeout = text(ctx.service(), "timeout"); !timeout.empty()) {
-        route["timeout"] = timeout;
-    }
-    for (const char* key : {"retries", "corsPolicy", "headers"}) {
-        if (const json& value = ctx.serviceField(key); !isEmpty(value)) route[key] = value;
-    }
+    if (!service.timeout.empty()) route["timeout"] = service.timeout;
+    if (!isEmpty(service.retries)) route["retries"] = service.retries;
+    if (!isEmpty(service.corsPolicy)) route["corsPolicy"] = service.corsPolicy;
+    if (!isEmpty(service.headers)) route["headers"] = service.headers;
     return route;
 }
 
@@ -39,7 +36,7 @@ IstioRouter::IstioRouter(std::string apiVersion) : apiVersion_(std::move(apiVers
 
 void IstioRouter::checkSpec(const RouteContext& ctx) const {
     if (ctx.spec.service.port <= 0) throw RouterError("service.port is required");
-    if (text(ctx.service(), "appProtocol") == "tcp") {
+    if (ctx.spec.service.appProtocol == "tcp") {
         throw RouterError("Istio TCP routing (service.appProtocol: tcp) is not supported");
     }
 }
@@ -62,7 +59,7 @@ std::vector<kube::Object> IstioRouter::build(const RouteContext& ctx, const Weig
     if (gateways.empty()) gateways.push_back("mesh");
 
     // As Flagger: with portDiscovery behind an ingress gateway the destination names the port.
-    const bool destinationPort = ctx.serviceField("portDiscovery") == true &&
+    const bool destinationPort = ctx.spec.service.portDiscovery &&
                                  !ctx.spec.service.gateways.empty() &&
                                  ctx.spec.service.gateways.front() != "mesh";
     auto destination = [&](const std::string& host, int weight) {
@@ -71,7 +68,7 @@ std::vector<kube::Object> IstioRouter::build(const RouteContext& ctx, const Weig
         return json{{"destination", std::move(dest)}, {"weight", weight}};
     };
 
-    const json& serviceMatch = ctx.serviceField("match");
+    const json& serviceMatch = ctx.spec.service.match;
     const json base = routeTemplate(ctx);
     json weighted = base;
     if (ctx.abTesting()) {
@@ -83,10 +80,9 @@ std::vector<kube::Object> IstioRouter::build(const RouteContext& ctx, const Weig
                          destination(canary, weights.canary)};
     if (weights.mirror) {
         weighted["mirror"] = {{"host", canary}};
-        const json& analysis = field(ctx.rawSpec, "analysis");
-        if (const json& mirrorWeight = field(analysis, "mirrorWeight");
-            mirrorWeight.is_number() && mirrorWeight.get<double>() > 0) {
-            weighted["mirrorPercentage"] = {{"value", mirrorWeight}};
+        if (const std::optional<int>& mirrorWeight = ctx.spec.analysis.mirrorWeight;
+            mirrorWeight && *mirrorWeight > 0) {
+            weighted["mirrorPercentage"] = {{"value", *mirrorWeight}};
         }
     }
     json http = json::array({std::move(weighted)});
@@ -101,7 +97,7 @@ std::vector<kube::Object> IstioRouter::build(const RouteContext& ctx, const Weig
     std::vector<kube::Object> objects;
     for (const std::string& host : {primary, canary}) {
         json spec = {{"host", host}};
-        if (const json& policy = ctx.serviceField("trafficPolicy"); !isEmpty(policy)) {
+        if (const json& policy = ctx.spec.service.trafficPolicy; !isEmpty(policy)) {
             spec["trafficPolicy"] = policy;
         }
         objects.push_back({{"apiVersion", apiVersion_},
@@ -112,7 +108,7 @@ std::vector<kube::Object> IstioRouter::build(const RouteContext& ctx, const Weig
     objects.push_back(
         {{"apiVersion", apiVersion_},
          {"kind", "VirtualService"},
-         {"metadata", detail::objectMetadata(apex, ctx.namespaceName, ctx.serviceField("apex"))},
+         {"metadata", detail::objectMetadata(apex, ctx.namespaceName, ctx.spec.service.apex)},
          {"spec", {{"hosts", hosts}, {"gateways", gateways}, {"http", std::move(http)}}}});
     return objects;
 }

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sluice/canary/spec.h"
+
 namespace sluice::router::detail {
 
 using nlohmann::json;
@@ -43,15 +45,12 @@ inline json stringMap(const json& value) {
 }
 
 // metadata for a generated object: name, namespace, and the labels/annotations of a Flagger
-// CustomMetadata ({labels, annotations}) when it has any.
-inline json objectMetadata(const std::string& name, const std::string& ns, const json& custom) {
+// CustomMetadata when it has any.
+inline json objectMetadata(const std::string& name, const std::string& ns,
+                           const canary::CustomMetadata& custom) {
     json metadata = {{"name", name}, {"namespace", ns}};
-    if (json labels = stringMap(field(custom, "labels")); !labels.empty()) {
-        metadata["labels"] = std::move(labels);
-    }
-    if (json annotations = stringMap(field(custom, "annotations")); !annotations.empty()) {
-        metadata["annotations"] = std::move(annotations);
-    }
+    if (!custom.labels.empty()) metadata["labels"] = custom.labels;
+    if (!custom.annotations.empty()) metadata["annotations"] = custom.annotations;
     return metadata;
 }
 

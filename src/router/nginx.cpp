@@ -58,7 +58,7 @@ std::string NginxRouter::annotation(std::string_view suffix) const {
 }
 
 void NginxRouter::checkSpec(const RouteContext& ctx) const {
-    if (text(field(ctx.rawSpec, "ingressRef"), "name").empty()) {
+    if (ctx.spec.ingressRef.name.empty()) {
         throw RouterError("spec.ingressRef must name the Ingress when using the nginx provider");
     }
     if (ctx.abTesting()) {
@@ -82,10 +82,9 @@ void NginxRouter::checkWeights(const RouteContext& ctx, const Weights& weights) 
 }
 
 std::vector<ObjectRef> NginxRouter::inputs(const RouteContext& ctx) const {
-    const json& ref = field(ctx.rawSpec, "ingressRef");
-    std::string apiVersion = text(ref, "apiVersion");
-    return {{apiVersion.empty() ? kIngressApiVersion : apiVersion, "Ingress", ctx.namespaceName,
-             text(ref, "name")}};
+    const canary::ObjectRef& ref = ctx.spec.ingressRef;
+    return {{ref.apiVersion.empty() ? kIngressApiVersion : ref.apiVersion, "Ingress",
+             ctx.namespaceName, ref.name}};
 }
 
 std::vector<kube::Object> NginxRouter::build(const RouteContext& ctx, const Weights& weights,
@@ -171,8 +170,7 @@ std::vector<kube::Object> NginxRouter::build(const RouteContext& ctx, const Weig
 }
 
 ObjectRef NginxRouter::weightsObject(const RouteContext& ctx) const {
-    return {kIngressApiVersion, "Ingress", ctx.namespaceName,
-            text(field(ctx.rawSpec, "ingressRef"), "name") + "-canary"};
+    return {kIngressApiVersion, "Ingress", ctx.namespaceName, ctx.spec.ingressRef.name + "-canary"};
 }
 
 Weights NginxRouter::readWeights(const RouteContext& ctx, const kube::Object& live) const {

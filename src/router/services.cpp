@@ -13,16 +13,16 @@ using nlohmann::json;
 namespace {
 
 // service.apex / service.primary / service.canary: {labels, annotations}.
-const char* metadataKey(ServiceRole role) {
+const canary::CustomMetadata& customMetadata(const canary::ServiceSpec& service, ServiceRole role) {
     switch (role) {
         case ServiceRole::Apex:
-            return "apex";
+            return service.apex;
         case ServiceRole::Primary:
-            return "primary";
+            return service.primary;
         case ServiceRole::Canary:
-            return "canary";
+            return service.canary;
     }
-    return "apex";
+    return service.apex;
 }
 
 }  // namespace
@@ -54,13 +54,11 @@ kube::Object buildService(const RouteContext& ctx, ServiceRole role, ApexSelects
             break;
     }
 
-    const json& custom = ctx.serviceField(metadataKey(role));
-    json labels = stringMap(field(custom, "labels"));
+    const canary::CustomMetadata& custom = customMetadata(ctx.spec.service, role);
+    json labels = custom.labels;
     labels[ctx.selector.label] = name;  // as Flagger: the Service is labelled with its own name
     json metadata = {{"name", name}, {"namespace", ctx.namespaceName}, {"labels", labels}};
-    if (json annotations = stringMap(field(custom, "annotations")); !annotations.empty()) {
-        metadata["annotations"] = std::move(annotations);
-    }
+    if (!custom.annotations.empty()) metadata["annotations"] = custom.annotations;
 
     const int port = ctx.spec.service.port;
     json targetPort = ctx.spec.service.targetPort;
@@ -70,7 +68,7 @@ kube::Object buildService(const RouteContext& ctx, ServiceRole role, ApexSelects
         {"protocol", "TCP"},
         {"port", port},
         {"targetPort", targetPort}};
-    if (std::string appProtocol = text(ctx.service(), "appProtocol"); !appProtocol.empty()) {
+    if (const std::string& appProtocol = ctx.spec.service.appProtocol; !appProtocol.empty()) {
         servicePort["appProtocol"] = appProtocol;
     }
     return {{"apiVersion", "v1"},

@@ -138,6 +138,20 @@ std::vector<std::string> JsonReader::strings(std::string_view key,
     return out;
 }
 
+std::map<std::string, std::string> JsonReader::stringMap(std::string_view key) const {
+    std::map<std::string, std::string> out;
+    const json* map = object(key);
+    if (map == nullptr) return out;
+    for (const auto& [name, value] : map->items()) {
+        if (!value.is_string()) {
+            error(std::string(key) + "." + name, "must be a string");
+            continue;
+        }
+        out[name] = value.get<std::string>();
+    }
+    return out;
+}
+
 void JsonReader::rejectUnknown(std::initializer_list<std::string_view> known) const {
     if (!object_.is_object()) return;
     for (auto it = object_.begin(); it != object_.end(); ++it) {

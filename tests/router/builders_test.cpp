@@ -401,7 +401,7 @@ TEST(IstioRouter, AbTestingMergesAnalysisMatchIntoServiceMatch) {
       {"uri": {"prefix": "/api"}, "sourceLabels": {"app": "tester"}},
       {"uri": {"prefix": "/v2"}, "sourceLabels": {"app": "tester"}}])"));
     EXPECT_EQ(http[0]["route"][1]["weight"], 100);
-    EXPECT_EQ(http[1]["match"], ctx.serviceField("match"));
+    EXPECT_EQ(http[1]["match"], ctx.spec.service.match);
     EXPECT_EQ(http[1]["route"], json::parse(R"([
       {"destination": {"host": "campaign-service-primary"}, "weight": 100}])"));
     EXPECT_EQ(router.readWeights(ctx, vs), Weights::forCanary(100));

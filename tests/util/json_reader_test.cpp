@@ -114,6 +114,17 @@ TEST(JsonReader, StringsKeepTheGoodElements) {
                                     "spec.other: must be a list of strings"));
 }
 
+TEST(JsonReader, StringMapKeepsTheStringValues) {
+    std::vector<std::string> errors;
+    json object = {{"labels", {{"app", "x"}, {"replicas", 2}}}, {"annotations", "a=b"}};
+    JsonReader r(object, "spec.apex", errors);
+    EXPECT_EQ(r.stringMap("labels"), (std::map<std::string, std::string>{{"app", "x"}}));
+    EXPECT_THAT(r.stringMap("annotations"), IsEmpty());
+    EXPECT_THAT(r.stringMap("absent"), IsEmpty());
+    EXPECT_THAT(errors, ElementsAre("spec.apex.labels.replicas: must be a string",
+                                    "spec.apex.annotations: must be an object"));
+}
+
 TEST(JsonReader, UnknownAndUnsupportedFields) {
     std::vector<std::string> errors;
     json object = {{"name", "x"}, {"nmae", "y"}, {"hydrator", json::object()}};

@@ -35,21 +35,51 @@ struct ObjectRef {
     std::string name;
 };
 
+// A Gateway API ParentReference (service.gatewayRefs). Fields left out are left out of the
+// HTTPRoute too (the API server defaults them).
 struct GatewayRef {
+    std::optional<std::string> group;  // "" is the core group
+    std::optional<std::string> kind;
     std::string name;
     std::string namespaceName;
     std::string sectionName;
+    std::optional<int> port;
+};
+
+// Flagger's HTTPRewrite (service.rewrite).
+struct Rewrite {
+    std::string uri;
+    std::string authority;
+    std::string type;  // Gateway API: "ReplaceFullPath", else a prefix rewrite
+};
+
+// Flagger's CustomMetadata: labels and annotations for a generated object.
+struct CustomMetadata {
+    std::map<std::string, std::string> labels;
+    std::map<std::string, std::string> annotations;
 };
 
 struct ServiceSpec {
+    std::string name;  // the apex Service's name; "" means targetRef.name
     int port = 0;
     nlohmann::json targetPort;  // int or named port, as in Kubernetes (IntOrString)
     std::string portName;
+    std::string appProtocol;
+    bool portDiscovery = false;  // Istio: destinations name the port (behind a gateway)
+    std::string timeout;         // request timeout, as written (e.g. "15s")
     std::vector<std::string> gateways;
     std::vector<std::string> hosts;
     std::vector<GatewayRef> gatewayRefs;
-    nlohmann::json headers;  // Flagger's HeaderOperations, passed through to the router
-    nlohmann::json raw;      // the whole service object, for router fields not modelled here
+    nlohmann::json match = nlohmann::json::array();  // Istio HTTPMatchRequests (a list)
+    Rewrite rewrite;
+    // Istio objects the routers copy as written (null when absent).
+    nlohmann::json headers;        // Flagger's HeaderOperations (also for Gateway API)
+    nlohmann::json retries;        // Istio HTTPRetry
+    nlohmann::json corsPolicy;     // Istio CorsPolicy
+    nlohmann::json trafficPolicy;  // Istio TrafficPolicy of the DestinationRules
+    CustomMetadata apex;
+    CustomMetadata primary;
+    CustomMetadata canary;
 };
 
 struct ThresholdRange {
@@ -66,8 +96,11 @@ struct MetricSpec {
     std::string name;
     std::optional<TemplateRef> templateRef;
     ThresholdRange thresholdRange;
+    // The query's window; parseCanarySpec defaults it to the analysis interval.
     Duration interval{std::chrono::minutes(1)};
     std::string query;
+    // Values of {{ variables.KEY }} (a value written as another JSON type is its JSON text).
+    std::map<std::string, std::string> templateVariables;
 };
 
 struct WebhookSpec {
@@ -88,6 +121,9 @@ struct AnalysisSpec {
     std::vector<int> stepWeights;
     int stepWeightPromotion = 0;
     int iterations = 0;
+    std::optional<int> mirrorWeight;  // percentage of mirrored requests (Istio)
+    // A/B testing: Istio HTTPMatchRequests selecting the requests sent to the canary.
+    nlohmann::json match = nlohmann::json::array();
     std::vector<MetricSpec> metrics;
     std::vector<WebhookSpec> webhooks;
 };
@@ -99,8 +135,10 @@ enum class Strategy {
 
 struct CanarySpec {
     std::string provider;
+    std::string metricsServer;  // Prometheus for built-in metrics; "" means the controller's
     ObjectRef targetRef;
     std::optional<ObjectRef> autoscalerRef;
+    ObjectRef ingressRef;  // the Ingress to canary (nginx); empty when absent
     int progressDeadlineSeconds = 600;
     bool skipAnalysis = false;
     ServiceSpec service;
@@ -117,6 +155,10 @@ struct CanarySpec {
         return std::chrono::seconds(progressDeadlineSeconds);
     }
     std::string primaryName() const { return targetRef.name + "-primary"; }
+    // Flagger's apex Service: service.name, else targetRef.name.
+    std::string apexServiceName() const {
+        return service.name.empty() ? targetRef.name : service.name;
+    }
 };
 
 struct SpecParseResult {

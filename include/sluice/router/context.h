@@ -1,6 +1,6 @@
 #pragma once
-// What every traffic router builds from: the Canary (identity, parsed spec and the spec as
-// written), the pod label its Services select on, and the traffic split to express.
+// What every traffic router builds from: the Canary (identity and parsed spec), the pod label
+// its Services select on, and the traffic split to express.
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -73,23 +73,15 @@ struct RouteContext {
     std::string canaryUid;  // required for owner references (apply layer)
 
     canary::CanarySpec spec;
-    // The spec as written: the routers read the Flagger fields CanarySpec does not model
-    // (service.name/match/timeout/retries/rewrite/corsPolicy/trafficPolicy/apex/primary/canary,
-    // analysis.match/mirrorWeight, ingressRef).
-    nlohmann::json rawSpec = nlohmann::json::object();
     PodSelector selector;
 
     // Flagger's GetServiceNames: service.name, else targetRef.name; then -primary, -canary.
-    std::string apexServiceName() const;
+    std::string apexServiceName() const { return spec.apexServiceName(); }
     std::string primaryServiceName() const { return apexServiceName() + "-primary"; }
     std::string canaryServiceName() const { return apexServiceName() + "-canary"; }
 
-    // rawSpec.service (an empty object when absent).
-    const nlohmann::json& service() const;
-    // rawSpec.service[key] or null.
-    const nlohmann::json& serviceField(const std::string& key) const;
-    // rawSpec.analysis.match (Istio HTTPMatchRequests for A/B testing); empty array when absent.
-    const nlohmann::json& analysisMatch() const;
+    // analysis.match (Istio HTTPMatchRequests for A/B testing); an empty list when absent.
+    const nlohmann::json& analysisMatch() const { return spec.analysis.match; }
     bool abTesting() const { return !analysisMatch().empty(); }
 };
 

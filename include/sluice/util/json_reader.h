@@ -3,6 +3,7 @@
 // collected as one message "<path>.<key>: <what is wrong>" instead of thrown, so a spec with
 // several mistakes reports all of them at once.
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,6 +52,9 @@ class JsonReader {
     // message when the field is not a list at all.
     std::vector<std::string> strings(std::string_view key,
                                      std::string_view notAList = "must be a list") const;
+
+    // An object of strings (labels, annotations); one error per value that is not a string.
+    std::map<std::string, std::string> stringMap(std::string_view key) const;
 
     // Fields outside `known` are typos or features not implemented; both must be visible.
     void rejectUnknown(std::initializer_list<std::string_view> known) const;
