@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "sluice/fieldset/fieldset.h"
+#include "sluice/util/base64.h"
 
 namespace sluice::diff {
 namespace {
@@ -180,25 +181,6 @@ void dropNulls(json& v) {
     }
 }
 
-std::string base64(const std::string& in) {
-    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    size_t i = 0;
-    while (i + 2 < in.size()) {
-        uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-        out += {tbl[n >> 18], tbl[(n >> 12) & 63], tbl[(n >> 6) & 63], tbl[n & 63]};
-        i += 3;
-    }
-    if (i + 1 == in.size()) {
-        uint32_t n = uint8_t(in[i]) << 16;
-        out += {tbl[n >> 18], tbl[(n >> 12) & 63], '=', '='};
-    } else if (i + 2 == in.size()) {
-        uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-        out += {tbl[n >> 18], tbl[(n >> 12) & 63], tbl[(n >> 6) & 63], '='};
-    }
-    return out;
-}
-
 // Removes the field a fieldset path names; paths deeper than what exists are ignored.
 void removePath(json& obj, const fs::Path& path, size_t at = 0) {
     if (at >= path.size() || obj.is_null()) return;
@@ -351,7 +333,8 @@ json normalizeDesired(const json& desired) {
     if (d.value("kind", "") == "Secret" && d.value("apiVersion", "") == "v1" &&
         d.contains("stringData") && d["stringData"].is_object()) {
         for (auto it = d["stringData"].begin(); it != d["stringData"].end(); ++it)
-            if (it.value().is_string()) d["data"][it.key()] = base64(it.value().get<std::string>());
+            if (it.value().is_string())
+                d["data"][it.key()] = base64Encode(it.value().get<std::string>());
         d.erase("stringData");
     }
     return d;

@@ -4,7 +4,9 @@
 #include <openssl/hmac.h>
 
 #include <sstream>
-#include <stdexcept>
+#include <utility>
+
+#include "sluice/util/base64.h"
 
 namespace sluice::git {
 namespace {
@@ -43,48 +45,19 @@ bool hashedMatch(const std::string& pattern, const std::string& name) {
     // |1|base64(salt)|base64(HMAC-SHA1(salt, name))
     auto parts = splitOn(pattern, '|');
     if (parts.size() != 4 || parts[1] != "1") return false;
-    std::string salt, want;
-    try {
-        salt = base64Decode(parts[2]);
-        want = base64Decode(parts[3]);
-    } catch (const std::invalid_argument&) {
-        return false;
-    }
+    const auto salt = base64Decode(parts[2]);
+    const auto want = base64Decode(parts[3]);
+    if (!salt || !want) return false;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdLen = 0;
-    if (!HMAC(EVP_sha1(), salt.data(), static_cast<int>(salt.size()),
+    if (!HMAC(EVP_sha1(), salt->data(), static_cast<int>(salt->size()),
               reinterpret_cast<const unsigned char*>(name.data()), name.size(), md, &mdLen))
         return false;
-    return want.size() == mdLen && want.compare(0, mdLen, reinterpret_cast<char*>(md), mdLen) == 0;
+    return want->size() == mdLen &&
+           want->compare(0, mdLen, reinterpret_cast<char*>(md), mdLen) == 0;
 }
 
 }  // namespace
-
-std::string base64Decode(const std::string& in) {
-    static const std::string alphabet =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t padding = 0;
-    for (char c : in) {
-        if (c == '=') {
-            ++padding;
-            continue;
-        }
-        if (padding) throw std::invalid_argument("base64: data after padding");
-        auto pos = alphabet.find(c);
-        if (pos == std::string::npos) throw std::invalid_argument("base64: invalid character");
-        acc = (acc << 6) | static_cast<uint32_t>(pos);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xff);
-        }
-    }
-    if (padding > 2 || bits >= 6) throw std::invalid_argument("base64: truncated input");
-    return out;
-}
 
 KnownHosts::KnownHosts(const std::string& content) {
     std::istringstream in(content);
@@ -101,11 +74,9 @@ KnownHosts::KnownHosts(const std::string& content) {
         }
         std::string keyType, key;
         if (!(fields >> keyType >> key)) continue;
-        try {
-            e.keyBlob = base64Decode(key);
-        } catch (const std::invalid_argument&) {
-            continue;
-        }
+        auto keyBlob = base64Decode(key);
+        if (!keyBlob) continue;
+        e.keyBlob = std::move(*keyBlob);
         e.patterns = splitOn(first, ',');
         entries_.push_back(std::move(e));
     }

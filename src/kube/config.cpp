@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sluice/kube/errors.h"
+#include "sluice/util/base64.h"
 #include "sluice/util/yaml_json.h"
 
 namespace sluice::kube {
@@ -44,47 +45,6 @@ std::string trim(std::string s) {
     if (b == std::string::npos) return {};
     auto e = s.find_last_not_of(ws);
     return s.substr(b, e - b + 1);
-}
-
-// Standard base64 with padding; line breaks and spaces are ignored (as Go's decoder does for
-// kubeconfig []byte fields). Returns nullopt on any other invalid input.
-std::optional<std::string> decodeBase64(const std::string& in) {
-    auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
-    std::string clean;
-    for (char c : in)
-        if (c != '\n' && c != '\r' && c != ' ' && c != '\t') clean += c;
-    if (clean.empty() || clean.size() % 4 != 0) return std::nullopt;
-    std::string out;
-    for (size_t i = 0; i < clean.size(); i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int j = 0; j < 4; ++j) {
-            char c = clean[i + j];
-            if (c == '=') {
-                // Padding only in the last quantum's final one or two positions.
-                if (i + 4 != clean.size() || j < 2) return std::nullopt;
-                ++pad;
-                v[j] = 0;
-            } else {
-                if (pad > 0) return std::nullopt;
-                v[j] = value(c);
-                if (v[j] < 0) return std::nullopt;
-            }
-        }
-        uint32_t n = (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) |
-                     uint32_t(v[3]);
-        out += static_cast<char>((n >> 16) & 0xFF);
-        if (pad < 2) out += static_cast<char>((n >> 8) & 0xFF);
-        if (pad < 1) out += static_cast<char>(n & 0xFF);
-    }
-    return out;
 }
 
 bool looksLikePem(const std::string& s) {
@@ -150,8 +110,10 @@ class FieldReader {
         return *content;
     }
     std::string base64Field(const std::string& key, bool pem) const {
-        auto decoded = decodeBase64(str(key));
-        if (!decoded) fail(file(), field(key), "invalid base64");
+        // Line breaks and spaces are ignored, as Go's decoder does for kubeconfig []byte
+        // fields; nothing but whitespace is invalid.
+        auto decoded = base64Decode(str(key), Base64Whitespace::Skip);
+        if (!decoded || decoded->empty()) fail(file(), field(key), "invalid base64");
         if (pem && !looksLikePem(*decoded)) fail(file(), field(key), "not PEM data");
         return *decoded;
     }

@@ -18,6 +18,7 @@
 
 #include "sluice/kube/errors.h"
 #include "sluice/kube/rate_limiter.h"
+#include "sluice/util/base64.h"
 
 namespace sluice::kube::detail {
 
@@ -54,32 +55,6 @@ void validatePem(const ClusterConfig& cfg) {
             fail("client certificate and client key do not match");
     }
     ERR_clear_error();
-}
-
-std::string base64(const std::string& in) {
-    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-        out += tbl[(n >> 18) & 63];
-        out += tbl[(n >> 12) & 63];
-        out += tbl[(n >> 6) & 63];
-        out += tbl[n & 63];
-    }
-    if (i + 1 == in.size()) {
-        uint32_t n = uint8_t(in[i]) << 16;
-        out += tbl[(n >> 18) & 63];
-        out += tbl[(n >> 12) & 63];
-        out += "==";
-    } else if (i + 2 == in.size()) {
-        uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-        out += tbl[(n >> 18) & 63];
-        out += tbl[(n >> 12) & 63];
-        out += tbl[(n >> 6) & 63];
-        out += '=';
-    }
-    return out;
 }
 
 std::optional<std::chrono::seconds> parseRetryAfter(const http::http_response& r) {
@@ -150,7 +125,7 @@ struct Transport::Impl {
           inFlight(c.maxInFlight) {
         validatePem(cfg);
         if (!cfg.username.empty() || !cfg.password.empty())
-            basicAuth = "Basic " + base64(cfg.username + ":" + cfg.password);
+            basicAuth = "Basic " + base64Encode(cfg.username + ":" + cfg.password);
         // Only a backstop for ordinary requests (see send()); watches set their own.
         baseConfig.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(
             requestTimeout() * 2 + std::chrono::seconds(5)));

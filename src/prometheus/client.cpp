@@ -2,10 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cpprest/asyncrt_utils.h>
 #include <cpprest/http_client.h>
 #include <future>
 #include <stdexcept>
+
+#include "sluice/util/base64.h"
 
 namespace sluice::prometheus {
 
@@ -87,9 +88,7 @@ PrometheusClient::PrometheusClient(ClientOptions options)
     if (!c.bearerToken.empty()) {
         m.authorization = "Bearer " + c.bearerToken;
     } else if (!c.username.empty() || !c.password.empty()) {
-        std::string pair = c.username + ":" + c.password;
-        m.authorization = "Basic " + utility::conversions::to_base64(
-                                         std::vector<unsigned char>(pair.begin(), pair.end()));
+        m.authorization = "Basic " + base64Encode(c.username + ":" + c.password);
     }
 
     client::http_client_config cfg;

@@ -1,43 +1,8 @@
 #include "sluice/prometheus/metric_template.h"
 
-#include <cstdint>
+#include "sluice/util/base64.h"
 
 namespace sluice::prometheus {
-namespace {
-
-std::optional<std::string> base64Decode(const std::string& in) {
-    auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
-    std::string out;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t padding = 0;
-    for (char c : in) {
-        if (c == '=') {
-            ++padding;
-            continue;
-        }
-        if (padding) return std::nullopt;  // data after padding
-        int v = value(c);
-        if (v < 0) return std::nullopt;
-        acc = (acc << 6) | static_cast<uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((acc >> bits) & 0xff));
-        }
-    }
-    if (padding > 2 || (in.size() % 4) != 0) return std::nullopt;
-    return out;
-}
-
-}  // namespace
 
 MetricTemplateParseResult parseMetricTemplate(const nlohmann::json& object) {
     MetricTemplateParseResult out;

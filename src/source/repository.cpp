@@ -4,6 +4,8 @@
 #include <cctype>
 #include <optional>
 
+#include "sluice/util/base64.h"
+
 namespace sluice::source {
 
 using nlohmann::json;
@@ -60,45 +62,14 @@ json redactedSources(const json& sourceOrSources) {
 
 namespace {
 
-// Standard base64 (Secret data, also its URL-safe alphabet); nullopt when malformed.
-std::optional<std::string> base64Decode(const std::string& in) {
-    auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+' || c == '-') return 62;
-        if (c == '/' || c == '_') return 63;
-        return -1;
-    };
-    std::string out;
-    out.reserve(in.size() * 3 / 4);
-    int acc = 0, bits = 0;
-    bool padding = false;
-    for (char c : in) {
-        if (c == '\n' || c == '\r' || c == ' ') continue;
-        if (c == '=') {
-            padding = true;
-            continue;
-        }
-        if (padding) return std::nullopt;  // data after padding
-        int v = value(c);
-        if (v < 0) return std::nullopt;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-        }
-    }
-    return out;
-}
-
 std::string secretString(const json& secret, const char* key) {
     auto data = secret.find("data");
     if (data == secret.end() || !data->is_object()) return {};
     auto it = data->find(key);
     if (it == data->end() || !it->is_string()) return {};
-    return base64Decode(it->get<std::string>()).value_or("");
+    // Secret data as the API server writes it: standard base64 with padding (line breaks, which
+    // it never writes, are tolerated).
+    return base64Decode(it->get<std::string>(), Base64Whitespace::Skip).value_or("");
 }
 
 std::string label(const json& obj, const char* key) {

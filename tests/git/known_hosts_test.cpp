@@ -6,6 +6,7 @@
 
 #include "callbacks.h"
 #include "sluice/git/known_hosts.h"
+#include "sluice/util/base64.h"
 
 namespace sluice::git {
 namespace {
@@ -18,7 +19,7 @@ const std::string kHashed1 = "|1|C2zE2hkrGE1zyYdmt1Pt5M8m/n4=|QM6qOKpjBzz9YXYc8p
 const std::string kHashed2 = "|1|qZKdmCjTD6kuuYY1xFwPr3w6hys=|6E6bKFNoRK6xwfSz7LTgI9e2Bo0=";
 
 std::string blob(const std::string& b64) {
-    return base64Decode(b64);
+    return base64Decode(b64).value();
 }
 
 TEST(KnownHosts, PlainHostsAndPorts) {
@@ -49,14 +50,6 @@ TEST(KnownHosts, WildcardsNegationRevokedAndJunk) {
     EXPECT_EQ(kh.check("git.example.com", 22, blob(kKey2)), HostKeyVerdict::Revoked);
     EXPECT_EQ(kh.check("host", 22, blob(kKey1)), HostKeyVerdict::Unknown);
     EXPECT_TRUE(KnownHosts("# only a comment\n").empty());
-}
-
-TEST(Base64, DecodesAndRejects) {
-    EXPECT_EQ(base64Decode("aGVsbG8="), "hello");
-    EXPECT_EQ(base64Decode("aGk="), "hi");
-    EXPECT_EQ(base64Decode(""), "");
-    EXPECT_THROW(base64Decode("a$=="), std::invalid_argument);
-    EXPECT_THROW(base64Decode("aGk=x"), std::invalid_argument);
 }
 
 // Drives the certificate callback as libgit2's SSH transport would.

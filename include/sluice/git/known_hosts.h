@@ -33,7 +33,4 @@ class KnownHosts {
     std::vector<Entry> entries_;
 };
 
-// Standard base64 (RFC 4648) decoding; throws std::invalid_argument on bad input.
-std::string base64Decode(const std::string& in);
-
 }  // namespace sluice::git
