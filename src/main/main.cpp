@@ -29,6 +29,9 @@ using namespace sluice;
 // GitHub caps webhook payloads at 25 MB; anything larger is not a push event.
 constexpr std::size_t kWebhookMaxBody = 25u << 20;
 
+const kube::GroupVersionKind kApplicationGvk{app::kGroup, app::kVersion, app::kKind};
+const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"};
+
 kube::GroupVersionKind parseWatchEntry(const std::string& entry) {
     auto slash = entry.rfind('/');
     return kube::GroupVersionKind::fromApiVersion(entry.substr(0, slash), entry.substr(slash + 1));
@@ -50,237 +53,315 @@ int waitForSignal(const sigset_t& signals, const std::function<bool()>& until) {
     }
 }
 
-int run(const ControllerOptions& opts, const sigset_t& signals) {
+kube::ClusterConfig clusterConfig(const ControllerOptions& opts) {
     kube::ClusterConfig cfg = kube::loadDefaultConfig(opts.kubeconfig, opts.context);
     cfg.qps = opts.qps.value_or(50);
     cfg.burst = opts.burst;
     cfg.qpsOnlyWithoutApf = !opts.qps;
-    ControllerMetrics metrics(SLUICE_VERSION);
-    kube::RestClient client(cfg);
-    client.setRequestObserver(metrics.kubeRequestObserver());
-    auto version = client.getPath("/version");
-    spdlog::info("connected to {} (Kubernetes {}), config from {}", cfg.server,
-                 version.value("gitVersion", "unknown"), cfg.source);
+    return cfg;
+}
 
-    // The Application CRD must be installed; say so plainly rather than retrying a 404 list.
-    const auto appGvk = kube::GroupVersionKind::fromApiVersion(
-        std::string(app::kGroup) + "/" + app::kVersion, app::kKind);
-    try {
-        client.resourceFor(appGvk);
-    } catch (const kube::ApiError& e) {
-        if (e.code() != 404) throw;
-        spdlog::error(
-            "the Application CRD (applications.sluice.io) is not installed: apply "
-            "crds/ first (kubectl apply -f crds/)");
-        return 1;
+// Nothing in this process reads managedFields from a cache except the Application
+// controller's drift attribution, which reads the packed form too.
+cache::InformerOptions informerDefaults() {
+    cache::InformerOptions defaults;
+    defaults.transform = cache::packManagedFields;
+    return defaults;
+}
+
+appcontroller::Options applicationOptions(const ControllerOptions& opts) {
+    appcontroller::Options o;
+    o.watchNamespace = opts.ns;
+    o.controlNamespace = opts.controlNamespace;
+    o.concurrency = opts.concurrency;
+    o.pollInterval = opts.reconcileInterval;
+    o.syncTimeout = opts.syncTimeout;
+    o.sources.helmPath = opts.helmPath;
+    o.sources.kustomizePath = opts.kustomizePath;
+    o.sources.kubectlPath = opts.kubectlPath;
+    o.sources.kustomizeBuildOptions = opts.kustomizeBuildOptions;
+    o.sources.allowRemoteBases = opts.allowRemoteKustomizeBases;
+    o.sources.allowRemoteValueFiles = opts.allowRemoteValueFiles;
+    o.sources.timeout = opts.renderTimeout;
+    o.sources.workDir = opts.renderDir;
+    o.renderConcurrency = opts.renderConcurrency;
+    o.pluginConfigMap = opts.pluginConfigMap;
+    o.managedScope.namespaces = opts.managedNamespaces;
+    o.managedScope.clusterResources =
+        opts.clusterResources.value_or(opts.managedNamespaces.empty());
+    return o;
+}
+
+canarycontroller::Options canaryOptions(const ControllerOptions& opts) {
+    canarycontroller::Options o;
+    o.watchNamespace = opts.ns;
+    o.concurrency = opts.concurrency;
+    o.metricsServer = opts.metricsServer;
+    o.defaultProvider = opts.meshProvider;
+    o.selectorLabels = opts.selectorLabels;
+    return o;
+}
+
+// One run of the controller process, phase by phase: connect and check the CRDs, serve the
+// endpoints, fill the watch caches, win the Lease (with --leader-elect), start the controllers,
+// then wait for a signal (or the loss of the Lease) and shut down. Members are declared in the
+// order the phases build them, so every return path tears them down in reverse: the controllers
+// before the caches they read and the Lease they need, the HTTP servers before the state their
+// handlers read.
+class ControllerProcess {
+  public:
+    ControllerProcess(const ControllerOptions& opts, const sigset_t& signals)
+        : opts_(opts),
+          signals_(signals),
+          cfg_(clusterConfig(opts)),
+          metrics_(SLUICE_VERSION),
+          client_(cfg_),
+          webhooks_(client_, opts.controlNamespace, opts.webhookSecret, opts.ns, metrics_),
+          factory_(client_, informerDefaults()) {
+        client_.setRequestObserver(metrics_.kubeRequestObserver());
     }
 
-    // Probes and metrics answer from the start, so a standby replica is visible too.
-    ProcessState state;
-    state.leaderElection = opts.leaderElect;
-    // Webhooks are received by every replica: a standby passes them on to the leader.
-    WebhookReceiver webhooks(client, opts.controlNamespace, opts.webhookSecret, opts.ns, metrics);
-    // Declared after everything their handlers use, so they stop first on every return path.
-    std::vector<std::unique_ptr<server::HttpServer>> servers;
-    auto serve = [&](const std::string& address, std::vector<server::Route> routes,
-                     const char* what, std::size_t maxBody = 1 << 20) {
+    // The process's exit code.
+    int run() {
+        if (!connect()) return 1;
+        // Probes and metrics answer from the start, so a standby replica is visible too.
+        state_.leaderElection = opts_.leaderElect;
+        serve(opts_.healthAddr, probeRoutes(state_), "/healthz and /readyz");
+        serve(opts_.metricsAddr, metricsRoutes(metrics_), "/metrics");
+        metrics_.setLeader(!opts_.leaderElect);
+        watchLoggedKinds();
+        // Webhooks are received by every replica: a standby passes them on to the leader.
+        serve(opts_.webhookAddr, webhooks_.routes(), "git webhooks at /api/webhook",
+              kWebhookMaxBody);
+        if (opts_.leaderElect && !campaign()) return 0;
+        if (!syncCaches() || !startApplications() || !startCanaries()) return 1;
+        announceStarted();
+        return waitAndShutDown();
+    }
+
+  private:
+    // Reads the server's version; false when the Application CRD is not installed (said
+    // plainly rather than retrying a 404 list).
+    bool connect() {
+        auto version = client_.getPath("/version");
+        spdlog::info("connected to {} (Kubernetes {}), config from {}", cfg_.server,
+                     version.value("gitVersion", "unknown"), cfg_.source);
+        try {
+            client_.resourceFor(kApplicationGvk);
+        } catch (const kube::ApiError& e) {
+            if (e.code() != 404) throw;
+            spdlog::error(
+                "the Application CRD (applications.sluice.io) is not installed: apply "
+                "crds/ first (kubectl apply -f crds/)");
+            return false;
+        }
+        return true;
+    }
+
+    void serve(const std::string& address, std::vector<server::Route> routes, const char* what,
+               std::size_t maxBody = 1 << 20) {
         if (address.empty()) return;
-        servers.push_back(
+        servers_.push_back(
             std::make_unique<server::HttpServer>(address, std::move(routes), maxBody));
-        servers.back()->start();
-        spdlog::info("serving {} on {}", what, servers.back()->address());
-    };
-    serve(opts.healthAddr, probeRoutes(state), "/healthz and /readyz");
-    serve(opts.metricsAddr, metricsRoutes(metrics), "/metrics");
-    metrics.setLeader(!opts.leaderElect);
-
-    // Nothing in this process reads managedFields from a cache except the Application
-    // controller's drift attribution, which reads the packed form too.
-    cache::InformerOptions informerDefaults;
-    informerDefaults.transform = cache::packManagedFields;
-    cache::SharedInformerFactory factory(client, informerDefaults);
-    auto synced = std::make_shared<std::atomic<bool>>(false);
-    for (const auto& entry : opts.watch) {
-        auto gvk = parseWatchEntry(entry);
-        client.resourceFor(gvk);  // fails early, with the API's message, for unknown kinds
-        auto& informer = factory.informerFor(gvk, opts.ns);
-        // Objects listed at start-up are logged at debug level; changes after that at info.
-        informer.addEventHandler(cache::EventHandler{
-            [synced](const cache::ObjectPtr& o) {
-                spdlog::log(*synced ? spdlog::level::info : spdlog::level::debug, "added {}",
-                            describe(*o));
-            },
-            [](const cache::ObjectPtr&, const cache::ObjectPtr& o) {
-                spdlog::info("updated {}", describe(*o));
-            },
-            [](const cache::ObjectPtr& o) { spdlog::info("deleted {}", describe(*o)); }});
+        servers_.back()->start();
+        spdlog::info("serving {} on {}", what, servers_.back()->address());
     }
 
-    serve(opts.webhookAddr, webhooks.routes(), "git webhooks at /api/webhook", kWebhookMaxBody);
+    // --watch: the kinds whose changes are logged. Objects listed at start-up are logged at
+    // debug level; changes after that at info.
+    void watchLoggedKinds() {
+        for (const auto& entry : opts_.watch) {
+            auto gvk = parseWatchEntry(entry);
+            client_.resourceFor(gvk);  // fails early, with the API's message, for unknown kinds
+            auto& informer = factory_.informerFor(gvk, opts_.ns);
+            informer.addEventHandler(cache::EventHandler{
+                [synced = synced_](const cache::ObjectPtr& o) {
+                    spdlog::log(*synced ? spdlog::level::info : spdlog::level::debug, "added {}",
+                                describe(*o));
+                },
+                [](const cache::ObjectPtr&, const cache::ObjectPtr& o) {
+                    spdlog::info("updated {}", describe(*o));
+                },
+                [](const cache::ObjectPtr& o) { spdlog::info("deleted {}", describe(*o)); }});
+        }
+    }
 
-    // With --leader-elect, wait (on standby) until this replica holds the Lease.
-    std::unique_ptr<kube::RestClient> electionClient;
-    std::unique_ptr<leader::LeaderElector> elector;
-    std::atomic<bool> lostLeadership{false};
-    if (opts.leaderElect) {
+    // --leader-elect: waits (on standby) until this replica holds the Lease. False when a
+    // signal came first.
+    bool campaign() {
         // Its own client: a renew must fail fast enough to be retried within the deadline,
         // and must not queue behind the controllers' requests in the rate limiter.
-        kube::ClusterConfig electionCfg = cfg;
+        kube::ClusterConfig electionCfg = cfg_;
         electionCfg.maxRetries = 1;
         electionCfg.requestTimeout = std::chrono::seconds(4);
         electionCfg.qps = 0;
-        electionClient = std::make_unique<kube::RestClient>(electionCfg);
+        electionClient_ = std::make_unique<kube::RestClient>(electionCfg);
         leader::Config lc;
-        lc.leaseNamespace = opts.controlNamespace;
-        lc.leaseName = opts.leaderElectionId;
+        lc.leaseNamespace = opts_.controlNamespace;
+        lc.leaseName = opts_.leaderElectionId;
         lc.identity = leader::defaultIdentity();
-        state.ownIdentity = lc.identity;
-        leader::LeaderElector::Callbacks callbacks;
-        callbacks.onStartedLeading = [&] {
-            state.leading = true;
-            metrics.setLeader(true);
-        };
-        callbacks.onStoppedLeading = [&] {
-            // As client-go controllers do: stop at once; the Deployment restarts the process,
-            // which then campaigns as a standby. Never reconcile without the Lease.
-            state.leading = false;
-            metrics.setLeader(false);
-            lostLeadership = true;
-        };
-        callbacks.onNewLeader = [&](const std::string& holder) {
-            std::lock_guard lock(state.mu);
-            state.leaderIdentity = holder;
-            if (!holder.empty() && holder != state.ownIdentity)
-                spdlog::info("leader election: {} leads; this replica ({}) is on standby", holder,
-                             state.ownIdentity);
-        };
-        elector = std::make_unique<leader::LeaderElector>(*electionClient, lc, callbacks);
+        state_.ownIdentity = lc.identity;
+        elector_ =
+            std::make_unique<leader::LeaderElector>(*electionClient_, lc, electionCallbacks());
         spdlog::info("leader election: campaigning for Lease {}/{} as {}", lc.leaseNamespace,
                      lc.leaseName, lc.identity);
-        elector->start();
-        int sig = waitForSignal(signals, [&] { return state.leading.load(); });
+        elector_->start();
+        int sig = waitForSignal(signals_, [&] { return state_.leading.load(); });
         if (sig) {
             spdlog::info("received {} while on standby, shutting down", strsignal(sig));
-            elector->stop();
-            return 0;
+            elector_->stop();
+            return false;
         }
+        return true;
     }
 
-    factory.startAll();
-    if (!factory.waitForCacheSync(std::chrono::seconds(60))) {
-        spdlog::error("caches did not sync within 60s; is the API server reachable?");
-        factory.stopAll();
-        return 1;
-    }
-    synced->store(true);
-    if (!opts.watch.empty()) {
-        size_t objects = 0;
-        for (const auto& entry : opts.watch)
-            objects += factory.informerFor(parseWatchEntry(entry), opts.ns).store().size();
-        spdlog::info("caches synced: {} objects of {} kinds{}", objects, opts.watch.size(),
-                     opts.ns.empty() ? " in all namespaces" : " in namespace " + opts.ns);
+    leader::LeaderElector::Callbacks electionCallbacks() {
+        leader::LeaderElector::Callbacks callbacks;
+        callbacks.onStartedLeading = [this] {
+            state_.leading = true;
+            metrics_.setLeader(true);
+        };
+        callbacks.onStoppedLeading = [this] {
+            // As client-go controllers do: stop at once; the Deployment restarts the process,
+            // which then campaigns as a standby. Never reconcile without the Lease.
+            state_.leading = false;
+            metrics_.setLeader(false);
+            lostLeadership_ = true;
+        };
+        callbacks.onNewLeader = [this](const std::string& holder) {
+            std::lock_guard lock(state_.mu);
+            state_.leaderIdentity = holder;
+            if (!holder.empty() && holder != state_.ownIdentity)
+                spdlog::info("leader election: {} leads; this replica ({}) is on standby", holder,
+                             state_.ownIdentity);
+        };
+        return callbacks;
     }
 
-    std::filesystem::create_directories(opts.repoCacheDir);
-    git::LibGit2Source libgit2(opts.repoCacheDir);
-    MeteredGitSource gitSource(libgit2, metrics);
-    appcontroller::Options appOptions;
-    appOptions.watchNamespace = opts.ns;
-    appOptions.controlNamespace = opts.controlNamespace;
-    appOptions.concurrency = opts.concurrency;
-    appOptions.pollInterval = opts.reconcileInterval;
-    appOptions.syncTimeout = opts.syncTimeout;
-    appOptions.sources.helmPath = opts.helmPath;
-    appOptions.sources.kustomizePath = opts.kustomizePath;
-    appOptions.sources.kubectlPath = opts.kubectlPath;
-    appOptions.sources.kustomizeBuildOptions = opts.kustomizeBuildOptions;
-    appOptions.sources.allowRemoteBases = opts.allowRemoteKustomizeBases;
-    appOptions.sources.allowRemoteValueFiles = opts.allowRemoteValueFiles;
-    appOptions.sources.timeout = opts.renderTimeout;
-    appOptions.sources.workDir = opts.renderDir;
-    appOptions.renderConcurrency = opts.renderConcurrency;
-    appOptions.pluginConfigMap = opts.pluginConfigMap;
-    appOptions.managedScope.namespaces = opts.managedNamespaces;
-    appOptions.managedScope.clusterResources =
-        opts.clusterResources.value_or(opts.managedNamespaces.empty());
-    if (!opts.managedNamespaces.empty())
-        spdlog::info("namespaced mode: managing namespaces {}{}",
-                     sluice::join(opts.managedNamespaces, ","),
-                     appOptions.managedScope.clusterResources ? " and cluster-scoped kinds" : "");
-    appcontroller::ApplicationController applications(client, factory, gitSource, appOptions);
-    applications.setObserver([&metrics](const appcontroller::ReconcileRecord& r) {
-        metrics.observeApplicationReconcile(r);
-    });
-    applications.start();
-    if (!applications.waitForSync(std::chrono::seconds(60))) {
-        spdlog::error("the Application cache did not sync within 60s");
-        applications.stop();
-        factory.stopAll();
-        return 1;
+    bool syncCaches() {
+        factory_.startAll();
+        if (!factory_.waitForCacheSync(std::chrono::seconds(60))) {
+            spdlog::error("caches did not sync within 60s; is the API server reachable?");
+            factory_.stopAll();
+            return false;
+        }
+        synced_->store(true);
+        if (!opts_.watch.empty()) {
+            size_t objects = 0;
+            for (const auto& entry : opts_.watch)
+                objects += factory_.informerFor(parseWatchEntry(entry), opts_.ns).store().size();
+            spdlog::info("caches synced: {} objects of {} kinds{}", objects, opts_.watch.size(),
+                         opts_.ns.empty() ? " in all namespaces" : " in namespace " + opts_.ns);
+        }
+        return true;
     }
-    // The Canary controller runs when its CRD is installed (an Argo CD-style install may ship
-    // only Applications).
-    const kube::GroupVersionKind canaryGvk{"sluice.io", "v1alpha1", "Canary"};
-    std::unique_ptr<canarycontroller::CanaryController> canaries;
-    bool canaryCrd = true;
-    try {
-        client.resourceFor(canaryGvk);
-    } catch (const kube::ApiError& e) {
-        if (e.code() != 404) throw;
-        canaryCrd = false;
-        spdlog::warn(
-            "the Canary CRD (canaries.sluice.io) is not installed: the Canary controller is off");
-    }
-    if (canaryCrd) {
-        canarycontroller::Options canaryOptions;
-        canaryOptions.watchNamespace = opts.ns;
-        canaryOptions.concurrency = opts.concurrency;
-        canaryOptions.metricsServer = opts.metricsServer;
-        canaryOptions.defaultProvider = opts.meshProvider;
-        canaryOptions.selectorLabels = opts.selectorLabels;
-        canaries =
-            std::make_unique<canarycontroller::CanaryController>(client, factory, canaryOptions);
-        canaries->setObserver([&metrics](const canarycontroller::ReconcileRecord& r) {
-            metrics.observeCanaryReconcile(r);
+
+    bool startApplications() {
+        std::filesystem::create_directories(opts_.repoCacheDir);
+        libgit2_ = std::make_unique<git::LibGit2Source>(opts_.repoCacheDir);
+        gitSource_ = std::make_unique<MeteredGitSource>(*libgit2_, metrics_);
+        const appcontroller::Options appOptions = applicationOptions(opts_);
+        if (!opts_.managedNamespaces.empty())
+            spdlog::info(
+                "namespaced mode: managing namespaces {}{}",
+                sluice::join(opts_.managedNamespaces, ","),
+                appOptions.managedScope.clusterResources ? " and cluster-scoped kinds" : "");
+        applications_ = std::make_unique<appcontroller::ApplicationController>(
+            client_, factory_, *gitSource_, appOptions);
+        applications_->setObserver([this](const appcontroller::ReconcileRecord& r) {
+            metrics_.observeApplicationReconcile(r);
         });
-        canaries->start();
-        if (!canaries->waitForSync(std::chrono::seconds(60))) {
-            spdlog::error("the Canary and Deployment caches did not sync within 60s");
-            canaries->stop();
-            applications.stop();
-            factory.stopAll();
-            return 1;
+        applications_->start();
+        if (!applications_->waitForSync(std::chrono::seconds(60))) {
+            spdlog::error("the Application cache did not sync within 60s");
+            applications_->stop();
+            factory_.stopAll();
+            return false;
         }
-        metrics.collectCanaries(factory.informerFor(canaryGvk, opts.ns));
-        metrics.collectQueueDepth("canary", [&canaries] { return canaries->stats().queueDepth; });
-        spdlog::info("canary controller started: metrics server {}, default provider {}",
-                     opts.metricsServer, opts.meshProvider);
+        return true;
     }
-    metrics.collectApplications(factory.informerFor(appGvk, opts.ns));
-    metrics.collectQueueDepth("application",
-                              [&applications] { return applications.stats().queueDepth; });
-    webhooks.setController(&applications);
-    state.cachesSynced = true;
-    spdlog::info(
-        "application controller started: {} workers, repositories cached in {}, "
-        "control namespace {}",
-        opts.concurrency, opts.repoCacheDir, opts.controlNamespace);
 
-    int sig = waitForSignal(signals, [&] { return lostLeadership.load(); });
-    webhooks.setController(nullptr);
-    if (sig)
-        spdlog::info("received {}, shutting down (a running sync finishes its current wave)",
-                     strsignal(sig));
-    else
-        spdlog::error("leader election: lost the Lease; stopping the controllers and exiting");
-    if (canaries) canaries->stop();
-    applications.stop();
-    // Released only after the controllers stopped, so two leaders never act at once.
-    if (elector) elector->stop();
-    factory.stopAll();
-    for (auto& s : servers) s->stop();
-    return sig ? 0 : 1;
-}
+    // The Canary controller runs when its CRD is installed (an Argo CD-style install may ship
+    // only Applications). False when its caches did not sync.
+    bool startCanaries() {
+        try {
+            client_.resourceFor(kCanaryGvk);
+        } catch (const kube::ApiError& e) {
+            if (e.code() != 404) throw;
+            spdlog::warn(
+                "the Canary CRD (canaries.sluice.io) is not installed: the Canary controller is "
+                "off");
+            return true;
+        }
+        canaries_ = std::make_unique<canarycontroller::CanaryController>(client_, factory_,
+                                                                         canaryOptions(opts_));
+        canaries_->setObserver([this](const canarycontroller::ReconcileRecord& r) {
+            metrics_.observeCanaryReconcile(r);
+        });
+        canaries_->start();
+        if (!canaries_->waitForSync(std::chrono::seconds(60))) {
+            spdlog::error("the Canary and Deployment caches did not sync within 60s");
+            canaries_->stop();
+            applications_->stop();
+            factory_.stopAll();
+            return false;
+        }
+        metrics_.collectCanaries(factory_.informerFor(kCanaryGvk, opts_.ns));
+        metrics_.collectQueueDepth("canary", [this] { return canaries_->stats().queueDepth; });
+        spdlog::info("canary controller started: metrics server {}, default provider {}",
+                     opts_.metricsServer, opts_.meshProvider);
+        return true;
+    }
+
+    // The controllers run: metrics, webhooks and readiness follow them.
+    void announceStarted() {
+        metrics_.collectApplications(factory_.informerFor(kApplicationGvk, opts_.ns));
+        metrics_.collectQueueDepth("application",
+                                   [this] { return applications_->stats().queueDepth; });
+        webhooks_.setController(applications_.get());
+        state_.cachesSynced = true;
+        spdlog::info(
+            "application controller started: {} workers, repositories cached in {}, "
+            "control namespace {}",
+            opts_.concurrency, opts_.repoCacheDir, opts_.controlNamespace);
+    }
+
+    int waitAndShutDown() {
+        int sig = waitForSignal(signals_, [this] { return lostLeadership_.load(); });
+        webhooks_.setController(nullptr);
+        if (sig)
+            spdlog::info("received {}, shutting down (a running sync finishes its current wave)",
+                         strsignal(sig));
+        else
+            spdlog::error("leader election: lost the Lease; stopping the controllers and exiting");
+        if (canaries_) canaries_->stop();
+        applications_->stop();
+        // Released only after the controllers stopped, so two leaders never act at once.
+        if (elector_) elector_->stop();
+        factory_.stopAll();
+        for (auto& s : servers_) s->stop();
+        return sig ? 0 : 1;
+    }
+
+    const ControllerOptions& opts_;
+    const sigset_t& signals_;
+    const kube::ClusterConfig cfg_;
+    ControllerMetrics metrics_;
+    kube::RestClient client_;
+    ProcessState state_;
+    WebhookReceiver webhooks_;
+    // After everything their handlers use, so they stop first on every return path.
+    std::vector<std::unique_ptr<server::HttpServer>> servers_;
+    cache::SharedInformerFactory factory_;
+    std::shared_ptr<std::atomic<bool>> synced_ = std::make_shared<std::atomic<bool>>(false);
+    std::unique_ptr<kube::RestClient> electionClient_;
+    std::unique_ptr<leader::LeaderElector> elector_;
+    std::atomic<bool> lostLeadership_{false};
+    std::unique_ptr<git::LibGit2Source> libgit2_;
+    std::unique_ptr<MeteredGitSource> gitSource_;
+    std::unique_ptr<appcontroller::ApplicationController> applications_;
+    std::unique_ptr<canarycontroller::CanaryController> canaries_;
+};
 
 }  // namespace
 
@@ -319,7 +400,8 @@ int main(int argc, char** argv) {
     if (hashedCas)
         spdlog::debug("system CAs are read from the hashed CA directory (SSL_CERT_FILE unset)");
     try {
-        return run(opts, signals);
+        ControllerProcess process(opts, signals);
+        return process.run();
     } catch (const kube::ConfigError& e) {
         spdlog::error("configuration: {}", e.what());
     } catch (const kube::ApiError& e) {

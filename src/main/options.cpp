@@ -79,6 +79,139 @@ std::string envName(const std::string& flag) {
     return out;
 }
 
+using Setters = std::map<std::string, std::function<void(const std::string&)>>;
+
+// Each flag's setter of `o`, by flag name: one table for the environment and the command line.
+Setters flagSetters(ControllerOptions& o) {
+    return {
+        {"kubeconfig", [&](const std::string& v) { o.kubeconfig = v; }},
+        {"context", [&](const std::string& v) { o.context = v; }},
+        {"namespace", [&](const std::string& v) { o.ns = v; }},
+        {"managed-namespaces", [&](const std::string& v) { o.managedNamespaces = splitList(v); }},
+        {"cluster-resources",
+         [&](const std::string& v) { o.clusterResources = toBool("cluster-resources", v); }},
+        {"log-format", [&](const std::string& v) { o.logFormat = v; }},
+        {"log-level", [&](const std::string& v) { o.logLevel = v; }},
+        {"qps",
+         [&](const std::string& v) {
+             if (v == "auto")
+                 o.qps.reset();
+             else
+                 o.qps = toDouble("qps", v);
+         }},
+        {"burst", [&](const std::string& v) { o.burst = toInt("burst", v); }},
+        {"watch", [&](const std::string& v) { o.watch = splitList(v); }},
+        {"control-namespace", [&](const std::string& v) { o.controlNamespace = v; }},
+        {"repo-cache-dir", [&](const std::string& v) { o.repoCacheDir = v; }},
+        {"reconcile-interval",
+         [&](const std::string& v) { o.reconcileInterval = toDuration("reconcile-interval", v); }},
+        {"sync-timeout",
+         [&](const std::string& v) { o.syncTimeout = toDuration("sync-timeout", v); }},
+        {"helm-path", [&](const std::string& v) { o.helmPath = v; }},
+        {"kustomize-path", [&](const std::string& v) { o.kustomizePath = v; }},
+        {"kubectl-path", [&](const std::string& v) { o.kubectlPath = v; }},
+        {"kustomize-build-options",
+         [&](const std::string& v) { o.kustomizeBuildOptions = splitWords(v); }},
+        {"allow-remote-kustomize-bases",
+         [&](const std::string& v) {
+             o.allowRemoteKustomizeBases = toBool("allow-remote-kustomize-bases", v);
+         }},
+        {"allow-remote-value-files",
+         [&](const std::string& v) {
+             o.allowRemoteValueFiles = toBool("allow-remote-value-files", v);
+         }},
+        {"render-concurrency",
+         [&](const std::string& v) {
+             o.renderConcurrency = toInt("render-concurrency", v);
+             if (o.renderConcurrency < 1)
+                 throw std::invalid_argument("--render-concurrency: must be at least 1");
+         }},
+        {"render-timeout",
+         [&](const std::string& v) { o.renderTimeout = toDuration("render-timeout", v); }},
+        {"render-dir", [&](const std::string& v) { o.renderDir = v; }},
+        {"plugin-configmap", [&](const std::string& v) { o.pluginConfigMap = v; }},
+        {"metrics-addr",
+         [&](const std::string& v) { o.metricsAddr = toAddress("metrics-addr", v); }},
+        {"health-addr", [&](const std::string& v) { o.healthAddr = toAddress("health-addr", v); }},
+        {"webhook-addr",
+         [&](const std::string& v) { o.webhookAddr = toAddress("webhook-addr", v); }},
+        {"webhook-secret", [&](const std::string& v) { o.webhookSecret = v; }},
+        {"metrics-server", [&](const std::string& v) { o.metricsServer = v; }},
+        {"mesh-provider", [&](const std::string& v) { o.meshProvider = v; }},
+        {"selector-labels", [&](const std::string& v) { o.selectorLabels = splitList(v); }},
+        {"leader-elect", [&](const std::string& v) { o.leaderElect = toBool("leader-elect", v); }},
+        {"leader-election-id", [&](const std::string& v) { o.leaderElectionId = v; }},
+        {"concurrency",
+         [&](const std::string& v) {
+             o.concurrency = toInt("concurrency", v);
+             if (o.concurrency < 1)
+                 throw std::invalid_argument("--concurrency: must be at least 1");
+         }},
+    };
+}
+
+// SLUICE_<FLAG> environment variables (and POD_NAMESPACE), read before the command line.
+void readEnvironment(ControllerOptions& o, const Setters& setters) {
+    if (const char* podNs = std::getenv("POD_NAMESPACE"); podNs && *podNs)
+        o.controlNamespace = podNs;
+    for (auto& [flag, set] : setters)
+        if (const char* v = std::getenv(envName(flag).c_str()); v && *v) set(v);
+}
+
+// The command line: --flag value, --flag=value, bare boolean flags, --help and --version.
+void readArguments(int argc, char** argv, ControllerOptions& o, const Setters& setters) {
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "-h" || arg == "--help") {
+            o.showHelp = true;
+            continue;
+        }
+        if (arg == "--version") {
+            o.showVersion = true;
+            continue;
+        }
+        if (arg.rfind("--", 0) != 0)
+            throw std::invalid_argument("unexpected argument '" + arg + "'");
+        std::string name = arg.substr(2), value;
+        auto eq = name.find('=');
+        bool hasValue = eq != std::string::npos;
+        if (hasValue) {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+        }
+        auto it = setters.find(name);
+        if (it == setters.end()) throw std::invalid_argument("unknown flag --" + name);
+        // Boolean flags stand alone (--leader-elect) or take =true/=false, as in Go.
+        static const std::set<std::string> booleans = {
+            "leader-elect", "allow-remote-kustomize-bases", "allow-remote-value-files",
+            "cluster-resources"};
+        if (!hasValue && booleans.count(name)) {
+            hasValue = true;
+            value = "true";
+        }
+        if (!hasValue) {
+            if (i + 1 >= argc) throw std::invalid_argument("flag --" + name + " needs a value");
+            value = argv[++i];
+        }
+        it->second(value);
+    }
+}
+
+// What no single flag's setter can check.
+void validate(const ControllerOptions& o) {
+    static const std::set<std::string> providers = {
+        "kubernetes", "istio", "nginx", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1"};
+    if (!providers.count(o.meshProvider))
+        throw std::invalid_argument(
+            "--mesh-provider: want kubernetes, istio, nginx or gatewayapi:v1, got '" +
+            o.meshProvider + "'");
+    if (o.logFormat != "text" && o.logFormat != "json")
+        throw std::invalid_argument("--log-format: want text or json, got '" + o.logFormat + "'");
+    for (const auto& w : o.watch)
+        if (w.find('/') == std::string::npos)
+            throw std::invalid_argument("--watch: '" + w + "' is not apiVersion/Kind");
+}
+
 }  // namespace
 
 std::string usage() {
@@ -156,122 +289,10 @@ Flags (each also read from the environment as SLUICE_<NAME>, e.g. SLUICE_LOG_LEV
 
 ControllerOptions parseOptions(int argc, char** argv) {
     ControllerOptions o;
-    std::map<std::string, std::function<void(const std::string&)>> setters = {
-        {"kubeconfig", [&](const std::string& v) { o.kubeconfig = v; }},
-        {"context", [&](const std::string& v) { o.context = v; }},
-        {"namespace", [&](const std::string& v) { o.ns = v; }},
-        {"managed-namespaces", [&](const std::string& v) { o.managedNamespaces = splitList(v); }},
-        {"cluster-resources",
-         [&](const std::string& v) { o.clusterResources = toBool("cluster-resources", v); }},
-        {"log-format", [&](const std::string& v) { o.logFormat = v; }},
-        {"log-level", [&](const std::string& v) { o.logLevel = v; }},
-        {"qps",
-         [&](const std::string& v) {
-             if (v == "auto")
-                 o.qps.reset();
-             else
-                 o.qps = toDouble("qps", v);
-         }},
-        {"burst", [&](const std::string& v) { o.burst = toInt("burst", v); }},
-        {"watch", [&](const std::string& v) { o.watch = splitList(v); }},
-        {"control-namespace", [&](const std::string& v) { o.controlNamespace = v; }},
-        {"repo-cache-dir", [&](const std::string& v) { o.repoCacheDir = v; }},
-        {"reconcile-interval",
-         [&](const std::string& v) { o.reconcileInterval = toDuration("reconcile-interval", v); }},
-        {"sync-timeout",
-         [&](const std::string& v) { o.syncTimeout = toDuration("sync-timeout", v); }},
-        {"helm-path", [&](const std::string& v) { o.helmPath = v; }},
-        {"kustomize-path", [&](const std::string& v) { o.kustomizePath = v; }},
-        {"kubectl-path", [&](const std::string& v) { o.kubectlPath = v; }},
-        {"kustomize-build-options",
-         [&](const std::string& v) { o.kustomizeBuildOptions = splitWords(v); }},
-        {"allow-remote-kustomize-bases",
-         [&](const std::string& v) {
-             o.allowRemoteKustomizeBases = toBool("allow-remote-kustomize-bases", v);
-         }},
-        {"allow-remote-value-files",
-         [&](const std::string& v) {
-             o.allowRemoteValueFiles = toBool("allow-remote-value-files", v);
-         }},
-        {"render-concurrency",
-         [&](const std::string& v) {
-             o.renderConcurrency = toInt("render-concurrency", v);
-             if (o.renderConcurrency < 1)
-                 throw std::invalid_argument("--render-concurrency: must be at least 1");
-         }},
-        {"render-timeout",
-         [&](const std::string& v) { o.renderTimeout = toDuration("render-timeout", v); }},
-        {"render-dir", [&](const std::string& v) { o.renderDir = v; }},
-        {"plugin-configmap", [&](const std::string& v) { o.pluginConfigMap = v; }},
-        {"metrics-addr",
-         [&](const std::string& v) { o.metricsAddr = toAddress("metrics-addr", v); }},
-        {"health-addr", [&](const std::string& v) { o.healthAddr = toAddress("health-addr", v); }},
-        {"webhook-addr",
-         [&](const std::string& v) { o.webhookAddr = toAddress("webhook-addr", v); }},
-        {"webhook-secret", [&](const std::string& v) { o.webhookSecret = v; }},
-        {"metrics-server", [&](const std::string& v) { o.metricsServer = v; }},
-        {"mesh-provider", [&](const std::string& v) { o.meshProvider = v; }},
-        {"selector-labels", [&](const std::string& v) { o.selectorLabels = splitList(v); }},
-        {"leader-elect", [&](const std::string& v) { o.leaderElect = toBool("leader-elect", v); }},
-        {"leader-election-id", [&](const std::string& v) { o.leaderElectionId = v; }},
-        {"concurrency",
-         [&](const std::string& v) {
-             o.concurrency = toInt("concurrency", v);
-             if (o.concurrency < 1)
-                 throw std::invalid_argument("--concurrency: must be at least 1");
-         }},
-    };
-    if (const char* podNs = std::getenv("POD_NAMESPACE"); podNs && *podNs)
-        o.controlNamespace = podNs;
-    for (auto& [flag, set] : setters)
-        if (const char* v = std::getenv(envName(flag).c_str()); v && *v) set(v);
-
-    for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        if (arg == "-h" || arg == "--help") {
-            o.showHelp = true;
-            continue;
-        }
-        if (arg == "--version") {
-            o.showVersion = true;
-            continue;
-        }
-        if (arg.rfind("--", 0) != 0)
-            throw std::invalid_argument("unexpected argument '" + arg + "'");
-        std::string name = arg.substr(2), value;
-        auto eq = name.find('=');
-        bool hasValue = eq != std::string::npos;
-        if (hasValue) {
-            value = name.substr(eq + 1);
-            name = name.substr(0, eq);
-        }
-        auto it = setters.find(name);
-        if (it == setters.end()) throw std::invalid_argument("unknown flag --" + name);
-        // Boolean flags stand alone (--leader-elect) or take =true/=false, as in Go.
-        static const std::set<std::string> booleans = {
-            "leader-elect", "allow-remote-kustomize-bases", "allow-remote-value-files",
-            "cluster-resources"};
-        if (!hasValue && booleans.count(name)) {
-            hasValue = true;
-            value = "true";
-        }
-        if (!hasValue) {
-            if (i + 1 >= argc) throw std::invalid_argument("flag --" + name + " needs a value");
-            value = argv[++i];
-        }
-        it->second(value);
-    }
-    static const std::set<std::string> providers = {
-        "kubernetes", "istio", "nginx", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1"};
-    if (!providers.count(o.meshProvider))
-        throw std::invalid_argument(
-            "--mesh-provider: want kubernetes, istio, nginx or gatewayapi:v1, got '" +
-            o.meshProvider + "'");
-    if (o.logFormat != "text" && o.logFormat != "json")
-        throw std::invalid_argument("--log-format: want text or json, got '" + o.logFormat + "'");
-    for (const auto& w : o.watch)
-        if (w.find('/') == std::string::npos)
-            throw std::invalid_argument("--watch: '" + w + "' is not apiVersion/Kind");
+    const Setters setters = flagSetters(o);
+    readEnvironment(o, setters);
+    readArguments(argc, argv, o, setters);
+    validate(o);
     return o;
 }
 
