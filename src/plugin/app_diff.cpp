@@ -161,6 +161,64 @@ std::string fileLabel(const app::ResourceKey& k, const std::string& version) {
     return g + version + "." + k.kind + "." + (k.ns.empty() ? "" : k.ns + ".") + k.name;
 }
 
+// Live objects: one GET per desired object and per inventory entry (prune candidates); null
+// for those that do not exist.
+std::map<app::ResourceKey, std::shared_ptr<const json>> liveObjects(
+    Context& ctx, const app::PreparedObjects& prepared,
+    const std::vector<app::InventoryEntry>& inventory) {
+    std::map<app::ResourceKey, std::string> versions;
+    for (const auto& e : inventory) versions.emplace(e.key(), e.version);
+    for (const auto& o : prepared.objects)
+        versions[app::ResourceKey::of(o)] = kube::GroupVersionKind::of(o).version;
+    std::map<app::ResourceKey, std::shared_ptr<const json>> live;
+    for (const auto& [key, version] : versions) {
+        kube::GroupVersionKind gvk{key.group, version, key.kind};
+        try {
+            live[key] = std::make_shared<const json>(ctx.client.get(gvk, key.ns, key.name));
+        } catch (const kube::ApiError& e) {
+            if (!e.isNotFound()) throw;
+            live[key] = nullptr;
+        }
+    }
+    return live;
+}
+
+// A unified diff (live -> desired) of each resource out of sync or to prune; whether any is.
+bool printDifferences(Context& ctx, const app::CompareResult& compared,
+                      const app::ApplicationSpec& spec) {
+    UnifiedOptions uo;
+    uo.color = ctx.color;
+    bool different = false;
+    for (const auto& r : compared.resources) {
+        const bool prune = !r.desired && r.requiresPruning;
+        if (!prune && (r.state == app::SyncState::Synced || !r.desired)) continue;
+        different = true;
+        std::string liveText, desiredText;
+        if (prune) {
+            liveText = toYamlText(withoutServerFields(*r.live));
+        } else {
+            ProjectedPair p = project(*r.desired, r.live ? *r.live : json(), spec.ignoreDifferences,
+                                      kFieldManager);
+            desiredText = toYamlText(p.desired);
+            if (!p.live.is_null()) liveText = toYamlText(p.live);
+        }
+        const std::string label = fileLabel(r.key, r.version);
+        uo.oldLabel = "live/" + label;
+        uo.newLabel = "desired/" + label;
+        ctx.out << header(r.key) << "\n";
+        if (!r.ownedBy.empty())
+            ctx.out << "# tracked by " << r.ownedBy << ": the controller does not apply it\n";
+        std::string text = unifiedDiff(liveText, desiredText, uo);
+        if (text.empty()) {
+            // compare() saw a difference the YAML does not show (e.g. a value of equal text
+            // but another type); name the fields instead.
+            for (const auto& d : r.diff.differences) text += "# differs: " + d.path + "\n";
+        }
+        ctx.out << text;
+    }
+    return different;
+}
+
 }  // namespace
 
 int appDiff(Context& ctx, const std::string& name) {
@@ -203,25 +261,11 @@ int appDiff(Context& ctx, const std::string& name) {
         return kExitDiffError;
     }
 
-    // Live objects: one GET per desired object and per inventory entry (prune candidates).
     const json statusInventory = application.contains("status") && application["status"].is_object()
                                      ? application["status"].value("inventory", json::array())
                                      : json::array();
     std::vector<app::InventoryEntry> inventory = app::parseInventory(statusInventory);
-    std::map<app::ResourceKey, std::string> versions;
-    for (const auto& e : inventory) versions.emplace(e.key(), e.version);
-    for (const auto& o : prepared.objects)
-        versions[app::ResourceKey::of(o)] = kube::GroupVersionKind::of(o).version;
-    std::map<app::ResourceKey, std::shared_ptr<const json>> live;
-    for (const auto& [key, version] : versions) {
-        kube::GroupVersionKind gvk{key.group, version, key.kind};
-        try {
-            live[key] = std::make_shared<const json>(ctx.client.get(gvk, key.ns, key.name));
-        } catch (const kube::ApiError& e) {
-            if (!e.isNotFound()) throw;
-            live[key] = nullptr;
-        }
-    }
+    const auto live = liveObjects(ctx, prepared, inventory);
     app::CompareInput in;
     in.instance = instance;
     in.desired = std::make_shared<const std::vector<json>>(prepared.objects);
@@ -234,37 +278,7 @@ int appDiff(Context& ctx, const std::string& name) {
     };
     const app::CompareResult compared = app::compare(in);
 
-    UnifiedOptions uo;
-    uo.color = ctx.color;
-    bool different = false;
-    for (const auto& r : compared.resources) {
-        const bool prune = !r.desired && r.requiresPruning;
-        if (!prune && (r.state == app::SyncState::Synced || !r.desired)) continue;
-        different = true;
-        std::string liveText, desiredText;
-        if (prune) {
-            liveText = toYamlText(withoutServerFields(*r.live));
-        } else {
-            ProjectedPair p = project(*r.desired, r.live ? *r.live : json(), spec.ignoreDifferences,
-                                      kFieldManager);
-            desiredText = toYamlText(p.desired);
-            if (!p.live.is_null()) liveText = toYamlText(p.live);
-        }
-        const std::string label = fileLabel(r.key, r.version);
-        uo.oldLabel = "live/" + label;
-        uo.newLabel = "desired/" + label;
-        ctx.out << header(r.key) << "\n";
-        if (!r.ownedBy.empty())
-            ctx.out << "# tracked by " << r.ownedBy << ": the controller does not apply it\n";
-        std::string text = unifiedDiff(liveText, desiredText, uo);
-        if (text.empty()) {
-            // compare() saw a difference the YAML does not show (e.g. a value of equal text
-            // but another type); name the fields instead.
-            for (const auto& d : r.diff.differences) text += "# differs: " + d.path + "\n";
-        }
-        ctx.out << text;
-    }
-    return different ? kExitError : kExitOk;
+    return printDifferences(ctx, compared, spec) ? kExitError : kExitOk;
 }
 
 }  // namespace sluice::plugin
