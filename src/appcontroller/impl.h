@@ -141,7 +141,8 @@ struct ApplicationController::Impl {
     // One reconcile of key with its timing, counters and observer; exceptions become errors.
     ReconcileOutcome reconcileKey(const std::string& key);
 
-    // --- reconcile (controller.cpp)
+    // --- reconcile (reconcile.cpp)
+    class ReconcilePass;  // one reconcile's phases
     ReconcileOutcome reconcile(const std::string& ns, const std::string& name);
     ReconcileOutcome handleDeletion(AppRef& ref);
     // Reads the Application from the cache, with our writes the cache has not shown yet.

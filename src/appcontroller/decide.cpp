@@ -1,0 +1,62 @@
+#include "decide.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "sluice/util/strings.h"
+#include "util.h"
+
+namespace sluice::appcontroller::detail {
+
+AutoSyncDecision decideAutoSync(const AutoSyncInput& in) {
+    using Action = AutoSyncDecision::Action;
+    AutoSyncDecision d;
+    d.endEarlierOperation = !in.sameRevision && in.phase == "Running";
+    if (in.sameRevision && in.phase == "Running") {
+        d.action = in.retryPending ? Action::WaitRetry : Action::Continue;
+    } else if (!in.needsSync) {
+        d.action = Action::None;
+    } else if (in.rendersNothing && in.wouldPrune > 0 && !in.allowEmpty) {
+        d.action = Action::RefuseEmpty;
+    } else if (in.sameRevision && (in.phase == "Failed" || in.phase == "Error")) {
+        d.action = Action::RefuseFailed;
+    } else if (in.sameRevision && in.phase == "Succeeded") {
+        d.action = in.selfHeal ? Action::SelfHeal : Action::None;
+    } else {
+        d.action = Action::Sync;
+    }
+    return d;
+}
+
+bool needsSync(const app::CompareResult& compared, bool prune) {
+    for (const auto& r : compared.resources) {
+        if (r.desired && r.state != app::SyncState::Synced) return true;
+        if (!r.desired && r.requiresPruning && prune && !r.pruneDisabled) return true;
+    }
+    return false;
+}
+
+std::size_t wouldPrune(const app::CompareResult& compared, bool prune) {
+    if (!prune) return 0;
+    return std::count_if(compared.resources.begin(), compared.resources.end(), [](const auto& r) {
+        return !r.desired && r.requiresPruning && !r.pruneDisabled;
+    });
+}
+
+std::string driftMessage(const app::CompareResult& compared, const std::string& fieldManager) {
+    std::vector<std::string> lines;
+    for (const auto& r : compared.resources) {
+        if (!r.desired || !r.live || r.state != app::SyncState::OutOfSync || !r.ownedBy.empty())
+            continue;
+        auto who = app::driftManagers(*r.live, r.diff, fieldManager);
+        std::vector<std::string> paths;
+        for (const auto& d : r.diff.differences) paths.push_back(d.path);
+        lines.push_back(describe(r.key.group, r.key.kind, r.key.ns, r.key.name) + " (" +
+                        join(paths, ", ") + ")" +
+                        (who.empty() ? "" : " changed by " + join(who, ", ")));
+    }
+    if (lines.empty()) return "self-heal: re-creating missing resources";
+    return "self-heal: correcting drift of " + join(lines, "; ");
+}
+
+}  // namespace sluice::appcontroller::detail

@@ -1,0 +1,51 @@
+#pragma once
+// The pure decisions of an Application reconcile: whether an automated sync runs, and how
+// self-heal names the drift it corrects.
+#include <string>
+
+#include "sluice/app/plan.h"
+
+namespace sluice::appcontroller::detail {
+
+// What the automated sync policy sees at one reconcile.
+struct AutoSyncInput {
+    bool needsSync = false;     // something desired differs, or something is to be pruned
+    bool sameRevision = false;  // the last operation was for this revision and source
+    std::string phase;          // operationState.phase ("" when none)
+    bool retryPending = false;  // a failed sync's retry is not due yet
+    bool rendersNothing = false;
+    std::size_t wouldPrune = 0;  // objects an automated sync would delete
+    bool allowEmpty = false;
+    bool selfHeal = false;
+};
+
+struct AutoSyncDecision {
+    enum class Action {
+        None,         // nothing to do
+        WaitRetry,    // the running operation's retry is not due yet
+        Continue,     // the running operation of this revision runs on (retry or restart)
+        Sync,         // a new automated sync of this revision
+        SelfHeal,     // a sync of the same revision undoing drift
+        RefuseEmpty,  // the source renders nothing and objects would be pruned
+        RefuseFailed  // the last sync of this revision failed: not attempted again
+    };
+    Action action = Action::None;
+    // A running operation of an earlier revision or source ends (it never resumes once the
+    // target moved).
+    bool endEarlierOperation = false;
+};
+
+// Argo CD's automated sync rules.
+AutoSyncDecision decideAutoSync(const AutoSyncInput& in);
+
+// Whether syncing would change anything: something desired differs or is missing, or an object
+// is to be pruned. Objects owned by another Application count: the sync reports the conflict.
+bool needsSync(const app::CompareResult& compared, bool prune);
+// The objects an automated sync with `prune` would delete.
+std::size_t wouldPrune(const app::CompareResult& compared, bool prune);
+
+// "self-heal: correcting drift of <object> (<paths>) changed by <managers>; ..." naming who
+// changed what, or "self-heal: re-creating missing resources".
+std::string driftMessage(const app::CompareResult& compared, const std::string& fieldManager);
+
+}  // namespace sluice::appcontroller::detail

@@ -1,0 +1,606 @@
+// One reconcile of an Application, phase by phase: load -> check the spec -> resolve and
+// render the source -> compare -> decide (operation, automated policy) -> sync -> status.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "decide.h"
+#include "impl.h"
+#include "sluice/appcontroller/source.h"
+#include "sluice/util/strings.h"
+#include "util.h"
+
+namespace sluice::appcontroller {
+
+namespace {
+
+constexpr auto kCacheWait = std::chrono::seconds(10);
+constexpr auto kNotReadyRequeue = std::chrono::seconds(1);
+// A spec change takes a revision resolved at most this long ago.
+constexpr auto kSpecChangeFetchReuse = std::chrono::seconds(1);
+
+const json kNoValue;
+const json kEmptyObject = json::object();
+
+// The member `name` of obj, or fallback (which must outlive the returned reference).
+const json& fieldOr(const json& obj, const char* name, const json& fallback) {
+    if (!obj.is_object()) return fallback;
+    auto it = obj.find(name);
+    return it == obj.end() ? fallback : *it;
+}
+
+int64_t generationOf(const json& obj) {
+    const json* g = nullptr;
+    if (obj.contains("metadata") && obj["metadata"].contains("generation"))
+        g = &obj["metadata"]["generation"];
+    return g && g->is_number_integer() ? g->get<int64_t>() : 0;
+}
+
+// The refresh annotations (Sluice's and Argo CD's) present on the Application.
+std::vector<std::string> refreshAnnotationsOf(const json& object) {
+    std::vector<std::string> out;
+    const json& metadata = object["metadata"];
+    if (!metadata.contains("annotations") || !metadata["annotations"].is_object()) return out;
+    for (const char* a : {app::kRefreshAnnotation, app::kArgoRefreshAnnotation})
+        if (metadata["annotations"].contains(a)) out.push_back(a);
+    return out;
+}
+
+// A comparison problem that is no exception: errors in the manifests or objects outside the
+// managed scope; "" when there is none.
+std::string preparedProblems(const Desired& d, const app::ManagedScope& scope) {
+    if (!d.prepared->errors.empty()) return join(d.prepared->errors, "; ");
+    return join(app::scopeViolations(d.prepared->objects, scope), "; ");
+}
+
+}  // namespace
+
+class ApplicationController::Impl::ReconcilePass {
+  public:
+    ReconcilePass(Impl& impl, const std::string& ns, const std::string& name)
+        : impl_(impl),
+          key_(ns + "/" + name),
+          ref_{ns, name,   key_, app::instanceName(ns, name, impl.opts.controlNamespace),
+               {}, nullptr},
+          now_(formatRfc3339(impl.clock.wallNow())) {
+        out_.record.key = key_;
+    }
+
+    ReconcileOutcome run();
+
+  private:
+    bool checkSpec();
+    bool resolveAndRender();
+    Clock::TimePoint freshAfter(bool explicitRefresh);
+    ReconcileOutcome comparisonFailed(const std::string& error);
+    bool decide();
+    bool decideOperation();
+    bool resolveOperationTarget(const app::Operation& op, std::string& wanted, std::string& error);
+    void decideAutomated();
+    SyncRequest automatedRequest(bool continuing, bool selfHeal) const;
+    void sync();
+    void writeTargetStatus();
+    void finishOperation(const std::string& phase, const std::string& message,
+                         const json& operation);
+
+    json currentSync(const std::string& status) const {
+        json sync = fieldOr(baseline(), "sync", json::object());
+        if (!sync.is_object()) sync = json::object();
+        sync["status"] = status;
+        return sync;
+    }
+    void withConditions() { updates_["conditions"] = conditions_.empty() ? json() : conditions_; }
+    const json& baseline() const { return *baselineHold_; }
+    const json& opState() const { return fieldOr(baseline(), "operationState", kEmptyObject); }
+    int continuingRetryCount() const {
+        const json& rc = fieldOr(opState(), "retryCount", kNoValue);
+        return rc.is_number_integer() ? rc.get<int>() : 0;
+    }
+    std::string continuingStartedAt() const {
+        std::string s = detail::strAt(opState(), "/startedAt"_json_pointer);
+        return s.empty() ? now_ : s;
+    }
+    bool retryPending() const { return retryAt_ && steadyNow_ < *retryAt_; }
+    void setRetryAt(std::optional<Clock::TimePoint> at) {
+        std::lock_guard lock(impl_.mu);
+        impl_.apps[key_].retryAt = at;
+    }
+
+    Impl& impl_;
+    const std::string key_;
+    AppRef ref_;
+    const std::string now_;
+    ReconcileOutcome out_;
+    // The status as this reconcile found it, and the fields it wants to change.
+    std::shared_ptr<const json> baselineHold_;
+    json updates_ = json::object();
+    json conditions_;
+    int64_t generation_ = 0;
+    app::ParseResult parsed_;
+    json destination_;  // spec.destination as found
+    std::vector<std::string> opErrors_;
+    std::vector<app::InventoryEntry> inventory_;
+    Desired desired_;
+    bool cachesPending_ = false;
+    // The decision.
+    std::string phase_;  // operationState.phase as found
+    std::optional<SyncRequest> req_;
+    std::optional<Desired> opDesired_;  // a manual sync or rollback to another revision
+    std::string syncError_;
+    Clock::TimePoint steadyNow_;
+    std::optional<Clock::TimePoint> retryAt_;
+};
+
+ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
+                                                        const std::string& name) {
+    ensureBaseInformers();
+    return ReconcilePass(*this, ns, name).run();
+}
+
+ReconcileOutcome ApplicationController::Impl::ReconcilePass::run() {
+    if (!impl_.loadApp(ref_)) {
+        impl_.pending.forget(key_);
+        std::lock_guard lock(impl_.mu);
+        impl_.apps.erase(key_);
+        return out_;
+    }
+    if (ref_.object["metadata"].contains("deletionTimestamp")) return impl_.handleDeletion(ref_);
+    baselineHold_ = ref_.status;
+    conditions_ = fieldOr(baseline(), "conditions", json::array());
+    if (!conditions_.is_array()) conditions_ = json::array();
+    generation_ = generationOf(ref_.object);
+    updates_["observedGeneration"] = generation_;
+
+    if (!checkSpec()) return out_;
+    const bool rendered = resolveAndRender();
+    if (!rendered) return out_;
+    if (cachesPending_) {
+        out_.record.succeeded = false;
+        out_.record.error = "waiting for the watch caches of the application's kinds to sync";
+        out_.requeueAfter = kNotReadyRequeue;
+        return out_;
+    }
+    impl_.compareInto(desired_, ref_, parsed_.spec);
+    if (!decide()) return out_;
+    if (syncError_.empty()) {
+        app::removeCondition(conditions_, app::kSyncError);
+    } else {
+        app::setCondition(conditions_, app::kSyncError, syncError_, now_);
+    }
+    if (req_) sync();
+    writeTargetStatus();
+    return out_;
+}
+
+// A spec that does not parse: InvalidSpecError, nothing else is done.
+bool ApplicationController::Impl::ReconcilePass::checkSpec() {
+    parsed_ = app::parseApplication(ref_.object);
+    std::vector<std::string> specErrors;
+    for (auto& e : parsed_.errors)
+        (e.rfind("operation", 0) == 0 ? opErrors_ : specErrors).push_back(e);
+    if (!specErrors.empty()) {
+        const std::string msg = join(specErrors, "; ");
+        app::setCondition(conditions_, app::kInvalidSpecError, msg, now_);
+        withConditions();
+        updates_["sync"] = currentSync("Unknown");
+        impl_.eventOnce(ref_, kube::EventType::Warning, "InvalidSpec", msg);
+        impl_.writeStatus(ref_, updates_);
+        ReconcileRecord& rec = out_.record;
+        rec.succeeded = false;
+        rec.error = msg;
+        rec.syncStatus = "Unknown";
+        rec.health = detail::strAt(baseline(), "/health/status"_json_pointer);
+        return false;
+    }
+    app::removeCondition(conditions_, app::kInvalidSpecError);
+    destination_ = ref_.object["spec"].value("destination", json::object());
+    std::lock_guard lock(impl_.mu);
+    impl_.apps[key_].lastEvent.erase("InvalidSpec");
+    return true;
+}
+
+// How fresh the resolved revision must be: an explicit refresh wants a fetch from now on; a
+// changed spec accepts one from a moment ago (so a thousand new Applications of one repository
+// share a fetch); otherwise whatever the poll interval allows.
+Clock::TimePoint ApplicationController::Impl::ReconcilePass::freshAfter(bool explicitRefresh) {
+    Clock::TimePoint fresh{};
+    const auto start = impl_.clock.now();
+    // A requested operation (sync, rollback) is judged against the branch as it is now.
+    if (explicitRefresh || ref_.object.contains("operation")) fresh = start;
+    std::lock_guard lock(impl_.mu);
+    detail::AppState& st = impl_.apps[key_];
+    if (st.refreshRequestedAt) fresh = std::max(fresh, *st.refreshRequestedAt);
+    st.refreshRequestedAt.reset();
+    const json& observed = fieldOr(baseline(), "observedGeneration", kNoValue);
+    const bool specChanged = st.comparedGeneration >= 0 ? st.comparedGeneration != generation_
+                                                        : !(observed.is_number_integer() &&
+                                                            observed.get<int64_t>() == generation_);
+    if (specChanged) fresh = std::max(fresh, start - kSpecChangeFetchReuse);
+    return fresh;
+}
+
+// Resolves (at most once per poll interval unless something asks for it) and renders the
+// source, and makes sure the live state can be read. False: a ComparisonError was reported.
+bool ApplicationController::Impl::ReconcilePass::resolveAndRender() {
+    const auto refreshAnnotations = refreshAnnotationsOf(ref_.object);
+    const auto fresh = freshAfter(!refreshAnnotations.empty());
+    inventory_ = app::parseInventory(fieldOr(baseline(), "inventory", json::array()));
+    const app::ApplicationSpec& spec = parsed_.spec;
+    std::string error;
+    try {
+        bool fetched = false;
+        desired_ =
+            impl_.desiredFor(ref_, spec, impl_.resolveTargets(spec, fresh, fetched), inventory_);
+        error = preparedProblems(desired_, impl_.opts.managedScope);
+    } catch (const git::GitError& e) {
+        error = git::scrubUrl(e.what());
+    } catch (const render::RenderError& e) {
+        error = git::scrubUrl(e.what());
+    }
+    // Live state we may not read (RBAC) is missing information like a failed render.
+    if (error.empty()) {
+        auto caches = impl_.ensureInformers(impl_.kindsOf(desired_.prepared->objects, inventory_),
+                                            kCacheWait);
+        if (caches.state == cache::ScopedInformer::SyncState::Failed)
+            error = "cannot watch the application's resources: " + caches.error;
+        cachesPending_ = caches.state == cache::ScopedInformer::SyncState::Pending;
+    }
+    impl_.removeAnnotations(ref_, refreshAnnotations);
+    if (!error.empty()) {
+        out_ = comparisonFailed(error);
+        return false;
+    }
+    app::removeCondition(conditions_, app::kComparisonError);
+    {
+        std::lock_guard lock(impl_.mu);
+        detail::AppState& st = impl_.apps[key_];
+        st.lastEvent.erase("ComparisonError");
+        st.comparedGeneration = generation_;
+    }
+    out_.record.revision = desired_.revision.sha;
+    return true;
+}
+
+// Nothing is synced or pruned on missing information: sync status Unknown, retried with backoff.
+ReconcileOutcome ApplicationController::Impl::ReconcilePass::comparisonFailed(
+    const std::string& error) {
+    app::setCondition(conditions_, app::kComparisonError, error, now_);
+    // Conditions describe the present: whether a sync would fail is unknown now.
+    app::removeCondition(conditions_, app::kSyncError);
+    withConditions();
+    updates_["sync"] = currentSync("Unknown");
+    impl_.eventOnce(ref_, kube::EventType::Warning, "ComparisonError", error);
+    impl_.writeStatus(ref_, updates_);
+    spdlog::warn("application {}: comparison error: {}", key_, error);
+    ReconcileOutcome out = out_;
+    out.record.succeeded = false;
+    out.record.error = error;
+    out.record.syncStatus = "Unknown";
+    out.record.revision = desired_.revision.sha;
+    out.record.health = detail::strAt(baseline(), "/health/status"_json_pointer);
+    out.rateLimited = true;
+    return out;
+}
+
+// Ends the operation recorded in the status (nothing is syncing now).
+void ApplicationController::Impl::ReconcilePass::finishOperation(const std::string& phase,
+                                                                 const std::string& message,
+                                                                 const json& operation) {
+    json os = operation.is_null() ? json(fieldOr(baseline(), "operationState", json::object()))
+                                  : json{{"operation", operation}};
+    if (!os.is_object()) os = json::object();
+    os["phase"] = phase;
+    os["message"] = message;
+    os["finishedAt"] = now_;
+    if (!os.contains("startedAt")) os["startedAt"] = now_;
+    updates_["operationState"] = std::move(os);
+}
+
+// Whether to sync, and what: a termination, a requested operation, or the automated policy.
+// False: the reconcile ends here (out_ says when to come back).
+bool ApplicationController::Impl::ReconcilePass::decide() {
+    phase_ = detail::strAt(opState(), "/phase"_json_pointer);
+    steadyNow_ = impl_.clock.now();
+    {
+        std::lock_guard lock(impl_.mu);
+        retryAt_ = impl_.apps[key_].retryAt;
+    }
+    if (phase_ == "Terminating") {
+        // Syncs run on this worker, so none is running now: the operation that was waiting for
+        // a retry (or was cut short by a restart) ends here.
+        finishOperation("Failed", "Operation terminated", json());
+        setRetryAt(std::nullopt);
+        impl_.event(ref_, kube::EventType::Warning, "SyncFailed", "Operation terminated");
+        impl_.removeOperation(ref_);
+        parsed_.operation.reset();
+        return true;
+    }
+    if (parsed_.operation) return decideOperation();
+    if (parsed_.spec.syncPolicy.automated) {
+        decideAutomated();
+    } else if (phase_ == "Running") {
+        // Neither an operation nor automation is left to finish what was running.
+        finishOperation("Failed", "Operation cancelled: no operation or automated sync policy",
+                        json());
+    }
+    return true;
+}
+
+// Resolves and compares the revision an operation names when it is not the target (a manual
+// sync or rollback to another revision) into opDesired_. False: wait for the watch caches.
+bool ApplicationController::Impl::ReconcilePass::resolveOperationTarget(const app::Operation& op,
+                                                                        std::string& wanted,
+                                                                        std::string& error) {
+    const app::ApplicationSpec& spec = parsed_.spec;
+    wanted = spec.multiSource ? join(op.revisions, ",") : op.revision;
+    const std::string target = spec.multiSource ? "" : spec.source.targetRevision;
+    if (wanted.empty() || wanted == desired_.revision.sha || wanted == target) return true;
+    std::vector<git::Revision> revs;
+    if (spec.multiSource) {
+        if (op.revisions.size() != spec.sources.size())
+            throw render::RenderError("operation.sync.revisions", 0,
+                                      "names " + std::to_string(op.revisions.size()) +
+                                          " revision(s) for " +
+                                          std::to_string(spec.sources.size()) + " sources");
+        for (size_t i = 0; i < spec.sources.size(); ++i)
+            revs.push_back(impl_.resolveExact(spec.sources[i], op.revisions[i]));
+    } else {
+        revs.push_back(impl_.resolveExact(spec.source, wanted));
+    }
+    std::vector<std::string> shas;
+    for (const auto& r : revs) shas.push_back(r.sha);
+    if (join(shas, ",") == desired_.revision.sha) return true;
+    opDesired_ = impl_.desiredFor(ref_, spec, revs, inventory_);
+    error = preparedProblems(*opDesired_, impl_.opts.managedScope);
+    if (!error.empty()) return true;
+    auto caches =
+        impl_.ensureInformers(impl_.kindsOf(opDesired_->prepared->objects, inventory_), kCacheWait);
+    if (caches.state == cache::ScopedInformer::SyncState::Failed) {
+        error = "cannot watch the application's resources: " + caches.error;
+    } else if (caches.state == cache::ScopedInformer::SyncState::Pending) {
+        return false;
+    } else {
+        impl_.compareInto(*opDesired_, ref_, spec);
+    }
+    return true;
+}
+
+// A requested operation (operation.sync): started, continued, or ended with its error.
+bool ApplicationController::Impl::ReconcilePass::decideOperation() {
+    const app::Operation& op = *parsed_.operation;
+    const app::ApplicationSpec& spec = parsed_.spec;
+    const bool continuing =
+        phase_ == "Running" && fieldOr(opState(), "operation", json()) == recordedOperation(op.raw);
+    if (!opErrors_.empty()) {
+        finishOperation("Error", join(opErrors_, "; "), recordedOperation(op.raw));
+        impl_.event(ref_, kube::EventType::Warning, "SyncFailed", join(opErrors_, "; "));
+        impl_.removeOperation(ref_);
+        return true;
+    }
+    if (continuing && retryPending()) {
+        out_.requeueAfter =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*retryAt_ - steadyNow_);
+        return true;
+    }
+    SyncRequest r;
+    r.op = op;
+    r.request.prune = op.prune;
+    if (!op.syncOptions.empty()) {
+        std::vector<std::string> ignored;
+        r.request.options = app::SyncOptions::parse(op.syncOptions, ignored);
+    } else {
+        r.request.options = spec.syncPolicy.options;
+    }
+    r.request.applyOutOfSyncOnly = r.request.options.applyOutOfSyncOnly;
+    r.retry = op.retry ? op.retry : spec.syncPolicy.retry;
+    r.retryCount = continuing ? continuingRetryCount() : 0;
+    r.startedAt = continuing ? continuingStartedAt() : now_;
+    std::string wanted, error;
+    try {
+        if (!resolveOperationTarget(op, wanted, error)) {
+            out_.record.succeeded = false;
+            out_.record.error = "waiting for watch caches";
+            out_.requeueAfter = kNotReadyRequeue;
+            return false;
+        }
+    } catch (const git::GitError& e) {
+        error = git::scrubUrl(e.what());
+    } catch (const render::RenderError& e) {
+        error = git::scrubUrl(e.what());
+    }
+    if (error.empty()) {
+        req_ = std::move(r);
+        return true;
+    }
+    const std::string msg = "revision " + wanted + ": " + error;
+    finishOperation("Error", msg, recordedOperation(op.raw));
+    impl_.event(ref_, kube::EventType::Warning, "SyncFailed", msg);
+    impl_.removeOperation(ref_);
+    return true;
+}
+
+// The sync the automated policy starts (or continues) for the target revision.
+ApplicationController::Impl::SyncRequest
+ApplicationController::Impl::ReconcilePass::automatedRequest(bool continuing, bool selfHeal) const {
+    const app::ApplicationSpec& spec = parsed_.spec;
+    const bool prune = spec.syncPolicy.prune;
+    SyncRequest r;
+    r.automated = true;
+    r.selfHeal = selfHeal;
+    r.op.automated = true;
+    r.op.revision = desired_.revision.sha;
+    r.op.prune = prune;
+    r.op.raw = {{"sync", {{"prune", prune}}}, {"initiatedBy", {{"automated", true}}}};
+    if (spec.multiSource) {
+        r.op.revisions = desired_.revisions;
+        r.op.raw["sync"]["revisions"] = desired_.revisions;
+    } else {
+        r.op.raw["sync"]["revision"] = desired_.revision.sha;
+    }
+    if (spec.syncPolicy.retry) {
+        const auto& rp = *spec.syncPolicy.retry;
+        r.op.raw["retry"] = {{"limit", rp.limit},
+                             {"backoff",
+                              {{"duration", detail::formatDuration(rp.duration)},
+                               {"factor", rp.factor},
+                               {"maxDuration", detail::formatDuration(rp.maxDuration)}}}};
+    }
+    r.request.prune = prune;
+    r.request.options = spec.syncPolicy.options;
+    r.request.applyOutOfSyncOnly = spec.syncPolicy.options.applyOutOfSyncOnly || selfHeal;
+    r.retry = spec.syncPolicy.retry;
+    r.retryCount = continuing ? continuingRetryCount() : 0;
+    r.startedAt = continuing ? continuingStartedAt() : now_;
+    return r;
+}
+
+// The automated sync policy (decideAutoSync) applied.
+void ApplicationController::Impl::ReconcilePass::decideAutomated() {
+    using Action = detail::AutoSyncDecision::Action;
+    const app::ApplicationSpec& spec = parsed_.spec;
+    const bool prune = spec.syncPolicy.prune;
+    const json& lastResult = fieldOr(opState(), "syncResult", kEmptyObject);
+    const std::string lastRevision = recordedRevision(lastResult);
+    // As recorded in status: without credentials in URLs.
+    const json source = spec.multiSource
+                            ? redactedSources(ref_.object["spec"].value("sources", json::array()))
+                            : redactedSources(ref_.object["spec"].value("source", json::object()));
+    const json lastSource = fieldOr(lastResult, spec.multiSource ? "sources" : "source", json());
+    detail::AutoSyncInput in;
+    in.needsSync = detail::needsSync(desired_.compared, prune);
+    in.sameRevision = lastRevision == desired_.revision.sha && lastSource == source;
+    in.phase = phase_;
+    in.retryPending = retryPending();
+    in.rendersNothing = desired_.prepared->objects.empty();
+    in.wouldPrune = detail::wouldPrune(desired_.compared, prune);
+    in.allowEmpty = spec.syncPolicy.allowEmpty;
+    in.selfHeal = spec.syncPolicy.selfHeal;
+    const detail::AutoSyncDecision d = detail::decideAutoSync(in);
+    if (d.endEarlierOperation) {
+        // Its objects are in the inventory (written ahead), so whatever it applied is pruned
+        // if no longer wanted.
+        const std::string msg =
+            "Operation interrupted: the sync to " +
+            (lastRevision.empty() ? std::string("an earlier revision") : lastRevision) +
+            " did not finish, and the target is now " + desired_.revision.sha;
+        finishOperation("Failed", msg, json());
+        impl_.event(ref_, kube::EventType::Warning, "SyncInterrupted", msg);
+        setRetryAt(std::nullopt);
+    }
+    switch (d.action) {
+        case Action::WaitRetry:
+            out_.requeueAfter =
+                std::chrono::duration_cast<std::chrono::milliseconds>(*retryAt_ - steadyNow_);
+            break;
+        case Action::Continue:
+            req_ = automatedRequest(true, false);
+            break;
+        case Action::Sync:
+            req_ = automatedRequest(false, false);
+            break;
+        case Action::SelfHeal:
+            req_ = automatedRequest(false, true);
+            break;
+        case Action::RefuseEmpty:
+            syncError_ = "auto-sync will wipe out all resources: the source renders nothing and " +
+                         std::to_string(in.wouldPrune) +
+                         " resource(s) would be pruned; set allowEmpty to allow";
+            break;
+        case Action::RefuseFailed:
+            syncError_ = "Failed last sync attempt to " + desired_.revision.sha + ": " +
+                         detail::strAt(opState(), "/message"_json_pointer) +
+                         "; auto-sync will not be attempted again for this revision";
+            break;
+        case Action::None:
+            break;
+    }
+}
+
+// Runs the sync decided on, then compares again against what it left.
+void ApplicationController::Impl::ReconcilePass::sync() {
+    const app::ApplicationSpec& spec = parsed_.spec;
+    if (req_->selfHeal) {
+        // Name who drifted and what, before the sync puts it back.
+        const std::string msg = detail::driftMessage(desired_.compared, impl_.opts.fieldManager);
+        impl_.counters.driftCorrections++;
+        spdlog::info("application {}: {}", key_, msg);
+        impl_.event(ref_, kube::EventType::Normal, "DriftCorrected", msg);
+    }
+    Desired& target = opDesired_ ? *opDesired_ : desired_;
+    SyncOutcome so = impl_.runSync(ref_, spec, target, *req_, updates_);
+    ReconcileRecord& rec = out_.record;
+    rec.synced = true;
+    rec.succeeded = so.phase == "Succeeded";
+    if (!rec.succeeded && !so.interrupted) rec.error = so.message;
+    setRetryAt(so.retryScheduled ? std::optional(impl_.clock.now() + so.retryDelay) : std::nullopt);
+    if (so.retryScheduled) out_.requeueAfter = so.retryDelay;
+    if (!so.interrupted && !so.retryScheduled && parsed_.operation) impl_.removeOperation(ref_);
+    // Compare again against what the sync left, once the caches have seen its writes.
+    if (!so.interrupted) impl_.waitForCaches(so, kCacheWait);
+    if (updates_.contains("inventory"))
+        desired_.inventory = app::parseInventory(updates_["inventory"]);
+    if (impl_
+            .ensureInformers(impl_.kindsOf(desired_.prepared->objects, desired_.inventory),
+                             kCacheWait)
+            .state == cache::ScopedInformer::SyncState::Synced)
+        impl_.compareInto(desired_, ref_, spec);
+    if (so.interrupted) out_.requeueAfter = kNotReadyRequeue;
+}
+
+// The status of the target revision: sync, source types, health, resources, conditions.
+void ApplicationController::Impl::ReconcilePass::writeTargetStatus() {
+    const app::ApplicationSpec& spec = parsed_.spec;
+    json revision = revisionAndSource(ref_, spec, desired_);
+    updates_["sync"] = {{"status", desired_.compared.synced ? "Synced" : "OutOfSync"}};
+    for (const char* k : {"revision", "revisions"})
+        if (revision.contains(k)) updates_["sync"][k] = revision[k];
+    updates_["sync"]["comparedTo"] = {
+        {"destination", ref_.object["spec"].value("destination", json::object())}};
+    for (const char* k : {"source", "sources"})
+        if (revision.contains(k)) updates_["sync"]["comparedTo"][k] = revision[k];
+    if (spec.multiSource) {
+        updates_["sourceTypes"] = desired_.sourceTypes;
+        updates_["sourceType"] = nullptr;
+    } else {
+        updates_["sourceType"] =
+            desired_.sourceTypes.empty() ? json() : json(desired_.sourceTypes[0]);
+        updates_["sourceTypes"] = nullptr;
+    }
+    updates_["health"] = {{"status", health::toString(desired_.compared.health)}};
+    updates_["resources"] = app::resourcesStatus(desired_.compared);
+    const std::string sharedWarning = join(desired_.compared.sharedResourceWarnings, "; ");
+    if (sharedWarning.empty()) {
+        app::removeCondition(conditions_, app::kSharedResourceWarning);
+    } else {
+        const std::string msg = sharedWarning + " (not applied by " + ref_.instance + ")";
+        app::setCondition(conditions_, app::kSharedResourceWarning, msg, now_);
+        impl_.eventOnce(ref_, kube::EventType::Warning, "SharedResourceWarning", msg);
+    }
+    withConditions();
+    if (!impl_.writeStatus(ref_, updates_)) {
+        // The user asked to terminate the operation while we were finishing it: keep what the
+        // sync did (inventory, history) and record the termination.
+        if (detail::strAt(*ref_.status, "/operationState/phase"_json_pointer) == "Terminating") {
+            json os = updates_.contains("operationState")
+                          ? updates_["operationState"]
+                          : fieldOr(*ref_.status, "operationState", json::object());
+            os["phase"] = "Failed";
+            os["message"] = "Operation terminated";
+            os["finishedAt"] = now_;
+            updates_["operationState"] = std::move(os);
+            setRetryAt(std::nullopt);
+            impl_.writeStatus(ref_, updates_);
+            impl_.removeOperation(ref_);
+        }
+        out_.requeueAfter = std::chrono::milliseconds(0);
+    }
+    ReconcileRecord& rec = out_.record;
+    rec.syncStatus = updates_["sync"]["status"];
+    rec.health = updates_["health"]["status"];
+    if (!syncError_.empty() && rec.error.empty()) {
+        rec.error = syncError_;
+        rec.succeeded = false;
+    }
+}
+
+}  // namespace sluice::appcontroller
