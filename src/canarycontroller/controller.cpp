@@ -33,28 +33,6 @@ const kube::GroupVersionKind kSecretGvk{"", "v1", "Secret"};
 
 constexpr auto kCacheWait = std::chrono::seconds(30);
 
-// The status fields the engine owns (canary::toJson writes a subset of them: the others are
-// removed when the engine clears them). Anything else in the status is left alone.
-const char* const kEngineStatusFields[] = {
-    "phase",
-    "failedChecks",
-    "canaryWeight",
-    "iterations",
-    "lastAppliedSpec",
-    "lastPromotedSpec",
-    "lastTransitionTime",
-    "conditions",
-    "lastAnalysisTime",
-    "noDataSince",
-    "noDataReason",
-    "gateWaitingSince",
-    "targetUnreadySince",
-    "primaryUnreadySince",
-    "preRolloutPassed",
-    "targetKeptServing",
-    "manualPromotionRequested",
-};
-
 // An action the controller must not carry out (the target moved on): nothing more is done and
 // the status is not written; the next step sees the new revision.
 class Refused : public std::runtime_error {
@@ -64,28 +42,6 @@ class Refused : public std::runtime_error {
 
 kube::EventType toKube(canary::EventType type) {
     return type == canary::EventType::Warning ? kube::EventType::Warning : kube::EventType::Normal;
-}
-
-// The analysis object as written (Flagger's older name canaryAnalysis is accepted).
-const json& rawAnalysis(const json& rawSpec) {
-    static const json kEmpty = json::object();
-    if (!rawSpec.is_object()) return kEmpty;
-    for (const char* key : {"analysis", "canaryAnalysis"}) {
-        auto it = rawSpec.find(key);
-        if (it != rawSpec.end() && it->is_object()) return *it;
-    }
-    return kEmpty;
-}
-
-// The raw metric object named `name` in the spec as written.
-const json& rawMetric(const json& rawSpec, const std::string& name) {
-    static const json kEmpty = json::object();
-    const json& analysis = rawAnalysis(rawSpec);
-    auto it = analysis.find("metrics");
-    if (it == analysis.end() || !it->is_array()) return kEmpty;
-    for (const json& m : *it)
-        if (m.is_object() && m.value("name", "") == name) return m;
-    return kEmpty;
 }
 
 struct Checks {
@@ -100,25 +56,6 @@ struct Pending {
     json status;
     std::optional<json> annotations;  // after removing request annotations (null: none left)
 };
-
-// The request annotations (kubectl sluice canary promote|abort|retry) on a Canary.
-std::vector<canary::ManualRequest> manualRequests(const json& object) {
-    std::vector<canary::ManualRequest> out;
-    static const json::json_pointer kAnnotations("/metadata/annotations");
-    if (!object.contains(kAnnotations) || !object.at(kAnnotations).is_object()) return out;
-    const json& annotations = object.at(kAnnotations);
-    for (canary::ManualAction action : {canary::ManualAction::Promote, canary::ManualAction::Abort,
-                                        canary::ManualAction::Retry}) {
-        auto it = annotations.find(std::string(canary::annotationOf(action)));
-        if (it == annotations.end()) continue;
-        canary::ManualRequest request;
-        request.action = action;
-        request.value = it->is_string() ? it->get<std::string>() : it->dump();
-        if (it->is_string()) request.requestedAt = canary::parseTimestamp(request.value);
-        out.push_back(std::move(request));
-    }
-    return out;
-}
 
 struct Outcome {
     ReconcileRecord record;
@@ -138,12 +75,10 @@ struct CanaryController::Impl {
     // One reconcile of key with its timing, counters and observer; exceptions become errors.
     Outcome reconcileKey(const std::string& key);
     Outcome reconcile(const std::string& ns, const std::string& name);
-    struct Round;  // one reconcile's actions
-    // Re-applies the routing objects when their live weights differ from the status' (edited
-    // or deleted by someone else).
-    void healRoutes(const json& object, const router::Router& router,
-                    const router::RouteContext& ctx, const canary::Decision& decision,
-                    const canary::Observation& obs);
+    struct Observed;     // what one reconcile observed of a Canary
+    struct Reconciler;   // one reconcile, phase by phase
+    struct Round;        // carries out one decision's actions
+    struct MetricCheck;  // queries one metric
 
     std::optional<json> getOptional(const kube::GroupVersionKind& gvk, const std::string& ns,
                                     const std::string& name);
@@ -184,14 +119,100 @@ struct CanaryController::Impl {
 };
 
 // ------------------------------------------------------------------------------------------
-// One reconcile: the context the actions run in.
+// One metric check: where its query comes from and runs (the default server, or its
+// MetricTemplate's provider and Secret), then the query.
+
+struct CanaryController::Impl::MetricCheck {
+    CanaryController::Impl& c;
+    const std::string& ns;  // the Canary's (and a template's, unless it names another)
+
+    struct Source {
+        prometheus::ClientOptions client;
+        std::optional<std::string> templateQuery;
+        std::string error;  // the metric cannot be queried
+    };
+
+    canary::MetricResult run(const canary::MetricSpec& metric,
+                             const prometheus::TemplateModel& model, const std::string& provider,
+                             const std::string& defaultServer) {
+        Source source = sourceOf(metric, defaultServer);
+        if (!source.error.empty()) return canary::MetricResult::queryError(source.error);
+        source.client.timeout = c.opts.metricsTimeout;
+        prometheus::RenderResult query = prometheus::analysisQuery(
+            metric, provider, model, source.templateQuery ? &*source.templateQuery : nullptr);
+        if (!query.ok()) return canary::MetricResult::queryError(query.error);
+        std::shared_ptr<prometheus::MetricProvider> server;
+        try {
+            server = c.providerFor(source.client);
+        } catch (const std::exception& e) {
+            return canary::MetricResult::queryError(e.what());
+        }
+        c.counters.metricQueries++;
+        return server->query(query.query);
+    }
+
+    // A missing MetricTemplate leaves the default server and the metric's own query.
+    Source sourceOf(const canary::MetricSpec& metric, const std::string& defaultServer) {
+        Source source;
+        source.client.address = defaultServer;
+        if (!metric.templateRef) return source;
+        const std::string tns =
+            metric.templateRef->namespaceName.empty() ? ns : metric.templateRef->namespaceName;
+        const std::string ref = tns + "/" + metric.templateRef->name;
+        auto failed = [&](const std::string& why) {
+            source.error = "MetricTemplate " + ref + ": " + why;
+            return source;
+        };
+        std::optional<json> tmpl;
+        try {
+            tmpl = c.getOptional(kMetricTemplateGvk, tns, metric.templateRef->name);
+        } catch (const std::exception& e) {
+            source.error = "reading MetricTemplate " + ref + ": " + e.what();
+            return source;
+        }
+        if (!tmpl) return source;
+        auto parsed = prometheus::parseMetricTemplate(*tmpl);
+        if (!parsed.ok()) return failed(join(parsed.errors, "; "));
+        const prometheus::MetricTemplateProvider& p = parsed.metricTemplate.provider;
+        prometheus::SecretDataResult secret;
+        if (!p.secretName.empty()) {
+            secret = secretData(tns, p.secretName);
+            if (!secret.ok()) return failed(secret.error);
+        }
+        auto co = prometheus::clientOptionsFor(p, defaultServer,
+                                               p.secretName.empty() ? nullptr : &secret.data);
+        if (!co.ok()) return failed(co.error);
+        source.client = co.options;
+        source.templateQuery = parsed.metricTemplate.query;
+        return source;
+    }
+
+    // The decoded data of a template provider's Secret (its error names the Secret).
+    prometheus::SecretDataResult secretData(const std::string& tns, const std::string& secretName) {
+        prometheus::SecretDataResult out;
+        try {
+            auto secret = c.getOptional(kSecretGvk, tns, secretName);
+            if (!secret) {
+                out.error = "Secret " + secretName + " not found";
+                return out;
+            }
+            out = prometheus::decodeSecretData(*secret);
+            if (!out.ok()) out.error = "Secret " + secretName + ": " + out.error;
+        } catch (const std::exception& e) {
+            out.error = "reading Secret " + secretName + ": " + e.what();
+        }
+        return out;
+    }
+};
+
+// ------------------------------------------------------------------------------------------
+// The actions of one decision, one operator() per kind.
 
 struct CanaryController::Impl::Round {
     CanaryController::Impl& c;
     const std::string& ns;
     const std::string& name;
-    const json& object;   // the Canary (for Events and owner references)
-    const json& rawSpec;  // its spec as written
+    const json& object;  // the Canary (for Events and owner references)
     const canary::CanarySpec& spec;
     const canary::CanaryStatus& next;  // the status the decision leads to
     const router::Router* router = nullptr;
@@ -266,31 +287,14 @@ struct CanaryController::Impl::Round {
         applyPrimary(target, replicas);
     }
 
-    json payload(const canary::WebhookSpec& hook) const {
-        json p = {{"name", name},
-                  {"namespace", ns},
-                  {"phase", std::string(canary::toString(next.phase))},
-                  {"checksum", next.lastAppliedSpec}};
-        if (hook.metadata.is_object() && !hook.metadata.empty()) p["metadata"] = hook.metadata;
-        return p;
-    }
-
     void operator()(const canary::action::CallWebhooks& a) {
+        const canary::Event* event =
+            a.type == canary::WebhookType::Event && a.event ? &*a.event : nullptr;
         for (const canary::WebhookSpec* hook : spec.webhooksOfType(a.type)) {
             WebhookRequest req{hook->name, hook->url,
                                std::chrono::duration_cast<std::chrono::milliseconds>(hook->timeout),
-                               payload(*hook)};
-            if (a.type == canary::WebhookType::Event && a.event) {
-                json meta = req.payload.value("metadata", json::object());
-                meta["eventMessage"] = a.event->message;
-                meta["eventType"] = std::string(canary::toString(a.event->type));
-                meta["eventReason"] = a.event->reason;
-                meta["timestamp"] =
-                    std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       c.clock.wallNow().time_since_epoch())
-                                       .count());
-                req.payload["metadata"] = std::move(meta);
-            }
+                               detail::webhookPayload(ns, name, next, *hook, event,
+                                                      event ? c.clock.wallNow() : canary::Time())};
             canary::WebhookResult result = c.webhooks->call(req);
             c.counters.webhookCalls++;
             if (result.outcome != canary::WebhookOutcome::Succeeded)
@@ -302,98 +306,14 @@ struct CanaryController::Impl::Round {
         }
     }
 
-    canary::MetricResult runMetric(const canary::MetricSpec& declared) {
-        canary::MetricSpec metric = declared;
-        const json& raw = rawMetric(rawSpec, declared.name);
-        // The metric's window defaults to the analysis interval.
-        if (!raw.contains("interval")) metric.interval = spec.analysis.interval;
-
-        prometheus::TemplateModel model;
-        model.name = name;
-        model.namespaceName = ns;
-        model.target = spec.targetRef.name;
-        model.service = ctx ? ctx->apexServiceName() : spec.targetRef.name;
-        if (rawSpec.contains("ingressRef") && rawSpec["ingressRef"].is_object())
-            model.ingress = rawSpec["ingressRef"].value("name", "");
-        if (raw.contains("templateVariables") && raw["templateVariables"].is_object()) {
-            for (auto it = raw["templateVariables"].begin(); it != raw["templateVariables"].end();
-                 ++it)
-                model.variables[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
-        }
-
-        // Flagger's spec.metricsServer overrides the controller's default server.
-        std::string defaultServer = c.opts.metricsServer;
-        if (rawSpec.contains("metricsServer") && rawSpec["metricsServer"].is_string() &&
-            !rawSpec["metricsServer"].get<std::string>().empty())
-            defaultServer = rawSpec["metricsServer"].get<std::string>();
-        prometheus::ClientOptions copts;
-        copts.address = defaultServer;
-        copts.timeout = c.opts.metricsTimeout;
-        std::string templateQuery;
-        const std::string* tq = nullptr;
-        if (metric.templateRef) {
-            const std::string tns =
-                metric.templateRef->namespaceName.empty() ? ns : metric.templateRef->namespaceName;
-            const std::string ref = tns + "/" + metric.templateRef->name;
-            std::optional<json> tmpl;
-            try {
-                tmpl = c.getOptional(kMetricTemplateGvk, tns, metric.templateRef->name);
-            } catch (const std::exception& e) {
-                return canary::MetricResult::queryError("reading MetricTemplate " + ref + ": " +
-                                                        e.what());
-            }
-            if (tmpl) {
-                auto parsed = prometheus::parseMetricTemplate(*tmpl);
-                if (!parsed.ok())
-                    return canary::MetricResult::queryError("MetricTemplate " + ref + ": " +
-                                                            join(parsed.errors, "; "));
-                templateQuery = parsed.metricTemplate.query;
-                tq = &templateQuery;
-                std::optional<std::map<std::string, std::string>> secretData;
-                const auto& p = parsed.metricTemplate.provider;
-                if (!p.secretName.empty()) {
-                    try {
-                        auto secret = c.getOptional(kSecretGvk, tns, p.secretName);
-                        if (!secret)
-                            return canary::MetricResult::queryError("MetricTemplate " + ref +
-                                                                    ": Secret " + p.secretName +
-                                                                    " not found");
-                        auto decoded = prometheus::decodeSecretData(*secret);
-                        if (!decoded.ok())
-                            return canary::MetricResult::queryError("MetricTemplate " + ref +
-                                                                    ": Secret " + p.secretName +
-                                                                    ": " + decoded.error);
-                        secretData = std::move(decoded.data);
-                    } catch (const std::exception& e) {
-                        return canary::MetricResult::queryError("MetricTemplate " + ref +
-                                                                ": reading Secret " + p.secretName +
-                                                                ": " + e.what());
-                    }
-                }
-                auto co = prometheus::clientOptionsFor(p, defaultServer,
-                                                       secretData ? &*secretData : nullptr);
-                if (!co.ok())
-                    return canary::MetricResult::queryError("MetricTemplate " + ref + ": " +
-                                                            co.error);
-                copts = co.options;
-                copts.timeout = c.opts.metricsTimeout;
-            }
-        }
-        prometheus::RenderResult query = prometheus::analysisQuery(metric, provider, model, tq);
-        if (!query.ok()) return canary::MetricResult::queryError(query.error);
-        std::shared_ptr<prometheus::MetricProvider> source;
-        try {
-            source = c.providerFor(copts);
-        } catch (const std::exception& e) {
-            return canary::MetricResult::queryError(e.what());
-        }
-        c.counters.metricQueries++;
-        return source->query(query.query);
-    }
-
     void operator()(const canary::action::RunMetricChecks&) {
+        // Flagger's spec.metricsServer overrides the controller's default server.
+        const std::string& server =
+            spec.metricsServer.empty() ? c.opts.metricsServer : spec.metricsServer;
+        MetricCheck check{c, ns};
         for (const canary::MetricSpec& metric : spec.analysis.metrics) {
-            canary::MetricResult r = runMetric(metric);
+            canary::MetricResult r =
+                check.run(metric, detail::templateModel(ns, name, spec, metric), provider, server);
             if (!r.hasValue())
                 spdlog::info("canary {}/{}: metric {}: no value: {}", ns, name, metric.name,
                              r.reason);
@@ -593,72 +513,91 @@ void CanaryController::Impl::removeRequests(const std::string& key, const json& 
 }
 
 // ------------------------------------------------------------------------------------------
-// Reconcile
+// One reconcile: read the Canary -> observe (the engine's input) -> canary::step -> carry out
+// the actions -> write the status.
 
-void CanaryController::Impl::healRoutes(const json& object, const router::Router& router,
-                                        const router::RouteContext& ctx,
-                                        const canary::Decision& decision,
-                                        const canary::Observation& obs) {
-    // Routes exist once the primary was initialised; this round's own weights are fresh.
-    const canary::Phase phase = decision.status.phase;
-    if (phase == canary::Phase::None || phase == canary::Phase::Initializing) return;
-    // While the target keeps serving for a primary that is not ready, the engine decides
-    // where traffic goes.
-    if (decision.status.targetKeptServing) return;
-    for (const canary::Action& a : decision.actions) {
-        if (std::holds_alternative<canary::action::SetWeights>(a) ||
-            std::holds_alternative<canary::action::InitializePrimary>(a))
-            return;
-    }
-    // The status records the weights last set.
-    const router::Weights want =
-        router::Weights::forCanary(std::clamp(decision.status.canaryWeight, 0, 100));
-    // Never (re)route traffic onto a version that cannot serve it.
-    if ((want.primary > 0 && !obs.primary.ready) || (want.canary > 0 && !obs.target.ready)) return;
-    std::string found;
-    try {
-        auto live = router::readLiveWeights(client, router, ctx);
-        if (live && live->primary == want.primary && live->canary == want.canary) return;
-        found = live ? router::toString(*live) : "missing";
-    } catch (const router::RouterError& e) {
-        found = e.what();
-    }
-    router::ReconcileOptions ro;
-    ro.fieldManager = opts.fieldManager;
-    router::reconcileRoutes(client, router, ctx, want, ro);
-    std::string message = "Routing restored to ";
-    message += router::toString(want) + " (found " + found + ")";
-    spdlog::warn("canary {}/{}: {}", ctx.namespaceName, ctx.canaryName, message);
-    events->record(object, kube::EventType::Warning, "RoutingRestored", message);
-}
+// What a reconcile observed of a Canary: its parsed spec, the engine's input, and the router
+// the actions move traffic with.
+struct CanaryController::Impl::Observed {
+    canary::CanarySpec spec;
+    std::vector<std::string> errors;  // spec errors: the engine only reports them
+    std::unique_ptr<router::Router> router;
+    std::optional<router::RouteContext> ctx;
+    std::string provider;
+    canary::Observation obs;
+};
 
-Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::string& name) {
-    ensureInformers();
+struct CanaryController::Impl::Reconciler {
+    CanaryController::Impl& c;
+    const std::string& ns;
+    const std::string& name;
+    const std::string key;
+    std::string uid;
     Outcome out;
-    ReconcileRecord& rec = out.record;
-    const std::string key = ns + "/" + name;
-    rec.key = key;
 
-    auto cached = canaryInformer->store().get(ns, name);
-    if (!cached) {
-        // Gone: forget what was kept for it.
-        std::lock_guard lock(mu);
-        pending.erase(key);
-        auto u = uidByKey.find(key);
-        if (u != uidByKey.end()) {
-            checks.erase(u->second);
-            uidByKey.erase(u);
-        }
+    Outcome run() {
+        out.record.key = key;
+        std::optional<json> object = readCanary();
+        if (!object) return out;
+        uid = kube::uidOf(*object);
+        const json rawStatus = object->contains("status") && (*object)["status"].is_object()
+                                   ? (*object)["status"]
+                                   : json::object();
+        auto statusParse = canary::parseCanaryStatus(rawStatus);
+        if (!statusParse.errors.empty())
+            spdlog::warn("canary {}: unreadable status fields: {}", key,
+                         join(statusParse.errors, "; "));
+        const canary::CanaryStatus& status = statusParse.status;
+        const canary::Time now = c.clock.wallNow();
+
+        Observed seen = observe(*object, takeChecks());
+        canary::Decision decision = seen.errors.empty()
+                                        ? canary::step(seen.spec, status, seen.obs, now)
+                                        : canary::rejectInvalidSpec(status, seen.errors, now);
+        std::vector<canary::ManualAction> removed;
+        decision = carryOut(*object, seen, std::move(decision), removed);
+        if (seen.errors.empty() && seen.router && seen.ctx) healRoutes(*object, seen, decision);
+        writeResults(*object, rawStatus, status.phase, decision, std::move(removed));
         return out;
     }
-    json object = *cached;
-    {
-        std::lock_guard lock(mu);
-        auto it = pending.find(key);
-        if (it != pending.end()) {
+
+    // The Canary as the cache shows it plus our own writes the cache does not show yet;
+    // nullopt when it is gone or being deleted.
+    std::optional<json> readCanary() {
+        auto cached = c.canaryInformer->store().get(ns, name);
+        if (!cached) {
+            forget();
+            return std::nullopt;
+        }
+        json object = *cached;
+        overlayPending(object);
+        if (object.contains("metadata") && object["metadata"].contains("deletionTimestamp")) {
+            out.record.phase = "Terminating";
+            return std::nullopt;  // the owned objects go with it (owner references)
+        }
+        if (!object.contains("apiVersion")) object["apiVersion"] = kCanaryGvk.apiVersion();
+        if (!object.contains("kind")) object["kind"] = kCanaryGvk.kind;
+        return object;
+    }
+
+    // Gone: forget what was kept for it.
+    void forget() {
+        std::lock_guard lock(c.mu);
+        c.pending.erase(key);
+        auto u = c.uidByKey.find(key);
+        if (u != c.uidByKey.end()) {
+            c.checks.erase(u->second);
+            c.uidByKey.erase(u);
+        }
+    }
+
+    void overlayPending(json& object) {
+        std::lock_guard lock(c.mu);
+        auto it = c.pending.find(key);
+        if (it != c.pending.end()) {
             if (runtime::resourceVersionReached(kube::resourceVersionOf(object),
                                                 it->second.resourceVersion)) {
-                pending.erase(it);
+                c.pending.erase(it);
             } else {
                 object["status"] = it->second.status;
                 object["metadata"]["resourceVersion"] = it->second.resourceVersion;
@@ -671,163 +610,178 @@ Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::stri
             }
         }
     }
-    if (object.contains("metadata") && object["metadata"].contains("deletionTimestamp")) {
-        rec.phase = "Terminating";
-        return out;  // the owned objects go with it (owner references)
-    }
-    if (!object.contains("apiVersion")) object["apiVersion"] = kCanaryGvk.apiVersion();
-    if (!object.contains("kind")) object["kind"] = kCanaryGvk.kind;
-    const std::string uid = kube::uidOf(object);
-    const json rawStatus = object.contains("status") && object["status"].is_object()
-                               ? object["status"]
-                               : json::object();
-    const json rawSpec = object.value("spec", json::object());
 
-    auto statusParse = canary::parseCanaryStatus(rawStatus);
-    if (!statusParse.errors.empty())
-        spdlog::warn("canary {}: unreadable status fields: {}", key,
-                     join(statusParse.errors, "; "));
-    const canary::CanaryStatus& status = statusParse.status;
-    const canary::Time now = clock.wallNow();
-
-    Checks previous;
-    {
-        std::lock_guard lock(mu);
-        auto u = uidByKey.find(key);
-        if (u != uidByKey.end() && u->second != uid) checks.erase(u->second);  // re-created
-        uidByKey[key] = uid;
-        auto it = checks.find(uid);
-        if (it != checks.end()) {
+    // The check results the previous reconcile gathered for this Canary (none if re-created).
+    Checks takeChecks() {
+        Checks previous;
+        std::lock_guard lock(c.mu);
+        auto u = c.uidByKey.find(key);
+        if (u != c.uidByKey.end() && u->second != uid) c.checks.erase(u->second);  // re-created
+        c.uidByKey[key] = uid;
+        auto it = c.checks.find(uid);
+        if (it != c.checks.end()) {
             previous = std::move(it->second);
-            checks.erase(it);
+            c.checks.erase(it);
         }
+        return previous;
     }
 
-    auto specParse = canary::parseCanarySpec(rawSpec);
-    std::vector<std::string> errors = specParse.errors;
-    const canary::CanarySpec& spec = specParse.spec;
-    std::unique_ptr<router::Router> router;
-    std::optional<router::RouteContext> ctx;
-    std::string provider;
-    canary::Observation obs;
-    std::optional<json> target;
-
-    if (errors.empty()) {
-        if (spec.targetRef.kind != "Deployment" ||
-            (!spec.targetRef.apiVersion.empty() && spec.targetRef.apiVersion != "apps/v1")) {
-            std::string what =
-                "spec.targetRef: only apps/v1 Deployment targets are supported, not ";
-            what += spec.targetRef.apiVersion + " " + spec.targetRef.kind;
-            errors.push_back(what);
+    // The spec, the target and primary Deployments, the previous check results and the
+    // requests: the engine's input. Spec errors stop it short of reading the cluster.
+    Observed observe(const json& object, Checks previous) {
+        Observed seen;
+        canary::SpecParseResult parsed =
+            canary::parseCanarySpec(object.value("spec", json::object()));
+        seen.spec = std::move(parsed.spec);
+        seen.errors = std::move(parsed.errors);
+        if (seen.errors.empty()) {
+            if (std::string error = detail::unsupportedTarget(seen.spec.targetRef); !error.empty())
+                seen.errors.push_back(error);
         }
-    }
-    if (errors.empty()) {
-        provider = router::providerOf(spec, opts.defaultProvider);
+        if (!seen.errors.empty()) return seen;
+        seen.provider = router::providerOf(seen.spec, c.opts.defaultProvider);
         try {
-            router = router::makeRouter(provider);
+            seen.router = router::makeRouter(seen.provider);
         } catch (const router::RouterError& e) {
-            errors.push_back(std::string("spec.provider: ") + e.what());
+            seen.errors.push_back(std::string("spec.provider: ") + e.what());
         }
-        target = getOptional(kDeploymentGvk, ns, spec.targetRef.name);
-        auto primary = getOptional(kDeploymentGvk, ns, spec.primaryName());
-        obs.target = detail::observeDeployment(target);
-        obs.primary = detail::observeDeployment(primary);
-        if (target) obs.targetTemplateHash = podTemplateHash(*target);
-        obs.metrics = previous.metrics;
-        obs.webhooks = previous.webhooks;
-        obs.requests = manualRequests(object);
-        if (target && router) {
-            const auto& labels =
-                opts.selectorLabels.empty() ? router::defaultSelectorLabels() : opts.selectorLabels;
-            auto selector = router::selectorOf(*target, labels);
-            if (!selector) {
-                errors.push_back("target " + spec.targetRef.name +
-                                 ": spec.selector.matchLabels has none of the labels " +
-                                 join(labels, ", "));
-            } else {
-                try {
-                    ctx = router::makeRouteContext(object, *selector);
-                    router->checkSpec(*ctx);
-                } catch (const router::RouterError& e) {
-                    errors.push_back(e.what());
-                }
-            }
+        auto target = c.getOptional(kDeploymentGvk, ns, seen.spec.targetRef.name);
+        auto primary = c.getOptional(kDeploymentGvk, ns, seen.spec.primaryName());
+        seen.obs.target = detail::observeDeployment(target);
+        seen.obs.primary = detail::observeDeployment(primary);
+        if (target) seen.obs.targetTemplateHash = podTemplateHash(*target);
+        seen.obs.metrics = std::move(previous.metrics);
+        seen.obs.webhooks = std::move(previous.webhooks);
+        seen.obs.requests = detail::manualRequests(object);
+        if (target && seen.router) routeContext(object, *target, seen);
+        return seen;
+    }
+
+    // The routing context from the target's pod labels; a Canary its router cannot route is a
+    // spec error.
+    void routeContext(const json& object, const json& target, Observed& seen) {
+        const auto& labels =
+            c.opts.selectorLabels.empty() ? router::defaultSelectorLabels() : c.opts.selectorLabels;
+        auto selector = router::selectorOf(target, labels);
+        if (!selector) {
+            seen.errors.push_back("target " + seen.spec.targetRef.name +
+                                  ": spec.selector.matchLabels has none of the labels " +
+                                  join(labels, ", "));
+            return;
+        }
+        try {
+            seen.ctx = router::makeRouteContext(object, *selector);
+            seen.router->checkSpec(*seen.ctx);
+        } catch (const router::RouterError& e) {
+            seen.errors.push_back(e.what());
         }
     }
 
-    canary::Decision decision = errors.empty() ? canary::step(spec, status, obs, now)
-                                               : canary::rejectInvalidSpec(status, errors, now);
-
+    // Carries out the decision's actions and returns the decision the status is written from.
     // Checks run while the actions are carried out, so the engine judges their results at
     // once (the "next step" of its contract) rather than a requeue later: a breach is acted on
     // in the reconcile that measured it. Bounded; results of the last pass wait for the next
-    // reconcile.
-    std::vector<canary::ManualAction> removed;
-    Checks results;
-    for (int pass = 0;; ++pass) {
-        removed.insert(removed.end(), decision.removeRequests.begin(),
-                       decision.removeRequests.end());
-        Round round{*this,
+    // reconcile. `removed` gathers the request annotations the decisions took.
+    canary::Decision carryOut(const json& object, const Observed& seen, canary::Decision decision,
+                              std::vector<canary::ManualAction>& removed) {
+        Checks results;
+        for (int pass = 0;; ++pass) {
+            removed.insert(removed.end(), decision.removeRequests.begin(),
+                           decision.removeRequests.end());
+            results = runActions(object, seen, decision);
+            if (!results.metrics.empty()) out.record.metrics = results.metrics;
+            if (!results.any || !seen.errors.empty() || pass >= 2) break;
+            canary::Observation judged = seen.obs;
+            judged.metrics = results.metrics;
+            judged.webhooks = results.webhooks;
+            judged.requests.clear();  // taken by the first pass
+            const canary::CanaryStatus current = decision.status;
+            decision = canary::step(seen.spec, current, judged, c.clock.wallNow());
+        }
+        if (results.any) {
+            std::lock_guard lock(c.mu);
+            c.checks[uid] = std::move(results);
+        }
+        return decision;
+    }
+
+    Checks runActions(const json& object, const Observed& seen, const canary::Decision& decision) {
+        Round round{c,
                     ns,
                     name,
                     object,
-                    rawSpec,
-                    spec,
+                    seen.spec,
                     decision.status,
-                    router.get(),
-                    ctx ? &*ctx : nullptr,
-                    provider,
+                    seen.router.get(),
+                    seen.ctx ? &*seen.ctx : nullptr,
+                    seen.provider,
                     {}};
         for (const canary::Action& action : decision.actions) {
-            rec.actions.push_back(canary::describe(action));
+            out.record.actions.push_back(canary::describe(action));
             std::visit(round, action);
         }
-        results = std::move(round.results);
-        if (!results.metrics.empty()) rec.metrics = results.metrics;
-        if (!results.any || !errors.empty() || pass >= 2) break;
-        canary::Observation judged = obs;
-        judged.metrics = results.metrics;
-        judged.webhooks = results.webhooks;
-        judged.requests.clear();  // taken by the first pass
-        const canary::CanaryStatus current = decision.status;
-        decision = canary::step(spec, current, judged, clock.wallNow());
-        results = Checks{};
+        return std::move(round.results);
     }
-    if (results.any) {
-        std::lock_guard lock(mu);
-        checks[uid] = std::move(results);
-    }
-    if (errors.empty() && router && ctx) healRoutes(object, *router, *ctx, decision, obs);
 
-    json newStatus = rawStatus;
-    for (const char* field : kEngineStatusFields) newStatus.erase(field);
-    newStatus.update(canary::toJson(decision.status));
-    if (newStatus != rawStatus) {
-        writeStatus(key, object, newStatus);
-        rec.statusWritten = true;
-        if (decision.status.phase != status.phase) {
-            spdlog::info(
-                "canary {}: phase {} -> {}", key,
-                status.phase == canary::Phase::None ? "(none)" : canary::toString(status.phase),
-                canary::toString(decision.status.phase));
-            if (decision.status.phase == canary::Phase::Succeeded) counters.promotions++;
-            if (decision.status.phase == canary::Phase::Failed) counters.rollbacks++;
+    // Re-applies the routing objects when their live weights differ from the status' (edited
+    // or deleted by someone else).
+    void healRoutes(const json& object, const Observed& seen, const canary::Decision& decision) {
+        const std::optional<router::Weights> want = detail::weightsToKeep(decision, seen.obs);
+        if (!want) return;
+        const router::RouteContext& ctx = *seen.ctx;
+        std::string found;
+        try {
+            auto live = router::readLiveWeights(c.client, *seen.router, ctx);
+            if (live && live->primary == want->primary && live->canary == want->canary) return;
+            found = live ? router::toString(*live) : "missing";
+        } catch (const router::RouterError& e) {
+            found = e.what();
         }
+        router::ReconcileOptions ro;
+        ro.fieldManager = c.opts.fieldManager;
+        router::reconcileRoutes(c.client, *seen.router, ctx, *want, ro);
+        std::string message = "Routing restored to ";
+        message += router::toString(*want) + " (found " + found + ")";
+        spdlog::warn("canary {}/{}: {}", ctx.namespaceName, ctx.canaryName, message);
+        c.events->record(object, kube::EventType::Warning, "RoutingRestored", message);
     }
-    // Requests are removed once their outcome is in the status: a failed removal leaves a
-    // request that the status now marks as stale.
-    std::sort(removed.begin(), removed.end());
-    removed.erase(std::unique(removed.begin(), removed.end()), removed.end());
-    if (!removed.empty()) {
-        removeRequests(key, object, removed, newStatus);
-        for (canary::ManualAction action : removed)
-            rec.requestsRemoved.push_back(std::string(canary::annotationOf(action)));
+
+    // Writes the status when it changed, then removes the requests the decisions took (once
+    // their outcome is in the status: a failed removal leaves a request that the status now
+    // marks as stale), and fills in the record.
+    void writeResults(json& object, const json& rawStatus, canary::Phase before,
+                      const canary::Decision& decision, std::vector<canary::ManualAction> removed) {
+        ReconcileRecord& rec = out.record;
+        const canary::Phase phase = decision.status.phase;
+        json newStatus = detail::mergeStatus(rawStatus, decision.status);
+        if (newStatus != rawStatus) {
+            c.writeStatus(key, object, newStatus);
+            rec.statusWritten = true;
+            if (phase != before) {
+                spdlog::info("canary {}: phase {} -> {}", key,
+                             before == canary::Phase::None ? "(none)" : canary::toString(before),
+                             canary::toString(phase));
+                if (phase == canary::Phase::Succeeded) c.counters.promotions++;
+                if (phase == canary::Phase::Failed) c.counters.rollbacks++;
+            }
+        }
+        std::sort(removed.begin(), removed.end());
+        removed.erase(std::unique(removed.begin(), removed.end()), removed.end());
+        if (!removed.empty()) {
+            c.removeRequests(key, object, removed, newStatus);
+            for (canary::ManualAction action : removed)
+                rec.requestsRemoved.push_back(std::string(canary::annotationOf(action)));
+        }
+        rec.phase = std::string(canary::toString(phase));
+        rec.canaryWeight = decision.status.canaryWeight;
+        rec.requeueAfter = std::max(std::chrono::seconds(1), decision.requeueAfter);
+        out.requeueAfter = rec.requeueAfter;
     }
-    rec.phase = std::string(canary::toString(decision.status.phase));
-    rec.canaryWeight = decision.status.canaryWeight;
-    rec.requeueAfter = std::max(std::chrono::seconds(1), decision.requeueAfter);
-    out.requeueAfter = rec.requeueAfter;
-    return out;
+};
+
+Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::string& name) {
+    ensureInformers();
+    return Reconciler{*this, ns, name, ns + "/" + name, {}, {}}.run();
 }
 
 // ------------------------------------------------------------------------------------------
