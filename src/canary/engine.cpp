@@ -5,17 +5,13 @@
 #include <cstdio>
 
 #include "sluice/util/strings.h"
+#include "verdicts.h"
 
 namespace sluice::canary {
 
+namespace detail {
+
 namespace {
-
-using std::chrono::seconds;
-
-// Requeue delay while the controller fetches results the engine asked for.
-constexpr seconds kAwaitResults{1};
-// Readiness is polled at least this often, even with long analysis intervals.
-constexpr seconds kMaxReadinessPoll{10};
 
 std::string formatNumber(double value) {
     if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15) {
@@ -41,6 +37,38 @@ std::string describeMissing(const MetricResult& result) {
     }
     return result.reason.empty() ? what : what + " (" + result.reason + ")";
 }
+
+}  // namespace
+
+MetricVerdicts judgeMetrics(const std::vector<MetricSpec>& metrics,
+                            const std::map<std::string, MetricResult>& results) {
+    MetricVerdicts verdicts;
+    for (const MetricSpec& metric : metrics) {
+        const MetricResult& result = results.at(metric.name);
+        const ThresholdRange& range = metric.thresholdRange;
+        if (!result.hasValue()) {
+            verdicts.missing.push_back(metric.name + ": " + describeMissing(result));
+        } else if (range.min && result.value < *range.min) {
+            verdicts.failures.push_back(metric.name + " " + formatNumber(result.value) + " < " +
+                                        formatNumber(*range.min));
+        } else if (range.max && result.value > *range.max) {
+            verdicts.failures.push_back(metric.name + " " + formatNumber(result.value) + " > " +
+                                        formatNumber(*range.max));
+        }
+    }
+    return verdicts;
+}
+
+}  // namespace detail
+
+namespace {
+
+using std::chrono::seconds;
+
+// Requeue delay while the controller fetches results the engine asked for.
+constexpr seconds kAwaitResults{1};
+// Readiness is polled at least this often, even with long analysis intervals.
+constexpr seconds kMaxReadinessPoll{10};
 
 struct Checks {
     std::vector<WebhookType> webhooks;
@@ -680,12 +708,30 @@ class Round {
         evaluateIteration(checks);
     }
 
+    // One analysis iteration with every result in: roll back, halt, or advance.
     void evaluateIteration(const Checks& checks) {
-        bool promotionPoint = atPromotionPoint();
+        const bool promotionPoint = atPromotionPoint();
         st_.lastAnalysisTime = now_;
         requeue_ = interval();
         if (rolledBackByWebhook()) return;
 
+        std::vector<std::string> failures = webhookFailures(checks);
+        detail::MetricVerdicts metrics;
+        if (checks.metrics) metrics = detail::judgeMetrics(spec_.analysis.metrics, obs_.metrics);
+        failures.insert(failures.end(), metrics.failures.begin(), metrics.failures.end());
+        std::vector<std::string> halts;
+        if (!failures.empty() && failCheck(failures, halts)) return;
+        if (checks.metrics && lackData(metrics.missing, halts)) return;
+        if (!halts.empty()) {
+            message_ = join(halts, "; ");
+            return;
+        }
+        advance(promotionPoint);
+    }
+
+    // The pre-rollout (when this iteration runs them) and rollout webhooks that failed; whether
+    // pre-rollout passed is recorded.
+    std::vector<std::string> webhookFailures(const Checks& checks) {
         std::vector<std::string> failures;
         if (checks.includes(WebhookType::PreRollout)) {
             bool passed = true;
@@ -701,62 +747,47 @@ class Round {
             if (outcomeOf(*hook) != WebhookOutcome::Succeeded)
                 failures.push_back(failureText(*hook));
         }
-        std::vector<std::string> missing;
-        if (checks.metrics) {
-            for (const MetricSpec& metric : spec_.analysis.metrics) {
-                const MetricResult& result = obs_.metrics.at(metric.name);
-                const ThresholdRange& range = metric.thresholdRange;
-                if (!result.hasValue()) {
-                    missing.push_back(metric.name + ": " + describeMissing(result));
-                } else if (range.min && result.value < *range.min) {
-                    failures.push_back(metric.name + " " + formatNumber(result.value) + " < " +
-                                       formatNumber(*range.min));
-                } else if (range.max && result.value > *range.max) {
-                    failures.push_back(metric.name + " " + formatNumber(result.value) + " > " +
-                                       formatNumber(*range.max));
-                }
-            }
-        }
+        return failures;
+    }
 
-        std::vector<std::string> halts;
-        if (!failures.empty()) {
-            ++st_.failedChecks;
-            for (const std::string& failure : failures) {
-                emit(EventType::Warning, "Halt", "Halt advancement: " + failure);
-            }
-            halts.push_back("Halt advancement: " + join(failures, "; ") + " (failed checks " +
-                            std::to_string(st_.failedChecks) + "/" +
-                            std::to_string(spec_.analysis.threshold) + ")");
-            if (st_.failedChecks >= spec_.analysis.threshold) {
-                rollbackOnThreshold();
-                return;
-            }
+    // Counts one failed check (an event per failure) and halts; true when that reached the
+    // threshold and rolled the canary back.
+    bool failCheck(const std::vector<std::string>& failures, std::vector<std::string>& halts) {
+        ++st_.failedChecks;
+        for (const std::string& failure : failures) {
+            emit(EventType::Warning, "Halt", "Halt advancement: " + failure);
         }
-        if (checks.metrics) {
-            if (!missing.empty()) {
-                // Missing data never passes, but is not a failed check: it only rolls back
-                // once it has lasted past the progress deadline.
-                if (!st_.noDataSince) st_.noDataSince = now_;
-                st_.noDataReason = join(missing, "; ");
-                std::string text = "Halt advancement: no metric data since " +
-                                   formatTimestamp(*st_.noDataSince) + ": " + st_.noDataReason;
-                emit(EventType::Warning, "NoData", text);
-                halts.push_back(text);
-                if (pastDeadline(st_.noDataSince)) {
-                    rollback("Rolling back " + target() + ": no metric data for longer than " +
-                             deadlineText() + " (" + st_.noDataReason + ")");
-                    return;
-                }
-            } else {
-                st_.noDataSince.reset();
-                st_.noDataReason.clear();
-            }
-        }
-        if (!halts.empty()) {
-            message_ = join(halts, "; ");
-            return;
-        }
+        halts.push_back("Halt advancement: " + join(failures, "; ") + " (failed checks " +
+                        std::to_string(st_.failedChecks) + "/" +
+                        std::to_string(spec_.analysis.threshold) + ")");
+        if (st_.failedChecks < spec_.analysis.threshold) return false;
+        rollbackOnThreshold();
+        return true;
+    }
 
+    // Missing data never passes, but is not a failed check: it halts, and only rolls back (true)
+    // once it has lasted past the progress deadline. Data for every metric ends it.
+    bool lackData(const std::vector<std::string>& missing, std::vector<std::string>& halts) {
+        if (missing.empty()) {
+            st_.noDataSince.reset();
+            st_.noDataReason.clear();
+            return false;
+        }
+        if (!st_.noDataSince) st_.noDataSince = now_;
+        st_.noDataReason = join(missing, "; ");
+        std::string text = "Halt advancement: no metric data since " +
+                           formatTimestamp(*st_.noDataSince) + ": " + st_.noDataReason;
+        emit(EventType::Warning, "NoData", text);
+        halts.push_back(text);
+        if (!pastDeadline(st_.noDataSince)) return false;
+        rollback("Rolling back " + target() + ": no metric data for longer than " + deadlineText() +
+                 " (" + st_.noDataReason + ")");
+        return true;
+    }
+
+    // A passed iteration: the promotion (past its gate), the next blue-green iteration, or more
+    // traffic to the canary (past its gate).
+    void advance(bool promotionPoint) {
         // Checks still run (and can fail or abort) while the primary is not ready, but
         // nothing advances: neither more traffic to the canary nor a promotion.
         if (!obs_.primary.ready) {

@@ -209,57 +209,34 @@ WebhookSpec readWebhook(const Reader& reader) {
     return hook;
 }
 
-AnalysisSpec readAnalysis(const Reader& reader, bool skipAnalysis) {
-    AnalysisSpec analysis;
-    if (auto interval = readDuration(reader, "interval")) {
-        if (interval->count() <= 0) {
-            reader.error("interval", "must be positive");
-        } else {
-            analysis.interval = *interval;
+// Increasing percentages between 1 and 100.
+std::vector<int> readStepWeights(const Reader& reader) {
+    std::vector<int> weights;
+    const json* steps = reader.field("stepWeights");
+    if (steps == nullptr) return weights;
+    if (!steps->is_array()) {
+        reader.error("stepWeights", "must be a list of integers");
+        return weights;
+    }
+    for (size_t i = 0; i < steps->size(); ++i) {
+        const json& step = (*steps)[i];
+        std::string path = "stepWeights[" + std::to_string(i) + "]";
+        if (!step.is_number_integer() || step.get<long long>() < 1 || step.get<long long>() > 100) {
+            reader.error(path, "must be an integer between 1 and 100");
+            continue;
         }
-    }
-    if (auto threshold = reader.boundedInt("threshold", 0, 1'000'000)) {
-        // Flagger treats 0 as the default of 1.
-        analysis.threshold = std::max(1, *threshold);
-    }
-    analysis.maxWeight = reader.boundedInt("maxWeight", 0, 100);
-    analysis.stepWeight = reader.boundedInt("stepWeight", 0, 100).value_or(0);
-    if (const json* steps = reader.field("stepWeights")) {
-        if (!steps->is_array()) {
-            reader.error("stepWeights", "must be a list of integers");
-        } else {
-            for (size_t i = 0; i < steps->size(); ++i) {
-                const json& step = (*steps)[i];
-                std::string path = "stepWeights[" + std::to_string(i) + "]";
-                if (!step.is_number_integer() || step.get<long long>() < 1 ||
-                    step.get<long long>() > 100) {
-                    reader.error(path, "must be an integer between 1 and 100");
-                    continue;
-                }
-                int weight = step.get<int>();
-                if (!analysis.stepWeights.empty() && weight <= analysis.stepWeights.back()) {
-                    reader.error(path, "must be greater than the previous step");
-                    continue;
-                }
-                analysis.stepWeights.push_back(weight);
-            }
+        int weight = step.get<int>();
+        if (!weights.empty() && weight <= weights.back()) {
+            reader.error(path, "must be greater than the previous step");
+            continue;
         }
+        weights.push_back(weight);
     }
-    analysis.stepWeightPromotion = reader.boundedInt("stepWeightPromotion", 0, 100).value_or(0);
-    analysis.iterations = reader.boundedInt("iterations", 0, 1'000'000).value_or(0);
-    analysis.mirrorWeight = reader.boundedInt("mirrorWeight", 0, 100);
-    analysis.match = readMatches(reader, "match");
+    return weights;
+}
 
-    if (analysis.stepWeight > 0 && reader.field("stepWeights") != nullptr) {
-        reader.error("stepWeights", "cannot be combined with stepWeight");
-    }
-    if (!skipAnalysis && analysis.stepWeight == 0 && analysis.stepWeights.empty() &&
-        analysis.iterations == 0 && reader.field("stepWeights") == nullptr) {
-        reader.error("stepWeight",
-                     "one of stepWeight, stepWeights (canary) or iterations (blue-green) is "
-                     "required");
-    }
-
+// The metrics and webhooks, each name used once.
+void readChecks(const Reader& reader, AnalysisSpec& analysis) {
     std::set<std::string> names;
     for (const Reader& metricReader : reader.objects("metrics")) {
         MetricSpec metric = readMetric(metricReader, analysis.interval);
@@ -276,6 +253,40 @@ AnalysisSpec readAnalysis(const Reader& reader, bool skipAnalysis) {
         }
         analysis.webhooks.push_back(std::move(hook));
     }
+}
+
+AnalysisSpec readAnalysis(const Reader& reader, bool skipAnalysis) {
+    AnalysisSpec analysis;
+    if (auto interval = readDuration(reader, "interval")) {
+        if (interval->count() <= 0) {
+            reader.error("interval", "must be positive");
+        } else {
+            analysis.interval = *interval;
+        }
+    }
+    if (auto threshold = reader.boundedInt("threshold", 0, 1'000'000)) {
+        // Flagger treats 0 as the default of 1.
+        analysis.threshold = std::max(1, *threshold);
+    }
+    analysis.maxWeight = reader.boundedInt("maxWeight", 0, 100);
+    analysis.stepWeight = reader.boundedInt("stepWeight", 0, 100).value_or(0);
+    analysis.stepWeights = readStepWeights(reader);
+    analysis.stepWeightPromotion = reader.boundedInt("stepWeightPromotion", 0, 100).value_or(0);
+    analysis.iterations = reader.boundedInt("iterations", 0, 1'000'000).value_or(0);
+    analysis.mirrorWeight = reader.boundedInt("mirrorWeight", 0, 100);
+    analysis.match = readMatches(reader, "match");
+
+    if (analysis.stepWeight > 0 && reader.field("stepWeights") != nullptr) {
+        reader.error("stepWeights", "cannot be combined with stepWeight");
+    }
+    if (!skipAnalysis && analysis.stepWeight == 0 && analysis.stepWeights.empty() &&
+        analysis.iterations == 0 && reader.field("stepWeights") == nullptr) {
+        reader.error("stepWeight",
+                     "one of stepWeight, stepWeights (canary) or iterations (blue-green) is "
+                     "required");
+    }
+
+    readChecks(reader, analysis);
     return analysis;
 }
 

@@ -1,5 +1,6 @@
 // NGINX ingress canary Ingress in the shape of Flagger's IngressRouter.
 #include <charconv>
+#include <optional>
 
 #include "json_util.h"
 #include "sluice/router/router.h"
@@ -47,6 +48,29 @@ bool switchBackend(json& backend, const std::string& from, const std::string& to
     if (service == nullptr || text(*service, "name") != from) return false;
     (*service)["name"] = to;
     return true;
+}
+
+// The source Ingress's spec with its backends for the apex Service pointed at the canary
+// Service; nullopt when it has none.
+std::optional<json> switchedSpec(json spec, const std::string& apex, const std::string& canary) {
+    bool switched = false;
+    if (spec.contains("defaultBackend")) {
+        switched |= switchBackend(spec["defaultBackend"], apex, canary);
+    }
+    if (spec.contains("rules") && spec["rules"].is_array()) {
+        for (json& rule : spec["rules"]) {
+            if (!rule.is_object() || !rule.contains("http")) continue;
+            json& paths = rule["http"]["paths"];
+            if (!paths.is_array()) continue;
+            for (json& path : paths) {
+                if (path.is_object() && path.contains("backend")) {
+                    switched |= switchBackend(path["backend"], apex, canary);
+                }
+            }
+        }
+    }
+    if (!switched) return std::nullopt;
+    return spec;
 }
 
 }  // namespace
@@ -101,37 +125,33 @@ std::vector<kube::Object> NginxRouter::build(const RouteContext& ctx, const Weig
     }
 
     const std::string apex = ctx.apexServiceName();
-    const std::string canary = ctx.canaryServiceName();
-    json spec = field(source, "spec");
-    bool switched = false;
-    if (spec.contains("defaultBackend")) {
-        switched |= switchBackend(spec["defaultBackend"], apex, canary);
-    }
-    if (spec.contains("rules") && spec["rules"].is_array()) {
-        for (json& rule : spec["rules"]) {
-            if (!rule.is_object() || !rule.contains("http")) continue;
-            json& paths = rule["http"]["paths"];
-            if (!paths.is_array()) continue;
-            for (json& path : paths) {
-                if (path.is_object() && path.contains("backend")) {
-                    switched |= switchBackend(path["backend"], apex, canary);
-                }
-            }
-        }
-    }
-    if (!switched) {
+    std::optional<json> spec = switchedSpec(field(source, "spec"), apex, ctx.canaryServiceName());
+    if (!spec) {
         throw RouterError("Ingress " + ctx.namespaceName + "/" + sourceName +
                           " has no backend for the Service " + apex);
     }
+    const json& metadata = field(source, "metadata");
+    json annotations = canaryAnnotations(ctx, field(metadata, "annotations"), weights);
+    json objectMeta = {{"name", sourceName + "-canary"},
+                       {"namespace", ctx.namespaceName},
+                       {"annotations", std::move(annotations)}};
+    if (json labels = detail::stringMap(field(metadata, "labels")); !labels.empty()) {
+        objectMeta["labels"] = std::move(labels);
+    }
+    return {{{"apiVersion", kIngressApiVersion},
+             {"kind", "Ingress"},
+             {"metadata", std::move(objectMeta)},
+             {"spec", std::move(*spec)}}};
+}
 
+json NginxRouter::canaryAnnotations(const RouteContext& ctx, const json& source,
+                                    const Weights& weights) const {
     // The source's annotations without its canary ones (a copied canary-by-header would change
     // the meaning) and without kubectl's record of the source.
-    const json& metadata = field(source, "metadata");
     json annotations = json::object();
     const std::string canaryPrefix = annotation("canary");
-    const json& sourceAnnotations = field(metadata, "annotations");
-    if (sourceAnnotations.is_object()) {
-        for (auto it = sourceAnnotations.begin(); it != sourceAnnotations.end(); ++it) {
+    if (source.is_object()) {
+        for (auto it = source.begin(); it != source.end(); ++it) {
             if (it.key().find(canaryPrefix) != std::string::npos ||
                 it.key() == "kubectl.kubernetes.io/last-applied-configuration") {
                 continue;
@@ -156,17 +176,7 @@ std::vector<kube::Object> NginxRouter::build(const RouteContext& ctx, const Weig
     }
     // As Flagger: the canary Ingress is switched off while it should get nothing.
     annotations[canaryPrefix] = weights.canary > 0 ? "true" : "false";
-
-    json objectMeta = {{"name", sourceName + "-canary"},
-                       {"namespace", ctx.namespaceName},
-                       {"annotations", std::move(annotations)}};
-    if (json labels = detail::stringMap(field(metadata, "labels")); !labels.empty()) {
-        objectMeta["labels"] = std::move(labels);
-    }
-    return {{{"apiVersion", kIngressApiVersion},
-             {"kind", "Ingress"},
-             {"metadata", std::move(objectMeta)},
-             {"spec", std::move(spec)}}};
+    return annotations;
 }
 
 ObjectRef NginxRouter::weightsObject(const RouteContext& ctx) const {

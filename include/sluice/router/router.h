@@ -98,6 +98,10 @@ class NginxRouter final : public Router {
 
   private:
     std::string annotation(std::string_view suffix) const;
+    // The canary Ingress's annotations: the source's (`source`: its metadata.annotations)
+    // without canary ones, plus the weight or the A/B header and cookie selectors.
+    nlohmann::json canaryAnnotations(const RouteContext& ctx, const nlohmann::json& source,
+                                     const Weights& weights) const;
     std::string prefix_;
 };
 
