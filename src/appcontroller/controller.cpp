@@ -1,4 +1,5 @@
-// The Application controller: lifecycle, one reconcile, deletion, and status writes.
+// The Application controller: lifecycle, one reconcile with its bookkeeping, refreshes, and
+// deletion.
 #include "sluice/appcontroller/controller.h"
 
 #include <spdlog/spdlog.h>
@@ -7,8 +8,9 @@
 #include <exception>
 
 #include "impl.h"
-#include "sluice/appcontroller/source.h"
+#include "sluice/app/tracking.h"
 #include "sluice/cache/store.h"
+#include "sluice/source/repository.h"
 #include "sluice/util/strings.h"
 #include "util.h"
 
@@ -41,7 +43,6 @@ ApplicationController::Impl::Impl(kube::KubeClient& c, cache::SharedInformerFact
                                   git::GitSource& g, Options o)
     : client(c),
       informers(f),
-      git(g),
       opts(std::move(o)),
       clock(opts.clock ? *opts.clock : SystemClock::instance()),
       runtime(workqueue::Options{opts.clock, std::chrono::milliseconds(5),
@@ -49,21 +50,10 @@ ApplicationController::Impl::Impl(kube::KubeClient& c, cache::SharedInformerFact
                                                     std::chrono::milliseconds(300000)}},
               opts.concurrency),
       gate(runtime.gate()),
-      appGvk{app::kGroup, app::kVersion, app::kKind} {
-    opts.sources.plugins = [this] { return pluginDefinitions(); };
-    source::ServiceHooks hooks;
-    hooks.gitRepository = [this](const std::string& url) { return repositoryFor(url); };
-    hooks.helmCredentials = [this](const std::string& url) { return helmCredentialsFor(url); };
-    sourceService = std::make_unique<source::SourceService>(git, opts.sources, std::move(hooks),
-                                                            opts.renderConcurrency);
-    if (opts.events) {
-        events = opts.events;
-    } else {
-        ownEvents = std::make_unique<kube::KubeEventRecorder>(client, "sluice-controller",
-                                                              opts.controlNamespace, opts.clock);
-        events = ownEvents.get();
-    }
-}
+      store(client, clock, opts.events, opts.controlNamespace, base),
+      live(client, informers, clock, opts, gate, base),
+      sources(client, g, clock, opts, base, live.scopeLookup(), counters.gitFetches,
+              counters.gitErrors) {}
 
 ApplicationController::Impl::~Impl() {
     runtime.stop();
@@ -71,7 +61,7 @@ ApplicationController::Impl::~Impl() {
 
 void ApplicationController::Impl::ensureBaseInformers() {
     std::lock_guard lock(baseMu);
-    if (appInformer) return;
+    if (base.applications) return;
     cache::InformerOptions ao;
     ao.ns = opts.watchNamespace;
     ao.resyncPeriod = opts.resyncPeriod;
@@ -81,22 +71,22 @@ void ApplicationController::Impl::ensureBaseInformers() {
         cache::dropManagedFields(obj);
         if (auto st = obj.find("status"); st != obj.end() && st->is_object()) app::packStatus(*st);
     };
-    appInformer = &informers.informerFor(appGvk, ao);
+    base.applications = &informers.informerFor(kApplicationGvk, ao);
     auto gateRef = gate;
     auto enqueue = [gateRef](const cache::ObjectPtr& o) {
         gateRef->add(kube::namespaceOf(*o) + "/" + kube::nameOf(*o));
     };
-    appInformer->addEventHandler(cache::EventHandler{
+    base.applications->addEventHandler(cache::EventHandler{
         enqueue, [enqueue](const cache::ObjectPtr&, const cache::ObjectPtr& n) { enqueue(n); },
         enqueue});
 
     // Repository credentials: a changed Secret may fix an Application stuck on an auth error.
-    cache::Informer* apps = appInformer;
+    cache::Informer* apps = base.applications;
     auto requeueAll = [gateRef, apps](const cache::ObjectPtr&) {
         for (const auto& a : apps->store().list())
             gateRef->add(kube::namespaceOf(*a) + "/" + kube::nameOf(*a));
     };
-    for (const char* selector : {"sluice.io/secret-type", "argocd.argoproj.io/secret-type"}) {
+    for (const char* selector : {source::kSecretTypeLabel, source::kArgoSecretTypeLabel}) {
         cache::InformerOptions so;
         so.ns = opts.controlNamespace;
         so.labelSelector = selector;
@@ -106,7 +96,7 @@ void ApplicationController::Impl::ensureBaseInformers() {
             requeueAll,
             [requeueAll](const cache::ObjectPtr&, const cache::ObjectPtr& n) { requeueAll(n); },
             requeueAll});
-        secretInformers.push_back(&secrets);
+        base.secrets.push_back(&secrets);
     }
     informers.startAll();
 }
@@ -119,8 +109,8 @@ bool ApplicationController::Impl::waitForSync(std::chrono::milliseconds timeout)
                         std::chrono::duration_cast<std::chrono::milliseconds>(
                             deadline - std::chrono::steady_clock::now()));
     };
-    if (!appInformer->waitForSync(left())) return false;
-    for (cache::Informer* s : secretInformers)
+    if (!base.applications->waitForSync(left())) return false;
+    for (cache::Informer* s : base.secrets)
         if (!s->waitForSync(left())) return false;
     return true;
 }
@@ -158,168 +148,44 @@ ReconcileOutcome ApplicationController::Impl::reconcileKey(const std::string& ke
 }
 
 // ------------------------------------------------------------------------------------------
-// Reading the Application and writing it back
+// Refreshes from the git webhook receiver
 
-bool ApplicationController::Impl::loadApp(AppRef& ref) {
-    auto cached = appInformer->store().get(ref.ns, ref.name);
-    if (!cached) return false;
-    // Everything but the status is copied (small); the status, which holds a line per
-    // resource, is shared with the cache.
-    json object = json::object();
-    std::shared_ptr<const json> status;
-    for (auto it = cached->begin(); it != cached->end(); ++it) {
-        if (it.key() != "status") {
-            object[it.key()] = it.value();
-        } else if (it->is_object()) {
-            status = std::shared_ptr<const json>(cached, &*it);
+int ApplicationController::Impl::refreshRepository(const std::string& repoUrl,
+                                                   const std::string& branch) {
+    ensureBaseInformers();
+    const std::string norm = source::normaliseRepoUrl(repoUrl);
+    // Whether `branch` is the default one, as far as a resolve of HEAD told us.
+    bool branchIsDefault = branch.empty();
+    bool defaultKnown = false;
+    if (auto ref = sources.defaultBranchRef(norm)) {
+        defaultKnown = true;
+        if (*ref == branch || *ref == "refs/heads/" + branch) branchIsDefault = true;
+    }
+    int queued = 0;
+    for (const auto& obj : base.applications->store().list()) {
+        const json& a = *obj;
+        const std::string url = detail::strAt(a, "/spec/source/repoURL"_json_pointer);
+        if (url.empty() || source::normaliseRepoUrl(url) != norm) continue;
+        const std::string target = detail::strAt(a, "/spec/source/targetRevision"_json_pointer);
+        bool matches = false;
+        if (branch.empty()) {
+            matches = true;
+        } else if (target == branch || target == "refs/heads/" + branch) {
+            matches = true;
+        } else if (target.empty() || target == "HEAD") {
+            // Unknown default branch: a spurious refresh costs one fetch, a missed one a poll.
+            matches = branchIsDefault || !defaultKnown;
         }
-    }
-    if (!status) status = std::make_shared<const json>(json::object());
-    if (auto unseen = pending.unseen(ref.key, kube::resourceVersionOf(*cached))) {
-        const auto& [version, writes] = *unseen;
-        if (writes.status) status = writes.status;
-        if (writes.operationRemoved) object.erase("operation");
-        if (!writes.annotationsRemoved.empty() && object["metadata"].contains("annotations"))
-            for (const auto& a : writes.annotationsRemoved)
-                object["metadata"]["annotations"].erase(a);
-        object["metadata"]["resourceVersion"] = version;
-    }
-    ref.object = std::move(object);
-    ref.status = std::move(status);
-    return true;
-}
-
-std::string ApplicationController::Impl::operationPhase(const AppRef& ref) {
-    AppRef fresh{ref.ns, ref.name, ref.key, ref.instance, {}, nullptr};
-    if (!loadApp(fresh)) return "";
-    return detail::strAt(*fresh.status, "/operationState/phase"_json_pointer);
-}
-
-void ApplicationController::Impl::recordPending(
-    const std::string& key, const json& response,
-    const std::function<void(detail::UnseenWrites&)>& update) {
-    pending.record(key, kube::resourceVersionOf(response), update);
-}
-
-bool ApplicationController::Impl::writeStatus(AppRef& ref, const json& updates) {
-    // Compared as the cache keeps them (app::packStatus), whichever form either side is in.
-    json cur = *ref.status;
-    app::packStatus(cur);
-    json packedUpdates = updates;
-    app::packStatus(packedUpdates);
-    // Only the fields that differ are written: a reconcile that finds nothing new writes
-    // nothing at all, not even reconciledAt (which dates the last change of status).
-    std::vector<std::string> changed;
-    for (auto it = packedUpdates.begin(); it != packedUpdates.end(); ++it) {
-        auto c = cur.find(it.key());
-        if (it->is_null() ? c != cur.end() : c == cur.end() || *c != *it)
-            changed.push_back(it.key());
-    }
-    if (changed.empty()) return true;
-    const std::string now = formatRfc3339(clock.wallNow());
-    json ops = json::array();
-    // A phase we set to Running may have been turned into Terminating by the user since: the
-    // test makes such a write fail instead of overwriting the request.
-    const std::string oldPhase = detail::strAt(cur, "/operationState/phase"_json_pointer);
-    if (oldPhase == "Running")
-        ops.push_back(
-            {{"op", "test"}, {"path", "/status/operationState/phase"}, {"value", "Running"}});
-    // What goes to the API is never packed, even where an update copied a cached field.
-    auto sendable = [&](const std::string& k) {
-        json one = {{k, updates[k]}};
-        app::unpackStatus(one);
-        return std::move(one[k]);
-    };
-    if (cur.empty()) {
-        json whole = json::object();
-        for (auto it = updates.begin(); it != updates.end(); ++it)
-            if (!it->is_null()) whole[it.key()] = sendable(it.key());
-        whole["reconciledAt"] = now;
-        ops.push_back({{"op", "add"}, {"path", "/status"}, {"value", std::move(whole)}});
-    } else {
-        for (const auto& k : changed) {
-            if (updates[k].is_null()) {
-                ops.push_back({{"op", "remove"}, {"path", "/status/" + k}});
-            } else {
-                ops.push_back({{"op", "add"}, {"path", "/status/" + k}, {"value", sendable(k)}});
-            }
+        if (!matches) continue;
+        const std::string key = kube::namespaceOf(a) + "/" + kube::nameOf(a);
+        {
+            std::lock_guard lock(mu);
+            apps[key].refreshRequestedAt = clock.now();
         }
-        ops.push_back({{"op", "add"}, {"path", "/status/reconciledAt"}, {"value", now}});
+        runtime.add(key);
+        ++queued;
     }
-    kube::PatchOptions po;
-    po.subresource = "status";
-    try {
-        json response =
-            client.patch(appGvk, ref.ns, ref.name, kube::PatchType::JsonPatch, ops.dump(), po);
-        json storedStatus = response.contains("status") && response["status"].is_object()
-                                ? std::move(response["status"])
-                                : json::object();
-        app::packStatus(storedStatus);
-        auto stored = std::make_shared<const json>(std::move(storedStatus));
-        recordPending(ref.key, response, [&](detail::UnseenWrites& p) { p.status = stored; });
-        ref.status = stored;
-        ref.object["metadata"]["resourceVersion"] = kube::resourceVersionOf(response);
-        return true;
-    } catch (const kube::ApiError& e) {
-        if (e.isNotFound()) return true;  // deleted meanwhile
-        if (oldPhase == "Running" && (e.isInvalid() || e.isConflict())) {
-            json fresh = client.get(appGvk, ref.ns, ref.name);
-            json freshStatus = fresh.contains("status") ? fresh["status"] : json::object();
-            app::packStatus(freshStatus);
-            ref.status = std::make_shared<const json>(std::move(freshStatus));
-            fresh.erase("status");
-            ref.object = std::move(fresh);
-            spdlog::info("application {}: operation phase changed to {} while syncing", ref.key,
-                         detail::strAt(*ref.status, "/operationState/phase"_json_pointer));
-            return false;
-        }
-        throw;
-    }
-}
-
-void ApplicationController::Impl::removeOperation(AppRef& ref) {
-    if (!ref.object.contains("operation")) return;
-    try {
-        json response =
-            client.patch(appGvk, ref.ns, ref.name, kube::PatchType::Merge, R"({"operation":null})");
-        recordPending(ref.key, response,
-                      [](detail::UnseenWrites& p) { p.operationRemoved = true; });
-        ref.object.erase("operation");
-    } catch (const kube::ApiError& e) {
-        if (!e.isNotFound()) throw;
-    }
-}
-
-void ApplicationController::Impl::removeAnnotations(AppRef& ref,
-                                                    const std::vector<std::string>& keys) {
-    if (keys.empty()) return;
-    json patch = {{"metadata", {{"annotations", json::object()}}}};
-    for (const auto& k : keys) patch["metadata"]["annotations"][k] = nullptr;
-    try {
-        json response =
-            client.patch(appGvk, ref.ns, ref.name, kube::PatchType::Merge, patch.dump());
-        recordPending(ref.key, response, [&](detail::UnseenWrites& p) {
-            p.annotationsRemoved.insert(keys.begin(), keys.end());
-        });
-    } catch (const kube::ApiError& e) {
-        if (!e.isNotFound()) throw;
-    }
-}
-
-void ApplicationController::Impl::event(const AppRef& ref, kube::EventType type,
-                                        const std::string& reason, const std::string& message) {
-    events->record(ref.object, type, reason, message);
-}
-
-void ApplicationController::Impl::eventOnce(const AppRef& ref, kube::EventType type,
-                                            const std::string& reason, const std::string& message) {
-    {
-        std::lock_guard lock(mu);
-        std::string& last = apps[ref.key].lastEvent[reason];
-        if (last == message) return;
-        last = message;
-    }
-    event(ref, type, reason, message);
+    return queued;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -345,8 +211,8 @@ ReconcileOutcome ApplicationController::Impl::handleDeletion(AppRef& ref) {
     del.propagationPolicy =
         propagationPolicy(parsed.spec.syncPolicy.options.prunePropagationPolicy);
     const auto inventory = app::parseInventory(fieldOr(*ref.status, "inventory", json::array()));
-    std::set<kube::GroupVersionKind> kinds = kindsOf({}, inventory);
-    if (auto caches = ensureInformers(kinds, kCacheWait);
+    std::set<kube::GroupVersionKind> kinds = LiveState::kindsOf({}, inventory);
+    if (auto caches = live.ensureInformers(kinds, kCacheWait);
         caches.state != cache::ScopedInformer::SyncState::Synced) {
         out.record.succeeded = false;
         out.record.error = caches.error.empty() ? "waiting for watch caches" : caches.error;
@@ -355,7 +221,7 @@ ReconcileOutcome ApplicationController::Impl::handleDeletion(AppRef& ref) {
     }
     int remaining = 0;
     for (const auto& gvk : kinds) {
-        cache::ScopedInformer* informer = managedInformer(gvk);
+        cache::ScopedInformer* informer = live.informerFor(gvk);
         if (!informer) continue;  // the kind is gone from the cluster, and its objects with it
         for (const auto& obj : informer->list()) {
             if (!app::isTrackedBy(*obj, ref.instance)) continue;
@@ -382,7 +248,7 @@ ReconcileOutcome ApplicationController::Impl::handleDeletion(AppRef& ref) {
     json ops = json::array({{{"op", "test"}, {"path", path}, {"value", finalizer}},
                             {{"op", "remove"}, {"path", path}}});
     try {
-        client.patch(appGvk, ref.ns, ref.name, kube::PatchType::JsonPatch, ops.dump());
+        client.patch(kApplicationGvk, ref.ns, ref.name, kube::PatchType::JsonPatch, ops.dump());
         spdlog::info("application {}: resources deleted, finalizer {} removed", ref.key, finalizer);
     } catch (const kube::ApiError& e) {
         if (e.isNotFound()) return out;

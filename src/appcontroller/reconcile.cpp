@@ -6,7 +6,7 @@
 
 #include "decide.h"
 #include "impl.h"
-#include "sluice/appcontroller/source.h"
+#include "sluice/source/repository.h"
 #include "sluice/util/strings.h"
 #include "util.h"
 
@@ -105,6 +105,17 @@ class ApplicationController::Impl::ReconcilePass {
         std::lock_guard lock(impl_.mu);
         impl_.apps[key_].retryAt = at;
     }
+    // Compares d with the live state, with the Application's last compare as memo.
+    void compare(Desired& d) {
+        std::shared_ptr<const app::CompareMemo> memo;
+        {
+            std::lock_guard lock(impl_.mu);
+            memo = impl_.apps[key_].compareMemo;
+        }
+        impl_.live.compareInto(d, ref_, parsed_.spec, std::move(memo));
+        std::lock_guard lock(impl_.mu);
+        impl_.apps[key_].compareMemo = d.compared.memo;
+    }
 
     Impl& impl_;
     const std::string key_;
@@ -138,8 +149,8 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
 }
 
 ReconcileOutcome ApplicationController::Impl::ReconcilePass::run() {
-    if (!impl_.loadApp(ref_)) {
-        impl_.pending.forget(key_);
+    if (!impl_.store.load(ref_)) {
+        impl_.store.forget(key_);
         std::lock_guard lock(impl_.mu);
         impl_.apps.erase(key_);
         return out_;
@@ -160,7 +171,7 @@ ReconcileOutcome ApplicationController::Impl::ReconcilePass::run() {
         out_.requeueAfter = kNotReadyRequeue;
         return out_;
     }
-    impl_.compareInto(desired_, ref_, parsed_.spec);
+    compare(desired_);
     if (!decide()) return out_;
     if (syncError_.empty()) {
         app::removeCondition(conditions_, app::kSyncError);
@@ -183,8 +194,8 @@ bool ApplicationController::Impl::ReconcilePass::checkSpec() {
         app::setCondition(conditions_, app::kInvalidSpecError, msg, now_);
         withConditions();
         updates_["sync"] = currentSync("Unknown");
-        impl_.eventOnce(ref_, kube::EventType::Warning, "InvalidSpec", msg);
-        impl_.writeStatus(ref_, updates_);
+        impl_.store.eventOnce(ref_, kube::EventType::Warning, "InvalidSpec", msg);
+        impl_.store.writeStatus(ref_, updates_);
         ReconcileRecord& rec = out_.record;
         rec.succeeded = false;
         rec.error = msg;
@@ -194,8 +205,7 @@ bool ApplicationController::Impl::ReconcilePass::checkSpec() {
     }
     app::removeCondition(conditions_, app::kInvalidSpecError);
     destination_ = ref_.object["spec"].value("destination", json::object());
-    std::lock_guard lock(impl_.mu);
-    impl_.apps[key_].lastEvent.erase("InvalidSpec");
+    impl_.store.forgetEvent(key_, "InvalidSpec");
     return true;
 }
 
@@ -229,8 +239,8 @@ bool ApplicationController::Impl::ReconcilePass::resolveAndRender() {
     std::string error;
     try {
         bool fetched = false;
-        desired_ =
-            impl_.desiredFor(ref_, spec, impl_.resolveTargets(spec, fresh, fetched), inventory_);
+        desired_ = impl_.sources.desiredFor(
+            ref_, spec, impl_.sources.resolveTargets(spec, fresh, fetched), inventory_);
         error = preparedProblems(desired_, impl_.opts.managedScope);
     } catch (const git::GitError& e) {
         error = git::scrubUrl(e.what());
@@ -239,23 +249,22 @@ bool ApplicationController::Impl::ReconcilePass::resolveAndRender() {
     }
     // Live state we may not read (RBAC) is missing information like a failed render.
     if (error.empty()) {
-        auto caches = impl_.ensureInformers(impl_.kindsOf(desired_.prepared->objects, inventory_),
-                                            kCacheWait);
+        auto caches = impl_.live.ensureInformers(
+            LiveState::kindsOf(desired_.prepared->objects, inventory_), kCacheWait);
         if (caches.state == cache::ScopedInformer::SyncState::Failed)
             error = "cannot watch the application's resources: " + caches.error;
         cachesPending_ = caches.state == cache::ScopedInformer::SyncState::Pending;
     }
-    impl_.removeAnnotations(ref_, refreshAnnotations);
+    impl_.store.removeAnnotations(ref_, refreshAnnotations);
     if (!error.empty()) {
         out_ = comparisonFailed(error);
         return false;
     }
     app::removeCondition(conditions_, app::kComparisonError);
+    impl_.store.forgetEvent(key_, "ComparisonError");
     {
         std::lock_guard lock(impl_.mu);
-        detail::AppState& st = impl_.apps[key_];
-        st.lastEvent.erase("ComparisonError");
-        st.comparedGeneration = generation_;
+        impl_.apps[key_].comparedGeneration = generation_;
     }
     out_.record.revision = desired_.revision.sha;
     return true;
@@ -269,8 +278,8 @@ ReconcileOutcome ApplicationController::Impl::ReconcilePass::comparisonFailed(
     app::removeCondition(conditions_, app::kSyncError);
     withConditions();
     updates_["sync"] = currentSync("Unknown");
-    impl_.eventOnce(ref_, kube::EventType::Warning, "ComparisonError", error);
-    impl_.writeStatus(ref_, updates_);
+    impl_.store.eventOnce(ref_, kube::EventType::Warning, "ComparisonError", error);
+    impl_.store.writeStatus(ref_, updates_);
     spdlog::warn("application {}: comparison error: {}", key_, error);
     ReconcileOutcome out = out_;
     out.record.succeeded = false;
@@ -310,8 +319,8 @@ bool ApplicationController::Impl::ReconcilePass::decide() {
         // a retry (or was cut short by a restart) ends here.
         finishOperation("Failed", "Operation terminated", json());
         setRetryAt(std::nullopt);
-        impl_.event(ref_, kube::EventType::Warning, "SyncFailed", "Operation terminated");
-        impl_.removeOperation(ref_);
+        impl_.store.event(ref_, kube::EventType::Warning, "SyncFailed", "Operation terminated");
+        impl_.store.removeOperation(ref_);
         parsed_.operation.reset();
         return true;
     }
@@ -343,24 +352,24 @@ bool ApplicationController::Impl::ReconcilePass::resolveOperationTarget(const ap
                                           " revision(s) for " +
                                           std::to_string(spec.sources.size()) + " sources");
         for (size_t i = 0; i < spec.sources.size(); ++i)
-            revs.push_back(impl_.resolveExact(spec.sources[i], op.revisions[i]));
+            revs.push_back(impl_.sources.resolveExact(spec.sources[i], op.revisions[i]));
     } else {
-        revs.push_back(impl_.resolveExact(spec.source, wanted));
+        revs.push_back(impl_.sources.resolveExact(spec.source, wanted));
     }
     std::vector<std::string> shas;
     for (const auto& r : revs) shas.push_back(r.sha);
     if (join(shas, ",") == desired_.revision.sha) return true;
-    opDesired_ = impl_.desiredFor(ref_, spec, revs, inventory_);
+    opDesired_ = impl_.sources.desiredFor(ref_, spec, revs, inventory_);
     error = preparedProblems(*opDesired_, impl_.opts.managedScope);
     if (!error.empty()) return true;
-    auto caches =
-        impl_.ensureInformers(impl_.kindsOf(opDesired_->prepared->objects, inventory_), kCacheWait);
+    auto caches = impl_.live.ensureInformers(
+        LiveState::kindsOf(opDesired_->prepared->objects, inventory_), kCacheWait);
     if (caches.state == cache::ScopedInformer::SyncState::Failed) {
         error = "cannot watch the application's resources: " + caches.error;
     } else if (caches.state == cache::ScopedInformer::SyncState::Pending) {
         return false;
     } else {
-        impl_.compareInto(*opDesired_, ref_, spec);
+        compare(*opDesired_);
     }
     return true;
 }
@@ -373,8 +382,8 @@ bool ApplicationController::Impl::ReconcilePass::decideOperation() {
         phase_ == "Running" && fieldOr(opState(), "operation", json()) == recordedOperation(op.raw);
     if (!opErrors_.empty()) {
         finishOperation("Error", join(opErrors_, "; "), recordedOperation(op.raw));
-        impl_.event(ref_, kube::EventType::Warning, "SyncFailed", join(opErrors_, "; "));
-        impl_.removeOperation(ref_);
+        impl_.store.event(ref_, kube::EventType::Warning, "SyncFailed", join(opErrors_, "; "));
+        impl_.store.removeOperation(ref_);
         return true;
     }
     if (continuing && retryPending()) {
@@ -414,8 +423,8 @@ bool ApplicationController::Impl::ReconcilePass::decideOperation() {
     }
     const std::string msg = "revision " + wanted + ": " + error;
     finishOperation("Error", msg, recordedOperation(op.raw));
-    impl_.event(ref_, kube::EventType::Warning, "SyncFailed", msg);
-    impl_.removeOperation(ref_);
+    impl_.store.event(ref_, kube::EventType::Warning, "SyncFailed", msg);
+    impl_.store.removeOperation(ref_);
     return true;
 }
 
@@ -462,13 +471,14 @@ void ApplicationController::Impl::ReconcilePass::decideAutomated() {
     const json& lastResult = fieldOr(opState(), "syncResult", kEmptyObject);
     const std::string lastRevision = recordedRevision(lastResult);
     // As recorded in status: without credentials in URLs.
-    const json source = spec.multiSource
-                            ? redactedSources(ref_.object["spec"].value("sources", json::array()))
-                            : redactedSources(ref_.object["spec"].value("source", json::object()));
+    const json currentSource =
+        spec.multiSource
+            ? source::redactedSources(ref_.object["spec"].value("sources", json::array()))
+            : source::redactedSources(ref_.object["spec"].value("source", json::object()));
     const json lastSource = fieldOr(lastResult, spec.multiSource ? "sources" : "source", json());
     detail::AutoSyncInput in;
     in.needsSync = detail::needsSync(desired_.compared, prune);
-    in.sameRevision = lastRevision == desired_.revision.sha && lastSource == source;
+    in.sameRevision = lastRevision == desired_.revision.sha && lastSource == currentSource;
     in.phase = phase_;
     in.retryPending = retryPending();
     in.rendersNothing = desired_.prepared->objects.empty();
@@ -484,7 +494,7 @@ void ApplicationController::Impl::ReconcilePass::decideAutomated() {
             (lastRevision.empty() ? std::string("an earlier revision") : lastRevision) +
             " did not finish, and the target is now " + desired_.revision.sha;
         finishOperation("Failed", msg, json());
-        impl_.event(ref_, kube::EventType::Warning, "SyncInterrupted", msg);
+        impl_.store.event(ref_, kube::EventType::Warning, "SyncInterrupted", msg);
         setRetryAt(std::nullopt);
     }
     switch (d.action) {
@@ -524,7 +534,7 @@ void ApplicationController::Impl::ReconcilePass::sync() {
         const std::string msg = detail::driftMessage(desired_.compared, impl_.opts.fieldManager);
         impl_.counters.driftCorrections++;
         spdlog::info("application {}: {}", key_, msg);
-        impl_.event(ref_, kube::EventType::Normal, "DriftCorrected", msg);
+        impl_.store.event(ref_, kube::EventType::Normal, "DriftCorrected", msg);
     }
     Desired& target = opDesired_ ? *opDesired_ : desired_;
     SyncOutcome so = impl_.runSync(ref_, spec, target, *req_, updates_);
@@ -534,16 +544,17 @@ void ApplicationController::Impl::ReconcilePass::sync() {
     if (!rec.succeeded && !so.interrupted) rec.error = so.message;
     setRetryAt(so.retryScheduled ? std::optional(impl_.clock.now() + so.retryDelay) : std::nullopt);
     if (so.retryScheduled) out_.requeueAfter = so.retryDelay;
-    if (!so.interrupted && !so.retryScheduled && parsed_.operation) impl_.removeOperation(ref_);
+    if (!so.interrupted && !so.retryScheduled && parsed_.operation)
+        impl_.store.removeOperation(ref_);
     // Compare again against what the sync left, once the caches have seen its writes.
-    if (!so.interrupted) impl_.waitForCaches(so, kCacheWait);
+    if (!so.interrupted) impl_.live.waitForCaches(so, kCacheWait);
     if (updates_.contains("inventory"))
         desired_.inventory = app::parseInventory(updates_["inventory"]);
-    if (impl_
-            .ensureInformers(impl_.kindsOf(desired_.prepared->objects, desired_.inventory),
+    if (impl_.live
+            .ensureInformers(LiveState::kindsOf(desired_.prepared->objects, desired_.inventory),
                              kCacheWait)
             .state == cache::ScopedInformer::SyncState::Synced)
-        impl_.compareInto(desired_, ref_, spec);
+        compare(desired_);
     if (so.interrupted) out_.requeueAfter = kNotReadyRequeue;
 }
 
@@ -574,10 +585,10 @@ void ApplicationController::Impl::ReconcilePass::writeTargetStatus() {
     } else {
         const std::string msg = sharedWarning + " (not applied by " + ref_.instance + ")";
         app::setCondition(conditions_, app::kSharedResourceWarning, msg, now_);
-        impl_.eventOnce(ref_, kube::EventType::Warning, "SharedResourceWarning", msg);
+        impl_.store.eventOnce(ref_, kube::EventType::Warning, "SharedResourceWarning", msg);
     }
     withConditions();
-    if (!impl_.writeStatus(ref_, updates_)) {
+    if (!impl_.store.writeStatus(ref_, updates_)) {
         // The user asked to terminate the operation while we were finishing it: keep what the
         // sync did (inventory, history) and record the termination.
         if (detail::strAt(*ref_.status, "/operationState/phase"_json_pointer) == "Terminating") {
@@ -589,8 +600,8 @@ void ApplicationController::Impl::ReconcilePass::writeTargetStatus() {
             os["finishedAt"] = now_;
             updates_["operationState"] = std::move(os);
             setRetryAt(std::nullopt);
-            impl_.writeStatus(ref_, updates_);
-            impl_.removeOperation(ref_);
+            impl_.store.writeStatus(ref_, updates_);
+            impl_.store.removeOperation(ref_);
         }
         out_.requeueAfter = std::chrono::milliseconds(0);
     }

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <mutex>
-#include <thread>
 
 #include "impl.h"
 #include "sluice/util/strings.h"
@@ -166,11 +165,11 @@ bool ApplicationController::Impl::SyncRun::begin() {
         {"syncResult", revisionRecord_}};
     opState_["syncResult"]["resources"] = json::array();
     updates_["operationState"] = opState_;
-    if (!impl_.writeStatus(ref_, updates_)) {
+    if (!impl_.store.writeStatus(ref_, updates_)) {
         so_.terminated = true;
         return false;
     }
-    impl_.event(
+    impl_.store.event(
         ref_, kube::EventType::Normal, "SyncStarted",
         std::string(dryRun_ ? "dry-run " : "") + "sync to " + sha_ + " started" +
             (req_.automated ? " (automated)" : "") +
@@ -190,7 +189,7 @@ bool ApplicationController::Impl::SyncRun::interruption() {
         terminal_ = true;
         return true;
     }
-    if (impl_.operationPhase(ref_) == "Terminating") {
+    if (impl_.store.operationPhase(ref_) == "Terminating") {
         so_.terminated = true;
         return true;
     }
@@ -210,7 +209,7 @@ bool ApplicationController::Impl::SyncRun::recordIntent(const std::vector<std::s
         }
     if (!grew) return true;
     json inventory = {{"inventory", app::inventoryStatus(recorded_)}};
-    if (impl_.writeStatus(ref_, inventory)) return true;
+    if (impl_.store.writeStatus(ref_, inventory)) return true;
     so_.terminated = true;  // the user terminated the operation meanwhile
     return false;
 }
@@ -308,7 +307,7 @@ bool ApplicationController::Impl::SyncRun::applyAll(const std::vector<std::size_
 std::optional<std::string> ApplicationController::Impl::SyncRun::pruneOne(std::size_t i) {
     const auto& r = compared_.resources[i];
     const auto gvk = gvkAt(i);
-    auto live = impl_.liveObject(gvk, r.key.ns, r.key.name);
+    auto live = impl_.live.liveObject(gvk, r.key.ns, r.key.name);
     if (!live) {
         setResult(i, "Pruned", "already deleted");
         return std::nullopt;
@@ -343,7 +342,7 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::pruneOne(std::s
     setResult(i, "Pruned", "pruned");
     const std::string what = "pruned " + describeKey(r.key);
     spdlog::info("application {}: {}", ref_.key, what);
-    impl_.event(ref_, kube::EventType::Normal, "Pruned", what);
+    impl_.store.event(ref_, kube::EventType::Normal, "Pruned", what);
     return std::nullopt;
 }
 
@@ -370,8 +369,8 @@ bool ApplicationController::Impl::SyncRun::waitHealthy(const std::vector<std::si
             if (!applied_[i]) continue;
             const auto& r = compared_.resources[i];
             const auto gvk = gvkAt(i);
-            std::shared_ptr<const json> live = impl_.liveObject(gvk, r.key.ns, r.key.name);
-            if (cache::ScopedInformer* cached = impl_.managedInformer(gvk);
+            std::shared_ptr<const json> live = impl_.live.liveObject(gvk, r.key.ns, r.key.name);
+            if (cache::ScopedInformer* cached = impl_.live.informerFor(gvk);
                 !cached || !cached->covers(r.key.ns)) {
                 try {
                     live =
@@ -458,11 +457,11 @@ bool ApplicationController::Impl::SyncRun::bootstrap() {
         crds |= compared_.resources[i].key.kind == "CustomResourceDefinition";
     if (crds) {
         // Kinds these CRDs define are served now: watch them before waiting on their health.
-        impl_.forgetUnknownKinds();
+        impl_.live.forgetUnknownKinds();
         std::set<kube::GroupVersionKind> kinds;
         for (const auto& step : plan_.waves)
             for (std::size_t i : step.apply) kinds.insert(gvkAt(i));
-        impl_.ensureInformers(kinds, std::chrono::seconds(10));
+        impl_.live.ensureInformers(kinds, std::chrono::seconds(10));
     }
     return true;
 }
@@ -471,7 +470,7 @@ bool ApplicationController::Impl::SyncRun::bootstrap() {
 bool ApplicationController::Impl::SyncRun::validate() {
     if (!options_.validate) return true;
     std::vector<std::size_t> check;
-    auto scope = impl_.scopeLookup();
+    auto scope = impl_.live.scopeLookup();
     for (const auto& step : plan_.waves)
         for (std::size_t i : step.apply) {
             const auto& r = compared_.resources[i];
@@ -569,12 +568,12 @@ SyncOutcome ApplicationController::Impl::SyncRun::finish(bool ok) {
 
     impl_.counters.prunes += so_.pruned;
     if (so_.phase == "Succeeded") {
-        impl_.event(ref_, kube::EventType::Normal, "SyncSucceeded",
-                    "sync to " + sha_ + " succeeded: " + so_.message);
+        impl_.store.event(ref_, kube::EventType::Normal, "SyncSucceeded",
+                          "sync to " + sha_ + " succeeded: " + so_.message);
     } else if (!so_.interrupted) {
         if (!so_.retryScheduled) impl_.counters.syncFailures++;
-        impl_.event(ref_, kube::EventType::Warning, "SyncFailed",
-                    "sync to " + sha_ + ": " + so_.message);
+        impl_.store.event(ref_, kube::EventType::Warning, "SyncFailed",
+                          "sync to " + sha_ + ": " + so_.message);
     }
     spdlog::info("application {}: sync to {} {}: {} ({} applied, {} pruned)", ref_.key, sha_,
                  so_.phase, so_.message, std::count(applied_.begin(), applied_.end(), true),
@@ -586,24 +585,6 @@ SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::Applica
                                                  Desired& desired, const SyncRequest& req,
                                                  json& updates) {
     return SyncRun(*this, ref, spec, desired, req, updates).run();
-}
-
-void ApplicationController::Impl::waitForCaches(const SyncOutcome& outcome,
-                                                std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    for (const auto& w : outcome.written) {
-        for (;;) {
-            auto live = liveObject(w.gvk, w.ns, w.name);
-            if (cache::ScopedInformer* cached = managedInformer(w.gvk);
-                !cached || !cached->covers(w.ns))
-                break;
-            if (live &&
-                runtime::resourceVersionReached(kube::resourceVersionOf(*live), w.resourceVersion))
-                break;
-            if (std::chrono::steady_clock::now() >= deadline) return;
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-    }
 }
 
 }  // namespace sluice::appcontroller
