@@ -59,6 +59,108 @@ MetricVerdicts judgeMetrics(const std::vector<MetricSpec>& metrics,
     return verdicts;
 }
 
+namespace {
+
+int precedence(ManualAction action) {
+    switch (action) {
+        case ManualAction::Abort:
+            return 0;
+        case ManualAction::Promote:
+            return 1;
+        case ManualAction::Retry:
+            return 2;
+    }
+    return 3;
+}
+
+// Honoured once: only a request later (to the second) than the last phase transition, or
+// for promote than the promotion request already being carried out.
+bool isStale(const ManualRequest& request, const CanaryStatus& status) {
+    const Time at = std::chrono::floor<std::chrono::seconds>(*request.requestedAt);
+    if (status.lastTransitionTime && at <= *status.lastTransitionTime) return true;
+    return request.action == ManualAction::Promote && status.manualPromotionRequested &&
+           at <= *status.manualPromotionRequested;
+}
+
+// Why the request cannot be carried out now ("" when it can).
+std::string refusal(const ManualRequest& request, const RequestContext& context) {
+    const Phase phase = context.status.phase;
+    auto in = [&](std::initializer_list<Phase> phases) {
+        return std::find(phases.begin(), phases.end(), phase) != phases.end();
+    };
+    std::string current =
+        phase == Phase::None ? "no phase yet" : "phase " + std::string(toString(phase));
+    switch (request.action) {
+        case ManualAction::Promote:
+            if (!in({Phase::Progressing, Phase::Waiting, Phase::WaitingPromotion}))
+                return "promote applies only in phase Progressing, Waiting or "
+                       "WaitingPromotion, not in " +
+                       current;
+            if (context.revisionChanged)
+                return context.target +
+                       " changed since its analysis started: the new revision "
+                       "is analysed first";
+            return "";
+        case ManualAction::Abort:
+            if (!in({Phase::Progressing, Phase::Waiting, Phase::WaitingPromotion,
+                     Phase::Promoting}))
+                return "abort applies only in phase Progressing, Waiting, WaitingPromotion "
+                       "or Promoting, not in " +
+                       current;
+            return "";
+        case ManualAction::Retry:
+            if (phase != Phase::Failed)
+                return "retry applies only in phase Failed, not in " + current;
+            if (context.status.targetKeptServing)
+                return context.target + " is serving in place of " + context.primary +
+                       ", which is not ready";
+            return "";
+    }
+    return "unknown request";
+}
+
+}  // namespace
+
+std::string requestText(const ManualRequest& request) {
+    return std::string(annotationOf(request.action)) + "=" + request.value;
+}
+
+RequestTriage triageRequests(const std::vector<ManualRequest>& requests,
+                             const RequestContext& context) {
+    RequestTriage triage;
+    auto refuse = [&](const ManualRequest& request, const std::string& why) {
+        triage.removed.push_back(request.action);
+        triage.refusals.push_back(requestText(request) + " refused: " + why);
+    };
+    std::vector<const ManualRequest*> fresh;
+    for (const ManualRequest& request : requests) {
+        if (!request.requestedAt) {
+            refuse(request, "the value is not an RFC 3339 time");
+        } else if (isStale(request, context.status)) {
+            triage.removed.push_back(request.action);
+        } else {
+            fresh.push_back(&request);
+        }
+    }
+    std::stable_sort(fresh.begin(), fresh.end(),
+                     [](const ManualRequest* a, const ManualRequest* b) {
+                         return precedence(a->action) < precedence(b->action);
+                     });
+    for (const ManualRequest* request : fresh) {
+        if (triage.chosen) {
+            refuse(*request, "superseded by " + requestText(*triage.chosen));
+            continue;
+        }
+        if (std::string why = refusal(*request, context); !why.empty()) {
+            refuse(*request, why);
+            continue;
+        }
+        triage.chosen = request;
+        triage.removed.push_back(request->action);
+    }
+    return triage;
+}
+
 }  // namespace detail
 
 namespace {
@@ -80,16 +182,109 @@ struct Checks {
 
 enum class GateState { Open, Closed, Expired };
 
-// One call of step(): reads the inputs, accumulates the new status and the actions.
-class Round {
+// The decision one call of step() draws up: the new status (with the Promoted condition), the
+// actions in order, the requeue delay and the requests to remove.
+class Draft {
+  protected:
+    Draft(const CanarySpec& spec, const CanaryStatus& status, Time now)
+        : spec_(spec), before_(status), st_(status), now_(std::chrono::floor<seconds>(now)) {}
+
+    Decision finish() {
+        syncPromotedCondition();
+        return Decision{std::move(st_), std::move(actions_), requeue_, std::move(removeRequests_)};
+    }
+
+    void setPhase(Phase phase) {
+        if (st_.phase != phase) {
+            st_.phase = phase;
+            st_.lastTransitionTime = now_;
+        }
+    }
+
+    void emit(EventType type, std::string reason, std::string message) {
+        Event event{type, std::move(reason), std::move(message)};
+        actions_.push_back(action::EmitEvent{event});
+        if (spec_.hasWebhooks(WebhookType::Event)) {
+            actions_.push_back(action::CallWebhooks{WebhookType::Event, event});
+        }
+    }
+
+    // Holds in place; the event is only emitted when the situation changes, since holds are
+    // re-evaluated at every readiness poll.
+    void holdAndReport(const std::string& message, EventType type, const std::string& reason,
+                       seconds requeue) {
+        if (previousMessage() != message) emit(type, reason, message);
+        message_ = message;
+        holdReason_ = reason;
+        requeue_ = requeue;
+    }
+
+    void setWeights(int primaryWeight, int canaryWeight) {
+        actions_.push_back(action::SetWeights{primaryWeight, canaryWeight});
+        st_.canaryWeight = canaryWeight;
+    }
+
+    void scaleTarget(int replicas) { actions_.push_back(action::ScaleTarget{replicas}); }
+
+    void callWebhooks(WebhookType type) {
+        if (spec_.hasWebhooks(type)) actions_.push_back(action::CallWebhooks{type, std::nullopt});
+    }
+
+    const CanarySpec& spec_;
+    const CanaryStatus& before_;
+    CanaryStatus st_;
+    Time now_;
+    std::vector<Action> actions_;
+    seconds requeue_{0};
+    std::optional<std::string> message_;     // new Promoted condition message, if it changes
+    std::optional<std::string> holdReason_;  // the condition's reason while there is no phase
+    bool invalidSpec_ = false;
+    std::vector<ManualAction> removeRequests_;
+
+  private:
+    void syncPromotedCondition() {
+        // Without a phase the condition still says why nothing happens (an invalid spec, a
+        // missing target).
+        if (st_.phase == Phase::None && !message_ && !st_.condition(kPromotedCondition)) return;
+        auto it = std::find_if(st_.conditions.begin(), st_.conditions.end(),
+                               [](const Condition& c) { return c.type == kPromotedCondition; });
+        if (it == st_.conditions.end()) {
+            st_.conditions.push_back(
+                Condition{std::string(kPromotedCondition), "", "", "", {}, {}});
+            it = std::prev(st_.conditions.end());
+        }
+        std::string status = "Unknown";
+        if (st_.phase == Phase::Initialized || st_.phase == Phase::Succeeded) status = "True";
+        if (st_.phase == Phase::Failed) status = "False";
+        std::string reason(toString(st_.phase));
+        if (st_.phase == Phase::None) {
+            status = invalidSpec_ ? "False" : "Unknown";
+            reason = holdReason_.value_or(it->reason);
+        }
+        if (invalidSpec_) reason = "InvalidSpec";
+        std::string message = message_.value_or(it->message);
+        if (it->status != status) it->lastTransitionTime = now_;
+        if (it->status != status || it->reason != reason || it->message != message) {
+            it->lastUpdateTime = now_;
+        }
+        it->status = status;
+        it->reason = reason;
+        it->message = message;
+    }
+
+    const std::string& previousMessage() const {
+        static const std::string kEmpty;
+        const Condition* condition = before_.condition(kPromotedCondition);
+        return condition ? condition->message : kEmpty;
+    }
+};
+
+// One call of step(): reads the inputs and decides, phase by phase.
+class Round : private Draft {
   public:
     Round(const CanarySpec& spec, const CanaryStatus& status, const Observation& observation,
           Time now)
-        : spec_(spec),
-          before_(status),
-          st_(status),
-          obs_(observation),
-          now_(std::chrono::floor<seconds>(now)) {}
+        : Draft(spec, status, now), obs_(observation) {}
 
     Decision run() {
         // With the target gone nothing can be carried out: requests wait for it.
@@ -122,112 +317,19 @@ class Round {
                " replicas ready";
     }
 
-    Decision finish() {
-        syncPromotedCondition();
-        return Decision{std::move(st_), std::move(actions_), requeue_, std::move(removeRequests_)};
-    }
-
     // --- manual requests -------------------------------------------------------------------
-
-    static int precedence(ManualAction action) {
-        switch (action) {
-            case ManualAction::Abort:
-                return 0;
-            case ManualAction::Promote:
-                return 1;
-            case ManualAction::Retry:
-                return 2;
-        }
-        return 3;
-    }
-
-    static std::string requestText(const ManualRequest& request) {
-        return std::string(annotationOf(request.action)) + "=" + request.value;
-    }
-
-    // Honoured once: only a request later (to the second) than the last phase transition, or
-    // for promote than the promotion request already being carried out.
-    bool isStale(const ManualRequest& request) const {
-        const Time at = std::chrono::floor<seconds>(*request.requestedAt);
-        if (st_.lastTransitionTime && at <= *st_.lastTransitionTime) return true;
-        return request.action == ManualAction::Promote && st_.manualPromotionRequested &&
-               at <= *st_.manualPromotionRequested;
-    }
-
-    // Why the request cannot be carried out now ("" when it can).
-    std::string refusal(const ManualRequest& request) const {
-        const Phase phase = st_.phase;
-        auto in = [&](std::initializer_list<Phase> phases) {
-            return std::find(phases.begin(), phases.end(), phase) != phases.end();
-        };
-        std::string current =
-            phase == Phase::None ? "no phase yet" : "phase " + std::string(toString(phase));
-        switch (request.action) {
-            case ManualAction::Promote:
-                if (!in({Phase::Progressing, Phase::Waiting, Phase::WaitingPromotion}))
-                    return "promote applies only in phase Progressing, Waiting or "
-                           "WaitingPromotion, not in " +
-                           current;
-                if (revisionChanged())
-                    return target() +
-                           " changed since its analysis started: the new revision "
-                           "is analysed first";
-                return "";
-            case ManualAction::Abort:
-                if (!in({Phase::Progressing, Phase::Waiting, Phase::WaitingPromotion,
-                         Phase::Promoting}))
-                    return "abort applies only in phase Progressing, Waiting, WaitingPromotion "
-                           "or Promoting, not in " +
-                           current;
-                return "";
-            case ManualAction::Retry:
-                if (phase != Phase::Failed)
-                    return "retry applies only in phase Failed, not in " + current;
-                if (st_.targetKeptServing)
-                    return target() + " is serving in place of " + primary() +
-                           ", which is not ready";
-                return "";
-        }
-        return "unknown request";
-    }
-
-    void refuseRequest(const ManualRequest& request, const std::string& why) {
-        removeRequests_.push_back(request.action);
-        emit(EventType::Warning, "RequestRefused", requestText(request) + " refused: " + why);
-    }
 
     // Returns true when a request decided this round (the phases are not run).
     bool handleRequests() {
-        std::vector<const ManualRequest*> fresh;
-        for (const ManualRequest& request : obs_.requests) {
-            if (!request.requestedAt) {
-                refuseRequest(request, "the value is not an RFC 3339 time");
-            } else if (isStale(request)) {
-                removeRequests_.push_back(request.action);
-            } else {
-                fresh.push_back(&request);
-            }
+        detail::RequestTriage triage =
+            detail::triageRequests(obs_.requests, {st_, revisionChanged(), target(), primary()});
+        removeRequests_.insert(removeRequests_.end(), triage.removed.begin(), triage.removed.end());
+        for (const std::string& refusal : triage.refusals) {
+            emit(EventType::Warning, "RequestRefused", refusal);
         }
-        std::stable_sort(fresh.begin(), fresh.end(),
-                         [](const ManualRequest* a, const ManualRequest* b) {
-                             return precedence(a->action) < precedence(b->action);
-                         });
-        const ManualRequest* chosen = nullptr;
-        for (const ManualRequest* request : fresh) {
-            if (chosen) {
-                refuseRequest(*request, "superseded by " + requestText(*chosen));
-                continue;
-            }
-            std::string why = refusal(*request);
-            if (!why.empty()) {
-                refuseRequest(*request, why);
-                continue;
-            }
-            chosen = request;
-            removeRequests_.push_back(request->action);
-        }
+        const ManualRequest* chosen = triage.chosen;
         if (!chosen) return false;
-        const std::string what = requestText(*chosen);
+        const std::string what = detail::requestText(*chosen);
         switch (chosen->action) {
             case ManualAction::Abort:
                 // The revision in the target is the one aborted: it is not analysed again
@@ -291,78 +393,7 @@ class Round {
 
     // --- status and action helpers -------------------------------------------------------
 
-    void setPhase(Phase phase) {
-        if (st_.phase != phase) {
-            st_.phase = phase;
-            st_.lastTransitionTime = now_;
-        }
-    }
-
-    void syncPromotedCondition() {
-        // Without a phase the condition still says why nothing happens (an invalid spec, a
-        // missing target).
-        if (st_.phase == Phase::None && !message_ && !st_.condition(kPromotedCondition)) return;
-        auto it = std::find_if(st_.conditions.begin(), st_.conditions.end(),
-                               [](const Condition& c) { return c.type == kPromotedCondition; });
-        if (it == st_.conditions.end()) {
-            st_.conditions.push_back(
-                Condition{std::string(kPromotedCondition), "", "", "", {}, {}});
-            it = std::prev(st_.conditions.end());
-        }
-        std::string status = "Unknown";
-        if (st_.phase == Phase::Initialized || st_.phase == Phase::Succeeded) status = "True";
-        if (st_.phase == Phase::Failed) status = "False";
-        std::string reason(toString(st_.phase));
-        if (st_.phase == Phase::None) {
-            status = invalidSpec_ ? "False" : "Unknown";
-            reason = holdReason_.value_or(it->reason);
-        }
-        if (invalidSpec_) reason = "InvalidSpec";
-        std::string message = message_.value_or(it->message);
-        if (it->status != status) it->lastTransitionTime = now_;
-        if (it->status != status || it->reason != reason || it->message != message) {
-            it->lastUpdateTime = now_;
-        }
-        it->status = status;
-        it->reason = reason;
-        it->message = message;
-    }
-
-    const std::string& previousMessage() const {
-        static const std::string kEmpty;
-        const Condition* condition = before_.condition(kPromotedCondition);
-        return condition ? condition->message : kEmpty;
-    }
-
-    void emit(EventType type, std::string reason, std::string message) {
-        Event event{type, std::move(reason), std::move(message)};
-        actions_.push_back(action::EmitEvent{event});
-        if (spec_.hasWebhooks(WebhookType::Event)) {
-            actions_.push_back(action::CallWebhooks{WebhookType::Event, event});
-        }
-    }
-
-    // Holds in place; the event is only emitted when the situation changes, since holds are
-    // re-evaluated at every readiness poll.
-    void holdAndReport(const std::string& message, EventType type, const std::string& reason,
-                       seconds requeue) {
-        if (previousMessage() != message) emit(type, reason, message);
-        message_ = message;
-        holdReason_ = reason;
-        requeue_ = requeue;
-    }
-
-    void setWeights(int primaryWeight, int canaryWeight) {
-        actions_.push_back(action::SetWeights{primaryWeight, canaryWeight});
-        st_.canaryWeight = canaryWeight;
-    }
-
-    void scaleTarget(int replicas) { actions_.push_back(action::ScaleTarget{replicas}); }
     int scaleUpReplicas() const { return std::max(1, obs_.primary.replicas); }
-
-    void callWebhooks(WebhookType type) {
-        if (spec_.hasWebhooks(type)) actions_.push_back(action::CallWebhooks{type, std::nullopt});
-    }
 
     void requestChecks(const Checks& checks) {
         for (WebhookType type : checks.webhooks) callWebhooks(type);
@@ -920,17 +951,7 @@ class Round {
         requeue_ = interval();
     }
 
-    const CanarySpec& spec_;
-    const CanaryStatus& before_;
-    CanaryStatus st_;
     const Observation& obs_;
-    Time now_;
-    std::vector<Action> actions_;
-    seconds requeue_{0};
-    std::optional<std::string> message_;     // new Promoted condition message, if it changes
-    std::optional<std::string> holdReason_;  // the condition's reason while there is no phase
-    bool invalidSpec_ = false;
-    std::vector<ManualAction> removeRequests_;
 };
 
 }  // namespace
