@@ -50,9 +50,9 @@ struct Checks {
     bool any = false;
 };
 
-// The Canary as our last write left it, until the watch cache shows that write.
-struct Pending {
-    std::string resourceVersion;
+// The Canary as our last write left it, until the watch cache shows that write (kept by
+// runtime::PendingWrites with the version that shows it).
+struct UnseenWrites {
     json status;
     std::optional<json> annotations;  // after removing request annotations (null: none left)
 };
@@ -101,14 +101,14 @@ struct CanaryController::Impl {
     MetricProviderFactory providerFactory;
     runtime::Runtime runtime;
     runtime::Observer<ReconcileRecord> observer;
+    runtime::PendingWrites<UnseenWrites> pending;  // by key: writes the cache may not show
 
     std::mutex baseMu;
     cache::Informer* canaryInformer = nullptr;
     cache::Informer* deploymentInformer = nullptr;
 
-    std::mutex mu;                           // guards the maps below
-    std::map<std::string, Checks> checks;    // by Canary uid: results for the next step
-    std::map<std::string, Pending> pending;  // by key: status writes the cache may not show
+    std::mutex mu;                         // guards the maps below
+    std::map<std::string, Checks> checks;  // by Canary uid: results for the next step
     std::map<std::string, std::string> uidByKey;
     std::map<std::string, std::shared_ptr<prometheus::MetricProvider>> providers;
 
@@ -487,15 +487,12 @@ void CanaryController::Impl::writeStatus(const std::string& key, json& object, c
 void CanaryController::Impl::remember(const std::string& key, const json& response,
                                       const json& status) {
     const std::string rv = kube::resourceVersionOf(response);
-    std::lock_guard lock(mu);
-    Pending& p = pending[key];
-    if (!rv.empty() && runtime::resourceVersionReached(rv, p.resourceVersion)) {
-        p.resourceVersion = rv;
+    pending.record(key, rv, [&](UnseenWrites& p) {
         p.status = response.contains("status") ? response["status"] : status;
         static const json::json_pointer kAnnotations("/metadata/annotations");
         if (response.contains("metadata"))
             p.annotations = response.contains(kAnnotations) ? response.at(kAnnotations) : json();
-    }
+    });
 }
 
 void CanaryController::Impl::removeRequests(const std::string& key, const json& object,
@@ -582,8 +579,8 @@ struct CanaryController::Impl::Reconciler {
 
     // Gone: forget what was kept for it.
     void forget() {
+        c.pending.forget(key);
         std::lock_guard lock(c.mu);
-        c.pending.erase(key);
         auto u = c.uidByKey.find(key);
         if (u != c.uidByKey.end()) {
             c.checks.erase(u->second);
@@ -592,22 +589,16 @@ struct CanaryController::Impl::Reconciler {
     }
 
     void overlayPending(json& object) {
-        std::lock_guard lock(c.mu);
-        auto it = c.pending.find(key);
-        if (it != c.pending.end()) {
-            if (runtime::resourceVersionReached(kube::resourceVersionOf(object),
-                                                it->second.resourceVersion)) {
-                c.pending.erase(it);
-            } else {
-                object["status"] = it->second.status;
-                object["metadata"]["resourceVersion"] = it->second.resourceVersion;
-                if (it->second.annotations) {
-                    if (it->second.annotations->is_object())
-                        object["metadata"]["annotations"] = *it->second.annotations;
-                    else
-                        object["metadata"].erase("annotations");
-                }
-            }
+        auto unseen = c.pending.unseen(key, kube::resourceVersionOf(object));
+        if (!unseen) return;
+        const auto& [version, writes] = *unseen;
+        object["status"] = writes.status;
+        object["metadata"]["resourceVersion"] = version;
+        if (writes.annotations) {
+            if (writes.annotations->is_object())
+                object["metadata"]["annotations"] = *writes.annotations;
+            else
+                object["metadata"].erase("annotations");
         }
     }
 
