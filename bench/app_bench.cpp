@@ -33,6 +33,7 @@
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/tls.h"
+#include "tempdir/tempdir.h"
 
 using namespace std::chrono;
 using namespace sluice::bench;

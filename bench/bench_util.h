@@ -20,6 +20,7 @@
 #include "sluice/kube/client.h"
 #include "sluice/kube/config.h"
 #include "sluice/kube/types.h"
+#include "tempdir/tempdir.h"
 #include "testutil/testutil.h"
 
 namespace sluice::bench {

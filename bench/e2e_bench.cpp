@@ -36,6 +36,7 @@
 
 #include "bench_util.h"
 #include "sluice/util/yaml_json.h"
+#include "tempdir/tempdir.h"
 #include "testutil/tools.h"
 
 using namespace sluice::bench;

@@ -26,6 +26,7 @@
 #include "sluice/kube/client.h"
 #include "sluice/kube/tls.h"
 #include "sluice/source/service.h"
+#include "tempdir/tempdir.h"
 
 using namespace std::chrono;
 using namespace sluice::bench;

@@ -7,6 +7,7 @@
 
 #include "git_http_server.h"
 #include "sluice/git/git.h"
+#include "tempdir/tempdir.h"
 #include "test_repo.h"
 
 namespace sluice::git {

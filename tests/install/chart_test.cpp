@@ -25,7 +25,7 @@ class Helm {
         std::vector<std::string> argv = {helmPath()};
         argv.insert(argv.end(), args.begin(), args.end());
         return runProcess(argv,
-                          {{"HOME", dir_.path()},
+                          {{"HOME", dir_.str()},
                            {"HELM_CACHE_HOME", dir_.file("cache")},
                            {"HELM_CONFIG_HOME", dir_.file("config")},
                            {"HELM_DATA_HOME", dir_.file("data")},

@@ -263,11 +263,11 @@ TEST(Dockerfile, CmakeConfiguresWithoutTestsAndBenchmarks) {
     // and still has the controller target.
     TempDir dir;
     auto conf = runProcess(
-        {"cmake", "-S", kSource.string(), "-B", dir.path(), "-G", "Ninja",
+        {"cmake", "-S", kSource.string(), "-B", dir.str(), "-G", "Ninja",
          "-DCMAKE_BUILD_TYPE=Release", "-DSLUICE_BUILD_TESTS=OFF", "-DSLUICE_BUILD_BENCH=OFF"},
         {}, std::chrono::seconds(120));
     ASSERT_EQ(conf.exitCode, 0) << conf.out << conf.err;
-    auto targets = runProcess({"ninja", "-C", dir.path(), "-t", "targets", "all"});
+    auto targets = runProcess({"ninja", "-C", dir.str(), "-t", "targets", "all"});
     ASSERT_EQ(targets.exitCode, 0) << targets.err;
     EXPECT_NE(targets.out.find("src/main/sluice-controller:"), std::string::npos);
     EXPECT_EQ(targets.out.find("_test:"), std::string::npos) << "a test target is configured";

@@ -14,6 +14,7 @@
 
 #include "process/process.h"
 #include "sluice/util/yaml_json.h"
+#include "tempdir/tempdir.h"
 #include "testutil/kubectl_test.h"
 #include "testutil/testutil.h"
 

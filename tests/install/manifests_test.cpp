@@ -69,7 +69,7 @@ TEST(InstallManifest, SyncScriptRewritesTheCrdCopies) {
         std::ofstream crd(root.file("crds/sluice.io_canaries.yaml"), std::ios::app);
         crd << changed;
     }
-    auto r = runProcess({(kManifestDir / "sync-crds.sh").string(), root.path()});
+    auto r = runProcess({(kManifestDir / "sync-crds.sh").string(), root.str()});
     ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
 
     const std::string canaries = readFile(kCrdDir / "sluice.io_canaries.yaml") + changed;
@@ -85,7 +85,7 @@ TEST(InstallManifest, SyncScriptRewritesTheCrdCopies) {
         }
     }
     // Unchanged input gives back the same file.
-    auto again = runProcess({(kManifestDir / "sync-crds.sh").string(), root.path()});
+    auto again = runProcess({(kManifestDir / "sync-crds.sh").string(), root.str()});
     ASSERT_EQ(again.exitCode, 0) << again.err;
     EXPECT_EQ(documentTexts(readFile(root.file("manifests/install.yaml"))), after);
 }
@@ -390,7 +390,7 @@ TEST_F(InstallManifestKubectl, TheControllerRunsAsTheDeploymentStartsIt) {
         argv.push_back(arg);
     }
     ASSERT_EQ(ports.size(), 3u);
-    std::map<std::string, std::string> env = {{"HOME", dir.path()}};
+    std::map<std::string, std::string> env = {{"HOME", dir.str()}};
     for (const auto& e : c["env"]) {
         if (e.contains("valueFrom")) {
             ASSERT_EQ(e["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace");

@@ -20,6 +20,7 @@
 #include "sluice/cache/informer.h"
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
+#include "tempdir/tempdir.h"
 #include "test_repo.h"
 
 namespace sluice::apptest {

@@ -14,6 +14,7 @@
 #include "apiserver/api_server.h"
 #include "process/process.h"
 #include "sluice/kube/client.h"
+#include "tempdir/tempdir.h"
 #include "testutil/testutil.h"
 #include "testutil/tools.h"
 

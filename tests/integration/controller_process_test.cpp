@@ -21,6 +21,7 @@
 #include "sluice/kube/client.h"
 #include "sluice/util/yaml_json.h"
 #include "sluice/webhook/webhook.h"
+#include "tempdir/tempdir.h"
 #include "testutil/objects.h"
 #include "testutil/testutil.h"
 

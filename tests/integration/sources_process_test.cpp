@@ -55,7 +55,7 @@ class SourcesProcess : public sluice::processtest::ControllerProcessTest {
         if (withConfig)
             std::ofstream(src + "/templates/config.yaml")
                 << "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: chart-config}\n";
-        const std::map<std::string, std::string> env = {{"HOME", dir_.path()}};
+        const std::map<std::string, std::string> env = {{"HOME", dir_.str()}};
         ASSERT_EQ(
             runProcess({sluice::testing::helmPath(), "package", src, "-d", www}, env).exitCode, 0);
         ASSERT_EQ(runProcess({sluice::testing::helmPath(), "repo", "index", www}, env).exitCode, 0);

@@ -3,14 +3,15 @@
 #include <gtest/gtest.h>
 
 #include "sluice/kube/errors.h"
+#include "tempdir/tempdir.h"
 #include "test_util.h"
 
 namespace sluice::kube {
 namespace {
 
+using sluice::testing::TempDir;
 using testutil::base64;
 using testutil::ScopedEnv;
-using testutil::TempDir;
 
 const std::string kCa = "-----BEGIN CERTIFICATE-----\nQ0E=\n-----END CERTIFICATE-----\n";
 const std::string kCert = "-----BEGIN CERTIFICATE-----\nQ0VSVA==\n-----END CERTIFICATE-----\n";

@@ -13,6 +13,7 @@
 #include "http/http_server.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/config.h"
+#include "tempdir/tempdir.h"
 #include "test_util.h"
 
 // Options structs are built with designated initializers naming only the fields a test cares
@@ -27,8 +28,8 @@ using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 using testing::ApiServer;
 using testing::ApiServerOptions;
+using testing::TempDir;
 using testutil::base64;
-using testutil::TempDir;
 
 const GroupVersionKind kConfigMap{"", "v1", "ConfigMap"};
 const GroupVersionKind kDeployment{"apps", "v1", "Deployment"};

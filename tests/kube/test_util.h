@@ -1,40 +1,12 @@
 #pragma once
-// Helpers shared by the kube tests: temporary directories and scoped environment variables.
+// Helpers shared by the kube tests: scoped environment variables and base64. Temporary
+// directories: sluice::testing::TempDir (tempdir/tempdir.h).
 #include <stdlib.h>
 
-#include <filesystem>
-#include <fstream>
 #include <optional>
-#include <stdexcept>
 #include <string>
 
 namespace sluice::kube::testutil {
-
-class TempDir {
-  public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-kube-XXXXXX").string();
-        if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const std::filesystem::path& path() const { return path_; }
-    std::string write(const std::string& rel, const std::string& content) const {
-        auto p = path_ / rel;
-        std::filesystem::create_directories(p.parent_path());
-        std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-        return p.string();
-    }
-
-  private:
-    std::filesystem::path path_;
-};
 
 class ScopedEnv {
   public:

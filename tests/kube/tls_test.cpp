@@ -13,13 +13,14 @@
 #include "apiserver/api_server.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/tls.h"
+#include "tempdir/tempdir.h"
 #include "test_util.h"
 
 namespace sluice::kube {
 namespace {
 
 using namespace std::chrono_literals;
-using testutil::TempDir;
+using sluice::testing::TempDir;
 
 // The file name OpenSSL's hash-directory lookup expects for this certificate.
 std::string hashedName(const std::string& pem) {

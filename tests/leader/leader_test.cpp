@@ -10,6 +10,7 @@
 #include "process/process.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/config.h"
+#include "tempdir/tempdir.h"
 
 namespace sluice::leader {
 namespace {

@@ -25,6 +25,7 @@
 #include "sluice/kube/client.h"
 #include "sluice/kube/config.h"
 #include "sluice/util/yaml_json.h"
+#include "tempdir/tempdir.h"
 #include "test_repo.h"
 #include "testutil/tools.h"
 

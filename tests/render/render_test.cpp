@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "sluice/git/fake_source.h"
+#include "tempdir/tempdir.h"
 #include "test_repo.h"
 
 namespace sluice::render {

@@ -7,6 +7,7 @@
 #include "../../src/source/renderers.h"
 #include "process/process.h"
 #include "sluice/source/source.h"
+#include "tempdir/tempdir.h"
 
 namespace sluice::source {
 namespace {
@@ -29,7 +30,7 @@ class JsonnetTest : public ::testing::Test {
         context.revision = "0123456789abcdef";
     }
 
-    fs::path root() const { return fs::path(tmp.path()) / "repo"; }
+    fs::path root() const { return tmp.path() / "repo"; }
     void write(const std::string& rel, const std::string& content) {
         tmp.write("repo/" + rel, content);
     }
@@ -146,7 +147,7 @@ TEST_F(JsonnetTest, ErrorsNameTheFileAndLine) {
     EXPECT_EQ(e.file(), "app/static.jsonnet");
     EXPECT_EQ(e.line(), 3) << e.what();
     EXPECT_TRUE(contains(e.what(), "Unknown variable")) << e.what();
-    EXPECT_FALSE(contains(e.what(), tmp.path())) << "no scratch paths in messages: " << e.what();
+    EXPECT_FALSE(contains(e.what(), tmp.str())) << "no scratch paths in messages: " << e.what();
 
     write("app/runtime.jsonnet", "{\n  apiVersion: 'v1',\n  kind: error 'boom',\n}\n");
     auto r = errorOf("app/runtime.jsonnet");
@@ -185,15 +186,14 @@ TEST_F(JsonnetTest, ImportsOutsideTheTreeAreRefused) {
     // Through a symlink in the tree: refused although the link itself is inside.
     tmp.write("outside/secret.libsonnet",
               "{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' } }");
-    fs::create_symlink(fs::path(tmp.path()) / "outside/secret.libsonnet",
-                       root() / "app/link.libsonnet");
+    fs::create_symlink(tmp.path() / "outside/secret.libsonnet", root() / "app/link.libsonnet");
     write("app/link.jsonnet", "import 'link.libsonnet'");
     auto link = errorOf("app/link.jsonnet");
     EXPECT_TRUE(contains(link.what(),
                          "import \"link.libsonnet\": resolves outside the repository; refused"))
         << link.what();
     // A symlink to a directory outside, used as the rendered file's own directory.
-    fs::create_directory_symlink(fs::path(tmp.path()) / "outside", root() / "app/out");
+    fs::create_directory_symlink(tmp.path() / "outside", root() / "app/out");
     tmp.write("outside/x.jsonnet", "{}");
     EXPECT_TRUE(contains(errorOf("app/out/x.jsonnet").what(), "refused"));
 

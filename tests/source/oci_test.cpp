@@ -9,6 +9,7 @@
 #include "process/process.h"
 #include "sluice/git/fake_source.h"
 #include "sluice/source/service.h"
+#include "tempdir/tempdir.h"
 #include "testutil/tools.h"
 
 namespace sluice::source {
@@ -24,12 +25,13 @@ const char* kHtpasswd = "chartuser:$2b$12$VEt1AmrB5Iko.p5ZA3mAvemaAMoYcU.pgWlGv9
 class OciRegistry {
   public:
     explicit OciRegistry(bool auth) : port_(testing::freeLoopbackPort()) {
-        std::string config = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: " +
-                             dir_.file("data") + "\nhttp:\n  addr: 127.0.0.1:" +
-                             std::to_string(port_) + "\n";
+        std::string config =
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: " + dir_.file("data") +
+            "\nhttp:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n";
         if (auth) {
             dir_.write("htpasswd", kHtpasswd);
-            config += "auth:\n  htpasswd:\n    realm: charts\n    path: " + dir_.file("htpasswd") + "\n";
+            config +=
+                "auth:\n  htpasswd:\n    realm: charts\n    path: " + dir_.file("htpasswd") + "\n";
         }
         dir_.write("config.yml", config);
         process_ = std::make_unique<testing::ChildProcess>(
@@ -45,13 +47,14 @@ class OciRegistry {
               const std::string& password = "") {
         const std::string src = dir_.file("src-" + version) + "/web";
         fs::create_directories(src + "/templates");
-        std::ofstream(src + "/Chart.yaml") << "apiVersion: v2\nname: web\nversion: " << version << "\n";
-        std::ofstream(src + "/templates/cm.yaml")
-            << "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}}\ndata: {marker: "
-            << marker << "}\n";
+        std::ofstream(src + "/Chart.yaml")
+            << "apiVersion: v2\nname: web\nversion: " << version << "\n";
+        std::ofstream(src + "/templates/cm.yaml") << "apiVersion: v1\nkind: ConfigMap\nmetadata: "
+                                                     "{name: {{ .Release.Name }}}\ndata: {marker: "
+                                                  << marker << "}\n";
         const std::map<std::string, std::string> env = {{"HOME", dir_.file("home")}};
         const std::string helm = testing::helmPath();
-        auto pkg = testing::runProcess({helm, "package", src, "-d", dir_.path()}, env);
+        auto pkg = testing::runProcess({helm, "package", src, "-d", dir_.str()}, env);
         ASSERT_EQ(pkg.exitCode, 0) << pkg.err;
         if (!user.empty()) {
             auto login = testing::runProcess(
@@ -97,8 +100,9 @@ class OciTest : public ::testing::Test {
         ctx.destinationNamespace = "prod";
         auto rendered = service().render({s}, {version}, ctx);
         EXPECT_EQ(rendered->objects.size(), 1u);
-        return rendered->objects.empty() ? ""
-                                         : rendered->objects[0].manifest["data"].value("marker", "");
+        return rendered->objects.empty()
+                   ? ""
+                   : rendered->objects[0].manifest["data"].value("marker", "");
     }
     void plainHttp(const std::string& user = "", const std::string& password = "") {
         hooks_.helmCredentials = [user, password](const std::string&) {

@@ -9,6 +9,7 @@
 
 #include "process/process.h"
 #include "sluice/source/source.h"
+#include "tempdir/tempdir.h"
 
 namespace sluice::source {
 namespace {
@@ -54,11 +55,10 @@ class PluginRender : public ::testing::Test {
     }
 
     std::vector<render::Object> render() {
-        const fs::path scratch = fs::path(scratchRoot.path()) / std::to_string(renders++);
+        const fs::path scratch = scratchRoot.path() / std::to_string(renders++);
         fs::create_directories(scratch);
-        RenderInput in{
-            source, SourceType::Plugin, repo.path(), fs::path(repo.path()) / source.path, {},
-            ctx,    settings,           scratch};
+        RenderInput in{source, SourceType::Plugin, repo.path(), repo.path() / source.path, {},
+                       ctx,    settings,           scratch};
         return rendererFor(SourceType::Plugin).render(in);
     }
 
@@ -216,7 +216,7 @@ printf '  host: "%s"\n  secret: "%s"\n  home: "%s"\n' "${KUBERNETES_SERVICE_HOST
     ASSERT_EQ(objs.size(), 1u);
     EXPECT_EQ(objs[0].manifest["data"]["host"], "unset");
     EXPECT_EQ(objs[0].manifest["data"]["secret"], "unset");
-    EXPECT_EQ(objs[0].manifest["data"]["home"].get<std::string>().rfind(scratchRoot.path(), 0), 0u);
+    EXPECT_EQ(objs[0].manifest["data"]["home"].get<std::string>().rfind(scratchRoot.str(), 0), 0u);
 }
 
 TEST_F(PluginRender, UnknownNameIsAnError) {
@@ -244,7 +244,7 @@ TEST_F(PluginRender, DiscoveryByFileName) {
     source.plugin->name = "jsonnet";
     EXPECT_NE(renderError().find("discover rule does not match"), std::string::npos);
 
-    fs::remove_all(fs::path(repo.path()) / "app/subdir");
+    fs::remove_all(repo.path() / "app/subdir");
     source.plugin->name = "";
     const std::string err = renderError();
     EXPECT_NE(err.find("no plugin's discover rule matches"), std::string::npos) << err;
@@ -276,7 +276,7 @@ TEST_F(PluginRender, DiscoveryByFindGlobAndFindCommand) {
     objs = render();
     ASSERT_EQ(objs.size(), 1u);
     EXPECT_EQ(objs[0].manifest["metadata"]["name"], "by-find");
-    EXPECT_FALSE(fs::exists(fs::path(repo.path()) / "app/written-by-find"));
+    EXPECT_FALSE(fs::exists(repo.path() / "app/written-by-find"));
 }
 
 TEST_F(PluginRender, InitRunsBeforeGenerateInTheAppDirectory) {
@@ -289,13 +289,12 @@ TEST_F(PluginRender, InitRunsBeforeGenerateInTheAppDirectory) {
     auto objs = render();
     ASSERT_EQ(objs.size(), 1u);
     EXPECT_EQ(objs[0].manifest["metadata"]["name"], "from-init");
-    EXPECT_FALSE(fs::exists(fs::path(repo.path()) / "app/generated.yaml"));
+    EXPECT_FALSE(fs::exists(repo.path() / "app/generated.yaml"));
 }
 
 TEST_F(PluginRender, RelativeCommandIsInTheAppDirectory) {
     repo.write("app/gen.sh", "#!/bin/sh\n" + configMapScript("from-script", ""));
-    fs::permissions(fs::path(repo.path()) / "app/gen.sh", fs::perms::owner_exec,
-                    fs::perm_options::add);
+    fs::permissions(repo.path() / "app/gen.sh", fs::perms::owner_exec, fs::perm_options::add);
     PluginDefinition def;
     def.name = "script";
     def.generate = {"./gen.sh"};

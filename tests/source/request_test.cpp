@@ -6,6 +6,7 @@
 #include "sluice/app/spec.h"
 #include "sluice/git/fake_source.h"
 #include "sluice/source/service.h"
+#include "tempdir/tempdir.h"
 #include "test_repo.h"
 
 namespace sluice::source {

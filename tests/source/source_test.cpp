@@ -10,6 +10,7 @@
 #include "git_http_server.h"
 #include "http/http_server.h"
 #include "sluice/source/service.h"
+#include "tempdir/tempdir.h"
 #include "test_repo.h"
 #include "testutil/tools.h"
 

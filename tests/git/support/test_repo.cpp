@@ -12,18 +12,6 @@ namespace sluice::testing {
 
 namespace fs = std::filesystem;
 
-TempDir::TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/sluice-git-XXXXXX";
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-}
-
-TempDir::~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-}
-
 std::string sh(const fs::path& cwd, const std::string& command) {
     // Identity and defaults come from the command line only, never from ~/.gitconfig.
     std::string full = "cd '" + cwd.string() +

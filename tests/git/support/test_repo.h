@@ -1,23 +1,10 @@
 #pragma once
-// Test helpers: scratch directories and Git repositories built with the git CLI, isolated from
-// the user's and the system's Git configuration.
+// Test helpers: Git repositories built with the git CLI, isolated from the user's and the
+// system's Git configuration. Scratch directories: TempDir (tempdir/tempdir.h).
 #include <filesystem>
 #include <string>
 
 namespace sluice::testing {
-
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
-class TempDir {
-  public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::filesystem::path& path() const { return path_; }
-
-  private:
-    std::filesystem::path path_;
-};
 
 // Runs `command` with /bin/sh in `cwd`, global/system git config disabled; returns stdout.
 // Throws std::runtime_error (with the output) when it exits non-zero.

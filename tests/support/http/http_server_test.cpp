@@ -17,8 +17,6 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -27,6 +25,7 @@
 
 #include "http/certs.h"
 #include "http/http_server.h"
+#include "tempdir/tempdir.h"
 #include "testutil/tools.h"
 
 namespace sluice::testing {
@@ -1002,23 +1001,6 @@ TEST(CertsTest, RejectsBadInput) {
 
 // ---------------------------------------------------------------------------------------------
 // Real-world clients, when installed: OpenSSL's s_client and kubectl (Go's TLS stack).
-
-class TempDir {
-  public:
-    TempDir() {
-        char tmpl[] = "/tmp/sluice-http-test-XXXXXX";
-        path_ = ::mkdtemp(tmpl);
-    }
-    ~TempDir() { std::filesystem::remove_all(path_); }
-    std::string write(const std::string& name, const std::string& content) const {
-        std::string p = path_ + "/" + name;
-        std::ofstream(p) << content;
-        return p;
-    }
-
-  private:
-    std::string path_;
-};
 
 bool onPath(const std::string& tool) {
     return std::system(("command -v " + tool + " >/dev/null 2>&1").c_str()) == 0;

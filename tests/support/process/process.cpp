@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tempdir/tempdir.h"
+
 namespace sluice::testing {
 namespace {
 
@@ -155,18 +157,6 @@ RunResult runProcess(std::vector<std::string> argv, std::map<std::string, std::s
     r.out = p.stdoutText();
     r.err = p.stderrText();
     return r;
-}
-
-TempDir::TempDir() : path_(makeTempDir()) {}
-
-TempDir::~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-}
-
-void TempDir::write(const std::string& name, const std::string& content) const {
-    std::filesystem::create_directories(std::filesystem::path(file(name)).parent_path());
-    std::ofstream(file(name), std::ios::binary) << content;
 }
 
 }  // namespace sluice::testing

@@ -48,17 +48,4 @@ RunResult runProcess(std::vector<std::string> argv, std::map<std::string, std::s
 // that must be told their port, and for "nothing listens here" tests.
 int freeLoopbackPort();
 
-// A fresh temporary directory removed on destruction.
-class TempDir {
-  public:
-    TempDir();
-    ~TempDir();
-    const std::string& path() const { return path_; }
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-    void write(const std::string& name, const std::string& content) const;
-
-  private:
-    std::string path_;
-};
-
 }  // namespace sluice::testing

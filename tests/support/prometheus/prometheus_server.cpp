@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "process/process.h"
+#include "tempdir/tempdir.h"
 
 namespace sluice::testing {
 namespace {

@@ -13,6 +13,7 @@
 #include "sluice/cache/informer.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/config.h"
+#include "tempdir/tempdir.h"
 #include "testutil/objects.h"
 
 namespace sluice::testing {

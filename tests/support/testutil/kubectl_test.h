@@ -13,6 +13,7 @@
 
 #include "apiserver/api_server.h"
 #include "process/process.h"
+#include "tempdir/tempdir.h"
 #include "testutil/objects.h"
 #include "testutil/tools.h"
 
@@ -37,7 +38,7 @@ class KubectlTest : public ::testing::Test {
         std::vector<std::string> argv = {kubectlPath(), "--cache-dir=" + dir.file("cache")};
         argv.insert(argv.end(), args.begin(), args.end());
         // HOME and KUBECONFIG point at the temp dir: no user configuration is read or written.
-        return runProcess(argv, {{"HOME", dir.path()}, {"KUBECONFIG", kubeconfig}},
+        return runProcess(argv, {{"HOME", dir.str()}, {"KUBECONFIG", kubeconfig}},
                           std::chrono::seconds(60), stdinText);
     }
 
