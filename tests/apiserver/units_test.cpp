@@ -4,6 +4,7 @@
 #include "apiserver/api_server.h"
 #include "apiserver/continue_token.h"
 #include "apiserver/selectors.h"
+#include "sluice/util/base64.h"
 
 namespace sluice::testing {
 namespace {
@@ -76,8 +77,6 @@ TEST(ContinueTokenTest, RoundTripAndRejectsGarbage) {
     EXPECT_EQ(back->start, start);
     EXPECT_FALSE(decodeContinueToken("not base64!"));
     EXPECT_FALSE(decodeContinueToken(base64Encode("{\"v\":\"other\",\"rv\":1,\"start\":\"\"}")));
-    for (std::string s : {"", "a", "ab", "abc", "abcd"})
-        EXPECT_EQ(*base64Decode(base64Encode(s)), s);
 }
 
 TEST(FaultInjectorTest, RulesMatchAndCountDown) {

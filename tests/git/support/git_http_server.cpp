@@ -19,6 +19,8 @@
 
 extern char** environ;
 
+#include "sluice/util/base64.h"
+
 namespace sluice::testing {
 namespace {
 
@@ -152,30 +154,6 @@ CgiResult runCgi(const std::vector<std::string>& env, const std::string& body) {
 }
 
 }  // namespace
-
-std::string base64Encode(const std::string& in) {
-    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
-                     static_cast<uint8_t>(in[i + 2]);
-        for (int k = 18; k >= 0; k -= 6) out += tbl[(v >> k) & 63];
-    }
-    if (i + 1 == in.size()) {
-        uint32_t v = static_cast<uint8_t>(in[i]) << 16;
-        out += tbl[(v >> 18) & 63];
-        out += tbl[(v >> 12) & 63];
-        out += "==";
-    } else if (i + 2 == in.size()) {
-        uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8);
-        out += tbl[(v >> 18) & 63];
-        out += tbl[(v >> 12) & 63];
-        out += tbl[(v >> 6) & 63];
-        out += '=';
-    }
-    return out;
-}
 
 GitHttpServer::GitHttpServer(std::filesystem::path projectRoot, std::string user,
                              std::string password)

@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include "sluice/util/base64.h"
+
 namespace sluice::testing {
 
 class GitHttpServer {
@@ -41,7 +43,7 @@ class GitHttpServer {
     int requests_ = 0;
 };
 
-// Standard base64 encoding (for building Authorization headers in tests).
-std::string base64Encode(const std::string& in);
+// Standard base64, as Authorization headers in tests need it.
+using sluice::base64Encode;
 
 }  // namespace sluice::testing

@@ -12,7 +12,11 @@
 
 #include "sluice/fieldset/fieldset.h"
 
+#include "sluice/util/base64.h"
+
 namespace sluice::apilogic {
+
+using sluice::base64Encode;
 
 using nlohmann::json;
 
@@ -135,7 +139,6 @@ std::vector<FieldCause> validateBuiltinUpdate(const std::string& group, const st
 std::string formatLabelSelector(const json& selector);
 // Go's %#v of a metav1.LabelSelector, as validation messages print it; "\"null\"" for none.
 std::string goLabelSelector(const json& selector);
-std::string base64Encode(const std::string& bytes);
 
 // Where a resource keeps what its autoscaling/v1 Scale shows (a CRD's subresources.scale, or
 // the built-in workloads' .spec.replicas, .status.replicas and .spec.selector). Paths are

@@ -6,6 +6,8 @@
 
 #include "apilogic/apilogic.h"
 
+#include "sluice/util/base64.h"
+
 namespace sluice::apilogic {
 
 namespace {
@@ -255,25 +257,6 @@ const json* findPath(const json& obj, const std::string& path) {
 }
 
 }  // namespace
-
-std::string base64Encode(const std::string& in) {
-    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        unsigned v =
-            (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
-        out += {tbl[v >> 18], tbl[(v >> 12) & 63], tbl[(v >> 6) & 63], tbl[v & 63]};
-    }
-    if (i + 1 == in.size()) {
-        unsigned v = (unsigned char)in[i] << 16;
-        out += {tbl[v >> 18], tbl[(v >> 12) & 63], '=', '='};
-    } else if (i + 2 == in.size()) {
-        unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
-        out += {tbl[v >> 18], tbl[(v >> 12) & 63], tbl[(v >> 6) & 63], '='};
-    }
-    return out;
-}
 
 std::string formatLabelSelector(const json& selector) {
     if (!selector.is_object()) return "";

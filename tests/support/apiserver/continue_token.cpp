@@ -2,55 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cstring>
+#include "sluice/util/base64.h"
 
 namespace sluice::testing {
-
-static const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64Encode(const std::string& in) {
-    std::string out;
-    size_t i = 0;
-    while (i + 2 < in.size()) {
-        uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-        out += kB64[(n >> 18) & 63];
-        out += kB64[(n >> 12) & 63];
-        out += kB64[(n >> 6) & 63];
-        out += kB64[n & 63];
-        i += 3;
-    }
-    if (i + 1 == in.size()) {
-        uint32_t n = uint8_t(in[i]) << 16;
-        out += kB64[(n >> 18) & 63];
-        out += kB64[(n >> 12) & 63];
-        out += "==";
-    } else if (i + 2 == in.size()) {
-        uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-        out += kB64[(n >> 18) & 63];
-        out += kB64[(n >> 12) & 63];
-        out += kB64[(n >> 6) & 63];
-        out += '=';
-    }
-    return out;
-}
-
-std::optional<std::string> base64Decode(const std::string& in) {
-    std::string out;
-    uint32_t buf = 0;
-    int bits = 0;
-    for (char c : in) {
-        if (c == '=') break;
-        const char* p = std::strchr(kB64, c);
-        if (!p || c == '\0') return std::nullopt;
-        buf = (buf << 6) | uint32_t(p - kB64);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += char((buf >> bits) & 0xff);
-        }
-    }
-    return out;
-}
 
 std::string encodeContinueToken(uint64_t rv, const std::string& start) {
     nlohmann::json j = {{"v", "meta.k8s.io/v1"}, {"rv", rv}, {"start", start}};

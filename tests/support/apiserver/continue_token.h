@@ -14,7 +14,4 @@ struct ContinueToken {
 std::string encodeContinueToken(uint64_t rv, const std::string& start);
 std::optional<ContinueToken> decodeContinueToken(const std::string& token);
 
-std::string base64Encode(const std::string& in);
-std::optional<std::string> base64Decode(const std::string& in);
-
 }  // namespace sluice::testing
