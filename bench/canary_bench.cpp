@@ -1,6 +1,6 @@
 // Canary controller benchmark against the project's API test server (a separate process, so its
 // CPU never counts as the controller's), with scripted metric values
-// (prometheus::ScriptedMetricProvider) and Gateway API routing.
+// (metricprovider::ScriptedMetricProvider) and Gateway API routing.
 //
 //   sluice-bench-canary [--canaries N] [--steps S] [--latency-runs R] [--apiserver PATH]
 //
@@ -30,14 +30,14 @@
 #include "sluice/canarycontroller/controller.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/config.h"
-#include "sluice/prometheus/provider.h"
+#include "sluice/metricprovider/provider.h"
 #include "sluice/util/clock.h"
 #include "testutil/objects.h"
 
 using namespace std::chrono;
 using namespace sluice::bench;
 using nlohmann::json;
-using sluice::canary::MetricResult;
+using sluice::canaryengine::MetricResult;
 using sluice::kube::GroupVersionKind;
 using sluice::testing::eventually;
 
@@ -110,22 +110,22 @@ json statusOf(sluice::kube::KubeClient& client, const std::string& name) {
 }
 
 sluice::canarycontroller::Options optionsWith(
-    std::shared_ptr<sluice::prometheus::ScriptedMetricProvider> metrics) {
+    std::shared_ptr<sluice::metricprovider::ScriptedMetricProvider> metrics) {
     sluice::canarycontroller::Options o;
     o.metricsServer = "http://prometheus.bench:9090";
-    o.metricProviders = [metrics](const sluice::prometheus::ClientOptions&)
-        -> std::shared_ptr<sluice::prometheus::MetricProvider> { return metrics; };
+    o.metricProviders = [metrics](const sluice::metricprovider::ClientOptions&)
+        -> std::shared_ptr<sluice::metricprovider::MetricProvider> { return metrics; };
     return o;
 }
 
-void healthy(sluice::prometheus::ScriptedMetricProvider& metrics) {
+void healthy(sluice::metricprovider::ScriptedMetricProvider& metrics) {
     metrics.whenQueryContains("_bucket", MetricResult::measured(50));
     metrics.whenQueryContains("!~", MetricResult::measured(100));
 }
 
 // 1. CPU per analysis step.
 void cpuPerStep(sluice::kube::KubeClient& client, const Args& args) {
-    auto metrics = std::make_shared<sluice::prometheus::ScriptedMetricProvider>();
+    auto metrics = std::make_shared<sluice::metricprovider::ScriptedMetricProvider>();
     healthy(*metrics);
     sluice::FakeClock clock;
     sluice::cache::SharedInformerFactory informers(client);
@@ -209,7 +209,7 @@ void cpuPerStep(sluice::kube::KubeClient& client, const Args& args) {
 
 // 2. Decision latency, breach visible -> rollback written.
 void decisionLatency(sluice::kube::KubeClient& client, const Args& args) {
-    auto metrics = std::make_shared<sluice::prometheus::ScriptedMetricProvider>();
+    auto metrics = std::make_shared<sluice::metricprovider::ScriptedMetricProvider>();
     healthy(*metrics);
     sluice::cache::SharedInformerFactory informers(client);
     sluice::canarycontroller::CanaryController controller(client, informers, optionsWith(metrics));

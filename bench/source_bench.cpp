@@ -118,12 +118,12 @@ Sample serviceRenders(sluice::git::GitSource& git, const std::string& repoUrl, i
     settings.workDir = workDir;
     sluice::source::SourceService service(git, settings, {});
     std::vector<std::string> errors;
-    sluice::app::Source source = sluice::app::parseSource(
+    sluice::appengine::Source source = sluice::appengine::parseSource(
         {{"repoURL", repoUrl}, {"path", "chart"}, {"helm", {{"releaseName", "shared"}}}},
         "spec.source", errors);
     if (distinctNames)
-        source = sluice::app::parseSource({{"repoURL", repoUrl}, {"path", "chart"}}, "spec.source",
-                                          errors);
+        source = sluice::appengine::parseSource({{"repoURL", repoUrl}, {"path", "chart"}},
+                                                "spec.source", errors);
     const std::string sha = service.resolve(source, "main").sha;
     const auto t0 = steady_clock::now();
     const double c0 = cpuWithChildren();

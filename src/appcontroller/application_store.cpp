@@ -61,11 +61,11 @@ void ApplicationStore::recordPending(const std::string& key, const json& respons
 }
 
 bool ApplicationStore::writeStatus(AppRef& ref, const json& updates) {
-    // Compared as the cache keeps them (app::packStatus), whichever form either side is in.
+    // Compared as the cache keeps them (appengine::packStatus), whichever form either side is in.
     json cur = *ref.status;
-    app::packStatus(cur);
+    appengine::packStatus(cur);
     json packedUpdates = updates;
-    app::packStatus(packedUpdates);
+    appengine::packStatus(packedUpdates);
     // Only the fields that differ are written: a reconcile that finds nothing new writes
     // nothing at all, not even reconciledAt (which dates the last change of status).
     std::vector<std::string> changed;
@@ -86,7 +86,7 @@ bool ApplicationStore::writeStatus(AppRef& ref, const json& updates) {
     // What goes to the API is never packed, even where an update copied a cached field.
     auto sendable = [&](const std::string& k) {
         json one = {{k, updates[k]}};
-        app::unpackStatus(one);
+        appengine::unpackStatus(one);
         return std::move(one[k]);
     };
     if (cur.empty()) {
@@ -113,7 +113,7 @@ bool ApplicationStore::writeStatus(AppRef& ref, const json& updates) {
         json storedStatus = response.contains("status") && response["status"].is_object()
                                 ? std::move(response["status"])
                                 : json::object();
-        app::packStatus(storedStatus);
+        appengine::packStatus(storedStatus);
         auto stored = std::make_shared<const json>(std::move(storedStatus));
         recordPending(ref.key, response, [&](UnseenWrites& p) { p.status = stored; });
         ref.status = stored;
@@ -124,7 +124,7 @@ bool ApplicationStore::writeStatus(AppRef& ref, const json& updates) {
         if (oldPhase == "Running" && (e.isInvalid() || e.isConflict())) {
             json fresh = client_.get(kApplicationGvk, ref.ns, ref.name);
             json freshStatus = fresh.contains("status") ? fresh["status"] : json::object();
-            app::packStatus(freshStatus);
+            appengine::packStatus(freshStatus);
             ref.status = std::make_shared<const json>(std::move(freshStatus));
             fresh.erase("status");
             ref.object = std::move(fresh);

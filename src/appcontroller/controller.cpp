@@ -8,7 +8,7 @@
 #include <exception>
 
 #include "impl.h"
-#include "sluice/app/tracking.h"
+#include "sluice/appengine/tracking.h"
 #include "sluice/cache/store.h"
 #include "sluice/source/repository.h"
 #include "sluice/util/strings.h"
@@ -69,7 +69,8 @@ void ApplicationController::Impl::ensureBaseInformers() {
     // the bulky status parts (per-resource lists) stay as text until a write compares them.
     ao.transform = [](json& obj) {
         cache::dropManagedFields(obj);
-        if (auto st = obj.find("status"); st != obj.end() && st->is_object()) app::packStatus(*st);
+        if (auto st = obj.find("status"); st != obj.end() && st->is_object())
+            appengine::packStatus(*st);
     };
     base.applications = &informers.informerFor(kApplicationGvk, ao);
     auto gateRef = gate;
@@ -198,7 +199,7 @@ ReconcileOutcome ApplicationController::Impl::handleDeletion(AppRef& ref) {
     std::optional<std::size_t> index;
     std::string finalizer;
     for (std::size_t i = 0; i < finalizers.size(); ++i) {
-        if (finalizers[i] == app::kFinalizer || finalizers[i] == app::kArgoFinalizer) {
+        if (finalizers[i] == appengine::kFinalizer || finalizers[i] == appengine::kArgoFinalizer) {
             index = i;
             finalizer = finalizers[i];
             break;
@@ -206,11 +207,13 @@ ReconcileOutcome ApplicationController::Impl::handleDeletion(AppRef& ref) {
     }
     if (!index) return out;  // without the finalizer the objects stay
 
-    app::ParseResult parsed = app::parseApplication(ref.object);  // errors do not stop cleanup
+    appengine::ParseResult parsed =
+        appengine::parseApplication(ref.object);  // errors do not stop cleanup
     kube::DeleteOptions del;
     del.propagationPolicy =
         propagationPolicy(parsed.spec.syncPolicy.options.prunePropagationPolicy);
-    const auto inventory = app::parseInventory(fieldOr(*ref.status, "inventory", json::array()));
+    const auto inventory =
+        appengine::parseInventory(fieldOr(*ref.status, "inventory", json::array()));
     std::set<kube::GroupVersionKind> kinds = LiveState::kindsOf({}, inventory);
     if (auto caches = live.ensureInformers(kinds, kCacheWait);
         caches.state != cache::ScopedInformer::SyncState::Synced) {
@@ -224,8 +227,8 @@ ReconcileOutcome ApplicationController::Impl::handleDeletion(AppRef& ref) {
         cache::ScopedInformer* informer = live.informerFor(gvk);
         if (!informer) continue;  // the kind is gone from the cluster, and its objects with it
         for (const auto& obj : informer->list()) {
-            if (!app::isTrackedBy(*obj, ref.instance)) continue;
-            if (app::objectSyncOptionsOf(*obj).deleteDisabled) continue;
+            if (!appengine::isTrackedBy(*obj, ref.instance)) continue;
+            if (appengine::objectSyncOptionsOf(*obj).deleteDisabled) continue;
             ++remaining;
             if ((*obj)["metadata"].contains("deletionTimestamp")) continue;
             try {

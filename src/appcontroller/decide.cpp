@@ -28,27 +28,29 @@ AutoSyncDecision decideAutoSync(const AutoSyncInput& in) {
     return d;
 }
 
-bool needsSync(const app::CompareResult& compared, bool prune) {
+bool needsSync(const appengine::CompareResult& compared, bool prune) {
     for (const auto& r : compared.resources) {
-        if (r.desired && r.state != app::SyncState::Synced) return true;
+        if (r.desired && r.state != appengine::SyncState::Synced) return true;
         if (!r.desired && r.requiresPruning && prune && !r.pruneDisabled) return true;
     }
     return false;
 }
 
-std::size_t wouldPrune(const app::CompareResult& compared, bool prune) {
+std::size_t wouldPrune(const appengine::CompareResult& compared, bool prune) {
     if (!prune) return 0;
     return std::count_if(compared.resources.begin(), compared.resources.end(), [](const auto& r) {
         return !r.desired && r.requiresPruning && !r.pruneDisabled;
     });
 }
 
-std::string driftMessage(const app::CompareResult& compared, const std::string& fieldManager) {
+std::string driftMessage(const appengine::CompareResult& compared,
+                         const std::string& fieldManager) {
     std::vector<std::string> lines;
     for (const auto& r : compared.resources) {
-        if (!r.desired || !r.live || r.state != app::SyncState::OutOfSync || !r.ownedBy.empty())
+        if (!r.desired || !r.live || r.state != appengine::SyncState::OutOfSync ||
+            !r.ownedBy.empty())
             continue;
-        auto who = app::driftManagers(*r.live, r.diff, fieldManager);
+        auto who = appengine::driftManagers(*r.live, r.diff, fieldManager);
         std::vector<std::string> paths;
         for (const auto& d : r.diff.differences) paths.push_back(d.path);
         lines.push_back(describe(r.key.group, r.key.kind, r.key.ns, r.key.name) + " (" +

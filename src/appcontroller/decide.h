@@ -3,7 +3,7 @@
 // self-heal names the drift it corrects.
 #include <string>
 
-#include "sluice/app/plan.h"
+#include "sluice/appengine/plan.h"
 
 namespace sluice::appcontroller::detail {
 
@@ -40,12 +40,12 @@ AutoSyncDecision decideAutoSync(const AutoSyncInput& in);
 
 // Whether syncing would change anything: something desired differs or is missing, or an object
 // is to be pruned. Objects owned by another Application count: the sync reports the conflict.
-bool needsSync(const app::CompareResult& compared, bool prune);
+bool needsSync(const appengine::CompareResult& compared, bool prune);
 // The objects an automated sync with `prune` would delete.
-std::size_t wouldPrune(const app::CompareResult& compared, bool prune);
+std::size_t wouldPrune(const appengine::CompareResult& compared, bool prune);
 
 // "self-heal: correcting drift of <object> (<paths>) changed by <managers>; ..." naming who
 // changed what, or "self-heal: re-creating missing resources".
-std::string driftMessage(const app::CompareResult& compared, const std::string& fieldManager);
+std::string driftMessage(const appengine::CompareResult& compared, const std::string& fieldManager);
 
 }  // namespace sluice::appcontroller::detail

@@ -16,8 +16,8 @@
 
 #include "application_store.h"
 #include "live_state.h"
-#include "sluice/app/plan.h"
 #include "sluice/appcontroller/controller.h"
+#include "sluice/appengine/plan.h"
 #include "sluice/runtime/runtime.h"
 #include "sources.h"
 #include "types.h"
@@ -33,7 +33,7 @@ struct AppState {
     std::optional<Clock::TimePoint> refreshRequestedAt;
     std::optional<Clock::TimePoint> retryAt;  // the pending retry of a failed sync
     // The last compare's results, reused for objects neither git nor the cluster changed.
-    std::shared_ptr<const app::CompareMemo> compareMemo;
+    std::shared_ptr<const appengine::CompareMemo> compareMemo;
 };
 
 }  // namespace detail
@@ -65,16 +65,16 @@ struct ApplicationController::Impl {
 
     // --- sync (sync.cpp)
     struct SyncRequest {
-        app::Operation op;
+        appengine::Operation op;
         bool automated = false;
         bool selfHeal = false;
-        app::SyncRequest request;
-        std::optional<app::RetryPolicy> retry;
+        appengine::SyncRequest request;
+        std::optional<appengine::RetryPolicy> retry;
         int retryCount = 0;
         std::string startedAt;  // kept across retries
     };
     class SyncRun;  // one sync's phases (sync.cpp)
-    SyncOutcome runSync(AppRef& ref, const app::ApplicationSpec& spec, Desired& desired,
+    SyncOutcome runSync(AppRef& ref, const appengine::ApplicationSpec& spec, Desired& desired,
                         const SyncRequest& req, json& updates);
 
     kube::KubeClient& client;

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "sluice/app/tracking.h"
+#include "sluice/appengine/tracking.h"
 #include "sluice/cache/store.h"
 #include "sluice/runtime/runtime.h"
 #include "util.h"
@@ -33,7 +33,7 @@ void dropUnread(json& obj) {
 cache::EventHandler requeueOwner(std::shared_ptr<workqueue::Gate> gate,
                                  const std::string& controlNs) {
     auto enqueue = [gate, controlNs](const cache::ObjectPtr& obj) {
-        auto id = app::trackingIdOf(*obj);
+        auto id = appengine::trackingIdOf(*obj);
         if (!id || id->instance.empty()) return;
         auto underscore = id->instance.find('_');
         if (underscore == std::string::npos) {
@@ -48,7 +48,8 @@ cache::EventHandler requeueOwner(std::shared_ptr<workqueue::Gate> gate,
         [enqueue](const cache::ObjectPtr& oldObj, const cache::ObjectPtr& newObj) {
             enqueue(newObj);
             // An object whose tracking id changed hands: both owners re-compare.
-            if (app::trackingIdOf(*oldObj) != app::trackingIdOf(*newObj)) enqueue(oldObj);
+            if (appengine::trackingIdOf(*oldObj) != appengine::trackingIdOf(*newObj))
+                enqueue(oldObj);
         },
         enqueue};
 }
@@ -86,7 +87,7 @@ LiveState::LiveState(kube::KubeClient& client, cache::SharedInformerFactory& inf
       gate_(std::move(gate)),
       base_(base) {}
 
-app::ScopeLookup LiveState::scopeLookup() {
+appengine::ScopeLookup LiveState::scopeLookup() {
     return [this](const std::string& apiVersion, const std::string& kind) -> std::optional<bool> {
         const auto key = std::make_pair(apiVersion, kind);
         {
@@ -115,7 +116,7 @@ void LiveState::forgetUnknownKinds() {
 }
 
 std::set<kube::GroupVersionKind> LiveState::kindsOf(
-    const std::vector<json>& objects, const std::vector<app::InventoryEntry>& inventory) {
+    const std::vector<json>& objects, const std::vector<appengine::InventoryEntry>& inventory) {
     std::set<kube::GroupVersionKind> kinds;
     for (const auto& o : objects) {
         kube::GroupVersionKind gvk = kube::GroupVersionKind::of(o);
@@ -211,21 +212,22 @@ void LiveState::waitForCaches(const SyncOutcome& outcome, std::chrono::milliseco
     }
 }
 
-void LiveState::compareInto(Desired& desired, const AppRef& ref, const app::ApplicationSpec& spec,
-                            std::shared_ptr<const app::CompareMemo> memo) {
+void LiveState::compareInto(Desired& desired, const AppRef& ref,
+                            const appengine::ApplicationSpec& spec,
+                            std::shared_ptr<const appengine::CompareMemo> memo) {
     // ResourceKey has no version: remember which version each key is desired (or recorded) at.
-    std::map<app::ResourceKey, std::string> versions;
+    std::map<appengine::ResourceKey, std::string> versions;
     for (const auto& e : desired.inventory) versions.emplace(e.key(), e.version);
     for (const auto& o : desired.prepared->objects)
-        versions[app::ResourceKey::of(o)] = kube::GroupVersionKind::of(o).version;
-    app::CompareInput in;
+        versions[appengine::ResourceKey::of(o)] = kube::GroupVersionKind::of(o).version;
+    appengine::CompareInput in;
     in.instance = ref.instance;
     in.desired =
         std::shared_ptr<const std::vector<json>>(desired.prepared, &desired.prepared->objects);
     in.inventory = desired.inventory;
     in.ignore = spec.ignoreDifferences;
     in.manager = opts_.fieldManager;
-    in.live = [&](const app::ResourceKey& k) -> std::shared_ptr<const json> {
+    in.live = [&](const appengine::ResourceKey& k) -> std::shared_ptr<const json> {
         auto v = versions.find(k);
         if (v == versions.end()) return nullptr;
         return liveObject(detail::gvkOf(k.group, v->second, k.kind), k.ns, k.name);
@@ -242,7 +244,7 @@ void LiveState::compareInto(Desired& desired, const AppRef& ref, const app::Appl
     }
     in.desiredKey = desired.preparedKey;
     in.memo = std::move(memo);
-    desired.compared = app::compare(in);
+    desired.compared = appengine::compare(in);
 }
 
 }  // namespace sluice::appcontroller

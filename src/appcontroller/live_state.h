@@ -33,12 +33,12 @@ class LiveState {
 
     // Whether a kind is namespaced, as discovery says; nothing when the cluster does not serve
     // it (remembered for a few seconds).
-    app::ScopeLookup scopeLookup();
+    appengine::ScopeLookup scopeLookup();
     // CRDs were applied: kinds discovery did not know are asked for again.
     void forgetUnknownKinds();
     // The kinds of these objects and inventory entries (and Canaries, for Deployments).
     static std::set<kube::GroupVersionKind> kindsOf(
-        const std::vector<json>& objects, const std::vector<app::InventoryEntry>& inventory);
+        const std::vector<json>& objects, const std::vector<appengine::InventoryEntry>& inventory);
 
     // Informers for these kinds exist, have their handler, and have synced (bounded wait).
     // Failed: the API server refused a list or watch (RBAC), with its message.
@@ -53,8 +53,8 @@ class LiveState {
 
     // Compares desired (its prepared objects and inventory) with the caches into
     // desired.compared, reusing what memo (the Application's last compare) still holds.
-    void compareInto(Desired& desired, const AppRef& ref, const app::ApplicationSpec& spec,
-                     std::shared_ptr<const app::CompareMemo> memo);
+    void compareInto(Desired& desired, const AppRef& ref, const appengine::ApplicationSpec& spec,
+                     std::shared_ptr<const appengine::CompareMemo> memo);
 
   private:
     kube::KubeClient& client_;

@@ -41,16 +41,16 @@ std::vector<std::string> refreshAnnotationsOf(const json& object) {
     std::vector<std::string> out;
     const json& metadata = object["metadata"];
     if (!metadata.contains("annotations") || !metadata["annotations"].is_object()) return out;
-    for (const char* a : {app::kRefreshAnnotation, app::kArgoRefreshAnnotation})
+    for (const char* a : {appengine::kRefreshAnnotation, appengine::kArgoRefreshAnnotation})
         if (metadata["annotations"].contains(a)) out.push_back(a);
     return out;
 }
 
 // A comparison problem that is no exception: errors in the manifests or objects outside the
 // managed scope; "" when there is none.
-std::string preparedProblems(const Desired& d, const app::ManagedScope& scope) {
+std::string preparedProblems(const Desired& d, const appengine::ManagedScope& scope) {
     if (!d.prepared->errors.empty()) return join(d.prepared->errors, "; ");
-    return join(app::scopeViolations(d.prepared->objects, scope), "; ");
+    return join(appengine::scopeViolations(d.prepared->objects, scope), "; ");
 }
 
 }  // namespace
@@ -60,7 +60,7 @@ class ApplicationController::Impl::ReconcilePass {
     ReconcilePass(Impl& impl, const std::string& ns, const std::string& name)
         : impl_(impl),
           key_(ns + "/" + name),
-          ref_{ns, name,   key_, app::instanceName(ns, name, impl.opts.controlNamespace),
+          ref_{ns, name,   key_, appengine::instanceName(ns, name, impl.opts.controlNamespace),
                {}, nullptr},
           now_(formatRfc3339(impl.clock.wallNow())) {
         out_.record.key = key_;
@@ -75,7 +75,8 @@ class ApplicationController::Impl::ReconcilePass {
     ReconcileOutcome comparisonFailed(const std::string& error);
     bool decide();
     bool decideOperation();
-    bool resolveOperationTarget(const app::Operation& op, std::string& wanted, std::string& error);
+    bool resolveOperationTarget(const appengine::Operation& op, std::string& wanted,
+                                std::string& error);
     void decideAutomated();
     SyncRequest automatedRequest(bool continuing, bool selfHeal) const;
     void sync();
@@ -107,7 +108,7 @@ class ApplicationController::Impl::ReconcilePass {
     }
     // Compares d with the live state, with the Application's last compare as memo.
     void compare(Desired& d) {
-        std::shared_ptr<const app::CompareMemo> memo;
+        std::shared_ptr<const appengine::CompareMemo> memo;
         {
             std::lock_guard lock(impl_.mu);
             memo = impl_.apps[key_].compareMemo;
@@ -127,10 +128,10 @@ class ApplicationController::Impl::ReconcilePass {
     json updates_ = json::object();
     json conditions_;
     int64_t generation_ = 0;
-    app::ParseResult parsed_;
+    appengine::ParseResult parsed_;
     json destination_;  // spec.destination as found
     std::vector<std::string> opErrors_;
-    std::vector<app::InventoryEntry> inventory_;
+    std::vector<appengine::InventoryEntry> inventory_;
     Desired desired_;
     bool cachesPending_ = false;
     // The decision.
@@ -174,9 +175,9 @@ ReconcileOutcome ApplicationController::Impl::ReconcilePass::run() {
     compare(desired_);
     if (!decide()) return out_;
     if (syncError_.empty()) {
-        app::removeCondition(conditions_, app::kSyncError);
+        appengine::removeCondition(conditions_, appengine::kSyncError);
     } else {
-        app::setCondition(conditions_, app::kSyncError, syncError_, now_);
+        appengine::setCondition(conditions_, appengine::kSyncError, syncError_, now_);
     }
     if (req_) sync();
     writeTargetStatus();
@@ -185,13 +186,13 @@ ReconcileOutcome ApplicationController::Impl::ReconcilePass::run() {
 
 // A spec that does not parse: InvalidSpecError, nothing else is done.
 bool ApplicationController::Impl::ReconcilePass::checkSpec() {
-    parsed_ = app::parseApplication(ref_.object);
+    parsed_ = appengine::parseApplication(ref_.object);
     std::vector<std::string> specErrors;
     for (auto& e : parsed_.errors)
         (e.rfind("operation", 0) == 0 ? opErrors_ : specErrors).push_back(e);
     if (!specErrors.empty()) {
         const std::string msg = join(specErrors, "; ");
-        app::setCondition(conditions_, app::kInvalidSpecError, msg, now_);
+        appengine::setCondition(conditions_, appengine::kInvalidSpecError, msg, now_);
         withConditions();
         updates_["sync"] = currentSync("Unknown");
         impl_.store.eventOnce(ref_, kube::EventType::Warning, "InvalidSpec", msg);
@@ -203,7 +204,7 @@ bool ApplicationController::Impl::ReconcilePass::checkSpec() {
         rec.health = detail::strAt(baseline(), "/health/status"_json_pointer);
         return false;
     }
-    app::removeCondition(conditions_, app::kInvalidSpecError);
+    appengine::removeCondition(conditions_, appengine::kInvalidSpecError);
     destination_ = ref_.object["spec"].value("destination", json::object());
     impl_.store.forgetEvent(key_, "InvalidSpec");
     return true;
@@ -234,8 +235,8 @@ Clock::TimePoint ApplicationController::Impl::ReconcilePass::freshAfter(bool exp
 bool ApplicationController::Impl::ReconcilePass::resolveAndRender() {
     const auto refreshAnnotations = refreshAnnotationsOf(ref_.object);
     const auto fresh = freshAfter(!refreshAnnotations.empty());
-    inventory_ = app::parseInventory(fieldOr(baseline(), "inventory", json::array()));
-    const app::ApplicationSpec& spec = parsed_.spec;
+    inventory_ = appengine::parseInventory(fieldOr(baseline(), "inventory", json::array()));
+    const appengine::ApplicationSpec& spec = parsed_.spec;
     std::string error;
     try {
         bool fetched = false;
@@ -260,7 +261,7 @@ bool ApplicationController::Impl::ReconcilePass::resolveAndRender() {
         out_ = comparisonFailed(error);
         return false;
     }
-    app::removeCondition(conditions_, app::kComparisonError);
+    appengine::removeCondition(conditions_, appengine::kComparisonError);
     impl_.store.forgetEvent(key_, "ComparisonError");
     {
         std::lock_guard lock(impl_.mu);
@@ -273,9 +274,9 @@ bool ApplicationController::Impl::ReconcilePass::resolveAndRender() {
 // Nothing is synced or pruned on missing information: sync status Unknown, retried with backoff.
 ReconcileOutcome ApplicationController::Impl::ReconcilePass::comparisonFailed(
     const std::string& error) {
-    app::setCondition(conditions_, app::kComparisonError, error, now_);
+    appengine::setCondition(conditions_, appengine::kComparisonError, error, now_);
     // Conditions describe the present: whether a sync would fail is unknown now.
-    app::removeCondition(conditions_, app::kSyncError);
+    appengine::removeCondition(conditions_, appengine::kSyncError);
     withConditions();
     updates_["sync"] = currentSync("Unknown");
     impl_.store.eventOnce(ref_, kube::EventType::Warning, "ComparisonError", error);
@@ -337,10 +338,9 @@ bool ApplicationController::Impl::ReconcilePass::decide() {
 
 // Resolves and compares the revision an operation names when it is not the target (a manual
 // sync or rollback to another revision) into opDesired_. False: wait for the watch caches.
-bool ApplicationController::Impl::ReconcilePass::resolveOperationTarget(const app::Operation& op,
-                                                                        std::string& wanted,
-                                                                        std::string& error) {
-    const app::ApplicationSpec& spec = parsed_.spec;
+bool ApplicationController::Impl::ReconcilePass::resolveOperationTarget(
+    const appengine::Operation& op, std::string& wanted, std::string& error) {
+    const appengine::ApplicationSpec& spec = parsed_.spec;
     wanted = spec.multiSource ? join(op.revisions, ",") : op.revision;
     const std::string target = spec.multiSource ? "" : spec.source.targetRevision;
     if (wanted.empty() || wanted == desired_.revision.sha || wanted == target) return true;
@@ -376,8 +376,8 @@ bool ApplicationController::Impl::ReconcilePass::resolveOperationTarget(const ap
 
 // A requested operation (operation.sync): started, continued, or ended with its error.
 bool ApplicationController::Impl::ReconcilePass::decideOperation() {
-    const app::Operation& op = *parsed_.operation;
-    const app::ApplicationSpec& spec = parsed_.spec;
+    const appengine::Operation& op = *parsed_.operation;
+    const appengine::ApplicationSpec& spec = parsed_.spec;
     const bool continuing =
         phase_ == "Running" && fieldOr(opState(), "operation", json()) == recordedOperation(op.raw);
     if (!opErrors_.empty()) {
@@ -396,7 +396,7 @@ bool ApplicationController::Impl::ReconcilePass::decideOperation() {
     r.request.prune = op.prune;
     if (!op.syncOptions.empty()) {
         std::vector<std::string> ignored;
-        r.request.options = app::SyncOptions::parse(op.syncOptions, ignored);
+        r.request.options = appengine::SyncOptions::parse(op.syncOptions, ignored);
     } else {
         r.request.options = spec.syncPolicy.options;
     }
@@ -431,7 +431,7 @@ bool ApplicationController::Impl::ReconcilePass::decideOperation() {
 // The sync the automated policy starts (or continues) for the target revision.
 ApplicationController::Impl::SyncRequest
 ApplicationController::Impl::ReconcilePass::automatedRequest(bool continuing, bool selfHeal) const {
-    const app::ApplicationSpec& spec = parsed_.spec;
+    const appengine::ApplicationSpec& spec = parsed_.spec;
     const bool prune = spec.syncPolicy.prune;
     SyncRequest r;
     r.automated = true;
@@ -466,7 +466,7 @@ ApplicationController::Impl::ReconcilePass::automatedRequest(bool continuing, bo
 // The automated sync policy (decideAutoSync) applied.
 void ApplicationController::Impl::ReconcilePass::decideAutomated() {
     using Action = detail::AutoSyncDecision::Action;
-    const app::ApplicationSpec& spec = parsed_.spec;
+    const appengine::ApplicationSpec& spec = parsed_.spec;
     const bool prune = spec.syncPolicy.prune;
     const json& lastResult = fieldOr(opState(), "syncResult", kEmptyObject);
     const std::string lastRevision = recordedRevision(lastResult);
@@ -528,7 +528,7 @@ void ApplicationController::Impl::ReconcilePass::decideAutomated() {
 
 // Runs the sync decided on, then compares again against what it left.
 void ApplicationController::Impl::ReconcilePass::sync() {
-    const app::ApplicationSpec& spec = parsed_.spec;
+    const appengine::ApplicationSpec& spec = parsed_.spec;
     if (req_->selfHeal) {
         // Name who drifted and what, before the sync puts it back.
         const std::string msg = detail::driftMessage(desired_.compared, impl_.opts.fieldManager);
@@ -549,7 +549,7 @@ void ApplicationController::Impl::ReconcilePass::sync() {
     // Compare again against what the sync left, once the caches have seen its writes.
     if (!so.interrupted) impl_.live.waitForCaches(so, kCacheWait);
     if (updates_.contains("inventory"))
-        desired_.inventory = app::parseInventory(updates_["inventory"]);
+        desired_.inventory = appengine::parseInventory(updates_["inventory"]);
     if (impl_.live
             .ensureInformers(LiveState::kindsOf(desired_.prepared->objects, desired_.inventory),
                              kCacheWait)
@@ -560,7 +560,7 @@ void ApplicationController::Impl::ReconcilePass::sync() {
 
 // The status of the target revision: sync, source types, health, resources, conditions.
 void ApplicationController::Impl::ReconcilePass::writeTargetStatus() {
-    const app::ApplicationSpec& spec = parsed_.spec;
+    const appengine::ApplicationSpec& spec = parsed_.spec;
     json revision = revisionAndSource(ref_, spec, desired_);
     updates_["sync"] = {{"status", desired_.compared.synced ? "Synced" : "OutOfSync"}};
     for (const char* k : {"revision", "revisions"})
@@ -578,13 +578,13 @@ void ApplicationController::Impl::ReconcilePass::writeTargetStatus() {
         updates_["sourceTypes"] = nullptr;
     }
     updates_["health"] = {{"status", health::toString(desired_.compared.health)}};
-    updates_["resources"] = app::resourcesStatus(desired_.compared);
+    updates_["resources"] = appengine::resourcesStatus(desired_.compared);
     const std::string sharedWarning = join(desired_.compared.sharedResourceWarnings, "; ");
     if (sharedWarning.empty()) {
-        app::removeCondition(conditions_, app::kSharedResourceWarning);
+        appengine::removeCondition(conditions_, appengine::kSharedResourceWarning);
     } else {
         const std::string msg = sharedWarning + " (not applied by " + ref_.instance + ")";
-        app::setCondition(conditions_, app::kSharedResourceWarning, msg, now_);
+        appengine::setCondition(conditions_, appengine::kSharedResourceWarning, msg, now_);
         impl_.store.eventOnce(ref_, kube::EventType::Warning, "SharedResourceWarning", msg);
     }
     withConditions();

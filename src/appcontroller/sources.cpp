@@ -36,7 +36,8 @@ json recordedOperation(const json& operation) {
     return out;
 }
 
-json revisionAndSource(const AppRef& ref, const app::ApplicationSpec& spec, const Desired& d) {
+json revisionAndSource(const AppRef& ref, const appengine::ApplicationSpec& spec,
+                       const Desired& d) {
     const json& rawSpec = ref.object.at("spec");
     if (spec.multiSource)
         return {{"revisions", d.revisions},
@@ -57,7 +58,7 @@ std::string recordedRevision(const json& entry) {
 }
 
 Sources::Sources(kube::KubeClient& client, git::GitSource& git, const Clock& clock,
-                 const Options& opts, const BaseInformers& base, app::ScopeLookup scope,
+                 const Options& opts, const BaseInformers& base, appengine::ScopeLookup scope,
                  std::atomic<uint64_t>& gitFetches, std::atomic<uint64_t>& gitErrors)
     : client_(client),
       clock_(clock),
@@ -79,7 +80,7 @@ git::Repository Sources::repositoryFor(const std::string& repoURL) {
     return source::repositoryFromSecrets(repoURL, repositorySecrets(base_.secrets));
 }
 
-git::Revision Sources::resolveTarget(const app::Source& source, Clock::TimePoint freshAfter,
+git::Revision Sources::resolveTarget(const appengine::Source& source, Clock::TimePoint freshAfter,
                                      bool& fetched) {
     fetched = false;
     const auto key = std::make_pair(source::normaliseRepoUrl(source.repoURL) +
@@ -119,7 +120,7 @@ git::Revision Sources::resolveTarget(const app::Source& source, Clock::TimePoint
     return revision;
 }
 
-git::Revision Sources::resolveExact(const app::Source& source, const std::string& revision) {
+git::Revision Sources::resolveExact(const appengine::Source& source, const std::string& revision) {
     gitFetches_++;
     try {
         return service_->resolve(source, revision);
@@ -139,7 +140,7 @@ std::optional<std::string> Sources::defaultBranchRef(const std::string& normalis
     return it->second.revision.ref;
 }
 
-std::vector<git::Revision> Sources::resolveTargets(const app::ApplicationSpec& spec,
+std::vector<git::Revision> Sources::resolveTargets(const appengine::ApplicationSpec& spec,
                                                    Clock::TimePoint freshAfter, bool& fetched) {
     std::vector<git::Revision> out;
     fetched = false;
@@ -191,9 +192,9 @@ std::vector<source::PluginDefinition> Sources::pluginDefinitions() {
     return plugins_;
 }
 
-Desired Sources::desiredFor(const AppRef& ref, const app::ApplicationSpec& spec,
+Desired Sources::desiredFor(const AppRef& ref, const appengine::ApplicationSpec& spec,
                             const std::vector<git::Revision>& revisions,
-                            const std::vector<app::InventoryEntry>& inventory) {
+                            const std::vector<appengine::InventoryEntry>& inventory) {
     Desired d;
     d.inventory = inventory;
     for (const auto& r : revisions) d.revisions.push_back(r.sha);
@@ -215,7 +216,7 @@ Desired Sources::desiredFor(const AppRef& ref, const app::ApplicationSpec& spec,
     source::RenderedPtr rendered = service_->render(request);
     d.sourceTypes = rendered->sourceTypes;
     sourceTypes_.put(renderKey, std::make_shared<const std::vector<std::string>>(d.sourceTypes), 1);
-    auto prepared = std::make_shared<const app::PreparedObjects>(source::prepareRendered(
+    auto prepared = std::make_shared<const appengine::PreparedObjects>(source::prepareRendered(
         rendered->objects, spec.destination.namespace_, ref.instance, scope_));
     d.prepared = prepared;
     // Only a complete result is kept: a kind unknown now may be served after a CRD install.

@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "sluice/app/plan.h"
 #include "sluice/appcontroller/controller.h"
+#include "sluice/appengine/plan.h"
 #include "sluice/kube/client.h"
 #include "sluice/source/service.h"
 #include "sluice/util/clock.h"
@@ -39,16 +39,16 @@ class Sources {
     // scope: whether kinds are namespaced (LiveState::scopeLookup()), for preparing renders.
     // gitFetches, gitErrors: counted for every resolve.
     Sources(kube::KubeClient& client, git::GitSource& git, const Clock& clock, const Options& opts,
-            const BaseInformers& base, app::ScopeLookup scope, std::atomic<uint64_t>& gitFetches,
-            std::atomic<uint64_t>& gitErrors);
+            const BaseInformers& base, appengine::ScopeLookup scope,
+            std::atomic<uint64_t>& gitFetches, std::atomic<uint64_t>& gitErrors);
 
     // Every source's revision (spec.sources order), reusing a resolve that started at or after
     // freshAfter and is younger than pollInterval. fetched: some source was fetched. Throws
     // git::GitError.
-    std::vector<git::Revision> resolveTargets(const app::ApplicationSpec& spec,
+    std::vector<git::Revision> resolveTargets(const appengine::ApplicationSpec& spec,
                                               Clock::TimePoint freshAfter, bool& fetched);
     // A revision an operation names, always fetched. Throws git::GitError.
-    git::Revision resolveExact(const app::Source& source, const std::string& revision);
+    git::Revision resolveExact(const appengine::Source& source, const std::string& revision);
     // The ref HEAD of a repository (normalised URL) resolved to when last resolved; nothing
     // when unknown.
     std::optional<std::string> defaultBranchRef(const std::string& normalisedUrl);
@@ -56,9 +56,9 @@ class Sources {
     // The desired state of these revisions, rendered and prepared (not compared yet). Throws
     // git::GitError / render::RenderError; problems in the manifests are returned in
     // prepared.errors.
-    Desired desiredFor(const AppRef& ref, const app::ApplicationSpec& spec,
+    Desired desiredFor(const AppRef& ref, const appengine::ApplicationSpec& spec,
                        const std::vector<git::Revision>& revisions,
-                       const std::vector<app::InventoryEntry>& inventory);
+                       const std::vector<appengine::InventoryEntry>& inventory);
 
   private:
     struct Resolved {
@@ -69,7 +69,7 @@ class Sources {
         std::optional<git::GitError> error;
     };
 
-    git::Revision resolveTarget(const app::Source& source, Clock::TimePoint freshAfter,
+    git::Revision resolveTarget(const appengine::Source& source, Clock::TimePoint freshAfter,
                                 bool& fetched);
     git::Repository repositoryFor(const std::string& repoURL);
     source::HelmCredentials helmCredentialsFor(const std::string& repoURL);
@@ -82,7 +82,7 @@ class Sources {
     const Clock& clock_;
     const Options& opts_;
     const BaseInformers& base_;
-    const app::ScopeLookup scope_;
+    const appengine::ScopeLookup scope_;
     std::atomic<uint64_t>& gitFetches_;
     std::atomic<uint64_t>& gitErrors_;
 
@@ -91,7 +91,7 @@ class Sources {
     std::map<std::pair<std::string, std::string>, Resolved> resolved_;
     // Desired states prepared from renders, by (render key, destination namespace, instance):
     // an unchanged source is neither rendered nor prepared again on every reconcile.
-    detail::LruCache<std::shared_ptr<const app::PreparedObjects>> preparedStates_{1024};
+    detail::LruCache<std::shared_ptr<const appengine::PreparedObjects>> preparedStates_{1024};
     // Each render key's source types, so a prepared state found above needs no render.
     detail::LruCache<std::shared_ptr<const std::vector<std::string>>> sourceTypes_{4096};
     std::mutex serverInfoMu_;

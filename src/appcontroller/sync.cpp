@@ -21,14 +21,14 @@ std::string propagationPolicy(const std::string& option) {
 }
 
 // "deployment.apps/web", as kubectl and Argo CD name objects in messages.
-std::string kubectlName(const app::ResourceKey& k) {
+std::string kubectlName(const appengine::ResourceKey& k) {
     std::string kind = k.kind;
     std::transform(kind.begin(), kind.end(), kind.begin(),
                    [](unsigned char c) { return std::tolower(c); });
     return kind + (k.group.empty() ? "" : "." + k.group) + "/" + k.name;
 }
 
-std::string describeKey(const app::ResourceKey& k) {
+std::string describeKey(const appengine::ResourceKey& k) {
     return detail::describe(k.group, k.kind, k.ns, k.name);
 }
 
@@ -57,7 +57,7 @@ bool bootstrapReady(const json& obj) {
 class ApplicationController::Impl::SyncRun {
   public:
     using Impl = ApplicationController::Impl;
-    SyncRun(Impl& impl, AppRef& ref, const app::ApplicationSpec& spec, Desired& desired,
+    SyncRun(Impl& impl, AppRef& ref, const appengine::ApplicationSpec& spec, Desired& desired,
             const Impl::SyncRequest& req, json& updates)
         : impl_(impl),
           ref_(ref),
@@ -65,7 +65,7 @@ class ApplicationController::Impl::SyncRun {
           req_(req),
           updates_(updates),
           compared_(desired.compared),
-          plan_(app::planSync(compared_, req.request)),
+          plan_(appengine::planSync(compared_, req.request)),
           options_(req.request.options),
           sha_(desired.revision.sha),
           revisionRecord_(revisionAndSource(ref, spec, desired)),
@@ -116,12 +116,12 @@ class ApplicationController::Impl::SyncRun {
 
     Impl& impl_;
     AppRef& ref_;
-    const app::ApplicationSpec& spec_;
+    const appengine::ApplicationSpec& spec_;
     const Impl::SyncRequest& req_;
     json& updates_;
-    const app::CompareResult& compared_;
-    const app::SyncPlan plan_;
-    const app::SyncOptions& options_;
+    const appengine::CompareResult& compared_;
+    const appengine::SyncPlan plan_;
+    const appengine::SyncOptions& options_;
     const std::string sha_;
     const json revisionRecord_;
     const bool dryRun_;
@@ -139,8 +139,8 @@ class ApplicationController::Impl::SyncRun {
     std::vector<bool> pruned_;
     std::map<std::size_t, std::string> appliedVersion_;
     // The inventory written ahead of the applies.
-    std::vector<app::InventoryEntry> recorded_;
-    std::set<app::ResourceKey> recordedKeys_;
+    std::vector<appengine::InventoryEntry> recorded_;
+    std::set<appengine::ResourceKey> recordedKeys_;
 };
 
 void ApplicationController::Impl::SyncRun::setResult(std::size_t i, const std::string& state,
@@ -208,7 +208,7 @@ bool ApplicationController::Impl::SyncRun::recordIntent(const std::vector<std::s
             grew = true;
         }
     if (!grew) return true;
-    json inventory = {{"inventory", app::inventoryStatus(recorded_)}};
+    json inventory = {{"inventory", appengine::inventoryStatus(recorded_)}};
     if (impl_.store.writeStatus(ref_, inventory)) return true;
     so_.terminated = true;  // the user terminated the operation meanwhile
     return false;
@@ -248,10 +248,10 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::applyOne(std::s
                                                                           bool validateOnly) {
     const auto& r = compared_.resources[i];
     // A Canary's target: its replicas are the Canary controller's, never re-applied.
-    const json payload =
-        app::controlledPayload(app::applyPayload(*r.desired, r.live, spec_.ignoreDifferences,
-                                                 options_.respectIgnoreDifferences),
-                               r.live, r.controlled, impl_.opts.fieldManager);
+    const json payload = appengine::controlledPayload(
+        appengine::applyPayload(*r.desired, r.live, spec_.ignoreDifferences,
+                                options_.respectIgnoreDifferences),
+        r.live, r.controlled, impl_.opts.fieldManager);
     kube::ApplyOptions ao;
     ao.fieldManager = impl_.opts.fieldManager;
     ao.force = true;  // as Argo CD: git wins over other managers of the same fields
@@ -312,7 +312,7 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::pruneOne(std::s
         setResult(i, "Pruned", "already deleted");
         return std::nullopt;
     }
-    if (!app::isTrackedBy(*live, ref_.instance)) {
+    if (!appengine::isTrackedBy(*live, ref_.instance)) {
         setResult(i, "PruneSkipped", "no longer tracked by " + ref_.instance);
         return std::nullopt;
     }
@@ -502,7 +502,7 @@ bool ApplicationController::Impl::SyncRun::validate() {
 // Each wave is applied and pruned, then waited for (healthy) when anything comes after it.
 bool ApplicationController::Impl::SyncRun::waves() {
     for (std::size_t w = 0; w < plan_.waves.size(); ++w) {
-        const app::SyncStep& step = plan_.waves[w];
+        const appengine::SyncStep& step = plan_.waves[w];
         if (w > 0 && interruption()) return false;
         if (!recordIntent(step.apply) || !applyAll(step.apply) || !pruneAll(step.prune))
             return false;
@@ -554,14 +554,14 @@ SyncOutcome ApplicationController::Impl::SyncRun::finish(bool ok) {
     updates_["operationState"] = opState_;
 
     if (!dryRun_) {
-        updates_["inventory"] = app::inventoryStatus(detail::inventoryAfterSync(
+        updates_["inventory"] = appengine::inventoryStatus(detail::inventoryAfterSync(
             compared_, recorded_, applied_, pruned_, so_.phase == "Succeeded"));
         if (so_.phase == "Succeeded") {
             json history = ref_.status->contains("history")
-                               ? app::unpackedField((*ref_.status)["history"])
+                               ? appengine::unpackedField((*ref_.status)["history"])
                                : json::array();
-            app::appendHistory(history, revisionRecord_, req_.startedAt, finishedAt,
-                               spec_.revisionHistoryLimit);
+            appengine::appendHistory(history, revisionRecord_, req_.startedAt, finishedAt,
+                                     spec_.revisionHistoryLimit);
             updates_["history"] = std::move(history);
         }
     }
@@ -581,7 +581,8 @@ SyncOutcome ApplicationController::Impl::SyncRun::finish(bool ok) {
     return so_;
 }
 
-SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, const app::ApplicationSpec& spec,
+SyncOutcome ApplicationController::Impl::runSync(AppRef& ref,
+                                                 const appengine::ApplicationSpec& spec,
                                                  Desired& desired, const SyncRequest& req,
                                                  json& updates) {
     return SyncRun(*this, ref, spec, desired, req, updates).run();

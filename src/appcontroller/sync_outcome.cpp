@@ -39,14 +39,15 @@ SyncVerdict judgeSync(const SyncAttempt& a) {
     return v;
 }
 
-app::InventoryEntry inventoryEntryOf(const app::ResourceComparison& r) {
-    return app::InventoryEntry{r.key.group, r.version, r.key.kind, r.key.ns, r.key.name};
+appengine::InventoryEntry inventoryEntryOf(const appengine::ResourceComparison& r) {
+    return appengine::InventoryEntry{r.key.group, r.version, r.key.kind, r.key.ns, r.key.name};
 }
 
-std::vector<app::InventoryEntry> inventoryAfterSync(
-    const app::CompareResult& compared, const std::vector<app::InventoryEntry>& recorded,
-    const std::vector<bool>& applied, const std::vector<bool>& pruned, bool succeeded) {
-    std::vector<app::InventoryEntry> entries;
+std::vector<appengine::InventoryEntry> inventoryAfterSync(
+    const appengine::CompareResult& compared,
+    const std::vector<appengine::InventoryEntry>& recorded, const std::vector<bool>& applied,
+    const std::vector<bool>& pruned, bool succeeded) {
+    std::vector<appengine::InventoryEntry> entries;
     const auto& resources = compared.resources;
     if (succeeded) {
         for (std::size_t i = 0; i < resources.size(); ++i) {
@@ -56,7 +57,7 @@ std::vector<app::InventoryEntry> inventoryAfterSync(
         }
         return entries;
     }
-    std::set<app::ResourceKey> prunedKeys;
+    std::set<appengine::ResourceKey> prunedKeys;
     for (std::size_t i = 0; i < resources.size(); ++i)
         if (pruned[i]) prunedKeys.insert(resources[i].key);
     for (const auto& e : recorded)

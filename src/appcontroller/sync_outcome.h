@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "sluice/app/plan.h"
-#include "sluice/app/spec.h"
+#include "sluice/appengine/plan.h"
+#include "sluice/appengine/spec.h"
 
 namespace sluice::appcontroller::detail {
 
@@ -18,7 +18,7 @@ struct SyncAttempt {
     std::string failure;       // non-empty: why the sync failed
     bool terminal = false;     // a failure a retry cannot mend (timeout, termination)
     bool dryRun = false;
-    std::optional<app::RetryPolicy> retry;
+    std::optional<appengine::RetryPolicy> retry;
     int retryCount = 0;  // retries made before this attempt
 };
 
@@ -37,10 +37,11 @@ SyncVerdict judgeSync(const SyncAttempt& attempt);
 // unpruned; after a failure, what was recorded before (written ahead) plus whatever this
 // attempt applied, minus what it pruned, since an apply that failed on our side may still have
 // reached the server.
-std::vector<app::InventoryEntry> inventoryAfterSync(
-    const app::CompareResult& compared, const std::vector<app::InventoryEntry>& recorded,
-    const std::vector<bool>& applied, const std::vector<bool>& pruned, bool succeeded);
+std::vector<appengine::InventoryEntry> inventoryAfterSync(
+    const appengine::CompareResult& compared,
+    const std::vector<appengine::InventoryEntry>& recorded, const std::vector<bool>& applied,
+    const std::vector<bool>& pruned, bool succeeded);
 
-app::InventoryEntry inventoryEntryOf(const app::ResourceComparison& resource);
+appengine::InventoryEntry inventoryEntryOf(const appengine::ResourceComparison& resource);
 
 }  // namespace sluice::appcontroller::detail

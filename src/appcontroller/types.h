@@ -9,9 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sluice/app/plan.h"
-#include "sluice/app/spec.h"
-#include "sluice/app/status.h"
+#include "sluice/appengine/plan.h"
+#include "sluice/appengine/spec.h"
+#include "sluice/appengine/status.h"
 #include "sluice/cache/informer.h"
 #include "sluice/git/git.h"
 #include "sluice/kube/types.h"
@@ -20,7 +20,8 @@ namespace sluice::appcontroller {
 
 using nlohmann::json;
 
-inline const kube::GroupVersionKind kApplicationGvk{app::kGroup, app::kVersion, app::kKind};
+inline const kube::GroupVersionKind kApplicationGvk{appengine::kGroup, appengine::kVersion,
+                                                    appengine::kKind};
 // Canaries (the Canary controller's kind): a Deployment one targets is scaled by it.
 inline const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"};
 
@@ -37,7 +38,7 @@ struct AppRef {
     std::string ns;
     std::string name;
     std::string key;       // "ns/name"
-    std::string instance;  // app::instanceName()
+    std::string instance;  // appengine::instanceName()
     json object;           // the Application without its status (cache plus our pending writes)
     std::shared_ptr<const json> status;  // its status as the server holds it (never null)
 };
@@ -49,15 +50,15 @@ struct Desired {
     git::Revision revision;
     std::vector<std::string> revisions;
     std::vector<std::string> sourceTypes;  // status.sourceType(s)
-    std::shared_ptr<const app::PreparedObjects> prepared;
+    std::shared_ptr<const appengine::PreparedObjects> prepared;
     std::string preparedKey;  // identifies prepared's content; "" when it has errors
-    app::CompareResult compared;
-    std::vector<app::InventoryEntry> inventory;  // the inventory compared against
+    appengine::CompareResult compared;
+    std::vector<appengine::InventoryEntry> inventory;  // the inventory compared against
 };
 
 // What Argo CD records of a revision in sync, syncResult and history: {revision, source} for
 // one source, {revisions, sources} for several.
-json revisionAndSource(const AppRef& ref, const app::ApplicationSpec& spec, const Desired& d);
+json revisionAndSource(const AppRef& ref, const appengine::ApplicationSpec& spec, const Desired& d);
 // The operation as operationState.operation records it: sync.source(s) without credentials.
 json recordedOperation(const json& operation);
 // The revision a syncResult or history entry records, as Desired::revision.sha spells it.
@@ -68,7 +69,7 @@ struct SyncOutcome {
     std::string phase;  // Running (retry pending or interrupted), Succeeded, Failed, Error
     std::string message;
     json resources = json::array();  // syncResult.resources
-    std::vector<app::InventoryEntry> inventory;
+    std::vector<appengine::InventoryEntry> inventory;
     bool interrupted = false;  // controller shutdown between waves
     bool terminated = false;   // the user asked for it
     bool retryScheduled = false;

@@ -13,8 +13,8 @@
 
 #include "impl.h"
 #include "sluice/cache/store.h"
-#include "sluice/prometheus/builtin.h"
-#include "sluice/prometheus/metric_template.h"
+#include "sluice/metricprovider/builtin.h"
+#include "sluice/metricprovider/metric_template.h"
 #include "sluice/router/apply.h"
 #include "sluice/router/router.h"
 #include "sluice/runtime/runtime.h"
@@ -40,13 +40,14 @@ class Refused : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-kube::EventType toKube(canary::EventType type) {
-    return type == canary::EventType::Warning ? kube::EventType::Warning : kube::EventType::Normal;
+kube::EventType toKube(canaryengine::EventType type) {
+    return type == canaryengine::EventType::Warning ? kube::EventType::Warning
+                                                    : kube::EventType::Normal;
 }
 
 struct Checks {
-    std::map<std::string, canary::MetricResult> metrics;
-    std::map<std::string, canary::WebhookResult> webhooks;
+    std::map<std::string, canaryengine::MetricResult> metrics;
+    std::map<std::string, canaryengine::WebhookResult> webhooks;
     bool any = false;
 };
 
@@ -85,10 +86,11 @@ struct CanaryController::Impl {
     void writeStatus(const std::string& key, json& object, const json& status);
     // Removes request annotations (a merge patch with null values).
     void removeRequests(const std::string& key, const json& object,
-                        const std::vector<canary::ManualAction>& actions, const json& status);
+                        const std::vector<canaryengine::ManualAction>& actions, const json& status);
     // Remembers what a write answered, for reconciles that run before the cache shows it.
     void remember(const std::string& key, const json& response, const json& status);
-    std::shared_ptr<prometheus::MetricProvider> providerFor(const prometheus::ClientOptions& o);
+    std::shared_ptr<metricprovider::MetricProvider> providerFor(
+        const metricprovider::ClientOptions& o);
 
     kube::KubeClient& client;
     cache::SharedInformerFactory& informers;
@@ -110,7 +112,7 @@ struct CanaryController::Impl {
     std::mutex mu;                         // guards the maps below
     std::map<std::string, Checks> checks;  // by Canary uid: results for the next step
     std::map<std::string, std::string> uidByKey;
-    std::map<std::string, std::shared_ptr<prometheus::MetricProvider>> providers;
+    std::map<std::string, std::shared_ptr<metricprovider::MetricProvider>> providers;
 
     struct Counters {
         std::atomic<uint64_t> reconciles{0}, errors{0}, statusWrites{0}, metricQueries{0},
@@ -127,32 +129,32 @@ struct CanaryController::Impl::MetricCheck {
     const std::string& ns;  // the Canary's (and a template's, unless it names another)
 
     struct Source {
-        prometheus::ClientOptions client;
+        metricprovider::ClientOptions client;
         std::optional<std::string> templateQuery;
         std::string error;  // the metric cannot be queried
     };
 
-    canary::MetricResult run(const canary::MetricSpec& metric,
-                             const prometheus::TemplateModel& model, const std::string& provider,
-                             const std::string& defaultServer) {
+    canaryengine::MetricResult run(const canaryengine::MetricSpec& metric,
+                                   const metricprovider::TemplateModel& model,
+                                   const std::string& provider, const std::string& defaultServer) {
         Source source = sourceOf(metric, defaultServer);
-        if (!source.error.empty()) return canary::MetricResult::queryError(source.error);
+        if (!source.error.empty()) return canaryengine::MetricResult::queryError(source.error);
         source.client.timeout = c.opts.metricsTimeout;
-        prometheus::RenderResult query = prometheus::analysisQuery(
+        metricprovider::RenderResult query = metricprovider::analysisQuery(
             metric, provider, model, source.templateQuery ? &*source.templateQuery : nullptr);
-        if (!query.ok()) return canary::MetricResult::queryError(query.error);
-        std::shared_ptr<prometheus::MetricProvider> server;
+        if (!query.ok()) return canaryengine::MetricResult::queryError(query.error);
+        std::shared_ptr<metricprovider::MetricProvider> server;
         try {
             server = c.providerFor(source.client);
         } catch (const std::exception& e) {
-            return canary::MetricResult::queryError(e.what());
+            return canaryengine::MetricResult::queryError(e.what());
         }
         c.counters.metricQueries++;
         return server->query(query.query);
     }
 
     // A missing MetricTemplate leaves the default server and the metric's own query.
-    Source sourceOf(const canary::MetricSpec& metric, const std::string& defaultServer) {
+    Source sourceOf(const canaryengine::MetricSpec& metric, const std::string& defaultServer) {
         Source source;
         source.client.address = defaultServer;
         if (!metric.templateRef) return source;
@@ -171,16 +173,16 @@ struct CanaryController::Impl::MetricCheck {
             return source;
         }
         if (!tmpl) return source;
-        auto parsed = prometheus::parseMetricTemplate(*tmpl);
+        auto parsed = metricprovider::parseMetricTemplate(*tmpl);
         if (!parsed.ok()) return failed(join(parsed.errors, "; "));
-        const prometheus::MetricTemplateProvider& p = parsed.metricTemplate.provider;
-        prometheus::SecretDataResult secret;
+        const metricprovider::MetricTemplateProvider& p = parsed.metricTemplate.provider;
+        metricprovider::SecretDataResult secret;
         if (!p.secretName.empty()) {
             secret = secretData(tns, p.secretName);
             if (!secret.ok()) return failed(secret.error);
         }
-        auto co = prometheus::clientOptionsFor(p, defaultServer,
-                                               p.secretName.empty() ? nullptr : &secret.data);
+        auto co = metricprovider::clientOptionsFor(p, defaultServer,
+                                                   p.secretName.empty() ? nullptr : &secret.data);
         if (!co.ok()) return failed(co.error);
         source.client = co.options;
         source.templateQuery = parsed.metricTemplate.query;
@@ -188,15 +190,16 @@ struct CanaryController::Impl::MetricCheck {
     }
 
     // The decoded data of a template provider's Secret (its error names the Secret).
-    prometheus::SecretDataResult secretData(const std::string& tns, const std::string& secretName) {
-        prometheus::SecretDataResult out;
+    metricprovider::SecretDataResult secretData(const std::string& tns,
+                                                const std::string& secretName) {
+        metricprovider::SecretDataResult out;
         try {
             auto secret = c.getOptional(kSecretGvk, tns, secretName);
             if (!secret) {
                 out.error = "Secret " + secretName + " not found";
                 return out;
             }
-            out = prometheus::decodeSecretData(*secret);
+            out = metricprovider::decodeSecretData(*secret);
             if (!out.ok()) out.error = "Secret " + secretName + ": " + out.error;
         } catch (const std::exception& e) {
             out.error = "reading Secret " + secretName + ": " + e.what();
@@ -213,8 +216,8 @@ struct CanaryController::Impl::Round {
     const std::string& ns;
     const std::string& name;
     const json& object;  // the Canary (for Events and owner references)
-    const canary::CanarySpec& spec;
-    const canary::CanaryStatus& next;  // the status the decision leads to
+    const canaryengine::CanarySpec& spec;
+    const canaryengine::CanaryStatus& next;  // the status the decision leads to
     const router::Router* router = nullptr;
     const router::RouteContext* ctx = nullptr;
     std::string provider;
@@ -248,7 +251,7 @@ struct CanaryController::Impl::Round {
                                 ro);
     }
 
-    void operator()(const canary::action::InitializePrimary& a) {
+    void operator()(const canaryengine::action::InitializePrimary& a) {
         json target = requireTarget();
         if (podTemplateHash(target) != a.templateHash)
             throw Refused("target " + spec.targetRef.name + " changed before initialization");
@@ -262,7 +265,7 @@ struct CanaryController::Impl::Round {
             c.client.apply(router::withOwner(router::buildService(*ctx, role), *ctx), ao);
     }
 
-    void operator()(const canary::action::ScaleTarget& a) {
+    void operator()(const canaryengine::action::ScaleTarget& a) {
         json target = requireTarget();
         if (target.contains("spec") && target["spec"].contains("replicas") &&
             target["spec"]["replicas"] == a.replicas)
@@ -274,9 +277,9 @@ struct CanaryController::Impl::Round {
                        patch.dump(), po);
     }
 
-    void operator()(const canary::action::SetWeights& a) { setWeights(a.primary, a.canary); }
+    void operator()(const canaryengine::action::SetWeights& a) { setWeights(a.primary, a.canary); }
 
-    void operator()(const canary::action::CopyTargetToPrimary& a) {
+    void operator()(const canaryengine::action::CopyTargetToPrimary& a) {
         json target = requireTarget();
         if (podTemplateHash(target) != a.templateHash)
             throw Refused("target " + spec.targetRef.name +
@@ -287,32 +290,33 @@ struct CanaryController::Impl::Round {
         applyPrimary(target, replicas);
     }
 
-    void operator()(const canary::action::CallWebhooks& a) {
-        const canary::Event* event =
-            a.type == canary::WebhookType::Event && a.event ? &*a.event : nullptr;
-        for (const canary::WebhookSpec* hook : spec.webhooksOfType(a.type)) {
-            WebhookRequest req{hook->name, hook->url,
-                               std::chrono::duration_cast<std::chrono::milliseconds>(hook->timeout),
-                               detail::webhookPayload(ns, name, next, *hook, event,
-                                                      event ? c.clock.wallNow() : canary::Time())};
-            canary::WebhookResult result = c.webhooks->call(req);
+    void operator()(const canaryengine::action::CallWebhooks& a) {
+        const canaryengine::Event* event =
+            a.type == canaryengine::WebhookType::Event && a.event ? &*a.event : nullptr;
+        for (const canaryengine::WebhookSpec* hook : spec.webhooksOfType(a.type)) {
+            WebhookRequest req{
+                hook->name, hook->url,
+                std::chrono::duration_cast<std::chrono::milliseconds>(hook->timeout),
+                detail::webhookPayload(ns, name, next, *hook, event,
+                                       event ? c.clock.wallNow() : canaryengine::Time())};
+            canaryengine::WebhookResult result = c.webhooks->call(req);
             c.counters.webhookCalls++;
-            if (result.outcome != canary::WebhookOutcome::Succeeded)
+            if (result.outcome != canaryengine::WebhookOutcome::Succeeded)
                 spdlog::info("canary {}/{}: {} webhook {} failed: {}", ns, name,
-                             canary::toString(a.type), hook->name, result.message);
-            if (a.type == canary::WebhookType::Event) continue;  // nothing waits for it
+                             canaryengine::toString(a.type), hook->name, result.message);
+            if (a.type == canaryengine::WebhookType::Event) continue;  // nothing waits for it
             results.webhooks[hook->name] = std::move(result);
             results.any = true;
         }
     }
 
-    void operator()(const canary::action::RunMetricChecks&) {
+    void operator()(const canaryengine::action::RunMetricChecks&) {
         // Flagger's spec.metricsServer overrides the controller's default server.
         const std::string& server =
             spec.metricsServer.empty() ? c.opts.metricsServer : spec.metricsServer;
         MetricCheck check{c, ns};
-        for (const canary::MetricSpec& metric : spec.analysis.metrics) {
-            canary::MetricResult r =
+        for (const canaryengine::MetricSpec& metric : spec.analysis.metrics) {
+            canaryengine::MetricResult r =
                 check.run(metric, detail::templateModel(ns, name, spec, metric), provider, server);
             if (!r.hasValue())
                 spdlog::info("canary {}/{}: metric {}: no value: {}", ns, name, metric.name,
@@ -322,8 +326,8 @@ struct CanaryController::Impl::Round {
         results.any = true;
     }
 
-    void operator()(const canary::action::EmitEvent& a) {
-        spdlog::info("canary {}/{}: {} {}: {}", ns, name, canary::toString(a.event.type),
+    void operator()(const canaryengine::action::EmitEvent& a) {
+        spdlog::info("canary {}/{}: {} {}: {}", ns, name, canaryengine::toString(a.event.type),
                      a.event.reason, a.event.message);
         c.events->record(object, toKube(a.event.type), a.event.reason, a.event.message);
     }
@@ -455,8 +459,8 @@ std::optional<json> CanaryController::Impl::getOptional(const kube::GroupVersion
     }
 }
 
-std::shared_ptr<prometheus::MetricProvider> CanaryController::Impl::providerFor(
-    const prometheus::ClientOptions& o) {
+std::shared_ptr<metricprovider::MetricProvider> CanaryController::Impl::providerFor(
+    const metricprovider::ClientOptions& o) {
     std::string key = o.address;
     key += '\n';
     key += o.credentials.bearerToken + '\n' + o.credentials.username + '\n' +
@@ -496,11 +500,11 @@ void CanaryController::Impl::remember(const std::string& key, const json& respon
 }
 
 void CanaryController::Impl::removeRequests(const std::string& key, const json& object,
-                                            const std::vector<canary::ManualAction>& actions,
+                                            const std::vector<canaryengine::ManualAction>& actions,
                                             const json& status) {
     json annotations = json::object();
-    for (canary::ManualAction action : actions)
-        annotations[std::string(canary::annotationOf(action))] = nullptr;
+    for (canaryengine::ManualAction action : actions)
+        annotations[std::string(canaryengine::annotationOf(action))] = nullptr;
     json patch = {{"metadata", {{"annotations", annotations}}}};
     kube::PatchOptions po;
     po.fieldManager = opts.fieldManager;
@@ -510,18 +514,18 @@ void CanaryController::Impl::removeRequests(const std::string& key, const json& 
 }
 
 // ------------------------------------------------------------------------------------------
-// One reconcile: read the Canary -> observe (the engine's input) -> canary::step -> carry out
+// One reconcile: read the Canary -> observe (the engine's input) -> canaryengine::step -> carry out
 // the actions -> write the status.
 
 // What a reconcile observed of a Canary: its parsed spec, the engine's input, and the router
 // the actions move traffic with.
 struct CanaryController::Impl::Observed {
-    canary::CanarySpec spec;
+    canaryengine::CanarySpec spec;
     std::vector<std::string> errors;  // spec errors: the engine only reports them
     std::unique_ptr<router::Router> router;
     std::optional<router::RouteContext> ctx;
     std::string provider;
-    canary::Observation obs;
+    canaryengine::Observation obs;
 };
 
 struct CanaryController::Impl::Reconciler {
@@ -540,18 +544,18 @@ struct CanaryController::Impl::Reconciler {
         const json rawStatus = object->contains("status") && (*object)["status"].is_object()
                                    ? (*object)["status"]
                                    : json::object();
-        auto statusParse = canary::parseCanaryStatus(rawStatus);
+        auto statusParse = canaryengine::parseCanaryStatus(rawStatus);
         if (!statusParse.errors.empty())
             spdlog::warn("canary {}: unreadable status fields: {}", key,
                          join(statusParse.errors, "; "));
-        const canary::CanaryStatus& status = statusParse.status;
-        const canary::Time now = c.clock.wallNow();
+        const canaryengine::CanaryStatus& status = statusParse.status;
+        const canaryengine::Time now = c.clock.wallNow();
 
         Observed seen = observe(*object, takeChecks());
-        canary::Decision decision = seen.errors.empty()
-                                        ? canary::step(seen.spec, status, seen.obs, now)
-                                        : canary::rejectInvalidSpec(status, seen.errors, now);
-        std::vector<canary::ManualAction> removed;
+        canaryengine::Decision decision =
+            seen.errors.empty() ? canaryengine::step(seen.spec, status, seen.obs, now)
+                                : canaryengine::rejectInvalidSpec(status, seen.errors, now);
+        std::vector<canaryengine::ManualAction> removed;
         decision = carryOut(*object, seen, std::move(decision), removed);
         if (seen.errors.empty() && seen.router && seen.ctx) healRoutes(*object, seen, decision);
         writeResults(*object, rawStatus, status.phase, decision, std::move(removed));
@@ -621,8 +625,8 @@ struct CanaryController::Impl::Reconciler {
     // requests: the engine's input. Spec errors stop it short of reading the cluster.
     Observed observe(const json& object, Checks previous) {
         Observed seen;
-        canary::SpecParseResult parsed =
-            canary::parseCanarySpec(object.value("spec", json::object()));
+        canaryengine::SpecParseResult parsed =
+            canaryengine::parseCanarySpec(object.value("spec", json::object()));
         seen.spec = std::move(parsed.spec);
         seen.errors = std::move(parsed.errors);
         if (seen.errors.empty()) {
@@ -673,8 +677,9 @@ struct CanaryController::Impl::Reconciler {
     // once (the "next step" of its contract) rather than a requeue later: a breach is acted on
     // in the reconcile that measured it. Bounded; results of the last pass wait for the next
     // reconcile. `removed` gathers the request annotations the decisions took.
-    canary::Decision carryOut(const json& object, const Observed& seen, canary::Decision decision,
-                              std::vector<canary::ManualAction>& removed) {
+    canaryengine::Decision carryOut(const json& object, const Observed& seen,
+                                    canaryengine::Decision decision,
+                                    std::vector<canaryengine::ManualAction>& removed) {
         Checks results;
         for (int pass = 0;; ++pass) {
             removed.insert(removed.end(), decision.removeRequests.begin(),
@@ -682,12 +687,12 @@ struct CanaryController::Impl::Reconciler {
             results = runActions(object, seen, decision);
             if (!results.metrics.empty()) out.record.metrics = results.metrics;
             if (!results.any || !seen.errors.empty() || pass >= 2) break;
-            canary::Observation judged = seen.obs;
+            canaryengine::Observation judged = seen.obs;
             judged.metrics = results.metrics;
             judged.webhooks = results.webhooks;
             judged.requests.clear();  // taken by the first pass
-            const canary::CanaryStatus current = decision.status;
-            decision = canary::step(seen.spec, current, judged, c.clock.wallNow());
+            const canaryengine::CanaryStatus current = decision.status;
+            decision = canaryengine::step(seen.spec, current, judged, c.clock.wallNow());
         }
         if (results.any) {
             std::lock_guard lock(c.mu);
@@ -696,7 +701,8 @@ struct CanaryController::Impl::Reconciler {
         return decision;
     }
 
-    Checks runActions(const json& object, const Observed& seen, const canary::Decision& decision) {
+    Checks runActions(const json& object, const Observed& seen,
+                      const canaryengine::Decision& decision) {
         Round round{c,
                     ns,
                     name,
@@ -707,8 +713,8 @@ struct CanaryController::Impl::Reconciler {
                     seen.ctx ? &*seen.ctx : nullptr,
                     seen.provider,
                     {}};
-        for (const canary::Action& action : decision.actions) {
-            out.record.actions.push_back(canary::describe(action));
+        for (const canaryengine::Action& action : decision.actions) {
+            out.record.actions.push_back(canaryengine::describe(action));
             std::visit(round, action);
         }
         return std::move(round.results);
@@ -716,7 +722,8 @@ struct CanaryController::Impl::Reconciler {
 
     // Re-applies the routing objects when their live weights differ from the status' (edited
     // or deleted by someone else).
-    void healRoutes(const json& object, const Observed& seen, const canary::Decision& decision) {
+    void healRoutes(const json& object, const Observed& seen,
+                    const canaryengine::Decision& decision) {
         const std::optional<router::Weights> want = detail::weightsToKeep(decision, seen.obs);
         if (!want) return;
         const router::RouteContext& ctx = *seen.ctx;
@@ -740,30 +747,32 @@ struct CanaryController::Impl::Reconciler {
     // Writes the status when it changed, then removes the requests the decisions took (once
     // their outcome is in the status: a failed removal leaves a request that the status now
     // marks as stale), and fills in the record.
-    void writeResults(json& object, const json& rawStatus, canary::Phase before,
-                      const canary::Decision& decision, std::vector<canary::ManualAction> removed) {
+    void writeResults(json& object, const json& rawStatus, canaryengine::Phase before,
+                      const canaryengine::Decision& decision,
+                      std::vector<canaryengine::ManualAction> removed) {
         ReconcileRecord& rec = out.record;
-        const canary::Phase phase = decision.status.phase;
+        const canaryengine::Phase phase = decision.status.phase;
         json newStatus = detail::mergeStatus(rawStatus, decision.status);
         if (newStatus != rawStatus) {
             c.writeStatus(key, object, newStatus);
             rec.statusWritten = true;
             if (phase != before) {
-                spdlog::info("canary {}: phase {} -> {}", key,
-                             before == canary::Phase::None ? "(none)" : canary::toString(before),
-                             canary::toString(phase));
-                if (phase == canary::Phase::Succeeded) c.counters.promotions++;
-                if (phase == canary::Phase::Failed) c.counters.rollbacks++;
+                spdlog::info(
+                    "canary {}: phase {} -> {}", key,
+                    before == canaryengine::Phase::None ? "(none)" : canaryengine::toString(before),
+                    canaryengine::toString(phase));
+                if (phase == canaryengine::Phase::Succeeded) c.counters.promotions++;
+                if (phase == canaryengine::Phase::Failed) c.counters.rollbacks++;
             }
         }
         std::sort(removed.begin(), removed.end());
         removed.erase(std::unique(removed.begin(), removed.end()), removed.end());
         if (!removed.empty()) {
             c.removeRequests(key, object, removed, newStatus);
-            for (canary::ManualAction action : removed)
-                rec.requestsRemoved.push_back(std::string(canary::annotationOf(action)));
+            for (canaryengine::ManualAction action : removed)
+                rec.requestsRemoved.push_back(std::string(canaryengine::annotationOf(action)));
         }
-        rec.phase = std::string(canary::toString(phase));
+        rec.phase = std::string(canaryengine::toString(phase));
         rec.canaryWeight = decision.status.canaryWeight;
         rec.requeueAfter = std::max(std::chrono::seconds(1), decision.requeueAfter);
         out.requeueAfter = rec.requeueAfter;

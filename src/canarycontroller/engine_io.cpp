@@ -11,7 +11,7 @@ using nlohmann::json;
 
 namespace {
 
-// The status fields the engine owns (canary::toJson writes a subset of them: the others are
+// The status fields the engine owns (canaryengine::toJson writes a subset of them: the others are
 // removed when the engine clears them). Anything else in the status is left alone.
 const char* const kEngineStatusFields[] = {
     "phase",
@@ -35,25 +35,26 @@ const char* const kEngineStatusFields[] = {
 
 }  // namespace
 
-std::vector<canary::ManualRequest> manualRequests(const json& canary) {
-    std::vector<canary::ManualRequest> out;
+std::vector<canaryengine::ManualRequest> manualRequests(const json& canary) {
+    std::vector<canaryengine::ManualRequest> out;
     static const json::json_pointer kAnnotations("/metadata/annotations");
     if (!canary.contains(kAnnotations) || !canary.at(kAnnotations).is_object()) return out;
     const json& annotations = canary.at(kAnnotations);
-    for (canary::ManualAction action : {canary::ManualAction::Promote, canary::ManualAction::Abort,
-                                        canary::ManualAction::Retry}) {
-        auto it = annotations.find(std::string(canary::annotationOf(action)));
+    for (canaryengine::ManualAction action :
+         {canaryengine::ManualAction::Promote, canaryengine::ManualAction::Abort,
+          canaryengine::ManualAction::Retry}) {
+        auto it = annotations.find(std::string(canaryengine::annotationOf(action)));
         if (it == annotations.end()) continue;
-        canary::ManualRequest request;
+        canaryengine::ManualRequest request;
         request.action = action;
         request.value = it->is_string() ? it->get<std::string>() : it->dump();
-        if (it->is_string()) request.requestedAt = canary::parseTimestamp(request.value);
+        if (it->is_string()) request.requestedAt = canaryengine::parseTimestamp(request.value);
         out.push_back(std::move(request));
     }
     return out;
 }
 
-std::string unsupportedTarget(const canary::ObjectRef& targetRef) {
+std::string unsupportedTarget(const canaryengine::ObjectRef& targetRef) {
     if (targetRef.kind == "Deployment" &&
         (targetRef.apiVersion.empty() || targetRef.apiVersion == "apps/v1"))
         return "";
@@ -61,17 +62,17 @@ std::string unsupportedTarget(const canary::ObjectRef& targetRef) {
            targetRef.apiVersion + " " + targetRef.kind;
 }
 
-json mergeStatus(const json& written, const canary::CanaryStatus& status) {
+json mergeStatus(const json& written, const canaryengine::CanaryStatus& status) {
     json merged = written;
     for (const char* field : kEngineStatusFields) merged.erase(field);
-    merged.update(canary::toJson(status));
+    merged.update(canaryengine::toJson(status));
     return merged;
 }
 
-prometheus::TemplateModel templateModel(const std::string& ns, const std::string& name,
-                                        const canary::CanarySpec& spec,
-                                        const canary::MetricSpec& metric) {
-    prometheus::TemplateModel model;
+metricprovider::TemplateModel templateModel(const std::string& ns, const std::string& name,
+                                            const canaryengine::CanarySpec& spec,
+                                            const canaryengine::MetricSpec& metric) {
+    metricprovider::TemplateModel model;
     model.name = name;
     model.namespaceName = ns;
     model.target = spec.targetRef.name;
@@ -82,17 +83,17 @@ prometheus::TemplateModel templateModel(const std::string& ns, const std::string
 }
 
 json webhookPayload(const std::string& ns, const std::string& name,
-                    const canary::CanaryStatus& next, const canary::WebhookSpec& hook,
-                    const canary::Event* event, canary::Time now) {
+                    const canaryengine::CanaryStatus& next, const canaryengine::WebhookSpec& hook,
+                    const canaryengine::Event* event, canaryengine::Time now) {
     json payload = {{"name", name},
                     {"namespace", ns},
-                    {"phase", std::string(canary::toString(next.phase))},
+                    {"phase", std::string(canaryengine::toString(next.phase))},
                     {"checksum", next.lastAppliedSpec}};
     if (hook.metadata.is_object() && !hook.metadata.empty()) payload["metadata"] = hook.metadata;
     if (event) {
         json metadata = payload.value("metadata", json::object());
         metadata["eventMessage"] = event->message;
-        metadata["eventType"] = std::string(canary::toString(event->type));
+        metadata["eventType"] = std::string(canaryengine::toString(event->type));
         metadata["eventReason"] = event->reason;
         metadata["timestamp"] = std::to_string(
             std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
@@ -101,17 +102,18 @@ json webhookPayload(const std::string& ns, const std::string& name,
     return payload;
 }
 
-std::optional<router::Weights> weightsToKeep(const canary::Decision& decision,
-                                             const canary::Observation& observation) {
+std::optional<router::Weights> weightsToKeep(const canaryengine::Decision& decision,
+                                             const canaryengine::Observation& observation) {
     // Routes exist once the primary was initialised; this round's own weights are fresh.
-    const canary::Phase phase = decision.status.phase;
-    if (phase == canary::Phase::None || phase == canary::Phase::Initializing) return std::nullopt;
+    const canaryengine::Phase phase = decision.status.phase;
+    if (phase == canaryengine::Phase::None || phase == canaryengine::Phase::Initializing)
+        return std::nullopt;
     // While the target keeps serving for a primary that is not ready, the engine decides
     // where traffic goes.
     if (decision.status.targetKeptServing) return std::nullopt;
-    for (const canary::Action& a : decision.actions) {
-        if (std::holds_alternative<canary::action::SetWeights>(a) ||
-            std::holds_alternative<canary::action::InitializePrimary>(a))
+    for (const canaryengine::Action& a : decision.actions) {
+        if (std::holds_alternative<canaryengine::action::SetWeights>(a) ||
+            std::holds_alternative<canaryengine::action::InitializePrimary>(a))
             return std::nullopt;
     }
     // The status records the weights last set.

@@ -6,48 +6,50 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sluice/canary/engine.h"
-#include "sluice/prometheus/query_template.h"
+#include "sluice/canaryengine/engine.h"
+#include "sluice/metricprovider/query_template.h"
 #include "sluice/router/context.h"
 
 namespace sluice::canarycontroller::detail {
 
 // Existence, desired and ready replicas, and rollout completion of a Deployment (nullopt: it
 // does not exist).
-canary::WorkloadObservation observeDeployment(const std::optional<nlohmann::json>& deployment);
+canaryengine::WorkloadObservation observeDeployment(
+    const std::optional<nlohmann::json>& deployment);
 // spec.replicas (1 when unset).
 int specReplicas(const nlohmann::json& deployment);
 
 // --- the engine's inputs and outputs as the Canary object holds them (engine_io.cpp) -------
 
 // The request annotations (kubectl sluice canary promote|abort|retry) on a Canary.
-std::vector<canary::ManualRequest> manualRequests(const nlohmann::json& canary);
+std::vector<canaryengine::ManualRequest> manualRequests(const nlohmann::json& canary);
 
 // "" when the Canary's target is a kind the controller delivers (apps/v1 Deployment), else
 // the spec error saying it is not.
-std::string unsupportedTarget(const canary::ObjectRef& targetRef);
+std::string unsupportedTarget(const canaryengine::ObjectRef& targetRef);
 
 // The Canary's status as written with the engine's fields replaced by `status`: fields the
 // engine cleared are removed, fields of others are kept.
-nlohmann::json mergeStatus(const nlohmann::json& written, const canary::CanaryStatus& status);
+nlohmann::json mergeStatus(const nlohmann::json& written, const canaryengine::CanaryStatus& status);
 
 // What a metric's query may name ({{ target }}, {{ service }}, {{ variables.KEY }}...); the
-// interval is the metric's (prometheus::analysisQuery fills it in).
-prometheus::TemplateModel templateModel(const std::string& ns, const std::string& name,
-                                        const canary::CanarySpec& spec,
-                                        const canary::MetricSpec& metric);
+// interval is the metric's (metricprovider::analysisQuery fills it in).
+metricprovider::TemplateModel templateModel(const std::string& ns, const std::string& name,
+                                            const canaryengine::CanarySpec& spec,
+                                            const canaryengine::MetricSpec& metric);
 
 // The body POSTed to a webhook (Flagger's CanaryWebhookPayload) for the status a decision
 // leads to. An event hook also gets the event and `now` (Unix milliseconds) in its metadata.
 nlohmann::json webhookPayload(const std::string& ns, const std::string& name,
-                              const canary::CanaryStatus& next, const canary::WebhookSpec& hook,
-                              const canary::Event* event, canary::Time now);
+                              const canaryengine::CanaryStatus& next,
+                              const canaryengine::WebhookSpec& hook,
+                              const canaryengine::Event* event, canaryengine::Time now);
 
 // The weights the routes must already have after a decision that sets none (the status'
 // canaryWeight), to repair routes someone else edited or deleted. nullopt when they are not to
 // be checked: no routes yet, this decision sets weights itself, the target serves in place of
 // the primary, or the side that would get traffic is not ready.
-std::optional<router::Weights> weightsToKeep(const canary::Decision& decision,
-                                             const canary::Observation& observation);
+std::optional<router::Weights> weightsToKeep(const canaryengine::Decision& decision,
+                                             const canaryengine::Observation& observation);
 
 }  // namespace sluice::canarycontroller::detail

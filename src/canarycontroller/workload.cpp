@@ -99,8 +99,8 @@ json primaryDeploymentFor(const json& target, const std::string& primaryName,
 
 namespace detail {
 
-canary::WorkloadObservation observeDeployment(const std::optional<json>& deployment) {
-    canary::WorkloadObservation w;
+canaryengine::WorkloadObservation observeDeployment(const std::optional<json>& deployment) {
+    canaryengine::WorkloadObservation w;
     if (!deployment) return w;
     const json& d = *deployment;
     w.exists = true;

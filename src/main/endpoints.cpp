@@ -46,7 +46,7 @@ std::vector<server::Route> probeRoutes(ProcessState& state) {
 std::vector<server::Route> metricsRoutes(ControllerMetrics& metrics) {
     return {
         {"GET", "/metrics", [&metrics](const server::Request&) {
-             return server::Response{200, metrics::kExpositionContentType, metrics.exposition()};
+             return server::Response{200, telemetry::kExpositionContentType, metrics.exposition()};
          }}};
 }
 
@@ -63,7 +63,7 @@ void WebhookReceiver::setController(appcontroller::ApplicationController* contro
     controller_ = controller;
 }
 
-webhook::Secrets WebhookReceiver::secrets(bool forceReload) {
+gitwebhook::Secrets WebhookReceiver::secrets(bool forceReload) {
     std::lock_guard lock(mu_);
     auto now = std::chrono::steady_clock::now();
     if (haveCache_ && !forceReload && now - cachedAt_ < std::chrono::seconds(5)) return cached_;
@@ -83,7 +83,7 @@ webhook::Secrets WebhookReceiver::secrets(bool forceReload) {
     } catch (const kube::ApiError& e) {
         if (!e.isNotFound()) throw;  // answered as 503 by handle()
     }
-    cached_ = webhook::Secrets::fromSecretData(data);
+    cached_ = gitwebhook::Secrets::fromSecretData(data);
     cachedAt_ = now;
     haveCache_ = true;
     return cached_;
@@ -113,12 +113,12 @@ int WebhookReceiver::refreshByAnnotation(const std::vector<std::string>& urls,
 }
 
 server::Response WebhookReceiver::handle(const server::Request& request) {
-    webhook::Result result;
+    gitwebhook::Result result;
     try {
-        result = webhook::handle(request.headers, request.body, secrets(false));
+        result = gitwebhook::handle(request.headers, request.body, secrets(false));
         // A secret rotated in the last few seconds: look again before refusing.
         if (result.unauthorized())
-            result = webhook::handle(request.headers, request.body, secrets(true));
+            result = gitwebhook::handle(request.headers, request.body, secrets(true));
     } catch (const std::exception& e) {
         spdlog::error("webhook: cannot read Secret {}/{}: {}", secretNamespace_, secretName_,
                       e.what());

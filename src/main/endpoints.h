@@ -9,9 +9,9 @@
 
 #include "observability.h"
 #include "sluice/appcontroller/controller.h"
+#include "sluice/gitwebhook/webhook.h"
 #include "sluice/kube/client.h"
 #include "sluice/server/http_server.h"
-#include "sluice/webhook/webhook.h"
 
 namespace sluice {
 
@@ -45,7 +45,7 @@ class WebhookReceiver {
     std::vector<server::Route> routes();
 
   private:
-    webhook::Secrets secrets(bool forceReload);
+    gitwebhook::Secrets secrets(bool forceReload);
     int refreshByAnnotation(const std::vector<std::string>& urls,
                             const std::vector<std::string>& refs);
 
@@ -54,7 +54,7 @@ class WebhookReceiver {
     ControllerMetrics& metrics_;
     std::atomic<appcontroller::ApplicationController*> controller_{nullptr};
     std::mutex mu_;
-    webhook::Secrets cached_;
+    gitwebhook::Secrets cached_;
     std::chrono::steady_clock::time_point cachedAt_{};
     bool haveCache_ = false;
 };

@@ -10,8 +10,8 @@
 #include "endpoints.h"
 #include "observability.h"
 #include "options.h"
-#include "sluice/app/spec.h"
 #include "sluice/appcontroller/controller.h"
+#include "sluice/appengine/spec.h"
 #include "sluice/cache/informer.h"
 #include "sluice/canarycontroller/controller.h"
 #include "sluice/git/git.h"
@@ -29,7 +29,8 @@ using namespace sluice;
 // GitHub caps webhook payloads at 25 MB; anything larger is not a push event.
 constexpr std::size_t kWebhookMaxBody = 25u << 20;
 
-const kube::GroupVersionKind kApplicationGvk{app::kGroup, app::kVersion, app::kKind};
+const kube::GroupVersionKind kApplicationGvk{appengine::kGroup, appengine::kVersion,
+                                             appengine::kKind};
 const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"};
 
 kube::GroupVersionKind parseWatchEntry(const std::string& entry) {

@@ -11,7 +11,7 @@
 #include "sluice/canarycontroller/controller.h"
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
-#include "sluice/metrics/registry.h"
+#include "sluice/telemetry/registry.h"
 
 namespace sluice {
 
@@ -19,7 +19,7 @@ class ControllerMetrics {
   public:
     explicit ControllerMetrics(const std::string& version);
 
-    metrics::Registry& registry() { return registry_; }
+    telemetry::Registry& registry() { return registry_; }
     std::string exposition() const { return registry_.exposition(); }
 
     kube::RequestObserver kubeRequestObserver();
@@ -36,23 +36,23 @@ class ControllerMetrics {
     void collectQueueDepth(const std::string& controller, std::function<std::size_t()> depth);
 
   private:
-    metrics::Registry registry_;
-    metrics::CounterFamily& kubeRequests_;
-    metrics::HistogramFamily& kubeLatency_;
-    metrics::CounterFamily& reconciles_;
-    metrics::HistogramFamily& reconcileDuration_;
-    metrics::CounterFamily& syncs_;
-    metrics::GaugeFamily& appInfo_;
-    metrics::CounterFamily& gitFetches_;
-    metrics::HistogramFamily& gitFetchDuration_;
-    metrics::GaugeFamily& canaryWeight_;
-    metrics::GaugeFamily& canaryStatus_;
-    metrics::GaugeFamily& canaryPhase_;
-    metrics::GaugeFamily& canaryFailedChecks_;
-    metrics::GaugeFamily& canaryMetricValue_;
-    metrics::GaugeFamily& queueDepth_;
-    metrics::CounterFamily& webhooks_;
-    metrics::GaugeFamily& leader_;
+    telemetry::Registry registry_;
+    telemetry::CounterFamily& kubeRequests_;
+    telemetry::HistogramFamily& kubeLatency_;
+    telemetry::CounterFamily& reconciles_;
+    telemetry::HistogramFamily& reconcileDuration_;
+    telemetry::CounterFamily& syncs_;
+    telemetry::GaugeFamily& appInfo_;
+    telemetry::CounterFamily& gitFetches_;
+    telemetry::HistogramFamily& gitFetchDuration_;
+    telemetry::GaugeFamily& canaryWeight_;
+    telemetry::GaugeFamily& canaryStatus_;
+    telemetry::GaugeFamily& canaryPhase_;
+    telemetry::GaugeFamily& canaryFailedChecks_;
+    telemetry::GaugeFamily& canaryMetricValue_;
+    telemetry::GaugeFamily& queueDepth_;
+    telemetry::CounterFamily& webhooks_;
+    telemetry::GaugeFamily& leader_;
 };
 
 // A GitSource that times every fetch (resolve) of the one it wraps.

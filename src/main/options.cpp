@@ -1,6 +1,6 @@
 #include "options.h"
 
-#include "sluice/app/spec.h"
+#include "sluice/appengine/spec.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -48,7 +48,7 @@ int toInt(const std::string& flag, const std::string& v) {
 }
 
 std::chrono::milliseconds toDuration(const std::string& flag, const std::string& v) {
-    auto d = app::parseDuration(v);
+    auto d = appengine::parseDuration(v);
     if (!d || d->count() <= 0)
         throw std::invalid_argument("--" + flag + ": not a duration like 30s, 3m or 1h: '" + v +
                                     "'");

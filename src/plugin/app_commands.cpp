@@ -4,8 +4,8 @@
 
 #include "commands.h"
 #include "format.h"
-#include "sluice/app/status.h"
-#include "sluice/app/tracking.h"
+#include "sluice/appengine/status.h"
+#include "sluice/appengine/tracking.h"
 #include "sluice/util/strings.h"
 
 namespace sluice::plugin {
@@ -343,7 +343,7 @@ int appRollback(Context& ctx, const std::string& name, const std::string& idText
     const json history = a.contains("status") && a["status"].is_object()
                              ? a["status"].value("history", json::array())
                              : json::array();
-    const json entry = app::historyEntry(history, id);
+    const json entry = appengine::historyEntry(history, id);
     // A multi-source entry records one revision per source (operation.sync.revisions).
     std::vector<std::string> revisions;
     if (!entry.is_null() && entry.contains("revisions") && entry["revisions"].is_array())
@@ -375,7 +375,7 @@ int appRollback(Context& ctx, const std::string& name, const std::string& idText
 
 int appRefresh(Context& ctx, const std::string& name) {
     const std::string mode = ctx.inv.hard ? "hard" : "normal";
-    json patch = {{"metadata", {{"annotations", {{app::kRefreshAnnotation, mode}}}}}};
+    json patch = {{"metadata", {{"annotations", {{appengine::kRefreshAnnotation, mode}}}}}};
     json a = ctx.client.patch(kApplicationGvk, ctx.ns, name, kube::PatchType::Merge, patch.dump());
     ctx.out << "application.sluice.io/" << name << " " << mode << " refresh requested\n";
     if (!ctx.inv.wait) return kExitOk;

@@ -6,9 +6,9 @@
 #include "commands.h"
 #include "format.h"
 #include "projection.h"
-#include "sluice/app/plan.h"
-#include "sluice/app/spec.h"
-#include "sluice/app/tracking.h"
+#include "sluice/appengine/plan.h"
+#include "sluice/appengine/spec.h"
+#include "sluice/appengine/tracking.h"
 #include "sluice/render/render.h"
 #include "sluice/source/repository.h"
 #include "sluice/source/service.h"
@@ -45,7 +45,7 @@ std::vector<std::shared_ptr<const json>> repositorySecrets(Context& ctx) {
 // The revisions to render: --revision (one source); otherwise those the controller last
 // compared, when compared for the current sources; otherwise the targets resolved now.
 std::vector<std::string> wantedRevisions(const Context& ctx, const json& application,
-                                         const app::ApplicationSpec& spec) {
+                                         const appengine::ApplicationSpec& spec) {
     std::vector<std::string> targets;
     for (const auto& s : spec.sources) targets.push_back(s.targetRevision);
     if (!ctx.inv.revision.empty() && !spec.multiSource) return {ctx.inv.revision};
@@ -72,8 +72,9 @@ std::vector<std::string> wantedRevisions(const Context& ctx, const json& applica
 
 }  // namespace
 
-bool renderApplication(Context& ctx, const json& application, const app::ApplicationSpec& spec,
-                       source::RenderedPtr& out, std::string& revisionShown) {
+bool renderApplication(Context& ctx, const json& application,
+                       const appengine::ApplicationSpec& spec, source::RenderedPtr& out,
+                       std::string& revisionShown) {
     auto secrets = repositorySecrets(ctx);
     source::ServiceHooks hooks;
     hooks.gitRepository = [&](const std::string& url) {
@@ -137,7 +138,7 @@ bool renderApplication(Context& ctx, const json& application, const app::Applica
 
 int appManifests(Context& ctx, const std::string& name) {
     json application = ctx.client.get(kApplicationGvk, ctx.ns, name);
-    app::ParseResult parsed = app::parseApplication(application);
+    appengine::ParseResult parsed = appengine::parseApplication(application);
     for (const auto& e : parsed.errors)
         if (e.rfind("operation", 0) != 0) {
             ctx.err << "error: application " << name << " has an invalid spec: " << e << "\n";
@@ -152,25 +153,25 @@ int appManifests(Context& ctx, const std::string& name) {
 
 namespace {
 
-std::string header(const app::ResourceKey& k) {
+std::string header(const appengine::ResourceKey& k) {
     return "===== " + k.group + "/" + k.kind + " " + k.ns + "/" + k.name + " ======";
 }
 
-std::string fileLabel(const app::ResourceKey& k, const std::string& version) {
+std::string fileLabel(const appengine::ResourceKey& k, const std::string& version) {
     std::string g = k.group.empty() ? "" : k.group + ".";
     return g + version + "." + k.kind + "." + (k.ns.empty() ? "" : k.ns + ".") + k.name;
 }
 
 // Live objects: one GET per desired object and per inventory entry (prune candidates); null
 // for those that do not exist.
-std::map<app::ResourceKey, std::shared_ptr<const json>> liveObjects(
-    Context& ctx, const app::PreparedObjects& prepared,
-    const std::vector<app::InventoryEntry>& inventory) {
-    std::map<app::ResourceKey, std::string> versions;
+std::map<appengine::ResourceKey, std::shared_ptr<const json>> liveObjects(
+    Context& ctx, const appengine::PreparedObjects& prepared,
+    const std::vector<appengine::InventoryEntry>& inventory) {
+    std::map<appengine::ResourceKey, std::string> versions;
     for (const auto& e : inventory) versions.emplace(e.key(), e.version);
     for (const auto& o : prepared.objects)
-        versions[app::ResourceKey::of(o)] = kube::GroupVersionKind::of(o).version;
-    std::map<app::ResourceKey, std::shared_ptr<const json>> live;
+        versions[appengine::ResourceKey::of(o)] = kube::GroupVersionKind::of(o).version;
+    std::map<appengine::ResourceKey, std::shared_ptr<const json>> live;
     for (const auto& [key, version] : versions) {
         kube::GroupVersionKind gvk{key.group, version, key.kind};
         try {
@@ -184,14 +185,14 @@ std::map<app::ResourceKey, std::shared_ptr<const json>> liveObjects(
 }
 
 // A unified diff (live -> desired) of each resource out of sync or to prune; whether any is.
-bool printDifferences(Context& ctx, const app::CompareResult& compared,
-                      const app::ApplicationSpec& spec) {
+bool printDifferences(Context& ctx, const appengine::CompareResult& compared,
+                      const appengine::ApplicationSpec& spec) {
     UnifiedOptions uo;
     uo.color = ctx.color;
     bool different = false;
     for (const auto& r : compared.resources) {
         const bool prune = !r.desired && r.requiresPruning;
-        if (!prune && (r.state == app::SyncState::Synced || !r.desired)) continue;
+        if (!prune && (r.state == appengine::SyncState::Synced || !r.desired)) continue;
         different = true;
         std::string liveText, desiredText;
         if (prune) {
@@ -224,7 +225,7 @@ bool printDifferences(Context& ctx, const app::CompareResult& compared,
 int appDiff(Context& ctx, const std::string& name) {
     json application = ctx.client.get(kApplicationGvk, ctx.ns, name);
     const std::string appNs = kube::namespaceOf(application);
-    app::ParseResult parsed = app::parseApplication(application);
+    appengine::ParseResult parsed = appengine::parseApplication(application);
     std::vector<std::string> specErrors;
     for (const auto& e : parsed.errors)
         if (e.rfind("operation", 0) != 0) specErrors.push_back(e);
@@ -233,8 +234,8 @@ int appDiff(Context& ctx, const std::string& name) {
         for (const auto& e : specErrors) ctx.err << "  " << e << "\n";
         return kExitDiffError;
     }
-    const app::ApplicationSpec& spec = parsed.spec;
-    const std::string instance = app::instanceName(appNs, name, ctx.inv.controlNamespace);
+    const appengine::ApplicationSpec& spec = parsed.spec;
+    const std::string instance = appengine::instanceName(appNs, name, ctx.inv.controlNamespace);
 
     source::RenderedPtr renderedSources;
     std::string revisionShown;
@@ -253,7 +254,7 @@ int appDiff(Context& ctx, const std::string& name) {
             return std::nullopt;
         }
     };
-    app::PreparedObjects prepared =
+    appengine::PreparedObjects prepared =
         source::prepareRendered(rendered, spec.destination.namespace_, instance, scope);
     if (!prepared.errors.empty()) {
         ctx.err << "error: the manifests at " << revision.sha << " cannot be compared:\n";
@@ -264,19 +265,19 @@ int appDiff(Context& ctx, const std::string& name) {
     const json statusInventory = application.contains("status") && application["status"].is_object()
                                      ? application["status"].value("inventory", json::array())
                                      : json::array();
-    std::vector<app::InventoryEntry> inventory = app::parseInventory(statusInventory);
+    std::vector<appengine::InventoryEntry> inventory = appengine::parseInventory(statusInventory);
     const auto live = liveObjects(ctx, prepared, inventory);
-    app::CompareInput in;
+    appengine::CompareInput in;
     in.instance = instance;
     in.desired = std::make_shared<const std::vector<json>>(prepared.objects);
     in.inventory = inventory;
     in.ignore = spec.ignoreDifferences;
     in.manager = kFieldManager;
-    in.live = [&](const app::ResourceKey& k) -> std::shared_ptr<const json> {
+    in.live = [&](const appengine::ResourceKey& k) -> std::shared_ptr<const json> {
         auto it = live.find(k);
         return it == live.end() ? nullptr : it->second;
     };
-    const app::CompareResult compared = app::compare(in);
+    const appengine::CompareResult compared = appengine::compare(in);
 
     return printDifferences(ctx, compared, spec) ? kExitError : kExitOk;
 }

@@ -4,7 +4,7 @@
 #include <map>
 #include <optional>
 
-#include "sluice/app/spec.h"
+#include "sluice/appengine/spec.h"
 
 namespace sluice::plugin {
 
@@ -60,7 +60,7 @@ const std::vector<Flag>& flags() {
          [](Invocation& i, const std::string& v) { i.wait = parseBool("wait", v); }},
         {"timeout", 0, true, false,
          [](Invocation& i, const std::string& v) {
-             auto d = app::parseDuration(v);
+             auto d = appengine::parseDuration(v);
              if (!d || d->count() <= 0)
                  throw UsageError("invalid argument \"" + v +
                                   "\" for \"--timeout\": expected a duration such as 90s or 5m");

@@ -27,7 +27,7 @@
 
 #include <iosfwd>
 #include <string>
-#include "sluice/app/spec.h"
+#include "sluice/appengine/spec.h"
 #include "sluice/source/service.h"
 
 #include <nlohmann/json.hpp>
@@ -80,7 +80,7 @@ int appDiff(Context& ctx, const std::string& name);
 // Renders an Application's sources exactly as the controller does (app diff, app manifests);
 // false, with the reason on ctx.err, when they cannot be rendered.
 bool renderApplication(Context& ctx, const nlohmann::json& application,
-                       const app::ApplicationSpec& spec, source::RenderedPtr& out,
+                       const appengine::ApplicationSpec& spec, source::RenderedPtr& out,
                        std::string& revisionShown);
 // app manifests: the rendered manifests, as `argocd app manifests`.
 int appManifests(Context& ctx, const std::string& name);

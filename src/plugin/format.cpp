@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "sluice/canary/time_format.h"
+#include "sluice/canaryengine/time_format.h"
 #include "sluice/util/yaml_json.h"
 
 namespace sluice::plugin {
@@ -44,13 +44,13 @@ std::string humanDuration(std::chrono::milliseconds d) {
 
 std::string age(const std::string& timestamp, std::chrono::system_clock::time_point now) {
     if (timestamp.empty()) return "<unknown>";
-    auto t = canary::parseTimestamp(timestamp);
+    auto t = canaryengine::parseTimestamp(timestamp);
     if (!t) return "<unknown>";
     return humanDuration(std::chrono::duration_cast<std::chrono::milliseconds>(now - *t));
 }
 
 std::string formatRfc3339(std::chrono::system_clock::time_point t) {
-    return canary::formatTimestamp(std::chrono::time_point_cast<std::chrono::seconds>(t));
+    return canaryengine::formatTimestamp(std::chrono::time_point_cast<std::chrono::seconds>(t));
 }
 
 Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {

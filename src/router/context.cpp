@@ -47,7 +47,7 @@ RouteContext makeRouteContext(const kube::Object& canaryObject, PodSelector sele
     ctx.namespaceName = text(metadata, "namespace");
     ctx.canaryUid = text(metadata, "uid");
     // Status errors do not matter for routing; only the spec's do.
-    canary::SpecParseResult spec = canary::parseCanarySpec(field(canaryObject, "spec"));
+    canaryengine::SpecParseResult spec = canaryengine::parseCanarySpec(field(canaryObject, "spec"));
     if (!spec.ok()) {
         std::string message = "Canary " + ctx.namespaceName + "/" + ctx.canaryName + ":";
         for (const std::string& error : spec.errors) message += " " + error + ";";

@@ -46,7 +46,7 @@ json routeFilters(const RouteContext& ctx) {
         filters.push_back(
             {{"type", "ResponseHeaderModifier"}, {"responseHeaderModifier", response}});
     }
-    const canary::Rewrite& rewrite = ctx.spec.service.rewrite;
+    const canaryengine::Rewrite& rewrite = ctx.spec.service.rewrite;
     const std::string& authority = rewrite.authority;
     const std::string& uri = rewrite.uri;
     if (!authority.empty() || !uri.empty()) {
@@ -94,7 +94,7 @@ json makeRule(const RouteContext& ctx, json matches, json filters, json backendR
 
 json parentRefs(const RouteContext& ctx) {
     json refs = json::array();
-    for (const canary::GatewayRef& gateway : ctx.spec.service.gatewayRefs) {
+    for (const canaryengine::GatewayRef& gateway : ctx.spec.service.gatewayRefs) {
         json ref = {{"name", gateway.name}};
         if (gateway.group) ref["group"] = *gateway.group;
         if (gateway.kind) ref["kind"] = *gateway.kind;

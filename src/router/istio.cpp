@@ -18,7 +18,7 @@ namespace {
 // The fields of service that every HTTP route carries, as Istio spells them.
 json routeTemplate(const RouteContext& ctx) {
     json route = json::object();
-    const canary::ServiceSpec& service = ctx.spec.service;
+    const canaryengine::ServiceSpec& service = ctx.spec.service;
     json istioRewrite = json::object();
     if (!service.rewrite.uri.empty()) istioRewrite["uri"] = service.rewrite.uri;
     if (!service.rewrite.authority.empty()) istioRewrite["authority"] = service.rewrite.authority;

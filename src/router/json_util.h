@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sluice/canary/spec.h"
+#include "sluice/canaryengine/spec.h"
 
 namespace sluice::router::detail {
 
@@ -47,7 +47,7 @@ inline json stringMap(const json& value) {
 // metadata for a generated object: name, namespace, and the labels/annotations of a Flagger
 // CustomMetadata when it has any.
 inline json objectMetadata(const std::string& name, const std::string& ns,
-                           const canary::CustomMetadata& custom) {
+                           const canaryengine::CustomMetadata& custom) {
     json metadata = {{"name", name}, {"namespace", ns}};
     if (!custom.labels.empty()) metadata["labels"] = custom.labels;
     if (!custom.annotations.empty()) metadata["annotations"] = custom.annotations;

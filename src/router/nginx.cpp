@@ -106,7 +106,7 @@ void NginxRouter::checkWeights(const RouteContext& ctx, const Weights& weights) 
 }
 
 std::vector<ObjectRef> NginxRouter::inputs(const RouteContext& ctx) const {
-    const canary::ObjectRef& ref = ctx.spec.ingressRef;
+    const canaryengine::ObjectRef& ref = ctx.spec.ingressRef;
     return {{ref.apiVersion.empty() ? kIngressApiVersion : ref.apiVersion, "Ingress",
              ctx.namespaceName, ref.name}};
 }

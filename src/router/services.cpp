@@ -13,7 +13,8 @@ using nlohmann::json;
 namespace {
 
 // service.apex / service.primary / service.canary: {labels, annotations}.
-const canary::CustomMetadata& customMetadata(const canary::ServiceSpec& service, ServiceRole role) {
+const canaryengine::CustomMetadata& customMetadata(const canaryengine::ServiceSpec& service,
+                                                   ServiceRole role) {
     switch (role) {
         case ServiceRole::Apex:
             return service.apex;
@@ -54,7 +55,7 @@ kube::Object buildService(const RouteContext& ctx, ServiceRole role, ApexSelects
             break;
     }
 
-    const canary::CustomMetadata& custom = customMetadata(ctx.spec.service, role);
+    const canaryengine::CustomMetadata& custom = customMetadata(ctx.spec.service, role);
     json labels = custom.labels;
     labels[ctx.selector.label] = name;  // as Flagger: the Service is labelled with its own name
     json metadata = {{"name", name}, {"namespace", ctx.namespaceName}, {"labels", labels}};
@@ -113,7 +114,7 @@ std::unique_ptr<Router> makeRouter(std::string_view provider) {
                       "kubernetes)");
 }
 
-std::string providerOf(const canary::CanarySpec& spec, std::string_view fallback) {
+std::string providerOf(const canaryengine::CanarySpec& spec, std::string_view fallback) {
     return spec.provider.empty() ? std::string(fallback) : spec.provider;
 }
 

@@ -44,7 +44,7 @@ void writeText(const fs::path& p, const std::string& text) {
 
 // Inline values: values (text) then valuesObject, merged as Argo CD merges them (the object
 // wins), written to a file for --values.
-std::optional<fs::path> inlineValues(const RenderInput& in, const app::HelmSource& helm) {
+std::optional<fs::path> inlineValues(const RenderInput& in, const appengine::HelmSource& helm) {
     json merged = json::object();
     if (!helm.values.empty()) {
         try {
@@ -125,7 +125,7 @@ fs::path buildDependencies(const RenderInput& in) {
     return chartDir;
 }
 
-std::vector<std::string> templateArgs(const RenderInput& in, const app::HelmSource& helm) {
+std::vector<std::string> templateArgs(const RenderInput& in, const appengine::HelmSource& helm) {
     const RenderContext& ctx = in.context;
     std::vector<std::string> args = {"template", ".", "--name-template",
                                      helm.releaseName.empty() ? ctx.appName : helm.releaseName};
@@ -167,8 +167,8 @@ std::vector<std::string> templateArgs(const RenderInput& in, const app::HelmSour
 class HelmRenderer : public Renderer {
   public:
     std::vector<render::Object> render(const RenderInput& in) override {
-        static const app::HelmSource kDefaults;
-        const app::HelmSource& helm = in.source.helm ? *in.source.helm : kDefaults;
+        static const appengine::HelmSource kDefaults;
+        const appengine::HelmSource& helm = in.source.helm ? *in.source.helm : kDefaults;
         if (!fs::exists(in.appDir / "Chart.yaml"))
             throw render::RenderError(in.source.path.empty() ? "." : in.source.path, 0,
                                       "not a Helm chart (no Chart.yaml)");

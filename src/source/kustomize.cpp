@@ -139,7 +139,7 @@ void addMap(json& k, const char* field, const std::map<std::string, std::string>
     }
 }
 
-void applyOptions(json& k, const app::KustomizeSource& o, const RenderInput& in,
+void applyOptions(json& k, const appengine::KustomizeSource& o, const RenderInput& in,
                   const std::string& file) {
     if (!o.namePrefix.empty()) k["namePrefix"] = o.namePrefix;
     if (!o.nameSuffix.empty()) k["nameSuffix"] = o.nameSuffix;
@@ -179,7 +179,7 @@ void applyOptions(json& k, const app::KustomizeSource& o, const RenderInput& in,
 }
 
 // Argo CD hands the destination's version to the charts a kustomization inflates.
-void applyHelmVersions(json& k, const app::KustomizeSource* o, const RenderContext& ctx) {
+void applyHelmVersions(json& k, const appengine::KustomizeSource* o, const RenderContext& ctx) {
     if (!k.contains("helmCharts") || !k["helmCharts"].is_array()) return;
     std::string kubeVersion = o && !o->kubeVersion.empty() ? o->kubeVersion : ctx.kubeVersion;
     auto apiVersions = o && !o->apiVersions.empty() ? o->apiVersions : ctx.apiVersions;

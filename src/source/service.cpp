@@ -41,9 +41,10 @@ bool isExactVersion(const std::string& version) {
     return std::regex_match(version, exact);
 }
 
-app::PreparedObjects prepareRendered(const std::vector<render::Object>& rendered,
-                                     const std::string& destinationNamespace,
-                                     const std::string& instance, const app::ScopeLookup& scope) {
+appengine::PreparedObjects prepareRendered(const std::vector<render::Object>& rendered,
+                                           const std::string& destinationNamespace,
+                                           const std::string& instance,
+                                           const appengine::ScopeLookup& scope) {
     std::vector<json> manifests;
     std::vector<std::string> where;
     manifests.reserve(rendered.size());
@@ -53,7 +54,7 @@ app::PreparedObjects prepareRendered(const std::vector<render::Object>& rendered
         where.push_back(obj.line > 0 ? obj.sourceFile + ":" + std::to_string(obj.line)
                                      : obj.sourceFile);
     }
-    return app::prepareDesired(manifests, where, destinationNamespace, instance, scope);
+    return appengine::prepareDesired(manifests, where, destinationNamespace, instance, scope);
 }
 
 namespace {
@@ -112,16 +113,16 @@ struct SourceService::Impl {
     }
     // The Secret's credentials, passed to other domains when the Secret or the Application's
     // helm.passCredentials says so.
-    HelmCredentials helmCredentialsFor(const app::Source& source) {
+    HelmCredentials helmCredentialsFor(const appengine::Source& source) {
         HelmCredentials c =
             hooks.helmCredentials ? hooks.helmCredentials(source.repoURL) : HelmCredentials{};
         if (source.helm && source.helm->passCredentials) c.passCredentials = true;
         return c;
     }
 
-    RenderedPtr renderAll(const Settings& settings, const std::vector<app::Source>& sources,
+    RenderedPtr renderAll(const Settings& settings, const std::vector<appengine::Source>& sources,
                           const std::vector<std::string>& revisions, const RenderContext& ctx);
-    std::vector<render::Object> renderOne(const Settings& settings, const app::Source& source,
+    std::vector<render::Object> renderOne(const Settings& settings, const appengine::Source& source,
                                           const std::string& revision, const RenderContext& ctx,
                                           const std::map<std::string, fs::path>& refs,
                                           std::string& type);
@@ -145,7 +146,8 @@ uint64_t SourceService::renders() const {
     return impl_->renders.load();
 }
 
-git::Revision SourceService::resolve(const app::Source& source, const std::string& targetRevision) {
+git::Revision SourceService::resolve(const appengine::Source& source,
+                                     const std::string& targetRevision) {
     if (!source.isHelmRepository())
         return impl_->git.resolve(impl_->repositoryFor(source.repoURL), targetRevision);
     HelmCredentials creds = impl_->helmCredentialsFor(source);
@@ -159,10 +161,10 @@ namespace {
 // The part of the context a source's output can depend on, so that Applications that differ
 // only in what their renderer never reads share one render: a Helm chart with an explicit
 // release name and namespace renders the same for every Application.
-json contextKey(const app::Source& s, const RenderContext& ctx) {
+json contextKey(const appengine::Source& s, const RenderContext& ctx) {
     const auto type = explicitType(s);
     if (type == SourceType::Helm) {
-        const app::HelmSource helm = s.helm ? *s.helm : app::HelmSource{};
+        const appengine::HelmSource helm = s.helm ? *s.helm : appengine::HelmSource{};
         return {helm.releaseName.empty() ? ctx.appName : "",
                 helm.namespace_.empty() ? ctx.destinationNamespace : "",
                 helm.kubeVersion.empty() ? ctx.kubeVersion : "",
@@ -176,12 +178,12 @@ json contextKey(const app::Source& s, const RenderContext& ctx) {
 
 }  // namespace
 
-std::string SourceService::cacheKey(const std::vector<app::Source>& sources,
+std::string SourceService::cacheKey(const std::vector<appengine::Source>& sources,
                                     const std::vector<std::string>& revisions,
                                     const RenderContext& ctx) {
     json key = json::array();
     for (size_t i = 0; i < sources.size(); ++i) {
-        const app::Source& s = sources[i];
+        const appengine::Source& s = sources[i];
         std::string tool;
         if (auto type = explicitType(s)) tool = rendererFor(*type).version(settings_);
         key.push_back({s.raw, i < revisions.size() ? revisions[i] : "", tool, contextKey(s, ctx)});
@@ -197,7 +199,8 @@ namespace {
 // The context of an Application's render: the Application, its destination namespace and the
 // destination cluster's versions (Helm's defaults when the server has not said).
 RenderContext applicationContext(const std::string& appName, const std::string& appNamespace,
-                                 const app::ApplicationSpec& spec, const ClusterVersions& cluster) {
+                                 const appengine::ApplicationSpec& spec,
+                                 const ClusterVersions& cluster) {
     RenderContext ctx;
     ctx.appName = appName;
     ctx.appNamespace = appNamespace;
@@ -210,7 +213,7 @@ RenderContext applicationContext(const std::string& appName, const std::string& 
 }  // namespace
 
 RenderRequest SourceService::request(const std::string& appName, const std::string& appNamespace,
-                                     const app::ApplicationSpec& spec,
+                                     const appengine::ApplicationSpec& spec,
                                      std::vector<std::string> revisions,
                                      const ClusterVersions& cluster) {
     RenderRequest r{spec.sources, std::move(revisions),
@@ -223,14 +226,14 @@ RenderedPtr SourceService::render(const RenderRequest& request) {
     return renderKeyed(request.key, request.sources, request.revisions, request.context);
 }
 
-RenderedPtr SourceService::render(const std::vector<app::Source>& sources,
+RenderedPtr SourceService::render(const std::vector<appengine::Source>& sources,
                                   const std::vector<std::string>& revisions,
                                   const RenderContext& context) {
     return renderKeyed(cacheKey(sources, revisions, context), sources, revisions, context);
 }
 
 RenderedPtr SourceService::renderKeyed(const std::string& key,
-                                       const std::vector<app::Source>& sources,
+                                       const std::vector<appengine::Source>& sources,
                                        const std::vector<std::string>& revisions,
                                        const RenderContext& context) {
     if (auto hit = impl_->cache.get(key)) return hit;
@@ -272,7 +275,7 @@ RenderedPtr SourceService::renderKeyed(const std::string& key,
 }
 
 RenderedPtr SourceService::Impl::renderAll(const Settings& settings,
-                                           const std::vector<app::Source>& sources,
+                                           const std::vector<appengine::Source>& sources,
                                            const std::vector<std::string>& revisions,
                                            const RenderContext& ctx) {
     ++renders;
@@ -280,7 +283,7 @@ RenderedPtr SourceService::Impl::renderAll(const Settings& settings,
     std::map<std::string, std::shared_ptr<const Tree>> refTrees;
     std::map<std::string, fs::path> refs;
     for (size_t i = 0; i < sources.size(); ++i) {
-        const app::Source& s = sources[i];
+        const appengine::Source& s = sources[i];
         if (s.ref.empty() || s.isHelmRepository()) continue;
         auto tree = trees.acquire(repositoryFor(s.repoURL), revisions.at(i));
         refs[s.ref] = tree->path;
@@ -317,7 +320,7 @@ RenderedPtr SourceService::Impl::renderAll(const Settings& settings,
 }
 
 std::vector<render::Object> SourceService::Impl::renderOne(
-    const Settings& settings, const app::Source& source, const std::string& revision,
+    const Settings& settings, const appengine::Source& source, const std::string& revision,
     const RenderContext& ctx, const std::map<std::string, fs::path>& refs, std::string& typeOut) {
     std::shared_ptr<const Tree> tree;
     fs::path root;

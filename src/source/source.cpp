@@ -30,7 +30,7 @@ std::string helmKubeVersion(const std::string& gitVersion) {
     return v.substr(0, v.find_first_of("-+"));
 }
 
-std::optional<SourceType> explicitType(const app::Source& source) {
+std::optional<SourceType> explicitType(const appengine::Source& source) {
     if (source.isHelmRepository() || source.helm) return SourceType::Helm;
     if (source.kustomize) return SourceType::Kustomize;
     if (source.plugin) return SourceType::Plugin;
@@ -38,7 +38,7 @@ std::optional<SourceType> explicitType(const app::Source& source) {
     return std::nullopt;
 }
 
-SourceType detectType(const app::Source& source, const std::vector<std::string>& fileNames) {
+SourceType detectType(const appengine::Source& source, const std::vector<std::string>& fileNames) {
     if (auto type = explicitType(source)) return *type;
     bool chart = false;
     for (const auto& name : fileNames) {

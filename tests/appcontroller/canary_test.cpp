@@ -11,7 +11,7 @@
 
 #include "harness.h"
 #include "sluice/canarycontroller/controller.h"
-#include "sluice/prometheus/provider.h"
+#include "sluice/metricprovider/provider.h"
 
 namespace sluice::apptest {
 namespace {
@@ -54,7 +54,7 @@ class CanaryTogetherTest : public ControllerTest {
                 return false;
             }
         }));
-        metrics_ = std::make_shared<prometheus::ScriptedMetricProvider>();
+        metrics_ = std::make_shared<metricprovider::ScriptedMetricProvider>();
         setSuccessRate(100);
     }
 
@@ -65,7 +65,7 @@ class CanaryTogetherTest : public ControllerTest {
 
     // The kubernetes provider's built-in success rate query excludes 5xx with "!~".
     void setSuccessRate(double percent) {
-        metrics_->whenQueryContains("!~", canary::MetricResult::measured(percent));
+        metrics_->whenQueryContains("!~", canaryengine::MetricResult::measured(percent));
     }
 
     void startCanaryController() {
@@ -73,8 +73,8 @@ class CanaryTogetherTest : public ControllerTest {
         o.concurrency = 2;
         o.metricsServer = "http://prometheus.test:9090";
         auto provider = metrics_;
-        o.metricProviders = [provider](const prometheus::ClientOptions&)
-            -> std::shared_ptr<prometheus::MetricProvider> { return provider; };
+        o.metricProviders = [provider](const metricprovider::ClientOptions&)
+            -> std::shared_ptr<metricprovider::MetricProvider> { return provider; };
         canaries_ = std::make_unique<canarycontroller::CanaryController>(*client_, *factory_, o);
         canaries_->start();
         ASSERT_TRUE(canaries_->waitForSync(30s));
@@ -116,7 +116,7 @@ class CanaryTogetherTest : public ControllerTest {
     std::string appHealth() { return statusAt("web", "/health/status"); }
     std::string appSync() { return statusAt("web", "/sync/status"); }
 
-    std::shared_ptr<prometheus::ScriptedMetricProvider> metrics_;
+    std::shared_ptr<metricprovider::ScriptedMetricProvider> metrics_;
     std::unique_ptr<canarycontroller::CanaryController> canaries_;
     std::atomic<uint64_t> reconciles_{0};
 };

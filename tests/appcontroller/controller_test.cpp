@@ -4,7 +4,7 @@
 #include <set>
 
 #include "harness.h"
-#include "sluice/app/tracking.h"
+#include "sluice/appengine/tracking.h"
 
 namespace sluice::apptest {
 namespace {

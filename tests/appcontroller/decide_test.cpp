@@ -55,8 +55,9 @@ TEST(DecideAutoSync, RefusesToWipeOutEverythingUnlessAllowEmpty) {
     EXPECT_EQ(decideAutoSync(empty).action, Action::Sync);
 }
 
-app::ResourceComparison resource(const std::string& name, bool desired, app::SyncState state) {
-    app::ResourceComparison r;
+appengine::ResourceComparison resource(const std::string& name, bool desired,
+                                       appengine::SyncState state) {
+    appengine::ResourceComparison r;
     r.key = {"apps", "Deployment", "web", name};
     r.version = "v1";
     if (desired) r.desired = std::make_shared<const json>(json::object());
@@ -65,10 +66,10 @@ app::ResourceComparison resource(const std::string& name, bool desired, app::Syn
 }
 
 TEST(NeedsSync, DifferencesAndPruneCandidates) {
-    app::CompareResult compared;
-    compared.resources = {resource("a", true, app::SyncState::Synced)};
+    appengine::CompareResult compared;
+    compared.resources = {resource("a", true, appengine::SyncState::Synced)};
     EXPECT_FALSE(needsSync(compared, true));
-    auto orphan = resource("old", false, app::SyncState::OutOfSync);
+    auto orphan = resource("old", false, appengine::SyncState::OutOfSync);
     orphan.requiresPruning = true;
     compared.resources.push_back(orphan);
     EXPECT_TRUE(needsSync(compared, true));
@@ -77,13 +78,13 @@ TEST(NeedsSync, DifferencesAndPruneCandidates) {
     EXPECT_EQ(wouldPrune(compared, false), 0u);
     compared.resources.back().pruneDisabled = true;  // Prune=false
     EXPECT_EQ(wouldPrune(compared, true), 0u);
-    compared.resources.push_back(resource("b", true, app::SyncState::Missing));
+    compared.resources.push_back(resource("b", true, appengine::SyncState::Missing));
     EXPECT_TRUE(needsSync(compared, false));
 }
 
 TEST(DriftMessage, NamesTheObjectThePathsAndWhoChangedThem) {
-    app::CompareResult compared;
-    auto drifted = resource("web", true, app::SyncState::OutOfSync);
+    appengine::CompareResult compared;
+    auto drifted = resource("web", true, appengine::SyncState::OutOfSync);
     drifted.live = std::make_shared<const json>(json::parse(R"({
         "metadata": {"managedFields": [
             {"manager": "sluice", "operation": "Apply", "fieldsType": "FieldsV1",
@@ -93,7 +94,7 @@ TEST(DriftMessage, NamesTheObjectThePathsAndWhoChangedThem) {
         "spec": {"replicas": 5}})"));
     drifted.diff.modified = true;
     drifted.diff.differences.push_back({".spec.replicas", json(2), json(5)});
-    compared.resources = {drifted, resource("missing", true, app::SyncState::Missing)};
+    compared.resources = {drifted, resource("missing", true, appengine::SyncState::Missing)};
     const std::string msg = driftMessage(compared, "sluice");
     EXPECT_NE(msg.find("self-heal: correcting drift of "), std::string::npos) << msg;
     EXPECT_NE(msg.find("web"), std::string::npos) << msg;
@@ -101,8 +102,8 @@ TEST(DriftMessage, NamesTheObjectThePathsAndWhoChangedThem) {
     EXPECT_NE(msg.find("changed by kubectl-edit"), std::string::npos) << msg;
     EXPECT_EQ(msg.find("missing"), std::string::npos) << msg;  // missing objects are no drift
 
-    app::CompareResult onlyMissing;
-    onlyMissing.resources = {resource("missing", true, app::SyncState::Missing)};
+    appengine::CompareResult onlyMissing;
+    onlyMissing.resources = {resource("missing", true, appengine::SyncState::Missing)};
     EXPECT_EQ(driftMessage(onlyMissing, "sluice"), "self-heal: re-creating missing resources");
 }
 

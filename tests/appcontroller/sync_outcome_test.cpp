@@ -7,8 +7,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-app::RetryPolicy retries(int limit) {
-    app::RetryPolicy p;
+appengine::RetryPolicy retries(int limit) {
+    appengine::RetryPolicy p;
     p.limit = limit;
     p.duration = 5s;
     p.factor = 2;
@@ -58,9 +58,9 @@ TEST(JudgeSync, RetriesWithBackoffUntilTheLimit) {
         judgeSync({false, false, false, "timed out", true, false, retries(5), 0}).retryScheduled);
 }
 
-app::ResourceComparison resource(const std::string& name, bool desired,
-                                 const std::string& ownedBy = "") {
-    app::ResourceComparison r;
+appengine::ResourceComparison resource(const std::string& name, bool desired,
+                                       const std::string& ownedBy = "") {
+    appengine::ResourceComparison r;
     r.key = {"", "ConfigMap", "ns", name};
     r.version = "v1";
     if (desired) r.desired = std::make_shared<const nlohmann::json>(nlohmann::json::object());
@@ -68,14 +68,14 @@ app::ResourceComparison resource(const std::string& name, bool desired,
     return r;
 }
 
-std::vector<std::string> names(const std::vector<app::InventoryEntry>& entries) {
+std::vector<std::string> names(const std::vector<appengine::InventoryEntry>& entries) {
     std::vector<std::string> out;
     for (const auto& e : entries) out.push_back(e.name);
     return out;
 }
 
 TEST(InventoryAfterSync, SuccessKeepsTheDesiredAndWhatWasNotPruned) {
-    app::CompareResult compared;
+    appengine::CompareResult compared;
     compared.resources = {resource("a", true), resource("b", true, "other"),
                           resource("gone", false), resource("kept", false)};
     const std::vector<bool> applied{true, false, false, false}, pruned{false, false, true, false};
@@ -84,12 +84,13 @@ TEST(InventoryAfterSync, SuccessKeepsTheDesiredAndWhatWasNotPruned) {
 }
 
 TEST(InventoryAfterSync, FailureKeepsWhatWasRecordedAndAppliedMinusThePruned) {
-    app::CompareResult compared;
+    appengine::CompareResult compared;
     compared.resources = {resource("new", true), resource("untouched", true),
                           resource("gone", false)};
-    const std::vector<app::InventoryEntry> recorded = {inventoryEntryOf(compared.resources[1]),
-                                                       inventoryEntryOf(compared.resources[2]),
-                                                       {"", "v1", "Secret", "ns", "older"}};
+    const std::vector<appengine::InventoryEntry> recorded = {
+        inventoryEntryOf(compared.resources[1]),
+        inventoryEntryOf(compared.resources[2]),
+        {"", "v1", "Secret", "ns", "older"}};
     const std::vector<bool> applied{true, false, false}, pruned{false, false, true};
     EXPECT_EQ(names(inventoryAfterSync(compared, recorded, applied, pruned, false)),
               (std::vector<std::string>{"untouched", "older", "new"}));

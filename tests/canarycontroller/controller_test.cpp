@@ -7,7 +7,7 @@
 namespace sluice::canarytest {
 namespace {
 
-using canary::MetricResult;
+using canaryengine::MetricResult;
 
 // Canary weights of every SetWeights the controller carried out, in order.
 std::vector<int> canaryWeightsSet(const std::vector<std::string>& actions) {
@@ -704,7 +704,7 @@ class ManualRequestTest : public CanaryControllerTest {
     // A request time later (to the second) than the Canary's last transition, as the
     // controller requires: waits for the wall clock to pass it.
     std::string requestTime(const std::string& name) {
-        auto last = canary::parseTimestamp(status(name).value("lastTransitionTime", ""));
+        auto last = canaryengine::parseTimestamp(status(name).value("lastTransitionTime", ""));
         EXPECT_TRUE(last) << status(name).dump(2);
         if (last) {
             EXPECT_TRUE(eventually(

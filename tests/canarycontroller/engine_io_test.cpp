@@ -17,14 +17,14 @@ TEST(ManualRequests, ReadsTheRequestAnnotations) {
     json canary = json::parse(R"({"metadata": {"annotations": {
         "sluice.io/abort": "2026-01-01T00:00:05Z", "sluice.io/retry": "soon",
         "sluice.io/promote": 7, "other": "x"}}})");
-    std::vector<canary::ManualRequest> requests = manualRequests(canary);
+    std::vector<canaryengine::ManualRequest> requests = manualRequests(canary);
     ASSERT_EQ(requests.size(), 3u);
-    EXPECT_EQ(requests[0].action, canary::ManualAction::Promote);
+    EXPECT_EQ(requests[0].action, canaryengine::ManualAction::Promote);
     EXPECT_EQ(requests[0].value, "7");
     EXPECT_FALSE(requests[0].requestedAt) << "not a string, so no time";
-    EXPECT_EQ(requests[1].action, canary::ManualAction::Abort);
-    EXPECT_EQ(requests[1].requestedAt, canary::parseTimestamp("2026-01-01T00:00:05Z"));
-    EXPECT_EQ(requests[2].action, canary::ManualAction::Retry);
+    EXPECT_EQ(requests[1].action, canaryengine::ManualAction::Abort);
+    EXPECT_EQ(requests[1].requestedAt, canaryengine::parseTimestamp("2026-01-01T00:00:05Z"));
+    EXPECT_EQ(requests[2].action, canaryengine::ManualAction::Retry);
     EXPECT_EQ(requests[2].value, "soon");
     EXPECT_FALSE(requests[2].requestedAt);
 }
@@ -43,8 +43,8 @@ TEST(UnsupportedTarget, OnlyAppsV1Deployments) {
 TEST(MergeStatus, ReplacesTheEngineFieldsAndKeepsOthers) {
     json written = json::parse(R"({"phase": "Progressing", "canaryWeight": 20,
         "noDataReason": "no data", "observedBy": "someone-else"})");
-    canary::CanaryStatus status;
-    status.phase = canary::Phase::Succeeded;
+    canaryengine::CanaryStatus status;
+    status.phase = canaryengine::Phase::Succeeded;
     json merged = mergeStatus(written, status);
     EXPECT_EQ(merged["phase"], "Succeeded");
     EXPECT_EQ(merged["canaryWeight"], 0);
@@ -54,11 +54,11 @@ TEST(MergeStatus, ReplacesTheEngineFieldsAndKeepsOthers) {
 }
 
 TEST(TemplateModel, NamesWhatQueriesMayUse) {
-    canary::CanarySpec spec;
+    canaryengine::CanarySpec spec;
     spec.targetRef.name = "web";
-    canary::MetricSpec metric;
+    canaryengine::MetricSpec metric;
     metric.templateVariables = {{"route", "/api"}};
-    prometheus::TemplateModel model = templateModel("shop", "web-canary", spec, metric);
+    metricprovider::TemplateModel model = templateModel("shop", "web-canary", spec, metric);
     EXPECT_EQ(model.name, "web-canary");
     EXPECT_EQ(model.namespaceName, "shop");
     EXPECT_EQ(model.target, "web");
@@ -74,69 +74,69 @@ TEST(TemplateModel, NamesWhatQueriesMayUse) {
 }
 
 TEST(WebhookPayload, FlaggersPayloadWithTheHookMetadata) {
-    canary::CanaryStatus next;
-    next.phase = canary::Phase::Progressing;
+    canaryengine::CanaryStatus next;
+    next.phase = canaryengine::Phase::Progressing;
     next.lastAppliedSpec = "abc123";
-    canary::WebhookSpec hook;
-    EXPECT_EQ(webhookPayload("shop", "web", next, hook, nullptr, canary::Time()),
+    canaryengine::WebhookSpec hook;
+    EXPECT_EQ(webhookPayload("shop", "web", next, hook, nullptr, canaryengine::Time()),
               json::parse(R"({"name": "web", "namespace": "shop", "phase": "Progressing",
                               "checksum": "abc123"})"));
     hook.metadata = {{"cmd", "hey"}};
-    EXPECT_EQ(webhookPayload("shop", "web", next, hook, nullptr, canary::Time())["metadata"],
+    EXPECT_EQ(webhookPayload("shop", "web", next, hook, nullptr, canaryengine::Time())["metadata"],
               hook.metadata);
 }
 
 TEST(WebhookPayload, AnEventGoesIntoTheMetadata) {
-    canary::CanaryStatus next;
-    canary::WebhookSpec hook;
+    canaryengine::CanaryStatus next;
+    canaryengine::WebhookSpec hook;
     hook.metadata = {{"channel", "#deploys"}};
-    canary::Event event{canary::EventType::Warning, "Halt", "Halt advancement"};
-    json payload = webhookPayload("shop", "web", next, hook, &event, canary::Time(1500ms));
+    canaryengine::Event event{canaryengine::EventType::Warning, "Halt", "Halt advancement"};
+    json payload = webhookPayload("shop", "web", next, hook, &event, canaryengine::Time(1500ms));
     EXPECT_EQ(payload["metadata"], json::parse(R"({"channel": "#deploys",
         "eventMessage": "Halt advancement", "eventType": "Warning", "eventReason": "Halt",
         "timestamp": "1500"})"));
 }
 
-canary::Decision decided(canary::Phase phase, int canaryWeight) {
-    canary::Decision decision;
+canaryengine::Decision decided(canaryengine::Phase phase, int canaryWeight) {
+    canaryengine::Decision decision;
     decision.status.phase = phase;
     decision.status.canaryWeight = canaryWeight;
     return decision;
 }
 
-canary::Observation ready(bool target, bool primary) {
-    canary::Observation obs;
+canaryengine::Observation ready(bool target, bool primary) {
+    canaryengine::Observation obs;
     obs.target.ready = target;
     obs.primary.ready = primary;
     return obs;
 }
 
 TEST(WeightsToKeep, TheStatusWeightsWhenBothSidesCanServe) {
-    EXPECT_EQ(weightsToKeep(decided(canary::Phase::Progressing, 30), ready(true, true)),
+    EXPECT_EQ(weightsToKeep(decided(canaryengine::Phase::Progressing, 30), ready(true, true)),
               router::Weights::forCanary(30));
-    EXPECT_EQ(weightsToKeep(decided(canary::Phase::Succeeded, 0), ready(false, true)),
+    EXPECT_EQ(weightsToKeep(decided(canaryengine::Phase::Succeeded, 0), ready(false, true)),
               router::Weights::forCanary(0))
         << "all on the primary: the target need not be ready";
-    EXPECT_EQ(weightsToKeep(decided(canary::Phase::Promoting, 140), ready(true, false)),
+    EXPECT_EQ(weightsToKeep(decided(canaryengine::Phase::Promoting, 140), ready(true, false)),
               router::Weights::forCanary(100))
         << "clamped to a percentage";
 }
 
 TEST(WeightsToKeep, NothingToCheck) {
-    EXPECT_FALSE(weightsToKeep(decided(canary::Phase::None, 0), ready(true, true)));
-    EXPECT_FALSE(weightsToKeep(decided(canary::Phase::Initializing, 0), ready(true, true)));
-    canary::Decision kept = decided(canary::Phase::Failed, 100);
+    EXPECT_FALSE(weightsToKeep(decided(canaryengine::Phase::None, 0), ready(true, true)));
+    EXPECT_FALSE(weightsToKeep(decided(canaryengine::Phase::Initializing, 0), ready(true, true)));
+    canaryengine::Decision kept = decided(canaryengine::Phase::Failed, 100);
     kept.status.targetKeptServing = true;
     EXPECT_FALSE(weightsToKeep(kept, ready(true, false)));
-    canary::Decision sets = decided(canary::Phase::Progressing, 40);
-    sets.actions.push_back(canary::action::SetWeights{60, 40});
+    canaryengine::Decision sets = decided(canaryengine::Phase::Progressing, 40);
+    sets.actions.push_back(canaryengine::action::SetWeights{60, 40});
     EXPECT_FALSE(weightsToKeep(sets, ready(true, true)));
-    canary::Decision initializes = decided(canary::Phase::Initialized, 0);
-    initializes.actions.push_back(canary::action::InitializePrimary{"abc"});
+    canaryengine::Decision initializes = decided(canaryengine::Phase::Initialized, 0);
+    initializes.actions.push_back(canaryengine::action::InitializePrimary{"abc"});
     EXPECT_FALSE(weightsToKeep(initializes, ready(true, true)));
-    EXPECT_FALSE(weightsToKeep(decided(canary::Phase::Progressing, 30), ready(false, true)))
+    EXPECT_FALSE(weightsToKeep(decided(canaryengine::Phase::Progressing, 30), ready(false, true)))
         << "never route to a canary that is not ready";
-    EXPECT_FALSE(weightsToKeep(decided(canary::Phase::Progressing, 30), ready(true, false)))
+    EXPECT_FALSE(weightsToKeep(decided(canaryengine::Phase::Progressing, 30), ready(true, false)))
         << "nor to a primary that is not ready";
 }
 

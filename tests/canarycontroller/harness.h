@@ -15,7 +15,7 @@
 
 #include "http/http_server.h"
 #include "sluice/canarycontroller/controller.h"
-#include "sluice/prometheus/provider.h"
+#include "sluice/metricprovider/provider.h"
 #include "sluice/util/yaml_json.h"
 #include "testutil/cluster_test.h"
 #include "testutil/objects.h"
@@ -109,7 +109,7 @@ class CanaryControllerTest : public testing::ClusterTest {
                 }
             })) << gvk.str();
         }
-        metrics_ = std::make_shared<prometheus::ScriptedMetricProvider>();
+        metrics_ = std::make_shared<metricprovider::ScriptedMetricProvider>();
     }
 
     void TearDown() override {
@@ -123,8 +123,8 @@ class CanaryControllerTest : public testing::ClusterTest {
         o.metricsServer = "http://prometheus.test:9090";
         auto provider = metrics_;
         auto addresses = addresses_;
-        o.metricProviders = [provider, addresses](const prometheus::ClientOptions& co)
-            -> std::shared_ptr<prometheus::MetricProvider> {
+        o.metricProviders = [provider, addresses](const metricprovider::ClientOptions& co)
+            -> std::shared_ptr<metricprovider::MetricProvider> {
             addresses->add(co);
             return provider;
         };
@@ -197,8 +197,8 @@ class CanaryControllerTest : public testing::ClusterTest {
 
     // Healthy values for both built-in metrics (success rate 100 %, p99 50 ms).
     void healthyMetrics() {
-        metrics_->whenQueryContains("_bucket", canary::MetricResult::measured(50));
-        metrics_->whenQueryContains("!~", canary::MetricResult::measured(100));
+        metrics_->whenQueryContains("_bucket", canaryengine::MetricResult::measured(50));
+        metrics_->whenQueryContains("!~", canaryengine::MetricResult::measured(100));
     }
 
     json canaryObject(const std::string& name) {
@@ -268,15 +268,15 @@ class CanaryControllerTest : public testing::ClusterTest {
     struct Addresses {
         std::mutex mu;
         std::vector<std::string> seen;
-        std::vector<prometheus::ClientOptions> options;
-        void add(const prometheus::ClientOptions& o) {
+        std::vector<metricprovider::ClientOptions> options;
+        void add(const metricprovider::ClientOptions& o) {
             std::lock_guard lock(mu);
             seen.push_back(o.address);
             options.push_back(o);
         }
     };
 
-    std::shared_ptr<prometheus::ScriptedMetricProvider> metrics_;
+    std::shared_ptr<metricprovider::ScriptedMetricProvider> metrics_;
     std::shared_ptr<Addresses> addresses_ = std::make_shared<Addresses>();
     WebhookReceiver hooks_;
     std::mutex recordsMu_;

@@ -12,14 +12,14 @@
 #include <string>
 
 #include "sluice/git/known_hosts.h"
+#include "sluice/gitwebhook/webhook.h"
 #include "sluice/kube/config.h"
 #include "sluice/kube/errors.h"
-#include "sluice/prometheus/client.h"
+#include "sluice/metricprovider/client.h"
 #include "sluice/render/render.h"
 #include "sluice/source/source.h"
 #include "sluice/util/base64.h"
 #include "sluice/util/yaml_json.h"
-#include "sluice/webhook/webhook.h"
 
 namespace {
 
@@ -52,23 +52,23 @@ namespace {
 
 [[maybe_unused]] void webhook(const std::string& in) {
     // Token-checked (GitLab) and signature-checked (GitHub) pushes, so the payload is parsed.
-    sluice::webhook::Secrets secrets;
+    sluice::gitwebhook::Secrets secrets;
     secrets.gitlab = "token";
     secrets.github = "secret";
-    const std::string signature = "sha256=" + sluice::webhook::hmacSha256Hex("secret", in);
+    const std::string signature = "sha256=" + sluice::gitwebhook::hmacSha256Hex("secret", in);
     for (const char* type : {"application/json", "application/x-www-form-urlencoded", ""}) {
-        sluice::webhook::handle(
+        sluice::gitwebhook::handle(
             {{"x-gitlab-event", "Push Hook"}, {"x-gitlab-token", "token"}, {"content-type", type}},
             in, secrets);
-        sluice::webhook::handle({{"x-github-event", "push"},
-                                 {"x-hub-signature-256", signature},
-                                 {"content-type", type}},
-                                in, secrets);
+        sluice::gitwebhook::handle({{"x-github-event", "push"},
+                                    {"x-hub-signature-256", signature},
+                                    {"content-type", type}},
+                                   in, secrets);
     }
 }
 
 [[maybe_unused]] void prometheus(const std::string& in) {
-    for (int status : {200, 400, 503}) sluice::prometheus::interpretQueryResponse(status, in);
+    for (int status : {200, 400, 503}) sluice::metricprovider::interpretQueryResponse(status, in);
 }
 
 [[maybe_unused]] void knownHosts(const std::string& in) {

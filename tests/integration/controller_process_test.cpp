@@ -18,9 +18,9 @@
 #include "metrics/exposition_parser.h"
 #include "process/process.h"
 #include "prometheus/prometheus_server.h"
+#include "sluice/gitwebhook/webhook.h"
 #include "sluice/kube/client.h"
 #include "sluice/util/yaml_json.h"
-#include "sluice/webhook/webhook.h"
 #include "tempdir/tempdir.h"
 #include "testutil/objects.h"
 #include "testutil/testutil.h"
@@ -269,12 +269,12 @@ TEST(ControllerProcess, SyncsAnApplicationFromGit) {
     auto forged = httpPost(
         webhookPort, "/api/webhook", push,
         {{"X-GitHub-Event", "push"},
-         {"X-Hub-Signature-256", "sha256=" + sluice::webhook::hmacSha256Hex("wrong", push)}});
+         {"X-Hub-Signature-256", "sha256=" + sluice::gitwebhook::hmacSha256Hex("wrong", push)}});
     EXPECT_EQ(forged.first, 401) << forged.second;
     auto signed_ = httpPost(
         webhookPort, "/api/webhook", push,
         {{"X-GitHub-Event", "push"},
-         {"X-Hub-Signature-256", "sha256=" + sluice::webhook::hmacSha256Hex("s3cret", push)}});
+         {"X-Hub-Signature-256", "sha256=" + sluice::gitwebhook::hmacSha256Hex("s3cret", push)}});
     EXPECT_EQ(signed_.first, 202) << signed_.second;
     EXPECT_EQ(nlohmann::json::parse(signed_.second).value("refreshed", 0), 1) << signed_.second;
     EXPECT_TRUE(eventually([&] { return greeting() == "again"; })) << controller.stderrText();

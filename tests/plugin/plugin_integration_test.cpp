@@ -17,10 +17,10 @@
 
 #include "apiserver/api_server.h"
 #include "git_http_server.h"
-#include "sluice/app/spec.h"
 #include "sluice/appcontroller/controller.h"
+#include "sluice/appengine/spec.h"
 #include "sluice/cache/informer.h"
-#include "sluice/canary/time_format.h"
+#include "sluice/canaryengine/time_format.h"
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/config.h"
@@ -584,7 +584,7 @@ TEST_F(PluginTest, AppSyncWritesTheOperationTheControllerParses) {
                                       {"syncOptions", json::array({"CreateNamespace=true"})}}},
                                     {"initiatedBy", {{"username", "tester"}}}}))
         << a.dump(2);
-    app::ParseResult parsed = app::parseApplication(a);
+    appengine::ParseResult parsed = appengine::parseApplication(a);
     EXPECT_TRUE(parsed.errors.empty()) << parsed.errors.front();
     ASSERT_TRUE(parsed.operation);
     EXPECT_EQ(parsed.operation->revision, "main");
@@ -602,7 +602,7 @@ TEST_F(PluginTest, AppSyncWritesTheOperationTheControllerParses) {
     ASSERT_EQ(dry.code, 0) << dry.err;
     a = getApp("manual");
     EXPECT_EQ(a["operation"]["sync"], (json{{"dryRun", true}})) << a.dump(2);
-    parsed = app::parseApplication(a);
+    parsed = appengine::parseApplication(a);
     ASSERT_TRUE(parsed.operation);
     EXPECT_TRUE(parsed.operation->dryRun);
     EXPECT_EQ(parsed.operation->revision, "");
@@ -633,7 +633,7 @@ TEST_F(PluginTest, AppRollbackAndRefresh) {
     EXPECT_EQ(a["operation"],
               (json{{"sync", {{"revision", sha1_}}}, {"initiatedBy", {{"username", "tester"}}}}))
         << a.dump(2);
-    app::ParseResult parsed = app::parseApplication(a);
+    appengine::ParseResult parsed = appengine::parseApplication(a);
     ASSERT_TRUE(parsed.operation);
     EXPECT_EQ(parsed.operation->revision, sha1_);
 
@@ -921,7 +921,7 @@ TEST_F(PluginTest, CanaryListStatusAndRequests) {
         return c["metadata"].value("annotations", json::object()).value(key, "");
     };
     auto recent = [](const std::string& ts) {
-        auto t = canary::parseTimestamp(ts);
+        auto t = canaryengine::parseTimestamp(ts);
         if (!t) return false;
         auto d = std::chrono::system_clock::now() - *t;
         return d > -5s && d < 60s;

@@ -648,7 +648,7 @@ TEST(Routers, Factory) {
     EXPECT_EQ(makeRouter("istio")->provider(), "istio");
     EXPECT_THROW(makeRouter("linkerd"), RouterError);
     EXPECT_THROW(makeRouter(""), RouterError);
-    canary::CanarySpec spec;
+    canaryengine::CanarySpec spec;
     EXPECT_EQ(providerOf(spec, "kubernetes"), "kubernetes");
     spec.provider = "nginx";
     EXPECT_EQ(providerOf(spec, "kubernetes"), "nginx");

@@ -25,7 +25,7 @@ class JsonnetTest : public ::testing::Test {
     JsonnetTest() {
         source.path = "app";
         source.directory = true;
-        source.jsonnet = app::JsonnetOptions{};
+        source.jsonnet = appengine::JsonnetOptions{};
         context.appName = "guestbook";
         context.revision = "0123456789abcdef";
     }
@@ -56,7 +56,7 @@ class JsonnetTest : public ::testing::Test {
 
     testing::TempDir tmp;
     testing::TempDir scratch;
-    app::Source source;
+    appengine::Source source;
     RenderContext context;
     Settings settings;
 };

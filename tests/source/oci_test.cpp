@@ -85,15 +85,15 @@ class OciTest : public ::testing::Test {
         }
         return *service_;
     }
-    app::Source chart(const std::string& repoURL, const std::string& version) {
-        app::Source s;
+    appengine::Source chart(const std::string& repoURL, const std::string& version) {
+        appengine::Source s;
         s.repoURL = repoURL;
         s.chart = "web";
         s.targetRevision = version;
         s.raw = {{"repoURL", repoURL}, {"chart", "web"}, {"targetRevision", version}};
         return s;
     }
-    std::string markerOf(const app::Source& s) {
+    std::string markerOf(const appengine::Source& s) {
         const std::string version = service().resolve(s, s.targetRevision).sha;
         RenderContext ctx;
         ctx.appName = "demo";

@@ -43,7 +43,7 @@ class PluginRender : public ::testing::Test {
         source.path = "app";
         source.repoURL = "https://git.example/repo.git";
         source.targetRevision = "main";
-        source.plugin = app::PluginSource{};
+        source.plugin = appengine::PluginSource{};
         ctx.appName = "guestbook";
         ctx.appNamespace = "sluice";
         ctx.destinationNamespace = "web";
@@ -76,7 +76,7 @@ class PluginRender : public ::testing::Test {
     TempDir repo;
     TempDir scratchRoot;
     int renders = 0;
-    app::Source source;
+    appengine::Source source;
     RenderContext ctx;
     Settings settings;
     std::vector<PluginDefinition> defs;

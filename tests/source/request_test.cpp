@@ -3,7 +3,7 @@
 // and the rendered objects readied for compare.
 #include <gtest/gtest.h>
 
-#include "sluice/app/spec.h"
+#include "sluice/appengine/spec.h"
 #include "sluice/git/fake_source.h"
 #include "sluice/source/service.h"
 #include "tempdir/tempdir.h"
@@ -17,7 +17,7 @@ using nlohmann::json;
 const char* kRepo = "https://git.example.com/org/app.git";
 const char* kConfigMap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n";
 
-app::ApplicationSpec specOf(const json& source, const std::string& destinationNamespace) {
+appengine::ApplicationSpec specOf(const json& source, const std::string& destinationNamespace) {
     const json application = {
         {"apiVersion", "argoproj.io/v1alpha1"},
         {"kind", "Application"},
@@ -27,7 +27,7 @@ app::ApplicationSpec specOf(const json& source, const std::string& destinationNa
           {"source", source},
           {"destination",
            {{"server", "https://kubernetes.default.svc"}, {"namespace", destinationNamespace}}}}}};
-    app::ParseResult parsed = app::parseApplication(application);
+    appengine::ParseResult parsed = appengine::parseApplication(application);
     for (const auto& e : parsed.errors) ADD_FAILURE() << e;
     return parsed.spec;
 }
@@ -51,7 +51,7 @@ class RenderRequestTest : public ::testing::Test {
 };
 
 TEST_F(RenderRequestTest, ContextFromTheApplicationAndItsDestination) {
-    const app::ApplicationSpec spec = specOf({{"repoURL", kRepo}, {"path", "app"}}, "prod");
+    const appengine::ApplicationSpec spec = specOf({{"repoURL", kRepo}, {"path", "app"}}, "prod");
     const RenderRequest r = service_->request("web", "apps", spec, {sha_}, cluster_);
     EXPECT_EQ(&r.sources, &spec.sources);
     EXPECT_EQ(r.revisions, std::vector<std::string>{sha_});
@@ -73,17 +73,18 @@ TEST_F(RenderRequestTest, TheKeyHoldsWhatTheRenderReads) {
     // A directory of plain manifests reads nothing of the context: Applications share its
     // render. An undetected type may read all of it.
     const json directory = {{"repoURL", kRepo}, {"path", "app"}, {"directory", json::object()}};
-    const app::ApplicationSpec plain = specOf(directory, "prod");
+    const appengine::ApplicationSpec plain = specOf(directory, "prod");
     const std::string key = service_->request("web", "apps", plain, {sha_}, cluster_).key;
     EXPECT_EQ(service_->request("api", "other", specOf(directory, "staging"), {sha_}, {}).key, key);
-    const app::ApplicationSpec undetected = specOf({{"repoURL", kRepo}, {"path", "app"}}, "prod");
+    const appengine::ApplicationSpec undetected =
+        specOf({{"repoURL", kRepo}, {"path", "app"}}, "prod");
     EXPECT_NE(service_->request("web", "apps", undetected, {sha_}, cluster_).key,
               service_->request("web", "apps", undetected, {sha_}, {}).key);
     EXPECT_NE(service_->request("web", "apps", plain, {"another-sha"}, cluster_).key, key);
 
     // A chart takes its release name from the Application and its namespace from the
     // destination, unless it names them.
-    const app::ApplicationSpec helm =
+    const appengine::ApplicationSpec helm =
         specOf({{"repoURL", kRepo}, {"path", "app"}, {"helm", json::object()}}, "prod");
     const std::string helmKey = service_->request("web", "apps", helm, {sha_}, cluster_).key;
     EXPECT_NE(service_->request("api", "apps", helm, {sha_}, cluster_).key, helmKey);
@@ -95,20 +96,20 @@ TEST_F(RenderRequestTest, TheKeyHoldsWhatTheRenderReads) {
                             {sha_}, cluster_)
                   .key,
               helmKey);
-    const app::ApplicationSpec named = specOf({{"repoURL", kRepo},
-                                               {"path", "app"},
-                                               {"helm",
-                                                {{"releaseName", "shared"},
-                                                 {"namespace", "shared"},
-                                                 {"kubeVersion", "1.30.0"},
-                                                 {"apiVersions", json::array({"v1"})}}}},
-                                              "prod");
+    const appengine::ApplicationSpec named = specOf({{"repoURL", kRepo},
+                                                     {"path", "app"},
+                                                     {"helm",
+                                                      {{"releaseName", "shared"},
+                                                       {"namespace", "shared"},
+                                                       {"kubeVersion", "1.30.0"},
+                                                       {"apiVersions", json::array({"v1"})}}}},
+                                                    "prod");
     EXPECT_EQ(service_->request("api", "other", named, {sha_}, {}).key,
               service_->request("web", "apps", named, {sha_}, cluster_).key);
 }
 
 TEST_F(RenderRequestTest, RendersOnceUnderItsKeyAndIsPreparedForItsDestination) {
-    const app::ApplicationSpec spec = specOf({{"repoURL", kRepo}, {"path", "app"}}, "prod");
+    const appengine::ApplicationSpec spec = specOf({{"repoURL", kRepo}, {"path", "app"}}, "prod");
     const RenderRequest r = service_->request("web", "apps", spec, {sha_}, cluster_);
     RenderedPtr rendered = service_->render(r);
     ASSERT_EQ(rendered->objects.size(), 1u);
@@ -119,7 +120,8 @@ TEST_F(RenderRequestTest, RendersOnceUnderItsKeyAndIsPreparedForItsDestination) 
     auto namespaced = [](const std::string&, const std::string&) -> std::optional<bool> {
         return true;
     };
-    app::PreparedObjects prepared = prepareRendered(rendered->objects, "prod", "web", namespaced);
+    appengine::PreparedObjects prepared =
+        prepareRendered(rendered->objects, "prod", "web", namespaced);
     EXPECT_TRUE(prepared.errors.empty());
     ASSERT_EQ(prepared.objects.size(), 1u);
     EXPECT_EQ(prepared.objects[0]["metadata"]["namespace"], "prod");

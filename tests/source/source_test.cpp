@@ -46,9 +46,9 @@ data:
   flag: {{ kindOf .Values.flag | quote }}
 )";
 
-app::Source parse(const json& raw) {
+appengine::Source parse(const json& raw) {
     std::vector<std::string> errors;
-    app::Source s = app::parseSource(raw, "spec.source", errors);
+    appengine::Source s = appengine::parseSource(raw, "spec.source", errors);
     for (const auto& e : errors) ADD_FAILURE() << e;
     return s;
 }
@@ -76,7 +76,7 @@ class SourceTest : public ::testing::Test {
         return *service_;
     }
 
-    RenderedPtr render(const std::vector<app::Source>& sources, RenderContext ctx = {}) {
+    RenderedPtr render(const std::vector<appengine::Source>& sources, RenderContext ctx = {}) {
         std::vector<std::string> revisions;
         for (const auto& s : sources)
             revisions.push_back(service().resolve(s, s.targetRevision).sha);
@@ -84,7 +84,9 @@ class SourceTest : public ::testing::Test {
         if (ctx.destinationNamespace.empty()) ctx.destinationNamespace = "prod";
         return service().render(sources, revisions, ctx);
     }
-    RenderedPtr render(const app::Source& s) { return render(std::vector<app::Source>{s}); }
+    RenderedPtr render(const appengine::Source& s) {
+        return render(std::vector<appengine::Source>{s});
+    }
 
     void writeChart(const std::string& dir) {
         repo_->write(dir + "/Chart.yaml", kChartYaml);
@@ -93,7 +95,7 @@ class SourceTest : public ::testing::Test {
         repo_->write(dir + "/templates/configmap.yaml", kConfigMap);
     }
 
-    std::string renderError(const app::Source& s) {
+    std::string renderError(const appengine::Source& s) {
         try {
             render(s);
         } catch (const std::exception& e) {
@@ -111,19 +113,19 @@ class SourceTest : public ::testing::Test {
 };
 
 TEST(SourceTypeTest, ExplicitBlocksWinThenKustomizeThenChart) {
-    app::Source plain;
+    appengine::Source plain;
     EXPECT_EQ(detectType(plain, {"a.yaml", "Chart.yaml"}), SourceType::Helm);
     EXPECT_EQ(detectType(plain, {"Chart.yaml", "kustomization.yaml"}), SourceType::Kustomize);
     EXPECT_EQ(detectType(plain, {"Kustomization"}), SourceType::Kustomize);
     EXPECT_EQ(detectType(plain, {"a.yaml"}), SourceType::Directory);
-    app::Source dir = plain;
+    appengine::Source dir = plain;
     dir.directory = true;
     EXPECT_EQ(detectType(dir, {"kustomization.yaml"}), SourceType::Directory);
-    app::Source chart = plain;
+    appengine::Source chart = plain;
     chart.chart = "nginx";
     EXPECT_EQ(detectType(chart, {}), SourceType::Helm);
-    app::Source helm = plain;
-    helm.helm = app::HelmSource{};
+    appengine::Source helm = plain;
+    helm.helm = appengine::HelmSource{};
     EXPECT_EQ(detectType(helm, {"kustomization.yaml"}), SourceType::Helm);
 }
 
@@ -136,14 +138,15 @@ TEST_F(SourceTest, HelmChartInGitWithValueFilesParametersAndSubChart) {
         "charts/web/charts/sidecar/templates/sa.yaml",
         "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {{ .Release.Name }}-sidecar\n");
     repo_->commit("chart");
-    app::Source s = parse({{"repoURL", repo_->url()},
-                           {"path", "charts/web"},
-                           {"helm",
-                            {{"valueFiles", {"values-prod.yaml"}},
-                             {"values", "image: web:2\n"},
-                             {"parameters",
-                              {{{"name", "port"}, {"value", "8080"}},
-                               {{"name", "flag"}, {"value", "true"}, {"forceString", true}}}}}}});
+    appengine::Source s =
+        parse({{"repoURL", repo_->url()},
+               {"path", "charts/web"},
+               {"helm",
+                {{"valueFiles", {"values-prod.yaml"}},
+                 {"values", "image: web:2\n"},
+                 {"parameters",
+                  {{{"name", "port"}, {"value", "8080"}},
+                   {{"name", "flag"}, {"value", "true"}, {"forceString", true}}}}}}});
     auto r = render(s);
     EXPECT_EQ(r->sourceTypes, std::vector<std::string>{"Helm"});
     const json* d = findObject(*r, "Deployment", "demo-web");  // release name = the app's
@@ -162,7 +165,7 @@ TEST_F(SourceTest, HelmChartInGitWithValueFilesParametersAndSubChart) {
 TEST_F(SourceTest, DiscoveredChartAndReleaseNameAndNamespaceOverrides) {
     writeChart("app");
     repo_->commit("chart");
-    app::Source s = parse(
+    appengine::Source s = parse(
         {{"repoURL", repo_->url()},
          {"path", "app"},
          {"helm",
@@ -172,7 +175,7 @@ TEST_F(SourceTest, DiscoveredChartAndReleaseNameAndNamespaceOverrides) {
     ASSERT_NE(d, nullptr);
     EXPECT_EQ((*d)["metadata"]["namespace"], "other");
     EXPECT_EQ((*d)["spec"]["replicas"], 5);
-    app::Source discovered = parse({{"repoURL", repo_->url()}, {"path", "app"}});
+    appengine::Source discovered = parse({{"repoURL", repo_->url()}, {"path", "app"}});
     EXPECT_EQ(render(discovered)->sourceTypes, std::vector<std::string>{"Helm"});
 }
 
@@ -182,10 +185,10 @@ TEST_F(SourceTest, ValueFilesFromARefSourceOfAnotherRepository) {
     TestRepo values(dir_.path() / "values");
     values.write("envs/prod.yaml", "replicas: 7\n");
     values.commit("values");
-    app::Source chart = parse({{"repoURL", repo_->url()},
-                               {"path", "web"},
-                               {"helm", {{"valueFiles", {"$values/envs/prod.yaml"}}}}});
-    app::Source ref = parse({{"repoURL", values.url()}, {"ref", "values"}});
+    appengine::Source chart = parse({{"repoURL", repo_->url()},
+                                     {"path", "web"},
+                                     {"helm", {{"valueFiles", {"$values/envs/prod.yaml"}}}}});
+    appengine::Source ref = parse({{"repoURL", values.url()}, {"ref", "values"}});
     auto r = render({chart, ref});
     EXPECT_EQ(r->sourceTypes, (std::vector<std::string>{"Helm", ""}));
     const json* d = findObject(*r, "Deployment", "demo-web");
@@ -197,18 +200,18 @@ TEST_F(SourceTest, ValueFilesOutsideTheRepositoryAreRefused) {
     writeChart("web");
     repo_->commit("chart");
     for (std::string file : {"../../../../etc/passwd", "/etc/passwd"}) {
-        app::Source s;
+        appengine::Source s;
         s.repoURL = repo_->url();
         s.path = "web";
-        s.helm = app::HelmSource{};
+        s.helm = appengine::HelmSource{};
         s.helm->valueFiles = {file};
         s.raw = {{"file", file}};
         EXPECT_NE(renderError(s).find("outside the repository"), std::string::npos) << file;
     }
-    app::Source missing = parse(
+    appengine::Source missing = parse(
         {{"repoURL", repo_->url()}, {"path", "web"}, {"helm", {{"valueFiles", {"nope.yaml"}}}}});
     EXPECT_NE(renderError(missing).find("does not exist"), std::string::npos);
-    app::Source ignored =
+    appengine::Source ignored =
         parse({{"repoURL", repo_->url()},
                {"path", "web"},
                {"helm", {{"valueFiles", {"nope.yaml"}}, {"ignoreMissingValueFiles", true}}}});
@@ -243,7 +246,7 @@ spec:
     repo_->write("components/extra/cm.yaml",
                  "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n");
     repo_->commit("overlay");
-    app::Source s = parse(
+    appengine::Source s = parse(
         {{"repoURL", repo_->url()},
          {"path", "overlays/prod"},
          {"kustomize",
@@ -353,7 +356,7 @@ TEST_F(SourceTest, ToolsSeeNoneOfTheControllersEnvironment) {
 TEST_F(SourceTest, TheSameSourceAtOneCommitRendersOnce) {
     writeChart("web");
     repo_->commit("chart");
-    app::Source s = parse({{"repoURL", repo_->url()}, {"path", "web"}});
+    appengine::Source s = parse({{"repoURL", repo_->url()}, {"path", "web"}});
     auto first = render(s);
     auto second = render(s);
     EXPECT_EQ(first.get(), second.get());
@@ -364,7 +367,7 @@ TEST_F(SourceTest, TheSameSourceAtOneCommitRendersOnce) {
     EXPECT_EQ(service().renders(), 2u);
 
     // With the release name given, Applications that differ in name share one render.
-    app::Source named =
+    appengine::Source named =
         parse({{"repoURL", repo_->url()}, {"path", "web"}, {"helm", {{"releaseName", "shared"}}}});
     for (const char* app : {"a", "b", "c"}) {
         RenderContext ctx;
@@ -378,7 +381,7 @@ TEST_F(SourceTest, TheSameSourceAtOneCommitRendersOnce) {
 TEST_F(SourceTest, TwoServicesShareARenderDirectory) {
     writeChart("web");
     repo_->commit("chart");
-    app::Source s = parse({{"repoURL", repo_->url()}, {"path", "web"}});
+    appengine::Source s = parse({{"repoURL", repo_->url()}, {"path", "web"}});
     const std::string sha = service().resolve(s, "").sha;
     SourceService other(*git_, settings_, hooks_);
     RenderContext ctx;
@@ -428,17 +431,17 @@ TEST_F(HelmRepoTest, ChartFromAHelmRepositoryByExactVersionAndRange) {
     packageChart("1.2.0", 2);
     packageChart("2.0.0", 3);
     serve();
-    app::Source exact =
+    appengine::Source exact =
         parse({{"repoURL", server_.url()}, {"chart", "web"}, {"targetRevision", "1.0.0"}});
     EXPECT_EQ(service().resolve(exact, "1.0.0").sha, "1.0.0");
     EXPECT_EQ((*findObject(*render(exact), "Deployment", "demo-web"))["spec"]["replicas"], 1);
-    app::Source range =
+    appengine::Source range =
         parse({{"repoURL", server_.url()}, {"chart", "web"}, {"targetRevision", "^1.0.0"}});
     EXPECT_EQ(service().resolve(range, "^1.0.0").sha, "1.2.0");
     EXPECT_EQ((*findObject(*render(range), "Deployment", "demo-web"))["spec"]["replicas"], 2);
-    app::Source latest = parse({{"repoURL", server_.url()}, {"chart", "web"}});
+    appengine::Source latest = parse({{"repoURL", server_.url()}, {"chart", "web"}});
     EXPECT_EQ(service().resolve(latest, "").sha, "2.0.0");
-    app::Source missing =
+    appengine::Source missing =
         parse({{"repoURL", server_.url()}, {"chart", "web"}, {"targetRevision", "9.9.9"}});
     EXPECT_THROW(service().resolve(missing, "9.9.9"), git::GitError);
 }
@@ -446,7 +449,7 @@ TEST_F(HelmRepoTest, ChartFromAHelmRepositoryByExactVersionAndRange) {
 TEST_F(HelmRepoTest, BasicAuthCredentialsFromTheHooks) {
     packageChart("1.0.0", 1);
     serve("chartuser", "s3cret");
-    app::Source s =
+    appengine::Source s =
         parse({{"repoURL", server_.url()}, {"chart", "web"}, {"targetRevision", "1.0.0"}});
     try {
         service().resolve(s, "1.0.0");
@@ -490,7 +493,7 @@ TEST_F(HelmRepoTest, ChartLockDependenciesFromAPrivateRepositoryUseItsSecret) {
                  "  - name: web\n    version: 1.0.0\n    repository: " +
                      server_.url() + "\n");
     repo_->commit("umbrella");
-    const app::Source s = parse({{"repoURL", repo_->url()}, {"path", "umbrella"}});
+    const appengine::Source s = parse({{"repoURL", repo_->url()}, {"path", "umbrella"}});
     const std::string refused = renderError(s);  // no credentials: 401
     EXPECT_NE(refused, "(no error)");
     EXPECT_EQ(refused.find("dep-pass"), std::string::npos);

@@ -27,7 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sluice/app/plan.h"
+#include "sluice/appengine/plan.h"
 #include "sluice/cache/informer.h"
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
@@ -57,7 +57,7 @@ struct Options {
     std::string pluginConfigMap = "sluice-cmp";
     // Namespaces (and whether cluster-scoped kinds) Applications may deploy to; the managed
     // kinds are watched in those namespaces only (--managed-namespaces, --cluster-resources).
-    app::ManagedScope managedScope;
+    appengine::ManagedScope managedScope;
 };
 
 // What one reconcile did (tests, benchmarks, metrics).

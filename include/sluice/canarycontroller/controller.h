@@ -1,12 +1,12 @@
 #pragma once
-// The Canary controller: the I/O around the pure decision engine (sluice/canary/engine.h).
+// The Canary controller: the I/O around the pure decision engine (sluice/canaryengine/engine.h).
 // Watches Canaries (sluice.io/v1alpha1) and Deployments, and for each Canary (a key
 // "namespace/name" on the work queue):
 //   1. reads the Canary from the watch cache (with our own status writes the cache has not
-//      shown yet) and parses its spec; errors -> canary::rejectInvalidSpec + a Warning Event;
+//      shown yet) and parses its spec; errors -> canaryengine::rejectInvalidSpec + a Warning Event;
 //   2. observes the target Deployment and `<target>-primary` (direct reads, never a stale
 //      cache), hashes the target's pod template (SHA-256 of its canonical JSON);
-//   3. calls canary::step with the check results gathered during the previous reconcile (and
+//   3. calls canaryengine::step with the check results gathered during the previous reconcile (and
 //      again at once with the results of checks that step asked for, see 4);
 //   4. carries out the actions in order: creates the primary and the Services/routes
 //      (router::reconcileRoutes), scales the target, sets weights, copies the analysed template
@@ -27,11 +27,11 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/cache/informer.h"
-#include "sluice/canary/engine.h"
+#include "sluice/canaryengine/engine.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/events.h"
-#include "sluice/prometheus/client.h"
-#include "sluice/prometheus/provider.h"
+#include "sluice/metricprovider/client.h"
+#include "sluice/metricprovider/provider.h"
 #include "sluice/util/clock.h"
 
 namespace sluice::canarycontroller {
@@ -48,7 +48,7 @@ struct WebhookRequest {
 class WebhookCaller {
   public:
     virtual ~WebhookCaller() = default;
-    virtual canary::WebhookResult call(const WebhookRequest& request) = 0;
+    virtual canaryengine::WebhookResult call(const WebhookRequest& request) = 0;
 };
 
 // Flagger's semantics over HTTP(S) with cpprestsdk: success is a status of 202 or below; the
@@ -57,7 +57,7 @@ class HttpWebhookCaller final : public WebhookCaller {
   public:
     HttpWebhookCaller();
     ~HttpWebhookCaller() override;
-    canary::WebhookResult call(const WebhookRequest& request) override;
+    canaryengine::WebhookResult call(const WebhookRequest& request) override;
 
   private:
     struct Impl;
@@ -67,9 +67,9 @@ class HttpWebhookCaller final : public WebhookCaller {
 // Makes the metric provider for a Prometheus address and its auth (a MetricTemplate's
 // provider, or the default server). May throw std::invalid_argument for an unusable address
 // (the metrics using it report a query error). Providers are cached per (address, auth).
-using MetricProviderFactory = std::function<std::shared_ptr<prometheus::MetricProvider>(
-    const prometheus::ClientOptions& options)>;
-// The real one: prometheus::PrometheusClient.
+using MetricProviderFactory = std::function<std::shared_ptr<metricprovider::MetricProvider>(
+    const metricprovider::ClientOptions& options)>;
+// The real one: metricprovider::PrometheusClient.
 MetricProviderFactory prometheusProviderFactory();
 
 struct Options {
@@ -102,12 +102,12 @@ struct ReconcileRecord {
     bool succeeded = true;  // false: an API error or refused action (retried with backoff)
     std::string phase;      // the Canary's phase after the reconcile ("" when it is gone)
     int canaryWeight = 0;
-    std::vector<std::string> actions;  // canary::describe() of each action carried out
+    std::vector<std::string> actions;  // canaryengine::describe() of each action carried out
     bool statusWritten = false;
     std::chrono::seconds requeueAfter{0};
     std::string error;
     // Results of the metric checks run in this reconcile, by metric name (empty when none ran).
-    std::map<std::string, canary::MetricResult> metrics;
+    std::map<std::string, canaryengine::MetricResult> metrics;
     // Request annotations (sluice.io/promote, ...) removed in this reconcile.
     std::vector<std::string> requestsRemoved;
 };

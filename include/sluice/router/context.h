@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sluice/canary/spec.h"
+#include "sluice/canaryengine/spec.h"
 #include "sluice/kube/types.h"
 
 namespace sluice::router {
@@ -72,7 +72,7 @@ struct RouteContext {
     std::string namespaceName;
     std::string canaryUid;  // required for owner references (apply layer)
 
-    canary::CanarySpec spec;
+    canaryengine::CanarySpec spec;
     PodSelector selector;
 
     // Flagger's GetServiceNames: service.name, else targetRef.name; then -primary, -canary.

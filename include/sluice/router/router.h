@@ -123,7 +123,7 @@ class KubernetesRouter final : public Router {
 // Throws RouterError for any other provider.
 std::unique_ptr<Router> makeRouter(std::string_view provider);
 // spec.provider, or `fallback` when the Canary names none (Flagger uses its -mesh-provider).
-std::string providerOf(const canary::CanarySpec& spec, std::string_view fallback);
+std::string providerOf(const canaryengine::CanarySpec& spec, std::string_view fallback);
 
 // The ClusterIP Services Flagger generates. Ports: service.port, targetPort (default: port),
 // name portName (default "http"), appProtocol. Selectors on ctx.selector: the primary Service

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "sluice/app/plan.h"
-#include "sluice/app/spec.h"
+#include "sluice/appengine/plan.h"
+#include "sluice/appengine/spec.h"
 #include "sluice/git/git.h"
 #include "sluice/source/repository.h"
 #include "sluice/source/source.h"
@@ -49,18 +49,19 @@ struct ClusterVersions {
 // One render of an Application's sources: sources[i] at revisions[i] in `context`, and the key
 // SourceService caches the result under. Refers to the spec's sources: valid while they are.
 struct RenderRequest {
-    const std::vector<app::Source>& sources;
+    const std::vector<appengine::Source>& sources;
     std::vector<std::string> revisions;
     RenderContext context;
     std::string key;
 };
 
-// The rendered objects readied for compare and apply (app::prepareDesired with "file:line"
+// The rendered objects readied for compare and apply (appengine::prepareDesired with "file:line"
 // sources), for an Application whose destination namespace is destinationNamespace and whose
-// instance name is `instance` (app::instanceName()).
-app::PreparedObjects prepareRendered(const std::vector<render::Object>& rendered,
-                                     const std::string& destinationNamespace,
-                                     const std::string& instance, const app::ScopeLookup& scope);
+// instance name is `instance` (appengine::instanceName()).
+appengine::PreparedObjects prepareRendered(const std::vector<render::Object>& rendered,
+                                           const std::string& destinationNamespace,
+                                           const std::string& instance,
+                                           const appengine::ScopeLookup& scope);
 
 class SourceService {
   public:
@@ -72,30 +73,30 @@ class SourceService {
     // The revision targetRevision names now: a commit of a git source (GitError when it
     // cannot be fetched), or the chart version a constraint selects (GitError too, so a chart
     // repository that is down is reported and retried like a git remote).
-    git::Revision resolve(const app::Source& source, const std::string& targetRevision);
+    git::Revision resolve(const appengine::Source& source, const std::string& targetRevision);
 
     // The render of the Application appNamespace/appName's sources (spec.sources) at
     // `revisions`, in its context, with the key render() caches it under: the controller and
     // `kubectl sluice app diff/manifests` render an Application alike.
     RenderRequest request(const std::string& appName, const std::string& appNamespace,
-                          const app::ApplicationSpec& spec, std::vector<std::string> revisions,
-                          const ClusterVersions& cluster);
+                          const appengine::ApplicationSpec& spec,
+                          std::vector<std::string> revisions, const ClusterVersions& cluster);
 
     // Renders every source at its revision (revisions[i] for sources[i]). Throws
     // render::RenderError / git::GitError; never returns a partial result.
     RenderedPtr render(const RenderRequest& request);
-    RenderedPtr render(const std::vector<app::Source>& sources,
+    RenderedPtr render(const std::vector<appengine::Source>& sources,
                        const std::vector<std::string>& revisions, const RenderContext& context);
 
     // What render() caches under: repository, revision, source spec, refs, context, tool.
-    std::string cacheKey(const std::vector<app::Source>& sources,
+    std::string cacheKey(const std::vector<appengine::Source>& sources,
                          const std::vector<std::string>& revisions, const RenderContext& context);
 
     // Renders actually run (cache misses), for tests and benchmarks.
     uint64_t renders() const;
 
   private:
-    RenderedPtr renderKeyed(const std::string& key, const std::vector<app::Source>& sources,
+    RenderedPtr renderKeyed(const std::string& key, const std::vector<appengine::Source>& sources,
                             const std::vector<std::string>& revisions,
                             const RenderContext& context);
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "sluice/app/spec.h"
+#include "sluice/appengine/spec.h"
 #include "sluice/git/git.h"
 #include "sluice/render/render.h"
 
@@ -24,10 +24,10 @@ enum class SourceType { Directory, Helm, Kustomize, Plugin };
 const char* typeName(SourceType type);
 
 // The type an explicit block names (helm, kustomize, directory, plugin; a chart is Helm).
-std::optional<SourceType> explicitType(const app::Source& source);
+std::optional<SourceType> explicitType(const appengine::Source& source);
 // Argo CD's discovery when no block is given, from the file names directly in the source path:
 // a kustomization file means Kustomize, Chart.yaml Helm, anything else a directory.
-SourceType detectType(const app::Source& source, const std::vector<std::string>& fileNames);
+SourceType detectType(const appengine::Source& source, const std::vector<std::string>& fileNames);
 
 // A config management plugin, in the shape of Argo CD's ConfigManagementPlugin spec.
 struct PluginDefinition {
@@ -78,7 +78,7 @@ std::string helmKubeVersion(const std::string& gitVersion);
 
 // One render of one source.
 struct RenderInput {
-    const app::Source& source;
+    const appengine::Source& source;
     SourceType type;
     std::filesystem::path root;    // the source's files on disk: a git tree or an unpacked chart
     std::filesystem::path appDir;  // root / path (the chart's directory for a chart source)

@@ -1,0 +1,156 @@
+#pragma once
+// The Canary decision engine: a pure function from (spec, status, what the controller observed,
+// now) to (new status, actions, requeue delay). It performs no I/O; the controller carries out
+// the actions in order, writes the new status and calls step() again after requeueAfter.
+//
+// Round trip for checks: when the engine needs webhook or metric results it emits
+// CallWebhooks / RunMetricChecks and asks for a short requeue. The controller reports the
+// outcomes in the Observation of the very next step() call (and only there). Results that are
+// missing (e.g. after a controller restart) are simply requested again.
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "sluice/canaryengine/spec.h"
+
+namespace sluice::canaryengine {
+
+enum class EventType { Normal, Warning };
+std::string_view toString(EventType type);
+
+struct Event {
+    EventType type = EventType::Normal;
+    std::string reason;
+    std::string message;
+    bool operator==(const Event&) const = default;
+};
+
+enum class WebhookOutcome { NotCalled, Succeeded, Failed };
+
+struct WebhookResult {
+    WebhookOutcome outcome = WebhookOutcome::NotCalled;
+    std::string message;  // e.g. the HTTP status or error, for events
+};
+
+struct MetricResult {
+    enum class Kind { Value, NoData, QueryError };
+    Kind kind = Kind::NoData;
+    double value = 0;
+    std::string reason;
+
+    static MetricResult measured(double value);
+    static MetricResult noData(std::string reason);
+    static MetricResult queryError(std::string reason);
+    // A NaN value is no data, whatever the kind says.
+    bool hasValue() const;
+};
+
+struct WorkloadObservation {
+    bool exists = false;
+    // Rollout complete and available (observedGeneration current, all updated replicas ready).
+    bool ready = false;
+    int replicas = 0;  // desired
+    int readyReplicas = 0;
+};
+
+// Manual requests (kubectl sluice canary promote|abort|retry): annotations on the Canary whose
+// value is the RFC 3339 time of the request. A request is honoured once, when its time (to the
+// second) is later than status.lastTransitionTime; older ones are stale and only removed.
+//   promote (Progressing, Waiting, WaitingPromotion): skip the rest of the analysis and any
+//       gate and promote as soon as the canary and the primary are ready.
+//   abort (Progressing, Waiting, WaitingPromotion, Promoting): roll back as a successful
+//       rollback webhook does.
+//   retry (Failed): analyse the current target revision again from the start.
+// A request in another phase, or beside one that takes precedence (abort, then promote, then
+// retry), is removed with a Warning event saying why.
+enum class ManualAction { Promote, Abort, Retry };
+std::string_view toString(ManualAction action);      // "promote", "abort", "retry"
+std::string_view annotationOf(ManualAction action);  // "sluice.io/promote", ...
+
+struct ManualRequest {
+    ManualAction action = ManualAction::Promote;
+    std::optional<Time> requestedAt;  // nullopt: the value is not an RFC 3339 time
+    std::string value;                // the annotation's value as written (for messages)
+    bool operator==(const ManualRequest&) const = default;
+};
+
+struct Observation {
+    std::string targetTemplateHash;  // of the target's pod template (and tracked configs)
+    WorkloadObservation target;
+    WorkloadObservation primary;
+    // Outcomes of the checks requested by the previous decision, keyed by metric / webhook
+    // name. A requested metric that could not be evaluated must be reported as
+    // noData/queryError, never left out.
+    std::map<std::string, MetricResult> metrics;
+    std::map<std::string, WebhookResult> webhooks;
+    // The request annotations present on the Canary.
+    std::vector<ManualRequest> requests;
+};
+
+namespace action {
+// Create the primary workload (and routing objects) as a copy of the target, but only if the
+// target still has this template hash.
+struct InitializePrimary {
+    std::string templateHash;
+    bool operator==(const InitializePrimary&) const = default;
+};
+struct ScaleTarget {
+    int replicas = 0;
+    bool operator==(const ScaleTarget&) const = default;
+};
+struct SetWeights {
+    int primary = 100;
+    int canary = 0;
+    bool operator==(const SetWeights&) const = default;
+};
+// Copy the target's pod template (and configs) to the primary; refuse if the target no longer
+// has this hash, since only the analysed revision may be promoted.
+struct CopyTargetToPrimary {
+    std::string templateHash;
+    bool operator==(const CopyTargetToPrimary&) const = default;
+};
+// Call every webhook of the type. For WebhookType::Event the event to deliver is attached.
+struct CallWebhooks {
+    WebhookType type = WebhookType::Rollout;
+    std::optional<Event> event;
+    bool operator==(const CallWebhooks&) const = default;
+};
+// Query every metric of spec.analysis.metrics.
+struct RunMetricChecks {
+    bool operator==(const RunMetricChecks&) const = default;
+};
+struct EmitEvent {
+    Event event;
+    bool operator==(const EmitEvent&) const = default;
+};
+}  // namespace action
+
+using Action = std::variant<action::InitializePrimary, action::ScaleTarget, action::SetWeights,
+                            action::CopyTargetToPrimary, action::CallWebhooks,
+                            action::RunMetricChecks, action::EmitEvent>;
+
+// One line per action, e.g. "SetWeights(primary=100, canary=0)", for logs and tests.
+std::string describe(const Action& action);
+
+struct Decision {
+    CanaryStatus status;
+    std::vector<Action> actions;
+    std::chrono::seconds requeueAfter{0};
+    // Request annotations the controller removes once the status is written (honoured, stale
+    // or refused).
+    std::vector<ManualAction> removeRequests;
+};
+
+Decision step(const CanarySpec& spec, const CanaryStatus& status, const Observation& observation,
+              Time now);
+
+// For a spec with parse errors: nothing moves; the errors go to the Promoted condition (reason
+// InvalidSpec; status False when the Canary has no phase yet, which stays empty) and a Warning
+// event, sent again only when the errors change.
+Decision rejectInvalidSpec(const CanaryStatus& status, const std::vector<std::string>& errors,
+                           Time now);
+
+}  // namespace sluice::canaryengine

@@ -1,0 +1,249 @@
+#pragma once
+// The Canary custom resource (Flagger's flagger.app/v1beta1 Canary served as
+// sluice.io/v1alpha1): typed spec and status, parsed from and written to JSON.
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/canaryengine/time_format.h"
+
+namespace sluice::canaryengine {
+
+enum class WebhookType {
+    ConfirmRollout,
+    PreRollout,
+    Rollout,
+    ConfirmTrafficIncrease,
+    ConfirmPromotion,
+    PostRollout,
+    Rollback,
+    Event,
+};
+std::string_view toString(WebhookType type);
+// Flagger treats a missing or empty type as "rollout".
+std::optional<WebhookType> parseWebhookType(std::string_view text);
+// Gates hold the canary until every hook of the type answers with success.
+bool isGate(WebhookType type);
+
+struct ObjectRef {
+    std::string apiVersion;
+    std::string kind;
+    std::string name;
+};
+
+// A Gateway API ParentReference (service.gatewayRefs). Fields left out are left out of the
+// HTTPRoute too (the API server defaults them).
+struct GatewayRef {
+    std::optional<std::string> group;  // "" is the core group
+    std::optional<std::string> kind;
+    std::string name;
+    std::string namespaceName;
+    std::string sectionName;
+    std::optional<int> port;
+};
+
+// Flagger's HTTPRewrite (service.rewrite).
+struct Rewrite {
+    std::string uri;
+    std::string authority;
+    std::string type;  // Gateway API: "ReplaceFullPath", else a prefix rewrite
+};
+
+// Flagger's CustomMetadata: labels and annotations for a generated object.
+struct CustomMetadata {
+    std::map<std::string, std::string> labels;
+    std::map<std::string, std::string> annotations;
+};
+
+struct ServiceSpec {
+    std::string name;  // the apex Service's name; "" means targetRef.name
+    int port = 0;
+    nlohmann::json targetPort;  // int or named port, as in Kubernetes (IntOrString)
+    std::string portName;
+    std::string appProtocol;
+    bool portDiscovery = false;  // Istio: destinations name the port (behind a gateway)
+    std::string timeout;         // request timeout, as written (e.g. "15s")
+    std::vector<std::string> gateways;
+    std::vector<std::string> hosts;
+    std::vector<GatewayRef> gatewayRefs;
+    nlohmann::json match = nlohmann::json::array();  // Istio HTTPMatchRequests (a list)
+    Rewrite rewrite;
+    // Istio objects the routers copy as written (null when absent).
+    nlohmann::json headers;        // Flagger's HeaderOperations (also for Gateway API)
+    nlohmann::json retries;        // Istio HTTPRetry
+    nlohmann::json corsPolicy;     // Istio CorsPolicy
+    nlohmann::json trafficPolicy;  // Istio TrafficPolicy of the DestinationRules
+    CustomMetadata apex;
+    CustomMetadata primary;
+    CustomMetadata canary;
+};
+
+struct ThresholdRange {
+    std::optional<double> min;
+    std::optional<double> max;
+};
+
+struct TemplateRef {
+    std::string name;
+    std::string namespaceName;
+};
+
+struct MetricSpec {
+    std::string name;
+    std::optional<TemplateRef> templateRef;
+    ThresholdRange thresholdRange;
+    // The query's window; parseCanarySpec defaults it to the analysis interval.
+    Duration interval{std::chrono::minutes(1)};
+    std::string query;
+    // Values of {{ variables.KEY }} (a value written as another JSON type is its JSON text).
+    std::map<std::string, std::string> templateVariables;
+};
+
+struct WebhookSpec {
+    std::string name;
+    WebhookType type = WebhookType::Rollout;
+    std::string url;
+    Duration timeout{std::chrono::seconds(10)};
+    nlohmann::json metadata;
+    // Sluice extension for gates: once the gate has been closed this long, roll back.
+    std::optional<Duration> maxWait;
+};
+
+struct AnalysisSpec {
+    Duration interval{std::chrono::seconds(60)};
+    int threshold = 1;
+    std::optional<int> maxWeight;
+    int stepWeight = 0;
+    std::vector<int> stepWeights;
+    int stepWeightPromotion = 0;
+    int iterations = 0;
+    std::optional<int> mirrorWeight;  // percentage of mirrored requests (Istio)
+    // A/B testing: Istio HTTPMatchRequests selecting the requests sent to the canary.
+    nlohmann::json match = nlohmann::json::array();
+    std::vector<MetricSpec> metrics;
+    std::vector<WebhookSpec> webhooks;
+};
+
+enum class Strategy {
+    Canary,     // progressive traffic shifting (stepWeight or stepWeights)
+    BlueGreen,  // fixed number of iterations at weight 0, then a full switch
+};
+
+struct CanarySpec {
+    std::string provider;
+    std::string metricsServer;  // Prometheus for built-in metrics; "" means the controller's
+    ObjectRef targetRef;
+    std::optional<ObjectRef> autoscalerRef;
+    ObjectRef ingressRef;  // the Ingress to canary (nginx); empty when absent
+    int progressDeadlineSeconds = 600;
+    bool skipAnalysis = false;
+    ServiceSpec service;
+    AnalysisSpec analysis;
+
+    Strategy strategy() const;
+    // The last stepWeights entry, else maxWeight, else 100.
+    int maxWeight() const;
+    // The canary weight after one more successful step from `current` (capped at maxWeight).
+    int nextWeight(int current) const;
+    std::vector<const WebhookSpec*> webhooksOfType(WebhookType type) const;
+    bool hasWebhooks(WebhookType type) const;
+    std::chrono::seconds progressDeadline() const {
+        return std::chrono::seconds(progressDeadlineSeconds);
+    }
+    std::string primaryName() const { return targetRef.name + "-primary"; }
+    // Flagger's apex Service: service.name, else targetRef.name.
+    std::string apexServiceName() const {
+        return service.name.empty() ? targetRef.name : service.name;
+    }
+};
+
+struct SpecParseResult {
+    CanarySpec spec;
+    std::vector<std::string> errors;  // human-readable, prefixed with the field path
+    bool ok() const { return errors.empty(); }
+};
+// Never throws: malformed input yields errors. Unknown fields are ignored.
+SpecParseResult parseCanarySpec(const nlohmann::json& spec);
+
+enum class Phase {
+    None,  // no status yet
+    Initializing,
+    Initialized,
+    Waiting,
+    Progressing,
+    WaitingPromotion,
+    Promoting,
+    Finalising,
+    Succeeded,
+    Failed,
+};
+std::string_view toString(Phase phase);
+std::optional<Phase> parsePhase(std::string_view text);  // "" -> Phase::None
+
+struct Condition {
+    std::string type;
+    std::string status;  // "True", "False", "Unknown"
+    std::string reason;
+    std::string message;
+    std::optional<Time> lastUpdateTime;
+    std::optional<Time> lastTransitionTime;
+    bool operator==(const Condition&) const = default;
+};
+
+inline constexpr std::string_view kPromotedCondition = "Promoted";
+
+// Everything the engine decides from lives here, so a restarted controller carries on exactly
+// where the previous one stopped. Times are stored with second precision.
+struct CanaryStatus {
+    // Flagger's fields.
+    Phase phase = Phase::None;
+    int failedChecks = 0;
+    int canaryWeight = 0;
+    int iterations = 0;            // successful analysis iterations of the current revision
+    std::string lastAppliedSpec;   // target pod-template hash under (or last under) analysis
+    std::string lastPromotedSpec;  // target pod-template hash the primary was promoted to
+    std::optional<Time> lastTransitionTime;
+    std::vector<Condition> conditions;
+
+    // Sluice's fields.
+    std::optional<Time> lastAnalysisTime;          // last completed analysis iteration (pacing)
+    std::optional<Time> noDataSince;               // metrics without data since (reset by data)
+    std::string noDataReason;                      // why the last metric query gave no data
+    std::map<WebhookType, Time> gateWaitingSince;  // gate first seen closed (for maxWait)
+    std::optional<Time> targetUnreadySince;        // canary scaled up / seen not ready since
+    std::optional<Time> primaryUnreadySince;       // primary initialising / promoting since
+    bool preRolloutPassed = false;                 // pre-rollout hooks passed for this revision
+    // A failure left the target up and serving because the primary was not ready; traffic is
+    // moved back and the target scaled down once the primary is ready.
+    bool targetKeptServing = false;
+    // A manual promote request (its time) being carried out: the rest of the analysis and the
+    // gates are skipped, the promotion starts once the canary and the primary are ready.
+    std::optional<Time> manualPromotionRequested;
+
+    const Condition* condition(std::string_view type) const;
+    bool operator==(const CanaryStatus&) const = default;
+};
+
+struct StatusParseResult {
+    CanaryStatus status;
+    std::vector<std::string> errors;
+};
+// Never throws; unreadable fields are reported and left at their defaults.
+StatusParseResult parseCanaryStatus(const nlohmann::json& status);
+nlohmann::json toJson(const CanaryStatus& status);
+
+// A whole Canary object (metadata, spec, status).
+struct Canary {
+    std::string name;
+    std::string namespaceName;
+    CanarySpec spec;
+    CanaryStatus status;
+    std::vector<std::string> errors;  // spec and status errors together
+};
+Canary parseCanary(const nlohmann::json& object);
+
+}  // namespace sluice::canaryengine

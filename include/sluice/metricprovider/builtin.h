@@ -1,0 +1,53 @@
+#pragma once
+// Flagger's built-in metrics, queried per routing provider with the metric names and label
+// semantics of Flagger's observers:
+//   request-success-rate: percent (0-100) of requests without a 5xx status
+//   request-duration:     p99 latency in milliseconds (conversion done in the query)
+// Observers:
+//   istio       istio_requests_total / istio_request_duration_milliseconds_bucket,
+//               reporter="destination", destination_workload_namespace,
+//               destination_workload=~target
+//   nginx       nginx_ingress_controller_requests / ..._request_duration_seconds_bucket * 1000,
+//               namespace, ingress (Flagger averages the removed ingress_upstream_latency_seconds;
+//               Sluice takes the p99 of the current histogram)
+//   envoy       gatewayapi, gatewayapi:<version>, contour: envoy_cluster_upstream_rq /
+//               envoy_cluster_upstream_rq_time_bucket of the cluster
+//               "<namespace>_<target>-canary_<port>" (Contour's naming, as Flagger)
+//   http        kubernetes, "" (apps exporting their own metrics): http_requests_total{status} /
+//               http_request_duration_seconds_bucket * 1000, kubernetes_namespace and
+//               kubernetes_pod_name=~"<target>-<rs hash>-<pod id>" (so <target>-primary pods never
+//               match). Flagger counts http_request_duration_seconds_count for the rate;
+//               Sluice counts http_requests_total.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "sluice/canaryengine/spec.h"
+#include "sluice/metricprovider/query_template.h"
+
+namespace sluice::metricprovider {
+
+enum class BuiltinMetric { RequestSuccessRate, RequestDuration };
+// "request-success-rate", "request-duration"; anything else -> nullopt.
+std::optional<BuiltinMetric> parseBuiltinMetric(std::string_view name);
+std::string_view toString(BuiltinMetric metric);
+
+enum class Observer { Istio, Nginx, Envoy, Http };
+// The Canary's spec.provider -> observer; nullopt for providers without built-in queries.
+std::optional<Observer> observerForProvider(std::string_view provider);
+std::string_view toString(Observer observer);
+
+// The unrendered query, with {{ namespace }}, {{ target }}, {{ ingress }}, {{ interval }}.
+std::string builtinQueryTemplate(Observer observer, BuiltinMetric metric);
+
+// Picks and renders the query for one analysis metric:
+//   1. templateRef -> `templateQuery` (the referenced MetricTemplate's spec.query; the caller
+//      fetches it and passes nullptr when it does not exist, which is an error)
+//   2. an inline `query`
+//   3. a built-in name, for the Canary's provider
+// Templates and inline queries are rendered with `model`, whose interval is replaced by the
+// metric's own interval.
+RenderResult analysisQuery(const canaryengine::MetricSpec& metric, std::string_view provider,
+                           TemplateModel model, const std::string* templateQuery);
+
+}  // namespace sluice::metricprovider

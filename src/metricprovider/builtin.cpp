@@ -1,0 +1,128 @@
+#include "sluice/metricprovider/builtin.h"
+
+namespace sluice::metricprovider {
+namespace {
+
+// Success rate and p99 latency over the same selector; `scale` turns the histogram's unit into
+// milliseconds.
+std::string successRate(const std::string& metric, const std::string& selector,
+                        const std::string& statusLabel) {
+    std::string total = "sum(rate(" + metric + "{" + selector + "}[{{ interval }}]))";
+    std::string ok =
+        "sum(rate(" + metric + "{" + selector + ", " + statusLabel + "!~\"5.*\"}[{{ interval }}]))";
+    return ok + "\n/\n" + total + "\n* 100";
+}
+
+std::string p99(const std::string& bucketMetric, const std::string& selector, bool seconds) {
+    std::string q = "histogram_quantile(0.99, sum(rate(" + bucketMetric + "{" + selector +
+                    "}[{{ interval }}])) by (le))";
+    return seconds ? q + " * 1000" : q;
+}
+
+}  // namespace
+
+std::optional<BuiltinMetric> parseBuiltinMetric(std::string_view name) {
+    if (name == "request-success-rate") return BuiltinMetric::RequestSuccessRate;
+    if (name == "request-duration") return BuiltinMetric::RequestDuration;
+    return std::nullopt;
+}
+
+std::string_view toString(BuiltinMetric metric) {
+    return metric == BuiltinMetric::RequestSuccessRate ? "request-success-rate"
+                                                       : "request-duration";
+}
+
+std::optional<Observer> observerForProvider(std::string_view provider) {
+    if (provider == "istio") return Observer::Istio;
+    if (provider == "nginx") return Observer::Nginx;
+    if (provider == "gatewayapi" || provider.substr(0, 11) == "gatewayapi:" ||
+        provider == "contour")
+        return Observer::Envoy;
+    if (provider.empty() || provider == "kubernetes") return Observer::Http;
+    return std::nullopt;
+}
+
+std::string_view toString(Observer observer) {
+    switch (observer) {
+        case Observer::Istio:
+            return "istio";
+        case Observer::Nginx:
+            return "nginx";
+        case Observer::Envoy:
+            return "envoy";
+        case Observer::Http:
+            return "http";
+    }
+    return "?";
+}
+
+std::string builtinQueryTemplate(Observer observer, BuiltinMetric metric) {
+    bool rate = metric == BuiltinMetric::RequestSuccessRate;
+    switch (observer) {
+        case Observer::Istio: {
+            std::string sel =
+                "reporter=\"destination\", destination_workload_namespace=\"{{ namespace }}\", "
+                "destination_workload=~\"{{ target }}\"";
+            return rate ? successRate("istio_requests_total", sel, "response_code")
+                        : p99("istio_request_duration_milliseconds_bucket", sel, false);
+        }
+        case Observer::Nginx: {
+            std::string sel = "namespace=\"{{ namespace }}\", ingress=\"{{ ingress }}\"";
+            return rate
+                       ? successRate("nginx_ingress_controller_requests", sel, "status")
+                       : p99("nginx_ingress_controller_request_duration_seconds_bucket", sel, true);
+        }
+        case Observer::Envoy: {
+            std::string sel =
+                "envoy_cluster_name=~\"{{ namespace }}_{{ target }}-canary_[0-9a-zA-Z-]+\"";
+            return rate ? successRate("envoy_cluster_upstream_rq", sel, "envoy_response_code")
+                        : p99("envoy_cluster_upstream_rq_time_bucket", sel, false);
+        }
+        case Observer::Http: {
+            std::string sel =
+                "kubernetes_namespace=\"{{ namespace }}\", "
+                "kubernetes_pod_name=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"";
+            return rate ? successRate("http_requests_total", sel, "status")
+                        : p99("http_request_duration_seconds_bucket", sel, true);
+        }
+    }
+    return "";
+}
+
+RenderResult analysisQuery(const canaryengine::MetricSpec& metric, std::string_view provider,
+                           TemplateModel model, const std::string* templateQuery) {
+    model.interval = promDuration(metric.interval);
+    auto failed = [&](const std::string& why) {
+        RenderResult r;
+        r.error = "metric " + metric.name + ": " + why;
+        return r;
+    };
+    auto rendered = [&](std::string_view text) {
+        RenderResult r = renderQuery(text, model);
+        if (!r.ok()) r.error = "metric " + metric.name + ": " + r.error;
+        return r;
+    };
+    if (metric.templateRef) {
+        std::string ref =
+            (metric.templateRef->namespaceName.empty() ? ""
+                                                       : metric.templateRef->namespaceName + "/") +
+            metric.templateRef->name;
+        if (!templateQuery) return failed("MetricTemplate " + ref + " not found");
+        if (templateQuery->empty()) return failed("MetricTemplate " + ref + " has no query");
+        return rendered(*templateQuery);
+    }
+    if (!metric.query.empty()) return rendered(metric.query);
+    auto builtin = parseBuiltinMetric(metric.name);
+    if (!builtin)
+        return failed(
+            "no templateRef or query, and not a built-in metric (request-success-rate, "
+            "request-duration)");
+    auto observer = observerForProvider(provider);
+    if (!observer)
+        return failed("provider \"" + std::string(provider) +
+                      "\" has no built-in queries (istio, nginx, gatewayapi, contour, "
+                      "kubernetes); use a MetricTemplate");
+    return rendered(builtinQueryTemplate(*observer, *builtin));
+}
+
+}  // namespace sluice::metricprovider

@@ -1,0 +1,159 @@
+#include <gtest/gtest.h>
+
+#include "sluice/metricprovider/builtin.h"
+#include "sluice/metricprovider/client.h"
+
+namespace sluice::metricprovider {
+namespace {
+
+TemplateModel model() {
+    TemplateModel m;
+    m.name = "podinfo";
+    m.namespaceName = "test";
+    m.target = "podinfo";
+    m.service = "podinfo";
+    m.ingress = "podinfo-ing";
+    m.interval = "ignored";
+    return m;
+}
+
+canaryengine::MetricSpec metric(std::string name,
+                                std::chrono::milliseconds interval = std::chrono::minutes(1)) {
+    canaryengine::MetricSpec m;
+    m.name = std::move(name);
+    m.interval = interval;
+    return m;
+}
+
+std::string builtin(std::string_view provider, std::string_view name) {
+    RenderResult r = analysisQuery(metric(std::string(name)), provider, model(), nullptr);
+    EXPECT_TRUE(r.ok()) << r.error;
+    return collapseWhitespace(r.query);
+}
+
+TEST(ObserverForProvider, MapsFlaggerProviderNames) {
+    EXPECT_EQ(observerForProvider("istio"), Observer::Istio);
+    EXPECT_EQ(observerForProvider("nginx"), Observer::Nginx);
+    EXPECT_EQ(observerForProvider("gatewayapi"), Observer::Envoy);
+    EXPECT_EQ(observerForProvider("gatewayapi:v1"), Observer::Envoy);
+    EXPECT_EQ(observerForProvider("gatewayapi:v1beta1"), Observer::Envoy);
+    EXPECT_EQ(observerForProvider("contour"), Observer::Envoy);
+    EXPECT_EQ(observerForProvider("kubernetes"), Observer::Http);
+    EXPECT_EQ(observerForProvider(""), Observer::Http);
+    EXPECT_EQ(observerForProvider("linkerd"), std::nullopt);
+    EXPECT_EQ(observerForProvider("gatewayapix"), std::nullopt);
+}
+
+TEST(BuiltinMetric, Names) {
+    EXPECT_EQ(parseBuiltinMetric("request-success-rate"), BuiltinMetric::RequestSuccessRate);
+    EXPECT_EQ(parseBuiltinMetric("request-duration"), BuiltinMetric::RequestDuration);
+    EXPECT_EQ(parseBuiltinMetric("error-rate"), std::nullopt);
+    EXPECT_EQ(toString(BuiltinMetric::RequestDuration), "request-duration");
+}
+
+TEST(BuiltinQueries, Istio) {
+    EXPECT_EQ(builtin("istio", "request-success-rate"),
+              "sum(rate(istio_requests_total{reporter=\"destination\", "
+              "destination_workload_namespace=\"test\", destination_workload=~\"podinfo\", "
+              "response_code!~\"5.*\"}[1m])) / "
+              "sum(rate(istio_requests_total{reporter=\"destination\", "
+              "destination_workload_namespace=\"test\", destination_workload=~\"podinfo\"}[1m])) "
+              "* 100");
+    EXPECT_EQ(builtin("istio", "request-duration"),
+              "histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{"
+              "reporter=\"destination\", destination_workload_namespace=\"test\", "
+              "destination_workload=~\"podinfo\"}[1m])) by (le))");
+}
+
+TEST(BuiltinQueries, Nginx) {
+    EXPECT_EQ(builtin("nginx", "request-success-rate"),
+              "sum(rate(nginx_ingress_controller_requests{namespace=\"test\", "
+              "ingress=\"podinfo-ing\", status!~\"5.*\"}[1m])) / "
+              "sum(rate(nginx_ingress_controller_requests{namespace=\"test\", "
+              "ingress=\"podinfo-ing\"}[1m])) * 100");
+    EXPECT_EQ(builtin("nginx", "request-duration"),
+              "histogram_quantile(0.99, "
+              "sum(rate(nginx_ingress_controller_request_duration_seconds_bucket{namespace="
+              "\"test\", ingress=\"podinfo-ing\"}[1m])) by (le)) * 1000");
+    // Without an ingressRef there is nothing to select on: an error, not an empty label.
+    TemplateModel m = model();
+    m.ingress.clear();
+    RenderResult r = analysisQuery(metric("request-success-rate"), "nginx", m, nullptr);
+    EXPECT_FALSE(r.ok());
+    EXPECT_NE(r.error.find("ingressRef"), std::string::npos) << r.error;
+}
+
+TEST(BuiltinQueries, GatewayApiEnvoy) {
+    std::string cluster = "envoy_cluster_name=~\"test_podinfo-canary_[0-9a-zA-Z-]+\"";
+    EXPECT_EQ(builtin("gatewayapi:v1", "request-success-rate"),
+              "sum(rate(envoy_cluster_upstream_rq{" + cluster +
+                  ", envoy_response_code!~\"5.*\"}[1m])) / sum(rate(envoy_cluster_upstream_rq{" +
+                  cluster + "}[1m])) * 100");
+    EXPECT_EQ(builtin("gatewayapi", "request-duration"),
+              "histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{" + cluster +
+                  "}[1m])) by (le))");
+}
+
+TEST(BuiltinQueries, KubernetesDefault) {
+    std::string sel =
+        "kubernetes_namespace=\"test\", "
+        "kubernetes_pod_name=~\"podinfo-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"";
+    EXPECT_EQ(builtin("kubernetes", "request-success-rate"), "sum(rate(http_requests_total{" + sel +
+                                                                 ", status!~\"5.*\"}[1m])) / "
+                                                                 "sum(rate(http_requests_total{" +
+                                                                 sel + "}[1m])) * 100");
+    EXPECT_EQ(builtin("", "request-duration"),
+              "histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{" + sel +
+                  "}[1m])) by (le)) * 1000");
+}
+
+TEST(BuiltinQueries, MetricIntervalBecomesTheRange) {
+    RenderResult r = analysisQuery(metric("request-success-rate", std::chrono::seconds(90)),
+                                   "istio", model(), nullptr);
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_NE(r.query.find("[1m30s]"), std::string::npos) << r.query;
+    EXPECT_EQ(r.query.find("ignored"), std::string::npos);
+}
+
+TEST(AnalysisQuery, TemplateRefWinsAndIsRendered) {
+    canaryengine::MetricSpec m = metric("request-success-rate");
+    m.templateRef = canaryengine::TemplateRef{"error-rate", "bifrost"};
+    m.query = "inline_is_ignored";
+    TemplateModel tm = model();
+    tm.variables["code"] = "503";
+    std::string tmpl =
+        "sum(x{ns=\"{{ namespace }}\",code=\"{{ variables.code }}\"}[{{ interval }}])";
+    RenderResult r = analysisQuery(m, "istio", tm, &tmpl);
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.query, "sum(x{ns=\"test\",code=\"503\"}[1m])");
+
+    r = analysisQuery(m, "istio", tm, nullptr);
+    EXPECT_FALSE(r.ok());
+    EXPECT_NE(r.error.find("MetricTemplate bifrost/error-rate not found"), std::string::npos)
+        << r.error;
+
+    std::string bad = "{{ nope }}";
+    r = analysisQuery(m, "istio", tm, &bad);
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.error.rfind("metric request-success-rate: ", 0), 0u) << r.error;
+}
+
+TEST(AnalysisQuery, InlineQueryThenBuiltin) {
+    canaryengine::MetricSpec m = metric("request-success-rate");
+    m.query = "sum(up{namespace=\"{{ namespace }}\"})";
+    RenderResult r = analysisQuery(m, "istio", model(), nullptr);
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.query, "sum(up{namespace=\"test\"})");
+}
+
+TEST(AnalysisQuery, UnknownMetricOrProviderIsAnError) {
+    RenderResult r = analysisQuery(metric("error-rate"), "istio", model(), nullptr);
+    EXPECT_FALSE(r.ok());
+    EXPECT_NE(r.error.find("not a built-in"), std::string::npos) << r.error;
+    r = analysisQuery(metric("request-duration"), "linkerd", model(), nullptr);
+    EXPECT_FALSE(r.ok());
+    EXPECT_NE(r.error.find("\"linkerd\""), std::string::npos) << r.error;
+}
+
+}  // namespace
+}  // namespace sluice::metricprovider
