@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "sluice/kube/errors.h"
+#include "sluice/util/base64.h"
 #include "tempdir/tempdir.h"
 #include "test_util.h"
 
@@ -10,7 +11,6 @@ namespace sluice::kube {
 namespace {
 
 using sluice::testing::TempDir;
-using testutil::base64;
 using testutil::ScopedEnv;
 
 const std::string kCa = "-----BEGIN CERTIFICATE-----\nQ0E=\n-----END CERTIFICATE-----\n";
@@ -36,7 +36,7 @@ std::string expectConfigError(Fn fn, std::initializer_list<std::string> fragment
 std::string tokenConfig(const std::string& server = "https://10.0.0.1:6443") {
     return "apiVersion: v1\nkind: Config\ncurrent-context: main\n"
            "clusters:\n- name: c1\n  cluster:\n    server: " +
-           server + "\n    certificate-authority-data: " + base64(kCa) +
+           server + "\n    certificate-authority-data: " + base64Encode(kCa) +
            "\ncontexts:\n- name: main\n  context:\n    cluster: c1\n    user: u1\n"
            "    namespace: team-a\n- name: other\n  context:\n    cluster: c1\n    user: u2\n"
            "users:\n- name: u1\n  user:\n    token: abc123\n"
@@ -92,13 +92,14 @@ TEST(KubeconfigTest, FilesRelativeToKubeconfigDirectory) {
 
 TEST(KubeconfigTest, ClientCertDataAndInsecure) {
     TempDir dir;
-    auto path = dir.write("config",
-                          "current-context: x\n"
-                          "clusters:\n- name: c\n  cluster:\n    server: https://h:1/\n"
-                          "    insecure-skip-tls-verify: true\n"
-                          "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
-                          "users:\n- name: u\n  user:\n    client-certificate-data: " +
-                              base64(kCert) + "\n    client-key-data: " + base64(kKey) + "\n");
+    auto path =
+        dir.write("config",
+                  "current-context: x\n"
+                  "clusters:\n- name: c\n  cluster:\n    server: https://h:1/\n"
+                  "    insecure-skip-tls-verify: true\n"
+                  "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+                  "users:\n- name: u\n  user:\n    client-certificate-data: " +
+                      base64Encode(kCert) + "\n    client-key-data: " + base64Encode(kKey) + "\n");
     auto cfg = loadKubeconfig(path);
     EXPECT_EQ(cfg.server, "https://h:1");  // trailing slash dropped
     EXPECT_TRUE(cfg.insecureSkipTlsVerify);
@@ -190,7 +191,7 @@ TEST(KubeconfigTest, BadBase64NamesFileAndField) {
                   "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
                   "users:\n- name: u\n  user:\n    client-certificate-data: '%%%not-base64'\n"
                   "    client-key-data: " +
-                      base64(kKey) + "\n");
+                      base64Encode(kKey) + "\n");
     auto msg = expectConfigError([&] { loadKubeconfig(path); }, {});
     EXPECT_EQ(msg,
               "kubeconfig " + path + ": users[0].user.client-certificate-data: invalid base64");
@@ -202,7 +203,7 @@ TEST(KubeconfigTest, CaDataThatIsNotPem) {
         dir.write("config",
                   "current-context: x\nclusters:\n- name: c\n  cluster:\n    server: https://h:1\n"
                   "    certificate-authority-data: " +
-                      base64("hello") + "\ncontexts:\n- name: x\n  context: {cluster: c}\n");
+                      base64Encode("hello") + "\ncontexts:\n- name: x\n  context: {cluster: c}\n");
     expectConfigError([&] { loadKubeconfig(path); },
                       {path, "clusters[0].cluster.certificate-authority-data", "not PEM"});
 }
@@ -227,7 +228,7 @@ TEST(KubeconfigTest, CertificateWithoutKey) {
                   "current-context: x\nclusters:\n- name: c\n  cluster: {server: 'https://h:1'}\n"
                   "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
                   "users:\n- name: u\n  user:\n    client-certificate-data: " +
-                      base64(kCert) + "\n");
+                      base64Encode(kCert) + "\n");
     expectConfigError([&] { loadKubeconfig(path); }, {path, "users[0].user.client-key", "missing"});
 }
 

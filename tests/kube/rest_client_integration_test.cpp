@@ -13,6 +13,7 @@
 #include "http/http_server.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/config.h"
+#include "sluice/util/base64.h"
 #include "tempdir/tempdir.h"
 #include "test_util.h"
 
@@ -29,7 +30,6 @@ using nlohmann::json;
 using testing::ApiServer;
 using testing::ApiServerOptions;
 using testing::TempDir;
-using testutil::base64;
 
 const GroupVersionKind kConfigMap{"", "v1", "ConfigMap"};
 const GroupVersionKind kDeployment{"apps", "v1", "Deployment"};
@@ -691,7 +691,8 @@ TEST(KubeTls, MutualTlsWithClientCertificate) {
         "contexts:\n- name: mtls\n  context: {cluster: c, user: u}\n"
         "- name: anon\n  context: {cluster: c}\n"
         "users:\n- name: u\n  user:\n    client-certificate-data: " +
-        base64(clientCert.certPem) + "\n    client-key-data: " + base64(clientCert.keyPem) + "\n";
+        base64Encode(clientCert.certPem) +
+        "\n    client-key-data: " + base64Encode(clientCert.keyPem) + "\n";
     dir.write("ca.crt", server.caPem());
     auto path = dir.write("config", kubeconfig);
 

@@ -1,6 +1,6 @@
 #pragma once
-// Helpers shared by the kube tests: scoped environment variables and base64. Temporary
-// directories: sluice::testing::TempDir (tempdir/tempdir.h).
+// Helpers shared by the kube tests: scoped environment variables (base64: sluice/util/base64.h).
+// Temporary directories: sluice::testing::TempDir (tempdir/tempdir.h).
 #include <stdlib.h>
 
 #include <optional>
@@ -30,22 +30,5 @@ class ScopedEnv {
     std::string name_;
     std::optional<std::string> old_;
 };
-
-inline std::string base64(const std::string& in) {
-    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    int val = 0, bits = -6;
-    for (unsigned char c : in) {
-        val = (val << 8) + c;
-        bits += 8;
-        while (bits >= 0) {
-            out += tbl[(val >> bits) & 0x3F];
-            bits -= 6;
-        }
-    }
-    if (bits > -6) out += tbl[((val << 8) >> (bits + 8)) & 0x3F];
-    while (out.size() % 4) out += '=';
-    return out;
-}
 
 }  // namespace sluice::kube::testutil
