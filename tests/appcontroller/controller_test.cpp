@@ -5,6 +5,7 @@
 
 #include "harness.h"
 #include "sluice/appengine/tracking.h"
+#include "sluice/util/base64.h"
 
 namespace sluice::apptest {
 namespace {
@@ -617,27 +618,10 @@ class RecordingGit : public git::GitSource {
     std::map<std::string, git::Credentials> seen_;
 };
 
-std::string b64(const std::string& in) {
-    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    int val = 0, bits = -6;
-    for (unsigned char c : in) {
-        val = (val << 8) + c;
-        bits += 8;
-        while (bits >= 0) {
-            out += tbl[(val >> bits) & 0x3F];
-            bits -= 6;
-        }
-    }
-    if (bits > -6) out += tbl[((val << 8) >> (bits + 8)) & 0x3F];
-    while (out.size() % 4) out += '=';
-    return out;
-}
-
 json repoSecret(const std::string& name, const std::string& label, const std::string& type,
                 const std::map<std::string, std::string>& data) {
     json d = json::object();
-    for (const auto& [k, v] : data) d[k] = b64(v);
+    for (const auto& [k, v] : data) d[k] = base64Encode(v);
     return {{"apiVersion", "v1"},
             {"kind", "Secret"},
             {"metadata", {{"name", name}, {"namespace", kControlNs}, {"labels", {{label, type}}}}},
