@@ -30,20 +30,6 @@ void eachObject(const Reader& r, std::string_view key, F&& fn) {
     }
 }
 
-std::map<std::string, std::string> stringMap(const Reader& r, std::string_view key) {
-    std::map<std::string, std::string> out;
-    const json* map = r.object(key);
-    if (map == nullptr) return out;
-    for (auto it = map->begin(); it != map->end(); ++it) {
-        if (!it.value().is_string()) {
-            r.error(std::string(key) + "." + it.key(), "must be a string");
-            continue;
-        }
-        out[it.key()] = it.value().get<std::string>();
-    }
-    return out;
-}
-
 // A path that must stay in the repository (value files may also name a ref source).
 void checkRepoPath(const Reader& r, std::string_view key, const std::string& path) {
     if (!path.empty() && path[0] == '$') return;  // "$ref/..." is checked when rendered
@@ -120,8 +106,8 @@ KustomizeSource parseKustomize(const json& k, const std::string& at,
     out.nameSuffix = r.string("nameSuffix").value_or("");
     out.namespace_ = r.string("namespace").value_or("");
     out.images = r.strings("images");
-    out.commonLabels = stringMap(r, "commonLabels");
-    out.commonAnnotations = stringMap(r, "commonAnnotations");
+    out.commonLabels = r.stringMap("commonLabels");
+    out.commonAnnotations = r.stringMap("commonAnnotations");
     out.commonAnnotationsEnvsubst = r.boolean("commonAnnotationsEnvsubst").value_or(false);
     out.labelWithoutSelector = r.boolean("labelWithoutSelector").value_or(false);
     out.forceCommonLabels = r.boolean("forceCommonLabels").value_or(false);
@@ -207,7 +193,7 @@ PluginSource parsePlugin(const json& plugin, const std::string& at,
         if (pr.string("name").value_or("").empty()) pr.error("name", "required");
         (void)pr.string("string");
         (void)pr.strings("array");
-        (void)stringMap(pr, "map");
+        (void)pr.stringMap("map");
         out.parameters.push_back(p);
     });
     return out;

@@ -665,7 +665,7 @@ struct CanaryController::Impl::Reconciler {
             return;
         }
         try {
-            seen.ctx = router::makeRouteContext(object, *selector);
+            seen.ctx = router::makeRouteContext(object, seen.spec, *selector);
             seen.router->checkSpec(*seen.ctx);
         } catch (const router::RouterError& e) {
             seen.errors.push_back(e.what());

@@ -41,24 +41,31 @@ std::optional<PodSelector> selectorOf(const kube::Object& workload,
 }
 
 RouteContext makeRouteContext(const kube::Object& canaryObject, PodSelector selector) {
+    // Status errors do not matter for routing; only the spec's do.
+    canaryengine::SpecParseResult spec = canaryengine::parseCanarySpec(field(canaryObject, "spec"));
+    if (!spec.ok()) {
+        const json& metadata = field(canaryObject, "metadata");
+        std::string message =
+            "Canary " + text(metadata, "namespace") + "/" + text(metadata, "name") + ":";
+        for (const std::string& error : spec.errors) message += " " + error + ";";
+        message.pop_back();
+        throw RouterError(message);
+    }
+    return makeRouteContext(canaryObject, std::move(spec.spec), std::move(selector));
+}
+
+RouteContext makeRouteContext(const kube::Object& canaryObject, canaryengine::CanarySpec spec,
+                              PodSelector selector) {
     const json& metadata = field(canaryObject, "metadata");
     RouteContext ctx;
     ctx.canaryName = text(metadata, "name");
     ctx.namespaceName = text(metadata, "namespace");
     ctx.canaryUid = text(metadata, "uid");
-    // Status errors do not matter for routing; only the spec's do.
-    canaryengine::SpecParseResult spec = canaryengine::parseCanarySpec(field(canaryObject, "spec"));
-    if (!spec.ok()) {
-        std::string message = "Canary " + ctx.namespaceName + "/" + ctx.canaryName + ":";
-        for (const std::string& error : spec.errors) message += " " + error + ";";
-        message.pop_back();
-        throw RouterError(message);
-    }
     if (std::string apiVersion = text(canaryObject, "apiVersion"); !apiVersion.empty()) {
         ctx.canaryApiVersion = apiVersion;
     }
     if (std::string kind = text(canaryObject, "kind"); !kind.empty()) ctx.canaryKind = kind;
-    ctx.spec = std::move(spec.spec);
+    ctx.spec = std::move(spec);
     ctx.selector = std::move(selector);
     return ctx;
 }

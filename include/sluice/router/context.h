@@ -88,5 +88,8 @@ struct RouteContext {
 // From a Canary object (metadata.name/namespace/uid, apiVersion, kind, spec). Throws
 // RouterError when the spec does not parse (the message lists the spec errors).
 RouteContext makeRouteContext(const kube::Object& canaryObject, PodSelector selector);
+// The same with the spec the caller already parsed from canaryObject (never parsed twice).
+RouteContext makeRouteContext(const kube::Object& canaryObject, canaryengine::CanarySpec spec,
+                              PodSelector selector);
 
 }  // namespace sluice::router
