@@ -207,6 +207,15 @@ bool ApplicationController::Impl::ReconcilePass::checkSpec() {
     appengine::removeCondition(conditions_, appengine::kInvalidSpecError);
     destination_ = ref_.object["spec"].value("destination", json::object());
     impl_.store.forgetEvent(key_, "InvalidSpec");
+    // Fields Argo CD acts on and this version does not: said once, never silently dropped.
+    if (auto fields = appengine::unimplementedFieldsIn(ref_.object); !fields.empty()) {
+        impl_.store.eventOnce(ref_, kube::EventType::Warning, "FieldsNotImplemented",
+                              join(fields, ", ") +
+                                  ": set, but not implemented by this version of Sluice, so "
+                                  "ignored (see docs/crds.md)");
+    } else {
+        impl_.store.forgetEvent(key_, "FieldsNotImplemented");
+    }
     return true;
 }
 

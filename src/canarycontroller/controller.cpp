@@ -112,6 +112,8 @@ struct CanaryController::Impl {
     std::mutex mu;                         // guards the maps below
     std::map<std::string, Checks> checks;  // by Canary uid: results for the next step
     std::map<std::string, std::string> uidByKey;
+    // By key: the FieldsNotImplemented message last recorded (said once, not every reconcile).
+    std::map<std::string, std::string> unimplementedSaid;
     std::map<std::string, std::shared_ptr<metricprovider::MetricProvider>> providers;
 
     struct Counters {
@@ -585,6 +587,7 @@ struct CanaryController::Impl::Reconciler {
     void forget() {
         c.pending.forget(key);
         std::lock_guard lock(c.mu);
+        c.unimplementedSaid.erase(key);
         auto u = c.uidByKey.find(key);
         if (u != c.uidByKey.end()) {
             c.checks.erase(u->second);
@@ -629,6 +632,7 @@ struct CanaryController::Impl::Reconciler {
             canaryengine::parseCanarySpec(object.value("spec", json::object()));
         seen.spec = std::move(parsed.spec);
         seen.errors = std::move(parsed.errors);
+        sayUnimplemented(object);
         if (seen.errors.empty()) {
             if (std::string error = detail::unsupportedTarget(seen.spec.targetRef); !error.empty())
                 seen.errors.push_back(error);
@@ -650,6 +654,24 @@ struct CanaryController::Impl::Reconciler {
         seen.obs.requests = detail::manualRequests(object);
         if (target && seen.router) routeContext(object, *target, seen);
         return seen;
+    }
+
+    // Fields Flagger acts on and this version does not: a Warning Event when the set changes.
+    void sayUnimplemented(const json& object) {
+        const auto fields = canaryengine::unimplementedFieldsIn(object.value("spec", json()));
+        const std::string message =
+            fields.empty() ? ""
+                           : join(fields, ", ") +
+                                 ": set, but not implemented by this version of Sluice, so "
+                                 "ignored (see docs/crds.md)";
+        {
+            std::lock_guard lock(c.mu);
+            std::string& said = c.unimplementedSaid[key];
+            if (said == message) return;
+            said = message;
+        }
+        if (!message.empty())
+            c.events->record(object, kube::EventType::Warning, "FieldsNotImplemented", message);
     }
 
     // The routing context from the target's pod labels; a Canary its router cannot route is a

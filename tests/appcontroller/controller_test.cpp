@@ -131,6 +131,27 @@ TEST_F(ControllerTest, InvalidSpecGivesAConditionAndNoSync) {
     EXPECT_TRUE(object("v1", "ConfigMap", "settings"));
 }
 
+TEST_F(ControllerTest, AProjectOtherThanDefaultIsSyncedAndSaidToBeNotEnforced) {
+    git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")},
+                        {"other/config.yaml", configMapYaml("other", "b")}});
+    startController(defaultOptions());
+    json a = application("team", "app", automated());
+    a["spec"]["project"] = "team-a";
+    server_->create(a);
+    ASSERT_TRUE(eventually([&] { return statusAt("team", "/sync/status") == "Synced"; }))
+        << status("team").dump(2);
+    ASSERT_TRUE(eventually([&] { return eventsFor("FieldsNotImplemented").size() == 1; }));
+    EXPECT_NE(eventsFor("FieldsNotImplemented")[0].value("message", "").find("spec.project"),
+              std::string::npos);
+    // Said once: more reconciles add nothing, and the default project needs no word.
+    for (int i = 0; i < 3; ++i) controller_->reconcileNow(kControlNs, "team");
+    EXPECT_EQ(eventsFor("FieldsNotImplemented").size(), 1u);
+    EXPECT_EQ(eventsFor("FieldsNotImplemented")[0].value("count", 1), 1);
+    server_->create(application("plain", "other", automated()));
+    ASSERT_TRUE(eventually([&] { return statusAt("plain", "/sync/status") == "Synced"; }));
+    EXPECT_EQ(eventsFor("FieldsNotImplemented").size(), 1u);
+}
+
 TEST_F(ControllerTest, GitErrorGivesComparisonErrorAndPrunesNothing) {
     git_.commit(kRepo,
                 {{"app/a.yaml", configMapYaml("a", "1")}, {"app/b.yaml", configMapYaml("b", "1")}});
@@ -360,7 +381,7 @@ TEST_F(ControllerTest, FinalizerDeletesTrackedObjectsExceptDeleteFalse) {
 TEST_F(ControllerTest, WithoutFinalizerDeletingTheApplicationLeavesObjects) {
     git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")}});
     startController(defaultOptions());
-    server_->create(application("plain", "app", automated()));
+    server_->create(application("plain", "other", automated()));
     ASSERT_TRUE(eventually([&] { return statusAt("plain", "/sync/status") == "Synced"; }));
     client_->remove(kAppGvk, kControlNs, "plain");
     ASSERT_TRUE(eventually([&] { return !app("plain").is_object(); }));

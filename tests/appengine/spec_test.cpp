@@ -575,3 +575,18 @@ TEST(ParseApplication, OperationErrors) {
 
 }  // namespace
 }  // namespace sluice::appengine
+
+namespace sluice::appengine {
+namespace {
+
+TEST(UnimplementedFields, AProjectOtherThanDefaultIsNamed) {
+    using nlohmann::json;
+    EXPECT_TRUE(unimplementedFieldsIn(json::parse(R"({"spec": {}})")).empty());
+    EXPECT_TRUE(unimplementedFieldsIn(json::parse(R"({"spec": {"project": "default"}})")).empty());
+    EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({"spec": {"project": "team-a"}})")),
+              std::vector<std::string>{"spec.project"});
+    EXPECT_EQ(fieldsWithoutEffect(), std::vector<std::string>{"spec.project"});
+}
+
+}  // namespace
+}  // namespace sluice::appengine

@@ -622,6 +622,34 @@ TEST_F(CanaryControllerTest, SkipAnalysisPromotesWithoutChecks) {
     EXPECT_EQ(routeWeights("podinfo"), std::make_pair(100, 0));
 }
 
+TEST_F(CanaryControllerTest, FieldsWithoutEffectAreNamedInOneEventPerChange) {
+    healthyMetrics();
+    startController();
+    json canary = gatewayCanary("podinfo", "podinfo");
+    canary["spec"]["autoscalerRef"] = {
+        {"apiVersion", "autoscaling/v2"}, {"kind", "HorizontalPodAutoscaler"}, {"name", "podinfo"}};
+    canary["spec"]["analysis"]["sessionAffinity"] = {{"cookieName", "flagger-cookie"}};
+    ASSERT_NO_FATAL_FAILURE(initialise(canary, "podinfo"));
+    ASSERT_TRUE(eventually([&] { return !events("FieldsNotImplemented").empty(); }));
+    EXPECT_TRUE(hasEventContaining("FieldsNotImplemented",
+                                   "spec.autoscalerRef, spec.analysis.sessionAffinity: set, but "
+                                   "not implemented"));
+    // Later reconciles (a whole rollout) do not repeat it.
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }))
+        << status("podinfo").dump(2);
+    auto said = events("FieldsNotImplemented");
+    ASSERT_EQ(said.size(), 1u);
+    EXPECT_EQ(said[0].value("count", 1), 1);
+    // A changed set is said again.
+    json patch = {{"spec", {{"autoscalerRef", nullptr}}}};
+    client_->patch(kCanaryGvk, kNs, "podinfo", kube::PatchType::Merge, patch.dump());
+    EXPECT_TRUE(eventually([&] {
+        return hasEventContaining("FieldsNotImplemented",
+                                  "spec.analysis.sessionAffinity: set, but not implemented");
+    }));
+}
+
 TEST_F(CanaryControllerTest, InvalidSpecIsReportedAndNothingIsCreated) {
     startController();
     server_->create(deployment("podinfo", "example/app:1.0"));

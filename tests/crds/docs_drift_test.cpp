@@ -27,12 +27,15 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "sluice/appengine/spec.h"
+#include "sluice/canaryengine/spec.h"
 #include "sluice/util/yaml_json.h"
 #include "testutil/testutil.h"
 
@@ -190,7 +193,17 @@ std::vector<std::string> listedSubFields(const std::string& typeCell) {
 struct DocumentedField {
     std::string path;  // full path, "[]" dropped
     int line;
+    bool withoutEffect;  // the row says "not implemented" or "no effect"
 };
+
+// A row of a field the controllers accept and ignore says so in these words.
+bool saysWithoutEffect(const std::string& row) {
+    std::string lower = row;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    return lower.find("not implemented") != std::string::npos ||
+           lower.find("no effect") != std::string::npos;
+}
 
 // kind -> the fields its section's field tables name.
 std::map<std::string, std::vector<DocumentedField>> documentedFields(
@@ -253,14 +266,15 @@ std::map<std::string, std::vector<DocumentedField>> documentedFields(
         const std::vector<std::string> subFields = typeColumn > 0 && typeColumn < row.size()
                                                        ? listedSubFields(row[typeColumn])
                                                        : std::vector<std::string>();
+        const bool withoutEffect = saysWithoutEffect(line.substr(line.find('|', 1)));
         for (const std::string& base : bases) {
             for (const std::string& name : names) {
                 EXPECT_TRUE(isFieldPath(name))
                     << "docs/crds.md:" << number << ": `" << name << "` is not a field name";
                 const std::string path = base + "." + withoutBrackets(name);
-                out[kind].push_back({path, number});
+                out[kind].push_back({path, number, withoutEffect});
                 for (const std::string& sub : subFields)
-                    out[kind].push_back({path + "." + sub, number});
+                    out[kind].push_back({path + "." + sub, number, false});
             }
         }
     }
@@ -328,6 +342,32 @@ TEST_F(CrdDocsTest, EveryDocumentedFieldIsInTheSchema) {
                    for (const auto& u : unknown) s += u + "\n  ";
                    return s;
                }();
+    }
+}
+
+// The fields docs/crds.md says have no effect are exactly those the code says it ignores (and
+// reports in a FieldsNotImplemented Event): neither list can drift from the other.
+TEST_F(CrdDocsTest, RowsWithoutEffectAreTheFieldsTheControllersReport) {
+    const std::map<std::string, std::vector<std::string>> code = {
+        {"Application", appengine::fieldsWithoutEffect()},
+        {"Canary", canaryengine::fieldsWithoutEffect()},
+        {"MetricTemplate", {}}};
+    for (const auto& [kind, fields] : code) {
+        std::set<std::string> documented;
+        for (const DocumentedField& d : docs_[kind])
+            if (d.withoutEffect) documented.insert(d.path);
+        const std::set<std::string> reported(fields.begin(), fields.end());
+        std::vector<std::string> onlyDocs, onlyCode;
+        std::set_difference(documented.begin(), documented.end(), reported.begin(), reported.end(),
+                            std::back_inserter(onlyDocs));
+        std::set_difference(reported.begin(), reported.end(), documented.begin(), documented.end(),
+                            std::back_inserter(onlyCode));
+        EXPECT_TRUE(onlyDocs.empty())
+            << kind << ": docs/crds.md says these have no effect, "
+            << "but the code does not report them: " << ::testing::PrintToString(onlyDocs);
+        EXPECT_TRUE(onlyCode.empty())
+            << kind << ": the code reports these as not implemented, "
+            << "but docs/crds.md does not say so: " << ::testing::PrintToString(onlyCode);
     }
 }
 

@@ -201,6 +201,14 @@ Source parseSource(const nlohmann::json& source, const std::string& at,
 // revisionHistoryLimit, and invalid syncOptions / retry durations ("5s", "3m", "1h").
 ParseResult parseApplication(const nlohmann::json& app);
 
+// The Application fields this version accepts without acting on them, as paths from the object
+// ("spec.project"): exactly the rows docs/crds.md marks "not implemented" (a test holds the two
+// together).
+const std::vector<std::string>& fieldsWithoutEffect();
+// Those an Application sets to something that would restrict or change a sync in Argo CD
+// ("spec.project" other than "default"). The controller says so in a FieldsNotImplemented Event.
+std::vector<std::string> unimplementedFieldsIn(const nlohmann::json& app);
+
 // Argo CD duration strings: "30s", "5m", "1h", "1h30m", "250ms", or a bare number of seconds.
 std::optional<std::chrono::milliseconds> parseDuration(const std::string& text);
 

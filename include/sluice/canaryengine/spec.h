@@ -169,6 +169,15 @@ struct SpecParseResult {
 // Never throws: malformed input yields errors. Unknown fields are ignored.
 SpecParseResult parseCanarySpec(const nlohmann::json& spec);
 
+// The Canary fields this version accepts without acting on them, as paths from the object
+// ("spec.autoscalerRef", "spec.analysis.webhooks.retries"): exactly the rows docs/crds.md marks
+// "not implemented" or "no effect" (a test holds the two together).
+const std::vector<std::string>& fieldsWithoutEffect();
+// Those a spec sets to something that would change Flagger's behaviour (true, a number other
+// than the default, a non-empty object or list), in fieldsWithoutEffect() order. The
+// controller says so in a FieldsNotImplemented Event. `canaryAnalysis` counts as `analysis`.
+std::vector<std::string> unimplementedFieldsIn(const nlohmann::json& spec);
+
 enum class Phase {
     None,  // no status yet
     Initializing,

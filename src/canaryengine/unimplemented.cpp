@@ -1,0 +1,87 @@
+// The Canary fields accepted without effect, and which of them a spec sets.
+#include <algorithm>
+
+#include "sluice/canaryengine/spec.h"
+
+namespace sluice::canaryengine {
+
+using nlohmann::json;
+
+namespace {
+
+// Whether a value would make Flagger do something: true, a non-zero number, a non-empty
+// string, object or list.
+bool matters(const json& v) {
+    if (v.is_boolean()) return v.get<bool>();
+    if (v.is_number()) return v.get<double>() != 0;
+    if (v.is_string() || v.is_object() || v.is_array()) return !v.empty();
+    return false;
+}
+
+// The value at a dotted path below `node`, descending into every item of lists: each value
+// found, for `fn`.
+template <class Fn>
+void valuesAt(const json& node, std::string_view path, Fn&& fn) {
+    if (node.is_array()) {
+        for (const json& item : node) valuesAt(item, path, fn);
+        return;
+    }
+    if (!node.is_object()) return;
+    const std::size_t dot = path.find('.');
+    const std::string key(path.substr(0, dot));
+    auto it = node.find(key);
+    if (it == node.end() || it->is_null()) return;
+    if (dot == std::string_view::npos) {
+        fn(*it);
+    } else {
+        valuesAt(*it, path.substr(dot + 1), fn);
+    }
+}
+
+// A workload counts as ready when this percentage of its pods is; Sluice always waits for all,
+// which is what 100 asks for.
+bool isReadyThreshold(const std::string& path) {
+    return path == "spec.analysis.primaryReadyThreshold" ||
+           path == "spec.analysis.canaryReadyThreshold";
+}
+
+}  // namespace
+
+const std::vector<std::string>& fieldsWithoutEffect() {
+    static const std::vector<std::string> kFields = {
+        "spec.autoscalerRef",
+        "spec.routeRef",
+        "spec.upstreamRef",
+        "spec.suspend",
+        "spec.revertOnDeletion",
+        "spec.service.delegation",
+        "spec.analysis.mirror",
+        "spec.analysis.mirrorWeight",
+        "spec.analysis.sessionAffinity",
+        "spec.analysis.primaryReadyThreshold",
+        "spec.analysis.canaryReadyThreshold",
+        "spec.analysis.alerts",
+        "spec.analysis.webhooks.retries",
+        "spec.analysis.webhooks.muteAlert",
+    };
+    return kFields;
+}
+
+std::vector<std::string> unimplementedFieldsIn(const json& spec) {
+    std::vector<std::string> out;
+    for (const std::string& path : fieldsWithoutEffect()) {
+        const std::string_view below = std::string_view(path).substr(5);  // after "spec."
+        bool set = false;
+        auto check = [&](const json& v) {
+            set = set ||
+                  (isReadyThreshold(path) ? v.is_number() && v.get<double>() != 100 : matters(v));
+        };
+        valuesAt(spec, below, check);
+        if (below.rfind("analysis.", 0) == 0)
+            valuesAt(spec, "canaryAnalysis." + std::string(below.substr(9)), check);
+        if (set) out.push_back(path);
+    }
+    return out;
+}
+
+}  // namespace sluice::canaryengine

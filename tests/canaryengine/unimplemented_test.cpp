@@ -1,0 +1,57 @@
+#include <gtest/gtest.h>
+
+#include "sluice/canaryengine/spec.h"
+
+namespace sluice::canaryengine {
+namespace {
+
+using nlohmann::json;
+using Fields = std::vector<std::string>;
+
+TEST(UnimplementedFields, NoneForAnOrdinaryCanary) {
+    EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+        "service": {"port": 9898},
+        "analysis": {"interval": "1m", "threshold": 5, "maxWeight": 50, "stepWeight": 10,
+                     "webhooks": [{"name": "load", "url": "http://x/"}]}})")),
+              Fields{});
+}
+
+TEST(UnimplementedFields, OnlyValuesThatWouldMatter) {
+    // false, 0, {} and [] ask for nothing; 100% ready is what Sluice always waits for.
+    EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
+        "suspend": false, "revertOnDeletion": false, "autoscalerRef": {},
+        "service": {"port": 80, "delegation": false},
+        "analysis": {"mirror": false, "mirrorWeight": 0, "alerts": [],
+                     "primaryReadyThreshold": 100, "canaryReadyThreshold": 100,
+                     "webhooks": [{"name": "w", "url": "http://x/", "retries": 0,
+                                   "muteAlert": false}]}})")),
+              Fields{});
+}
+
+TEST(UnimplementedFields, NamesEachFieldSetOnceInListOrder) {
+    EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
+        "suspend": true,
+        "autoscalerRef": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                          "name": "podinfo"},
+        "analysis": {"sessionAffinity": {"cookieName": "flagger-cookie"},
+                     "canaryReadyThreshold": 50,
+                     "webhooks": [{"name": "a", "url": "http://x/", "retries": 3},
+                                  {"name": "b", "url": "http://y/", "retries": 2}]}})")),
+              (Fields{"spec.autoscalerRef", "spec.suspend", "spec.analysis.sessionAffinity",
+                      "spec.analysis.canaryReadyThreshold", "spec.analysis.webhooks.retries"}));
+}
+
+TEST(UnimplementedFields, ReadsFlaggersOlderCanaryAnalysisName) {
+    EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
+        "canaryAnalysis": {"alerts": [{"name": "on-call", "severity": "error",
+                                       "providerRef": {"name": "slack"}}]}})")),
+              Fields{"spec.analysis.alerts"});
+}
+
+TEST(UnimplementedFields, EveryFieldIsASpecPath) {
+    for (const std::string& f : fieldsWithoutEffect()) EXPECT_EQ(f.rfind("spec.", 0), 0u) << f;
+}
+
+}  // namespace
+}  // namespace sluice::canaryengine
