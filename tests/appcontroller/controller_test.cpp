@@ -381,7 +381,7 @@ TEST_F(ControllerTest, FinalizerDeletesTrackedObjectsExceptDeleteFalse) {
 TEST_F(ControllerTest, WithoutFinalizerDeletingTheApplicationLeavesObjects) {
     git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")}});
     startController(defaultOptions());
-    server_->create(application("plain", "other", automated()));
+    server_->create(application("plain", "app", automated()));
     ASSERT_TRUE(eventually([&] { return statusAt("plain", "/sync/status") == "Synced"; }));
     client_->remove(kAppGvk, kControlNs, "plain");
     ASSERT_TRUE(eventually([&] { return !app("plain").is_object(); }));
