@@ -7,6 +7,7 @@
 
 #include "callbacks.h"
 #include "sluice/git/git.h"
+#include "sluice/util/strings.h"
 
 namespace sluice::git {
 
@@ -61,21 +62,6 @@ struct ParsedUrl {
     std::string user, password;
     int port = 22;
 };
-
-std::string percentDecode(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() &&
-            std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-            std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-            out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
 
 std::string lower(std::string s) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -1,5 +1,7 @@
 #include "sluice/gitwebhook/webhook.h"
 
+#include "sluice/util/strings.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -41,23 +43,6 @@ std::string shortRef(const std::string& ref) {
     return ref;
 }
 
-std::string percentDecode(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out += ' ';
-        } else if (s[i] == '%' && i + 2 < s.size() &&
-                   std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-                   std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-            out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
 // GitHub and Gitea may post application/x-www-form-urlencoded with the JSON in `payload`.
 json parsePayload(const std::map<std::string, std::string>& headers, const std::string& body) {
     std::string text = body;
@@ -73,7 +58,8 @@ json parsePayload(const std::map<std::string, std::string>& headers, const std::
             size_t amp = body.find('&', pos);
             std::string pair =
                 body.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-            if (pair.rfind("payload=", 0) == 0) text = percentDecode(pair.substr(8));
+            if (pair.rfind("payload=", 0) == 0)
+                text = percentDecode(pair.substr(8), /*plusIsSpace=*/true);
             if (amp == std::string::npos) break;
             pos = amp + 1;
         }
