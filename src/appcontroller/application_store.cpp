@@ -107,13 +107,21 @@ bool ApplicationStore::writeStatus(AppRef& ref, const json& updates) {
     }
     kube::PatchOptions po;
     po.subresource = "status";
+    // The answer's status would be a large object to parse again (a line per resource): the
+    // status the patch leaves is the one we patched with the changes applied.
+    po.metadataOnly = true;
     try {
         json response = client_.patch(kApplicationGvk, ref.ns, ref.name, kube::PatchType::JsonPatch,
                                       ops.dump(), po);
-        json storedStatus = response.contains("status") && response["status"].is_object()
-                                ? std::move(response["status"])
-                                : json::object();
-        appengine::packStatus(storedStatus);
+        json storedStatus = cur.is_object() ? std::move(cur) : json::object();
+        for (const auto& k : changed) {
+            if (packedUpdates[k].is_null()) {
+                storedStatus.erase(k);
+            } else {
+                storedStatus[k] = std::move(packedUpdates[k]);
+            }
+        }
+        storedStatus["reconciledAt"] = now;
         auto stored = std::make_shared<const json>(std::move(storedStatus));
         recordPending(ref.key, response, [&](UnseenWrites& p) { p.status = stored; });
         ref.status = stored;
@@ -139,8 +147,10 @@ bool ApplicationStore::writeStatus(AppRef& ref, const json& updates) {
 void ApplicationStore::removeOperation(AppRef& ref) {
     if (!ref.object.contains("operation")) return;
     try {
+        kube::PatchOptions po;
+        po.metadataOnly = true;
         json response = client_.patch(kApplicationGvk, ref.ns, ref.name, kube::PatchType::Merge,
-                                      R"({"operation":null})");
+                                      R"({"operation":null})", po);
         recordPending(ref.key, response, [](UnseenWrites& p) { p.operationRemoved = true; });
         ref.object.erase("operation");
     } catch (const kube::ApiError& e) {
@@ -153,8 +163,10 @@ void ApplicationStore::removeAnnotations(AppRef& ref, const std::vector<std::str
     json patch = {{"metadata", {{"annotations", json::object()}}}};
     for (const auto& k : keys) patch["metadata"]["annotations"][k] = nullptr;
     try {
-        json response =
-            client_.patch(kApplicationGvk, ref.ns, ref.name, kube::PatchType::Merge, patch.dump());
+        kube::PatchOptions po;
+        po.metadataOnly = true;
+        json response = client_.patch(kApplicationGvk, ref.ns, ref.name, kube::PatchType::Merge,
+                                      patch.dump(), po);
         recordPending(ref.key, response, [&](UnseenWrites& p) {
             p.annotationsRemoved.insert(keys.begin(), keys.end());
         });

@@ -32,6 +32,9 @@ const char* toString(WatchEvent::Type t) {
 namespace {
 
 constexpr const char* kJson = "application/json";
+// PartialObjectMetadata first; plain JSON from a server that cannot transform.
+constexpr const char* kPartialObjectMetadata =
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
 
 const char* contentTypeOf(PatchType t) {
     switch (t) {
@@ -362,8 +365,11 @@ Object RestClient::patch(const GroupVersionKind& gvk, const std::string& ns,
         resourcePath(ri, impl_->objectNamespace(ri, ns), name, opts.subresource) + q.str();
     // A JSON patch may append to lists, so replaying it is not harmless.
     bool idempotent = type != PatchType::JsonPatch;
-    return impl_->sendJson({"PATCH", path, body, contentTypeOf(type),
-                            type == PatchType::Apply ? "apply" : "patch", idempotent});
+    HttpCall call{
+        "PATCH",   path, body, contentTypeOf(type), type == PatchType::Apply ? "apply" : "patch",
+        idempotent};
+    if (opts.metadataOnly) call.accept = kPartialObjectMetadata;
+    return impl_->sendJson(std::move(call));
 }
 
 Object RestClient::remove(const GroupVersionKind& gvk, const std::string& ns,

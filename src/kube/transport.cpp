@@ -165,7 +165,7 @@ struct Transport::Impl {
         http::http_request req(c.method);
         req.set_request_uri(web::uri(c.target));
         auto& h = req.headers();
-        h.add("Accept", "application/json");
+        h.add("Accept", c.accept.empty() ? std::string("application/json") : c.accept);
         h.add("User-Agent", cfg.userAgent);
         // Read per request so that a rotated service-account token is picked up.
         std::string token = tokens.token();

@@ -20,6 +20,7 @@ struct HttpCall {
     std::string contentType;  // for a body
     std::string verb;         // for stats: get, list, create, ...
     bool idempotent = true;   // false: retried only when the server cannot have acted
+    std::string accept = "";  // "" = application/json
 };
 
 struct HttpResponse {

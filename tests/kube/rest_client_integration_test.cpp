@@ -411,6 +411,28 @@ TEST_F(KubeIntegration, StatusSubresource) {
     EXPECT_EQ(applied["status"]["availableReplicas"], 2);
 }
 
+TEST_F(KubeIntegration, APatchCanAnswerWithMetadataOnly) {
+    client_->create(deployment("web"));
+    PatchOptions po;
+    po.subresource = "status";
+    po.metadataOnly = true;
+    auto answer = client_->patch(kDeployment, "default", "web", PatchType::Merge,
+                                 R"({"status":{"readyReplicas":1}})", po);
+    EXPECT_EQ(answer["kind"], "PartialObjectMetadata");
+    EXPECT_EQ(answer["apiVersion"], "meta.k8s.io/v1");
+    EXPECT_FALSE(answer.contains("spec"));
+    EXPECT_FALSE(answer.contains("status"));
+    auto stored = *server_.get("apps/v1", "Deployment", "default", "web");
+    EXPECT_EQ(stored["status"]["readyReplicas"], 1);  // the write itself is whole
+    EXPECT_EQ(answer["metadata"]["resourceVersion"], stored["metadata"]["resourceVersion"]);
+
+    po.subresource = "";
+    answer = client_->patch(kDeployment, "default", "web", PatchType::Merge,
+                            R"({"metadata":{"annotations":{"a":"b"}}})", po);
+    EXPECT_EQ(answer["metadata"]["annotations"]["a"], "b");
+    EXPECT_FALSE(answer.contains("spec"));
+}
+
 TEST_F(KubeIntegration, DeleteWithPropagationAndPreconditions) {
     auto d = client_->create(deployment("web"));
     auto wrongUid = expectApiError([&] {

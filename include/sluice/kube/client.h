@@ -60,6 +60,10 @@ struct PatchOptions {
     bool dryRun = false;
     bool force = false;       // only for PatchType::Apply
     std::string subresource;  // "" or "status"
+    // Ask for the answer as PartialObjectMetadata (metadata only: resourceVersion, labels,
+    // annotations), for writes whose caller needs nothing else; it saves sending and parsing
+    // a large object. A server without the transformation answers with the whole object.
+    bool metadataOnly = false;
 };
 
 struct WriteOptions {

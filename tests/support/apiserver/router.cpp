@@ -100,6 +100,14 @@ json partialMetadata(const json& obj) {
             {"metadata", obj.value("metadata", json::object())}};
 }
 
+// The answer to a create, update or patch: the object, or only its metadata when the client
+// asked for PartialObjectMetadata (kube-apiserver transforms write responses as it does reads).
+template <class Result>
+void sendWritten(ResponseWriter& w, const Result& r, const ResourceInfo& res, bool partial) {
+    json body = present(res, r.body);
+    sendJson(w, r.code, partial ? partialMetadata(body) : body, r.warnings);
+}
+
 // Upstream derives the default field manager from the User-Agent's program name.
 std::string fieldManagerOf(const HttpRequest& req) {
     std::string fm = req.queryParam("fieldManager");
@@ -451,7 +459,7 @@ void Router::serveResource(const HttpRequest& req, ResponseWriter& w, const std:
         if (body.is_discarded())
             errors::badRequest("the body of the request could not be decoded as JSON");
         auto r = store_.create(res, ns, std::move(body), wo);
-        sendJson(w, r.code, present(res, r.body), r.warnings);
+        sendWritten(w, r, res, partial);
         return;
     }
     if (m == "PUT") {
@@ -462,7 +470,7 @@ void Router::serveResource(const HttpRequest& req, ResponseWriter& w, const std:
         if (body.is_discarded())
             errors::badRequest("the body of the request could not be decoded as JSON");
         auto r = store_.update(res, ns, name, sub, std::move(body), wo);
-        sendJson(w, r.code, present(res, r.body), r.warnings);
+        sendWritten(w, r, res, partial);
         return;
     }
     if (m == "PATCH") {
@@ -490,7 +498,7 @@ void Router::serveResource(const HttpRequest& req, ResponseWriter& w, const std:
         // Apply needs an explicit manager; other patches fall back to the User-Agent.
         wo.manager = pt == PatchType::Apply ? req.queryParam("fieldManager") : fieldManagerOf(req);
         auto r = store_.patch(res, ns, name, sub, pt, req.body, wo);
-        sendJson(w, r.code, present(res, r.body), r.warnings);
+        sendWritten(w, r, res, partial);
         return;
     }
     if (m == "DELETE") {
