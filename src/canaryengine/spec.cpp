@@ -206,7 +206,29 @@ WebhookSpec readWebhook(const Reader& reader) {
         reader.error("maxWait", "only applies to confirm-* gates, not to " +
                                     std::string(toString(hook.type)) + " webhooks");
     }
+    hook.muteAlert = reader.boolean("muteAlert").value_or(false);
     return hook;
+}
+
+AlertSpec readAlert(const Reader& reader) {
+    AlertSpec alert;
+    alert.name = reader.string("name").value_or("");
+    if (alert.name.empty()) reader.error("name", "is required");
+    // Flagger reads an empty severity as info.
+    const std::string severity = reader.string("severity").value_or("");
+    if (severity == "warn") {
+        alert.severity = AlertSeverity::Warn;
+    } else if (severity == "error") {
+        alert.severity = AlertSeverity::Error;
+    } else if (!severity.empty() && severity != "info") {
+        reader.error("severity", "must be info, warn or error, not \"" + severity + "\"");
+    }
+    if (auto ref = reader.child("providerRef")) {
+        alert.providerName = ref->string("name").value_or("");
+        alert.providerNamespace = ref->string("namespace").value_or("");
+    }
+    if (alert.providerName.empty()) reader.error("providerRef.name", "is required");
+    return alert;
 }
 
 // Increasing percentages between 1 and 100.
@@ -253,6 +275,8 @@ void readChecks(const Reader& reader, AnalysisSpec& analysis) {
         }
         analysis.webhooks.push_back(std::move(hook));
     }
+    for (const Reader& alertReader : reader.objects("alerts"))
+        analysis.alerts.push_back(readAlert(alertReader));
 }
 
 AnalysisSpec readAnalysis(const Reader& reader, bool skipAnalysis) {
@@ -312,6 +336,18 @@ std::string_view toString(WebhookType type) {
         if (value == type) return name;
     }
     return "rollout";
+}
+
+std::string_view toString(AlertSeverity severity) {
+    switch (severity) {
+        case AlertSeverity::Info:
+            return "info";
+        case AlertSeverity::Warn:
+            return "warn";
+        case AlertSeverity::Error:
+            return "error";
+    }
+    return "info";
 }
 
 std::optional<WebhookType> parseWebhookType(std::string_view text) {

@@ -60,9 +60,7 @@ const std::vector<std::string>& fieldsWithoutEffect() {
         "spec.analysis.sessionAffinity",
         "spec.analysis.primaryReadyThreshold",
         "spec.analysis.canaryReadyThreshold",
-        "spec.analysis.alerts",
         "spec.analysis.webhooks.retries",
-        "spec.analysis.webhooks.muteAlert",
     };
     return kFields;
 }

@@ -1,5 +1,7 @@
 #include "sluice/canaryengine/engine.h"
 
+#include "sluice/canaryengine/alerts.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -89,6 +91,7 @@ class Sim {
     Decision last;
     std::vector<std::string> log;  // every action, in order
     std::vector<Event> events;
+    std::vector<AlertMessage> alerts;  // alertsFor() of every decision
     std::vector<WebhookType> hookCalls;
     std::vector<std::pair<int, int>> weightChanges;
     int metricRuns = 0;
@@ -113,6 +116,8 @@ class Sim {
         pendingMetrics_.clear();
         pendingWebhooks_.clear();
         last = step(spec, status, observation, clock.wallNow());
+        for (AlertMessage& a : alertsFor(spec, {"test", "app", "app=app:2"}, status, last))
+            alerts.push_back(std::move(a));
         ++rounds;
         status = last.status;
         if (persistThroughJson) {
@@ -152,6 +157,7 @@ class Sim {
     void clearRecords() {
         log.clear();
         events.clear();
+        alerts.clear();
         hookCalls.clear();
         weightChanges.clear();
         metricRuns = 0;
@@ -1367,6 +1373,123 @@ TEST(CanaryEngineInvalidSpec, AnInitialisedCanaryKeepsItsPhaseWithReasonInvalidS
     EXPECT_EQ(d.status.phase, Phase::Initialized);
     EXPECT_EQ(d.status.condition(kPromotedCondition)->status, "True");
     EXPECT_EQ(d.status.condition(kPromotedCondition)->reason, "InvalidSpec");
+}
+
+}  // namespace
+}  // namespace sluice::canaryengine
+
+// --- alerts (alerts.h) -------------------------------------------------------------------------
+
+namespace sluice::canaryengine {
+namespace {
+
+std::vector<std::string> alertSummaries(const std::vector<AlertMessage>& alerts) {
+    std::vector<std::string> out;
+    for (const AlertMessage& a : alerts)
+        out.push_back(std::string(toString(a.severity)) + " " + a.title);
+    return out;
+}
+
+std::string fieldOf(const AlertMessage& a, const std::string& name) {
+    for (const auto& [k, v] : a.fields)
+        if (k == name) return v;
+    return "";
+}
+
+TEST(CanaryAlerts, ASuccessfulRunAlertsInfoForInitRevisionAndPromotionButNotForWeightSteps) {
+    Sim sim(makeSpec({{"stepWeight", 10}, {"metrics", {successRate()}}}));
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Initialized));
+    EXPECT_THAT(alertSummaries(sim.alerts), ElementsAre("info Canary app.test initialized"));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Succeeded));
+    EXPECT_THAT(alertSummaries(sim.alerts),
+                ElementsAre("info Canary app.test new revision", "info Canary app.test promoted"));
+    const AlertMessage& revision = sim.alerts[0];
+    EXPECT_EQ(revision.text, "New revision detected! Scaling up app");
+    EXPECT_EQ(fieldOf(revision, "Target"), "Deployment/app.test");
+    EXPECT_EQ(fieldOf(revision, "Revision"), "app=app:2");
+    EXPECT_EQ(fieldOf(revision, "Failed checks threshold"), "3");
+    EXPECT_EQ(fieldOf(revision, "Traffic routing"), "weight step 10, max 50");
+    EXPECT_THAT(sim.alerts[1].text, HasSubstr("Promotion completed! Scaling down app"));
+    for (const AlertMessage& a : sim.alerts) EXPECT_EQ(a.text.find("http"), std::string::npos);
+}
+
+TEST(CanaryAlerts, AThresholdRollbackIsOneErrorNamingTheMetricValueAndThreshold) {
+    Sim sim(exampleSpec("canary.yaml"));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 20; }));
+    sim.metricOverride["request-success-rate"] = MetricResult::measured(87.5);
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Failed));
+    std::vector<AlertMessage> errors;
+    for (const AlertMessage& a : sim.alerts)
+        if (a.severity == AlertSeverity::Error) errors.push_back(a);
+    ASSERT_EQ(errors.size(), 1u) << ::testing::PrintToString(alertSummaries(sim.alerts));
+    EXPECT_EQ(errors[0].title, "Canary app.test rolled back");
+    EXPECT_THAT(errors[0].text,
+                HasSubstr("Rolling back campaign-service failed checks threshold reached 5"));
+    EXPECT_THAT(errors[0].text, HasSubstr("Canary failed! Scaling down campaign-service"));
+    EXPECT_EQ(fieldOf(errors[0], "Failed checks"),
+              "Halt advancement: request-success-rate 87.5 < 99");
+    EXPECT_EQ(fieldOf(errors[0], "Failed checks threshold"), "5");
+    // Halts before the last one send nothing.
+    EXPECT_THAT(alertSummaries(sim.alerts), ElementsAre("info Canary app.test new revision",
+                                                        "error Canary app.test rolled back"));
+}
+
+TEST(CanaryAlerts, AGateAlertsWarnOnceWhenItStartsWaiting) {
+    Sim sim(makeSpec({{"stepWeight", 50}, {"webhooks", {hook("promote", "confirm-promotion")}}}));
+    sim.hookOutcome["promote"] = WebhookOutcome::Failed;
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntilPhase(Phase::WaitingPromotion));
+    for (int i = 0; i < 5; ++i) sim.next();
+    EXPECT_THAT(alertSummaries(sim.alerts),
+                ElementsAre("info Canary app.test new revision",
+                            "warn Canary app.test is waiting for approval"));
+    EXPECT_THAT(sim.alerts[1].text, HasSubstr("confirm-promotion promote"));
+}
+
+TEST(CanaryAlerts, MuteAlertSilencesTheGate) {
+    json gate = hook("promote", "confirm-promotion");
+    gate["muteAlert"] = true;
+    Sim sim(makeSpec({{"stepWeight", 50}, {"webhooks", {gate}}}));
+    sim.hookOutcome["promote"] = WebhookOutcome::Failed;
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntilPhase(Phase::WaitingPromotion));
+    for (int i = 0; i < 3; ++i) sim.next();
+    EXPECT_THAT(alertSummaries(sim.alerts), ElementsAre("info Canary app.test new revision"));
+}
+
+TEST(CanaryAlerts, AManualRollbackIsAWarningAndARestartToo) {
+    Sim sim(makeSpec({{"stepWeight", 10}, {"webhooks", {hook("abort", "rollback")}}}));
+    sim.hookOutcome["abort"] = WebhookOutcome::Failed;
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 20; }));
+    sim.targetHash = "rev3";
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 10; }));
+    sim.hookOutcome["abort"] = WebhookOutcome::Succeeded;
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Failed, 10));
+    EXPECT_THAT(alertSummaries(sim.alerts),
+                ElementsAre("info Canary app.test new revision",
+                            "warn Canary app.test restarted: new revision",
+                            "warn Canary app.test rolled back"));
+    EXPECT_THAT(sim.alerts[2].text, HasSubstr("manual webhook invoked (abort)"));
+}
+
+TEST(CanaryAlerts, SubscriptionsGetTheirSeverityAndAbove) {
+    CanarySpec spec = makeSpec(
+        {{"stepWeight", 10},
+         {"alerts",
+          {{{"name", "all"}, {"severity", "info"}, {"providerRef", {{"name", "a"}}}},
+           {{"name", "warnings"}, {"severity", "warn"}, {"providerRef", {{"name", "b"}}}},
+           {{"name", "errors"}, {"severity", "error"}, {"providerRef", {{"name", "c"}}}}}}});
+    auto names = [&](AlertSeverity s) {
+        std::vector<std::string> out;
+        for (const AlertSpec* a : subscribersOf(spec, s)) out.push_back(a->name);
+        return out;
+    };
+    EXPECT_THAT(names(AlertSeverity::Info), ElementsAre("all"));
+    EXPECT_THAT(names(AlertSeverity::Warn), ElementsAre("all", "warnings"));
+    EXPECT_THAT(names(AlertSeverity::Error), ElementsAre("all", "warnings", "errors"));
 }
 
 }  // namespace

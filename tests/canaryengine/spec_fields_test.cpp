@@ -189,5 +189,40 @@ TEST(CanarySpecFields, RefsOfTheWrongType) {
                                            "spec.ingressRef: must be an object"));
 }
 
+TEST(CanarySpecFields, Alerts) {
+    json spec = minimalSpec();
+    spec["analysis"]["alerts"] = json::parse(R"([
+        {"name": "on-call", "severity": "error", "providerRef": {"name": "pager", "namespace": "ops"}},
+        {"name": "team", "severity": "", "providerRef": {"name": "slack"}},
+        {"name": "warnings", "severity": "warn", "providerRef": {"name": "teams"}}])");
+    spec["analysis"]["webhooks"] = json::parse(
+        R"([{"name": "gate", "type": "confirm-promotion", "url": "http://x/", "muteAlert": true}])");
+    SpecParseResult result = parseCanarySpec(spec);
+    ASSERT_TRUE(result.ok()) << result.errors[0];
+    const auto& alerts = result.spec.analysis.alerts;
+    ASSERT_EQ(alerts.size(), 3u);
+    EXPECT_EQ(alerts[0].name, "on-call");
+    EXPECT_EQ(alerts[0].severity, AlertSeverity::Error);
+    EXPECT_EQ(alerts[0].providerName, "pager");
+    EXPECT_EQ(alerts[0].providerNamespace, "ops");
+    EXPECT_EQ(alerts[1].severity, AlertSeverity::Info);  // "" is info, as in Flagger
+    EXPECT_EQ(alerts[1].providerNamespace, "");
+    EXPECT_EQ(alerts[2].severity, AlertSeverity::Warn);
+    EXPECT_EQ(toString(alerts[2].severity), "warn");
+    EXPECT_TRUE(result.spec.analysis.webhooks[0].muteAlert);
+}
+
+TEST(CanarySpecFields, AlertErrors) {
+    json spec = minimalSpec();
+    spec["analysis"]["alerts"] =
+        json::parse(R"([{"name": "a", "severity": "critical", "providerRef": {"name": "p"}},
+                        {"name": "b", "severity": "info"}])");
+    SpecParseResult result = parseCanarySpec(spec);
+    ASSERT_EQ(result.errors.size(), 2u);
+    EXPECT_NE(result.errors[0].find("severity: must be info, warn or error"), std::string::npos)
+        << result.errors[0];
+    EXPECT_NE(result.errors[1].find("providerRef.name"), std::string::npos) << result.errors[1];
+}
+
 }  // namespace
 }  // namespace sluice::canaryengine

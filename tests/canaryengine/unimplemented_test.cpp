@@ -44,9 +44,17 @@ TEST(UnimplementedFields, NamesEachFieldSetOnceInListOrder) {
 
 TEST(UnimplementedFields, ReadsFlaggersOlderCanaryAnalysisName) {
     EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
-        "canaryAnalysis": {"alerts": [{"name": "on-call", "severity": "error",
-                                       "providerRef": {"name": "slack"}}]}})")),
-              Fields{"spec.analysis.alerts"});
+        "canaryAnalysis": {"mirror": true}})")),
+              Fields{"spec.analysis.mirror"});
+}
+
+TEST(UnimplementedFields, AlertsAndMuteAlertAreImplemented) {
+    EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
+        "analysis": {"alerts": [{"name": "on-call", "severity": "error",
+                                 "providerRef": {"name": "slack"}}],
+                     "webhooks": [{"name": "gate", "type": "confirm-promotion",
+                                   "url": "http://x/", "muteAlert": true}]}})")),
+              Fields{});
 }
 
 TEST(UnimplementedFields, EveryFieldIsASpecPath) {

@@ -22,8 +22,8 @@ using nlohmann::json;
 const fs::path kCrdDir = fs::path(SLUICE_SOURCE_DIR) / "crds";
 const fs::path kExamplesDir = fs::path(SLUICE_SOURCE_DIR) / "tests" / "data" / "examples";
 
-const std::vector<std::string> kCrdNames = {"applications.sluice.io", "canaries.sluice.io",
-                                            "metrictemplates.sluice.io"};
+const std::vector<std::string> kCrdNames = {"alertproviders.sluice.io", "applications.sluice.io",
+                                            "canaries.sluice.io", "metrictemplates.sluice.io"};
 
 // Replaces the first occurrence of `from` (which must exist) in `text`.
 std::string replaced(std::string text, const std::string& from, const std::string& to) {
@@ -82,7 +82,8 @@ TEST_F(CrdsTest, EveryCrdFileIsOneEstablishedCrdWithTheExpectedNames) {
     auto resources = kubectl({"api-resources", "--api-group=sluice.io", "-o", "wide"});
     ASSERT_EQ(resources.exitCode, 0) << resources.out << resources.err;
     for (const auto& expected : {"applications", "app,apps", "Application", "canaries", "Canary",
-                                 "metrictemplates", "mt", "MetricTemplate", "sluice.io/v1alpha1"})
+                                 "metrictemplates", "mt", "MetricTemplate", "alertproviders",
+                                 "AlertProvider", "sluice.io/v1alpha1"})
         EXPECT_NE(resources.out.find(expected), std::string::npos) << expected << " in\n"
                                                                    << resources.out;
 

@@ -98,6 +98,7 @@ TEST(InstallManifest, HoldsTheExpectedObjects) {
         "apiextensions.k8s.io/v1/CustomResourceDefinition//applications.sluice.io",
         "apiextensions.k8s.io/v1/CustomResourceDefinition//canaries.sluice.io",
         "apiextensions.k8s.io/v1/CustomResourceDefinition//metrictemplates.sluice.io",
+        "apiextensions.k8s.io/v1/CustomResourceDefinition//alertproviders.sluice.io",
         "v1/ServiceAccount/sluice/sluice-controller",
         "rbac.authorization.k8s.io/v1/ClusterRole//sluice-controller",
         "rbac.authorization.k8s.io/v1/ClusterRole//sluice-controller-deployer",
@@ -145,6 +146,7 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
     add(cross({"sluice.io"}, {"applications/status", "canaries/status", "metrictemplates/status"},
               {"get", "update", "patch"}));
     add(cross({"sluice.io"}, {"applications/finalizers"}, {"update"}));
+    add(cross({"sluice.io"}, {"alertproviders"}, {"get", "list", "watch"}));
     add(cross({"", "events.k8s.io"}, {"events"}, {"create", "patch"}));
     add(cross({"apps"}, {"deployments"}, all));
     add(cross({"apps"}, {"deployments/scale"}, {"get", "update", "patch"}));

@@ -383,7 +383,7 @@ TEST(ControllerProcess, OperationsFlagsAreValidated) {
 // gets its primary and Services, and the Canary shows up in /metrics.
 TEST(ControllerProcess, RunsTheCanaryControllerWhenItsCrdIsInstalled) {
     Cluster cluster({"sluice.io_applications.yaml", "sluice.io_canaries.yaml",
-                     "sluice.io_metrictemplates.yaml"},
+                     "sluice.io_metrictemplates.yaml", "sluice.io_alertproviders.yaml"},
                     {"sluice", "shop"});
     cluster.server.create(nlohmann::json::parse(R"({
       "apiVersion": "apps/v1", "kind": "Deployment",

@@ -30,6 +30,7 @@ class RbacProcess : public sluice::processtest::ControllerProcessTest {
         // The whole install: the Canary controller runs too, under the same grants.
         server_.createFromFile(sluice::testing::sourcePath("crds/sluice.io_canaries.yaml"));
         server_.createFromFile(sluice::testing::sourcePath("crds/sluice.io_metrictemplates.yaml"));
+        server_.createFromFile(sluice::testing::sourcePath("crds/sluice.io_alertproviders.yaml"));
         server_.create(
             {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "other"}}}});
         // The controller connects as its service account; the test keeps the admin token.

@@ -111,6 +111,21 @@ struct WebhookSpec {
     nlohmann::json metadata;
     // Sluice extension for gates: once the gate has been closed this long, roll back.
     std::optional<Duration> maxWait;
+    // Flagger's muteAlert: a closed gate of this hook sends no "waiting for approval" alert.
+    bool muteAlert = false;
+};
+
+// Flagger's alert severities. An alert subscribed at `warn` gets warn and error messages, one
+// at `info` gets everything.
+enum class AlertSeverity { Info, Warn, Error };
+std::string_view toString(AlertSeverity severity);  // "info", "warn", "error"
+
+// spec.analysis.alerts[]: an AlertProvider to notify, and from which severity on.
+struct AlertSpec {
+    std::string name;
+    AlertSeverity severity = AlertSeverity::Info;
+    std::string providerName;
+    std::string providerNamespace;  // "" = the Canary's
 };
 
 struct AnalysisSpec {
@@ -126,6 +141,7 @@ struct AnalysisSpec {
     nlohmann::json match = nlohmann::json::array();
     std::vector<MetricSpec> metrics;
     std::vector<WebhookSpec> webhooks;
+    std::vector<AlertSpec> alerts;
 };
 
 enum class Strategy {
