@@ -184,7 +184,16 @@ PreparedObjects prepareDesired(const std::vector<json>& manifests,
             fail("metadata: required");
             continue;
         }
-        if (metadataField(manifest, "name").empty()) {
+        std::string hookError;
+        const auto hook = hookOf(manifest, &hookError);
+        if (!hookError.empty()) {
+            fail(kind + " " + metadataField(manifest, "name") + ": " + hookError);
+            continue;
+        }
+        // A hook may have only generateName: it is named when a sync creates it.
+        const bool generated = hook && metadataField(manifest, "name").empty() &&
+                               !metadataField(manifest, "generateName").empty();
+        if (metadataField(manifest, "name").empty() && !generated) {
             fail(kind + ": metadata.name: required");
             continue;
         }
@@ -221,13 +230,15 @@ PreparedObjects prepareDesired(const std::vector<json>& manifests,
             continue;
         }
         ResourceKey key = ResourceKey::of(obj);
+        if (generated) key.name = metadataField(obj, "generateName") + "*";
         if (auto [it, inserted] = seen.emplace(key, where); !inserted) {
             fail("duplicate resource " + key.str() + " (also defined in " + it->second + ")");
             continue;
         }
         if (!metadata.contains("annotations") || !metadata["annotations"].is_object())
             metadata["annotations"] = json::object();
-        metadata["annotations"][kTrackingAnnotation] = trackingIdFor(instance, obj).str();
+        if (!generated)
+            metadata["annotations"][kTrackingAnnotation] = trackingIdFor(instance, obj).str();
         out.objects.push_back(std::move(obj));
     }
     return out;
@@ -334,7 +345,20 @@ CompareResult compare(const CompareInput& in) {
     memo->desiredKey = in.desiredKey;
     const bool reuse = in.memo && !in.desiredKey.empty() && in.memo->desiredKey == in.desiredKey;
     const std::string commonRules = fingerprint(in.ignore);
+    std::set<ResourceKey> hookKeys;  // never prune candidates
     for (const auto& obj : desiredObjects) {
+        if (auto hook = hookOf(obj)) {
+            HookResource h;
+            h.key = ResourceKey::of(obj);
+            hookKeys.insert(h.key);
+            if (hook->skip && hook->types.empty()) continue;
+            h.version = versionOf(stringField(obj, "apiVersion"));
+            h.desired = std::shared_ptr<const json>(in.desired, &obj);
+            h.info = std::move(*hook);
+            h.kindOrder = kindOrder(h.key.group, h.key.kind);
+            result.hooks.push_back(std::move(h));
+            continue;
+        }
         ResourceComparison r;
         r.key = ResourceKey::of(obj);
         for (const auto& rule : canaryRules)
@@ -399,7 +423,8 @@ CompareResult compare(const CompareInput& in) {
     std::set<ResourceKey> considered;
     for (const auto& entry : in.inventory) {
         ResourceKey key = entry.key();
-        if (desiredKeys.count(key) || !considered.insert(key).second) continue;
+        if (desiredKeys.count(key) || hookKeys.count(key) || !considered.insert(key).second)
+            continue;
         auto live = in.live ? in.live(key) : nullptr;
         if (!live || !isTrackedBy(*live, in.instance)) continue;
         ResourceComparison r;
@@ -428,6 +453,45 @@ CompareResult compare(const CompareInput& in) {
     result.memo = std::move(memo);
     return result;
 }
+
+namespace {
+
+// Hooks into their phases' steps, by wave, then kind order and name within one.
+void planHooks(const std::vector<HookResource>& hooks, SyncPlan& plan,
+               std::map<int, SyncStep>& syncSteps) {
+    std::map<std::pair<HookType, int>, HookStep> steps;
+    for (std::size_t i = 0; i < hooks.size(); ++i) {
+        const HookResource& h = hooks[i];
+        for (HookType t : h.info.types) {
+            if (t == HookType::PostDelete) continue;  // run when the Application is deleted
+            if (t == HookType::Sync) {
+                SyncStep& step = syncSteps[h.info.wave];
+                step.wave = h.info.wave;
+                step.hooks.push_back(i);
+                continue;
+            }
+            HookStep& step = steps[{t, h.info.wave}];
+            step.phase = t;
+            step.wave = h.info.wave;
+            step.hooks.push_back(i);
+        }
+    }
+    auto order = [&](std::size_t a, std::size_t b) {
+        return std::tie(hooks[a].kindOrder, hooks[a].key.kind, hooks[a].key.name) <
+               std::tie(hooks[b].kindOrder, hooks[b].key.kind, hooks[b].key.name);
+    };
+    for (auto& [wave, step] : syncSteps)
+        std::stable_sort(step.hooks.begin(), step.hooks.end(), order);
+    for (auto& [phaseWave, step] : steps) {
+        std::stable_sort(step.hooks.begin(), step.hooks.end(), order);
+        std::vector<HookStep>& into = step.phase == HookType::PreSync    ? plan.preSync
+                                      : step.phase == HookType::PostSync ? plan.postSync
+                                                                         : plan.syncFail;
+        into.push_back(std::move(step));
+    }
+}
+
+}  // namespace
 
 SyncPlan planSync(const CompareResult& compared, const SyncRequest& request) {
     SyncPlan plan;
@@ -469,6 +533,7 @@ SyncPlan planSync(const CompareResult& compared, const SyncRequest& request) {
     auto reverse = [&](size_t a, size_t b) { return orderKey(res[b]) < orderKey(res[a]); };
     std::stable_sort(plan.bootstrap.begin(), plan.bootstrap.end(), forward);
     std::stable_sort(plan.pruneLast.begin(), plan.pruneLast.end(), reverse);
+    planHooks(compared.hooks, plan, steps);
     for (auto& [wave, step] : steps) {
         std::stable_sort(step.apply.begin(), step.apply.end(), forward);
         std::stable_sort(step.prune.begin(), step.prune.end(), reverse);

@@ -213,6 +213,15 @@ Assessment pvc(const json& obj) {
     return {Status::Unknown, ""};
 }
 
+// An Argo Workflow (often a hook): done when it succeeded, failed when it failed or errored.
+Assessment workflow(const json& obj) {
+    const std::string phase = strAt(obj, "/status/phase"_json_pointer);
+    const std::string message = strAt(obj, "/status/message"_json_pointer);
+    if (phase == "Succeeded") return {Status::Healthy, message};
+    if (phase == "Failed" || phase == "Error") return {Status::Degraded, message};
+    return {Status::Progressing, message.empty() ? "Workflow is running" : message};
+}
+
 Assessment job(const json& obj) {
     const json* failed = condition(obj, "Failed");
     if (conditionIs(failed, "True")) return {Status::Degraded, failed->value("message", "")};
@@ -317,6 +326,7 @@ Assessment assess(const json& obj) {
     if (kind == "Application" && (group == "sluice.io" || group == "argoproj.io"))
         return application(obj);
     if (kind == "Canary" && (group == "sluice.io" || group == "flagger.app")) return canary(obj);
+    if (kind == "Workflow" && group == "argoproj.io") return workflow(obj);
     return {Status::Healthy, ""};
 }
 

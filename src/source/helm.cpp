@@ -176,8 +176,8 @@ class HelmRenderer : public Renderer {
         std::vector<std::string> args = templateArgs(in, helm);
         std::string out = runRenderTool(in, in.settings.helmPath, std::move(args), chartDir);
         std::vector<render::Object> objects = parseToolOutput(out, "helm template");
-        // Argo CD ignores Helm test hooks; other Helm hooks are applied as ordinary objects
-        // until resource hooks exist (docs/crds.md).
+        // Argo CD ignores Helm test hooks; the others become resource hooks in the sync
+        // (appengine/hooks.h maps their phases, weights and delete policies).
         std::erase_if(objects, [](const render::Object& o) {
             static const json::json_pointer hook("/metadata/annotations/helm.sh~1hook");
             return o.manifest.contains(hook) && o.manifest.at(hook).is_string() &&

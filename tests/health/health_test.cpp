@@ -230,3 +230,18 @@ TEST(Health, OrderOfBadnessIsArgoCds) {
     EXPECT_EQ(sluice::health::parseStatus("Healthy"), Status::Healthy);
     EXPECT_EQ(sluice::health::parseStatus("nonsense"), Status::Unknown);
 }
+
+TEST(Health, ArgoWorkflowByPhase) {
+    json wf = {{"apiVersion", "argoproj.io/v1alpha1"}, {"kind", "Workflow"}};
+    EXPECT_EQ(assess(wf).status, Status::Progressing);
+    wf["status"]["phase"] = "Running";
+    EXPECT_EQ(assess(wf).status, Status::Progressing);
+    wf["status"]["phase"] = "Succeeded";
+    EXPECT_EQ(assess(wf).status, Status::Healthy);
+    for (const char* phase : {"Failed", "Error"}) {
+        wf["status"] = {{"phase", phase}, {"message", "child 'smoke' failed"}};
+        auto a = assess(wf);
+        EXPECT_EQ(a.status, Status::Degraded) << phase;
+        EXPECT_EQ(a.message, "child 'smoke' failed");
+    }
+}

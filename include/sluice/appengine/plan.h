@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sluice/appengine/hooks.h"
 #include "sluice/appengine/spec.h"
 #include "sluice/appengine/tracking.h"
 #include "sluice/diff/diff.h"
@@ -54,11 +55,12 @@ struct PreparedObjects {
     std::vector<std::string> errors;  // "file:line: message"; non-empty = do not sync
 };
 
-// Readies rendered manifests for compare and apply: namespaced objects without a namespace get
-// destination.namespace; cluster-scoped objects lose any namespace; each gets the tracking
-// annotation of `instance`. A kind that `scope` does not know is resolved from a
-// CustomResourceDefinition in the same set (spec.scope), else it is an error naming the file.
-// Duplicate resources (same group/kind/namespace/name) and objects without a name are errors.
+// Readies rendered manifests for compare and apply (resource hooks included; a hook with only
+// metadata.generateName gets its name and tracking annotation when a sync creates it): namespaced
+// objects without a namespace get destination.namespace; cluster-scoped objects lose any namespace;
+// each gets the tracking annotation of `instance`. A kind that `scope` does not know is resolved
+// from a CustomResourceDefinition in the same set (spec.scope), else it is an error naming the
+// file. Duplicate resources (same group/kind/namespace/name) and objects without a name are errors.
 // `sources` gives "file:line" per manifest for messages (may be empty).
 PreparedObjects prepareDesired(const std::vector<json>& manifests,
                                const std::vector<std::string>& sources,
@@ -134,8 +136,18 @@ struct CompareInput {
     std::shared_ptr<const CompareMemo> memo{};
 };
 
+// A resource hook among the desired objects (hooks.h): run by a sync, never compared.
+struct HookResource {
+    ResourceKey key;  // name "" for a hook with only generateName
+    std::string version;
+    std::shared_ptr<const json> desired;
+    HookInfo info;
+    int kindOrder = 0;
+};
+
 struct CompareResult {
     std::vector<ResourceComparison> resources;  // desired in sync order, then prune candidates
+    std::vector<HookResource> hooks;            // in render order; Skip objects are left out
     bool synced = true;  // every desired object Synced and nothing requires pruning
     health::Status health = health::Status::Healthy;  // worst of the desired resources
     std::vector<std::string>
@@ -156,6 +168,14 @@ struct SyncStep {
     int wave = 0;
     std::vector<std::size_t> apply;
     std::vector<std::size_t> prune;
+    std::vector<std::size_t> hooks;  // Sync hooks of this wave (CompareResult::hooks)
+};
+
+// Hooks of one phase and wave, created together and waited for before the next step.
+struct HookStep {
+    HookType phase = HookType::PreSync;
+    int wave = 0;
+    std::vector<std::size_t> hooks;  // indices into CompareResult::hooks
 };
 
 struct SyncPlan {
@@ -165,10 +185,13 @@ struct SyncPlan {
     std::vector<SyncStep> waves;         // ascending wave; within one, Argo CD's kind order
     std::vector<std::size_t> pruneLast;  // PruneLast=true: after every wave is healthy
     std::vector<std::size_t> skipped;    // owned by another app, or prune not allowed
+    // Hooks by phase, ascending wave (Sync hooks are in `waves`).
+    std::vector<HookStep> preSync, postSync, syncFail;
 };
 
-// Orders the sync: bootstrap objects first, then waves; without PruneLast a prune runs in the
-// step of its live object's wave, after that step's applies. Prunes only when request.prune.
+// Orders the sync: PreSync hooks, bootstrap objects, then waves (with their Sync hooks); without
+// PruneLast a prune runs in the step of its live object's wave, after that step's applies.
+// Prunes only when request.prune. PostSync and SyncFail hooks are planned for the end.
 SyncPlan planSync(const CompareResult& compared, const SyncRequest& request);
 
 // The apply payload for one desired object: with RespectIgnoreDifferences, the ignored fields
