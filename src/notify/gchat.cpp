@@ -3,13 +3,26 @@
 //    "cardsV2"?: [{"cardId": "sluice", "card": {"sections": [{"widgets": [
 //        {"decoratedText": {"topLabel": name, "text": value}}, ...]}]}}]}
 // The card only when there are fields. Text uses Chat's markup, where "<users/all>" mentions
-// everyone and "<url|text>" is a link, and card text an HTML subset: &, < and > are escaped.
+// everyone and "<url|text>" is a link, and card text an HTML subset: &, < and > are escaped (and
+// card line breaks are <br>).
 #include "internal.h"
 
 namespace sluice::notify::detail {
 namespace {
 
 using nlohmann::json;
+
+// Card text is HTML: line breaks are <br>.
+std::string cardText(const std::string& text) {
+    std::string out;
+    for (char c : escapeEntities(text)) {
+        if (c == '\n')
+            out += "<br>";
+        else
+            out += c;
+    }
+    return out;
+}
 
 class GChat final : public Service {
   public:
@@ -25,7 +38,7 @@ class GChat final : public Service {
             for (const auto& [name, value] : message.fields)
                 widgets.push_back(
                     {{"decoratedText",
-                      {{"topLabel", escapeEntities(name)}, {"text", escapeEntities(value)}}}});
+                      {{"topLabel", escapeEntities(name)}, {"text", cardText(value)}}}});
             json card = {{"sections", json::array({{{"widgets", widgets}}})}};
             body["cardsV2"] = json::array({{{"cardId", "sluice"}, {"card", card}}});
         }

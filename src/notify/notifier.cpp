@@ -201,6 +201,8 @@ bool Notifier::send(Destination to, Message message) {
     try {
         if (!renderer) throw std::invalid_argument("unknown service \"" + to.service + "\"");
         p.call = renderer->render(to, message);
+        if (!to.proxy.empty() && detail::hostOf(to.proxy).empty())
+            throw std::invalid_argument("proxy is not an http(s) URL");
     } catch (const std::exception& e) {
         // Render errors name what is missing, never the address or token.
         spdlog::warn("notification to {} not sent: {}", to.label(), e.what());

@@ -1,8 +1,9 @@
 // Rocket.Chat: an incoming webhook, which reads Slack's payload:
 //   {"text": "<title>\n<text>", "channel"?: ..., "username"?: ...,
 //    "attachments": [{"color": "#2EB886|#DAA038|#A30200",
-//                     "fields": [{"title": ..., "value": ..., "short": true}]}]}
-// Rocket.Chat shows text as written (it escapes HTML itself), so only JSON escaping applies.
+//                     "fields": [{"title": ..., "value": ..., "short": ...}]}]}
+// ("short", side by side, for values of at most 40 bytes). Rocket.Chat shows text as written (it
+// escapes HTML itself), so only JSON escaping applies.
 #include "internal.h"
 
 namespace sluice::notify::detail {

@@ -3,9 +3,10 @@
 // Both take the same body:
 //   {"text": "<title>\n<text>", "channel"?: ..., "username"?: ...,
 //    "attachments": [{"color": "good|warning|danger", "fallback": "<title>",
-//                     "fields": [{"title": name, "value": value, "short": true}]}]}
-// with &, < and > escaped as Slack asks (otherwise "<!channel>" would ping everyone and
-// "<http://x|y>" would become a link). chat.postMessage answers 200 even on failure, with
+//                     "fields": [{"title": name, "value": value, "short": ...}]}]}
+// ("short", side by side, for values of at most 40 bytes) with &, < and > escaped as Slack
+// asks (otherwise "<!channel>" would ping everyone and "<http://x|y>" would become a link).
+// chat.postMessage answers 200 even on failure, with
 // {"ok": false, "error": "channel_not_found"}.
 #include <cctype>
 #include <nlohmann/json.hpp>

@@ -210,11 +210,14 @@ TEST_F(NotifierTest, InvalidMessagesAreCounted) {
     noAddress.address = "";
     EXPECT_FALSE(n.send(noAddress, hello()));
     EXPECT_FALSE(n.send(slack(), Message{}));
+    Destination badProxy = slack();
+    badProxy.proxy = "proxy:3128";
+    EXPECT_FALSE(n.send(badProxy, hello()));
     ASSERT_TRUE(n.drain(10s));
-    EXPECT_EQ(n.stats().invalid, 3u);
+    EXPECT_EQ(n.stats().invalid, 4u);
     EXPECT_EQ(calls(), 0u);
     EXPECT_EQ(total("unknown", "invalid"), 1);
-    EXPECT_EQ(total("slack", "invalid"), 2);
+    EXPECT_EQ(total("slack", "invalid"), 3);
 }
 
 TEST_F(NotifierTest, AliasesCountUnderTheCanonicalName) {

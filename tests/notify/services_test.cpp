@@ -193,6 +193,39 @@ TEST(MsTeams, MessageCard) {
     EXPECT_EQ(body["themeColor"], "A30200");
 }
 
+TEST(MsTeams, WorkflowWebhookGetsAnAdaptiveCard) {
+    Destination d = dest("msteams",
+                         "https://prod-01.westeurope.logic.azure.com:443/workflows/abc/triggers/"
+                         "manual/paths/invoke?api-version=2016-06-01&sig=SECRET");
+    HttpCall call = render("msteams", d, sample(Severity::Error));
+    EXPECT_EQ(call.url, d.address);
+    json card = {{"type", "AdaptiveCard"},
+                 {"version", "1.4"},
+                 {"$schema", "http://adaptivecards.io/schemas/adaptive-card.json"},
+                 {"body",
+                  {{{"type", "TextBlock"},
+                    {"text", "Canary podinfo.test rolled back"},
+                    {"weight", "Bolder"},
+                    {"size", "Medium"},
+                    {"color", "Attention"},
+                    {"wrap", true}},
+                   {{"type", "TextBlock"},
+                    {"text", "Halt advancement\nerror rate too high"},
+                    {"wrap", true}},
+                   {{"type", "FactSet"},
+                    {"facts",
+                     {{{"title", "Revision"}, {"value", "4f2c1e0"}},
+                      {{"title", "Metric"}, {"value", "request-success-rate 92.1 < 99"}}}}}}}};
+    json expected = {
+        {"type", "message"},
+        {"attachments",
+         {{{"contentType", "application/vnd.microsoft.card.adaptive"}, {"content", card}}}}};
+    EXPECT_EQ(json::parse(call.body), expected);
+    EXPECT_EQ(d.label(), "msteams (prod-01.westeurope.logic.azure.com:443)");
+    d.address = "https://default0.environment.api.powerplatform.com/powerautomate/x";
+    EXPECT_EQ(json::parse(render("msteams", d, sample()).body)["type"], "message");
+}
+
 TEST(Discord, NativeWebhookWithEmbed) {
     Destination d = dest("discord", "https://discord.com/api/webhooks/123/tok");
     d.username = "sluice";
@@ -268,6 +301,10 @@ TEST(GChat, TextAndCard) {
                                  {{"topLabel", "Metric"},
                                   {"text", "request-success-rate 92.1 &lt; 99"}}}}}}}}}}}}}}};
     EXPECT_EQ(json::parse(call.body), expected);
+    m.fields = {{"Lines", "a\nb"}};
+    EXPECT_EQ(json::parse(render("gchat", d, m).body)["cardsV2"][0]["card"]["sections"][0]
+                                                     ["widgets"][0]["decoratedText"]["text"],
+              "a<br>b");
     m.fields.clear();
     EXPECT_EQ(json::parse(render("gchat", d, m).body),
               (json{{"text", "Canary podinfo.test rolled back\n&lt;users/all&gt; look"}}));
