@@ -77,6 +77,21 @@ web::uri parseUri(const std::string& text, const char* what) {
     }
 }
 
+// cpprestsdk ignores user info in a proxy URI: "http://user:pass@host:3128" becomes
+// credentials (Basic) and a proxy without them.
+web::web_proxy makeProxy(const std::string& proxy) {
+    const web::uri uri = parseUri(proxy, "proxy");
+    if (uri.user_info().empty()) return web::web_proxy(uri);
+    web::uri_builder bare;
+    bare.set_scheme(uri.scheme()).set_host(uri.host()).set_port(uri.port());
+    web::web_proxy result(bare.to_uri());
+    const auto info = web::uri::decode(uri.user_info());
+    const auto colon = info.find(U(':'));
+    result.set_credentials(web::credentials(
+        info.substr(0, colon), colon == utility::string_t::npos ? U("") : info.substr(colon + 1)));
+    return result;
+}
+
 class HttpTransport final : public Transport {
   public:
     HttpAnswer send(const HttpCall& call, const std::string& proxy,
@@ -88,7 +103,7 @@ class HttpTransport final : public Transport {
             // Only a backstop: perform() enforces the deadline.
             cfg.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(
                 timeout * 2 + std::chrono::seconds(1)));
-            if (!proxy.empty()) cfg.set_proxy(web::web_proxy(parseUri(proxy, "proxy")));
+            if (!proxy.empty()) cfg.set_proxy(makeProxy(proxy));
             web::uri_builder root;
             root.set_scheme(uri.scheme()).set_host(uri.host()).set_port(uri.port());
             client::http_client http(root.to_uri(), cfg);

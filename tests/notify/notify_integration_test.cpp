@@ -268,6 +268,22 @@ TEST(NotifyIntegration, PlainHttpThroughAProxy) {
     EXPECT_EQ(json::parse(reqs[0].body)["attachments"][0]["fields"][0]["value"], "4f2c1e0");
 }
 
+TEST(NotifyIntegration, ProxyCredentialsFromTheProxyUrl) {
+    Receiver proxy([](const HttpRequest& req, ResponseWriter& w, int) {
+        if (req.header("proxy-authorization") != "Basic YWxpY2U6czpjcmV0")
+            return w.respond(407, {{"Proxy-Authenticate", "Basic realm=\"proxy\""}}, "");
+        w.respond(200, {}, "ok");
+    });
+    Destination d;
+    d.service = "generic";
+    d.address = "http://receiver.example.invalid/hook";
+    d.proxy = "http://alice:s%3Acret@" + proxy.url().substr(7);  // user alice, password s:cret
+    Notifier n(fast(), makeHttpTransport());
+    ASSERT_TRUE(n.send(d, sample()));
+    ASSERT_TRUE(n.drain(30s));
+    EXPECT_EQ(n.stats().delivered, 1u);
+}
+
 // https is verified against the system's CAs: a self-signed loopback server is refused.
 TEST(NotifyIntegration, HttpsVerifiesCertificates) {
     auto ca = testing::generateCa("sluice-test-ca");
