@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <mutex>
 
-#include "impl.h"
 #include "sluice/util/strings.h"
 #include "sync_outcome.h"
+#include "sync_run.h"
 #include "util.h"
 
 namespace sluice::appcontroller {
+
+using detail::describeKey;
+using detail::kubectlName;
 
 namespace {
 
@@ -18,18 +21,6 @@ std::string propagationPolicy(const std::string& option) {
     if (option == "background") return "Background";
     if (option == "orphan") return "Orphan";
     return "Foreground";
-}
-
-// "deployment.apps/web", as kubectl and Argo CD name objects in messages.
-std::string kubectlName(const appengine::ResourceKey& k) {
-    std::string kind = k.kind;
-    std::transform(kind.begin(), kind.end(), kind.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
-    return kind + (k.group.empty() ? "" : "." + k.group) + "/" + k.name;
-}
-
-std::string describeKey(const appengine::ResourceKey& k) {
-    return detail::describe(k.group, k.kind, k.ns, k.name);
 }
 
 bool isImmutableError(const std::string& message) {
@@ -50,98 +41,6 @@ bool bootstrapReady(const json& obj) {
 }
 
 }  // namespace
-
-// One sync operation, phase by phase: begin (Running in the status) -> CreateNamespace ->
-// bootstrap (Namespaces, CRDs) -> validate (dry run) -> waves (apply, prune, wait healthy) ->
-// PruneLast -> finish (outcome, inventory, history, Events).
-class ApplicationController::Impl::SyncRun {
-  public:
-    using Impl = ApplicationController::Impl;
-    SyncRun(Impl& impl, AppRef& ref, const appengine::ApplicationSpec& spec, Desired& desired,
-            const Impl::SyncRequest& req, json& updates)
-        : impl_(impl),
-          ref_(ref),
-          spec_(spec),
-          req_(req),
-          updates_(updates),
-          compared_(desired.compared),
-          plan_(appengine::planSync(compared_, req.request)),
-          options_(req.request.options),
-          sha_(desired.revision.sha),
-          revisionRecord_(revisionAndSource(ref, spec, desired)),
-          dryRun_(req.op.dryRun),
-          deadline_(impl.clock.now() + impl.opts.syncTimeout),
-          stop_(impl.runtime.stopToken()),
-          results_(compared_.resources.size()),
-          applied_(compared_.resources.size(), false),
-          pruned_(compared_.resources.size(), false),
-          recorded_(desired.inventory) {
-        so_.retryCount = req.retryCount;
-        so_.startedAt = req.startedAt;
-        for (const auto& e : recorded_) recordedKeys_.insert(e.key());
-    }
-
-    SyncOutcome run() {
-        impl_.counters.syncs++;
-        bool ok = begin() && createNamespace() && bootstrap() && validate() && waves();
-        reportSkipped(ok);
-        return finish(ok);
-    }
-
-  private:
-    bool begin();
-    bool createNamespace();
-    bool bootstrap();
-    bool validate();
-    bool waves();
-    void reportSkipped(bool& ok);
-    SyncOutcome finish(bool ok);
-
-    bool interruption();
-    bool pause() { return stop_.sleepFor(impl_.opts.healthPollInterval); }
-    bool recordIntent(const std::vector<std::size_t>& indices);
-    std::optional<std::string> applyOne(std::size_t i, bool validateOnly);
-    std::optional<std::string> recreate(std::size_t i, const json& payload,
-                                        const kube::ApplyOptions& ao, json& response);
-    bool applyAll(const std::vector<std::size_t>& indices);
-    std::optional<std::string> pruneOne(std::size_t i);
-    bool pruneAll(const std::vector<std::size_t>& indices);
-    bool waitHealthy(const std::vector<std::size_t>& indices);
-    bool waitBootstrapReady();
-    void setResult(std::size_t i, const std::string& state, const std::string& message);
-    kube::GroupVersionKind gvkAt(std::size_t i) const {
-        const auto& r = compared_.resources[i];
-        return detail::gvkOf(r.key.group, r.version, r.key.kind);
-    }
-
-    Impl& impl_;
-    AppRef& ref_;
-    const appengine::ApplicationSpec& spec_;
-    const Impl::SyncRequest& req_;
-    json& updates_;
-    const appengine::CompareResult& compared_;
-    const appengine::SyncPlan plan_;
-    const appengine::SyncOptions& options_;
-    const std::string sha_;
-    const json revisionRecord_;
-    const bool dryRun_;
-    const Clock::TimePoint deadline_;
-    const StopToken stop_;
-
-    SyncOutcome so_;
-    json opState_;
-    std::string failure_;    // non-empty: the sync failed with this message
-    bool terminal_ = false;  // failure not worth a retry (timeout, termination)
-    // Per-resource results (index into compared.resources), filled concurrently.
-    std::mutex resultsMu_;
-    std::vector<std::optional<json>> results_;
-    std::vector<bool> applied_;
-    std::vector<bool> pruned_;
-    std::map<std::size_t, std::string> appliedVersion_;
-    // The inventory written ahead of the applies.
-    std::vector<appengine::InventoryEntry> recorded_;
-    std::set<appengine::ResourceKey> recordedKeys_;
-};
 
 void ApplicationController::Impl::SyncRun::setResult(std::size_t i, const std::string& state,
                                                      const std::string& message) {
@@ -506,7 +405,10 @@ bool ApplicationController::Impl::SyncRun::waves() {
         if (w > 0 && interruption()) return false;
         if (!recordIntent(step.apply) || !applyAll(step.apply) || !pruneAll(step.prune))
             return false;
-        const bool later = w + 1 < plan_.waves.size() || !plan_.pruneLast.empty();
+        if (!runHooks(step.hooks, appengine::HookType::Sync)) return false;
+        // PostSync hooks run once everything is Healthy.
+        const bool later =
+            w + 1 < plan_.waves.size() || !plan_.pruneLast.empty() || !plan_.postSync.empty();
         if (later && !dryRun_ && !waitHealthy(step.apply)) return false;
     }
     return plan_.pruneLast.empty() || pruneAll(plan_.pruneLast);
@@ -546,6 +448,11 @@ SyncOutcome ApplicationController::Impl::SyncRun::finish(bool ok) {
     json resources = json::array();
     for (const auto& r : results_)
         if (r) resources.push_back(*r);
+    {
+        std::lock_guard lock(resultsMu_);
+        for (const auto& h : hookResults_) resources.push_back(h);
+    }
+    so_.failedHookPhase = failedHookPhase_;
     opState_["phase"] = so_.phase;
     opState_["message"] = so_.message;
     opState_["retryCount"] = so_.retryCount;

@@ -77,6 +77,7 @@ struct SyncOutcome {
     int retryCount = 0;
     std::string startedAt;
     uint64_t pruned = 0;
+    std::string failedHookPhase;  // "PostSync", ...: a hook of that phase failed the sync
     // What our applies produced, so the caches can be waited for before comparing again.
     struct Written {
         kube::GroupVersionKind gvk;

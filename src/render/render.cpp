@@ -149,9 +149,12 @@ void checkObject(const json& obj, const std::string& file, int line, const std::
     if (!nonEmptyString("kind")) fail("missing kind");
     auto md = obj.find("metadata");
     if (md == obj.end() || !md->is_object()) fail("missing metadata.name");
-    auto name = md->find("name");
-    if (name == md->end() || !name->is_string() || name->get_ref<const std::string&>().empty())
-        fail("missing metadata.name");
+    // generateName alone is for resource hooks; prepareDesired refuses it elsewhere.
+    auto named = [&](const char* key) {
+        auto it = md->find(key);
+        return it != md->end() && it->is_string() && !it->get_ref<const std::string&>().empty();
+    };
+    if (!named("name") && !named("generateName")) fail("missing metadata.name");
 }
 
 bool isList(const json& obj) {

@@ -266,7 +266,10 @@ void checkObject(const json& v, const std::string& file, const std::string& wher
     if (!nonEmpty(v, "apiVersion")) fail("missing apiVersion");
     if (!nonEmpty(v, "kind")) fail("missing kind");
     auto md = v.find("metadata");
-    if (md == v.end() || !md->is_object() || !nonEmpty(*md, "name")) fail("missing metadata.name");
+    // generateName alone is for resource hooks; prepareDesired refuses it elsewhere.
+    if (md == v.end() || !md->is_object() ||
+        (!nonEmpty(*md, "name") && !nonEmpty(*md, "generateName")))
+        fail("missing metadata.name");
 }
 
 std::vector<render::Object> toObjects(json value, const std::string& file) {
