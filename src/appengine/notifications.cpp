@@ -622,8 +622,9 @@ std::optional<notify::Destination> destinationFor(const Config& config, const De
     };
     auto it = config.services.find(to.service);
     if (it == config.services.end())
-        return fail("no service " + to.service + " is configured (service." + to.service +
-                    " in the notifications ConfigMap)");
+        return fail("no service " + to.service +
+                    " is configured in the notifications ConfigMap (service.<type>." + to.service +
+                    ")");
     const ServiceConfig& svc = it->second;
     const json& s = svc.settings;
     notify::Destination d;
@@ -642,7 +643,12 @@ std::optional<notify::Destination> destinationFor(const Config& config, const De
     if (svc.type == "slack" && !setting(s, "token").empty()) {
         if (to.recipient.empty()) return fail("service " + to.service + " needs a channel");
         d.token = setting(s, "token");
+        // Argo CD's apiURL names the API ("https://slack.com/api/"); the notifier wants the
+        // base it appends /api/chat.postMessage to.
         d.address = setting(s, "apiURL");
+        while (!d.address.empty() && d.address.back() == '/') d.address.pop_back();
+        if (d.address.size() >= 4 && d.address.compare(d.address.size() - 4, 4, "/api") == 0)
+            d.address.resize(d.address.size() - 4);
         d.channel = to.recipient;
         return d;
     }

@@ -438,6 +438,9 @@ TEST(NotificationConfig, SlackWithTokenPostsToTheChannel) {
     EXPECT_EQ(d->username, "Sluice");
     EXPECT_EQ(d->address, "");
     EXPECT_FALSE(destinationFor(cfg, {"slack", ""}, &error));
+    cfg = parseConfig(
+        configMap({{"service.slack", "token: t\napiURL: https://slack.example/api/\n"}}), nullptr);
+    EXPECT_EQ(destinationFor(cfg, {"slack", "c"})->address, "https://slack.example");
 }
 
 TEST(NotificationConfig, SlackIncomingWebhooks) {
