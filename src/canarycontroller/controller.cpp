@@ -30,6 +30,7 @@ const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"};
 const kube::GroupVersionKind kDeploymentGvk{"apps", "v1", "Deployment"};
 const kube::GroupVersionKind kMetricTemplateGvk{"sluice.io", "v1alpha1", "MetricTemplate"};
 const kube::GroupVersionKind kSecretGvk{"", "v1", "Secret"};
+const kube::GroupVersionKind kAlertProviderGvk{"sluice.io", "v1alpha1", "AlertProvider"};
 
 constexpr auto kCacheWait = std::chrono::seconds(30);
 
@@ -118,7 +119,7 @@ struct CanaryController::Impl {
 
     struct Counters {
         std::atomic<uint64_t> reconciles{0}, errors{0}, statusWrites{0}, metricQueries{0},
-            webhookCalls{0}, promotions{0}, rollbacks{0};
+            webhookCalls{0}, promotions{0}, rollbacks{0}, alerts{0};
     } counters;
 };
 
@@ -528,6 +529,7 @@ struct CanaryController::Impl::Observed {
     std::optional<router::RouteContext> ctx;
     std::string provider;
     canaryengine::Observation obs;
+    std::string revision;  // the target's images, for alerts
 };
 
 struct CanaryController::Impl::Reconciler {
@@ -537,6 +539,9 @@ struct CanaryController::Impl::Reconciler {
     const std::string key;
     std::string uid;
     Outcome out;
+    // What the decisions of this reconcile alert about, sent once the status is written (a
+    // failed write retries the reconcile, which would alert again).
+    std::vector<canaryengine::AlertMessage> alerts;
 
     Outcome run() {
         out.record.key = key;
@@ -557,11 +562,87 @@ struct CanaryController::Impl::Reconciler {
         canaryengine::Decision decision =
             seen.errors.empty() ? canaryengine::step(seen.spec, status, seen.obs, now)
                                 : canaryengine::rejectInvalidSpec(status, seen.errors, now);
+        collectAlerts(seen, status, decision);
         std::vector<canaryengine::ManualAction> removed;
         decision = carryOut(*object, seen, std::move(decision), removed);
         if (seen.errors.empty() && seen.router && seen.ctx) healRoutes(*object, seen, decision);
         writeResults(*object, rawStatus, status.phase, decision, std::move(removed));
+        sendAlerts(*object, seen.spec);
         return out;
+    }
+
+    void collectAlerts(const Observed& seen, const canaryengine::CanaryStatus& before,
+                       const canaryengine::Decision& decision) {
+        if (!seen.errors.empty() || !c.opts.notifier) return;
+        auto more = canaryengine::alertsFor(seen.spec, {ns, name, seen.revision}, before, decision);
+        alerts.insert(alerts.end(), std::make_move_iterator(more.begin()),
+                      std::make_move_iterator(more.end()));
+    }
+
+    // Hands each alert to the notifier for every subscription it reaches (Flagger: the
+    // controller-wide defaults when the Canary has no alerts). Never waits for delivery.
+    void sendAlerts(const json& object, const canaryengine::CanarySpec& spec) {
+        if (alerts.empty() || !c.opts.notifier) return;
+        std::map<std::string, std::optional<notify::Destination>> resolved;  // by alert name
+        for (const canaryengine::AlertMessage& alert : alerts) {
+            const notify::Message message = detail::messageFor(alert);
+            std::vector<std::pair<std::string, notify::Destination>> to;
+            if (spec.analysis.alerts.empty()) {
+                for (notify::Destination& d : detail::defaultDestinations(c.opts.defaultAlerts))
+                    to.emplace_back("default", std::move(d));
+            }
+            for (const canaryengine::AlertSpec* sub :
+                 canaryengine::subscribersOf(spec, alert.severity)) {
+                auto it = resolved.find(sub->name);
+                if (it == resolved.end())
+                    it = resolved.emplace(sub->name, resolveAlert(object, *sub)).first;
+                if (it->second) to.emplace_back(sub->name, *it->second);
+            }
+            for (auto& [alertName, destination] : to) {
+                const std::string label = destination.label();
+                const bool queued = c.opts.notifier->send(std::move(destination), message);
+                c.counters.alerts++;
+                out.record.alertsSent.push_back(std::string(toString(alert.severity)) + " " +
+                                                alert.title + " -> " + label);
+                if (!queued)
+                    c.events->record(object, kube::EventType::Warning, "AlertNotSent",
+                                     "alert " + alertName + " (" + label + "): " + alert.title +
+                                         ": not queued (invalid destination or queue full)");
+            }
+        }
+    }
+
+    // The destination of one of the Canary's alerts: its AlertProvider and that one's Secret.
+    // Missing or unusable, it is a Warning Event, never a failed reconcile.
+    std::optional<notify::Destination> resolveAlert(const json& object,
+                                                    const canaryengine::AlertSpec& alert) {
+        const std::string pns = alert.providerNamespace.empty() ? ns : alert.providerNamespace;
+        const std::string ref = "AlertProvider " + pns + "/" + alert.providerName;
+        auto fail = [&](const std::string& why) -> std::optional<notify::Destination> {
+            spdlog::warn("canary {}: alert {}: {}", key, alert.name, why);
+            c.events->record(object, kube::EventType::Warning, "AlertProviderFailed",
+                             "alert " + alert.name + ": " + why);
+            return std::nullopt;
+        };
+        try {
+            auto provider = c.getOptional(kAlertProviderGvk, pns, alert.providerName);
+            if (!provider) return fail(ref + " not found");
+            detail::AlertProviderSpec spec = detail::parseAlertProvider(*provider);
+            std::optional<metricprovider::SecretDataResult> secret;
+            if (!spec.secretName.empty()) {
+                auto object = c.getOptional(kSecretGvk, pns, spec.secretName);
+                if (!object) return fail(ref + ": Secret " + spec.secretName + " not found");
+                secret = metricprovider::decodeSecretData(*object);
+                if (!secret->ok())
+                    return fail(ref + ": Secret " + spec.secretName + ": " + secret->error);
+            }
+            detail::DestinationResult to =
+                detail::destinationFor(spec, secret ? &secret->data : nullptr);
+            if (!to.ok()) return fail(ref + ": " + to.error);
+            return std::move(to.destination);
+        } catch (const std::exception& e) {
+            return fail("reading " + ref + ": " + e.what());
+        }
     }
 
     // The Canary as the cache shows it plus our own writes the cache does not show yet;
@@ -649,6 +730,7 @@ struct CanaryController::Impl::Reconciler {
         seen.obs.target = detail::observeDeployment(target);
         seen.obs.primary = detail::observeDeployment(primary);
         if (target) seen.obs.targetTemplateHash = podTemplateHash(*target);
+        if (target) seen.revision = detail::containerImages(*target);
         seen.obs.metrics = std::move(previous.metrics);
         seen.obs.webhooks = std::move(previous.webhooks);
         seen.obs.requests = detail::manualRequests(object);
@@ -715,6 +797,7 @@ struct CanaryController::Impl::Reconciler {
             judged.requests.clear();  // taken by the first pass
             const canaryengine::CanaryStatus current = decision.status;
             decision = canaryengine::step(seen.spec, current, judged, c.clock.wallNow());
+            collectAlerts(seen, current, decision);
         }
         if (results.any) {
             std::lock_guard lock(c.mu);
@@ -803,7 +886,7 @@ struct CanaryController::Impl::Reconciler {
 
 Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::string& name) {
     ensureInformers();
-    return Reconciler{*this, ns, name, ns + "/" + name, {}, {}}.run();
+    return Reconciler{*this, ns, name, ns + "/" + name, {}, {}, {}}.run();
 }
 
 // ------------------------------------------------------------------------------------------
@@ -847,6 +930,7 @@ Stats CanaryController::stats() const {
     s.webhookCalls = impl_->counters.webhookCalls;
     s.promotions = impl_->counters.promotions;
     s.rollbacks = impl_->counters.rollbacks;
+    s.alerts = impl_->counters.alerts;
     s.queueDepth = impl_->runtime.queueDepth();
     return s;
 }

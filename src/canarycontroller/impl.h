@@ -1,11 +1,14 @@
 #pragma once
 // CanaryController internals shared by its source files.
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "sluice/canarycontroller/controller.h"
+#include "sluice/canaryengine/alerts.h"
 #include "sluice/canaryengine/engine.h"
 #include "sluice/metricprovider/query_template.h"
 #include "sluice/router/context.h"
@@ -51,5 +54,31 @@ nlohmann::json webhookPayload(const std::string& ns, const std::string& name,
 // the primary, or the side that would get traffic is not ready.
 std::optional<router::Weights> weightsToKeep(const canaryengine::Decision& decision,
                                              const canaryengine::Observation& observation);
+
+// --- alerts (alerts.cpp) ---------------------------------------------------------------------
+
+// An AlertProvider's spec (sluice.io/v1alpha1, Flagger's AlertProvider).
+struct AlertProviderSpec {
+    std::string type, channel, username, address, proxy;
+    std::string secretName;  // "" = no secretRef
+};
+AlertProviderSpec parseAlertProvider(const nlohmann::json& provider);
+
+struct DestinationResult {
+    notify::Destination destination;
+    std::string error;  // why the provider cannot be sent to (no secret value in it)
+    bool ok() const { return error.empty(); }
+};
+// Where a provider sends, with its Secret's decoded data (keys address, token or apiToken,
+// proxy) when it has a secretRef.
+DestinationResult destinationFor(const AlertProviderSpec& provider,
+                                 const std::map<std::string, std::string>* secret);
+
+notify::Severity toNotify(canaryengine::AlertSeverity severity);
+notify::Message messageFor(const canaryengine::AlertMessage& alert);
+// "name=image, ..." of a workload's pod template: the revision a person recognises.
+std::string containerImages(const nlohmann::json& workload);
+// The flags' Slack and Teams destinations (none when their URLs are unset).
+std::vector<notify::Destination> defaultDestinations(const DefaultAlertOptions& options);
 
 }  // namespace sluice::canarycontroller::detail

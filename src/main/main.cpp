@@ -18,6 +18,7 @@
 #include "sluice/kube/client.h"
 #include "sluice/kube/tls.h"
 #include "sluice/leader/leader.h"
+#include "sluice/notify/notifier.h"
 #include "sluice/server/http_server.h"
 #include "sluice/util/logging.h"
 #include "sluice/util/strings.h"
@@ -100,6 +101,10 @@ canarycontroller::Options canaryOptions(const ControllerOptions& opts) {
     o.metricsServer = opts.metricsServer;
     o.defaultProvider = opts.meshProvider;
     o.selectorLabels = opts.selectorLabels;
+    o.defaultAlerts.slackUrl = opts.slackUrl;
+    o.defaultAlerts.slackChannel = opts.slackChannel;
+    o.defaultAlerts.slackUser = opts.slackUser;
+    o.defaultAlerts.msteamsUrl = opts.msteamsUrl;
     return o;
 }
 
@@ -294,8 +299,10 @@ class ControllerProcess {
                 "off");
             return true;
         }
+        canarycontroller::Options canaryOpts = canaryOptions(opts_);
+        canaryOpts.notifier = &notifier_;
         canaries_ = std::make_unique<canarycontroller::CanaryController>(client_, factory_,
-                                                                         canaryOptions(opts_));
+                                                                         std::move(canaryOpts));
         canaries_->setObserver([this](const canarycontroller::ReconcileRecord& r) {
             metrics_.observeCanaryReconcile(r);
         });
@@ -358,6 +365,11 @@ class ControllerProcess {
     std::unique_ptr<kube::RestClient> electionClient_;
     std::unique_ptr<leader::LeaderElector> elector_;
     std::atomic<bool> lostLeadership_{false};
+    // One for the whole process: the controllers' alerts and notifications share its queue,
+    // its delivery thread and its /metrics counters. Declared before the controllers, so it
+    // outlives them.
+    notify::Notifier notifier_{notify::NotifierOptions{}, notify::makeHttpTransport(),
+                               &metrics_.registry()};
     std::unique_ptr<git::LibGit2Source> libgit2_;
     std::unique_ptr<MeteredGitSource> gitSource_;
     std::unique_ptr<appcontroller::ApplicationController> applications_;

@@ -139,6 +139,10 @@ Setters flagSetters(ControllerOptions& o) {
         {"metrics-server", [&](const std::string& v) { o.metricsServer = v; }},
         {"mesh-provider", [&](const std::string& v) { o.meshProvider = v; }},
         {"selector-labels", [&](const std::string& v) { o.selectorLabels = splitList(v); }},
+        {"slack-url", [&](const std::string& v) { o.slackUrl = v; }},
+        {"slack-channel", [&](const std::string& v) { o.slackChannel = v; }},
+        {"slack-user", [&](const std::string& v) { o.slackUser = v; }},
+        {"msteams-url", [&](const std::string& v) { o.msteamsUrl = v; }},
         {"leader-elect", [&](const std::string& v) { o.leaderElect = toBool("leader-elect", v); }},
         {"leader-election-id", [&](const std::string& v) { o.leaderElectionId = v; }},
         {"concurrency",
@@ -270,6 +274,13 @@ Flags (each also read from the environment as SLUICE_<NAME>, e.g. SLUICE_LOG_LEV
   --selector-labels LIST
                       pod labels that identify a Canary target's pods, in order of preference
                       (default: app,name,app.kubernetes.io/name)
+  --slack-url URL     Slack incoming webhook that Canaries without spec.analysis.alerts send
+                      their alerts to (Flagger's -slack-url; default: none). The URL is a
+                      secret: prefer SLUICE_SLACK_URL from a Secret to the command line
+  --slack-channel C   channel of those alerts (Flagger's -slack-channel)
+  --slack-user NAME   name they are posted as (Flagger's -slack-user; default: sluice)
+  --msteams-url URL   Microsoft Teams webhook for the same alerts (Flagger's -msteams-url;
+                      default: none; SLUICE_MSTEAMS_URL is the better place for it)
   --leader-elect      run as one of several replicas: only the holder of the Lease
                       <control-namespace>/sluice-controller reconciles (default: false)
   --leader-election-id NAME

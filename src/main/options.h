@@ -49,6 +49,9 @@ struct ControllerOptions {
     std::string metricsServer = "http://prometheus:9090";
     std::string meshProvider = "kubernetes";
     std::vector<std::string> selectorLabels;  // empty = app, name, app.kubernetes.io/name
+    // Flagger's -slack-url, -slack-channel, -slack-user, -msteams-url: where Canaries without
+    // spec.analysis.alerts send their alerts ("" = nowhere).
+    std::string slackUrl, slackChannel, slackUser, msteamsUrl;
     bool leaderElect = false;
     std::string leaderElectionId = "sluice-controller";  // Lease name
     // Extra apiVersion/Kind pairs whose changes are logged (a debugging aid).

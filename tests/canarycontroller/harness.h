@@ -91,6 +91,7 @@ class CanaryControllerTest : public testing::ClusterTest {
         for (const std::string& file :
              {testing::sourcePath("crds/sluice.io_canaries.yaml"),
               testing::sourcePath("crds/sluice.io_metrictemplates.yaml"),
+              testing::sourcePath("crds/sluice.io_alertproviders.yaml"),
               sharedPath("thirdparty-crds/gateway-api-v1.6.1/httproutes.yaml"),
               sharedPath("thirdparty-crds/istio-1.29.6/networking-crds.yaml")})
             server_->createFromFile(file);
@@ -98,6 +99,7 @@ class CanaryControllerTest : public testing::ClusterTest {
         // The CRDs are served once discovery shows them.
         for (const kube::GroupVersionKind& gvk :
              {kCanaryGvk, kube::GroupVersionKind{"sluice.io", "v1alpha1", "MetricTemplate"},
+              kube::GroupVersionKind{"sluice.io", "v1alpha1", "AlertProvider"},
               kube::GroupVersionKind{"gateway.networking.k8s.io", "v1", "HTTPRoute"},
               kube::GroupVersionKind{"networking.istio.io", "v1", "VirtualService"}}) {
             ASSERT_TRUE(eventually([&] {

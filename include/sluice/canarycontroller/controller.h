@@ -32,6 +32,7 @@
 #include "sluice/kube/events.h"
 #include "sluice/metricprovider/client.h"
 #include "sluice/metricprovider/provider.h"
+#include "sluice/notify/notifier.h"
 #include "sluice/util/clock.h"
 
 namespace sluice::canarycontroller {
@@ -72,6 +73,13 @@ using MetricProviderFactory = std::function<std::shared_ptr<metricprovider::Metr
 // The real one: metricprovider::PrometheusClient.
 MetricProviderFactory prometheusProviderFactory();
 
+// Flagger's -slack-url, -slack-channel, -slack-user, -slack-proxy-url, -msteams-url and
+// -msteams-proxy-url: where a Canary without spec.analysis.alerts sends every alert.
+struct DefaultAlertOptions {
+    std::string slackUrl, slackChannel, slackUser, slackProxy;
+    std::string msteamsUrl, msteamsProxy;
+};
+
 struct Options {
     std::string watchNamespace;  // Canaries (and Deployments) watched; "" = all namespaces
     int concurrency = 2;         // Canaries reconciled in parallel
@@ -93,6 +101,10 @@ struct Options {
     MetricProviderFactory metricProviders;
     // nullptr = an HttpWebhookCaller owned by the controller.
     WebhookCaller* webhooks = nullptr;
+    // Delivers the Canaries' alerts (canaryengine/alerts.h) off the reconcile path; nullptr =
+    // no alerts are sent. Not owned: the process shares one with the Application controller.
+    notify::Notifier* notifier = nullptr;
+    DefaultAlertOptions defaultAlerts;
 };
 
 // What one reconcile did (tests, benchmarks, metrics).
@@ -110,6 +122,9 @@ struct ReconcileRecord {
     std::map<std::string, canaryengine::MetricResult> metrics;
     // Request annotations (sluice.io/promote, ...) removed in this reconcile.
     std::vector<std::string> requestsRemoved;
+    // Alerts handed to the notifier in this reconcile: "<severity> <title> -> <destination
+    // label>" (no credentials).
+    std::vector<std::string> alertsSent;
 };
 
 struct Stats {
@@ -120,6 +135,7 @@ struct Stats {
     uint64_t webhookCalls = 0;
     uint64_t promotions = 0;  // Succeeded phases reached
     uint64_t rollbacks = 0;   // Failed phases reached
+    uint64_t alerts = 0;      // alert messages handed to the notifier
     std::size_t queueDepth = 0;
 };
 
