@@ -11,6 +11,7 @@
 #include "observability.h"
 #include "options.h"
 #include "sluice/appcontroller/controller.h"
+#include "sluice/appcontroller/notifications.h"
 #include "sluice/appengine/spec.h"
 #include "sluice/cache/informer.h"
 #include "sluice/canarycontroller/controller.h"
@@ -284,7 +285,20 @@ class ControllerProcess {
             factory_.stopAll();
             return false;
         }
+        startNotifications();
         return true;
+    }
+
+    // Argo CD's notifications of Applications: a watcher apart from reconcile, sharing the
+    // Application cache and the process's notifier.
+    void startNotifications() {
+        appcontroller::NotificationOptions o;
+        o.watchNamespace = opts_.ns;
+        o.controlNamespace = opts_.controlNamespace;
+        o.configMap = opts_.notificationsConfigMap;
+        notifications_ = std::make_unique<appcontroller::NotificationController>(client_, factory_,
+                                                                                 notifier_, o);
+        notifications_->start();
     }
 
     // The Canary controller runs when its CRD is installed (an Argo CD-style install may ship
@@ -343,6 +357,7 @@ class ControllerProcess {
         else
             spdlog::error("leader election: lost the Lease; stopping the controllers and exiting");
         if (canaries_) canaries_->stop();
+        if (notifications_) notifications_->stop();
         applications_->stop();
         // Released only after the controllers stopped, so two leaders never act at once.
         if (elector_) elector_->stop();
@@ -373,6 +388,7 @@ class ControllerProcess {
     std::unique_ptr<git::LibGit2Source> libgit2_;
     std::unique_ptr<MeteredGitSource> gitSource_;
     std::unique_ptr<appcontroller::ApplicationController> applications_;
+    std::unique_ptr<appcontroller::NotificationController> notifications_;
     std::unique_ptr<canarycontroller::CanaryController> canaries_;
 };
 

@@ -130,6 +130,7 @@ Setters flagSetters(ControllerOptions& o) {
          [&](const std::string& v) { o.renderTimeout = toDuration("render-timeout", v); }},
         {"render-dir", [&](const std::string& v) { o.renderDir = v; }},
         {"plugin-configmap", [&](const std::string& v) { o.pluginConfigMap = v; }},
+        {"notifications-configmap", [&](const std::string& v) { o.notificationsConfigMap = v; }},
         {"metrics-addr",
          [&](const std::string& v) { o.metricsAddr = toAddress("metrics-addr", v); }},
         {"health-addr", [&](const std::string& v) { o.healthAddr = toAddress("health-addr", v); }},
@@ -259,6 +260,11 @@ Flags (each also read from the environment as SLUICE_<NAME>, e.g. SLUICE_LOG_LEV
   --plugin-configmap NAME
                       ConfigMap in the control namespace defining config management plugins,
                       one ConfigManagementPlugin per key (default: sluice-cmp)
+  --notifications-configmap NAME
+                      ConfigMap in the control namespace configuring the services of
+                      Application notifications, in argocd-notifications-cm's format; its
+                      Secret is NAME with -cm replaced by -secret
+                      (default: sluice-notifications-cm)
   --metrics-addr A    where /metrics is served, [HOST]:PORT or 0 for off (default: :8080)
   --health-addr A     where /healthz and /readyz are served (default: :8081)
   --webhook-addr A    where git push webhooks are received at /api/webhook (default: :8082)

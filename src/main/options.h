@@ -40,6 +40,9 @@ struct ControllerOptions {
     std::chrono::milliseconds renderTimeout{90000};
     std::string renderDir = "/tmp/sluice/sources";  // trees, charts, scratch
     std::string pluginConfigMap = "sluice-cmp";     // config management plugins
+    // Application notifications' services (Argo CD's argocd-notifications-cm format); the
+    // Secret is its name with -cm replaced by -secret.
+    std::string notificationsConfigMap = "sluice-notifications-cm";
     // HTTP endpoints; "" turns one off. Go-style ":8080" listens on every interface.
     std::string metricsAddr = ":8080";
     std::string healthAddr = ":8081";
