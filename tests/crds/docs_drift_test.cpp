@@ -290,7 +290,7 @@ class CrdDocsTest : public ::testing::Test {
   protected:
     void SetUp() override {
         schemas_ = schemaFields();
-        ASSERT_EQ(schemas_.size(), 3u) << "Application, Canary, MetricTemplate";
+        ASSERT_EQ(schemas_.size(), 4u) << "Application, Canary, MetricTemplate, AlertProvider";
         std::set<std::string> kinds, roots;
         for (const auto& [kind, schema] : schemas_) {
             kinds.insert(kind);
@@ -351,7 +351,8 @@ TEST_F(CrdDocsTest, RowsWithoutEffectAreTheFieldsTheControllersReport) {
     const std::map<std::string, std::vector<std::string>> code = {
         {"Application", appengine::fieldsWithoutEffect()},
         {"Canary", canaryengine::fieldsWithoutEffect()},
-        {"MetricTemplate", {}}};
+        {"MetricTemplate", {}},
+        {"AlertProvider", {}}};
     for (const auto& [kind, fields] : code) {
         std::set<std::string> documented;
         for (const DocumentedField& d : docs_[kind])
@@ -385,6 +386,8 @@ TEST_F(CrdDocsTest, TheTablesAreRead) {
     EXPECT_TRUE(has("Canary", "spec.service.apex.annotations"));              // two per row
     EXPECT_TRUE(has("Canary", "spec.autoscalerRef.primaryScalerReplicas.maxReplicas"));  // nested
     EXPECT_TRUE(has("MetricTemplate", "spec.provider.secretRef.name"));
+    EXPECT_TRUE(has("AlertProvider", "spec.secretRef.name"));
+    EXPECT_TRUE(has("Canary", "spec.analysis.alerts.providerRef.namespace"));
     EXPECT_FALSE(has("Canary", "spec.analysis.metrics.query.ingress"));  // {{ ingress }}
 }
 
