@@ -158,6 +158,37 @@ void ApplicationStore::removeOperation(AppRef& ref) {
     }
 }
 
+void ApplicationStore::setOperation(AppRef& ref, const json& operation) {
+    kube::PatchOptions po;
+    po.metadataOnly = true;
+    client_.patch(kApplicationGvk, ref.ns, ref.name, kube::PatchType::Merge,
+                  json{{"operation", operation}}.dump(), po);
+    ref.object["operation"] = operation;
+}
+
+void ApplicationStore::addFinalizer(AppRef& ref, const std::string& finalizer) {
+    const json fresh = client_.get(kApplicationGvk, ref.ns, ref.name);
+    const json finalizers = fresh["metadata"].value("finalizers", json::array());
+    if (std::find(finalizers.begin(), finalizers.end(), finalizer) == finalizers.end()) {
+        // The version test keeps a concurrent change of the list from being lost.
+        json ops = json::array(
+            {{{"op", "test"},
+              {"path", "/metadata/resourceVersion"},
+              {"value", kube::resourceVersionOf(fresh)}},
+             finalizers.empty()
+                 ? json{{"op", "add"}, {"path", "/metadata/finalizers"}, {"value", {finalizer}}}
+                 : json{{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", finalizer}}});
+        kube::PatchOptions po;
+        po.metadataOnly = true;
+        client_.patch(kApplicationGvk, ref.ns, ref.name, kube::PatchType::JsonPatch, ops.dump(),
+                      po);
+        spdlog::info("application {}: added finalizer {}", ref.key, finalizer);
+    }
+    json& list = ref.object["metadata"]["finalizers"];
+    if (!list.is_array()) list = json::array();
+    if (std::find(list.begin(), list.end(), finalizer) == list.end()) list.push_back(finalizer);
+}
+
 void ApplicationStore::removeAnnotations(AppRef& ref, const std::vector<std::string>& keys) {
     if (keys.empty()) return;
     json patch = {{"metadata", {{"annotations", json::object()}}}};

@@ -40,6 +40,11 @@ class ApplicationStore {
     // failed (ref is then re-read from the API).
     bool writeStatus(AppRef& ref, const json& updates);
     void removeOperation(AppRef& ref);
+    // Requests an operation, as a user's `argocd app sync` or rollback does. The next reconcile
+    // runs it (the Application's watch event brings it).
+    void setOperation(AppRef& ref, const json& operation);
+    // Adds a finalizer unless the Application (read afresh) has it already.
+    void addFinalizer(AppRef& ref, const std::string& finalizer);
     void removeAnnotations(AppRef& ref, const std::vector<std::string>& keys);
 
     void event(const AppRef& ref, kube::EventType type, const std::string& reason,

@@ -192,20 +192,34 @@ int ApplicationController::Impl::refreshRepository(const std::string& repoUrl,
 // ------------------------------------------------------------------------------------------
 // Deletion with the resources finalizer
 
+// The first of `names` among the Application's finalizers: its index and name.
+static std::optional<std::pair<std::size_t, std::string>> findFinalizer(
+    const json& object, std::initializer_list<const char*> names) {
+    const json finalizers = object["metadata"].value("finalizers", json::array());
+    for (std::size_t i = 0; i < finalizers.size(); ++i)
+        for (const char* name : names)
+            if (finalizers[i] == name) return std::make_pair(i, std::string(name));
+    return std::nullopt;
+}
+
+// The resources finalizer deletes what the Application deployed; then the post-delete
+// finalizer runs its PostDelete hooks. Without either the objects stay.
 ReconcileOutcome ApplicationController::Impl::handleDeletion(AppRef& ref) {
+    if (auto resources =
+            findFinalizer(ref.object, {appengine::kFinalizer, appengine::kArgoFinalizer}))
+        return deleteResources(ref, resources->first, resources->second);
+    if (auto postDelete = findFinalizer(
+            ref.object, {appengine::kPostDeleteFinalizer, appengine::kArgoPostDeleteFinalizer}))
+        return runPostDeleteHooks(ref, postDelete->first, postDelete->second);
     ReconcileOutcome out;
     out.record.key = ref.key;
-    const json& finalizers = ref.object["metadata"].value("finalizers", json::array());
-    std::optional<std::size_t> index;
-    std::string finalizer;
-    for (std::size_t i = 0; i < finalizers.size(); ++i) {
-        if (finalizers[i] == appengine::kFinalizer || finalizers[i] == appengine::kArgoFinalizer) {
-            index = i;
-            finalizer = finalizers[i];
-            break;
-        }
-    }
-    if (!index) return out;  // without the finalizer the objects stay
+    return out;
+}
+
+ReconcileOutcome ApplicationController::Impl::deleteResources(AppRef& ref, std::size_t index,
+                                                              const std::string& finalizer) {
+    ReconcileOutcome out;
+    out.record.key = ref.key;
 
     appengine::ParseResult parsed =
         appengine::parseApplication(ref.object);  // errors do not stop cleanup
@@ -247,21 +261,33 @@ ReconcileOutcome ApplicationController::Impl::handleDeletion(AppRef& ref) {
         out.requeueAfter = kNotReadyRequeue;
         return out;
     }
-    const std::string path = "/metadata/finalizers/" + std::to_string(*index);
+    removeFinalizer(ref, index, finalizer, out);
+    // A post-delete finalizer is next: its hooks run once the resources are gone.
+    if (findFinalizer(ref.object,
+                      {appengine::kPostDeleteFinalizer, appengine::kArgoPostDeleteFinalizer}) &&
+        !out.requeueAfter)
+        out.requeueAfter = std::chrono::milliseconds(0);
+    return out;
+}
+
+bool ApplicationController::Impl::removeFinalizer(AppRef& ref, std::size_t index,
+                                                  const std::string& finalizer,
+                                                  ReconcileOutcome& out) {
+    const std::string path = "/metadata/finalizers/" + std::to_string(index);
     json ops = json::array({{{"op", "test"}, {"path", path}, {"value", finalizer}},
                             {{"op", "remove"}, {"path", path}}});
     try {
         client.patch(kApplicationGvk, ref.ns, ref.name, kube::PatchType::JsonPatch, ops.dump());
-        spdlog::info("application {}: resources deleted, finalizer {} removed", ref.key, finalizer);
+        spdlog::info("application {}: finalizer {} removed", ref.key, finalizer);
+        return true;
     } catch (const kube::ApiError& e) {
-        if (e.isNotFound()) return out;
+        if (e.isNotFound()) return true;
         if (e.isInvalid() || e.isConflict()) {
             out.requeueAfter = std::chrono::milliseconds(0);  // finalizers changed: look again
-            return out;
+            return false;
         }
         throw;
     }
-    return out;
 }
 
 // ------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "sluice/util/strings.h"
+#include "types.h"
 #include "util.h"
 
 namespace sluice::appcontroller::detail {
@@ -18,6 +19,8 @@ AutoSyncDecision decideAutoSync(const AutoSyncInput& in) {
         d.action = Action::None;
     } else if (in.rendersNothing && in.wouldPrune > 0 && !in.allowEmpty) {
         d.action = Action::RefuseEmpty;
+    } else if (in.heldAfterRollback) {
+        d.action = Action::HoldRolledBack;
     } else if (in.sameRevision && (in.phase == "Failed" || in.phase == "Error")) {
         d.action = Action::RefuseFailed;
     } else if (in.sameRevision && in.phase == "Succeeded") {
@@ -26,6 +29,20 @@ AutoSyncDecision decideAutoSync(const AutoSyncInput& in) {
         d.action = Action::Sync;
     }
     return d;
+}
+
+bool rollbackApplies(const RollbackInput& in) {
+    return in.enabled && in.automated && in.phase == "Failed" && !in.retryScheduled &&
+           in.failedHookPhase == "PostSync";
+}
+
+nlohmann::json rollbackTarget(const RollbackInput& in) {
+    if (!rollbackApplies(in) || !in.history.is_array()) return nullptr;
+    for (auto it = in.history.rbegin(); it != in.history.rend(); ++it) {
+        const std::string revision = recordedRevision(*it);
+        if (!revision.empty() && revision != in.failedRevision) return *it;
+    }
+    return nullptr;
 }
 
 bool needsSync(const appengine::CompareResult& compared, bool prune) {

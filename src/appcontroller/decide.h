@@ -3,6 +3,8 @@
 // self-heal names the drift it corrects.
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "sluice/appengine/plan.h"
 
 namespace sluice::appcontroller::detail {
@@ -17,17 +19,21 @@ struct AutoSyncInput {
     std::size_t wouldPrune = 0;  // objects an automated sync would delete
     bool allowEmpty = false;
     bool selfHeal = false;
+    // status.postSyncRollback names this revision: its PostSync hooks failed and an earlier
+    // revision was restored (syncPolicy.rollbackOnPostSyncFailure).
+    bool heldAfterRollback = false;
 };
 
 struct AutoSyncDecision {
     enum class Action {
-        None,         // nothing to do
-        WaitRetry,    // the running operation's retry is not due yet
-        Continue,     // the running operation of this revision runs on (retry or restart)
-        Sync,         // a new automated sync of this revision
-        SelfHeal,     // a sync of the same revision undoing drift
-        RefuseEmpty,  // the source renders nothing and objects would be pruned
-        RefuseFailed  // the last sync of this revision failed: not attempted again
+        None,           // nothing to do
+        WaitRetry,      // the running operation's retry is not due yet
+        Continue,       // the running operation of this revision runs on (retry or restart)
+        Sync,           // a new automated sync of this revision
+        SelfHeal,       // a sync of the same revision undoing drift
+        RefuseEmpty,    // the source renders nothing and objects would be pruned
+        RefuseFailed,   // the last sync of this revision failed: not attempted again
+        HoldRolledBack  // this revision failed its PostSync hooks and was rolled back
     };
     Action action = Action::None;
     // A running operation of an earlier revision or source ends (it never resumes once the
@@ -37,6 +43,21 @@ struct AutoSyncDecision {
 
 // Argo CD's automated sync rules.
 AutoSyncDecision decideAutoSync(const AutoSyncInput& in);
+
+// syncPolicy.rollbackOnPostSyncFailure: after an automated sync of `failedRevision` that ended
+// Failed because of a PostSync hook, the history entry to sync back to: the newest whose
+// revision is another one. Null when there is none (or the rule does not apply).
+struct RollbackInput {
+    bool enabled = false;    // syncPolicy.rollbackOnPostSyncFailure
+    bool automated = false;  // the sync was started by the automated policy
+    std::string phase;       // how the sync ended
+    bool retryScheduled = false;
+    std::string failedHookPhase;
+    std::string failedRevision;
+    nlohmann::json history;  // status.history, oldest first
+};
+bool rollbackApplies(const RollbackInput& in);
+nlohmann::json rollbackTarget(const RollbackInput& in);  // a history entry, or null
 
 // Whether syncing would change anything: something desired differs or is missing, or an object
 // is to be pruned. Objects owned by another Application count: the sync reports the conflict.

@@ -62,6 +62,13 @@ struct ApplicationController::Impl {
     ReconcileOutcome reconcile(const std::string& ns, const std::string& name);
     // Deletion with the resources finalizer (controller.cpp).
     ReconcileOutcome handleDeletion(AppRef& ref);
+    ReconcileOutcome deleteResources(AppRef& ref, std::size_t index, const std::string& finalizer);
+    // PostDelete hooks of the deleted Application's source (post_delete.cpp).
+    ReconcileOutcome runPostDeleteHooks(AppRef& ref, std::size_t index,
+                                        const std::string& finalizer);
+    // False when the finalizers changed meanwhile (out is requeued at once).
+    bool removeFinalizer(AppRef& ref, std::size_t index, const std::string& finalizer,
+                         ReconcileOutcome& out);
 
     // --- sync (sync.cpp)
     struct SyncRequest {

@@ -80,6 +80,8 @@ class ApplicationController::Impl::ReconcilePass {
     void decideAutomated();
     SyncRequest automatedRequest(bool continuing, bool selfHeal) const;
     void sync();
+    void rollBackIfSmokeTestFailed(const SyncOutcome& so, const Desired& target);
+    void ensurePostDeleteFinalizer();
     void writeTargetStatus();
     void finishOperation(const std::string& phase, const std::string& message,
                          const json& operation);
@@ -173,6 +175,7 @@ ReconcileOutcome ApplicationController::Impl::ReconcilePass::run() {
         return out_;
     }
     compare(desired_);
+    ensurePostDeleteFinalizer();
     if (!decide()) return out_;
     if (syncError_.empty()) {
         appengine::removeCondition(conditions_, appengine::kSyncError);
@@ -494,6 +497,9 @@ void ApplicationController::Impl::ReconcilePass::decideAutomated() {
     in.wouldPrune = detail::wouldPrune(desired_.compared, prune);
     in.allowEmpty = spec.syncPolicy.allowEmpty;
     in.selfHeal = spec.syncPolicy.selfHeal;
+    const std::string heldRevision =
+        detail::strAt(baseline(), "/postSyncRollback/failedRevision"_json_pointer);
+    in.heldAfterRollback = !heldRevision.empty() && heldRevision == desired_.revision.sha;
     const detail::AutoSyncDecision d = detail::decideAutoSync(in);
     if (d.endEarlierOperation) {
         // Its objects are in the inventory (written ahead), so whatever it applied is pruned
@@ -530,9 +536,85 @@ void ApplicationController::Impl::ReconcilePass::decideAutomated() {
                          detail::strAt(opState(), "/message"_json_pointer) +
                          "; auto-sync will not be attempted again for this revision";
             break;
+        case Action::HoldRolledBack:
+            syncError_ = "auto-sync of " + desired_.revision.sha +
+                         " is held: its PostSync hooks failed and " +
+                         detail::strAt(baseline(), "/postSyncRollback/revision"_json_pointer) +
+                         " was restored (syncPolicy.rollbackOnPostSyncFailure); a new revision "
+                         "in Git syncs again";
+            break;
         case Action::None:
             break;
     }
+}
+
+// A source with PostDelete hooks: the Application gets the post-delete finalizer (as Argo CD
+// adds it), so that deleting it runs them.
+void ApplicationController::Impl::ReconcilePass::ensurePostDeleteFinalizer() {
+    const auto& hooks = desired_.compared.hooks;
+    if (std::none_of(hooks.begin(), hooks.end(), [](const appengine::HookResource& h) {
+            return h.info.runsIn(appengine::HookType::PostDelete);
+        }))
+        return;
+    const json finalizers = ref_.object["metadata"].value("finalizers", json::array());
+    for (const char* f : {appengine::kPostDeleteFinalizer, appengine::kArgoPostDeleteFinalizer})
+        if (std::find(finalizers.begin(), finalizers.end(), f) != finalizers.end()) return;
+    try {
+        impl_.store.addFinalizer(ref_, appengine::kPostDeleteFinalizer);
+    } catch (const kube::ApiError& e) {
+        // Retried at the next reconcile; a sync is not held up by it.
+        spdlog::warn("application {}: adding finalizer {}: {}", key_,
+                     appengine::kPostDeleteFinalizer, e.message());
+    }
+}
+
+// syncPolicy.rollbackOnPostSyncFailure, after an automated sync: a PostSync hook (a smoke
+// test) that failed brings back the last revision in history, through an operation as a
+// user's rollback, and the failed revision is held from automated sync (status.
+// postSyncRollback) until Git moves past it.
+void ApplicationController::Impl::ReconcilePass::rollBackIfSmokeTestFailed(const SyncOutcome& so,
+                                                                           const Desired& target) {
+    const appengine::ApplicationSpec& spec = parsed_.spec;
+    const std::string failed = target.revision.sha;
+    const std::string held =
+        detail::strAt(baseline(), "/postSyncRollback/failedRevision"_json_pointer);
+    if (so.phase == "Succeeded" && !held.empty() && held != failed)
+        updates_["postSyncRollback"] = nullptr;  // Git moved past it and the sync held
+    detail::RollbackInput in;
+    in.enabled = spec.syncPolicy.rollbackOnPostSyncFailure;
+    in.automated = req_->automated;
+    in.phase = so.phase;
+    in.retryScheduled = so.retryScheduled;
+    in.failedHookPhase = so.failedHookPhase;
+    in.failedRevision = failed;
+    if (ref_.status->contains("history"))
+        in.history = appengine::unpackedField((*ref_.status)["history"]);
+    if (!detail::rollbackApplies(in)) return;
+    const json entry = detail::rollbackTarget(in);
+    if (entry.is_null()) {
+        impl_.store.event(ref_, kube::EventType::Warning, "RollbackSkipped",
+                          "PostSync hook failed at " + failed +
+                              ", and the history has no earlier revision to roll back to");
+        return;
+    }
+    const std::string good = recordedRevision(entry);
+    json op = {
+        {"sync", {{"prune", spec.syncPolicy.prune}}},
+        {"initiatedBy", {{"username", "sluice"}, {"automated", true}}},
+        {"info",
+         json::array({{{"name", "Reason"}, {"value", "PostSync hook failed at " + failed}}})}};
+    if (entry.contains("revisions")) {
+        op["sync"]["revisions"] = entry["revisions"];
+    } else {
+        op["sync"]["revision"] = entry.value("revision", "");
+    }
+    updates_["postSyncRollback"] = {
+        {"failedRevision", failed}, {"revision", good}, {"at", now_}, {"message", so.message}};
+    impl_.store.setOperation(ref_, op);
+    const std::string msg = "PostSync hook failed at " + failed + ": rolling back to " + good +
+                            " (syncPolicy.rollbackOnPostSyncFailure)";
+    spdlog::warn("application {}: {}", key_, msg);
+    impl_.store.event(ref_, kube::EventType::Warning, "RollingBack", msg);
 }
 
 // Runs the sync decided on, then compares again against what it left.
@@ -555,6 +637,7 @@ void ApplicationController::Impl::ReconcilePass::sync() {
     if (so.retryScheduled) out_.requeueAfter = so.retryDelay;
     if (!so.interrupted && !so.retryScheduled && parsed_.operation)
         impl_.store.removeOperation(ref_);
+    if (req_->automated) rollBackIfSmokeTestFailed(so, target);
     // Compare again against what the sync left, once the caches have seen its writes.
     if (!so.interrupted) impl_.live.waitForCaches(so, kCacheWait);
     if (updates_.contains("inventory"))

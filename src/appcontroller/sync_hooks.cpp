@@ -35,7 +35,7 @@ bool ApplicationController::Impl::SyncRun::hookSteps(
 }
 
 void ApplicationController::Impl::SyncRun::writeProgress(const std::string& message) {
-    if (dryRun_) return;
+    if (dryRun_ || opState_.is_null()) return;  // no operation (PostDelete hooks)
     json resources = json::array();
     {
         std::lock_guard lock(resultsMu_);
@@ -190,7 +190,9 @@ bool ApplicationController::Impl::SyncRun::runHooks(const std::vector<std::size_
         const appengine::HookInfo& info = compared_.hooks[run.index].info;
         if (run.failed) failed.push_back(kubectlName(run.key) + ": " + run.message);
         if (dryRun_ || run.uid.empty()) continue;
-        if (run.failed ? info.deleteOnFailure : info.deleteOnSuccess) {
+        // Nothing creates a PostDelete hook again: it goes once it has succeeded.
+        if (run.failed ? info.deleteOnFailure
+                       : info.deleteOnSuccess || phase == HookType::PostDelete) {
             try {
                 deleteAndWait(run.gvk, run.ns, run.name, run.uid, false);
             } catch (const std::exception& e) {

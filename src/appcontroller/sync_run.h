@@ -59,6 +59,11 @@ class ApplicationController::Impl::SyncRun {
         for (const auto& e : recorded_) recordedKeys_.insert(e.key());
     }
 
+    // The PostDelete hooks, once the deleted Application's resources are gone (post_delete.cpp).
+    // False when one failed (failure()) or the run had to end first.
+    bool postDelete() { return hookSteps(plan_.postDelete); }
+    const std::string& failure() const { return failure_; }
+
     SyncOutcome run() {
         impl_.counters.syncs++;
         bool ok = begin() && createNamespace() && hookSteps(plan_.preSync) && bootstrap() &&

@@ -463,7 +463,6 @@ void planHooks(const std::vector<HookResource>& hooks, SyncPlan& plan,
     for (std::size_t i = 0; i < hooks.size(); ++i) {
         const HookResource& h = hooks[i];
         for (HookType t : h.info.types) {
-            if (t == HookType::PostDelete) continue;  // run when the Application is deleted
             if (t == HookType::Sync) {
                 SyncStep& step = syncSteps[h.info.wave];
                 step.wave = h.info.wave;
@@ -486,7 +485,8 @@ void planHooks(const std::vector<HookResource>& hooks, SyncPlan& plan,
         std::stable_sort(step.hooks.begin(), step.hooks.end(), order);
         std::vector<HookStep>& into = step.phase == HookType::PreSync    ? plan.preSync
                                       : step.phase == HookType::PostSync ? plan.postSync
-                                                                         : plan.syncFail;
+                                      : step.phase == HookType::SyncFail ? plan.syncFail
+                                                                         : plan.postDelete;
         into.push_back(std::move(step));
     }
 }

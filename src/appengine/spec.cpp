@@ -154,7 +154,9 @@ SyncPolicy parseSyncPolicy(const json& policy, std::vector<std::string>& errors)
     Reader r(policy, "spec.syncPolicy", errors);
     r.rejectUnsupported("managedNamespaceMetadata",
                         "namespaces are created without extra metadata");
-    r.rejectUnknown({"automated", "syncOptions", "retry", "managedNamespaceMetadata"});
+    r.rejectUnknown({"automated", "syncOptions", "retry", "managedNamespaceMetadata",
+                     "rollbackOnPostSyncFailure"});
+    if (auto v = r.boolean("rollbackOnPostSyncFailure")) out.rollbackOnPostSyncFailure = *v;
     // `automated: {}` (or even `automated:` with no value, which YAML makes null) turns
     // auto-sync on in Argo CD, so presence is what counts.
     auto automated = policy.find("automated");

@@ -107,5 +107,49 @@ TEST(DriftMessage, NamesTheObjectThePathsAndWhoChangedThem) {
     EXPECT_EQ(driftMessage(onlyMissing, "sluice"), "self-heal: re-creating missing resources");
 }
 
+TEST(DecideAutoSync, ARolledBackRevisionIsHeldUntilGitMoves) {
+    AutoSyncInput in;
+    in.needsSync = true;
+    in.phase = "Succeeded";  // the rollback's sync, to another revision
+    in.heldAfterRollback = true;
+    EXPECT_EQ(decideAutoSync(in).action, AutoSyncDecision::Action::HoldRolledBack);
+    in.heldAfterRollback = false;  // Git moved to a revision not held
+    EXPECT_EQ(decideAutoSync(in).action, AutoSyncDecision::Action::Sync);
+    in.heldAfterRollback = true;
+    in.needsSync = false;  // e.g. Git was reverted to the restored revision
+    EXPECT_EQ(decideAutoSync(in).action, AutoSyncDecision::Action::None);
+}
+
+TEST(PostSyncRollback, AppliesOnlyToAFinalPostSyncFailureOfAnAutomatedSync) {
+    RollbackInput in;
+    in.enabled = true;
+    in.automated = true;
+    in.phase = "Failed";
+    in.failedHookPhase = "PostSync";
+    in.failedRevision = "bad";
+    in.history = json::parse(R"([{"id":0,"revision":"old"},{"id":1,"revision":"good"},
+                                 {"id":2,"revision":"bad"}])");
+    EXPECT_TRUE(rollbackApplies(in));
+    EXPECT_EQ(rollbackTarget(in)["revision"], "good") << "the newest other revision";
+
+    auto without = [&](auto change) {
+        RollbackInput copy = in;
+        change(copy);
+        return rollbackApplies(copy);
+    };
+    EXPECT_FALSE(without([](auto& c) { c.enabled = false; }));
+    EXPECT_FALSE(without([](auto& c) { c.automated = false; })) << "a manual sync is the user's";
+    EXPECT_FALSE(without([](auto& c) { c.retryScheduled = true; })) << "retries come first";
+    EXPECT_FALSE(without([](auto& c) { c.failedHookPhase = "PreSync"; }));
+    EXPECT_FALSE(without([](auto& c) { c.failedHookPhase = ""; })) << "a resource failed";
+    EXPECT_FALSE(without([](auto& c) { c.phase = "Succeeded"; }));
+
+    in.history = json::parse(R"([{"id":0,"revision":"bad"}])");
+    EXPECT_TRUE(rollbackTarget(in).is_null()) << "nothing earlier to restore";
+    in.history = json::parse(R"([{"id":0,"revisions":["a","b"]}])");
+    in.failedRevision = "a,c";
+    EXPECT_EQ(rollbackTarget(in)["revisions"], json::parse(R"(["a","b"])")) << "multi-source";
+}
+
 }  // namespace
 }  // namespace sluice::appcontroller::detail

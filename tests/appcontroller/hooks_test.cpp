@@ -181,3 +181,176 @@ TEST_F(HooksTest, HooksAreNeverPrunedAndSkipObjectsNeverApplied) {
 
 }  // namespace
 }  // namespace sluice::apptest
+
+namespace sluice::apptest {
+namespace {
+
+// syncPolicy.rollbackOnPostSyncFailure: a failed smoke test (PostSync hook) brings back the
+// last good revision and holds the failed one until Git moves past it.
+class SmokeTestRollbackTest : public HooksTest {
+  protected:
+    std::string commitRevision(const std::string& value, bool extra) {
+        std::map<std::string, std::string> files = {
+            {"app/config.yaml", configMapYaml("settings", value)},
+            {"app/smoke.yaml", jobYaml("smoke", hook("PostSync"))}};
+        if (extra) files["app/extra.yaml"] = configMapYaml("extra", value);
+        return git_.commit(kRepo, files);
+    }
+    // Waits for a smoke Job other than `previousUid`, completes it, returns its uid.
+    std::string runSmokeTest(const std::string& previousUid, bool succeeds) {
+        std::string uid;
+        EXPECT_TRUE(eventually([&] {
+            auto j = job("smoke");
+            if (!j || kube::uidOf(*j) == previousUid) return false;
+            uid = kube::uidOf(*j);
+            return true;
+        }));
+        if (!uid.empty()) finishJob("smoke", succeeds);
+        return uid;
+    }
+    json smokePolicy(bool rollback) {
+        json p = automated();
+        p["rollbackOnPostSyncFailure"] = rollback;
+        return p;
+    }
+};
+
+TEST_F(SmokeTestRollbackTest, FailedSmokeTestRestoresTheLastGoodRevisionAndHoldsTheBadOne) {
+    const std::string good = commitRevision("a", false);
+    startController(defaultOptions());
+    server_->create(application("guarded", "app", smokePolicy(true)));
+    std::string uid = runSmokeTest("", true);
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("guarded", "/operationState/phase") == "Succeeded";
+    })) << status("guarded").dump(2);
+
+    const std::string bad = commitRevision("b", true);
+    controller_->refresh(kControlNs, "guarded");
+    uid = runSmokeTest(uid, false);  // the new revision's smoke test fails
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("guarded", "/postSyncRollback/failedRevision") == bad;
+    })) << status("guarded").dump(2);
+    uid = runSmokeTest(uid, true);  // the restored revision's smoke test passes
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("guarded", "/operationState/phase") == "Succeeded" &&
+               statusAt("guarded", "/operationState/syncResult/revision") == good;
+    })) << status("guarded").dump(2);
+
+    EXPECT_EQ(at(*object("v1", "ConfigMap", "settings"), "/data/value"), "a");
+    ASSERT_TRUE(eventually([&] { return !object("v1", "ConfigMap", "extra"); }))
+        << "what only the failed revision had is pruned";
+    json st = status("guarded");
+    EXPECT_EQ(st["postSyncRollback"]["revision"], good);
+    EXPECT_NE(st["postSyncRollback"]["message"].get<std::string>().find("PostSync hook failed"),
+              std::string::npos);
+    EXPECT_EQ(st["history"].back()["revision"], good) << "the rollback is in history";
+    EXPECT_EQ(st["operationState"]["operation"]["initiatedBy"]["username"], "sluice");
+    ASSERT_EQ(eventsFor("RollingBack").size(), 1u);
+    EXPECT_NE(
+        eventsFor("RollingBack")[0]["message"].get<std::string>().find("rolling back to " + good),
+        std::string::npos);
+
+    // Held: reconciles do not sync the failed revision again (no flapping).
+    for (int i = 0; i < 3; ++i) controller_->reconcileNow(kControlNs, "guarded");
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("guarded", "/conditions").find("is held") != std::string::npos;
+    })) << status("guarded").dump(2);
+    EXPECT_EQ(kube::uidOf(*job("smoke")), uid) << "no new sync ran";
+    EXPECT_EQ(at(*object("v1", "ConfigMap", "settings"), "/data/value"), "a");
+    EXPECT_EQ(statusAt("guarded", "/sync/status"), "OutOfSync");
+
+    // Git moves on: the new revision syncs, and the hold is lifted once it succeeds.
+    const std::string next = commitRevision("c", false);
+    controller_->refresh(kControlNs, "guarded");
+    runSmokeTest(uid, true);
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("guarded", "/operationState/syncResult/revision") == next &&
+               statusAt("guarded", "/operationState/phase") == "Succeeded" &&
+               statusAt("guarded", "/postSyncRollback").empty();
+    })) << status("guarded").dump(2);
+    EXPECT_EQ(at(*object("v1", "ConfigMap", "settings"), "/data/value"), "c");
+}
+
+TEST_F(SmokeTestRollbackTest, WithoutTheOptionAFailedSmokeTestLeavesTheNewRevision) {
+    commitRevision("a", false);
+    startController(defaultOptions());
+    server_->create(application("plain", "app", smokePolicy(false)));
+    std::string uid = runSmokeTest("", true);
+    ASSERT_TRUE(
+        eventually([&] { return statusAt("plain", "/operationState/phase") == "Succeeded"; }));
+    const std::string bad = commitRevision("b", true);
+    controller_->refresh(kControlNs, "plain");
+    runSmokeTest(uid, false);
+    ASSERT_TRUE(eventually([&] { return statusAt("plain", "/operationState/phase") == "Failed"; }))
+        << status("plain").dump(2);
+    controller_->reconcileNow(kControlNs, "plain");
+    EXPECT_EQ(statusAt("plain", "/operationState/syncResult/revision"), bad);
+    EXPECT_EQ(at(*object("v1", "ConfigMap", "settings"), "/data/value"), "b");
+    EXPECT_TRUE(object("v1", "ConfigMap", "extra"));
+    EXPECT_TRUE(statusAt("plain", "/postSyncRollback").empty());
+    EXPECT_TRUE(eventsFor("RollingBack").empty());
+}
+
+}  // namespace
+}  // namespace sluice::apptest
+
+namespace sluice::apptest {
+namespace {
+
+// PostDelete hooks: the Application gets the post-delete finalizer, and its deletion runs them
+// once its resources are gone.
+class PostDeleteTest : public HooksTest {
+  protected:
+    json deletableApp(const std::string& name) {
+        json a = application(name, "app", automated());
+        a["metadata"]["finalizers"] = {"resources-finalizer.argocd.argoproj.io"};
+        return a;
+    }
+    bool hasFinalizer(const std::string& name, const std::string& finalizer) {
+        const json a = app(name);
+        if (!a.is_object()) return false;
+        for (const auto& f : a["metadata"].value("finalizers", json::array()))
+            if (f == finalizer) return true;
+        return false;
+    }
+};
+
+TEST_F(PostDeleteTest, DeletingTheApplicationRunsItsPostDeleteHooksAfterItsResources) {
+    git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")},
+                        {"app/farewell.yaml", jobYaml("farewell", hook("PostDelete"))}});
+    startController(defaultOptions());
+    server_->create(deletableApp("leaving"));
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("leaving", "/operationState/phase") == "Succeeded" &&
+               hasFinalizer("leaving", "post-delete-finalizer.sluice.io");
+    })) << app("leaving").dump(2);
+    EXPECT_FALSE(job("farewell")) << "PostDelete hooks do not run in syncs";
+
+    client_->remove(kAppGvk, kControlNs, "leaving");
+    ASSERT_TRUE(eventually([&] { return job("farewell").has_value(); }));
+    EXPECT_FALSE(object("v1", "ConfigMap", "settings")) << "resources go first";
+    EXPECT_TRUE(app("leaving").is_object()) << "held by the post-delete finalizer";
+    finishJob("farewell", true);
+    ASSERT_TRUE(eventually([&] { return !app("leaving").is_object(); }));
+    ASSERT_TRUE(eventually([&] { return !job("farewell"); })) << "deleted once it succeeded";
+}
+
+TEST_F(PostDeleteTest, AFailedPostDeleteHookKeepsTheFinalizer) {
+    git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")},
+                        {"app/farewell.yaml", jobYaml("farewell", hook("PostDelete"))}});
+    startController(defaultOptions());
+    server_->create(deletableApp("stuck"));
+    ASSERT_TRUE(
+        eventually([&] { return hasFinalizer("stuck", "post-delete-finalizer.sluice.io"); }));
+    client_->remove(kAppGvk, kControlNs, "stuck");
+    ASSERT_TRUE(eventually([&] { return job("farewell").has_value(); }));
+    finishJob("farewell", false);
+    ASSERT_TRUE(eventually([&] { return !eventsFor("PostDeleteHookFailed").empty(); }));
+    const std::string msg = eventsFor("PostDeleteHookFailed")[0]["message"];
+    EXPECT_NE(msg.find("job.batch/farewell: BackoffLimitExceeded"), std::string::npos) << msg;
+    EXPECT_TRUE(hasFinalizer("stuck", "post-delete-finalizer.sluice.io"));
+    EXPECT_TRUE(job("farewell")) << "kept for inspection (no HookFailed policy)";
+}
+
+}  // namespace
+}  // namespace sluice::apptest

@@ -228,6 +228,8 @@ TEST(Hooks, PlanPutsHooksInTheirPhasesByWave) {
     ASSERT_EQ(plan.syncFail.size(), 1u);
     EXPECT_THAT(names(plan.syncFail[0].hooks), ElementsAre("cleanup"));
     EXPECT_EQ(plan.syncFail[0].phase, HookType::SyncFail);
+    ASSERT_EQ(plan.postDelete.size(), 1u);
+    EXPECT_THAT(names(plan.postDelete[0].hooks), ElementsAre("farewell"));
 }
 
 }  // namespace

@@ -187,6 +187,7 @@ struct SyncPlan {
     std::vector<std::size_t> skipped;    // owned by another app, or prune not allowed
     // Hooks by phase, ascending wave (Sync hooks are in `waves`).
     std::vector<HookStep> preSync, postSync, syncFail;
+    std::vector<HookStep> postDelete;  // run when the Application is deleted
 };
 
 // Orders the sync: PreSync hooks, bootstrap objects, then waves (with their Sync hooks); without

@@ -19,6 +19,10 @@ inline constexpr const char* kKind = "Application";
 inline constexpr const char* kFinalizer = "resources-finalizer.sluice.io";
 // Argo CD's finalizer name, accepted on migrated manifests with the same meaning.
 inline constexpr const char* kArgoFinalizer = "resources-finalizer.argocd.argoproj.io";
+// Added while the Application's source has PostDelete hooks: they run when it is deleted,
+// after its resources (Argo CD's, honoured too).
+inline constexpr const char* kPostDeleteFinalizer = "post-delete-finalizer.sluice.io";
+inline constexpr const char* kArgoPostDeleteFinalizer = "post-delete-finalizer.argocd.argoproj.io";
 inline constexpr const char* kDefaultServer = "https://kubernetes.default.svc";
 
 // spec.source.helm (Argo CD's ApplicationSourceHelm).
@@ -151,6 +155,9 @@ struct SyncPolicy {
     bool prune = false;
     bool selfHeal = false;
     bool allowEmpty = false;
+    // Sluice's: an automated sync whose PostSync hook fails syncs back to the last revision
+    // whose sync succeeded, and holds the failed revision until git moves past it.
+    bool rollbackOnPostSyncFailure = false;
     SyncOptions options;
     std::vector<std::string> rawOptions;
     std::optional<RetryPolicy> retry;
