@@ -131,6 +131,20 @@ TEST(SimulatedStatus, JobCompletes) {
                    {"spec", json::object()}};
     EXPECT_EQ(simulatedStatus(single, kT1)["succeeded"], 1);
 
+    // A container that exits non-zero: the Job fails after its backoff limit.
+    json failing = single;
+    failing["spec"]["backoffLimit"] = 1;
+    failing["spec"]["template"]["spec"]["containers"] =
+        json::array({{{"name", "t"}, {"command", {"sh", "-c"}}, {"args", {"exit 3"}}}});
+    json fst = simulatedStatus(failing, kT1);
+    EXPECT_EQ(fst["failed"], 2);
+    EXPECT_FALSE(fst.contains("succeeded"));
+    EXPECT_EQ((*condition(fst, "Failed"))["reason"], "BackoffLimitExceeded");
+    failing["spec"]["template"]["spec"]["containers"][0] = {{"name", "t"}, {"command", {"false"}}};
+    EXPECT_EQ((*condition(simulatedStatus(failing, kT1), "Failed"))["status"], "True");
+    failing["spec"]["template"]["spec"]["containers"][0]["command"] = {"sh", "-c", "exit 0"};
+    EXPECT_EQ((*condition(simulatedStatus(failing, kT1), "Complete"))["status"], "True");
+
     json suspended = single;
     suspended["spec"]["suspend"] = true;
     json ss = simulatedStatus(suspended, kT1);

@@ -3,6 +3,7 @@
 // Zero counters are omitted, as the upstream status types serialise them (omitempty).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "apilogic/apilogic.h"
 
@@ -138,6 +139,27 @@ json daemonSetStatus(const json& obj) {
             {"updatedNumberScheduled", 1}};
 }
 
+// Whether the simulated kubelet's pods of this template fail: a container whose command and
+// args are `false`, or end in `exit N` with N other than 0 (`sh -c "exit 1"`). Everything else
+// succeeds.
+bool podTemplateFails(const json& job) {
+    const json::json_pointer containers("/spec/template/spec/containers");
+    if (!job.contains(containers) || !job.at(containers).is_array()) return false;
+    for (const auto& c : job.at(containers)) {
+        std::vector<std::string> words;
+        for (const char* key : {"command", "args"})
+            if (c.contains(key) && c[key].is_array())
+                for (const auto& w : c[key])
+                    if (w.is_string()) words.push_back(w.get<std::string>());
+        if (words.size() == 1 && words[0] == "false") return true;
+        if (!words.empty()) {
+            const std::string& last = words.back();
+            if (last.rfind("exit ", 0) == 0 && last != "exit 0") return true;
+        }
+    }
+    return false;
+}
+
 json jobStatus(const json& obj, const std::string& now) {
     const json& old = oldStatusOf(obj);
     json st = json::object();
@@ -147,6 +169,20 @@ json jobStatus(const json& obj, const std::string& now) {
         st["conditions"] = json::array({condition(old, "Suspended", "True", "JobSuspended",
                                                   "Job suspended", now, "lastProbeTime", false)});
         st.erase("startTime");
+        return st;
+    }
+    if (podTemplateFails(obj)) {
+        // As the Job controller reports it once backoffLimit (default 6) retries failed.
+        st["failed"] = intAt(obj, "spec", "backoffLimit", 6) + 1;
+        st["ready"] = 0;
+        st["terminating"] = 0;
+        st["uncountedTerminatedPods"] = json::object();
+        st["conditions"] = json::array(
+            {condition(old, "FailureTarget", "True", "BackoffLimitExceeded",
+                       "Job has reached the specified backoff limit", now, "lastProbeTime", false),
+             condition(old, "Failed", "True", "BackoffLimitExceeded",
+                       "Job has reached the specified backoff limit", now, "lastProbeTime",
+                       false)});
         return st;
     }
     long long completions = intAt(obj, "spec", "completions", 1);
