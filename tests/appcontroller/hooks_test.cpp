@@ -179,6 +179,37 @@ TEST_F(HooksTest, HooksAreNeverPrunedAndSkipObjectsNeverApplied) {
     EXPECT_TRUE(job("setup"));
 }
 
+TEST_F(HooksTest, TerminatingASyncStopsTheHookItWaitsFor) {
+    git_.commit(kRepo, {{"app/migrate.yaml", jobYaml("migrate", hook("PreSync"))},
+                        {"app/config.yaml", configMapYaml("settings", "a")},
+                        {"app/cleanup.yaml", jobYaml("cleanup", hook("SyncFail"))}});
+    startController(defaultOptions());
+    server_->create(application("stoppable", "app", automated()));
+    ASSERT_TRUE(eventually([&] { return job("migrate").has_value(); }));
+    patchApp("stoppable", {{"status", {{"operationState", {{"phase", "Terminating"}}}}}}, "status");
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("stoppable", "/operationState/phase") == "Failed";
+    })) << status("stoppable").dump(2);
+    EXPECT_EQ(statusAt("stoppable", "/operationState/message"), "Operation terminated");
+    ASSERT_TRUE(eventually([&] { return !job("migrate"); })) << "the running hook is deleted";
+    EXPECT_FALSE(object("v1", "ConfigMap", "settings"));
+    EXPECT_FALSE(job("cleanup")) << "a terminated sync runs no SyncFail hooks";
+}
+
+TEST_F(HooksTest, AHookThatNeverCompletesTimesTheSyncOut) {
+    git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")},
+                        {"app/smoke.yaml", jobYaml("smoke", hook("PostSync"))}});
+    auto o = defaultOptions();
+    o.syncTimeout = 1s;
+    startController(o);
+    server_->create(application("slow", "app", automated()));
+    ASSERT_TRUE(eventually([&] { return statusAt("slow", "/operationState/phase") == "Failed"; }))
+        << status("slow").dump(2);
+    EXPECT_EQ(statusAt("slow", "/operationState/message"), "sync timed out after 1s");
+    EXPECT_EQ(hookResult("slow", "smoke")["hookPhase"], "Running");
+    EXPECT_TRUE(object("v1", "ConfigMap", "settings"));
+}
+
 }  // namespace
 }  // namespace sluice::apptest
 
