@@ -138,6 +138,20 @@ std::string typeName(const json& v) {
     return v.is_array() ? "a list" : v.is_string() ? "a string" : v.is_null() ? "null" : "a scalar";
 }
 
+}  // namespace
+
+bool isHookObject(const json& obj) {
+    auto md = obj.find("metadata");
+    if (md == obj.end() || !md->is_object()) return false;
+    auto an = md->find("annotations");
+    if (an == md->end() || !an->is_object()) return false;
+    for (const char* key : {"sluice.io/hook", "argocd.argoproj.io/hook", "helm.sh/hook"})
+        if (an->contains(key)) return true;
+    return false;
+}
+
+namespace {
+
 void checkObject(const json& obj, const std::string& file, int line, const std::string& where) {
     auto fail = [&](const std::string& msg) { throw RenderError(file, line, where + msg); };
     if (!obj.is_object()) fail("expected a Kubernetes object (a mapping), got " + typeName(obj));
@@ -149,12 +163,13 @@ void checkObject(const json& obj, const std::string& file, int line, const std::
     if (!nonEmptyString("kind")) fail("missing kind");
     auto md = obj.find("metadata");
     if (md == obj.end() || !md->is_object()) fail("missing metadata.name");
-    // generateName alone is for resource hooks; prepareDesired refuses it elsewhere.
     auto named = [&](const char* key) {
         auto it = md->find(key);
         return it != md->end() && it->is_string() && !it->get_ref<const std::string&>().empty();
     };
-    if (!named("name") && !named("generateName")) fail("missing metadata.name");
+    // generateName alone names resource hooks only: a sync names them when it creates them.
+    if (!named("name") && !(named("generateName") && isHookObject(obj)))
+        fail("missing metadata.name");
 }
 
 bool isList(const json& obj) {

@@ -266,9 +266,9 @@ void checkObject(const json& v, const std::string& file, const std::string& wher
     if (!nonEmpty(v, "apiVersion")) fail("missing apiVersion");
     if (!nonEmpty(v, "kind")) fail("missing kind");
     auto md = v.find("metadata");
-    // generateName alone is for resource hooks; prepareDesired refuses it elsewhere.
+    // generateName alone names resource hooks only: a sync names them when it creates them.
     if (md == v.end() || !md->is_object() ||
-        (!nonEmpty(*md, "name") && !nonEmpty(*md, "generateName")))
+        (!nonEmpty(*md, "name") && !(nonEmpty(*md, "generateName") && render::isHookObject(v))))
         fail("missing metadata.name");
 }
 

@@ -166,6 +166,11 @@ TEST(Render, ObjectsNeedApiVersionKindAndName) {
         auto e = errorOf({{"app/x.yaml", cm("ok") + "---\n" + c.doc}}, opts("app", false));
         EXPECT_EQ(std::string(e.what()), "app/x.yaml:6: document 2: missing " + c.missing) << c.doc;
     }
+    // A resource hook may have only generateName (a sync names it).
+    EXPECT_NO_THROW(render({{"app/hook.yaml",
+                             "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: "
+                             "smoke-\n  annotations: {argocd.argoproj.io/hook: PostSync}\n"}},
+                           opts("app", false)));
     auto scalar = errorOf({{"s.yaml", "just a string\n"}}, {});
     EXPECT_NE(std::string(scalar.what()).find("document 1: expected a Kubernetes object"),
               std::string::npos)

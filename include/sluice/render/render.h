@@ -39,6 +39,10 @@ struct Object {
     int line = 0;            // 1-based line where its document starts (0 for JSON files)
 };
 
+// Whether obj carries a resource hook annotation (sluice.io/hook, argocd.argoproj.io/hook or
+// helm.sh/hook): only hooks may have metadata.generateName without a name.
+bool isHookObject(const nlohmann::json& obj);
+
 // What went wrong and where. what() reads "file:line: message" (or "file: message").
 class RenderError : public std::runtime_error {
   public:
