@@ -542,11 +542,16 @@ struct CanaryController::Impl::Reconciler {
     // What the decisions of this reconcile alert about, sent once the status is written (a
     // failed write retries the reconcile, which would alert again).
     std::vector<canaryengine::AlertMessage> alerts;
+    std::optional<json> deleting;  // the Canary, when it is being deleted with revertOnDeletion
 
     Outcome run() {
         out.record.key = key;
         std::optional<json> object = readCanary();
-        if (!object) return out;
+        if (!object) {
+            if (deleting) revert(*deleting);
+            return out;
+        }
+        detail::syncRevertFinalizer(c.client, *object);
         uid = kube::uidOf(*object);
         const json rawStatus = object->contains("status") && (*object)["status"].is_object()
                                    ? (*object)["status"]
@@ -569,6 +574,18 @@ struct CanaryController::Impl::Reconciler {
         writeResults(*object, rawStatus, status.phase, decision, std::move(removed));
         sendAlerts(*object, seen.spec);
         return out;
+    }
+
+    // A Canary being deleted with revertOnDeletion: polled until its target is restored.
+    void revert(const json& object) {
+        detail::RevertOptions ro{c.client,
+                                 *c.events,
+                                 c.opts.fieldManager,
+                                 c.opts.selectorLabels,
+                                 c.opts.defaultProvider,
+                                 c.clock.wallNow()};
+        out.requeueAfter = detail::revertOnDeletion(ro, object);
+        out.record.requeueAfter = out.requeueAfter;
     }
 
     void collectAlerts(const Observed& seen, const canaryengine::CanaryStatus& before,
@@ -657,7 +674,10 @@ struct CanaryController::Impl::Reconciler {
         overlayPending(object);
         if (object.contains("metadata") && object["metadata"].contains("deletionTimestamp")) {
             out.record.phase = "Terminating";
-            return std::nullopt;  // the owned objects go with it (owner references)
+            // The owned objects go with it (owner references); revertOnDeletion first
+            // restores the target.
+            if (detail::hasRevertFinalizer(object)) deleting = std::move(object);
+            return std::nullopt;
         }
         if (!object.contains("apiVersion")) object["apiVersion"] = kCanaryGvk.apiVersion();
         if (!object.contains("kind")) object["kind"] = kCanaryGvk.kind;
@@ -727,8 +747,10 @@ struct CanaryController::Impl::Reconciler {
         }
         auto target = c.getOptional(kDeploymentGvk, ns, seen.spec.targetRef.name);
         auto primary = c.getOptional(kDeploymentGvk, ns, seen.spec.primaryName());
-        seen.obs.target = detail::observeDeployment(target);
-        seen.obs.primary = detail::observeDeployment(primary);
+        seen.obs.target =
+            detail::observeDeployment(target, seen.spec.analysis.canaryReadyThreshold);
+        seen.obs.primary =
+            detail::observeDeployment(primary, seen.spec.analysis.primaryReadyThreshold);
         if (target) seen.obs.targetTemplateHash = podTemplateHash(*target);
         if (target) seen.revision = detail::containerImages(*target);
         seen.obs.metrics = std::move(previous.metrics);
@@ -886,7 +908,7 @@ struct CanaryController::Impl::Reconciler {
 
 Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::string& name) {
     ensureInformers();
-    return Reconciler{*this, ns, name, ns + "/" + name, {}, {}, {}}.run();
+    return Reconciler{*this, ns, name, ns + "/" + name, {}, {}, {}, {}}.run();
 }
 
 // ------------------------------------------------------------------------------------------

@@ -16,9 +16,10 @@
 namespace sluice::canarycontroller::detail {
 
 // Existence, desired and ready replicas, and rollout completion of a Deployment (nullopt: it
-// does not exist).
-canaryengine::WorkloadObservation observeDeployment(
-    const std::optional<nlohmann::json>& deployment);
+// does not exist). `readyThreshold`: the percentage of the desired replicas that must be ready
+// and available (the Canary's primaryReadyThreshold / canaryReadyThreshold).
+canaryengine::WorkloadObservation observeDeployment(const std::optional<nlohmann::json>& deployment,
+                                                    int readyThreshold = 100);
 // spec.replicas (1 when unset).
 int specReplicas(const nlohmann::json& deployment);
 
@@ -54,6 +55,26 @@ nlohmann::json webhookPayload(const std::string& ns, const std::string& name,
 // the primary, or the side that would get traffic is not ready.
 std::optional<router::Weights> weightsToKeep(const canaryengine::Decision& decision,
                                              const canaryengine::Observation& observation);
+
+// --- revertOnDeletion (revert.cpp) ----------------------------------------------------------
+
+bool hasRevertFinalizer(const nlohmann::json& canary);
+// Adds canaryengine::kRevertFinalizer to a Canary (not being deleted) with
+// spec.revertOnDeletion, removes it from one without.
+void syncRevertFinalizer(kube::KubeClient& client, const nlohmann::json& canary);
+
+struct RevertOptions {
+    kube::KubeClient& client;
+    kube::EventRecorder& events;
+    const std::string& fieldManager;
+    const std::vector<std::string>& selectorLabels;  // empty: router::defaultSelectorLabels()
+    const std::string& defaultProvider;
+    canaryengine::Time now;
+};
+// One reconcile of a Canary being deleted that holds the finalizer (canaryengine::revertStep):
+// scales the target, routes all traffic to it, removes the finalizer. The requeue delay, 0
+// once the finalizer is gone.
+std::chrono::seconds revertOnDeletion(const RevertOptions& options, const nlohmann::json& canary);
 
 // --- alerts (alerts.cpp) ---------------------------------------------------------------------
 

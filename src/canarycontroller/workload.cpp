@@ -99,7 +99,8 @@ json primaryDeploymentFor(const json& target, const std::string& primaryName,
 
 namespace detail {
 
-canaryengine::WorkloadObservation observeDeployment(const std::optional<json>& deployment) {
+canaryengine::WorkloadObservation observeDeployment(const std::optional<json>& deployment,
+                                                    int readyThreshold) {
     canaryengine::WorkloadObservation w;
     if (!deployment) return w;
     const json& d = *deployment;
@@ -114,9 +115,12 @@ canaryengine::WorkloadObservation observeDeployment(const std::optional<json>& d
     w.replicas = static_cast<int>(desired);
     w.readyReplicas = static_cast<int>(ready);
     // kubectl rollout status: the controller saw this generation, every desired replica runs
-    // the new template and is available, and no old replica is left.
-    w.ready = observed >= generation && updated >= desired && ready >= desired &&
-              available >= desired && replicas <= updated;
+    // the new template, no old replica is left, and (Flagger's ready thresholds) enough of
+    // them are ready and available: all by default.
+    const int64_t needed =
+        canaryengine::readyReplicasRequired(static_cast<int>(desired), readyThreshold);
+    w.ready = observed >= generation && updated >= desired && ready >= needed &&
+              available >= needed && replicas <= updated;
     return w;
 }
 

@@ -171,6 +171,10 @@ using std::chrono::seconds;
 constexpr seconds kAwaitResults{1};
 // Readiness is polled at least this often, even with long analysis intervals.
 constexpr seconds kMaxReadinessPoll{10};
+// The Promoted condition's message while spec.suspend holds the Canary: also how a later
+// round knows that the Canary has just been resumed.
+constexpr std::string_view kSuspendedText =
+    "Canary suspended: not advanced while spec.suspend is true";
 
 struct Checks {
     std::vector<WebhookType> webhooks;
@@ -287,6 +291,11 @@ class Round : private Draft {
         : Draft(spec, status, now), obs_(observation) {}
 
     Decision run() {
+        if (spec_.suspend) {
+            holdSuspended();
+            return finish();
+        }
+        if (wasSuspended()) resume();
         // With the target gone nothing can be carried out: requests wait for it.
         if (obs_.target.exists && handleRequests()) return finish();
         dispatch();
@@ -315,6 +324,32 @@ class Round : private Draft {
     std::string readiness(const WorkloadObservation& workload) const {
         return std::to_string(workload.readyReplicas) + "/" + std::to_string(workload.replicas) +
                " replicas ready";
+    }
+
+    // --- suspend -----------------------------------------------------------------------------
+
+    // As Flagger's suspend: nothing advances, whatever the phase: no new revision is picked
+    // up, a running analysis holds at its weight, requests wait.
+    void holdSuspended() {
+        holdAndReport(std::string(kSuspendedText), EventType::Normal, "Suspended", interval());
+    }
+
+    bool wasSuspended() const {
+        const Condition* condition = before_.condition(kPromotedCondition);
+        return condition && condition->message == kSuspendedText;
+    }
+
+    // The deadlines that measure a wait (readiness, no data, a closed gate's maxWait) restart,
+    // so the time spent suspended never fails the Canary.
+    void resume() {
+        st_.noDataSince.reset();
+        st_.noDataReason.clear();
+        st_.gateWaitingSince.clear();
+        if (st_.targetUnreadySince) st_.targetUnreadySince = now_;
+        if (st_.primaryUnreadySince) st_.primaryUnreadySince = now_;
+        emit(EventType::Normal, "Resumed", "Canary resumed: spec.suspend is no longer true");
+        message_ = "Canary resumed.";
+        holdReason_ = "Resumed";
     }
 
     // --- manual requests -------------------------------------------------------------------
@@ -982,6 +1017,12 @@ std::string_view annotationOf(ManualAction action) {
 
 std::string_view toString(EventType type) {
     return type == EventType::Warning ? "Warning" : "Normal";
+}
+
+int readyReplicasRequired(int desired, int percent) {
+    const long long d = std::max(0, desired);
+    const long long p = std::clamp(percent, 0, 100);
+    return static_cast<int>((d * p + 99) / 100);
 }
 
 MetricResult MetricResult::measured(double value) {

@@ -169,6 +169,14 @@ MetricSpec readMetric(const Reader& reader, Duration analysisInterval) {
     if (auto range = reader.child("thresholdRange")) {
         metric.thresholdRange.min = range->number("min");
         metric.thresholdRange.max = range->number("max");
+    } else if (auto threshold = reader.number("threshold")) {
+        // Flagger's older single threshold: a minimum for the success rate, a maximum for the
+        // request duration and for every other query (thresholdRange wins when both are set).
+        if (metric.name == "request-success-rate") {
+            metric.thresholdRange.min = threshold;
+        } else {
+            metric.thresholdRange.max = threshold;
+        }
     }
     if (!metric.thresholdRange.min && !metric.thresholdRange.max) {
         reader.error("thresholdRange", "needs min and/or max");
@@ -299,6 +307,9 @@ AnalysisSpec readAnalysis(const Reader& reader, bool skipAnalysis) {
     analysis.iterations = reader.boundedInt("iterations", 0, 1'000'000).value_or(0);
     analysis.mirrorWeight = reader.boundedInt("mirrorWeight", 0, 100);
     analysis.match = readMatches(reader, "match");
+    analysis.primaryReadyThreshold =
+        reader.boundedInt("primaryReadyThreshold", 0, 100).value_or(100);
+    analysis.canaryReadyThreshold = reader.boundedInt("canaryReadyThreshold", 0, 100).value_or(100);
 
     if (analysis.stepWeight > 0 && reader.field("stepWeights") != nullptr) {
         reader.error("stepWeights", "cannot be combined with stepWeight");
@@ -436,6 +447,8 @@ SpecParseResult parseCanarySpec(const json& spec) {
         out.progressDeadlineSeconds = *deadline;
     }
     out.skipAnalysis = reader.boolean("skipAnalysis").value_or(false);
+    out.suspend = reader.boolean("suspend").value_or(false);
+    out.revertOnDeletion = reader.boolean("revertOnDeletion").value_or(false);
     if (auto service = reader.child("service")) {
         out.service = readService(*service);
     } else {

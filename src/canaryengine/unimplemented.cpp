@@ -38,13 +38,6 @@ void valuesAt(const json& node, std::string_view path, Fn&& fn) {
     }
 }
 
-// A workload counts as ready when this percentage of its pods is; Sluice always waits for all,
-// which is what 100 asks for.
-bool isReadyThreshold(const std::string& path) {
-    return path == "spec.analysis.primaryReadyThreshold" ||
-           path == "spec.analysis.canaryReadyThreshold";
-}
-
 }  // namespace
 
 const std::vector<std::string>& fieldsWithoutEffect() {
@@ -52,14 +45,10 @@ const std::vector<std::string>& fieldsWithoutEffect() {
         "spec.autoscalerRef",
         "spec.routeRef",
         "spec.upstreamRef",
-        "spec.suspend",
-        "spec.revertOnDeletion",
         "spec.service.delegation",
         "spec.analysis.mirror",
         "spec.analysis.mirrorWeight",
         "spec.analysis.sessionAffinity",
-        "spec.analysis.primaryReadyThreshold",
-        "spec.analysis.canaryReadyThreshold",
         "spec.analysis.webhooks.retries",
     };
     return kFields;
@@ -70,10 +59,7 @@ std::vector<std::string> unimplementedFieldsIn(const json& spec) {
     for (const std::string& path : fieldsWithoutEffect()) {
         const std::string_view below = std::string_view(path).substr(5);  // after "spec."
         bool set = false;
-        auto check = [&](const json& v) {
-            set = set ||
-                  (isReadyThreshold(path) ? v.is_number() && v.get<double>() != 100 : matters(v));
-        };
+        auto check = [&](const json& v) { set = set || matters(v); };
         valuesAt(spec, below, check);
         if (below.rfind("analysis.", 0) == 0)
             valuesAt(spec, "canaryAnalysis." + std::string(below.substr(9)), check);

@@ -18,12 +18,11 @@ TEST(UnimplementedFields, NoneForAnOrdinaryCanary) {
 }
 
 TEST(UnimplementedFields, OnlyValuesThatWouldMatter) {
-    // false, 0, {} and [] ask for nothing; 100% ready is what Sluice always waits for.
+    // false, 0, {} and [] ask for nothing.
     EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
-        "suspend": false, "revertOnDeletion": false, "autoscalerRef": {},
+        "autoscalerRef": {},
         "service": {"port": 80, "delegation": false},
         "analysis": {"mirror": false, "mirrorWeight": 0, "alerts": [],
-                     "primaryReadyThreshold": 100, "canaryReadyThreshold": 100,
                      "webhooks": [{"name": "w", "url": "http://x/", "retries": 0,
                                    "muteAlert": false}]}})")),
               Fields{});
@@ -31,15 +30,20 @@ TEST(UnimplementedFields, OnlyValuesThatWouldMatter) {
 
 TEST(UnimplementedFields, NamesEachFieldSetOnceInListOrder) {
     EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
-        "suspend": true,
-        "autoscalerRef": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-                          "name": "podinfo"},
+        "routeRef": {"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
+                     "name": "podinfo"},
         "analysis": {"sessionAffinity": {"cookieName": "flagger-cookie"},
-                     "canaryReadyThreshold": 50,
                      "webhooks": [{"name": "a", "url": "http://x/", "retries": 3},
                                   {"name": "b", "url": "http://y/", "retries": 2}]}})")),
-              (Fields{"spec.autoscalerRef", "spec.suspend", "spec.analysis.sessionAffinity",
-                      "spec.analysis.canaryReadyThreshold", "spec.analysis.webhooks.retries"}));
+              (Fields{"spec.routeRef", "spec.analysis.sessionAffinity",
+                      "spec.analysis.webhooks.retries"}));
+}
+
+TEST(UnimplementedFields, SuspendRevertAndReadyThresholdsAreImplemented) {
+    EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
+        "suspend": true, "revertOnDeletion": true,
+        "analysis": {"primaryReadyThreshold": 50, "canaryReadyThreshold": 80}})")),
+              Fields{});
 }
 
 TEST(UnimplementedFields, ReadsFlaggersOlderCanaryAnalysisName) {

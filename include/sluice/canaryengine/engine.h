@@ -56,6 +56,11 @@ struct WorkloadObservation {
     int readyReplicas = 0;
 };
 
+// The ready replicas a workload of `desired` replicas needs to count as ready under Flagger's
+// primaryReadyThreshold / canaryReadyThreshold `percent` (0-100): at least that percentage of
+// them, rounded up (100 asks for every replica, 0 for none).
+int readyReplicasRequired(int desired, int percent);
+
 // Manual requests (kubectl sluice canary promote|abort|retry): annotations on the Canary whose
 // value is the RFC 3339 time of the request. A request is honoured once, when its time (to the
 // second) is later than status.lastTransitionTime; older ones are stale and only removed.
@@ -146,6 +151,26 @@ struct Decision {
 
 Decision step(const CanarySpec& spec, const CanaryStatus& status, const Observation& observation,
               Time now);
+
+// revertOnDeletion: the finalizer the controller keeps on such a Canary, removed once the
+// target has been restored.
+inline constexpr const char* kRevertFinalizer = "sluice.io/canary-revert";
+
+// One reconcile of a Canary that is being deleted with spec.revertOnDeletion: the target
+// becomes the workload that serves again, as Flagger does. Scaled to the primary's replicas
+// (at least 1) first; once ready (canaryReadyThreshold), all traffic is routed to it and the
+// finalizer is removed. A target that never gets ready holds the deletion (the primary keeps
+// serving) with a Warning after progressDeadlineSeconds: removing the finalizer by hand lets
+// the deletion go on regardless. Without a target there is nothing to restore.
+struct RevertStep {
+    std::optional<int> scaleTarget;  // scale the target to this many replicas
+    bool routeToTarget = false;      // route all traffic to the target (then remove)
+    bool removeFinalizer = false;
+    std::vector<Event> events;
+    std::chrono::seconds requeueAfter{0};  // when the finalizer stays
+};
+RevertStep revertStep(const CanarySpec& spec, const WorkloadObservation& target,
+                      const WorkloadObservation& primary, Time deletedAt, Time now);
 
 // For a spec with parse errors: nothing moves; the errors go to the Promoted condition (reason
 // InvalidSpec; status False when the Canary has no phase yet, which stays empty) and a Warning

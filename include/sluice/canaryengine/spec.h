@@ -142,6 +142,10 @@ struct AnalysisSpec {
     std::vector<MetricSpec> metrics;
     std::vector<WebhookSpec> webhooks;
     std::vector<AlertSpec> alerts;
+    // Flagger's primaryReadyThreshold / canaryReadyThreshold: the percentage of a workload's
+    // replicas that must be ready for it to count as ready (0-100).
+    int primaryReadyThreshold = 100;
+    int canaryReadyThreshold = 100;
 };
 
 enum class Strategy {
@@ -157,6 +161,11 @@ struct CanarySpec {
     ObjectRef ingressRef;  // the Ingress to canary (nginx); empty when absent
     int progressDeadlineSeconds = 600;
     bool skipAnalysis = false;
+    // Flagger's suspend: the Canary is not advanced (see step()).
+    bool suspend = false;
+    // Flagger's revertOnDeletion: deleting the Canary restores the target as the workload that
+    // serves (the controller keeps a finalizer on the Canary for it).
+    bool revertOnDeletion = false;
     ServiceSpec service;
     AnalysisSpec analysis;
 
