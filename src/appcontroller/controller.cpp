@@ -99,6 +99,19 @@ void ApplicationController::Impl::ensureBaseInformers() {
             requeueAll});
         base.secrets.push_back(&secrets);
     }
+
+    // AppProjects: a changed project re-evaluates its Applications (rules, sync windows).
+    cache::InformerOptions po;
+    po.ns = opts.controlNamespace;
+    base.projects = &informers.informerFor(kAppProjectGvk, po);
+    const std::string controlNs = opts.controlNamespace;
+    auto projectChanged = [gateRef, apps, controlNs](const cache::ObjectPtr& p) {
+        enqueueProjectApps(*apps, *gateRef, controlNs, *p);
+    };
+    base.projects->addEventHandler(cache::EventHandler{
+        projectChanged,
+        [projectChanged](const cache::ObjectPtr&, const cache::ObjectPtr& n) { projectChanged(n); },
+        projectChanged});
     informers.startAll();
 }
 
@@ -113,6 +126,14 @@ bool ApplicationController::Impl::waitForSync(std::chrono::milliseconds timeout)
     if (!base.applications->waitForSync(left())) return false;
     for (cache::Informer* s : base.secrets)
         if (!s->waitForSync(left())) return false;
+    // Without the AppProject CRD (or the right to read it) only the built-in default project
+    // exists: that is an answer too (lookupProject), not a cache still filling.
+    while (!base.projects->hasSynced()) {
+        const auto error = base.projects->lastError();
+        if (error && (error->code == 404 || error->code == 403)) break;
+        if (left().count() == 0) return false;
+        base.projects->waitForSync(std::min(left(), std::chrono::milliseconds(50)));
+    }
     return true;
 }
 

@@ -57,6 +57,19 @@ struct ApplicationController::Impl {
     ReconcileOutcome reconcileKey(const std::string& key);
     int refreshRepository(const std::string& repoUrl, const std::string& branch);
 
+    // --- AppProjects (projects.cpp)
+    struct ProjectLookup {
+        enum class State { Found, Missing, NotReady } state = State::Missing;
+        appengine::ProjectParse parsed;  // Found: the project (the built-in default included)
+        std::string error;               // Missing/NotReady: why
+        std::vector<std::string> fieldsWithoutEffect;
+    };
+    ProjectLookup lookupProject(const std::string& name);
+    // The Applications of a project, queued for a reconcile (the project changed). Static: the
+    // informer's handler holds no Impl, which the factory may outlive.
+    static void enqueueProjectApps(cache::Informer& apps, workqueue::Gate& gate,
+                                   const std::string& controlNamespace, const json& project);
+
     // --- reconcile (reconcile.cpp)
     class ReconcilePass;  // one reconcile's phases
     ReconcileOutcome reconcile(const std::string& ns, const std::string& name);

@@ -46,11 +46,17 @@ std::vector<std::string> refreshAnnotationsOf(const json& object) {
     return out;
 }
 
-// A comparison problem that is no exception: errors in the manifests or objects outside the
-// managed scope; "" when there is none.
-std::string preparedProblems(const Desired& d, const appengine::ManagedScope& scope) {
+// A comparison problem that is no exception: errors in the manifests, objects outside the
+// managed scope, or kinds and namespaces the project does not permit (found before anything
+// is applied or pruned); "" when there is none.
+std::string preparedProblems(const Desired& d, const appengine::ManagedScope& scope,
+                             const appengine::Project& project,
+                             const appengine::AppDestination& destination) {
     if (!d.prepared->errors.empty()) return join(d.prepared->errors, "; ");
-    return join(appengine::scopeViolations(d.prepared->objects, scope), "; ");
+    auto problems = appengine::scopeViolations(d.prepared->objects, scope);
+    for (auto& v : appengine::resourceViolations(project, d.prepared->objects, destination))
+        problems.push_back(std::move(v));
+    return join(problems, "; ");
 }
 
 }  // namespace
@@ -70,6 +76,12 @@ class ApplicationController::Impl::ReconcilePass {
 
   private:
     bool checkSpec();
+    std::vector<std::string> projectViolations() const;
+    bool syncWindowAllows();
+    appengine::AppDestination appDestination() const {
+        const appengine::Destination& d = parsed_.spec.destination;
+        return appengine::resolveDestination(d.server, d.name, d.namespace_);
+    }
     bool resolveAndRender();
     Clock::TimePoint freshAfter(bool explicitRefresh);
     ReconcileOutcome comparisonFailed(const std::string& error);
@@ -132,6 +144,7 @@ class ApplicationController::Impl::ReconcilePass {
     int64_t generation_ = 0;
     appengine::ParseResult parsed_;
     json destination_;  // spec.destination as found
+    ProjectLookup project_;
     std::vector<std::string> opErrors_;
     std::vector<appengine::InventoryEntry> inventory_;
     Desired desired_;
@@ -182,17 +195,29 @@ ReconcileOutcome ApplicationController::Impl::ReconcilePass::run() {
     } else {
         appengine::setCondition(conditions_, appengine::kSyncError, syncError_, now_);
     }
+    if (!syncWindowAllows()) req_.reset();
     if (req_) sync();
     writeTargetStatus();
     return out_;
 }
 
-// A spec that does not parse: InvalidSpecError, nothing else is done.
+// A spec that does not parse, or that its project does not permit: InvalidSpecError, nothing
+// else is done.
 bool ApplicationController::Impl::ReconcilePass::checkSpec() {
     parsed_ = appengine::parseApplication(ref_.object);
     std::vector<std::string> specErrors;
     for (auto& e : parsed_.errors)
         (e.rfind("operation", 0) == 0 ? opErrors_ : specErrors).push_back(e);
+    if (specErrors.empty()) {
+        project_ = impl_.lookupProject(parsed_.spec.project);
+        if (project_.state == ProjectLookup::State::NotReady) {
+            out_.record.succeeded = false;
+            out_.record.error = project_.error;
+            out_.requeueAfter = kNotReadyRequeue;
+            return false;
+        }
+        specErrors = projectViolations();
+    }
     if (!specErrors.empty()) {
         const std::string msg = join(specErrors, "; ");
         appengine::setCondition(conditions_, appengine::kInvalidSpecError, msg, now_);
@@ -211,7 +236,10 @@ bool ApplicationController::Impl::ReconcilePass::checkSpec() {
     destination_ = ref_.object["spec"].value("destination", json::object());
     impl_.store.forgetEvent(key_, "InvalidSpec");
     // Fields Argo CD acts on and this version does not: said once, never silently dropped.
-    if (auto fields = appengine::unimplementedFieldsIn(ref_.object); !fields.empty()) {
+    auto fields = appengine::unimplementedFieldsIn(ref_.object);
+    for (const std::string& f : project_.fieldsWithoutEffect)
+        fields.push_back("AppProject " + project_.parsed.project.name + " " + f);
+    if (!fields.empty()) {
         impl_.store.eventOnce(ref_, kube::EventType::Warning, "FieldsNotImplemented",
                               join(fields, ", ") +
                                   ": set, but not implemented by this version of Sluice, so "
@@ -220,6 +248,20 @@ bool ApplicationController::Impl::ReconcilePass::checkSpec() {
         impl_.store.forgetEvent(key_, "FieldsNotImplemented");
     }
     return true;
+}
+
+// The rules of the Application's project its spec breaks: a project that does not exist or
+// does not parse, the Application's namespace, its sources, its destination.
+std::vector<std::string> ApplicationController::Impl::ReconcilePass::projectViolations() const {
+    const appengine::ApplicationSpec& spec = parsed_.spec;
+    if (project_.state == ProjectLookup::State::Missing) return {project_.error};
+    const appengine::Project& project = project_.parsed.project;
+    if (!project_.parsed.errors.empty())
+        return {"project '" + project.name + "' is invalid: " + join(project_.parsed.errors, "; ")};
+    std::vector<std::string> repos;
+    for (const appengine::Source& s : spec.sources) repos.push_back(s.repoURL);
+    return appengine::specViolations(project, ref_.ns, impl_.opts.controlNamespace, repos,
+                                     appDestination());
 }
 
 // How fresh the resolved revision must be: an explicit refresh wants a fetch from now on; a
@@ -254,7 +296,8 @@ bool ApplicationController::Impl::ReconcilePass::resolveAndRender() {
         bool fetched = false;
         desired_ = impl_.sources.desiredFor(
             ref_, spec, impl_.sources.resolveTargets(spec, fresh, fetched), inventory_);
-        error = preparedProblems(desired_, impl_.opts.managedScope);
+        error = preparedProblems(desired_, impl_.opts.managedScope, project_.parsed.project,
+                                 appDestination());
     } catch (const git::GitError& e) {
         error = git::scrubUrl(e.what());
     } catch (const render::RenderError& e) {
@@ -302,6 +345,44 @@ ReconcileOutcome ApplicationController::Impl::ReconcilePass::comparisonFailed(
     out.record.health = detail::strAt(baseline(), "/health/status"_json_pointer);
     out.rateLimited = true;
     return out;
+}
+
+// Whether the project's sync windows let the sync decided on (req_) run now. A held sync shows
+// as the SyncWindowBlocked condition; a held operation stays Running with Argo CD's message
+// and runs once a window allows it. Checked again at the next minute (windows open and close
+// on minutes) or when the project changes.
+bool ApplicationController::Impl::ReconcilePass::syncWindowAllows() {
+    if (!req_) {
+        appengine::removeCondition(conditions_, appengine::kSyncWindowBlocked);
+        return true;
+    }
+    const auto wallNow = impl_.clock.wallNow();
+    const appengine::SyncWindowVerdict v = appengine::evaluateSyncWindows(
+        project_.parsed.project, ref_.name, appDestination(), wallNow);
+    if (req_->automated ? v.automatedAllowed : v.manualAllowed) {
+        appengine::removeCondition(conditions_, appengine::kSyncWindowBlocked);
+        impl_.store.forgetEvent(key_, "SyncBlocked");
+        return true;
+    }
+    std::string msg = std::string(appengine::kSyncBlockedMessage) + ": " + v.reason;
+    if (!v.active.empty()) msg += " (" + join(v.active, ", ") + ")";
+    msg += req_->automated ? "; automated sync held" : "; manual sync held (no manualSync)";
+    appengine::setCondition(conditions_, appengine::kSyncWindowBlocked, msg, now_);
+    impl_.store.eventOnce(ref_, kube::EventType::Normal, "SyncBlocked", msg);
+    if (!req_->automated) {
+        const json operation = recordedOperation(req_->op.raw);
+        json os = opState();
+        if (!os.is_object() || fieldOr(os, "operation", json()) != operation)
+            os = {{"operation", operation}, {"startedAt", now_}};
+        os["phase"] = "Running";
+        os["message"] = appengine::kSyncBlockedMessage;
+        os.erase("finishedAt");
+        updates_["operationState"] = std::move(os);
+    }
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(wallNow.time_since_epoch());
+    const auto nextMinute = std::chrono::milliseconds((60 - secs.count() % 60) * 1000 + 100);
+    out_.requeueAfter = out_.requeueAfter ? std::min(*out_.requeueAfter, nextMinute) : nextMinute;
+    return false;
 }
 
 // Ends the operation recorded in the status (nothing is syncing now).
@@ -372,7 +453,8 @@ bool ApplicationController::Impl::ReconcilePass::resolveOperationTarget(
     for (const auto& r : revs) shas.push_back(r.sha);
     if (join(shas, ",") == desired_.revision.sha) return true;
     opDesired_ = impl_.sources.desiredFor(ref_, spec, revs, inventory_);
-    error = preparedProblems(*opDesired_, impl_.opts.managedScope);
+    error = preparedProblems(*opDesired_, impl_.opts.managedScope, project_.parsed.project,
+                             appDestination());
     if (!error.empty()) return true;
     auto caches = impl_.live.ensureInformers(
         LiveState::kindsOf(opDesired_->prepared->objects, inventory_), kCacheWait);

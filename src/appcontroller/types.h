@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sluice/appengine/plan.h"
+#include "sluice/appengine/project.h"
 #include "sluice/appengine/spec.h"
 #include "sluice/appengine/status.h"
 #include "sluice/cache/informer.h"
@@ -22,15 +23,19 @@ using nlohmann::json;
 
 inline const kube::GroupVersionKind kApplicationGvk{appengine::kGroup, appengine::kVersion,
                                                     appengine::kKind};
+inline const kube::GroupVersionKind kAppProjectGvk{appengine::kGroup, appengine::kVersion,
+                                                   appengine::kProjectKind};
 // Canaries (the Canary controller's kind): a Deployment one targets is scaled by it.
 inline const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"};
 
 // The informers the controller starts before any reconcile (ApplicationController::Impl::
 // ensureBaseInformers, under its lock): the Applications, and the repository Secrets of the
-// control namespace. Read by the parts only after that has returned.
+// control namespace, and the AppProjects of the control namespace. Read by the parts only after
+// that has returned.
 struct BaseInformers {
     cache::Informer* applications = nullptr;
     std::vector<cache::Informer*> secrets;
+    cache::Informer* projects = nullptr;
 };
 
 // One Application as a reconcile sees it.

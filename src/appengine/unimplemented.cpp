@@ -3,18 +3,18 @@
 
 namespace sluice::appengine {
 
+// None today: spec.project is enforced through AppProjects (project.h), whose own fields
+// without effect are projectFieldsWithoutEffect().
 const std::vector<std::string>& fieldsWithoutEffect() {
-    static const std::vector<std::string> kFields = {"spec.project"};
+    static const std::vector<std::string> kFields;
     return kFields;
 }
 
 std::vector<std::string> unimplementedFieldsIn(const nlohmann::json& app) {
     std::vector<std::string> out;
-    static const nlohmann::json::json_pointer kProject("/spec/project");
-    // The default project allows everything in Argo CD too: only another one promises rules.
-    if (app.contains(kProject) && app.at(kProject).is_string() &&
-        app.at(kProject).get<std::string>() != "default")
-        out.push_back("spec.project");
+    static const nlohmann::json::json_pointer kSpec("/spec");
+    for (const std::string& field : fieldsWithoutEffect())
+        if (app.contains(kSpec) && app.at(kSpec).contains(field.substr(5))) out.push_back(field);
     return out;
 }
 

@@ -579,13 +579,12 @@ TEST(ParseApplication, OperationErrors) {
 namespace sluice::appengine {
 namespace {
 
-TEST(UnimplementedFields, AProjectOtherThanDefaultIsNamed) {
+// spec.project is enforced (AppProjects), so no Application field is accepted without effect.
+TEST(UnimplementedFields, AProjectIsEnforcedNotReported) {
     using nlohmann::json;
     EXPECT_TRUE(unimplementedFieldsIn(json::parse(R"({"spec": {}})")).empty());
-    EXPECT_TRUE(unimplementedFieldsIn(json::parse(R"({"spec": {"project": "default"}})")).empty());
-    EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({"spec": {"project": "team-a"}})")),
-              std::vector<std::string>{"spec.project"});
-    EXPECT_EQ(fieldsWithoutEffect(), std::vector<std::string>{"spec.project"});
+    EXPECT_TRUE(unimplementedFieldsIn(json::parse(R"({"spec": {"project": "team-a"}})")).empty());
+    EXPECT_TRUE(fieldsWithoutEffect().empty());
 }
 
 }  // namespace

@@ -23,7 +23,8 @@ const fs::path kCrdDir = fs::path(SLUICE_SOURCE_DIR) / "crds";
 const fs::path kExamplesDir = fs::path(SLUICE_SOURCE_DIR) / "tests" / "data" / "examples";
 
 const std::vector<std::string> kCrdNames = {"alertproviders.sluice.io", "applications.sluice.io",
-                                            "canaries.sluice.io", "metrictemplates.sluice.io"};
+                                            "appprojects.sluice.io", "canaries.sluice.io",
+                                            "metrictemplates.sluice.io"};
 
 // Replaces the first occurrence of `from` (which must exist) in `text`.
 std::string replaced(std::string text, const std::string& from, const std::string& to) {

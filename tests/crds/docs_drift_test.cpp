@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/appengine/project.h"
 #include "sluice/appengine/spec.h"
 #include "sluice/canaryengine/spec.h"
 #include "sluice/util/yaml_json.h"
@@ -290,7 +291,8 @@ class CrdDocsTest : public ::testing::Test {
   protected:
     void SetUp() override {
         schemas_ = schemaFields();
-        ASSERT_EQ(schemas_.size(), 4u) << "Application, Canary, MetricTemplate, AlertProvider";
+        ASSERT_EQ(schemas_.size(), 5u)
+            << "Application, AppProject, Canary, MetricTemplate, AlertProvider";
         std::set<std::string> kinds, roots;
         for (const auto& [kind, schema] : schemas_) {
             kinds.insert(kind);
@@ -352,7 +354,8 @@ TEST_F(CrdDocsTest, RowsWithoutEffectAreTheFieldsTheControllersReport) {
         {"Application", appengine::fieldsWithoutEffect()},
         {"Canary", canaryengine::fieldsWithoutEffect()},
         {"MetricTemplate", {}},
-        {"AlertProvider", {}}};
+        {"AlertProvider", {}},
+        {"AppProject", appengine::projectFieldsWithoutEffect()}};
     for (const auto& [kind, fields] : code) {
         std::set<std::string> documented;
         for (const DocumentedField& d : docs_[kind])
@@ -387,6 +390,7 @@ TEST_F(CrdDocsTest, TheTablesAreRead) {
     EXPECT_TRUE(has("Canary", "spec.autoscalerRef.primaryScalerReplicas.maxReplicas"));  // nested
     EXPECT_TRUE(has("MetricTemplate", "spec.provider.secretRef.name"));
     EXPECT_TRUE(has("AlertProvider", "spec.secretRef.name"));
+    EXPECT_TRUE(has("AppProject", "spec.syncWindows.manualSync"));
     EXPECT_TRUE(has("Canary", "spec.analysis.alerts.providerRef.namespace"));
     EXPECT_FALSE(has("Canary", "spec.analysis.metrics.query.ingress"));  // {{ ingress }}
 }

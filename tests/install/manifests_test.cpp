@@ -30,7 +30,7 @@ std::vector<fs::path> crdFiles() {
 TEST(InstallManifest, CrdsAreTheFilesOfCrdsByteForByte) {
     auto docs = documentTexts(readFile(kInstallYaml));
     auto files = crdFiles();
-    ASSERT_EQ(files.size(), 4u);
+    ASSERT_EQ(files.size(), 5u);
     for (const auto& file : files) {
         std::string crd = readFile(file);
         auto matches = std::count(docs.begin(), docs.end(), crd);
@@ -99,6 +99,7 @@ TEST(InstallManifest, HoldsTheExpectedObjects) {
         "apiextensions.k8s.io/v1/CustomResourceDefinition//canaries.sluice.io",
         "apiextensions.k8s.io/v1/CustomResourceDefinition//metrictemplates.sluice.io",
         "apiextensions.k8s.io/v1/CustomResourceDefinition//alertproviders.sluice.io",
+        "apiextensions.k8s.io/v1/CustomResourceDefinition//appprojects.sluice.io",
         "v1/ServiceAccount/sluice/sluice-controller",
         "rbac.authorization.k8s.io/v1/ClusterRole//sluice-controller",
         "rbac.authorization.k8s.io/v1/ClusterRole//sluice-controller-deployer",
@@ -147,6 +148,7 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
               {"get", "update", "patch"}));
     add(cross({"sluice.io"}, {"applications/finalizers"}, {"update"}));
     add(cross({"sluice.io"}, {"alertproviders"}, {"get", "list", "watch"}));
+    add(cross({"sluice.io"}, {"appprojects"}, {"get", "list", "watch"}));
     add(cross({"", "events.k8s.io"}, {"events"}, {"create", "patch"}));
     add(cross({"apps"}, {"deployments"}, all));
     add(cross({"apps"}, {"deployments/scale"}, {"get", "update", "patch"}));

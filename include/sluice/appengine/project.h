@@ -29,6 +29,10 @@ inline constexpr const char* kProjectKind = "AppProject";
 inline constexpr const char* kDefaultProject = "default";
 inline constexpr const char* kInClusterServer = "https://kubernetes.default.svc";
 inline constexpr const char* kInClusterName = "in-cluster";
+// The Application condition while a sync window holds a sync (Sluice's: Argo CD shows windows
+// only through its API). Its message starts with Argo CD's kSyncBlockedMessage.
+inline constexpr const char* kSyncWindowBlocked = "SyncWindowBlocked";
+inline constexpr const char* kSyncBlockedMessage = "Sync operation blocked by sync window";
 
 // Glob match of value against pattern: `*` any run, `?` one character, `[...]` (`[!...]`
 // negated) a class, `{a,b}` alternatives, `\` escapes.
