@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "autoscaler.h"
 #include "impl.h"
 #include "sluice/cache/store.h"
 #include "sluice/metricprovider/builtin.h"
@@ -92,6 +93,8 @@ struct CanaryController::Impl {
     void remember(const std::string& key, const json& response, const json& status);
     std::shared_ptr<metricprovider::MetricProvider> providerFor(
         const metricprovider::ClientOptions& o);
+    // The version of the autoscaler's kind this cluster serves; nullopt when it serves none.
+    std::optional<kube::GroupVersionKind> scalerKind(const canaryengine::AutoscalerRef& ref);
 
     kube::KubeClient& client;
     cache::SharedInformerFactory& informers;
@@ -116,6 +119,7 @@ struct CanaryController::Impl {
     // By key: the FieldsNotImplemented message last recorded (said once, not every reconcile).
     std::map<std::string, std::string> unimplementedSaid;
     std::map<std::string, std::shared_ptr<metricprovider::MetricProvider>> providers;
+    std::optional<kube::GroupVersionKind> hpaGvk;  // once discovery has found a served version
 
     struct Counters {
         std::atomic<uint64_t> reconciles{0}, errors{0}, statusWrites{0}, metricQueries{0},
@@ -225,6 +229,10 @@ struct CanaryController::Impl::Round {
     const router::RouteContext* ctx = nullptr;
     std::string provider;
     Checks results;
+    // spec.autoscalerRef's served kind, and whether an autoscaler scales the primary (it has
+    // a copy, or one is being made from the target's).
+    std::optional<kube::GroupVersionKind> scalerGvk;
+    bool autoscaled = false;
 
     json requireTarget() {
         auto target = c.getOptional(kDeploymentGvk, ns, spec.targetRef.name);
@@ -236,10 +244,16 @@ struct CanaryController::Impl::Round {
         return *router;
     }
 
-    void applyPrimary(const json& target, int replicas) {
+    // `live`: the primary as it is (nullopt: it is being created).
+    void applyPrimary(const json& target, int replicas, const std::optional<json>& live) {
         requireRouter();
         json primary = primaryDeploymentFor(target, spec.primaryName(), ctx->selector.label,
                                             ctx->selector.value, replicas);
+        // The replicas of an autoscaled primary are its autoscaler's: left out of the apply,
+        // except while this manager still owns them (the autoscaler has not set them yet),
+        // where leaving them out would reset them to 1; `replicas` is then their live value.
+        if (autoscaled && live && !detail::appliesReplicas(*live, c.opts.fieldManager))
+            primary["spec"].erase("replicas");
         kube::ApplyOptions ao;
         ao.fieldManager = c.opts.fieldManager;
         ao.force = true;
@@ -258,7 +272,7 @@ struct CanaryController::Impl::Round {
         json target = requireTarget();
         if (podTemplateHash(target) != a.templateHash)
             throw Refused("target " + spec.targetRef.name + " changed before initialization");
-        applyPrimary(target, std::max(1, detail::specReplicas(target)));
+        applyPrimary(target, std::max(1, detail::specReplicas(target)), std::nullopt);
         // The primary and canary Services only: the apex Service and the routes move traffic
         // onto the primary, which happens once it is ready (SetWeights), never before.
         kube::ApplyOptions ao;
@@ -270,6 +284,7 @@ struct CanaryController::Impl::Round {
 
     void operator()(const canaryengine::action::ScaleTarget& a) {
         json target = requireTarget();
+        pauseTargetScaler(a.replicas == 0);
         if (target.contains("spec") && target["spec"].contains("replicas") &&
             target["spec"]["replicas"] == a.replicas)
             return;
@@ -290,7 +305,43 @@ struct CanaryController::Impl::Round {
         auto primary = c.getOptional(kDeploymentGvk, ns, spec.primaryName());
         int replicas =
             primary ? detail::specReplicas(*primary) : std::max(1, detail::specReplicas(target));
-        applyPrimary(target, replicas);
+        applyPrimary(target, replicas, primary);
+    }
+
+    // The primary's autoscaler, copied from the target's: created by the first, kept in line
+    // at promotion by the second (server-side apply, owned by the Canary).
+    void operator()(const canaryengine::action::InitializePrimaryAutoscaler&) {
+        applyPrimaryAutoscaler();
+    }
+    void operator()(const canaryengine::action::CopyAutoscalerToPrimary&) {
+        applyPrimaryAutoscaler();
+    }
+
+    void applyPrimaryAutoscaler() {
+        requireRouter();
+        const canaryengine::AutoscalerRef& ref = *spec.autoscalerRef;
+        std::optional<json> target =
+            scalerGvk ? c.getOptional(*scalerGvk, ns, ref.name) : std::nullopt;
+        if (!target) throw Refused(ref.kind + " " + ref.name + " (spec.autoscalerRef) not found");
+        kube::ApplyOptions ao;
+        ao.fieldManager = c.opts.fieldManager;
+        ao.force = true;
+        c.client.apply(router::withOwner(detail::primaryAutoscalerFor(*target, spec), *ctx), ao);
+    }
+
+    // A ScaledObject on the target is paused while the target is at zero replicas (KEDA would
+    // scale it up again: an HPA leaves a workload at zero alone) and resumed before it scales
+    // up, as Flagger's Pause/ResumeTargetScaler.
+    void pauseTargetScaler(bool pause) {
+        if (!spec.autoscalerRef || !spec.autoscalerRef->isScaledObject() || !scalerGvk) return;
+        auto scaler = c.getOptional(*scalerGvk, ns, spec.autoscalerRef->name);
+        if (!scaler) return;
+        auto patch = detail::scaledObjectPausePatch(*scaler, pause);
+        if (!patch) return;
+        kube::PatchOptions po;
+        po.fieldManager = c.opts.fieldManager;
+        c.client.patch(*scalerGvk, ns, spec.autoscalerRef->name, kube::PatchType::Merge,
+                       patch->dump(), po);
     }
 
     void operator()(const canaryengine::action::CallWebhooks& a) {
@@ -462,6 +513,32 @@ std::optional<json> CanaryController::Impl::getOptional(const kube::GroupVersion
     }
 }
 
+std::optional<kube::GroupVersionKind> CanaryController::Impl::scalerKind(
+    const canaryengine::AutoscalerRef& ref) {
+    auto served = [this](const kube::GroupVersionKind& gvk) {
+        try {
+            client.resourceFor(gvk);
+            return true;
+        } catch (const kube::ApiError& e) {
+            if (e.isNotFound()) return false;
+            throw;
+        }
+    };
+    if (ref.isScaledObject()) {
+        if (served(detail::kScaledObjectGvk)) return detail::kScaledObjectGvk;
+        return std::nullopt;
+    }
+    {
+        std::lock_guard lock(mu);
+        if (hpaGvk) return hpaGvk;
+    }
+    // autoscaling/v2 first, as Flagger; the answer holds for the controller's lifetime.
+    auto found = detail::hpaKind(served);
+    std::lock_guard lock(mu);
+    if (found) hpaGvk = found;
+    return found;
+}
+
 std::shared_ptr<metricprovider::MetricProvider> CanaryController::Impl::providerFor(
     const metricprovider::ClientOptions& o) {
     std::string key = o.address;
@@ -529,7 +606,8 @@ struct CanaryController::Impl::Observed {
     std::optional<router::RouteContext> ctx;
     std::string provider;
     canaryengine::Observation obs;
-    std::string revision;  // the target's images, for alerts
+    std::string revision;                             // the target's images, for alerts
+    std::optional<kube::GroupVersionKind> scalerGvk;  // spec.autoscalerRef's, when served
 };
 
 struct CanaryController::Impl::Reconciler {
@@ -756,8 +834,20 @@ struct CanaryController::Impl::Reconciler {
         seen.obs.metrics = std::move(previous.metrics);
         seen.obs.webhooks = std::move(previous.webhooks);
         seen.obs.requests = detail::manualRequests(object);
+        if (seen.spec.autoscalerRef) observeAutoscaler(seen);
         if (target && seen.router) routeContext(object, *target, seen);
         return seen;
+    }
+
+    // The autoscaler the Canary names and the primary's copy of it; a kind the cluster does
+    // not serve counts as missing.
+    void observeAutoscaler(Observed& seen) {
+        const canaryengine::AutoscalerRef& ref = *seen.spec.autoscalerRef;
+        seen.scalerGvk = c.scalerKind(ref);
+        if (!seen.scalerGvk) return;
+        seen.obs.autoscaler.target = c.getOptional(*seen.scalerGvk, ns, ref.name).has_value();
+        seen.obs.autoscaler.primary =
+            c.getOptional(*seen.scalerGvk, ns, ref.primaryName()).has_value();
     }
 
     // Fields Flagger acts on and this version does not: a Warning Event when the set changes.
@@ -839,7 +929,9 @@ struct CanaryController::Impl::Reconciler {
                     seen.router.get(),
                     seen.ctx ? &*seen.ctx : nullptr,
                     seen.provider,
-                    {}};
+                    {},
+                    seen.scalerGvk,
+                    seen.obs.autoscaler.target || seen.obs.autoscaler.primary};
         for (const canaryengine::Action& action : decision.actions) {
             out.record.actions.push_back(canaryengine::describe(action));
             std::visit(round, action);

@@ -299,6 +299,7 @@ class Round : private Draft {
         // With the target gone nothing can be carried out: requests wait for it.
         if (obs_.target.exists && handleRequests()) return finish();
         dispatch();
+        initializePrimaryAutoscaler();
         return finish();
     }
 
@@ -556,6 +557,13 @@ class Round : private Draft {
     // --- phases ----------------------------------------------------------------------------
 
     void initialize() {
+        if (!obs_.primary.exists && spec_.autoscalerRef && !obs_.autoscaler.target) {
+            // As Flagger, which cannot initialise without the autoscaler it copies: a primary
+            // created without it would run at a replica count nobody scales.
+            holdAndReport("Waiting for " + autoscaler() + " (spec.autoscalerRef) to exist",
+                          EventType::Warning, "AutoscalerNotFound", readinessPoll());
+            return;
+        }
         if (!obs_.primary.exists) {
             actions_.push_back(action::InitializePrimary{obs_.targetTemplateHash});
             st_.lastAppliedSpec = obs_.targetTemplateHash;
@@ -621,6 +629,42 @@ class Round : private Draft {
         }
         if (st_.lastAppliedSpec.empty()) st_.lastAppliedSpec = obs_.targetTemplateHash;
         if (revisionChanged()) startRevision(false);
+    }
+
+    // --- autoscaler (spec.autoscalerRef) ----------------------------------------------------
+
+    std::string autoscaler() const {
+        return spec_.autoscalerRef->kind + " " + spec_.autoscalerRef->name;
+    }
+
+    template <class A>
+    bool decided() const {
+        return std::any_of(actions_.begin(), actions_.end(),
+                           [](const Action& a) { return std::holds_alternative<A>(a); });
+    }
+
+    // The primary's copy of the autoscaler is created once, beside the primary (or later, for a
+    // Canary whose autoscalerRef was added or whose copy was deleted), as Flagger's Initialize
+    // does each round; its spec follows the target's only at promotion.
+    void initializePrimaryAutoscaler() {
+        if (!spec_.autoscalerRef || !obs_.autoscaler.target || obs_.autoscaler.primary ||
+            !obs_.target.exists)
+            return;
+        const bool primaryThere = obs_.primary.exists || decided<action::InitializePrimary>();
+        if (primaryThere && !decided<action::CopyAutoscalerToPrimary>())
+            actions_.push_back(action::InitializePrimaryAutoscaler{});
+    }
+
+    // At promotion; a target autoscaler that is gone leaves the primary's as it is.
+    void copyAutoscalerToPrimary() {
+        if (!spec_.autoscalerRef) return;
+        if (obs_.autoscaler.target) {
+            actions_.push_back(action::CopyAutoscalerToPrimary{});
+            return;
+        }
+        emit(EventType::Warning, "AutoscalerNotFound",
+             autoscaler() + " (spec.autoscalerRef) not found: " +
+                 spec_.autoscalerRef->primaryName() + " is left as it is");
     }
 
     // retryText: a manual retry of the current revision, with its event and message.
@@ -891,6 +935,7 @@ class Round : private Draft {
         // traffic never lands on a primary that is mid-rollout.
         setWeights(0, 100);
         actions_.push_back(action::CopyTargetToPrimary{st_.lastAppliedSpec});
+        copyAutoscalerToPrimary();
         setPhase(Phase::Promoting);
         clearAnalysisTimers();
         st_.primaryUnreadySince = now_;
@@ -1057,6 +1102,12 @@ std::string describe(const Action& action) {
             return "CallWebhooks(" + std::string(toString(a.type)) + ")";
         }
         std::string operator()(const action::RunMetricChecks&) const { return "RunMetricChecks"; }
+        std::string operator()(const action::InitializePrimaryAutoscaler&) const {
+            return "InitializePrimaryAutoscaler";
+        }
+        std::string operator()(const action::CopyAutoscalerToPrimary&) const {
+            return "CopyAutoscalerToPrimary";
+        }
         std::string operator()(const action::EmitEvent& a) const {
             return "EmitEvent(" + std::string(toString(a.event.type)) + ", " + a.event.reason +
                    ", " + a.event.message + ")";

@@ -71,6 +71,24 @@ ObjectRef readObjectRef(const Reader& reader, bool required) {
     return ref;
 }
 
+// The autoscalers the controller knows how to copy for the primary (Flagger's HPA and KEDA
+// reconcilers).
+AutoscalerRef readAutoscalerRef(const Reader& reader) {
+    AutoscalerRef ref;
+    static_cast<ObjectRef&>(ref) = readObjectRef(reader, true);
+    if (!ref.kind.empty() && ref.kind != "HorizontalPodAutoscaler" && ref.kind != "ScaledObject")
+        reader.error("kind", "must be HorizontalPodAutoscaler or ScaledObject, not " + ref.kind);
+    if (auto replicas = reader.child("primaryScalerReplicas")) {
+        ref.primaryMinReplicas = replicas->boundedInt("minReplicas", 0, 1'000'000);
+        ref.primaryMaxReplicas = replicas->boundedInt("maxReplicas", 1, 1'000'000);
+        if (ref.primaryMinReplicas && ref.primaryMaxReplicas &&
+            *ref.primaryMinReplicas > *ref.primaryMaxReplicas)
+            replicas->error("minReplicas", "must not exceed maxReplicas");
+    }
+    ref.primaryScalerQueries = reader.stringMap("primaryScalerQueries");
+    return ref;
+}
+
 GatewayRef readGatewayRef(const Reader& reader) {
     GatewayRef gateway;
     gateway.group = reader.string("group");
@@ -440,7 +458,7 @@ SpecParseResult parseCanarySpec(const json& spec) {
         reader.error("targetRef", "is required");
     }
     if (auto autoscaler = reader.child("autoscalerRef")) {
-        out.autoscalerRef = readObjectRef(*autoscaler, true);
+        out.autoscalerRef = readAutoscalerRef(*autoscaler);
     }
     if (auto ingress = reader.child("ingressRef")) out.ingressRef = readObjectRef(*ingress, false);
     if (auto deadline = reader.boundedInt("progressDeadlineSeconds", 1, 365 * 24 * 3600)) {

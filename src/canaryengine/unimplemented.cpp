@@ -42,7 +42,6 @@ void valuesAt(const json& node, std::string_view path, Fn&& fn) {
 
 const std::vector<std::string>& fieldsWithoutEffect() {
     static const std::vector<std::string> kFields = {
-        "spec.autoscalerRef",
         "spec.routeRef",
         "spec.upstreamRef",
         "spec.service.delegation",

@@ -626,13 +626,13 @@ TEST_F(CanaryControllerTest, FieldsWithoutEffectAreNamedInOneEventPerChange) {
     healthyMetrics();
     startController();
     json canary = gatewayCanary("podinfo", "podinfo");
-    canary["spec"]["autoscalerRef"] = {
-        {"apiVersion", "autoscaling/v2"}, {"kind", "HorizontalPodAutoscaler"}, {"name", "podinfo"}};
+    canary["spec"]["service"]["delegation"] = true;
     canary["spec"]["analysis"]["sessionAffinity"] = {{"cookieName", "flagger-cookie"}};
     ASSERT_NO_FATAL_FAILURE(initialise(canary, "podinfo"));
     ASSERT_TRUE(eventually([&] { return !events("FieldsNotImplemented").empty(); }));
     EXPECT_TRUE(hasEventContaining("FieldsNotImplemented",
-                                   "spec.autoscalerRef, spec.analysis.sessionAffinity: set, but "
+                                   "spec.service.delegation, spec.analysis.sessionAffinity: set, "
+                                   "but "
                                    "not implemented"));
     // Later reconciles (a whole rollout) do not repeat it.
     setImage("podinfo", "example/app:2.0");
@@ -642,7 +642,7 @@ TEST_F(CanaryControllerTest, FieldsWithoutEffectAreNamedInOneEventPerChange) {
     ASSERT_EQ(said.size(), 1u);
     EXPECT_EQ(said[0].value("count", 1), 1);
     // A changed set is said again.
-    json patch = {{"spec", {{"autoscalerRef", nullptr}}}};
+    json patch = {{"spec", {{"service", {{"delegation", nullptr}}}}}};
     client_->patch(kCanaryGvk, kNs, "podinfo", kube::PatchType::Merge, patch.dump());
     EXPECT_TRUE(eventually([&] {
         return hasEventContaining("FieldsNotImplemented",

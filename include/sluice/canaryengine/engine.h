@@ -82,10 +82,18 @@ struct ManualRequest {
     bool operator==(const ManualRequest&) const = default;
 };
 
+// spec.autoscalerRef's object and the copy the controller made of it for the primary
+// (`<autoscalerRef.name>-primary`). Both false without an autoscalerRef.
+struct AutoscalerObservation {
+    bool target = false;   // the autoscaler the Canary names exists (and its kind is served)
+    bool primary = false;  // the primary's copy exists
+};
+
 struct Observation {
     std::string targetTemplateHash;  // of the target's pod template (and tracked configs)
     WorkloadObservation target;
     WorkloadObservation primary;
+    AutoscalerObservation autoscaler;
     // Outcomes of the checks requested by the previous decision, keyed by metric / webhook
     // name. A requested metric that could not be evaluated must be reported as
     // noData/queryError, never left out.
@@ -102,9 +110,22 @@ struct InitializePrimary {
     std::string templateHash;
     bool operator==(const InitializePrimary&) const = default;
 };
+// Scale the target. A KEDA ScaledObject on it is paused at zero replicas (KEDA would scale it
+// back up) and resumed before it scales up again.
 struct ScaleTarget {
     int replicas = 0;
     bool operator==(const ScaleTarget&) const = default;
+};
+// Create `<autoscalerRef.name>-primary`, a copy of the target's autoscaler that scales the
+// primary. Decided only while that copy does not exist; from then on the primary's replicas
+// are the autoscaler's and the controller never writes them.
+struct InitializePrimaryAutoscaler {
+    bool operator==(const InitializePrimaryAutoscaler&) const = default;
+};
+// Bring the primary's autoscaler in line with the target's (promotion): spec, labels and
+// annotations, with primaryScalerReplicas and primaryScalerQueries applied.
+struct CopyAutoscalerToPrimary {
+    bool operator==(const CopyAutoscalerToPrimary&) const = default;
 };
 struct SetWeights {
     int primary = 100;
@@ -135,7 +156,8 @@ struct EmitEvent {
 
 using Action = std::variant<action::InitializePrimary, action::ScaleTarget, action::SetWeights,
                             action::CopyTargetToPrimary, action::CallWebhooks,
-                            action::RunMetricChecks, action::EmitEvent>;
+                            action::RunMetricChecks, action::EmitEvent,
+                            action::InitializePrimaryAutoscaler, action::CopyAutoscalerToPrimary>;
 
 // One line per action, e.g. "SetWeights(primary=100, canary=0)", for logs and tests.
 std::string describe(const Action& action);

@@ -35,6 +35,18 @@ struct ObjectRef {
     std::string name;
 };
 
+// spec.autoscalerRef: a HorizontalPodAutoscaler or KEDA ScaledObject scaling the target, which
+// the controller copies as `<name>-primary` for the primary.
+struct AutoscalerRef : ObjectRef {
+    // primaryScalerReplicas: the copy's min/max replicas instead of the target's.
+    std::optional<int> primaryMinReplicas;
+    std::optional<int> primaryMaxReplicas;
+    // primaryScalerQueries (KEDA): trigger name -> the query of that trigger in the copy.
+    std::map<std::string, std::string> primaryScalerQueries;
+    bool isScaledObject() const { return kind == "ScaledObject"; }
+    std::string primaryName() const { return name + "-primary"; }
+};
+
 // A Gateway API ParentReference (service.gatewayRefs). Fields left out are left out of the
 // HTTPRoute too (the API server defaults them).
 struct GatewayRef {
@@ -157,7 +169,7 @@ struct CanarySpec {
     std::string provider;
     std::string metricsServer;  // Prometheus for built-in metrics; "" means the controller's
     ObjectRef targetRef;
-    std::optional<ObjectRef> autoscalerRef;
+    std::optional<AutoscalerRef> autoscalerRef;
     ObjectRef ingressRef;  // the Ingress to canary (nginx); empty when absent
     int progressDeadlineSeconds = 600;
     bool skipAnalysis = false;
