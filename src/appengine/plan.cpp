@@ -285,11 +285,38 @@ bool isCanary(const json& obj) {
     return stringField(obj, "kind") == "Canary" && (group == "sluice.io" || group == "flagger.app");
 }
 
+namespace {
+
+// The pause the Canary controller puts on the ScaledObject of a Canary's autoscalerRef while
+// the target is at zero (nullopt: the Canary names no ScaledObject).
+std::optional<diff::IgnoreRule> pausedScalerRule(const json& canary, const std::string& ns) {
+    const json::json_pointer refPtr("/spec/autoscalerRef");
+    if (!canary.contains(refPtr) || !canary.at(refPtr).is_object()) return std::nullopt;
+    const json& ref = canary.at(refPtr);
+    const std::string name = stringField(ref, "name");
+    if (stringField(ref, "kind") != "ScaledObject" || name.empty() || ns.empty())
+        return std::nullopt;
+    diff::IgnoreRule rule;
+    rule.group = "keda.sh";
+    rule.kind = "ScaledObject";
+    rule.name = name;
+    rule.ns = ns;
+    rule.jsonPointers = kCanaryControlledScalerPointers;
+    return rule;
+}
+
+}  // namespace
+
 std::vector<diff::IgnoreRule> canaryTargetRules(const std::vector<const json*>& canaries) {
     std::vector<diff::IgnoreRule> rules;
     std::set<std::pair<std::string, std::string>> seen;
+    std::set<std::pair<std::string, std::string>> seenScalers;
     for (const json* c : canaries) {
         if (!c || !isCanary(*c)) continue;
+        if (auto scaler = pausedScalerRule(*c, metadataField(*c, "namespace"))) {
+            if (seenScalers.emplace(scaler->ns, scaler->name).second)
+                rules.push_back(std::move(*scaler));
+        }
         const json::json_pointer refPtr("/spec/targetRef");
         if (!c->contains(refPtr) || !c->at(refPtr).is_object()) continue;
         const json& ref = c->at(refPtr);

@@ -768,5 +768,47 @@ TEST(CanaryTargets, ApplyPayloadLeavesTheReplicasToTheCanary) {
     EXPECT_EQ(payload["spec"]["replicas"], 3);
 }
 
+TEST(CanaryTargets, TheCanarysPauseOnItsScaledObjectIsNotDrift) {
+    json canary = canaryFor("prod", "api");
+    canary["spec"]["autoscalerRef"] = {
+        {"apiVersion", "keda.sh/v1alpha1"}, {"kind", "ScaledObject"}, {"name", "api-so"}};
+    json hpaCanary = canaryFor("prod", "web");
+    hpaCanary["spec"]["autoscalerRef"] = {
+        {"apiVersion", "autoscaling/v2"}, {"kind", "HorizontalPodAutoscaler"}, {"name", "web"}};
+    const auto rules = canaryTargetRules({&canary, &hpaCanary, &canary});
+    // The two target Deployments, and the ScaledObject once; an HPA is only copied, never
+    // written, so it needs no rule.
+    ASSERT_EQ(rules.size(), 3u);
+    EXPECT_EQ(rules[0].group, "keda.sh");
+    EXPECT_EQ(rules[0].kind, "ScaledObject");
+    EXPECT_EQ(rules[0].ns, "prod");
+    EXPECT_EQ(rules[0].name, "api-so");
+    EXPECT_THAT(rules[0].jsonPointers,
+                ElementsAre("/metadata/annotations/autoscaling.keda.sh~1paused-replicas"));
+    EXPECT_EQ(rules[1].name, "api");
+    EXPECT_EQ(rules[2].name, "web");
+
+    // Git's ScaledObject has no pause; the live one was paused by the Canary controller: the
+    // apply leaves the annotation to it.
+    json desired = obj("keda.sh/v1alpha1", "ScaledObject", "prod", "api-so", {{"team", "a"}});
+    desired["spec"] = {{"scaleTargetRef", {{"name", "api"}}}};
+    json live = desired;
+    live["metadata"]["annotations"]["autoscaling.keda.sh/paused-replicas"] = "0";
+    live["metadata"]["managedFields"] = json::array(
+        {{{"manager", "sluice-canary"},
+          {"operation", "Update"},
+          {"apiVersion", "keda.sh/v1alpha1"},
+          {"fieldsType", "FieldsV1"},
+          {"fieldsV1",
+           {{"f:metadata",
+             {{"f:annotations", {{"f:autoscaling.keda.sh/paused-replicas", json::object()}}}}}}}}});
+    auto liveObj = std::make_shared<const json>(live);
+    json payload =
+        controlledPayload(applyPayload(desired, liveObj, {}, false), liveObj, rules, "sluice");
+    EXPECT_FALSE(
+        payload["metadata"]["annotations"].contains("autoscaling.keda.sh/paused-replicas"));
+    EXPECT_EQ(payload["metadata"]["annotations"]["team"], "a");
+}
+
 }  // namespace
 }  // namespace sluice::appengine

@@ -203,11 +203,16 @@ json applyPayload(const json& desired, const std::shared_ptr<const json>& live,
 // What the Canary controller rewrites on its target Deployment: it scales it (to zero at rest,
 // up during an analysis) and touches nothing else of it.
 inline const std::vector<std::string> kCanaryControlledPointers = {"/spec/replicas"};
+// What it rewrites on the KEDA ScaledObject a Canary's autoscalerRef names: the pause that keeps
+// KEDA from scaling the target up from zero at rest (an HPA it does not touch: it copies it).
+inline const std::vector<std::string> kCanaryControlledScalerPointers = {
+    "/metadata/annotations/autoscaling.keda.sh~1paused-replicas"};
 
 // Whether obj is a Canary (sluice.io, or Flagger's flagger.app).
 bool isCanary(const json& obj);
 // One rule per Deployment a Canary targets (spec.targetRef, apps/v1 Deployment, the Canary's
-// namespace), naming kCanaryControlledPointers. Objects that are not Canaries are skipped.
+// namespace), naming kCanaryControlledPointers, and one per ScaledObject its autoscalerRef
+// names, naming kCanaryControlledScalerPointers. Objects that are not Canaries are skipped.
 std::vector<diff::IgnoreRule> canaryTargetRules(const std::vector<const json*>& canaries);
 
 // The apply payload with the fields `controlled` names handled as another controller's: a new
