@@ -103,5 +103,71 @@ TEST_F(CanaryControllerTest, InitialisationWaitsForTheAutoscalerItCopies) {
     EXPECT_EQ((*primaryHpa)["spec"]["maxReplicas"], 4);
 }
 
+TEST_F(CanaryControllerTest, ScaledObjectIsCopiedAndTheTargetsIsPausedAtZero) {
+    // The official KEDA CRD, so what Sluice writes is checked against KEDA's schema.
+    SLUICE_SKIP_WITHOUT_SHARED("thirdparty-crds/keda-v2.20.2/keda.sh_scaledobjects.yaml");
+    server_->createFromFile(sharedPath("thirdparty-crds/keda-v2.20.2/keda.sh_scaledobjects.yaml"));
+    const kube::GroupVersionKind soGvk{"keda.sh", "v1alpha1", "ScaledObject"};
+    ASSERT_TRUE(eventually([&] {
+        try {
+            client_->resourceFor(soGvk);
+            return true;
+        } catch (const std::exception&) {
+            return false;
+        }
+    }));
+    healthyMetrics();
+    startController();
+    json so = {
+        {"apiVersion", "keda.sh/v1alpha1"},
+        {"kind", "ScaledObject"},
+        {"metadata", {{"name", "podinfo-so"}, {"namespace", kNs}}},
+        {"spec",
+         {{"scaleTargetRef", {{"name", "podinfo"}}},
+          {"minReplicaCount", 1},
+          {"maxReplicaCount", 3},
+          {"triggers",
+           json::array(
+               {{{"type", "prometheus"},
+                 {"name", "rps"},
+                 {"metadata",
+                  {{"serverAddress", "http://prometheus:9090"},
+                   {"threshold", "10"},
+                   {"query", "sum(rate(http_requests_total{workload=\"podinfo\"}[1m]))"}}}}})}}}};
+    server_->create(so);
+    json canary = gatewayCanary("podinfo", "podinfo");
+    canary["spec"]["autoscalerRef"] = {{"apiVersion", "keda.sh/v1alpha1"},
+                                       {"kind", "ScaledObject"},
+                                       {"name", "podinfo-so"},
+                                       {"primaryScalerReplicas", {{"minReplicas", 2}}}};
+    ASSERT_NO_FATAL_FAILURE(initialise(canary, "podinfo"));
+
+    auto primary = object("keda.sh/v1alpha1", "ScaledObject", "podinfo-so-primary");
+    ASSERT_TRUE(primary);
+    EXPECT_EQ((*primary)["spec"]["scaleTargetRef"]["name"], "podinfo-primary");
+    EXPECT_EQ((*primary)["spec"]["minReplicaCount"], 2);
+    EXPECT_EQ((*primary)["spec"]["maxReplicaCount"], 3);
+    EXPECT_EQ((*primary)["spec"]["triggers"][0]["metadata"]["query"],
+              "sum(rate(http_requests_total{workload=\"podinfo-primary\"}[1m]))");
+    // At rest the target is at zero and its ScaledObject paused there; the copy is not.
+    auto paused = [&](const std::string& name) {
+        auto o = object("keda.sh/v1alpha1", "ScaledObject", name);
+        return o && (*o)["metadata"]
+                            .value("annotations", json::object())
+                            .value("autoscaling.keda.sh/paused-replicas", "") == "0";
+    };
+    EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 0 && paused("podinfo-so"); }));
+    EXPECT_FALSE(paused("podinfo-so-primary"));
+
+    // During the analysis it is resumed, and paused again once the promotion is done.
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Progressing"; }));
+    EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") > 0 && !paused("podinfo-so"); }));
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }))
+        << status("podinfo").dump(2);
+    EXPECT_TRUE(eventually([&] { return replicasOf("podinfo") == 0 && paused("podinfo-so"); }));
+    EXPECT_EQ(controller_->stats().errors, 0u);
+}
+
 }  // namespace
 }  // namespace sluice::canarytest
