@@ -130,9 +130,15 @@ struct Reverter {
         const auto& labels =
             o.selectorLabels.empty() ? router::defaultSelectorLabels() : o.selectorLabels;
         auto selector = router::selectorOf(target, labels);
-        if (!selector) throw std::runtime_error("target has none of the selector labels");
-        router::RouteContext ctx = router::makeRouteContext(canary, spec, *selector);
+        if (!selector) {
+            // Nothing to point the apex Service at: it goes with the Canary, rather than the
+            // deletion being held by a target the Canary could never have routed to.
+            spdlog::warn("canary {}/{}: target has none of the selector labels: not routing to it",
+                         ns, kube::nameOf(canary));
+            return;
+        }
         try {
+            router::RouteContext ctx = router::makeRouteContext(canary, spec, *selector);
             auto r = router::makeRouter(router::providerOf(spec, o.defaultProvider));
             router::ReconcileOptions ro;
             ro.fieldManager = o.fieldManager;
