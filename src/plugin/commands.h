@@ -46,6 +46,7 @@ inline constexpr const char* kRetryAnnotation = "sluice.io/retry";
 
 inline const kube::GroupVersionKind kApplicationGvk{"sluice.io", "v1alpha1", "Application"};
 inline const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"};
+inline const kube::GroupVersionKind kAppProjectGvk{"sluice.io", "v1alpha1", "AppProject"};
 
 // Exit codes.
 inline constexpr int kExitOk = 0;
@@ -90,6 +91,11 @@ int canaryList(Context& ctx);
 int canaryStatus(Context& ctx, const std::string& name);
 // action: "promote", "abort" or "retry".
 int canaryRequest(Context& ctx, const std::string& name, const std::string& action);
+
+// AppProject commands (project_commands.cpp); projects are read from --control-namespace
+// unless -n or -A says otherwise.
+int projectList(Context& ctx);
+int projectGet(Context& ctx, const std::string& name);
 
 // The usage text (`kubectl sluice --help`).
 std::string usage();

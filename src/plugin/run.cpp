@@ -33,6 +33,8 @@ const std::map<std::string, Command>& commands() {
         {"app rollback", {{"NAME", "ID"}, {"prune", "dry-run", "wait", "timeout"}, {}}},
         {"app refresh", {{"NAME"}, {"hard", "wait", "timeout"}, {}}},
         {"canary list", {{}, {}, {"json", "yaml", "wide", "name"}}},
+        {"project list", {{}, {}, {"json", "yaml", "name"}}},
+        {"project get", {{"NAME"}, {}, {"json", "yaml"}}},
         {"canary status", {{"NAME"}, {}, {"json", "yaml"}}},
         {"canary promote", {{"NAME"}, {}, {}}},
         {"canary abort", {{"NAME"}, {}, {}}},
@@ -49,7 +51,7 @@ std::string apiErrorText(const kube::ApiError& e) {
 }  // namespace
 
 std::string usage() {
-    return R"(kubectl sluice: Sluice Applications and Canaries from kubectl.
+    return R"(kubectl sluice: Sluice Applications, AppProjects and Canaries from kubectl.
 
 Usage:
   kubectl sluice app list [-n NS | -A] [-o json|yaml|wide|name]
@@ -64,6 +66,8 @@ Usage:
   kubectl sluice canary list [-n NS | -A] [-o json|yaml|wide|name]
   kubectl sluice canary status NAME [-o json|yaml]
   kubectl sluice canary promote|abort|retry NAME
+  kubectl sluice project list [-n NS | -A] [-o json|yaml|name]
+  kubectl sluice project get NAME [-o json|yaml]
 
 Global flags:
   -n, --namespace NS          namespace (default: the kubeconfig context's)
@@ -71,7 +75,8 @@ Global flags:
       --kubeconfig PATH       kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)
       --context NAME          kubeconfig context
   -o, --output FORMAT         output format where listed above
-      --control-namespace NS  the controller's namespace, holding repository Secrets (sluice)
+      --control-namespace NS  the controller's namespace, holding repository Secrets and
+                              AppProjects (sluice; project commands read it unless -n/-A)
       --repo-cache-dir DIR    git clones for app diff and app manifests (~/.cache/sluice/repos)
       --color auto|always|never  colour the diff (auto: when stdout is a terminal)
 
@@ -139,6 +144,8 @@ int run(const std::vector<std::string>& args, Environment& env) {
         if (name == "app refresh") return appRefresh(ctx, w[2]);
         if (name == "canary list") return canaryList(ctx);
         if (name == "canary status") return canaryStatus(ctx, w[2]);
+        if (name == "project list") return projectList(ctx);
+        if (name == "project get") return projectGet(ctx, w[2]);
         return canaryRequest(ctx, w[2], w[1]);
     } catch (const UsageError& e) {
         env.err << "error: " << e.what() << "\nSee 'kubectl sluice --help' for usage.\n";

@@ -16,15 +16,13 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::system_clock;
 
-// Namespaced kinds it serves: Application, Canary, ConfigMap, Deployment, Secret.
+// Namespaced kinds it serves: Application, AppProject, Canary, ConfigMap, Deployment, Secret.
 class FakeClient : public kube::KubeClient {
   public:
     kube::ResourceInfo resourceFor(const kube::GroupVersionKind& gvk) override {
-        static const std::map<std::string, std::string> plural = {{"Application", "applications"},
-                                                                  {"Canary", "canaries"},
-                                                                  {"ConfigMap", "configmaps"},
-                                                                  {"Deployment", "deployments"},
-                                                                  {"Secret", "secrets"}};
+        static const std::map<std::string, std::string> plural = {
+            {"Application", "applications"}, {"AppProject", "appprojects"}, {"Canary", "canaries"},
+            {"ConfigMap", "configmaps"},     {"Deployment", "deployments"}, {"Secret", "secrets"}};
         auto it = plural.find(gvk.kind);
         if (it == plural.end()) throw kube::ApiError(404, "NotFound", "no kind " + gvk.kind);
         kube::ResourceInfo info;
@@ -427,6 +425,61 @@ TEST_F(PluginCommands, UsageErrorsAndApiErrors) {
     EXPECT_EQ(diffNotFound.code, 2);
     Result allNs = run({"app", "get", "x", "-A"});
     EXPECT_EQ(allNs.code, 2);
+}
+
+// Projects are read from the control namespace; the windows' state at the plugin's clock
+// (2026-12-04T12:00:00Z, a Friday).
+TEST_F(PluginCommands, ProjectListAndGet) {
+    client_.create(json::parse(R"({
+        "apiVersion": "sluice.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "team-a", "namespace": "sluice"},
+        "spec": {
+            "description": "Team A",
+            "sourceRepos": ["https://git.example/team-a/*"],
+            "destinations": [{"server": "https://kubernetes.default.svc", "namespace": "team-a"}],
+            "namespaceResourceBlacklist": [{"group": "", "kind": "ResourceQuota"}],
+            "roles": [{"name": "ci"}],
+            "syncWindows": [
+                {"kind": "allow", "schedule": "0 12 * * *", "duration": "1h",
+                 "applications": ["*"]},
+                {"kind": "deny", "schedule": "0 22 * * FRI", "duration": "60h",
+                 "timeZone": "Europe/Berlin", "namespaces": ["team-a"], "manualSync": true},
+                {"kind": "deny", "schedule": "* * * * *", "duration": "1h",
+                 "timeZone": "Nowhere/City", "clusters": ["in-cluster"]}]}})"));
+    Result list = run({"project", "list"});
+    ASSERT_EQ(list.code, 0) << list.err;
+    EXPECT_EQ(list.out,
+              "NAME     DESCRIPTION   DESTINATIONS                            SOURCES           "
+              "             CLUSTER-RESOURCE-WHITELIST   NAMESPACE-RESOURCE-BLACKLIST   "
+              "SYNC-WINDOWS\n"
+              "team-a   Team A        https://kubernetes.default.svc,team-a   "
+              "https://git.example/team-a/*   <none>                       /ResourceQuota     "
+              "            3\n");
+    EXPECT_EQ(run({"project", "list", "-o", "name"}).out, "appproject.sluice.io/team-a\n");
+    Result none = run({"project", "list", "-n", "other"});
+    EXPECT_EQ(none.err, "No resources found in other namespace.\n");
+
+    Result get = run({"project", "get", "team-a"});
+    ASSERT_EQ(get.code, 0) << get.err;
+    EXPECT_NE(get.out.find("Name:                         sluice/team-a\n"), std::string::npos)
+        << get.out;
+    EXPECT_NE(get.out.find("Allowed Namespaced Resources: <all>\n"), std::string::npos);
+    EXPECT_NE(get.out.find("Denied Namespaced Resources:  /ResourceQuota\n"), std::string::npos);
+    EXPECT_NE(get.out.find("Not Implemented (ignored):    spec.roles\n"), std::string::npos);
+    EXPECT_NE(get.out.find("0     Active     allow   0 12 * * *"), std::string::npos) << get.out;
+    EXPECT_NE(get.out.find("1     Inactive   deny    0 22 * * FRI   60h        Europe/Berlin"),
+              std::string::npos);
+    EXPECT_NE(get.out.find("2     Invalid    deny"), std::string::npos);
+    EXPECT_NE(get.out.find("invalid: spec.syncWindows[2].timeZone: unknown time zone"),
+              std::string::npos);
+    // At 23:30 in Berlin the Friday deny window is open.
+    now_ += 10h + 30min;
+    EXPECT_NE(run({"project", "get", "team-a"}).out.find("1     Active     deny"),
+              std::string::npos);
+    EXPECT_EQ(
+        json::parse(run({"project", "get", "team-a", "-o", "json"}).out)["spec"]["description"],
+        "Team A");
+    EXPECT_EQ(run({"project", "get", "nope"}).code, 1);
 }
 
 }  // namespace

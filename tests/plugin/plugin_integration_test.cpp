@@ -380,9 +380,10 @@ TEST_F(PluginTest, UsageAndExitCodes) {
     EXPECT_NE(none.err.find("a command is required"), std::string::npos) << none.err;
     Ran help = sluice({"--help"});
     EXPECT_EQ(help.code, 0);
-    for (const char* cmd : {"app list", "app get", "app diff", "app manifests", "app sync",
-                            "app rollback", "app history", "app refresh", "canary list",
-                            "canary status", "canary promote|abort|retry"})
+    for (const char* cmd :
+         {"app list", "app get", "app diff", "app manifests", "app sync", "app rollback",
+          "app history", "app refresh", "canary list", "canary status",
+          "canary promote|abort|retry", "project list", "project get"})
         EXPECT_NE(help.out.find(cmd), std::string::npos) << cmd;
     EXPECT_EQ(sluice({"app", "frobnicate"}).code, 2);
     EXPECT_EQ(sluice({"app", "get"}).code, 2);
