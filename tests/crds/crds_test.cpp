@@ -82,9 +82,10 @@ TEST_F(CrdsTest, EveryCrdFileIsOneEstablishedCrdWithTheExpectedNames) {
     installCrds();
     auto resources = kubectl({"api-resources", "--api-group=sluice.io", "-o", "wide"});
     ASSERT_EQ(resources.exitCode, 0) << resources.out << resources.err;
-    for (const auto& expected : {"applications", "app,apps", "Application", "canaries", "Canary",
-                                 "metrictemplates", "mt", "MetricTemplate", "alertproviders",
-                                 "AlertProvider", "sluice.io/v1alpha1"})
+    for (const auto& expected :
+         {"applications", "app,apps", "Application", "canaries", "Canary", "metrictemplates", "mt",
+          "MetricTemplate", "alertproviders", "AlertProvider", "appprojects", "appproj,appprojs",
+          "AppProject", "sluice.io/v1alpha1"})
         EXPECT_NE(resources.out.find(expected), std::string::npos) << expected << " in\n"
                                                                    << resources.out;
 
@@ -188,6 +189,55 @@ TEST_F(CrdsTest, SharedExamplesValidateAndPrinterColumnsShowStatus) {
     auto templates = kubectl({"get", "mt", "-A"});
     EXPECT_NE(templates.out.find("PROVIDER"), std::string::npos) << templates.out;
     EXPECT_NE(templates.out.find("prometheus"), std::string::npos) << templates.out;
+}
+
+// An Argo CD AppProject with every field, only its apiVersion changed: accepted whole (nothing
+// pruned), its printer columns and short name work, and a sync window of another kind is refused.
+TEST_F(CrdsTest, ArgoCdAppProjectIsAcceptedWhole) {
+    installCrds();
+    createExampleNamespaces();
+    const std::string project = R"(apiVersion: sluice.io/v1alpha1
+kind: AppProject
+metadata:
+  name: team-a
+  namespace: sluice
+spec:
+  description: Team A
+  sourceRepos: ['https://git.example.com/team-a/*', '!https://git.example.com/team-a/old']
+  destinations:
+  - {server: https://kubernetes.default.svc, name: in-cluster, namespace: 'team-a-*'}
+  clusterResourceWhitelist: [{group: '', kind: Namespace}]
+  clusterResourceBlacklist: [{group: rbac.authorization.k8s.io, kind: '*'}]
+  namespaceResourceWhitelist: [{group: '*', kind: '*'}]
+  namespaceResourceBlacklist: [{group: '', kind: ResourceQuota}]
+  sourceNamespaces: [team-a]
+  orphanedResources: {warn: true, ignore: [{group: apps, kind: Deployment, name: legacy}]}
+  permitOnlyProjectScopedClusters: false
+  syncWindows:
+  - {kind: deny, schedule: '0 22 * * *', duration: 1h, timeZone: Europe/Berlin,
+     applications: ['*'], namespaces: [team-a-prod], clusters: [in-cluster], manualSync: true,
+     andOperator: false, description: nightly freeze}
+  destinationServiceAccounts:
+  - {server: https://kubernetes.default.svc, namespace: team-a, defaultServiceAccount: deployer}
+  roles:
+  - name: ci
+    description: CI pipeline
+    policies: ['p, proj:team-a:ci, applications, sync, team-a/*, allow']
+    groups: [team-a-ci]
+    jwtTokens: [{iat: 1700000000, id: abc}]
+  signatureKeys: [{keyID: 4AEE18F83AFDEB23}]
+)";
+    auto r = applyText(project);
+    ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+    auto stored = server->get("sluice.io/v1alpha1", "AppProject", "sluice", "team-a");
+    ASSERT_TRUE(stored);
+    const json expected = yamlDocumentsToJson(project)[0]["spec"];
+    EXPECT_EQ((*stored)["spec"], expected) << (*stored)["spec"].dump(2);
+    auto table = kubectl({"get", "appproj", "-n", "sluice"});
+    EXPECT_NE(table.out.find("DESCRIPTION"), std::string::npos) << table.out << table.err;
+    EXPECT_NE(table.out.find("Team A"), std::string::npos) << table.out;
+    auto bad = applyText(replaced(project, "kind: deny", "kind: sometimes"));
+    EXPECT_NE(bad.exitCode, 0) << bad.out;
 }
 
 TEST_F(CrdsTest, WrongTypesAndUnsupportedFieldsAreRejected) {
