@@ -60,6 +60,19 @@ void ApplicationStore::recordPending(const std::string& key, const json& respons
     pending_.record(key, kube::resourceVersionOf(response), update);
 }
 
+namespace {
+
+// Two status fields as packStatus leaves them. Packed text as the API server wrote it (kept raw
+// by the watch) may differ from ours in form only (Go escapes '<' as \u003c): compared as JSON
+// then.
+bool samePacked(const json& a, const json& b) {
+    if (a == b) return true;
+    if (!a.is_string() || !b.is_string()) return false;
+    return appengine::unpackedField(a) == appengine::unpackedField(b);
+}
+
+}  // namespace
+
 bool ApplicationStore::writeStatus(AppRef& ref, const json& updates) {
     // Compared as the cache keeps them (appengine::packStatus), whichever form either side is in.
     json cur = *ref.status;
@@ -71,7 +84,7 @@ bool ApplicationStore::writeStatus(AppRef& ref, const json& updates) {
     std::vector<std::string> changed;
     for (auto it = packedUpdates.begin(); it != packedUpdates.end(); ++it) {
         auto c = cur.find(it.key());
-        if (it->is_null() ? c != cur.end() : c == cur.end() || *c != *it)
+        if (it->is_null() ? c != cur.end() : c == cur.end() || !samePacked(*c, *it))
             changed.push_back(it.key());
     }
     if (changed.empty()) return true;

@@ -72,6 +72,7 @@ void ApplicationController::Impl::ensureBaseInformers() {
         if (auto st = obj.find("status"); st != obj.end() && st->is_object())
             appengine::packStatus(*st);
     };
+    ao.rawMembers = appengine::packedStatusMembers();
     base.applications = &informers.informerFor(kApplicationGvk, ao);
     auto gateRef = gate;
     auto enqueue = [gateRef](const cache::ObjectPtr& o) {

@@ -34,6 +34,13 @@ struct AppState {
     std::optional<Clock::TimePoint> retryAt;  // the pending retry of a failed sync
     // The last compare's results, reused for objects neither git nor the cluster changed.
     std::shared_ptr<const appengine::CompareMemo> compareMemo;
+    // status.resources as last written (packed text), for the compare whose memo is
+    // resourcesFor: a compare that reuses that memo whole writes the same text again.
+    std::shared_ptr<const std::string> resourcesText;
+    std::weak_ptr<const appengine::CompareMemo> resourcesFor;
+    // status.inventory as last read (packed text) and parsed: parsed again only when it changed.
+    std::string inventoryText;
+    std::vector<appengine::InventoryEntry> inventory;
 };
 
 }  // namespace detail

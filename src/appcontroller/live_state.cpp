@@ -215,11 +215,19 @@ void LiveState::waitForCaches(const SyncOutcome& outcome, std::chrono::milliseco
 void LiveState::compareInto(Desired& desired, const AppRef& ref,
                             const appengine::ApplicationSpec& spec,
                             std::shared_ptr<const appengine::CompareMemo> memo) {
-    // ResourceKey has no version: remember which version each key is desired (or recorded) at.
-    std::map<appengine::ResourceKey, std::string> versions;
-    for (const auto& e : desired.inventory) versions.emplace(e.key(), e.version);
-    for (const auto& o : desired.prepared->objects)
-        versions[appengine::ResourceKey::of(o)] = kube::GroupVersionKind::of(o).version;
+    // ResourceKey has no version: which version each key is desired (or recorded) at, built
+    // only when compare() looks beyond its memo.
+    std::optional<std::map<appengine::ResourceKey, std::string>> versions;
+    auto versionOf = [&](const appengine::ResourceKey& k) -> const std::string* {
+        if (!versions) {
+            versions.emplace();
+            for (const auto& e : desired.inventory) versions->emplace(e.key(), e.version);
+            for (const auto& o : desired.prepared->objects)
+                (*versions)[appengine::ResourceKey::of(o)] = kube::GroupVersionKind::of(o).version;
+        }
+        auto v = versions->find(k);
+        return v == versions->end() ? nullptr : &v->second;
+    };
     appengine::CompareInput in;
     in.instance = ref.instance;
     in.desired =
@@ -228,9 +236,13 @@ void LiveState::compareInto(Desired& desired, const AppRef& ref,
     in.ignore = spec.ignoreDifferences;
     in.manager = opts_.fieldManager;
     in.live = [&](const appengine::ResourceKey& k) -> std::shared_ptr<const json> {
-        auto v = versions.find(k);
-        if (v == versions.end()) return nullptr;
-        return liveObject(detail::gvkOf(k.group, v->second, k.kind), k.ns, k.name);
+        const std::string* v = versionOf(k);
+        if (!v) return nullptr;
+        return liveObject(detail::gvkOf(k.group, *v, k.kind), k.ns, k.name);
+    };
+    in.liveAt = [&](const appengine::ResourceKey& k,
+                    const std::string& version) -> std::shared_ptr<const json> {
+        return liveObject(detail::gvkOf(k.group, version, k.kind), k.ns, k.name);
     };
     // The Canaries of the namespaces this Application deploys Deployments to.
     if (cache::ScopedInformer* canaries = informerFor(kCanaryGvk)) {

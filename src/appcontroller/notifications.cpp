@@ -122,6 +122,7 @@ void NotificationController::Impl::start() {
         if (auto st = obj.find("status"); st != obj.end() && st->is_object())
             appengine::packStatus(*st);
     };
+    ao.rawMembers = appengine::packedStatusMembers();
     applications = &informers.informerFor(kApplicationGvk, ao);
     auto g = gate;
     auto enqueue = [g](const cache::ObjectPtr& o) { g->add(keyOf(o)); };

@@ -94,6 +94,8 @@ class ApplicationController::Impl::ReconcilePass {
     void sync();
     void rollBackIfSmokeTestFailed(const SyncOutcome& so, const Desired& target);
     void ensurePostDeleteFinalizer();
+    std::vector<appengine::InventoryEntry> recordedInventory();
+    json resourcesField();
     void writeTargetStatus();
     void finishOperation(const std::string& phase, const std::string& message,
                          const json& operation);
@@ -289,7 +291,7 @@ Clock::TimePoint ApplicationController::Impl::ReconcilePass::freshAfter(bool exp
 bool ApplicationController::Impl::ReconcilePass::resolveAndRender() {
     const auto refreshAnnotations = refreshAnnotationsOf(ref_.object);
     const auto fresh = freshAfter(!refreshAnnotations.empty());
-    inventory_ = appengine::parseInventory(fieldOr(baseline(), "inventory", json::array()));
+    inventory_ = recordedInventory();
     const appengine::ApplicationSpec& spec = parsed_.spec;
     std::string error;
     try {
@@ -630,6 +632,41 @@ void ApplicationController::Impl::ReconcilePass::decideAutomated() {
     }
 }
 
+// status.inventory as found, parsed once per change of its (packed) text.
+std::vector<appengine::InventoryEntry>
+ApplicationController::Impl::ReconcilePass::recordedInventory() {
+    const json& field = fieldOr(baseline(), "inventory", kNoValue);
+    if (!field.is_string())
+        return appengine::parseInventory(field.is_null() ? json::array() : field);
+    std::lock_guard lock(impl_.mu);
+    detail::AppState& st = impl_.apps[key_];
+    if (st.inventoryText != field.get_ref<const std::string&>()) {
+        st.inventory = appengine::parseInventory(field);
+        st.inventoryText = field.get<std::string>();
+    }
+    return st.inventory;
+}
+
+// status.resources of desired_.compared, packed as the cache keeps it (appengine::packStatus).
+// A compare that reused its memo whole gets the text written for that memo, not rebuilt.
+json ApplicationController::Impl::ReconcilePass::resourcesField() {
+    const auto& compared = desired_.compared;
+    {
+        std::lock_guard lock(impl_.mu);
+        detail::AppState& st = impl_.apps[key_];
+        if (compared.reused && st.resourcesText && st.resourcesFor.lock() == compared.memo)
+            return *st.resourcesText;
+    }
+    json packed = {{"resources", appengine::resourcesStatus(compared)}};
+    appengine::packStatus(packed);
+    auto text = std::make_shared<const std::string>(packed["resources"].get<std::string>());
+    std::lock_guard lock(impl_.mu);
+    detail::AppState& st = impl_.apps[key_];
+    st.resourcesText = text;
+    st.resourcesFor = compared.memo;
+    return *text;
+}
+
 // A source with PostDelete hooks: the Application gets the post-delete finalizer (as Argo CD
 // adds it), so that deleting it runs them.
 void ApplicationController::Impl::ReconcilePass::ensurePostDeleteFinalizer() {
@@ -752,7 +789,7 @@ void ApplicationController::Impl::ReconcilePass::writeTargetStatus() {
         updates_["sourceTypes"] = nullptr;
     }
     updates_["health"] = {{"status", health::toString(desired_.compared.health)}};
-    updates_["resources"] = appengine::resourcesStatus(desired_.compared);
+    updates_["resources"] = resourcesField();
     const std::string sharedWarning = join(desired_.compared.sharedResourceWarnings, "; ");
     if (sharedWarning.empty()) {
         appengine::removeCondition(conditions_, appengine::kSharedResourceWarning);

@@ -356,7 +356,40 @@ std::string fingerprint(const std::vector<diff::IgnoreRule>& rules) {
 
 }  // namespace
 
+namespace {
+
+std::string canaryKeyOf(const std::vector<std::shared_ptr<const json>>& canaries) {
+    std::string out;
+    for (const auto& c : canaries)
+        if (c) out += metadataField(*c, "uid") + "@" + metadataField(*c, "resourceVersion") + ";";
+    return out;
+}
+
+// The memo's whole result when nothing compare() would read has changed; nullopt otherwise.
+std::optional<CompareResult> reuseWhole(const CompareInput& in, const std::string& ignoreKey,
+                                        const std::string& canaryKey) {
+    const CompareMemo* m = in.memo.get();
+    if (!m || !m->result || in.desiredKey.empty() || m->desiredKey != in.desiredKey ||
+        m->ignoreKey != ignoreKey || m->canaryKey != canaryKey || m->inventory != in.inventory)
+        return std::nullopt;
+    for (const auto& l : m->looked) {
+        auto live = in.liveAt ? in.liveAt(l.key, l.version) : (in.live ? in.live(l.key) : nullptr);
+        if ((live ? metadataField(*live, "resourceVersion") : std::string()) != l.liveVersion)
+            return std::nullopt;
+    }
+    CompareResult out = *m->result;
+    out.memo = in.memo;
+    out.reused = true;
+    return out;
+}
+
+}  // namespace
+
 CompareResult compare(const CompareInput& in) {
+    const std::string commonRules = fingerprint(in.ignore);
+    const std::string canaryKey = canaryKeyOf(in.canaries);
+    if (auto whole = reuseWhole(in, commonRules, canaryKey)) return std::move(*whole);
+
     CompareResult result;
     std::set<ResourceKey> desiredKeys;
     std::vector<ResourceComparison> desired;
@@ -370,8 +403,15 @@ CompareResult compare(const CompareInput& in) {
     const std::vector<diff::IgnoreRule> canaryRules = canaryTargetRules(canaries);
     auto memo = std::make_shared<CompareMemo>();
     memo->desiredKey = in.desiredKey;
-    const bool reuse = in.memo && !in.desiredKey.empty() && in.memo->desiredKey == in.desiredKey;
-    const std::string commonRules = fingerprint(in.ignore);
+    memo->inventory = in.inventory;
+    memo->ignoreKey = commonRules;
+    memo->canaryKey = canaryKey;
+    // The previous results per desired object, for the objects neither side changed.
+    std::map<ResourceKey, const ResourceComparison*> earlierByKey;
+    if (in.memo && in.memo->result && !in.desiredKey.empty() &&
+        in.memo->desiredKey == in.desiredKey && in.memo->ignoreKey == commonRules)
+        for (const auto& r : in.memo->result->resources)
+            if (r.desired) earlierByKey.emplace(r.key, &r);
     std::set<ResourceKey> hookKeys;  // never prune candidates
     for (const auto& obj : desiredObjects) {
         if (auto hook = hookOf(obj)) {
@@ -404,16 +444,16 @@ CompareResult compare(const CompareInput& in) {
         r.wave = syncWaveOf(obj);
         r.kindOrder = kindOrder(r.key.group, r.key.kind);
         r.objectOptions = objectSyncOptionsOf(obj);
-        const std::string rules =
-            r.controlled.empty() ? commonRules : commonRules + fingerprint(r.controlled);
         const std::string liveVersion = r.live ? metadataField(*r.live, "resourceVersion") : "";
-        const CompareMemo::Entry* earlier = nullptr;
-        if (reuse) {
-            auto it = in.memo->entries.find(r.key);
+        memo->looked.push_back({r.key, r.version, liveVersion});
+        const ResourceComparison* earlier = nullptr;
+        if (auto it = earlierByKey.find(r.key); it != earlierByKey.end()) {
+            const ResourceComparison& e = *it->second;
+            const std::string before = e.live ? metadataField(*e.live, "resourceVersion") : "";
             // A live object without a resourceVersion (never from the API) is always diffed.
-            if (it != in.memo->entries.end() && !liveVersion.empty() == !!r.live &&
-                it->second.liveVersion == liveVersion && it->second.ignoreRules == rules)
-                earlier = &it->second;
+            if (!liveVersion.empty() == !!r.live && before == liveVersion &&
+                fingerprint(e.controlled) == fingerprint(r.controlled))
+                earlier = &e;
         }
         if (earlier) {
             r.diff = earlier->diff;
@@ -422,7 +462,6 @@ CompareResult compare(const CompareInput& in) {
             r.diff = diff::compare(obj, r.live ? *r.live : json(), *ignore, in.manager);
             r.health = health::assess(r.live ? *r.live : json());
         }
-        memo->entries.emplace(r.key, CompareMemo::Entry{liveVersion, rules, r.diff, r.health});
         if (!r.live) {
             r.state = SyncState::Missing;
         } else {
@@ -453,6 +492,8 @@ CompareResult compare(const CompareInput& in) {
         if (desiredKeys.count(key) || hookKeys.count(key) || !considered.insert(key).second)
             continue;
         auto live = in.live ? in.live(key) : nullptr;
+        memo->looked.push_back(
+            {key, entry.version, live ? metadataField(*live, "resourceVersion") : std::string()});
         if (!live || !isTrackedBy(*live, in.instance)) continue;
         ResourceComparison r;
         r.key = key;
@@ -477,6 +518,7 @@ CompareResult compare(const CompareInput& in) {
     if (!prune.empty()) result.synced = false;
     result.resources = std::move(desired);
     for (auto& r : prune) result.resources.push_back(std::move(r));
+    memo->result = std::make_shared<const CompareResult>(result);
     result.memo = std::move(memo);
     return result;
 }

@@ -128,6 +128,15 @@ void packStatus(json& status) {
         }
 }
 
+std::vector<std::vector<std::string>> packedStatusMembers() {
+    std::vector<std::vector<std::string>> out;
+    for (const auto& path : packedPaths()) {
+        out.push_back({"status"});
+        out.back().insert(out.back().end(), path.begin(), path.end());
+    }
+    return out;
+}
+
 void unpackStatus(json& status) {
     for (const auto& path : packedPaths())
         if (json* v = valueAt(status, path); v && v->is_string()) *v = unpackedField(*v);

@@ -203,6 +203,7 @@ bool Reflector::watchOnce(const StopToken& stop) {
     wo.allowBookmarks = true;
     wo.labelSelector = opts_.labelSelector;
     wo.fieldSelector = opts_.fieldSelector;
+    wo.rawMembers = opts_.rawMembers;
     // As client-go: the server ends each watch after 5-10 minutes (spread so that many
     // watches do not reconnect at once), and we resume from where it was, without a relist.
     wo.timeoutSeconds =

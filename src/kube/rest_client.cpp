@@ -298,8 +298,13 @@ void RestClient::watch(const GroupVersionKind& gvk, const std::string& ns, const
     if (opts.timeoutSeconds > 0)
         idle = std::max(idle, std::chrono::milliseconds(opts.timeoutSeconds * 1000LL + 30000));
 
+    std::vector<MemberPath> raw;
+    for (const auto& path : opts.rawMembers) {
+        raw.push_back({"object"});
+        raw.back().insert(raw.back().end(), path.begin(), path.end());
+    }
     auto handleLine = [&](std::string& line) -> bool {
-        auto ev = json::parse(line, nullptr, false);
+        auto ev = raw.empty() ? json::parse(line, nullptr, false) : parseKeepingRaw(line, raw);
         if (!ev.is_object() || !ev.contains("type") || !ev["type"].is_string())
             throw TransportError("watch " + impl_->transport.url(call.target) +
                                  ": malformed event: " + line.substr(0, 200));

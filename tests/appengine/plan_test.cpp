@@ -244,7 +244,9 @@ TEST(Compare, AMemoSkipsObjectsWhoseDesiredAndLiveVersionsAreUnchanged) {
     CompareResult first = compare(in);
     ASSERT_TRUE(first.synced);
     ASSERT_TRUE(first.memo);
-    EXPECT_EQ(first.memo->entries.size(), 2u);
+    ASSERT_TRUE(first.memo->result);
+    EXPECT_EQ(first.memo->result->resources.size(), 2u);
+    EXPECT_FALSE(first.reused);
 
     // Live content changed behind an unchanged resourceVersion (never so in a real cluster):
     // the memo's conclusion is reused, which shows nothing was diffed again.
@@ -254,7 +256,29 @@ TEST(Compare, AMemoSkipsObjectsWhoseDesiredAndLiveVersionsAreUnchanged) {
     cluster.put(a);
     in.live = cluster.lookup();
     in.memo = first.memo;
-    EXPECT_TRUE(compare(in).synced);
+    CompareResult same = compare(in);
+    EXPECT_TRUE(same.synced);
+    EXPECT_TRUE(same.reused) << "nothing compare() reads changed: the whole result is reused";
+    EXPECT_EQ(same.memo, first.memo);
+
+    // Another object of the memo is gone from the cluster: looked up again, no longer whole.
+    Cluster without = cluster;
+    without.objects.erase(ResourceKey::of(desired[1]));
+    in.live = without.lookup();
+    CompareResult gone = compare(in);
+    EXPECT_FALSE(gone.reused);
+    EXPECT_EQ(find(gone, "ConfigMap", "b")->state, SyncState::Missing);
+    EXPECT_TRUE(find(gone, "ConfigMap", "a")->state == SyncState::Synced)
+        << "a's conclusion reused (same resourceVersion)";
+    // A Canary appearing, or another inventory, also ends the whole reuse.
+    in.live = cluster.lookup();
+    in.inventory = {entryOf(desired[0])};
+    EXPECT_FALSE(compare(in).reused);
+    in.inventory = {};
+    in.canaries = {std::make_shared<const json>(json{{"metadata", {{"uid", "u1"}}}})};
+    EXPECT_FALSE(compare(in).reused);
+    in.canaries = {};
+    EXPECT_TRUE(compare(in).reused);
 
     // A new resourceVersion is diffed again.
     a["metadata"]["resourceVersion"] = "11";

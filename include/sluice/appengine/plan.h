@@ -103,20 +103,26 @@ struct ResourceComparison {
     ObjectSyncOptions objectOptions;  // from desired (or live for prune candidates)
 };
 
-// What compare() found for each desired object, reused by the next compare of the same
-// Application for objects whose desired state is the same (same desiredKey) and whose live
-// state is the same (same resourceVersion), with the same ignore rules: a reconcile that finds
-// nothing changed diffs nothing. Keep the result's memo per Application and pass it back in.
-// Holds no objects, only what was concluded about them.
+struct CompareResult;
+
+// What compare() found, reused by the next compare of the same Application: whole when
+// nothing it read changed (same desired objects, inventory, ignore rules and Canaries, and
+// every object it looked up at the same resourceVersion or still absent), else per desired
+// object whose desired state (same desiredKey), live state (same resourceVersion) and ignore
+// rules are the same. A reconcile that finds nothing changed diffs nothing. Keep the result's
+// memo per Application and pass it back in.
 struct CompareMemo {
-    struct Entry {
-        std::string liveVersion;  // "" = absent
-        std::string ignoreRules;  // fingerprint of the rules the diff applied
-        diff::Result diff;
-        health::Assessment health;
-    };
     std::string desiredKey;
-    std::map<ResourceKey, Entry> entries;
+    std::shared_ptr<const CompareResult> result;  // without its own memo
+    std::vector<InventoryEntry> inventory;
+    std::string ignoreKey;  // fingerprint of the ignore rules
+    std::string canaryKey;  // the Canaries seen (uid and resourceVersion)
+    struct Looked {
+        ResourceKey key;
+        std::string version;      // the API version it was looked up at
+        std::string liveVersion;  // "" = absent
+    };
+    std::vector<Looked> looked;
 };
 
 struct CompareInput {
@@ -134,6 +140,10 @@ struct CompareInput {
     // previous compare's memo, unchanged objects are not diffed again.
     std::string desiredKey{};
     std::shared_ptr<const CompareMemo> memo{};
+    // The live object of a key at an API version, for reusing the memo's whole result without
+    // `live`'s own lookups; null = use `live`.
+    std::function<std::shared_ptr<const json>(const ResourceKey&, const std::string& version)>
+        liveAt{};
 };
 
 // A resource hook among the desired objects (hooks.h): run by a sync, never compared.
@@ -153,6 +163,7 @@ struct CompareResult {
     std::vector<std::string>
         sharedResourceWarnings;               // "apps/Deployment:ns/x is tracked by other-app"
     std::shared_ptr<const CompareMemo> memo;  // for the next compare
+    bool reused = false;  // the memo's whole result: nothing compare() reads had changed
 };
 
 CompareResult compare(const CompareInput& in);

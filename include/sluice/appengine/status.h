@@ -54,6 +54,9 @@ bool sameStatus(const json& a, const json& b);
 // packStatus turns those arrays into strings; unpackStatus turns such strings back (what is
 // written to the API is always unpacked). Both are idempotent and leave other fields alone.
 void packStatus(json& status);
+// The members packStatus packs, as paths from the Application's top ({"status", "resources"}):
+// a watch can deliver them as text already (kube::WatchOptions::rawMembers).
+std::vector<std::vector<std::string>> packedStatusMembers();
 void unpackStatus(json& status);
 // A status field as stored: the value itself, or the JSON its packed text holds.
 json unpackedField(const json& value);

@@ -43,6 +43,9 @@ struct ReflectorOptions {
     std::string labelSelector;
     std::string fieldSelector;
     Transform transform;  // empty = store objects intact
+    // Members the transform keeps packed (as JSON text): watch events deliver them as text
+    // already, without building their tree (kube::WatchOptions::rawMembers).
+    std::vector<kube::MemberPath> rawMembers;
     ExponentialBackoff backoff{std::chrono::milliseconds(200), 2.0,
                                std::chrono::milliseconds(30000)};
     int64_t pageSize = 500;       // list page size; 0 = let the server decide

@@ -11,6 +11,7 @@
 
 #include "sluice/kube/config.h"
 #include "sluice/kube/errors.h"
+#include "sluice/kube/raw_json.h"
 #include "sluice/kube/types.h"
 #include "sluice/util/stop.h"
 
@@ -44,6 +45,9 @@ struct WatchOptions {
     std::string labelSelector;
     std::string fieldSelector;
     int timeoutSeconds = 0;  // server-side stream lifetime; 0 = server default
+    // Members of each event's object kept as their JSON text (parseKeepingRaw), for caches
+    // that store them packed; paths from the object's top ({"status", "resources"}).
+    std::vector<MemberPath> rawMembers;
 };
 
 struct ApplyOptions {
