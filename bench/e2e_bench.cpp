@@ -23,6 +23,7 @@
 // namespace `sluice`; delete them afterwards. It needs the Application CRD (applied here).
 #include <sys/types.h>
 #include <unistd.h>
+#include <cstdlib>
 
 #include <algorithm>
 #include <atomic>
@@ -214,6 +215,14 @@ class Controller {
                                          "--webhook-addr",
                                          "0"};
         argv.insert(argv.end(), extra.begin(), extra.end());
+        // SLUICE_BENCH_WRAPPER="heaptrack -o /tmp/sluice" (words split at spaces) runs the
+        // controller under a profiler; its figures are then the profiler's, not the target's.
+        if (const char* wrapper = std::getenv("SLUICE_BENCH_WRAPPER"); wrapper && *wrapper) {
+            std::vector<std::string> words;
+            std::istringstream in(wrapper);
+            for (std::string w; in >> w;) words.push_back(w);
+            argv.insert(argv.begin(), words.begin(), words.end());
+        }
         process_ = std::make_unique<ChildProcess>(argv);
         // --log-level warn hides the start message: wait for metrics instead.
         if (!sluice::testing::eventually([&] { return scrape().size() > 0; }, seconds(60),

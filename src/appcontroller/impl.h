@@ -34,12 +34,12 @@ struct AppState {
     std::optional<Clock::TimePoint> retryAt;  // the pending retry of a failed sync
     // The last compare's results, reused for objects neither git nor the cluster changed.
     std::shared_ptr<const appengine::CompareMemo> compareMemo;
-    // status.resources as last written (packed text), for the compare whose memo is
-    // resourcesFor: a compare that reuses that memo whole writes the same text again.
-    std::shared_ptr<const std::string> resourcesText;
+    // The digest of status.resources as last built (packed text), for the compare whose memo
+    // is resourcesFor: a compare that reuses that memo whole finds that text in the status.
+    std::string resourcesDigest;
     std::weak_ptr<const appengine::CompareMemo> resourcesFor;
-    // status.inventory as last read (packed text) and parsed: parsed again only when it changed.
-    std::string inventoryText;
+    // status.inventory as last parsed, and the digest of the (packed) text it was parsed from.
+    std::string inventoryDigest;
     std::vector<appengine::InventoryEntry> inventory;
 };
 

@@ -7,6 +7,7 @@
 #include "decide.h"
 #include "impl.h"
 #include "sluice/source/repository.h"
+#include "sluice/source/service.h"
 #include "sluice/util/strings.h"
 #include "util.h"
 
@@ -638,33 +639,36 @@ ApplicationController::Impl::ReconcilePass::recordedInventory() {
     const json& field = fieldOr(baseline(), "inventory", kNoValue);
     if (!field.is_string())
         return appengine::parseInventory(field.is_null() ? json::array() : field);
+    const std::string digest = source::digest(field.get_ref<const std::string&>());
     std::lock_guard lock(impl_.mu);
     detail::AppState& st = impl_.apps[key_];
-    if (st.inventoryText != field.get_ref<const std::string&>()) {
+    if (st.inventoryDigest != digest) {
         st.inventory = appengine::parseInventory(field);
-        st.inventoryText = field.get<std::string>();
+        st.inventoryDigest = digest;
     }
     return st.inventory;
 }
 
 // status.resources of desired_.compared, packed as the cache keeps it (appengine::packStatus).
-// A compare that reused its memo whole gets the text written for that memo, not rebuilt.
+// A compare that reused its memo whole finds the text built for that memo in the status (by
+// its digest): nothing is built.
 json ApplicationController::Impl::ReconcilePass::resourcesField() {
     const auto& compared = desired_.compared;
-    {
+    const json& found = fieldOr(baseline(), "resources", kNoValue);
+    if (compared.reused && found.is_string()) {
+        const std::string digest = source::digest(found.get_ref<const std::string&>());
         std::lock_guard lock(impl_.mu);
-        detail::AppState& st = impl_.apps[key_];
-        if (compared.reused && st.resourcesText && st.resourcesFor.lock() == compared.memo)
-            return *st.resourcesText;
+        const detail::AppState& st = impl_.apps[key_];
+        if (st.resourcesFor.lock() == compared.memo && st.resourcesDigest == digest) return found;
     }
     json packed = {{"resources", appengine::resourcesStatus(compared)}};
     appengine::packStatus(packed);
-    auto text = std::make_shared<const std::string>(packed["resources"].get<std::string>());
+    const std::string digest = source::digest(packed["resources"].get_ref<const std::string&>());
     std::lock_guard lock(impl_.mu);
     detail::AppState& st = impl_.apps[key_];
-    st.resourcesText = text;
+    st.resourcesDigest = digest;
     st.resourcesFor = compared.memo;
-    return *text;
+    return std::move(packed["resources"]);
 }
 
 // A source with PostDelete hooks: the Application gets the post-delete finalizer (as Argo CD

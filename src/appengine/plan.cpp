@@ -2,6 +2,8 @@
 // tracking ids decide what is ours, sync waves and kind order decide when it is applied.
 #include "sluice/appengine/plan.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -365,22 +367,61 @@ std::string canaryKeyOf(const std::vector<std::shared_ptr<const json>>& canaries
     return out;
 }
 
+std::string inventoryDigest(const std::vector<InventoryEntry>& inventory) {
+    std::string text;
+    for (const auto& e : inventory)
+        for (const std::string* part : {&e.group, &e.version, &e.kind, &e.ns, &e.name}) {
+            text += *part;
+            text += '\0';
+        }
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+    return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
+
 // The memo's whole result when nothing compare() would read has changed; nullopt otherwise.
 std::optional<CompareResult> reuseWhole(const CompareInput& in, const std::string& ignoreKey,
                                         const std::string& canaryKey) {
     const CompareMemo* m = in.memo.get();
     if (!m || !m->result || in.desiredKey.empty() || m->desiredKey != in.desiredKey ||
-        m->ignoreKey != ignoreKey || m->canaryKey != canaryKey || m->inventory != in.inventory)
+        m->ignoreKey != ignoreKey || m->canaryKey != canaryKey ||
+        m->liveVersions.size() != m->result->resources.size())
         return std::nullopt;
-    for (const auto& l : m->looked) {
-        auto live = in.liveAt ? in.liveAt(l.key, l.version) : (in.live ? in.live(l.key) : nullptr);
-        if ((live ? metadataField(*live, "resourceVersion") : std::string()) != l.liveVersion)
-            return std::nullopt;
-    }
+    auto lookup = [&](const ResourceKey& key, const std::string& version) {
+        return in.liveAt ? in.liveAt(key, version) : (in.live ? in.live(key) : nullptr);
+    };
+    auto versionOf = [](const std::shared_ptr<const json>& obj) {
+        return obj ? metadataField(*obj, "resourceVersion") : std::string();
+    };
+    for (const auto& l : m->otherLooked)
+        if (versionOf(lookup(l.key, l.version)) != l.liveVersion) return std::nullopt;
+    // The objects go back in: the same desired set (same key) and the same live versions.
     CompareResult out = *m->result;
+    for (std::size_t i = 0; i < out.resources.size(); ++i) {
+        ResourceComparison& r = out.resources[i];
+        r.live = lookup(r.key, r.version);
+        if (versionOf(r.live) != m->liveVersions[i]) return std::nullopt;
+    }
+    if (m->inventoryDigest != inventoryDigest(in.inventory)) return std::nullopt;
+    auto desiredAt = [&](int i) -> std::shared_ptr<const json> {
+        if (i < 0 || static_cast<std::size_t>(i) >= in.desired->size()) return nullptr;
+        return std::shared_ptr<const json>(in.desired, &(*in.desired)[i]);
+    };
+    for (auto& r : out.resources) r.desired = desiredAt(r.desiredIndex);
+    for (auto& h : out.hooks) h.desired = desiredAt(h.desiredIndex);
     out.memo = in.memo;
     out.reused = true;
     return out;
+}
+
+// The result as a memo keeps it: conclusions only, no objects.
+std::shared_ptr<const CompareResult> withoutObjects(CompareResult result) {
+    for (auto& r : result.resources) {
+        r.desired.reset();
+        r.live.reset();
+    }
+    for (auto& h : result.hooks) h.desired.reset();
+    return std::make_shared<const CompareResult>(std::move(result));
 }
 
 }  // namespace
@@ -403,19 +444,28 @@ CompareResult compare(const CompareInput& in) {
     const std::vector<diff::IgnoreRule> canaryRules = canaryTargetRules(canaries);
     auto memo = std::make_shared<CompareMemo>();
     memo->desiredKey = in.desiredKey;
-    memo->inventory = in.inventory;
+    memo->inventoryDigest = inventoryDigest(in.inventory);
     memo->ignoreKey = commonRules;
     memo->canaryKey = canaryKey;
-    // The previous results per desired object, for the objects neither side changed.
+    // The previous results per desired object, for the objects neither side changed, and the
+    // live versions they were concluded from.
     std::map<ResourceKey, const ResourceComparison*> earlierByKey;
+    std::map<ResourceKey, const std::string*> earlierVersion;
     if (in.memo && in.memo->result && !in.desiredKey.empty() &&
-        in.memo->desiredKey == in.desiredKey && in.memo->ignoreKey == commonRules)
-        for (const auto& r : in.memo->result->resources)
-            if (r.desired) earlierByKey.emplace(r.key, &r);
+        in.memo->desiredKey == in.desiredKey && in.memo->ignoreKey == commonRules) {
+        const auto& earlier = in.memo->result->resources;
+        for (std::size_t i = 0; i < earlier.size(); ++i)
+            if (earlier[i].desiredIndex >= 0 && i < in.memo->liveVersions.size()) {
+                earlierByKey.emplace(earlier[i].key, &earlier[i]);
+                earlierVersion.emplace(earlier[i].key, &in.memo->liveVersions[i]);
+            }
+    }
     std::set<ResourceKey> hookKeys;  // never prune candidates
-    for (const auto& obj : desiredObjects) {
+    for (std::size_t index = 0; index < desiredObjects.size(); ++index) {
+        const json& obj = desiredObjects[index];
         if (auto hook = hookOf(obj)) {
             HookResource h;
+            h.desiredIndex = static_cast<int>(index);
             h.key = ResourceKey::of(obj);
             hookKeys.insert(h.key);
             if (hook->skip && hook->types.empty()) continue;
@@ -427,6 +477,7 @@ CompareResult compare(const CompareInput& in) {
             continue;
         }
         ResourceComparison r;
+        r.desiredIndex = static_cast<int>(index);
         r.key = ResourceKey::of(obj);
         for (const auto& rule : canaryRules)
             if (rule.matches(obj)) r.controlled.push_back(rule);
@@ -445,11 +496,11 @@ CompareResult compare(const CompareInput& in) {
         r.kindOrder = kindOrder(r.key.group, r.key.kind);
         r.objectOptions = objectSyncOptionsOf(obj);
         const std::string liveVersion = r.live ? metadataField(*r.live, "resourceVersion") : "";
-        memo->looked.push_back({r.key, r.version, liveVersion});
         const ResourceComparison* earlier = nullptr;
         if (auto it = earlierByKey.find(r.key); it != earlierByKey.end()) {
             const ResourceComparison& e = *it->second;
-            const std::string before = e.live ? metadataField(*e.live, "resourceVersion") : "";
+            auto v = earlierVersion.find(r.key);
+            const std::string before = v == earlierVersion.end() ? std::string() : *v->second;
             // A live object without a resourceVersion (never from the API) is always diffed.
             if (!liveVersion.empty() == !!r.live && before == liveVersion &&
                 fingerprint(e.controlled) == fingerprint(r.controlled))
@@ -492,9 +543,11 @@ CompareResult compare(const CompareInput& in) {
         if (desiredKeys.count(key) || hookKeys.count(key) || !considered.insert(key).second)
             continue;
         auto live = in.live ? in.live(key) : nullptr;
-        memo->looked.push_back(
-            {key, entry.version, live ? metadataField(*live, "resourceVersion") : std::string()});
-        if (!live || !isTrackedBy(*live, in.instance)) continue;
+        if (!live || !isTrackedBy(*live, in.instance)) {
+            memo->otherLooked.push_back(
+                {key, entry.version, live ? metadataField(*live, "resourceVersion") : ""});
+            continue;
+        }
         ResourceComparison r;
         r.key = key;
         r.version = entry.version;
@@ -518,7 +571,9 @@ CompareResult compare(const CompareInput& in) {
     if (!prune.empty()) result.synced = false;
     result.resources = std::move(desired);
     for (auto& r : prune) result.resources.push_back(std::move(r));
-    memo->result = std::make_shared<const CompareResult>(result);
+    for (const auto& r : result.resources)
+        memo->liveVersions.push_back(r.live ? metadataField(*r.live, "resourceVersion") : "");
+    memo->result = withoutObjects(result);
     result.memo = std::move(memo);
     return result;
 }

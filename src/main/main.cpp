@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "endpoints.h"
+#include "memory.h"
 #include "observability.h"
 #include "options.h"
 #include "sluice/appcontroller/controller.h"
@@ -349,7 +350,11 @@ class ControllerProcess {
     }
 
     int waitAndShutDown() {
-        int sig = waitForSignal(signals_, [this] { return lostLeadership_.load(); });
+        controller::MemoryTrimmer trimmer(std::chrono::seconds(10));
+        int sig = waitForSignal(signals_, [this, &trimmer] {
+            trimmer.tick();
+            return lostLeadership_.load();
+        });
         webhooks_.setController(nullptr);
         if (sig)
             spdlog::info("received {}, shutting down (a running sync finishes its current wave)",
@@ -397,6 +402,7 @@ class ControllerProcess {
 int main(int argc, char** argv) {
     // Before any thread: every new API connection would otherwise parse the whole CA bundle.
     const bool hashedCas = kube::preferHashedCaDirectory();
+    controller::limitMallocArenas(2);
     // Handle SIGTERM/SIGINT synchronously in main; every thread started later inherits the mask.
     sigset_t signals;
     sigemptyset(&signals);

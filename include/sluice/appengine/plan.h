@@ -101,6 +101,7 @@ struct ResourceComparison {
     int wave = 0;               // desired's wave, or live's for prune candidates
     int kindOrder = 0;
     ObjectSyncOptions objectOptions;  // from desired (or live for prune candidates)
+    int desiredIndex = -1;            // desired's position in CompareInput::desired
 };
 
 struct CompareResult;
@@ -113,16 +114,21 @@ struct CompareResult;
 // memo per Application and pass it back in.
 struct CompareMemo {
     std::string desiredKey;
-    std::shared_ptr<const CompareResult> result;  // without its own memo
-    std::vector<InventoryEntry> inventory;
-    std::string ignoreKey;  // fingerprint of the ignore rules
-    std::string canaryKey;  // the Canaries seen (uid and resourceVersion)
+    // Without its own memo, and without objects (desired and live are null, the conclusions
+    // stay): a memo per Application must not keep old versions of cached objects alive.
+    std::shared_ptr<const CompareResult> result;
+    // The resourceVersion of each result resource's live object when compared ("" = absent).
+    std::vector<std::string> liveVersions;
+    // Inventory entries looked up that gave no prune candidate (absent, or not tracked by us).
     struct Looked {
         ResourceKey key;
         std::string version;      // the API version it was looked up at
         std::string liveVersion;  // "" = absent
     };
-    std::vector<Looked> looked;
+    std::vector<Looked> otherLooked;
+    std::string inventoryDigest;  // of the inventory compared against
+    std::string ignoreKey;        // fingerprint of the ignore rules
+    std::string canaryKey;        // the Canaries seen (uid and resourceVersion)
 };
 
 struct CompareInput {
@@ -153,6 +159,7 @@ struct HookResource {
     std::shared_ptr<const json> desired;
     HookInfo info;
     int kindOrder = 0;
+    int desiredIndex = -1;  // desired's position in CompareInput::desired
 };
 
 struct CompareResult {
