@@ -146,7 +146,7 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
               {"get", "list", "watch", "update", "patch"}));
     add(cross({"sluice.io"}, {"applications/status", "canaries/status", "metrictemplates/status"},
               {"get", "update", "patch"}));
-    add(cross({"sluice.io"}, {"applications/finalizers"}, {"update"}));
+    add(cross({"sluice.io"}, {"applications/finalizers", "canaries/finalizers"}, {"update"}));
     add(cross({"sluice.io"}, {"alertproviders"}, {"get", "list", "watch"}));
     add(cross({"sluice.io"}, {"appprojects"}, {"get", "list", "watch"}));
     add(cross({"", "events.k8s.io"}, {"events"}, {"create", "patch"}));
@@ -156,6 +156,8 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
     add(cross({"networking.k8s.io"}, {"ingresses"}, all));
     add(cross({"gateway.networking.k8s.io"}, {"httproutes"}, all));
     add(cross({"networking.istio.io"}, {"virtualservices", "destinationrules"}, all));
+    add(cross({"autoscaling"}, {"horizontalpodautoscalers"}, all));
+    add(cross({"keda.sh"}, {"scaledobjects"}, all));
 
     const json* controller = findObject(objects, "ClusterRole", "sluice-controller");
     ASSERT_TRUE(controller);
