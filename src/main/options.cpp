@@ -1,6 +1,7 @@
 #include "options.h"
 
 #include "sluice/appengine/spec.h"
+#include "sluice/router/providers.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -204,12 +205,10 @@ void readArguments(int argc, char** argv, ControllerOptions& o, const Setters& s
 
 // What no single flag's setter can check.
 void validate(const ControllerOptions& o) {
-    static const std::set<std::string> providers = {
-        "kubernetes", "istio", "nginx", "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1"};
-    if (!providers.count(o.meshProvider))
-        throw std::invalid_argument(
-            "--mesh-provider: want kubernetes, istio, nginx or gatewayapi:v1, got '" +
-            o.meshProvider + "'");
+    const router::ProviderEntry* provider = router::findProvider(o.meshProvider);
+    if (!provider || !provider->makeRouter)
+        throw std::invalid_argument("--mesh-provider: want one of " + router::routableProviders() +
+                                    ", got '" + o.meshProvider + "'");
     if (o.logFormat != "text" && o.logFormat != "json")
         throw std::invalid_argument("--log-format: want text or json, got '" + o.logFormat + "'");
     for (const auto& w : o.watch)

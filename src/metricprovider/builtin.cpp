@@ -1,5 +1,7 @@
 #include "sluice/metricprovider/builtin.h"
 
+#include "sluice/router/providers.h"
+
 namespace sluice::metricprovider {
 namespace {
 
@@ -19,6 +21,17 @@ std::string p99(const std::string& bucketMetric, const std::string& selector, bo
     return seconds ? q + " * 1000" : q;
 }
 
+// The providers of the table that have built-in queries, for the error message.
+std::string providersWithQueries() {
+    std::string out;
+    for (const router::ProviderEntry& entry : router::providerTable()) {
+        if (entry.observer.empty()) continue;
+        if (!out.empty()) out += ", ";
+        out += entry.name;
+    }
+    return out;
+}
+
 }  // namespace
 
 std::optional<BuiltinMetric> parseBuiltinMetric(std::string_view name) {
@@ -33,12 +46,13 @@ std::string_view toString(BuiltinMetric metric) {
 }
 
 std::optional<Observer> observerForProvider(std::string_view provider) {
-    if (provider == "istio") return Observer::Istio;
-    if (provider == "nginx") return Observer::Nginx;
-    if (provider == "gatewayapi" || provider.substr(0, 11) == "gatewayapi:" ||
-        provider == "contour")
-        return Observer::Envoy;
-    if (provider.empty() || provider == "kubernetes") return Observer::Http;
+    // As Flagger: a Canary without a provider is analysed as a plain Kubernetes one.
+    if (provider.empty()) provider = "kubernetes";
+    const router::ProviderEntry* entry = router::findProvider(provider);
+    if (!entry) return std::nullopt;
+    for (Observer observer : {Observer::Istio, Observer::Nginx, Observer::Envoy, Observer::Http}) {
+        if (toString(observer) == entry->observer) return observer;
+    }
     return std::nullopt;
 }
 
@@ -119,9 +133,8 @@ RenderResult analysisQuery(const canaryengine::MetricSpec& metric, std::string_v
             "request-duration)");
     auto observer = observerForProvider(provider);
     if (!observer)
-        return failed("provider \"" + std::string(provider) +
-                      "\" has no built-in queries (istio, nginx, gatewayapi, contour, "
-                      "kubernetes); use a MetricTemplate");
+        return failed("provider \"" + std::string(provider) + "\" has no built-in queries (" +
+                      providersWithQueries() + "); use a MetricTemplate");
     return rendered(builtinQueryTemplate(*observer, *builtin));
 }
 

@@ -1,6 +1,7 @@
 // Flagger's generated Services (its KubernetesDefaultRouter), the provider factory, and the
 // whole desired object set.
 #include "json_util.h"
+#include "sluice/router/providers.h"
 #include "sluice/router/router.h"
 
 namespace sluice::router {
@@ -100,18 +101,12 @@ std::vector<kube::Object> desiredObjects(const Router& router, const RouteContex
 }
 
 std::unique_ptr<Router> makeRouter(std::string_view provider) {
-    if (provider == "gatewayapi" || provider == "gatewayapi:v1") {
-        return std::make_unique<GatewayApiRouter>("gateway.networking.k8s.io/v1");
+    const ProviderEntry* entry = findProvider(provider);
+    if (!entry || !entry->makeRouter) {
+        throw RouterError("unsupported provider \"" + std::string(provider) +
+                          "\" (supported: " + routableProviders() + ")");
     }
-    if (provider == "gatewayapi:v1beta1") {
-        return std::make_unique<GatewayApiRouter>("gateway.networking.k8s.io/v1beta1");
-    }
-    if (provider == "istio") return std::make_unique<IstioRouter>();
-    if (provider == "nginx") return std::make_unique<NginxRouter>();
-    if (provider == "kubernetes") return std::make_unique<KubernetesRouter>();
-    throw RouterError("unsupported provider \"" + std::string(provider) +
-                      "\" (supported: gatewayapi:v1, gatewayapi:v1beta1, istio, nginx, "
-                      "kubernetes)");
+    return entry->makeRouter(provider);
 }
 
 std::string providerOf(const canaryengine::CanarySpec& spec, std::string_view fallback) {

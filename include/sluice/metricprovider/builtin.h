@@ -33,7 +33,8 @@ std::optional<BuiltinMetric> parseBuiltinMetric(std::string_view name);
 std::string_view toString(BuiltinMetric metric);
 
 enum class Observer { Istio, Nginx, Envoy, Http };
-// The Canary's spec.provider -> observer; nullopt for providers without built-in queries.
+// The Canary's spec.provider -> observer, from the provider table (router/providers.h); nullopt
+// for providers without built-in queries. An empty provider is kubernetes.
 std::optional<Observer> observerForProvider(std::string_view provider);
 std::string_view toString(Observer observer);
 

@@ -119,8 +119,7 @@ class KubernetesRouter final : public Router {
     bool routesApexService() const override { return true; }
 };
 
-// "gatewayapi", "gatewayapi:v1", "gatewayapi:v1beta1", "istio", "nginx", "kubernetes".
-// Throws RouterError for any other provider.
+// The router of a provider in the table of providers.h. Throws RouterError for any other.
 std::unique_ptr<Router> makeRouter(std::string_view provider);
 // spec.provider, or `fallback` when the Canary names none (Flagger uses its -mesh-provider).
 std::string providerOf(const canaryengine::CanarySpec& spec, std::string_view fallback);

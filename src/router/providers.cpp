@@ -1,0 +1,65 @@
+// The provider table (see providers.h). Observer keys are Flagger's observer for that provider.
+#include "sluice/router/providers.h"
+
+namespace sluice::router {
+namespace {
+
+template <typename R>
+std::unique_ptr<Router> plain(std::string_view) {
+    return std::make_unique<R>();
+}
+
+std::unique_ptr<Router> gatewayApiV1(std::string_view) {
+    return std::make_unique<GatewayApiRouter>("gateway.networking.k8s.io/v1");
+}
+
+std::unique_ptr<Router> gatewayApiV1beta1(std::string_view) {
+    return std::make_unique<GatewayApiRouter>("gateway.networking.k8s.io/v1beta1");
+}
+
+}  // namespace
+
+const std::vector<ProviderEntry>& providerTable() {
+    static const std::vector<ProviderEntry> table = {
+        {"gatewayapi:v1", {"gatewayapi"}, false, gatewayApiV1, "envoy"},
+        {"gatewayapi:v1beta1", {}, false, gatewayApiV1beta1, "envoy"},
+        {"istio", {}, false, plain<IstioRouter>, "istio"},
+        {"nginx", {}, false, plain<NginxRouter>, "nginx"},
+        {"kubernetes", {}, false, plain<KubernetesRouter>, "http"},
+        // Flagger's Contour observer; no Contour router yet.
+        {"contour", {}, false, nullptr, "envoy"},
+    };
+    return table;
+}
+
+const ProviderEntry* findProvider(std::string_view spelling) {
+    for (const ProviderEntry& entry : providerTable()) {
+        if (spelling == entry.name) return &entry;
+        for (std::string_view alias : entry.aliases) {
+            if (spelling == alias) return &entry;
+        }
+        if (entry.acceptsSuffix && spelling.size() > entry.name.size() + 1 &&
+            spelling.substr(0, entry.name.size()) == entry.name &&
+            spelling[entry.name.size()] == ':') {
+            return &entry;
+        }
+    }
+    return nullptr;
+}
+
+std::string routableProviders() {
+    std::string out;
+    for (const ProviderEntry& entry : providerTable()) {
+        if (!entry.makeRouter) continue;
+        if (!out.empty()) out += ", ";
+        out += entry.name;
+        if (entry.acceptsSuffix) out += "[:<mesh>]";
+        for (std::string_view alias : entry.aliases) {
+            out += ", ";
+            out += alias;
+        }
+    }
+    return out;
+}
+
+}  // namespace sluice::router
