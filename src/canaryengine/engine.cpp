@@ -223,8 +223,8 @@ class Draft {
         requeue_ = requeue;
     }
 
-    void setWeights(int primaryWeight, int canaryWeight) {
-        actions_.push_back(action::SetWeights{primaryWeight, canaryWeight});
+    void setWeights(int primaryWeight, int canaryWeight, bool mirror = false) {
+        actions_.push_back(action::SetWeights{primaryWeight, canaryWeight, mirror});
         st_.canaryWeight = canaryWeight;
     }
 
@@ -742,8 +742,28 @@ class Round : private Draft {
         requeue_ = readinessPoll();
     }
 
+    // A/B testing and mirrored blue-green count, as Flagger, the iteration that starts the
+    // traffic to the canary (startsTraffic()) among analysis.iterations, and promote after that
+    // many analysed ones.
+    bool countsRoutingIteration() const {
+        return spec_.strategy() == Strategy::BlueGreen && (spec_.abTesting() || spec_.mirrors());
+    }
+
+    // The iteration that starts the canary's traffic, which the canary has none of before, so
+    // its metrics are not judged (Flagger's "Starting canary analysis" round, which runs the
+    // pre-rollout hooks): the first of A/B testing (matched requests go to the canary) and of
+    // mirroring (a copy of the requests goes to it), each weight-0 one of a progressive canary.
+    bool startsTraffic() const {
+        if (countsRoutingIteration()) return st_.iterations == 0;
+        if (spec_.strategy() == Strategy::BlueGreen) return false;
+        return st_.canaryWeight == 0 && !(spec_.mirrors() && st_.iterations > 0);
+    }
+
     bool atPromotionPoint() const {
         if (spec_.strategy() == Strategy::BlueGreen) {
+            if (countsRoutingIteration()) {
+                return !startsTraffic() && st_.iterations >= spec_.analysis.iterations;
+            }
             return st_.iterations + 1 >= spec_.analysis.iterations;
         }
         return st_.canaryWeight >= spec_.maxWeight();
@@ -760,8 +780,8 @@ class Round : private Draft {
             checks.webhooks.push_back(WebhookType::ConfirmTrafficIncrease);
         }
         // With no traffic on the canary yet its metrics would be empty (Flagger skips them
-        // too); this iteration can only raise the weight, never promote.
-        checks.metrics = !(spec_.strategy() == Strategy::Canary && st_.canaryWeight == 0);
+        // too); this iteration can only start the traffic, never promote.
+        checks.metrics = !startsTraffic();
         return checks;
     }
 
@@ -821,6 +841,7 @@ class Round : private Draft {
     // One analysis iteration with every result in: roll back, halt, or advance.
     void evaluateIteration(const Checks& checks) {
         const bool promotionPoint = atPromotionPoint();
+        const bool startTraffic = startsTraffic();
         st_.lastAnalysisTime = now_;
         requeue_ = interval();
         if (rolledBackByWebhook()) return;
@@ -836,7 +857,7 @@ class Round : private Draft {
             message_ = join(halts, "; ");
             return;
         }
-        advance(promotionPoint);
+        advance(promotionPoint, startTraffic);
     }
 
     // The pre-rollout (when this iteration runs them) and rollout webhooks that failed; whether
@@ -897,7 +918,7 @@ class Round : private Draft {
 
     // A passed iteration: the promotion (past its gate), the next blue-green iteration, or more
     // traffic to the canary (past its gate).
-    void advance(bool promotionPoint) {
+    void advance(bool promotionPoint, bool startTraffic) {
         // Checks still run (and can fail or abort) while the primary is not ready, but
         // nothing advances: neither more traffic to the canary nor a promotion.
         if (!obs_.primary.ready) {
@@ -906,7 +927,7 @@ class Round : private Draft {
                           EventType::Warning, "PrimaryNotReady", interval());
             return;
         }
-        ++st_.iterations;
+        if (!(promotionPoint && countsRoutingIteration())) ++st_.iterations;
         if (promotionPoint) {
             GateState gate = checkGate(WebhookType::ConfirmPromotion);
             if (gate == GateState::Closed) setPhase(Phase::WaitingPromotion);
@@ -918,16 +939,44 @@ class Round : private Draft {
             std::string text = "Advance " + target() + " canary iteration " +
                                std::to_string(st_.iterations) + "/" +
                                std::to_string(spec_.analysis.iterations);
+            if (startTraffic && spec_.abTesting()) {
+                // Matched requests go to the canary; the rest stays on the primary.
+                setWeights(0, 100);
+                text += ": routing requests that match analysis.match to " + target();
+            } else if (startTraffic) {
+                setWeights(100, 0, true);
+                text += ": " + mirrorText();
+            }
             emit(EventType::Normal, "Advance", text);
             message_ = text;
             return;
         }
-        if (checkGate(WebhookType::ConfirmTrafficIncrease) != GateState::Open) return;
+        if (checkGate(WebhookType::ConfirmTrafficIncrease) != GateState::Open) {
+            // The mirroring has not started (mirrorsTraffic() reads it from the iterations).
+            if (startTraffic && spec_.mirrors()) st_.iterations = 0;
+            return;
+        }
+        if (startTraffic && spec_.mirrors() && st_.canaryWeight == 0) {
+            // One mirrored step before the first weight, as Flagger.
+            setWeights(100, 0, true);
+            std::string text = "Advance " + target() + " canary: " + mirrorText();
+            emit(EventType::Normal, "Advance", text);
+            message_ = text;
+            return;
+        }
         int weight = spec_.nextWeight(st_.canaryWeight);
         setWeights(100 - weight, weight);
         std::string text = "Advance " + target() + " canary weight " + std::to_string(weight);
         emit(EventType::Normal, "Advance", text);
         message_ = text;
+    }
+
+    std::string mirrorText() const {
+        const std::optional<int>& percent = spec_.analysis.mirrorWeight;
+        return "mirroring " +
+               (percent && *percent > 0 ? std::to_string(*percent) + "% of the"
+                                        : std::string("the")) +
+               " requests to " + target() + ", answered by " + primary();
     }
 
     void startPromotion(const std::string& why) {
@@ -1093,7 +1142,7 @@ std::string describe(const Action& action) {
         }
         std::string operator()(const action::SetWeights& a) const {
             return "SetWeights(primary=" + std::to_string(a.primary) +
-                   ", canary=" + std::to_string(a.canary) + ")";
+                   ", canary=" + std::to_string(a.canary) + (a.mirror ? ", mirror" : "") + ")";
         }
         std::string operator()(const action::CopyTargetToPrimary& a) const {
             return "CopyTargetToPrimary(" + a.templateHash + ")";
@@ -1119,6 +1168,12 @@ std::string describe(const Action& action) {
 Decision step(const CanarySpec& spec, const CanaryStatus& status, const Observation& observation,
               Time now) {
     return Round(spec, status, observation, now).run();
+}
+
+bool mirrorsTraffic(const CanarySpec& spec, const CanaryStatus& status) {
+    const bool analysing =
+        status.phase == Phase::Progressing || status.phase == Phase::WaitingPromotion;
+    return spec.mirrors() && analysing && status.canaryWeight == 0 && status.iterations > 0;
 }
 
 Decision rejectInvalidSpec(const CanaryStatus& status, const std::vector<std::string>& errors,

@@ -323,6 +323,7 @@ AnalysisSpec readAnalysis(const Reader& reader, bool skipAnalysis) {
     analysis.stepWeights = readStepWeights(reader);
     analysis.stepWeightPromotion = reader.boundedInt("stepWeightPromotion", 0, 100).value_or(0);
     analysis.iterations = reader.boundedInt("iterations", 0, 1'000'000).value_or(0);
+    analysis.mirror = reader.boolean("mirror").value_or(false);
     analysis.mirrorWeight = reader.boundedInt("mirrorWeight", 0, 100);
     analysis.match = readMatches(reader, "match");
     analysis.primaryReadyThreshold =
@@ -410,6 +411,15 @@ Strategy CanarySpec::strategy() const {
     if (analysis.stepWeight > 0 || !analysis.stepWeights.empty()) return Strategy::Canary;
     if (analysis.iterations > 0) return Strategy::BlueGreen;
     return Strategy::Canary;
+}
+
+bool CanarySpec::abTesting() const {
+    return strategy() == Strategy::BlueGreen && analysis.match.is_array() &&
+           !analysis.match.empty();
+}
+
+bool CanarySpec::mirrors() const {
+    return analysis.mirror && !abTesting();
 }
 
 int CanarySpec::maxWeight() const {

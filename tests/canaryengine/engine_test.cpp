@@ -859,6 +859,129 @@ TEST(CanaryEngineBlueGreen, FailedIterationsDoNotCountAndThresholdRollsBack) {
                 Contains("Rolling back ml-platform failed checks threshold reached 2"));
 }
 
+// --- A/B testing and mirroring ----------------------------------------------------------------
+
+json insiderMatch() {
+    return json::array({{{"headers", {{"x-canary", {{"exact", "insider"}}}}}}});
+}
+
+std::vector<std::string> weightActions(const Sim& sim) {
+    std::vector<std::string> out;
+    for (const std::string& line : sim.log)
+        if (line.rfind("SetWeights", 0) == 0) out.push_back(line);
+    return out;
+}
+
+TEST(CanaryEngineABTesting, MatchedRequestsReachTheCanaryDuringTheIterationsThenPromotion) {
+    Sim sim(makeSpec({{"iterations", 3}, {"match", insiderMatch()}, {"metrics", {successRate()}}}));
+    ASSERT_TRUE(sim.spec.abTesting());
+    sim.initializeThenDeploy();
+    // The first iteration only routes the matched requests to the canary (0/100 is the split of
+    // the matched requests; the rest stays on the primary): nothing to judge yet.
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 100; }));
+    EXPECT_EQ(sim.status.phase, Phase::Progressing);
+    EXPECT_EQ(sim.metricRuns, 0);
+    EXPECT_EQ(sim.callsOf(WebhookType::PreRollout), 0);  // none defined; checked, not called
+    EXPECT_EQ(sim.status.iterations, 1);
+    EXPECT_THAT(sim.eventMessages(),
+                Contains("Advance app canary iteration 1/3: routing requests that match "
+                         "analysis.match to app"));
+    // Then `iterations` analysed iterations with the matched requests on the canary.
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Promoting));
+    EXPECT_EQ(sim.metricRuns, 3);
+    EXPECT_EQ(sim.status.iterations, 3);
+    EXPECT_THAT(weightActions(sim), ElementsAre("SetWeights(primary=0, canary=100)",
+                                                "SetWeights(primary=0, canary=100)"));
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Succeeded));
+    // After the promotion every request goes to the primary again.
+    EXPECT_THAT(canaryWeightsOf(sim), ElementsAre(100, 100, 0));
+    EXPECT_EQ(sim.primaryHash, "rev2");
+    EXPECT_EQ(sim.targetReplicas, 0);
+}
+
+TEST(CanaryEngineABTesting, FailingMatchedTrafficRollsBackToThePrimaryOnly) {
+    Sim sim(makeSpec({{"iterations", 5}, {"match", insiderMatch()}, {"metrics", {successRate()}}}));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.iterations == 2; }));
+    EXPECT_EQ(sim.canaryWeight, 100);
+    sim.metricOverride["request-success-rate"] = MetricResult::measured(90);
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Failed));
+    EXPECT_EQ(sim.status.failedChecks, 3);
+    EXPECT_EQ(sim.primaryWeight, 100);
+    EXPECT_EQ(sim.canaryWeight, 0);
+    EXPECT_EQ(sim.status.canaryWeight, 0);
+    EXPECT_EQ(sim.primaryHash, "rev1");
+}
+
+TEST(CanaryEngineABTesting, ANewRevisionMidAnalysisTakesTheMatchedRequestsBackFirst) {
+    Sim sim(makeSpec({{"iterations", 5}, {"match", insiderMatch()}}));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.iterations == 2; }));
+    sim.clearRecords();
+    sim.targetHash = "rev3";
+    sim.next();
+    EXPECT_THAT(weightActions(sim), ElementsAre("SetWeights(primary=100, canary=0)"));
+    EXPECT_EQ(sim.status.iterations, 0);
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 100; }));
+    EXPECT_EQ(sim.status.iterations, 1);
+}
+
+TEST(CanaryEngineABTesting, MirrorIsIgnoredAsFlaggerDoes) {
+    Sim sim(makeSpec({{"iterations", 2}, {"match", insiderMatch()}, {"mirror", true}}));
+    EXPECT_FALSE(sim.spec.mirrors());
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Succeeded));
+    for (const std::string& line : weightActions(sim)) EXPECT_THAT(line, Not(HasSubstr("mirror")));
+}
+
+TEST(CanaryEngineMirror, BlueGreenMirrorsDuringTheIterationsThenSwitches) {
+    Sim sim(makeSpec(
+        {{"iterations", 3}, {"mirror", true}, {"mirrorWeight", 50}, {"metrics", {successRate()}}}));
+    sim.initializeThenDeploy();
+    EXPECT_FALSE(mirrorsTraffic(sim.spec, sim.status));
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.iterations == 1; }));
+    // The first iteration starts the mirroring without judging the (still empty) metrics.
+    EXPECT_EQ(sim.metricRuns, 0);
+    EXPECT_THAT(weightActions(sim), ElementsAre("SetWeights(primary=100, canary=0, mirror)"));
+    EXPECT_THAT(sim.eventMessages(),
+                Contains("Advance app canary iteration 1/3: mirroring 50% of the requests to "
+                         "app, answered by app-primary"));
+    EXPECT_TRUE(mirrorsTraffic(sim.spec, sim.status));
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.iterations == 2; }));
+    EXPECT_TRUE(mirrorsTraffic(sim.spec, sim.status));
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Promoting));
+    EXPECT_EQ(sim.metricRuns, 3);
+    EXPECT_FALSE(mirrorsTraffic(sim.spec, sim.status));
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Succeeded));
+    EXPECT_THAT(weightActions(sim), ElementsAre("SetWeights(primary=100, canary=0, mirror)",
+                                                "SetWeights(primary=0, canary=100)",
+                                                "SetWeights(primary=100, canary=0)"));
+    EXPECT_FALSE(mirrorsTraffic(sim.spec, sim.status));
+}
+
+TEST(CanaryEngineMirror, BlueGreenRollbackStopsTheMirroring) {
+    Sim sim(makeSpec({{"iterations", 5}, {"mirror", true}, {"metrics", {successRate()}}}));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.iterations == 2; }));
+    sim.metricOverride["request-success-rate"] = MetricResult::measured(90);
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Failed));
+    EXPECT_EQ(weightActions(sim).back(), "SetWeights(primary=100, canary=0)");
+    EXPECT_FALSE(mirrorsTraffic(sim.spec, sim.status));
+}
+
+TEST(CanaryEngineMirror, ProgressiveCanaryMirrorsOneStepBeforeTheFirstWeight) {
+    Sim sim(makeSpec({{"stepWeight", 25}, {"mirror", true}, {"metrics", {successRate()}}}));
+    sim.initializeThenDeploy();
+    ASSERT_TRUE(sim.runUntil([&] { return sim.status.canaryWeight == 25; }));
+    // Weight 0 with no traffic (no metrics), weight 0 mirrored (judged), then 25.
+    EXPECT_EQ(sim.metricRuns, 1);
+    EXPECT_THAT(weightActions(sim), ElementsAre("SetWeights(primary=100, canary=0, mirror)",
+                                                "SetWeights(primary=75, canary=25)"));
+    EXPECT_FALSE(mirrorsTraffic(sim.spec, sim.status));
+    ASSERT_TRUE(sim.runUntilPhase(Phase::Succeeded));
+    EXPECT_THAT(canaryWeightsOf(sim), ElementsAre(0, 25, 50, 100, 0));
+}
+
 TEST(CanaryEngineSkipAnalysis, PromotesAsSoonAsTheNewRevisionIsReady) {
     Sim sim(makeSpec(
         {{"stepWeight", 10}, {"metrics", {successRate()}}, {"webhooks", {hook("load", "rollout")}}},

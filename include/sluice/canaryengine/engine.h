@@ -127,9 +127,13 @@ struct InitializePrimaryAutoscaler {
 struct CopyAutoscalerToPrimary {
     bool operator==(const CopyAutoscalerToPrimary&) const = default;
 };
+// With A/B testing (spec.abTesting()) the weights are those of the requests that match
+// analysis.match; the others always go to the primary. `mirror`: the canary also gets a copy of
+// the primary's requests (analysis.mirror, mirrorWeight percent of them).
 struct SetWeights {
     int primary = 100;
     int canary = 0;
+    bool mirror = false;
     bool operator==(const SetWeights&) const = default;
 };
 // Copy the target's pod template (and configs) to the primary; refuse if the target no longer
@@ -173,6 +177,13 @@ struct Decision {
 
 Decision step(const CanarySpec& spec, const CanaryStatus& status, const Observation& observation,
               Time now);
+
+// Whether the routes of a Canary in this status mirror traffic to the canary: the controller
+// keeps the routes as the last SetWeights left them, which the status records (canaryWeight)
+// but for the mirroring, derived here. Mirroring lasts from the first iteration of the analysis
+// (which only starts it) through the blue-green iterations, or for one step of a progressive
+// canary, before its first weight.
+bool mirrorsTraffic(const CanarySpec& spec, const CanaryStatus& status);
 
 // revertOnDeletion: the finalizer the controller keeps on such a Canary, removed once the
 // target has been restored.

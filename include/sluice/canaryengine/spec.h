@@ -148,7 +148,11 @@ struct AnalysisSpec {
     std::vector<int> stepWeights;
     int stepWeightPromotion = 0;
     int iterations = 0;
-    std::optional<int> mirrorWeight;  // percentage of mirrored requests (Istio)
+    // Traffic mirroring (Istio, Gateway API): the canary gets a copy of the primary's requests
+    // (mirrorWeight percent of them when set) during blue-green iterations, or for one step
+    // before the first weight of a progressive canary; the primary's answers are the ones sent.
+    bool mirror = false;
+    std::optional<int> mirrorWeight;  // percentage of mirrored requests
     // A/B testing: Istio HTTPMatchRequests selecting the requests sent to the canary.
     nlohmann::json match = nlohmann::json::array();
     std::vector<MetricSpec> metrics;
@@ -182,6 +186,11 @@ struct CanarySpec {
     AnalysisSpec analysis;
 
     Strategy strategy() const;
+    // A/B testing: iterations with analysis.match. Requests that match go to the canary for
+    // the iterations, the others stay on the primary.
+    bool abTesting() const;
+    // Mirroring applies (analysis.mirror without A/B testing, which ignores it as Flagger does).
+    bool mirrors() const;
     // The last stepWeights entry, else maxWeight, else 100.
     int maxWeight() const;
     // The canary weight after one more successful step from `current` (capped at maxWeight).
