@@ -452,6 +452,28 @@ bool CanarySpec::hasWebhooks(WebhookType type) const {
                        [type](const WebhookSpec& hook) { return hook.type == type; });
 }
 
+namespace {
+
+// A DaemonSet target runs one pod per node for the primary and one for the canary: there are no
+// replicas to shift traffic between by weight, nor for an autoscaler to scale. As Flagger, it is
+// analysed blue-green (iterations) or A/B (iterations and match) only.
+void checkDaemonSetTarget(const Reader& reader, const std::string& analysisKey,
+                          const CanarySpec& spec) {
+    if (spec.targetRef.kind != "DaemonSet") return;
+    const std::string why =
+        "a DaemonSet target is analysed blue-green (iterations) or A/B testing (iterations "
+        "and match): canary weights need a Deployment target";
+    if (spec.analysis.stepWeight > 0) reader.error(analysisKey + ".stepWeight", why);
+    const json* analysis = reader.field(analysisKey);
+    if (analysis && analysis->is_object() && analysis->contains("stepWeights") &&
+        !analysis->at("stepWeights").is_null())
+        reader.error(analysisKey + ".stepWeights", why);
+    if (spec.autoscalerRef)
+        reader.error("autoscalerRef", "a DaemonSet target has no replicas to autoscale");
+}
+
+}  // namespace
+
 SpecParseResult parseCanarySpec(const json& spec) {
     SpecParseResult result;
     if (!spec.is_object()) {
@@ -489,6 +511,7 @@ SpecParseResult parseCanarySpec(const json& spec) {
     } else if (!out.skipAnalysis) {
         reader.error("analysis", "is required unless skipAnalysis is true");
     }
+    checkDaemonSetTarget(reader, analysisKey, out);
     return result;
 }
 
