@@ -141,13 +141,18 @@ std::vector<kube::Object> GatewayApiRouter::build(const RouteContext& ctx, const
     }
     json weightedFilters = filters;
     if (weights.mirror) {
-        weightedFilters.push_back({{"type", "RequestMirror"},
-                                   {"requestMirror",
-                                    {{"backendRef",
-                                      {{"group", ""},
-                                       {"kind", "Service"},
-                                       {"name", ctx.canaryServiceName()},
-                                       {"port", port}}}}}});
+        json mirror = {{"backendRef",
+                        {{"group", ""},
+                         {"kind", "Service"},
+                         {"name", ctx.canaryServiceName()},
+                         {"port", port}}}};
+        // Without a percentage every request is mirrored.
+        if (const std::optional<int>& percent = ctx.spec.analysis.mirrorWeight;
+            percent && *percent > 0) {
+            mirror["percent"] = *percent;
+        }
+        weightedFilters.push_back(
+            {{"type", "RequestMirror"}, {"requestMirror", std::move(mirror)}});
     }
     json rules = json::array();
     rules.push_back(makeRule(ctx, std::move(weightedMatches), std::move(weightedFilters),

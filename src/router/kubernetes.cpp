@@ -17,6 +17,9 @@ void KubernetesRouter::checkSpec(const RouteContext& ctx) const {
     if (ctx.abTesting()) {
         throw RouterError("the kubernetes provider cannot route by analysis.match headers");
     }
+    if (ctx.spec.mirrors()) {
+        throw RouterError("the kubernetes provider cannot mirror traffic (analysis.mirror)");
+    }
 }
 
 void KubernetesRouter::checkWeights(const RouteContext&, const Weights& weights) const {

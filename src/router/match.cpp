@@ -41,6 +41,13 @@ json toGatewayMatches(const json& istioMatches) {
     json out = json::array();
     if (!istioMatches.is_array()) return out;
     for (const json& request : istioMatches) {
+        // Selectors an HTTPRoute has no field for: dropping them would send other requests.
+        for (const char* key : {"sourceLabels", "sourceNamespace", "withoutHeaders", "authority",
+                                "scheme", "port", "gateways"}) {
+            if (!isEmpty(field(request, key))) {
+                throw RouterError(std::string("Gateway API cannot match requests by ") + key);
+            }
+        }
         json match = json::object();
         if (const json& uri = field(request, "uri"); !uri.is_null()) {
             StringMatch path = readStringMatch(uri);

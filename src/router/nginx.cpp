@@ -15,7 +15,8 @@ namespace {
 
 constexpr const char* kIngressApiVersion = "networking.k8s.io/v1";
 
-// A/B selectors nginx understands: one cookie and one header (exact value or regex).
+// A/B selectors nginx understands: one cookie (by name: its value "always" selects the canary)
+// and one header (exact value or regex).
 struct HeaderSelectors {
     std::string cookie;
     std::string header;
@@ -23,20 +24,50 @@ struct HeaderSelectors {
     std::string headerPattern;
 };
 
+// One analysis.match header as a selector; RouterError for what the annotations cannot say.
+void addSelector(HeaderSelectors& out, const std::string& name, const json& match) {
+    const std::string exact = text(match, "exact");
+    const std::string regex = text(match, "regex");
+    if (name == "cookie") {
+        if (exact.empty()) {
+            throw RouterError(
+                "nginx matches a cookie only by its name (canary-by-cookie: "
+                "cookie: {exact: <name>}), not by " +
+                match.dump());
+        }
+        if (!out.cookie.empty() && out.cookie != exact) {
+            throw RouterError("nginx A/B testing can use only one cookie, not " + out.cookie +
+                              " and " + exact);
+        }
+        out.cookie = exact;
+        return;
+    }
+    if (exact.empty() && regex.empty()) {
+        throw RouterError("nginx matches the header \"" + name + "\" only by exact or regex, not " +
+                          match.dump());
+    }
+    if (!out.header.empty() &&
+        (out.header != name || out.headerValue != exact || out.headerPattern != regex)) {
+        throw RouterError("nginx A/B testing can use only one header selector (canary-by-header)");
+    }
+    out.header = name;
+    out.headerValue = exact;
+    out.headerPattern = regex;
+}
+
 HeaderSelectors headerSelectors(const RouteContext& ctx) {
     HeaderSelectors out;
     for (const json& match : ctx.analysisMatch()) {
-        const json& headers = field(match, "headers");
-        if (!headers.is_object()) continue;
-        for (auto it = headers.begin(); it != headers.end(); ++it) {
-            if (it.key() == "cookie") {
-                out.cookie = text(*it, "exact");
-            } else {
-                out.header = it.key();
-                out.headerValue = text(*it, "exact");
-                out.headerPattern = text(*it, "regex");
+        for (auto it = match.begin(); match.is_object() && it != match.end(); ++it) {
+            // Anything else (sourceLabels, uri, queryParams...) would be silently dropped.
+            if (it.key() != "headers" && !detail::isEmpty(*it)) {
+                throw RouterError("nginx A/B testing matches by headers and cookies only, not " +
+                                  it.key());
             }
         }
+        const json& headers = field(match, "headers");
+        if (!headers.is_object()) continue;
+        for (auto it = headers.begin(); it != headers.end(); ++it) addSelector(out, it.key(), *it);
     }
     return out;
 }
@@ -84,6 +115,9 @@ std::string NginxRouter::annotation(std::string_view suffix) const {
 void NginxRouter::checkSpec(const RouteContext& ctx) const {
     if (ctx.spec.ingressRef.name.empty()) {
         throw RouterError("spec.ingressRef must name the Ingress when using the nginx provider");
+    }
+    if (ctx.spec.mirrors()) {
+        throw RouterError("the nginx provider cannot mirror traffic (analysis.mirror)");
     }
     if (ctx.abTesting()) {
         HeaderSelectors selectors = headerSelectors(ctx);

@@ -274,6 +274,46 @@ TEST(GatewayApiRouter, MirrorFilterOnTheWeightedRule) {
     EXPECT_FALSE(router.readWeights(ctx, router.build(ctx, Weights{})[0]).mirror);
 }
 
+TEST(GatewayApiRouter, MirrorWeightIsTheFiltersPercent) {
+    json canary = gatewayCanary();
+    canary["spec"]["analysis"]["mirror"] = true;
+    canary["spec"]["analysis"]["mirrorWeight"] = 30;
+    RouteContext ctx = contextOf(canary);
+    GatewayApiRouter router;
+    json route = router.build(ctx, Weights{100, 0, true})[0];
+    EXPECT_EQ(route["spec"]["rules"][0]["filters"][0]["requestMirror"]["percent"], 30);
+    EXPECT_EQ(router.readWeights(ctx, route), (Weights{100, 0, true}));
+    // Once the mirroring stops the filter goes.
+    route = router.build(ctx, Weights{0, 100})[0];
+    EXPECT_FALSE(route["spec"]["rules"][0].contains("filters"));
+}
+
+TEST(GatewayApiRouter, AbTestingDuringTheAnalysisAndAfterThePromotion) {
+    json canary = gatewayCanary({}, json::parse(R"([
+      {"headers": {"user-agent": {"regex": ".*Firefox.*"}}},
+      {"headers": {"x-canary": {"exact": "insider"}}}])"));
+    canary["spec"]["analysis"].erase("stepWeights");
+    canary["spec"]["analysis"]["iterations"] = 10;
+    RouteContext ctx = contextOf(canary);
+    ASSERT_TRUE(ctx.spec.abTesting());
+    GatewayApiRouter router;
+    // During the analysis (0/100): matched requests to the canary, the rest to the primary.
+    json rules = router.build(ctx, Weights{0, 100})[0]["spec"]["rules"];
+    ASSERT_EQ(rules.size(), 2u);
+    EXPECT_EQ(rules[0]["matches"][0]["headers"][0]["value"], ".*Firefox.*");
+    EXPECT_EQ(rules[0]["backendRefs"][1]["name"], "bifrost-api-canary");
+    EXPECT_EQ(rules[0]["backendRefs"][1]["weight"], 100);
+    EXPECT_EQ(rules[1]["backendRefs"].size(), 1u);
+    // After promotion or rollback (100/0): nothing reaches the canary.
+    rules = router.build(ctx, Weights{100, 0})[0]["spec"]["rules"];
+    EXPECT_EQ(rules[0]["backendRefs"][0]["weight"], 100);
+    EXPECT_EQ(rules[0]["backendRefs"][1]["weight"], 0);
+    // sourceLabels have no HTTPRoute field: refused rather than dropped.
+    EXPECT_THROW(router.checkSpec(contextOf(
+                     gatewayCanary({}, json::parse(R"([{"sourceLabels": {"app": "tester"}}])")))),
+                 RouterError);
+}
+
 TEST(GatewayApiRouter, Errors) {
     GatewayApiRouter router;
     json noRefs = exampleCanary("canary.yaml");
@@ -508,6 +548,45 @@ TEST(NginxRouter, AbTestingAnnotations) {
     EXPECT_THROW(router.checkSpec(noHeaders), RouterError);
 }
 
+TEST(NginxRouter, AbTestingExactHeaderAndWhatTheAnnotationsCannotSay) {
+    NginxRouter router;
+    RouteContext ctx =
+        contextOf(nginxCanary(json::parse(R"([{"headers": {"x-canary": {"exact": "insider"}}}])")));
+    json annotations =
+        router.build(ctx, Weights{0, 100}, {sourceIngress()})[0]["metadata"]["annotations"];
+    EXPECT_EQ(annotations["nginx.ingress.kubernetes.io/canary"], "true");
+    EXPECT_EQ(annotations["nginx.ingress.kubernetes.io/canary-by-header"], "x-canary");
+    EXPECT_EQ(annotations["nginx.ingress.kubernetes.io/canary-by-header-value"], "insider");
+    // After promotion or rollback the canary Ingress is switched off.
+    annotations =
+        router.build(ctx, Weights{100, 0}, {sourceIngress()})[0]["metadata"]["annotations"];
+    EXPECT_EQ(annotations["nginx.ingress.kubernetes.io/canary"], "false");
+
+    for (
+        const char* match : {
+            R"([{"headers": {"cookie": {"regex": "^(.*?;)?(canary=always)(;.*)?$"}}}])",
+            R"([{"sourceLabels": {"app": "tester"}, "headers": {"x": {"exact": "1"}}}])",
+            R"([{"headers": {"x": {"exact": "1"}, "y": {"exact": "2"}}}])",
+            R"([{"headers": {"x": {"prefix": "a"}}}])",
+            R"([{"headers": {"cookie": {"exact": "a"}}}, {"headers": {"cookie": {"exact": "b"}}}])",
+        }) {
+        EXPECT_THROW(router.checkSpec(contextOf(nginxCanary(json::parse(match)))), RouterError)
+            << match;
+    }
+}
+
+TEST(Routers, MirrorIsRefusedWhereItCannotBeExpressed) {
+    json nginx = nginxCanary();
+    nginx["spec"]["analysis"]["mirror"] = true;
+    EXPECT_THROW(NginxRouter().checkSpec(contextOf(nginx)), RouterError);
+    json blueGreen = exampleCanary("blue-green.yaml");
+    blueGreen["spec"]["provider"] = "kubernetes";
+    KubernetesRouter kubernetes;
+    EXPECT_NO_THROW(kubernetes.checkSpec(contextOf(blueGreen)));
+    blueGreen["spec"]["analysis"]["mirror"] = true;
+    EXPECT_THROW(kubernetes.checkSpec(contextOf(blueGreen)), RouterError);
+}
+
 TEST(NginxRouter, Errors) {
     NginxRouter router;
     json noRef = nginxCanary();
@@ -646,7 +725,7 @@ TEST(Routers, DesiredObjectsCarryServicesOnce) {
 TEST(Routers, Factory) {
     EXPECT_EQ(makeRouter("gatewayapi")->provider(), "gatewayapi:v1");
     EXPECT_EQ(makeRouter("istio")->provider(), "istio");
-    EXPECT_THROW(makeRouter("linkerd"), RouterError);
+    EXPECT_THROW(makeRouter("osm"), RouterError);
     EXPECT_THROW(makeRouter(""), RouterError);
     canaryengine::CanarySpec spec;
     EXPECT_EQ(providerOf(spec, "kubernetes"), "kubernetes");

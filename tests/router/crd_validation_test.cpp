@@ -300,6 +300,8 @@ json richGatewayCanary() {
                               "remove": ["x-debug"]},
                   "response": {"remove": ["server"]}},
       "apex": {"labels": {"tier": "edge"}, "annotations": {"team": "bifrost"}}})"));
+    // The RequestMirror filter's percent.
+    canary["spec"]["analysis"]["mirrorWeight"] = 40;
     return canary;
 }
 
