@@ -50,7 +50,8 @@ std::optional<Observer> observerForProvider(std::string_view provider) {
     if (provider.empty()) provider = "kubernetes";
     const router::ProviderEntry* entry = router::findProvider(provider);
     if (!entry) return std::nullopt;
-    for (Observer observer : {Observer::Istio, Observer::Nginx, Observer::Envoy, Observer::Http}) {
+    for (Observer observer :
+         {Observer::Istio, Observer::Nginx, Observer::Envoy, Observer::Http, Observer::Linkerd}) {
         if (toString(observer) == entry->observer) return observer;
     }
     return std::nullopt;
@@ -66,6 +67,8 @@ std::string_view toString(Observer observer) {
             return "envoy";
         case Observer::Http:
             return "http";
+        case Observer::Linkerd:
+            return "linkerd";
     }
     return "?";
 }
@@ -98,6 +101,17 @@ std::string builtinQueryTemplate(Observer observer, BuiltinMetric metric) {
                 "kubernetes_pod_name=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"";
             return rate ? successRate("http_requests_total", sel, "status")
                         : p99("http_request_duration_seconds_bucket", sel, true);
+        }
+        case Observer::Linkerd: {
+            // The proxies' inbound metrics; failures are classified by the proxy, not by status.
+            std::string sel =
+                "namespace=\"{{ namespace }}\", deployment=~\"{{ target }}\", "
+                "direction=\"inbound\"";
+            if (!rate) return p99("response_latency_ms_bucket", sel, false);
+            std::string total = "sum(rate(response_total{" + sel + "}[{{ interval }}]))";
+            std::string ok = "sum(rate(response_total{" + sel +
+                             ", classification!=\"failure\"}[{{ interval }}]))";
+            return ok + "\n/\n" + total + "\n* 100";
         }
     }
     return "";

@@ -2,6 +2,12 @@
 #include "sluice/router/providers.h"
 
 namespace sluice::router {
+
+// Defined in each router's own file.
+std::unique_ptr<Router> makeLinkerdRouter(std::string_view spelling);
+std::unique_ptr<Router> makeSmiV1alpha1Router(std::string_view spelling);
+std::unique_ptr<Router> makeSmiV1alpha2Router(std::string_view spelling);
+
 namespace {
 
 template <typename R>
@@ -26,6 +32,10 @@ const std::vector<ProviderEntry>& providerTable() {
         {"istio", {}, false, plain<IstioRouter>, "istio"},
         {"nginx", {}, false, plain<NginxRouter>, "nginx"},
         {"kubernetes", {}, false, plain<KubernetesRouter>, "http"},
+        {"linkerd", {}, false, makeLinkerdRouter, "linkerd"},
+        // Flagger analyses SMI canaries with its fallback observer, Istio's.
+        {"smi:v1alpha1", {}, true, makeSmiV1alpha1Router, "istio"},
+        {"smi:v1alpha2", {"smi"}, true, makeSmiV1alpha2Router, "istio"},
         // Flagger's Contour observer; no Contour router yet.
         {"contour", {}, false, nullptr, "envoy"},
     };

@@ -156,6 +156,7 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
     add(cross({"networking.k8s.io"}, {"ingresses"}, all));
     add(cross({"gateway.networking.k8s.io"}, {"httproutes"}, all));
     add(cross({"networking.istio.io"}, {"virtualservices", "destinationrules"}, all));
+    add(cross({"split.smi-spec.io"}, {"trafficsplits"}, all));
     add(cross({"autoscaling"}, {"horizontalpodautoscalers"}, all));
     add(cross({"keda.sh"}, {"scaledobjects"}, all));
 

@@ -40,7 +40,10 @@ TEST(ObserverForProvider, MapsFlaggerProviderNames) {
     EXPECT_EQ(observerForProvider("contour"), Observer::Envoy);
     EXPECT_EQ(observerForProvider("kubernetes"), Observer::Http);
     EXPECT_EQ(observerForProvider(""), Observer::Http);
-    EXPECT_EQ(observerForProvider("linkerd"), std::nullopt);
+    EXPECT_EQ(observerForProvider("linkerd"), Observer::Linkerd);
+    EXPECT_EQ(observerForProvider("smi"), Observer::Istio) << "Flagger's fallback observer";
+    EXPECT_EQ(observerForProvider("smi:v1alpha1:linkerd"), Observer::Istio);
+    EXPECT_EQ(observerForProvider("osm"), std::nullopt);
     EXPECT_EQ(observerForProvider("gatewayapix"), std::nullopt);
 }
 
@@ -107,6 +110,17 @@ TEST(BuiltinQueries, KubernetesDefault) {
                   "}[1m])) by (le)) * 1000");
 }
 
+TEST(BuiltinQueries, LinkerdProxyMetrics) {
+    std::string sel = "namespace=\"test\", deployment=~\"podinfo\", direction=\"inbound\"";
+    EXPECT_EQ(builtin("linkerd", "request-success-rate"),
+              "sum(rate(response_total{" + sel +
+                  ", classification!=\"failure\"}[1m])) / sum(rate(response_total{" + sel +
+                  "}[1m])) * 100");
+    EXPECT_EQ(
+        builtin("linkerd", "request-duration"),
+        "histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{" + sel + "}[1m])) by (le))");
+}
+
 TEST(BuiltinQueries, MetricIntervalBecomesTheRange) {
     RenderResult r = analysisQuery(metric("request-success-rate", std::chrono::seconds(90)),
                                    "istio", model(), nullptr);
@@ -150,9 +164,10 @@ TEST(AnalysisQuery, UnknownMetricOrProviderIsAnError) {
     RenderResult r = analysisQuery(metric("error-rate"), "istio", model(), nullptr);
     EXPECT_FALSE(r.ok());
     EXPECT_NE(r.error.find("not a built-in"), std::string::npos) << r.error;
-    r = analysisQuery(metric("request-duration"), "linkerd", model(), nullptr);
+    r = analysisQuery(metric("request-duration"), "osm", model(), nullptr);
     EXPECT_FALSE(r.ok());
-    EXPECT_NE(r.error.find("\"linkerd\""), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("\"osm\""), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("linkerd"), std::string::npos) << "lists the providers: " << r.error;
 }
 
 }  // namespace

@@ -18,6 +18,9 @@
 //               kubernetes_pod_name=~"<target>-<rs hash>-<pod id>" (so <target>-primary pods never
 //               match). Flagger counts http_request_duration_seconds_count for the rate;
 //               Sluice counts http_requests_total.
+//   linkerd     linkerd: response_total{classification!="failure"} / response_latency_ms_bucket,
+//               namespace, deployment=~target, direction="inbound" (the Linkerd proxy's)
+//   (smi:*)     Flagger's fallback observer for SMI providers: istio
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,7 +35,7 @@ enum class BuiltinMetric { RequestSuccessRate, RequestDuration };
 std::optional<BuiltinMetric> parseBuiltinMetric(std::string_view name);
 std::string_view toString(BuiltinMetric metric);
 
-enum class Observer { Istio, Nginx, Envoy, Http };
+enum class Observer { Istio, Nginx, Envoy, Http, Linkerd };
 // The Canary's spec.provider -> observer, from the provider table (router/providers.h); nullopt
 // for providers without built-in queries. An empty provider is kubernetes.
 std::optional<Observer> observerForProvider(std::string_view provider);
