@@ -29,6 +29,7 @@ namespace {
 
 const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"};
 const kube::GroupVersionKind kDeploymentGvk{"apps", "v1", "Deployment"};
+const kube::GroupVersionKind kDaemonSetGvk{"apps", "v1", "DaemonSet"};
 const kube::GroupVersionKind kMetricTemplateGvk{"sluice.io", "v1alpha1", "MetricTemplate"};
 const kube::GroupVersionKind kSecretGvk{"", "v1", "Secret"};
 const kube::GroupVersionKind kAlertProviderGvk{"sluice.io", "v1alpha1", "AlertProvider"};
@@ -112,6 +113,7 @@ struct CanaryController::Impl {
     std::mutex baseMu;
     cache::Informer* canaryInformer = nullptr;
     cache::Informer* deploymentInformer = nullptr;
+    cache::Informer* daemonSetInformer = nullptr;
 
     std::mutex mu;                         // guards the maps below
     std::map<std::string, Checks> checks;  // by Canary uid: results for the next step
@@ -235,8 +237,9 @@ struct CanaryController::Impl::Round {
     bool autoscaled = false;
 
     json requireTarget() {
-        auto target = c.getOptional(kDeploymentGvk, ns, spec.targetRef.name);
-        if (!target) throw Refused("target Deployment " + spec.targetRef.name + " not found");
+        const kube::GroupVersionKind& gvk = detail::workloadGvk(spec.targetRef);
+        auto target = c.getOptional(gvk, ns, spec.targetRef.name);
+        if (!target) throw Refused("target " + gvk.kind + " " + spec.targetRef.name + " not found");
         return *target;
     }
     const router::Router& requireRouter() const {
@@ -247,6 +250,18 @@ struct CanaryController::Impl::Round {
     // `live`: the primary as it is (nullopt: it is being created).
     void applyPrimary(const json& target, int replicas, const std::optional<json>& live) {
         requireRouter();
+        kube::ApplyOptions ao;
+        ao.fieldManager = c.opts.fieldManager;
+        ao.force = true;
+        if (detail::isDaemonSet(spec.targetRef)) {
+            // A DaemonSet's pods follow the nodes: there are no replicas to carry over.
+            c.client.apply(
+                router::withOwner(primaryDaemonSetFor(target, spec.primaryName(),
+                                                      ctx->selector.label, ctx->selector.value),
+                                  *ctx),
+                ao);
+            return;
+        }
         json primary = primaryDeploymentFor(target, spec.primaryName(), ctx->selector.label,
                                             ctx->selector.value, replicas);
         // The replicas of an autoscaled primary are its autoscaler's: left out of the apply,
@@ -254,9 +269,6 @@ struct CanaryController::Impl::Round {
         // where leaving them out would reset them to 1; `replicas` is then their live value.
         if (autoscaled && live && !detail::appliesReplicas(*live, c.opts.fieldManager))
             primary["spec"].erase("replicas");
-        kube::ApplyOptions ao;
-        ao.fieldManager = c.opts.fieldManager;
-        ao.force = true;
         c.client.apply(router::withOwner(std::move(primary), *ctx), ao);
     }
 
@@ -285,14 +297,12 @@ struct CanaryController::Impl::Round {
     void operator()(const canaryengine::action::ScaleTarget& a) {
         json target = requireTarget();
         pauseTargetScaler(a.replicas == 0);
-        if (target.contains("spec") && target["spec"].contains("replicas") &&
-            target["spec"]["replicas"] == a.replicas)
-            return;
-        json patch = {{"spec", {{"replicas", a.replicas}}}};
+        std::optional<json> patch = detail::scalePatch(spec.targetRef, target, a.replicas);
+        if (!patch) return;
         kube::PatchOptions po;
         po.fieldManager = c.opts.fieldManager;
-        c.client.patch(kDeploymentGvk, ns, spec.targetRef.name, kube::PatchType::Merge,
-                       patch.dump(), po);
+        c.client.patch(detail::workloadGvk(spec.targetRef), ns, spec.targetRef.name,
+                       kube::PatchType::Merge, patch->dump(), po);
     }
 
     void operator()(const canaryengine::action::SetWeights& a) { setWeights(a.primary, a.canary); }
@@ -302,7 +312,7 @@ struct CanaryController::Impl::Round {
         if (podTemplateHash(target) != a.templateHash)
             throw Refused("target " + spec.targetRef.name +
                           " changed since its analysis: not promoting it");
-        auto primary = c.getOptional(kDeploymentGvk, ns, spec.primaryName());
+        auto primary = c.getOptional(detail::workloadGvk(spec.targetRef), ns, spec.primaryName());
         int replicas =
             primary ? detail::specReplicas(*primary) : std::max(1, detail::specReplicas(target));
         applyPrimary(target, replicas, primary);
@@ -427,11 +437,12 @@ void CanaryController::Impl::ensureInformers() {
         enqueue, [enqueue](const cache::ObjectPtr&, const cache::ObjectPtr& n) { enqueue(n); },
         enqueue});
 
-    // A Deployment's change (a new template of a target, readiness of a primary) enqueues the
-    // Canaries that target it.
+    // A Deployment's or DaemonSet's change (a new template of a target, readiness of a
+    // primary) enqueues the Canaries that target it.
     deploymentInformer = &informers.informerFor(kDeploymentGvk, opts.watchNamespace);
     cache::Informer* canaries = canaryInformer;
     auto byDeployment = [gateRef, canaries](const cache::ObjectPtr& d) {
+    daemonSetInformer = &informers.informerFor(kDaemonSetGvk, opts.watchNamespace);
         const std::string ns = kube::namespaceOf(*d);
         const std::string name = kube::nameOf(*d);
         for (const auto& cobj : canaries->store().listNamespace(ns)) {
@@ -442,14 +453,16 @@ void CanaryController::Impl::ensureInformers() {
                 gateRef->add(ns + "/" + kube::nameOf(*cobj));
         }
     };
-    deploymentInformer->addEventHandler(cache::EventHandler{
+    const cache::EventHandler byWorkload{
         byDeployment,
         [byDeployment](const cache::ObjectPtr& o, const cache::ObjectPtr& n) {
             // Status-only changes matter too (readiness), but not resyncs of the same version.
             if (kube::resourceVersionOf(*o) != kube::resourceVersionOf(*n) || o == n)
                 byDeployment(n);
         },
-        byDeployment});
+        byDeployment};
+    deploymentInformer->addEventHandler(byWorkload);
+    daemonSetInformer->addEventHandler(byWorkload);
     informers.startAll();
 }
 
@@ -461,7 +474,8 @@ bool CanaryController::Impl::waitForSync(std::chrono::milliseconds timeout) {
                         std::chrono::duration_cast<std::chrono::milliseconds>(
                             deadline - std::chrono::steady_clock::now()));
     };
-    return canaryInformer->waitForSync(left()) && deploymentInformer->waitForSync(left());
+    return canaryInformer->waitForSync(left()) && deploymentInformer->waitForSync(left()) &&
+           daemonSetInformer->waitForSync(left());
 }
 
 void CanaryController::Impl::start() {
@@ -823,12 +837,13 @@ struct CanaryController::Impl::Reconciler {
         } catch (const router::RouterError& e) {
             seen.errors.push_back(std::string("spec.provider: ") + e.what());
         }
-        auto target = c.getOptional(kDeploymentGvk, ns, seen.spec.targetRef.name);
-        auto primary = c.getOptional(kDeploymentGvk, ns, seen.spec.primaryName());
+        const canaryengine::ObjectRef& ref = seen.spec.targetRef;
+        auto target = c.getOptional(detail::workloadGvk(ref), ns, ref.name);
+        auto primary = c.getOptional(detail::workloadGvk(ref), ns, seen.spec.primaryName());
         seen.obs.target =
-            detail::observeDeployment(target, seen.spec.analysis.canaryReadyThreshold);
+            detail::observeWorkload(ref, target, seen.spec.analysis.canaryReadyThreshold);
         seen.obs.primary =
-            detail::observeDeployment(primary, seen.spec.analysis.primaryReadyThreshold);
+            detail::observeWorkload(ref, primary, seen.spec.analysis.primaryReadyThreshold);
         if (target) seen.obs.targetTemplateHash = podTemplateHash(*target);
         if (target) seen.revision = detail::containerImages(*target);
         seen.obs.metrics = std::move(previous.metrics);
@@ -838,9 +853,21 @@ struct CanaryController::Impl::Reconciler {
         if (target && seen.router) routeContext(object, *target, seen);
         return seen;
     }
+        if (target && detail::isDaemonSet(ref)) checkDaemonSet(*target, seen);
 
     // The autoscaler the Canary names and the primary's copy of it; a kind the cluster does
     // not serve counts as missing.
+    // A DaemonSet updated OnDelete would never roll its primary's pods onto a promoted
+    // template: refused, as Flagger does.
+    void checkDaemonSet(const json& target, Observed& seen) {
+        static const json::json_pointer kType("/spec/updateStrategy/type");
+        if (!target.contains(kType) || !target.at(kType).is_string()) return;
+        const std::string type = target.at(kType).get<std::string>();
+        if (type.empty() || type == "RollingUpdate") return;
+        seen.errors.push_back("target DaemonSet " + seen.spec.targetRef.name +
+                              ": spec.updateStrategy.type must be RollingUpdate, not " + type);
+    }
+
     void observeAutoscaler(Observed& seen) {
         const canaryengine::AutoscalerRef& ref = *seen.spec.autoscalerRef;
         seen.scalerGvk = c.scalerKind(ref);

@@ -55,10 +55,10 @@ std::vector<canaryengine::ManualRequest> manualRequests(const json& canary) {
 }
 
 std::string unsupportedTarget(const canaryengine::ObjectRef& targetRef) {
-    if (targetRef.kind == "Deployment" &&
+    if ((targetRef.kind == "Deployment" || targetRef.kind == "DaemonSet") &&
         (targetRef.apiVersion.empty() || targetRef.apiVersion == "apps/v1"))
         return "";
-    return "spec.targetRef: only apps/v1 Deployment targets are supported, not " +
+    return "spec.targetRef: only apps/v1 Deployment and DaemonSet targets are supported, not " +
            targetRef.apiVersion + " " + targetRef.kind;
 }
 

@@ -22,14 +22,31 @@ canaryengine::WorkloadObservation observeDeployment(const std::optional<nlohmann
                                                     int readyThreshold = 100);
 // spec.replicas (1 when unset).
 int specReplicas(const nlohmann::json& deployment);
+// The same of a DaemonSet: its replicas are status.desiredNumberScheduled, its ready and
+// available pods numberReady and numberAvailable, its rollout updatedNumberScheduled.
+canaryengine::WorkloadObservation observeDaemonSet(const std::optional<nlohmann::json>& daemonSet,
+                                                   int readyThreshold = 100);
+// Whether the Canary targets a DaemonSet (else a Deployment: unsupportedTarget refuses others).
+bool isDaemonSet(const canaryengine::ObjectRef& targetRef);
+// apps/v1 Deployment or DaemonSet: the kind of the target and of its primary.
+const kube::GroupVersionKind& workloadGvk(const canaryengine::ObjectRef& targetRef);
+// observeDeployment or observeDaemonSet, as the target's kind says.
+canaryengine::WorkloadObservation observeWorkload(const canaryengine::ObjectRef& targetRef,
+                                                  const std::optional<nlohmann::json>& workload,
+                                                  int readyThreshold);
+// The merge patch that scales the target to `replicas` (nullopt: it is already there). A
+// Deployment's spec.replicas; a DaemonSet is at zero with kScaleToZeroNodeSelector in its pod
+// template's nodeSelector and runs everywhere it would without it at any other count.
+std::optional<nlohmann::json> scalePatch(const canaryengine::ObjectRef& targetRef,
+                                         const nlohmann::json& target, int replicas);
 
 // --- the engine's inputs and outputs as the Canary object holds them (engine_io.cpp) -------
 
 // The request annotations (kubectl sluice canary promote|abort|retry) on a Canary.
 std::vector<canaryengine::ManualRequest> manualRequests(const nlohmann::json& canary);
 
-// "" when the Canary's target is a kind the controller delivers (apps/v1 Deployment), else
-// the spec error saying it is not.
+// "" when the Canary's target is a kind the controller delivers (apps/v1 Deployment or
+// DaemonSet), else the spec error saying it is not.
 std::string unsupportedTarget(const canaryengine::ObjectRef& targetRef);
 
 // The Canary's status as written with the engine's fields replaced by `status`: fields the

@@ -15,7 +15,6 @@ using nlohmann::json;
 namespace {
 
 const kube::GroupVersionKind kCanaryGvk{"sluice.io", "v1alpha1", "Canary"};
-const kube::GroupVersionKind kDeploymentGvk{"apps", "v1", "Deployment"};
 const kube::GroupVersionKind kServiceGvk{"", "v1", "Service"};
 
 std::optional<json> getOptional(kube::KubeClient& client, const kube::GroupVersionKind& gvk,
@@ -113,11 +112,13 @@ struct Reverter {
                         e.reason, e.message);
     }
 
-    void scale(const std::string& target, int replicas) {
-        json patch = {{"spec", {{"replicas", replicas}}}};
+    void scale(const canaryengine::ObjectRef& targetRef, const json& target, int replicas) {
+        std::optional<json> patch = scalePatch(targetRef, target, replicas);
+        if (!patch) return;
         kube::PatchOptions po;
         po.fieldManager = o.fieldManager;
-        o.client.patch(kDeploymentGvk, ns, target, kube::PatchType::Merge, patch.dump(), po);
+        o.client.patch(workloadGvk(targetRef), ns, targetRef.name, kube::PatchType::Merge,
+                       patch->dump(), po);
     }
 
     // All traffic to the target's pods while the Canary's routing objects still exist, then
@@ -172,17 +173,18 @@ struct Reverter {
             removeFinalizer(o.client, canary);
             return std::chrono::seconds(0);
         }
-        auto target = getOptional(o.client, kDeploymentGvk, ns, spec.targetRef.name);
-        auto primary = getOptional(o.client, kDeploymentGvk, ns, spec.primaryName());
+        const kube::GroupVersionKind& gvk = workloadGvk(spec.targetRef);
+        auto target = getOptional(o.client, gvk, ns, spec.targetRef.name);
+        auto primary = getOptional(o.client, gvk, ns, spec.primaryName());
         static const json::json_pointer kDeleted("/metadata/deletionTimestamp");
         std::optional<canaryengine::Time> deletedAt;
         if (canary.contains(kDeleted) && canary.at(kDeleted).is_string())
             deletedAt = canaryengine::parseTimestamp(canary.at(kDeleted).get<std::string>());
         const canaryengine::RevertStep step = canaryengine::revertStep(
-            spec, observeDeployment(target, spec.analysis.canaryReadyThreshold),
-            observeDeployment(primary, spec.analysis.primaryReadyThreshold),
+            spec, observeWorkload(spec.targetRef, target, spec.analysis.canaryReadyThreshold),
+            observeWorkload(spec.targetRef, primary, spec.analysis.primaryReadyThreshold),
             deletedAt.value_or(o.now), o.now);
-        if (step.scaleTarget) scale(spec.targetRef.name, *step.scaleTarget);
+        if (step.scaleTarget) scale(spec.targetRef, *target, *step.scaleTarget);
         if (step.routeToTarget) routeToTarget(spec, *target);
         for (const canaryengine::Event& e : step.events) event(e);
         if (step.removeFinalizer) removeFinalizer(o.client, canary);

@@ -29,15 +29,17 @@ TEST(ManualRequests, ReadsTheRequestAnnotations) {
     EXPECT_FALSE(requests[2].requestedAt);
 }
 
-TEST(UnsupportedTarget, OnlyAppsV1Deployments) {
+TEST(UnsupportedTarget, OnlyAppsV1DeploymentsAndDaemonSets) {
     EXPECT_EQ(unsupportedTarget({"apps/v1", "Deployment", "web"}), "");
     EXPECT_EQ(unsupportedTarget({"", "Deployment", "web"}), "");
-    EXPECT_EQ(unsupportedTarget({"apps/v1", "DaemonSet", "web"}),
-              "spec.targetRef: only apps/v1 Deployment targets are supported, not apps/v1 "
-              "DaemonSet");
+    EXPECT_EQ(unsupportedTarget({"apps/v1", "DaemonSet", "web"}), "");
+    EXPECT_EQ(unsupportedTarget({"", "DaemonSet", "web"}), "");
+    EXPECT_EQ(unsupportedTarget({"apps/v1", "StatefulSet", "web"}),
+              "spec.targetRef: only apps/v1 Deployment and DaemonSet targets are supported, not "
+              "apps/v1 StatefulSet");
     EXPECT_EQ(unsupportedTarget({"apps/v1beta1", "Deployment", "web"}),
-              "spec.targetRef: only apps/v1 Deployment targets are supported, not apps/v1beta1 "
-              "Deployment");
+              "spec.targetRef: only apps/v1 Deployment and DaemonSet targets are supported, not "
+              "apps/v1beta1 Deployment");
 }
 
 TEST(MergeStatus, ReplacesTheEngineFieldsAndKeepsOthers) {

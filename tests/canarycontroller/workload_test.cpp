@@ -1,4 +1,5 @@
-// The pure helpers of the Canary controller: template hash and the primary Deployment.
+// The pure helpers of the Canary controller: template hash and the primary Deployment or
+// DaemonSet.
 #include <gtest/gtest.h>
 
 #include "sluice/canarycontroller/controller.h"
@@ -49,6 +50,44 @@ TEST(PrimaryDeployment, CopiesTheTargetWithThePrimaryLabel) {
     EXPECT_EQ(p["spec"]["selector"], json({{"matchLabels", {{"app", "x-primary"}}}}));
     EXPECT_EQ(p["spec"]["template"]["metadata"]["labels"], json({{"app", "x-primary"}}));
     EXPECT_EQ(p["spec"]["template"]["spec"], target()["spec"]["template"]["spec"]);
+}
+
+// A DaemonSet target at rest: scaled to zero by the node selector no node has.
+json daemonSetAtZero() {
+    json d = target();
+    d["kind"] = "DaemonSet";
+    d["spec"].erase("replicas");
+    d["spec"]["updateStrategy"] = {{"type", "RollingUpdate"}};
+    d["spec"]["template"]["spec"]["nodeSelector"] = {{kScaleToZeroNodeSelector, "true"}};
+    return d;
+}
+
+TEST(PodTemplateHash, LeavesOutTheScaleToZeroNodeSelector) {
+    EXPECT_EQ(podTemplateHash(daemonSetAtZero()), podTemplateHash(target()));
+    json pinned = daemonSetAtZero();
+    pinned["spec"]["template"]["spec"]["nodeSelector"]["disk"] = "ssd";
+    json running = target();
+    running["spec"]["template"]["spec"]["nodeSelector"] = {{"disk", "ssd"}};
+    EXPECT_EQ(podTemplateHash(pinned), podTemplateHash(running));
+    EXPECT_NE(podTemplateHash(pinned), podTemplateHash(target()));
+}
+
+TEST(PrimaryDaemonSet, CopiesTheTargetToRunOnItsNodes) {
+    json p = primaryDaemonSetFor(daemonSetAtZero(), "x-primary", "app", "x");
+    EXPECT_EQ(p["kind"], "DaemonSet");
+    EXPECT_EQ(p["metadata"]["name"], "x-primary");
+    EXPECT_EQ(p["metadata"]["labels"], json({{"app", "x-primary"}, {"team", "a"}}));
+    EXPECT_FALSE(p["spec"].contains("replicas"));
+    EXPECT_EQ(p["spec"]["minReadySeconds"], 5);
+    EXPECT_EQ(p["spec"]["updateStrategy"], json({{"type", "RollingUpdate"}}));
+    EXPECT_EQ(p["spec"]["selector"], json({{"matchLabels", {{"app", "x-primary"}}}}));
+    // The target's scale-to-zero selector stays on the target.
+    EXPECT_EQ(p["spec"]["template"]["spec"], target()["spec"]["template"]["spec"]);
+    json pinned = daemonSetAtZero();
+    pinned["spec"]["template"]["spec"]["nodeSelector"]["disk"] = "ssd";
+    EXPECT_EQ(primaryDaemonSetFor(pinned, "x-primary", "app",
+                                  "x")["spec"]["template"]["spec"]["nodeSelector"],
+              json({{"disk", "ssd"}}));
 }
 
 }  // namespace

@@ -167,9 +167,13 @@ class CanaryController {
     std::unique_ptr<Impl> impl_;
 };
 
+// The node selector that keeps a DaemonSet target's pods off every node while it is "scaled to
+// zero" (Flagger's flagger.app/scale-to-zero, under Sluice's own domain): no node has the label.
+inline constexpr const char* kScaleToZeroNodeSelector = "sluice.io/scale-to-zero";
+
 // The pod template hash the controller tracks: the first 16 hex digits of the SHA-256 of the
 // workload's spec.template serialised as canonical JSON (sorted keys), stable across
-// processes. "" when the workload has no template.
+// processes; kScaleToZeroNodeSelector is left out of it. "" when the workload has no template.
 std::string podTemplateHash(const nlohmann::json& workload);
 
 // The `<target>-primary` Deployment for a target: a copy of its spec whose selector and pod
@@ -178,5 +182,11 @@ std::string podTemplateHash(const nlohmann::json& workload);
 nlohmann::json primaryDeploymentFor(const nlohmann::json& target, const std::string& primaryName,
                                     const std::string& label, const std::string& value,
                                     int replicas);
+
+// The `<target>-primary` DaemonSet for a DaemonSet target: the same copy (minReadySeconds,
+// revisionHistoryLimit, updateStrategy and the pod template), without the target's
+// kScaleToZeroNodeSelector.
+nlohmann::json primaryDaemonSetFor(const nlohmann::json& target, const std::string& primaryName,
+                                   const std::string& label, const std::string& value);
 
 }  // namespace sluice::canarycontroller

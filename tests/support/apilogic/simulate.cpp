@@ -2,6 +2,7 @@
 // it is rolled out, so code under test sees objects become healthy without a real cluster.
 // Zero counters are omitted, as the upstream status types serialise them (omitempty).
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -128,15 +129,33 @@ json statefulSetStatus(const json& obj) {
     return st;
 }
 
+// The labels of the test cluster's one node.
+bool nodeHasLabel(const std::string& key, const json& value) {
+    static const std::map<std::string, std::string> kNodeLabels = {
+        {"kubernetes.io/arch", "amd64"},
+        {"kubernetes.io/hostname", "node-1"},
+        {"kubernetes.io/os", "linux"},
+    };
+    auto it = kNodeLabels.find(key);
+    return it != kNodeLabels.end() && value.is_string() && value.get<std::string>() == it->second;
+}
+
 json daemonSetStatus(const json& obj) {
-    // The test cluster has one node, so one pod is desired.
-    return {{"currentNumberScheduled", 1},
-            {"desiredNumberScheduled", 1},
-            {"numberAvailable", 1},
+    // The test cluster has one node: one pod is desired, none when the pod template's
+    // nodeSelector names a label the node does not have (how a DaemonSet is "scaled to zero").
+    long long n = 1;
+    const json::json_pointer selector("/spec/template/spec/nodeSelector");
+    if (obj.contains(selector) && obj.at(selector).is_object()) {
+        for (const auto& [key, value] : obj.at(selector).items())
+            if (!nodeHasLabel(key, value)) n = 0;
+    }
+    return {{"currentNumberScheduled", n},
+            {"desiredNumberScheduled", n},
+            {"numberAvailable", n},
             {"numberMisscheduled", 0},
-            {"numberReady", 1},
+            {"numberReady", n},
             {"observedGeneration", generationOf(obj)},
-            {"updatedNumberScheduled", 1}};
+            {"updatedNumberScheduled", n}};
 }
 
 // Whether the simulated kubelet's pods of this template fail: a container whose command and
