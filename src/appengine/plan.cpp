@@ -326,17 +326,18 @@ std::vector<diff::IgnoreRule> canaryTargetRules(const std::vector<const json*>& 
         const std::string apiVersion = stringField(ref, "apiVersion");
         const std::string name = stringField(ref, "name");
         const std::string ns = metadataField(*c, "namespace");
-        if (kind != "Deployment" ||
+        if ((kind != "Deployment" && kind != "DaemonSet") ||
             groupOf(apiVersion.empty() ? "apps/v1" : apiVersion) != "apps" || name.empty() ||
             ns.empty())
             continue;
-        if (!seen.emplace(ns, name).second) continue;
+        if (!seen.emplace(ns, kind + "/" + name).second) continue;
         diff::IgnoreRule rule;
         rule.group = "apps";
-        rule.kind = "Deployment";
+        rule.kind = kind;
         rule.name = name;
         rule.ns = ns;
-        rule.jsonPointers = kCanaryControlledPointers;
+        rule.jsonPointers =
+            kind == "DaemonSet" ? kCanaryControlledDaemonSetPointers : kCanaryControlledPointers;
         rules.push_back(std::move(rule));
     }
     return rules;

@@ -730,6 +730,44 @@ TEST(CanaryTargets, ScaledTargetIsSyncedWhenGitOrTheClusterHoldsTheCanary) {
     EXPECT_THAT(drift.resources[0].diff.differences[0].path, HasSubstr("image"));
 }
 
+// A DaemonSet target is "scaled to zero" by a node selector no node has: that entry is the
+// Canary's, the rest of the DaemonSet git's.
+TEST(CanaryTargets, ADaemonSetTargetsScaleToZeroSelectorIsTheCanarys) {
+    json desired = deployment("app:1", 1);
+    desired["kind"] = "DaemonSet";
+    desired["spec"].erase("replicas");
+    desired["spec"]["template"]["spec"]["nodeSelector"] = {{"kubernetes.io/os", "linux"}};
+    desired = trackedBy(desired, kInstance);
+    json canary = canaryFor("prod", "api");
+    canary["spec"]["targetRef"]["kind"] = "DaemonSet";
+    canary = trackedBy(canary, kInstance);
+
+    const auto rules = canaryTargetRules({&canary});
+    ASSERT_EQ(rules.size(), 1u);
+    EXPECT_EQ(rules[0].kind, "DaemonSet");
+    EXPECT_EQ(rules[0].name, "api");
+    EXPECT_THAT(rules[0].jsonPointers,
+                ElementsAre("/spec/template/spec/nodeSelector/sluice.io~1scale-to-zero"));
+
+    json live = desired;
+    live["spec"]["template"]["spec"]["nodeSelector"]["sluice.io/scale-to-zero"] = "true";
+    Cluster cluster;
+    cluster.put(live);
+    cluster.put(canary);
+    CompareResult withCanary =
+        compare({kInstance, objects({desired, canary}), cluster.lookup(), {}, {}, "sluice"});
+    EXPECT_TRUE(withCanary.synced);
+
+    // Any other node selector is still git's.
+    Cluster edited;
+    live["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/os"] = "windows";
+    edited.put(live);
+    edited.put(canary);
+    CompareResult drift =
+        compare({kInstance, objects({desired, canary}), edited.lookup(), {}, {}, "sluice"});
+    EXPECT_FALSE(drift.synced);
+}
+
 TEST(CanaryTargets, GeneratedObjectsAreNeverPruned) {
     // What the Canary controller makes from tracked objects: the primary (annotations copied
     // from the target without the tracking id), Services, and the NGINX canary Ingress, which

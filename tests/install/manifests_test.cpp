@@ -152,6 +152,7 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
     add(cross({"", "events.k8s.io"}, {"events"}, {"create", "patch"}));
     add(cross({"apps"}, {"deployments"}, all));
     add(cross({"apps"}, {"deployments/scale"}, {"get", "update", "patch"}));
+    add(cross({"apps"}, {"daemonsets"}, all));
     add(cross({""}, {"services"}, all));
     add(cross({"networking.k8s.io"}, {"ingresses"}, all));
     add(cross({"gateway.networking.k8s.io"}, {"httproutes"}, all));

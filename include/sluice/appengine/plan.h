@@ -221,6 +221,10 @@ json applyPayload(const json& desired, const std::shared_ptr<const json>& live,
 // What the Canary controller rewrites on its target Deployment: it scales it (to zero at rest,
 // up during an analysis) and touches nothing else of it.
 inline const std::vector<std::string> kCanaryControlledPointers = {"/spec/replicas"};
+// What it rewrites on a target DaemonSet: the node selector that keeps its pods off every node
+// while it is "scaled to zero" (canarycontroller::kScaleToZeroNodeSelector).
+inline const std::vector<std::string> kCanaryControlledDaemonSetPointers = {
+    "/spec/template/spec/nodeSelector/sluice.io~1scale-to-zero"};
 // What it rewrites on the KEDA ScaledObject a Canary's autoscalerRef names: the pause that keeps
 // KEDA from scaling the target up from zero at rest (an HPA it does not touch: it copies it).
 inline const std::vector<std::string> kCanaryControlledScalerPointers = {
@@ -229,8 +233,9 @@ inline const std::vector<std::string> kCanaryControlledScalerPointers = {
 // Whether obj is a Canary (sluice.io, or Flagger's flagger.app).
 bool isCanary(const json& obj);
 // One rule per Deployment a Canary targets (spec.targetRef, apps/v1 Deployment, the Canary's
-// namespace), naming kCanaryControlledPointers, and one per ScaledObject its autoscalerRef
-// names, naming kCanaryControlledScalerPointers. Objects that are not Canaries are skipped.
+// namespace), naming kCanaryControlledPointers, one per DaemonSet it targets, naming
+// kCanaryControlledDaemonSetPointers, and one per ScaledObject its autoscalerRef names, naming
+// kCanaryControlledScalerPointers. Objects that are not Canaries are skipped.
 std::vector<diff::IgnoreRule> canaryTargetRules(const std::vector<const json*>& canaries);
 
 // The apply payload with the fields `controlled` names handled as another controller's: a new
