@@ -272,12 +272,12 @@ struct CanaryController::Impl::Round {
         c.client.apply(router::withOwner(std::move(primary), *ctx), ao);
     }
 
-    void setWeights(int primaryWeight, int canaryWeight) {
+    void setWeights(int primaryWeight, int canaryWeight, bool mirror) {
         const router::Router& r = requireRouter();
         router::ReconcileOptions ro;
         ro.fieldManager = c.opts.fieldManager;
-        router::reconcileRoutes(c.client, r, *ctx, router::Weights{primaryWeight, canaryWeight},
-                                ro);
+        router::reconcileRoutes(c.client, r, *ctx,
+                                router::Weights{primaryWeight, canaryWeight, mirror}, ro);
     }
 
     void operator()(const canaryengine::action::InitializePrimary& a) {
@@ -305,7 +305,9 @@ struct CanaryController::Impl::Round {
                        kube::PatchType::Merge, patch->dump(), po);
     }
 
-    void operator()(const canaryengine::action::SetWeights& a) { setWeights(a.primary, a.canary); }
+    void operator()(const canaryengine::action::SetWeights& a) {
+        setWeights(a.primary, a.canary, a.mirror);
+    }
 
     void operator()(const canaryengine::action::CopyTargetToPrimary& a) {
         json target = requireTarget();
@@ -970,13 +972,15 @@ struct CanaryController::Impl::Reconciler {
     // or deleted by someone else).
     void healRoutes(const json& object, const Observed& seen,
                     const canaryengine::Decision& decision) {
-        const std::optional<router::Weights> want = detail::weightsToKeep(decision, seen.obs);
+        std::optional<router::Weights> want = detail::weightsToKeep(decision, seen.obs);
         if (!want) return;
+        // The status has no mirroring flag: the engine derives it from the status.
+        want->mirror = canaryengine::mirrorsTraffic(seen.spec, decision.status);
         const router::RouteContext& ctx = *seen.ctx;
         std::string found;
         try {
             auto live = router::readLiveWeights(c.client, *seen.router, ctx);
-            if (live && live->primary == want->primary && live->canary == want->canary) return;
+            if (live && *live == *want) return;
             found = live ? router::toString(*live) : "missing";
         } catch (const router::RouterError& e) {
             found = e.what();

@@ -45,8 +45,6 @@ const std::vector<std::string>& fieldsWithoutEffect() {
         "spec.routeRef",
         "spec.upstreamRef",
         "spec.service.delegation",
-        "spec.analysis.mirror",
-        "spec.analysis.mirrorWeight",
         "spec.analysis.sessionAffinity",
         "spec.analysis.webhooks.retries",
     };

@@ -48,8 +48,14 @@ TEST(UnimplementedFields, SuspendRevertAndReadyThresholdsAreImplemented) {
 
 TEST(UnimplementedFields, ReadsFlaggersOlderCanaryAnalysisName) {
     EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
-        "canaryAnalysis": {"mirror": true}})")),
-              Fields{"spec.analysis.mirror"});
+        "canaryAnalysis": {"sessionAffinity": {"cookieName": "flagger-cookie"}}})")),
+              Fields{"spec.analysis.sessionAffinity"});
+}
+
+TEST(UnimplementedFields, MirroringIsImplemented) {
+    EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
+        "analysis": {"iterations": 5, "mirror": true, "mirrorWeight": 20}})")),
+              Fields{});
 }
 
 TEST(UnimplementedFields, AlertsAndMuteAlertAreImplemented) {
