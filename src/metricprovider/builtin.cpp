@@ -50,8 +50,8 @@ std::optional<Observer> observerForProvider(std::string_view provider) {
     if (provider.empty()) provider = "kubernetes";
     const router::ProviderEntry* entry = router::findProvider(provider);
     if (!entry) return std::nullopt;
-    for (Observer observer :
-         {Observer::Istio, Observer::Nginx, Observer::Envoy, Observer::Http, Observer::Linkerd}) {
+    for (Observer observer : {Observer::Istio, Observer::Nginx, Observer::Envoy, Observer::Http,
+                              Observer::Linkerd, Observer::Traefik}) {
         if (toString(observer) == entry->observer) return observer;
     }
     return std::nullopt;
@@ -69,6 +69,8 @@ std::string_view toString(Observer observer) {
             return "http";
         case Observer::Linkerd:
             return "linkerd";
+        case Observer::Traefik:
+            return "traefik";
     }
     return "?";
 }
@@ -111,6 +113,18 @@ std::string builtinQueryTemplate(Observer observer, BuiltinMetric metric) {
             std::string total = "sum(rate(response_total{" + sel + "}[{{ interval }}]))";
             std::string ok = "sum(rate(response_total{" + sel +
                              ", classification!=\"failure\"}[{{ interval }}]))";
+            return ok + "\n/\n" + total + "\n* 100";
+        }
+        case Observer::Traefik: {
+            // The canary's TraefikService backend; the +Inf bucket counts every request.
+            std::string sel =
+                "service=~\"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@kubernetescrd\"";
+            const std::string metric = "traefik_service_request_duration_seconds_bucket";
+            if (!rate) return p99(metric, sel, true);
+            std::string total =
+                "sum(rate(" + metric + "{" + sel + ", le=\"+Inf\"}[{{ interval }}]))";
+            std::string ok = "sum(rate(" + metric + "{" + sel +
+                             ", code!~\"5..\", le=\"+Inf\"}[{{ interval }}]))";
             return ok + "\n/\n" + total + "\n* 100";
         }
     }

@@ -7,6 +7,8 @@ namespace sluice::router {
 std::unique_ptr<Router> makeLinkerdRouter(std::string_view spelling);
 std::unique_ptr<Router> makeSmiV1alpha1Router(std::string_view spelling);
 std::unique_ptr<Router> makeSmiV1alpha2Router(std::string_view spelling);
+std::unique_ptr<Router> makeContourRouter(std::string_view spelling);
+std::unique_ptr<Router> makeTraefikRouter(std::string_view spelling);
 
 namespace {
 
@@ -36,8 +38,9 @@ const std::vector<ProviderEntry>& providerTable() {
         // Flagger analyses SMI canaries with its fallback observer, Istio's.
         {"smi:v1alpha1", {}, true, makeSmiV1alpha1Router, "istio"},
         {"smi:v1alpha2", {"smi"}, true, makeSmiV1alpha2Router, "istio"},
-        // Flagger's Contour observer; no Contour router yet.
-        {"contour", {}, false, nullptr, "envoy"},
+        // Flagger's Contour observer is the Envoy one of Gateway API.
+        {"contour", {}, false, makeContourRouter, "envoy"},
+        {"traefik", {}, false, makeTraefikRouter, "traefik"},
     };
     return table;
 }

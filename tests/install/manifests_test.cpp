@@ -158,6 +158,8 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
     add(cross({"gateway.networking.k8s.io"}, {"httproutes"}, all));
     add(cross({"networking.istio.io"}, {"virtualservices", "destinationrules"}, all));
     add(cross({"split.smi-spec.io"}, {"trafficsplits"}, all));
+    add(cross({"projectcontour.io"}, {"httpproxies"}, all));
+    add(cross({"traefik.io"}, {"traefikservices"}, all));
     add(cross({"autoscaling"}, {"horizontalpodautoscalers"}, all));
     add(cross({"keda.sh"}, {"scaledobjects"}, all));
 

@@ -121,6 +121,18 @@ TEST(BuiltinQueries, LinkerdProxyMetrics) {
         "histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{" + sel + "}[1m])) by (le))");
 }
 
+TEST(BuiltinQueries, TraefikServiceMetrics) {
+    std::string sel = "service=~\"test-podinfo-canary-[0-9a-zA-Z-]+@kubernetescrd\"";
+    std::string metric = "traefik_service_request_duration_seconds_bucket";
+    EXPECT_EQ(builtin("traefik", "request-success-rate"),
+              "sum(rate(" + metric + "{" + sel + ", code!~\"5..\", le=\"+Inf\"}[1m])) / sum(rate(" +
+                  metric + "{" + sel + ", le=\"+Inf\"}[1m])) * 100");
+    EXPECT_EQ(
+        builtin("traefik", "request-duration"),
+        "histogram_quantile(0.99, sum(rate(" + metric + "{" + sel + "}[1m])) by (le)) * 1000");
+    EXPECT_EQ(observerForProvider("traefik"), Observer::Traefik);
+}
+
 TEST(BuiltinQueries, MetricIntervalBecomesTheRange) {
     RenderResult r = analysisQuery(metric("request-success-rate", std::chrono::seconds(90)),
                                    "istio", model(), nullptr);

@@ -78,5 +78,95 @@ TEST(SmiRouter, ReadsQuantitiesAndRefusesWhatItCannotRoute) {
     EXPECT_THROW(router->build(contextOf(ab), Weights{}), RouterError);
 }
 
+// --- Contour ---------------------------------------------------------------------------------
+
+TEST(ContourRouter, HttpProxyAsFlagger) {
+    json canary = canaryFor("contour");
+    canary["spec"]["service"]["timeout"] = "15s";
+    canary["spec"]["service"]["retries"] = {{"attempts", 3}, {"perTryTimeout", "5s"}};
+    canary["spec"]["service"]["match"] = json::parse(R"([{"uri": {"prefix": "/api"}}])");
+    RouteContext ctx = contextOf(canary);
+    std::unique_ptr<Router> router = makeRouter("contour");
+    std::vector<kube::Object> objects = router->build(ctx, Weights::forCanary(30));
+    ASSERT_EQ(objects.size(), 1u);
+    auto service = [](const std::string& name, int weight) {
+        return json{{"name", name},
+                    {"port", 80},
+                    {"weight", weight},
+                    {"requestHeadersPolicy",
+                     {{"set",
+                       {{{"name", "l5d-dst-override"},
+                         {"value", name + ".blessed-horizon.svc.cluster.local:80"}}}}}}};
+    };
+    EXPECT_EQ(objects[0],
+              (json{{"apiVersion", "projectcontour.io/v1"},
+                    {"kind", "HTTPProxy"},
+                    {"metadata", {{"name", "campaign-service"}, {"namespace", "blessed-horizon"}}},
+                    {"spec",
+                     {{"routes",
+                       {{{"conditions", {{{"prefix", "/api"}}}},
+                         {"services",
+                          {service("campaign-service-primary", 70),
+                           service("campaign-service-canary", 30)}},
+                         {"timeoutPolicy", {{"response", "15s"}, {"idle", "5m"}}},
+                         {"retryPolicy", {{"count", 3}, {"perTryTimeout", "5s"}}}}}}}}}));
+    EXPECT_EQ(router->readWeights(ctx, objects[0]), Weights::forCanary(30));
+    EXPECT_THROW(router->build(ctx, Weights::forCanary(30, true)), RouterError) << "mirror";
+}
+
+TEST(ContourRouter, AbTestingRoutesPerMatchThenPrimary) {
+    json canary = canaryFor("contour");
+    canary["spec"]["analysis"]["match"] = json::parse(R"([
+      {"headers": {"x-canary": {"exact": "insider"}, "x-region": {"prefix": "eu"}}},
+      {"headers": {"cookie": {"regex": "^(.*?;)?(canary=always)(;.*)?$"}}}])");
+    RouteContext ctx = contextOf(canary);
+    std::unique_ptr<Router> router = makeRouter("contour");
+    json proxy = router->build(ctx, Weights::forCanary(100))[0];
+    const json& routes = proxy["spec"]["routes"];
+    ASSERT_EQ(routes.size(), 3u);
+    EXPECT_EQ(routes[0]["conditions"], json::parse(R"([{"prefix": "/"},
+      {"header": {"name": "x-canary", "exact": "insider"}},
+      {"header": {"name": "x-region", "contains": "eu"}}])"));
+    EXPECT_EQ(routes[1]["conditions"][1]["header"]["regex"], "^(.*?;)?(canary=always)(;.*)?$");
+    EXPECT_EQ(routes[1]["services"][1]["weight"], 100);
+    EXPECT_EQ(routes[2]["conditions"], json::parse(R"([{"prefix": "/"}])"));
+    EXPECT_EQ(routes[2]["services"][0]["weight"], 100) << "everyone else: the primary";
+    EXPECT_EQ(routes[2]["services"][1]["weight"], 0);
+    EXPECT_EQ(router->readWeights(ctx, proxy), Weights::forCanary(100));
+
+    json byUri = canaryFor("contour");
+    byUri["spec"]["analysis"]["match"] = json::parse(R"([{"uri": {"prefix": "/beta"}}])");
+    EXPECT_THROW(router->checkSpec(contextOf(byUri)), RouterError);
+}
+
+// --- Traefik ---------------------------------------------------------------------------------
+
+TEST(TraefikRouter, TraefikServiceAsFlagger) {
+    json canary = canaryFor("traefik");
+    canary["spec"]["service"]["apex"] = {{"labels", {{"tier", "edge"}}}};
+    RouteContext ctx = contextOf(canary);
+    std::unique_ptr<Router> router = makeRouter("traefik");
+    json initial = router->build(ctx, Weights{})[0];
+    EXPECT_EQ(initial, json::parse(R"({
+      "apiVersion": "traefik.io/v1alpha1", "kind": "TraefikService",
+      "metadata": {"name": "campaign-service", "namespace": "blessed-horizon",
+                   "labels": {"tier": "edge"}},
+      "spec": {"weighted": {"services": [
+        {"name": "campaign-service-primary", "namespace": "blessed-horizon", "port": 80,
+         "weight": 100}]}}})"))
+        << "no canary backend without canary traffic";
+    EXPECT_EQ(router->readWeights(ctx, initial), Weights{});
+    json split = router->build(ctx, Weights::forCanary(40))[0];
+    ASSERT_EQ(split["spec"]["weighted"]["services"].size(), 2u);
+    EXPECT_EQ(split["spec"]["weighted"]["services"][1]["name"], "campaign-service-canary");
+    EXPECT_EQ(router->readWeights(ctx, split), Weights::forCanary(40));
+    split["spec"]["weighted"]["services"].erase(0);
+    EXPECT_THROW(router->readWeights(ctx, split), RouterError);
+
+    json ab = canaryFor("traefik");
+    ab["spec"]["analysis"]["match"] = json::parse(R"([{"headers": {"x": {"exact": "1"}}}])");
+    EXPECT_THROW(router->build(contextOf(ab), Weights{}), RouterError);
+}
+
 }  // namespace
 }  // namespace sluice::router

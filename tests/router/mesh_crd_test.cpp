@@ -5,7 +5,6 @@
 // Each provider also has a negative control proving the server validates against that CRD.
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <chrono>
 #include <functional>
 
@@ -29,6 +28,7 @@ using testutil::exampleCanary;
 // a hand edit of the live weights object (a merge patch that sets primary/canary to 50/50), and
 // a corruption of a built object that the CRD's schema must refuse.
 struct ProviderCase {
+    std::string label;  // the test's name
     std::string provider;
     std::vector<std::string> crds;  // relative to the shared folder
     std::vector<kube::GroupVersionKind> served;
@@ -86,12 +86,39 @@ json smiHandEdit(const json& live) {
     return {{"spec", {{"backends", backends}}}};
 }
 
+// A Contour canary with a path prefix, timeout and retries, and optionally A/B header matches.
+json richContourCanary(bool ab) {
+    json canary = withProvider("contour");
+    canary["spec"]["service"]["timeout"] = "15s";
+    canary["spec"]["service"]["retries"] = {{"attempts", 3}, {"perTryTimeout", "5s"}};
+    canary["spec"]["service"]["match"] = json::parse(R"([{"uri": {"prefix": "/api"}}])");
+    if (ab) {
+        canary["spec"]["analysis"]["match"] = json::parse(R"([
+          {"headers": {"x-canary": {"exact": "insider"}, "x-region": {"suffix": "-eu"}}},
+          {"headers": {"cookie": {"regex": "^(.*?;)?(canary=always)(;.*)?$"}}}])");
+    }
+    return canary;
+}
+
+// Contour: the first route's services [primary, canary].
+json contourHandEdit(const json& live) {
+    json routes = live["spec"]["routes"];
+    for (json& service : routes[0]["services"]) service["weight"] = 50;
+    return {{"spec", {{"routes", routes}}}};
+}
+
 std::vector<ProviderCase> providerCases() {
     const std::string linkerdSmi = "thirdparty-crds/linkerd-smi-v0.2.7/trafficsplit-crd.yaml";
+    const std::string contour = "thirdparty-crds/contour-v1.33.6/01-crds.yaml";
+    const std::string traefik =
+        "thirdparty-crds/traefik-helm-chart-v41.3.0/traefik.io_traefikservices.yaml";
+    const kube::GroupVersionKind httpProxy{"projectcontour.io", "v1", "HTTPProxy"};
+    const kube::GroupVersionKind traefikService{"traefik.io", "v1alpha1", "TraefikService"};
     const kube::GroupVersionKind split1{"split.smi-spec.io", "v1alpha1", "TrafficSplit"};
     const kube::GroupVersionKind split2{"split.smi-spec.io", "v1alpha2", "TrafficSplit"};
     return {
         {"linkerd",
+         "linkerd",
          {linkerdSmi},
          {split1, split2},
          [] { return withProvider("linkerd"); },
@@ -101,7 +128,8 @@ std::vector<ProviderCase> providerCases() {
              return split;
          },
          "service"},
-        {"smi:v1alpha2",
+        {"smi_v1alpha2",
+         "smi:v1alpha2",
          {linkerdSmi},
          {split1, split2},
          [] { return withProvider("smi:v1alpha2", "stepped-canary.yaml"); },
@@ -109,6 +137,43 @@ std::vector<ProviderCase> providerCases() {
          [](json split) {
              split["spec"]["backends"][0]["weight"] = "abc";  // a number in v1alpha2
              return split;
+         },
+         "weight"},
+        {"contour",
+         "contour",
+         {contour},
+         {httpProxy},
+         [] { return richContourCanary(false); },
+         contourHandEdit,
+         [](json proxy) {
+             proxy["spec"]["routes"][0]["services"][0]["port"] = 70000;  // at most 65535
+             return proxy;
+         },
+         "port"},
+        {"contour_ab",
+         "contour",
+         {contour},
+         {httpProxy},
+         [] { return richContourCanary(true); },
+         contourHandEdit,
+         [](json proxy) {
+             proxy["spec"]["routes"][0]["conditions"][1]["header"]["name"] = 7;  // a string
+             return proxy;
+         },
+         "name"},
+        {"traefik",
+         "traefik",
+         {traefik},
+         {traefikService},
+         [] { return withProvider("traefik", "stepped-canary.yaml"); },
+         [](const json& live) {
+             json services = live["spec"]["weighted"]["services"];
+             for (json& service : services) service["weight"] = 50;
+             return json{{"spec", {{"weighted", {{"services", services}}}}}};
+         },
+         [](json service) {
+             service["spec"]["weighted"]["services"][0]["weight"] = -5;  // minimum 0
+             return service;
          },
          "weight"},
     };
@@ -258,10 +323,7 @@ TEST_P(MeshCrdTest, TheCrdSchemaIsEnforced) {
 
 INSTANTIATE_TEST_SUITE_P(Providers, MeshCrdTest, ::testing::ValuesIn(providerCases()),
                          [](const ::testing::TestParamInfo<ProviderCase>& info) {
-                             std::string name;
-                             for (char ch : info.param.provider)
-                                 name += std::isalnum(ch) ? ch : '_';
-                             return name;
+                             return info.param.label;
                          });
 
 }  // namespace

@@ -21,6 +21,9 @@
 //   linkerd     linkerd: response_total{classification!="failure"} / response_latency_ms_bucket,
 //               namespace, deployment=~target, direction="inbound" (the Linkerd proxy's)
 //   (smi:*)     Flagger's fallback observer for SMI providers: istio
+//   traefik     traefik: traefik_service_request_duration_seconds_bucket of the service
+//               "<namespace>-<target>-canary-<port>@kubernetescrd"; the rate counts le="+Inf",
+//               code!~"5..", the p99 is * 1000 (Flagger takes the seconds as milliseconds)
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,7 +38,7 @@ enum class BuiltinMetric { RequestSuccessRate, RequestDuration };
 std::optional<BuiltinMetric> parseBuiltinMetric(std::string_view name);
 std::string_view toString(BuiltinMetric metric);
 
-enum class Observer { Istio, Nginx, Envoy, Http, Linkerd };
+enum class Observer { Istio, Nginx, Envoy, Http, Linkerd, Traefik };
 // The Canary's spec.provider -> observer, from the provider table (router/providers.h); nullopt
 // for providers without built-in queries. An empty provider is kubernetes.
 std::optional<Observer> observerForProvider(std::string_view provider);
