@@ -2,8 +2,12 @@
 // backends (primary and canary pods) export request metrics, a traffic generator splits
 // requests by the weights the controller writes into the HTTPRoute, and the Canary judges the
 // canary with MetricTemplate queries (error rate, p99 latency) read from the cluster. One test case
-// on purpose: a Prometheus needs ~6 s before its first scrape.
+// per strategy on purpose: a Prometheus needs ~6 s before its first scrape. The A/B case sends
+// requests with and without a header and routes each by the live HTTPRoute's matches.
+#include <algorithm>
 #include <atomic>
+#include <map>
+#include <regex>
 #include <thread>
 
 #include "harness.h"
@@ -144,6 +148,139 @@ TEST_F(CanaryControllerTest,
     EXPECT_EQ(st.value("canaryWeight", -1), heldWeight);
     EXPECT_EQ(st.value("failedChecks", -1), 0);
     EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+}
+
+// The backend weights (primary, canary) of the first HTTPRoute rule that a request with these
+// headers matches, as a Gateway API implementation picks it: a match holds when every header
+// it names is there with that value (Exact) or matching (RegularExpression). {-1, -1}: none.
+std::pair<int, int> routeFor(const json& route, const std::map<std::string, std::string>& headers,
+                             const std::string& name) {
+    auto holds = [&](const json& match) {
+        for (const json& h : match.value("headers", json::array())) {
+            auto it = headers.find(h.value("name", ""));
+            if (it == headers.end()) return false;
+            if (h.value("type", "Exact") == "RegularExpression") {
+                if (!std::regex_match(it->second, std::regex(h.value("value", "")))) return false;
+            } else if (it->second != h.value("value", "")) {
+                return false;
+            }
+        }
+        return true;
+    };
+    for (const json& rule : route["spec"].value("rules", json::array())) {
+        const json matches = rule.value("matches", json::array());
+        if (!std::any_of(matches.begin(), matches.end(), holds)) continue;
+        int p = 0, c = 0;
+        for (const json& ref : rule.value("backendRefs", json::array())) {
+            if (ref.value("name", "") == name + "-primary") p = ref.value("weight", 1);
+            if (ref.value("name", "") == name + "-canary") c = ref.value("weight", 1);
+        }
+        return {p, c};
+    }
+    return {-1, -1};
+}
+
+// A/B testing: requests with the header x-canary: insider reach the canary during the
+// analysis (the others stay on the primary) and their errors are what the analysis judges.
+TEST_F(CanaryControllerTest, RealPrometheusJudgesHeaderMatchedRequestsOfAnAbCanary) {
+    ASSERT_FALSE(testing::findPrometheusBinary().empty()) << testing::prometheusMissingMessage();
+
+    testing::MetricsExporter canaryPod, primaryPod;
+    testing::PrometheusOptions popts;
+    popts.targets = {
+        {"podinfo", canaryPod.address(), {{"namespace", kNs}, {"pod", "podinfo-7d9f8b6c5-x2x4z"}}},
+        {"podinfo",
+         primaryPod.address(),
+         {{"namespace", kNs}, {"pod", "podinfo-primary-6c7d8e9f0-abcde"}}},
+    };
+    testing::PrometheusServer prom(popts);
+    prom.start();
+    ASSERT_TRUE(prom.waitForTargetsUp(60s)) << prom.log();
+
+    // Traffic every 50 ms: 5 requests with the header x-canary: insider and 15 without, each
+    // group sent where the live HTTPRoute routes it. The canary answers 503 while canaryFails.
+    std::atomic<bool> canaryFails{false};
+    std::atomic<int> matchedOnCanary{0};
+    std::atomic<int> unmatchedOnCanary{0};
+    std::atomic<bool> analysing{false};
+    std::atomic<int> matchedOnCanaryDuringAnalysis{0};
+    testing::TrafficLoop traffic(
+        [&] {
+            auto route = object("gateway.networking.k8s.io/v1", "HTTPRoute", "podinfo");
+            if (!route) return;
+            auto send = [&](const std::map<std::string, std::string>& headers, int count,
+                            std::atomic<int>& onCanary) {
+                auto [p, c] = routeFor(*route, headers, "podinfo");
+                if (p < 0 || p + c <= 0) return;
+                const int toCanary = count * c / (p + c);
+                if (toCanary > 0) {
+                    canaryPod.metrics.record(canaryFails ? 503 : 200, 0.02s, toCanary);
+                    onCanary += toCanary;
+                }
+                if (count - toCanary > 0) primaryPod.metrics.record(200, 0.02s, count - toCanary);
+            };
+            const int before = matchedOnCanary;
+            send({{"x-canary", "insider"}, {"user-agent", "curl/8"}}, 5, matchedOnCanary);
+            if (analysing) matchedOnCanaryDuringAnalysis += matchedOnCanary - before;
+            send({{"user-agent", "curl/8"}}, 15, unmatchedOnCanary);
+        },
+        50ms);
+
+    server_->create({{"apiVersion", "sluice.io/v1alpha1"},
+                     {"kind", "MetricTemplate"},
+                     {"metadata", {{"name", "error-rate"}, {"namespace", kNs}}},
+                     {"spec",
+                      {{"provider", {{"type", "prometheus"}, {"address", prom.url()}}},
+                       {"query",
+                        "100 * sum(rate(http_requests_total{namespace=\"{{ namespace }}\","
+                        "pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\",status=~\"5..\"}[{{ "
+                        "interval }}]))\n/\nsum(rate(http_requests_total{namespace=\"{{ "
+                        "namespace }}\",pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"}[{{ "
+                        "interval }}]))"}}}});
+    json canary = gatewayCanary("podinfo", "podinfo");
+    json& analysis = canary["spec"]["analysis"];
+    analysis.erase("stepWeight");
+    analysis.erase("maxWeight");
+    analysis["iterations"] = 4;
+    analysis["interval"] = "2s";
+    analysis["match"] = json::parse(R"([{"headers": {"x-canary": {"exact": "insider"}}}])");
+    analysis["metrics"] =
+        json::array({{{"name", "error-rate"},
+                      {"templateRef", {{"name", "error-rate"}, {"namespace", kNs}}},
+                      {"thresholdRange", {{"max", 1}}},
+                      {"interval", "10s"}}});
+
+    canarycontroller::Options o = defaultOptions();
+    o.metricProviders = nullptr;             // the real Prometheus client
+    o.metricsServer = "http://127.0.0.1:1";  // unused: the template names its server
+    startController(o);
+    ASSERT_NO_FATAL_FAILURE(initialise(canary, "podinfo"));
+
+    // 1. Healthy canary: the matched requests reach it during the analysis; promoted.
+    setImage("podinfo", "example/app:2.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Progressing"; }, 60s));
+    analysing = true;
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }, 120s))
+        << status("podinfo").dump(2) << prom.log();
+    analysing = false;
+    EXPECT_GT(matchedOnCanaryDuringAnalysis.load(), 0);
+    EXPECT_EQ(unmatchedOnCanary.load(), 0);
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+    EXPECT_EQ(routeFor(*object("gateway.networking.k8s.io/v1", "HTTPRoute", "podinfo"),
+                       {{"x-canary", "insider"}}, "podinfo"),
+              std::make_pair(100, 0));
+
+    // 2. The canary fails the matched requests: error-rate over 1 %, rolled back.
+    canaryFails = true;
+    setImage("podinfo", "example/app:3.0");
+    ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Failed"; }, 120s))
+        << status("podinfo").dump(2);
+    EXPECT_TRUE(hasEventContaining("Halt", "error-rate"));
+    EXPECT_EQ(imageOf("podinfo-primary"), "example/app:2.0");
+    EXPECT_EQ(unmatchedOnCanary.load(), 0);
+    const int matchedAfterRollback = matchedOnCanary;
+    std::this_thread::sleep_for(500ms);
+    EXPECT_EQ(matchedOnCanary.load(), matchedAfterRollback) << "matched requests back on primary";
 }
 
 }  // namespace
