@@ -442,9 +442,9 @@ void CanaryController::Impl::ensureInformers() {
     // A Deployment's or DaemonSet's change (a new template of a target, readiness of a
     // primary) enqueues the Canaries that target it.
     deploymentInformer = &informers.informerFor(kDeploymentGvk, opts.watchNamespace);
+    daemonSetInformer = &informers.informerFor(kDaemonSetGvk, opts.watchNamespace);
     cache::Informer* canaries = canaryInformer;
     auto byDeployment = [gateRef, canaries](const cache::ObjectPtr& d) {
-    daemonSetInformer = &informers.informerFor(kDaemonSetGvk, opts.watchNamespace);
         const std::string ns = kube::namespaceOf(*d);
         const std::string name = kube::nameOf(*d);
         for (const auto& cobj : canaries->store().listNamespace(ns)) {
@@ -853,12 +853,10 @@ struct CanaryController::Impl::Reconciler {
         seen.obs.requests = detail::manualRequests(object);
         if (seen.spec.autoscalerRef) observeAutoscaler(seen);
         if (target && seen.router) routeContext(object, *target, seen);
+        if (target && detail::isDaemonSet(ref)) checkDaemonSet(*target, seen);
         return seen;
     }
-        if (target && detail::isDaemonSet(ref)) checkDaemonSet(*target, seen);
 
-    // The autoscaler the Canary names and the primary's copy of it; a kind the cluster does
-    // not serve counts as missing.
     // A DaemonSet updated OnDelete would never roll its primary's pods onto a promoted
     // template: refused, as Flagger does.
     void checkDaemonSet(const json& target, Observed& seen) {
@@ -870,6 +868,8 @@ struct CanaryController::Impl::Reconciler {
                               ": spec.updateStrategy.type must be RollingUpdate, not " + type);
     }
 
+    // The autoscaler the Canary names and the primary's copy of it; a kind the cluster does
+    // not serve counts as missing.
     void observeAutoscaler(Observed& seen) {
         const canaryengine::AutoscalerRef& ref = *seen.spec.autoscalerRef;
         seen.scalerGvk = c.scalerKind(ref);
