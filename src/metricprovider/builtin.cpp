@@ -50,8 +50,7 @@ std::optional<Observer> observerForProvider(std::string_view provider) {
     if (provider.empty()) provider = "kubernetes";
     const router::ProviderEntry* entry = router::findProvider(provider);
     if (!entry) return std::nullopt;
-    for (Observer observer : {Observer::Istio, Observer::Nginx, Observer::Envoy, Observer::Http,
-                              Observer::Linkerd, Observer::Traefik}) {
+    for (Observer observer : kObservers) {
         if (toString(observer) == entry->observer) return observer;
     }
     return std::nullopt;
@@ -71,6 +70,8 @@ std::string_view toString(Observer observer) {
             return "linkerd";
         case Observer::Traefik:
             return "traefik";
+        case Observer::Gloo:
+            return "gloo";
     }
     return "?";
 }
@@ -114,6 +115,15 @@ std::string builtinQueryTemplate(Observer observer, BuiltinMetric metric) {
             std::string ok = "sum(rate(response_total{" + sel +
                              ", classification!=\"failure\"}[{{ interval }}]))";
             return ok + "\n/\n" + total + "\n* 100";
+        }
+        case Observer::Gloo: {
+            // Gloo names an Envoy cluster <upstream>_<upstream namespace>, and the canary's
+            // upstream <namespace>-<apex>-canaryupstream-<port> (see router/gloo.cpp).
+            std::string sel =
+                "envoy_cluster_name=~\"{{ namespace }}-{{ target }}-canaryupstream-[0-9]+_{{ "
+                "namespace }}\"";
+            return rate ? successRate("envoy_cluster_upstream_rq", sel, "envoy_response_code")
+                        : p99("envoy_cluster_upstream_rq_time_bucket", sel, false);
         }
         case Observer::Traefik: {
             // The canary's TraefikService backend; the +Inf bucket counts every request.

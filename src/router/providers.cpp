@@ -9,6 +9,7 @@ std::unique_ptr<Router> makeSmiV1alpha1Router(std::string_view spelling);
 std::unique_ptr<Router> makeSmiV1alpha2Router(std::string_view spelling);
 std::unique_ptr<Router> makeContourRouter(std::string_view spelling);
 std::unique_ptr<Router> makeTraefikRouter(std::string_view spelling);
+std::unique_ptr<Router> makeGlooRouter(std::string_view spelling);
 
 namespace {
 
@@ -41,6 +42,9 @@ const std::vector<ProviderEntry>& providerTable() {
         // Flagger's Contour observer is the Envoy one of Gateway API.
         {"contour", {}, false, makeContourRouter, "envoy"},
         {"traefik", {}, false, makeTraefikRouter, "traefik"},
+        // "gloo:<namespace>" was Flagger's upstream discovery namespace; Sluice creates the
+        // Upstreams beside the RouteTable, so the suffix is accepted and unused.
+        {"gloo", {}, true, makeGlooRouter, "gloo"},
     };
     return table;
 }

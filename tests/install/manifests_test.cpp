@@ -160,6 +160,8 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
     add(cross({"split.smi-spec.io"}, {"trafficsplits"}, all));
     add(cross({"projectcontour.io"}, {"httpproxies"}, all));
     add(cross({"traefik.io"}, {"traefikservices"}, all));
+    add(cross({"gateway.solo.io"}, {"routetables"}, all));
+    add(cross({"gloo.solo.io"}, {"upstreams"}, all));
     add(cross({"autoscaling"}, {"horizontalpodautoscalers"}, all));
     add(cross({"keda.sh"}, {"scaledobjects"}, all));
 

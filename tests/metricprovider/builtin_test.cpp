@@ -2,6 +2,7 @@
 
 #include "sluice/metricprovider/builtin.h"
 #include "sluice/metricprovider/client.h"
+#include "sluice/router/providers.h"
 
 namespace sluice::metricprovider {
 namespace {
@@ -45,6 +46,17 @@ TEST(ObserverForProvider, MapsFlaggerProviderNames) {
     EXPECT_EQ(observerForProvider("smi:v1alpha1:linkerd"), Observer::Istio);
     EXPECT_EQ(observerForProvider("osm"), std::nullopt);
     EXPECT_EQ(observerForProvider("gatewayapix"), std::nullopt);
+}
+
+// Every observer key of the provider table names an observer with queries.
+TEST(ObserverForProvider, EveryTableKeyIsAnObserver) {
+    for (const router::ProviderEntry& entry : router::providerTable()) {
+        if (entry.observer.empty()) continue;
+        auto observer = observerForProvider(entry.name);
+        ASSERT_TRUE(observer) << entry.name;
+        EXPECT_EQ(toString(*observer), entry.observer);
+        EXPECT_FALSE(builtinQueryTemplate(*observer, BuiltinMetric::RequestDuration).empty());
+    }
 }
 
 TEST(BuiltinMetric, Names) {
@@ -131,6 +143,17 @@ TEST(BuiltinQueries, TraefikServiceMetrics) {
         builtin("traefik", "request-duration"),
         "histogram_quantile(0.99, sum(rate(" + metric + "{" + sel + "}[1m])) by (le)) * 1000");
     EXPECT_EQ(observerForProvider("traefik"), Observer::Traefik);
+}
+
+TEST(BuiltinQueries, GlooCanaryUpstream) {
+    std::string sel = "envoy_cluster_name=~\"test-podinfo-canaryupstream-[0-9]+_test\"";
+    EXPECT_EQ(builtin("gloo", "request-success-rate"),
+              "sum(rate(envoy_cluster_upstream_rq{" + sel +
+                  ", envoy_response_code!~\"5.*\"}[1m])) / sum(rate(envoy_cluster_upstream_rq{" +
+                  sel + "}[1m])) * 100");
+    EXPECT_EQ(builtin("gloo:gloo-system", "request-duration"),
+              "histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{" + sel +
+                  "}[1m])) by (le))");
 }
 
 TEST(BuiltinQueries, MetricIntervalBecomesTheRange) {

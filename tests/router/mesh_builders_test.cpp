@@ -168,5 +168,57 @@ TEST(TraefikRouter, TraefikServiceAsFlagger) {
     EXPECT_THROW(router->build(contextOf(ab), Weights{}), RouterError);
 }
 
+// --- Gloo ------------------------------------------------------------------------------------
+
+TEST(GlooRouter, UpstreamsAndRouteTableAsFlagger) {
+    RouteContext ctx = contextOf(canaryFor("gloo"));
+    std::unique_ptr<Router> router = makeRouter("gloo");
+    std::vector<kube::Object> objects = router->build(ctx, Weights::forCanary(15));
+    ASSERT_EQ(objects.size(), 3u);
+    EXPECT_EQ(objects[0], json::parse(R"({
+      "apiVersion": "gloo.solo.io/v1", "kind": "Upstream",
+      "metadata": {"name": "blessed-horizon-campaign-service-primaryupstream-80",
+                   "namespace": "blessed-horizon"},
+      "spec": {"kube": {"serviceName": "campaign-service-primary",
+                        "serviceNamespace": "blessed-horizon", "servicePort": 80,
+                        "selector": {"app": "campaign-service-primary"}}}})"));
+    EXPECT_EQ(objects[1]["spec"]["kube"]["serviceName"], "campaign-service-canary");
+    EXPECT_EQ(objects[1]["spec"]["kube"]["selector"], json({{"app", "campaign-service"}}));
+    EXPECT_EQ(objects[2], json::parse(R"({
+      "apiVersion": "gateway.solo.io/v1", "kind": "RouteTable",
+      "metadata": {"name": "campaign-service", "namespace": "blessed-horizon"},
+      "spec": {"routes": [{"inheritablePathMatchers": true, "routeAction": {"multi": {
+        "destinations": [
+          {"destination": {"upstream": {"name": "blessed-horizon-campaign-service-primaryupstream-80",
+                                        "namespace": "blessed-horizon"}}, "weight": 85},
+          {"destination": {"upstream": {"name": "blessed-horizon-campaign-service-canaryupstream-80",
+                                        "namespace": "blessed-horizon"}}, "weight": 15}]}}}]}})"));
+    EXPECT_EQ(router->readWeights(ctx, objects[2]), Weights::forCanary(15));
+    EXPECT_EQ(makeRouter("gloo:gloo-system")->provider(), "gloo");
+}
+
+TEST(GlooRouter, AbTestingMatchersThenPrimary) {
+    json canary = canaryFor("gloo");
+    canary["spec"]["analysis"]["match"] = json::parse(R"([
+      {"headers": {"x-canary": {"exact": "insider"}}, "method": {"exact": "GET"}},
+      {"headers": {"cookie": {"regex": "^(.*?;)?(canary=always)(;.*)?$"}}}])");
+    RouteContext ctx = contextOf(canary);
+    std::unique_ptr<Router> router = makeRouter("gloo");
+    json table = router->build(ctx, Weights::forCanary(100))[2];
+    const json& routes = table["spec"]["routes"];
+    ASSERT_EQ(routes.size(), 2u);
+    EXPECT_EQ(routes[0]["matchers"], json::parse(R"([
+      {"headers": [{"name": "x-canary", "value": "insider"}], "methods": ["GET"]},
+      {"headers": [{"name": "cookie", "value": "^(.*?;)?(canary=always)(;.*)?$", "regex": true}]}])"));
+    EXPECT_FALSE(routes[1].contains("matchers"));
+    EXPECT_EQ(routes[1]["routeAction"]["multi"]["destinations"][0]["weight"], 100);
+    EXPECT_EQ(router->readWeights(ctx, table), Weights::forCanary(100));
+
+    json prefix = canaryFor("gloo");
+    prefix["spec"]["analysis"]["match"] = json::parse(R"([{"headers": {"x": {"prefix": "a"}}}])");
+    EXPECT_THROW(router->checkSpec(contextOf(prefix)), RouterError);
+    EXPECT_THROW(router->build(ctx, Weights::forCanary(10, true)), RouterError) << "mirror";
+}
+
 }  // namespace
 }  // namespace sluice::router

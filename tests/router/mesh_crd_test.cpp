@@ -107,6 +107,13 @@ json contourHandEdit(const json& live) {
     return {{"spec", {{"routes", routes}}}};
 }
 
+// Gloo: the first route's destinations [primary, canary].
+json glooHandEdit(const json& live) {
+    json routes = live["spec"]["routes"];
+    for (json& d : routes[0]["routeAction"]["multi"]["destinations"]) d["weight"] = 50;
+    return {{"spec", {{"routes", routes}}}};
+}
+
 std::vector<ProviderCase> providerCases() {
     const std::string linkerdSmi = "thirdparty-crds/linkerd-smi-v0.2.7/trafficsplit-crd.yaml";
     const std::string contour = "thirdparty-crds/contour-v1.33.6/01-crds.yaml";
@@ -114,6 +121,11 @@ std::vector<ProviderCase> providerCases() {
         "thirdparty-crds/traefik-helm-chart-v41.3.0/traefik.io_traefikservices.yaml";
     const kube::GroupVersionKind httpProxy{"projectcontour.io", "v1", "HTTPProxy"};
     const kube::GroupVersionKind traefikService{"traefik.io", "v1alpha1", "TraefikService"};
+    const std::string glooRouteTable =
+        "thirdparty-crds/gloo-v1.22.1/gateway.solo.io_v1_RouteTable.yaml";
+    const std::string glooUpstream = "thirdparty-crds/gloo-v1.22.1/gloo.solo.io_v1_Upstream.yaml";
+    const kube::GroupVersionKind routeTable{"gateway.solo.io", "v1", "RouteTable"};
+    const kube::GroupVersionKind upstream{"gloo.solo.io", "v1", "Upstream"};
     const kube::GroupVersionKind split1{"split.smi-spec.io", "v1alpha1", "TrafficSplit"};
     const kube::GroupVersionKind split2{"split.smi-spec.io", "v1alpha2", "TrafficSplit"};
     return {
@@ -176,6 +188,34 @@ std::vector<ProviderCase> providerCases() {
              return service;
          },
          "weight"},
+        {"gloo",
+         "gloo",
+         {glooRouteTable, glooUpstream},
+         {routeTable, upstream},
+         [] { return withProvider("gloo", "stepped-canary.yaml"); },
+         glooHandEdit,
+         [](json table) {
+             table["spec"]["routes"][0]["routeAction"]["multi"]["destinations"][0]["weight"] = -1;
+             return table;
+         },
+         "weight"},
+        {"gloo_ab",
+         "gloo",
+         {glooRouteTable, glooUpstream},
+         {routeTable, upstream},
+         [] {
+             json canary = withProvider("gloo");
+             canary["spec"]["analysis"]["match"] = json::parse(R"([
+               {"headers": {"x-canary": {"exact": "insider"}}, "method": {"exact": "GET"}},
+               {"headers": {"cookie": {"regex": "^(.*?;)?(canary=always)(;.*)?$"}}}])");
+             return canary;
+         },
+         glooHandEdit,
+         [](json table) {
+             table["spec"]["routes"][0]["matchers"][0]["headers"][0]["regex"] = "yes";  // bool
+             return table;
+         },
+         "regex"},
     };
 }
 

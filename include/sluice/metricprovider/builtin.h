@@ -24,6 +24,9 @@
 //   traefik     traefik: traefik_service_request_duration_seconds_bucket of the service
 //               "<namespace>-<target>-canary-<port>@kubernetescrd"; the rate counts le="+Inf",
 //               code!~"5..", the p99 is * 1000 (Flagger takes the seconds as milliseconds)
+//   gloo        gloo, gloo:<ns>: the envoy queries of the canary upstream's cluster
+//               "<namespace>-<target>-canaryupstream-<port>_<namespace>" (Flagger's pattern
+//               "-canary-" misses the upstreams it names "-canaryupstream-")
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,7 +41,11 @@ enum class BuiltinMetric { RequestSuccessRate, RequestDuration };
 std::optional<BuiltinMetric> parseBuiltinMetric(std::string_view name);
 std::string_view toString(BuiltinMetric metric);
 
-enum class Observer { Istio, Nginx, Envoy, Http, Linkerd, Traefik };
+enum class Observer { Istio, Nginx, Envoy, Http, Linkerd, Traefik, Gloo };
+// Every observer, for looking one up by its name (toString).
+inline constexpr Observer kObservers[] = {Observer::Istio, Observer::Nginx,   Observer::Envoy,
+                                          Observer::Http,  Observer::Linkerd, Observer::Traefik,
+                                          Observer::Gloo};
 // The Canary's spec.provider -> observer, from the provider table (router/providers.h); nullopt
 // for providers without built-in queries. An empty provider is kubernetes.
 std::optional<Observer> observerForProvider(std::string_view provider);
