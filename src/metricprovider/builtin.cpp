@@ -72,6 +72,8 @@ std::string_view toString(Observer observer) {
             return "traefik";
         case Observer::Gloo:
             return "gloo";
+        case Observer::Kuma:
+            return "kuma";
     }
     return "?";
 }
@@ -122,6 +124,12 @@ std::string builtinQueryTemplate(Observer observer, BuiltinMetric metric) {
             std::string sel =
                 "envoy_cluster_name=~\"{{ namespace }}-{{ target }}-canaryupstream-[0-9]+_{{ "
                 "namespace }}\"";
+            return rate ? successRate("envoy_cluster_upstream_rq", sel, "envoy_response_code")
+                        : p99("envoy_cluster_upstream_rq_time_bucket", sel, false);
+        }
+        case Observer::Kuma: {
+            // Kuma tags the Envoy stats with the mesh service <service>_<namespace>_svc_<port>.
+            std::string sel = "service=~\"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+\"";
             return rate ? successRate("envoy_cluster_upstream_rq", sel, "envoy_response_code")
                         : p99("envoy_cluster_upstream_rq_time_bucket", sel, false);
         }

@@ -10,6 +10,7 @@ std::unique_ptr<Router> makeSmiV1alpha2Router(std::string_view spelling);
 std::unique_ptr<Router> makeContourRouter(std::string_view spelling);
 std::unique_ptr<Router> makeTraefikRouter(std::string_view spelling);
 std::unique_ptr<Router> makeGlooRouter(std::string_view spelling);
+std::unique_ptr<Router> makeKumaRouter(std::string_view spelling);
 
 namespace {
 
@@ -45,6 +46,7 @@ const std::vector<ProviderEntry>& providerTable() {
         // "gloo:<namespace>" was Flagger's upstream discovery namespace; Sluice creates the
         // Upstreams beside the RouteTable, so the suffix is accepted and unused.
         {"gloo", {}, true, makeGlooRouter, "gloo"},
+        {"kuma", {}, false, makeKumaRouter, "kuma"},
     };
     return table;
 }

@@ -156,6 +156,17 @@ TEST(BuiltinQueries, GlooCanaryUpstream) {
                   "}[1m])) by (le))");
 }
 
+TEST(BuiltinQueries, KumaMeshService) {
+    std::string sel = "service=~\"podinfo-canary_test_svc_[0-9a-zA-Z-]+\"";
+    EXPECT_EQ(builtin("kuma", "request-success-rate"),
+              "sum(rate(envoy_cluster_upstream_rq{" + sel +
+                  ", envoy_response_code!~\"5.*\"}[1m])) / sum(rate(envoy_cluster_upstream_rq{" +
+                  sel + "}[1m])) * 100");
+    EXPECT_EQ(builtin("kuma", "request-duration"),
+              "histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{" + sel +
+                  "}[1m])) by (le))");
+}
+
 TEST(BuiltinQueries, MetricIntervalBecomesTheRange) {
     RenderResult r = analysisQuery(metric("request-success-rate", std::chrono::seconds(90)),
                                    "istio", model(), nullptr);

@@ -220,5 +220,52 @@ TEST(GlooRouter, AbTestingMatchersThenPrimary) {
     EXPECT_THROW(router->build(ctx, Weights::forCanary(10, true)), RouterError) << "mirror";
 }
 
+// --- Kuma ------------------------------------------------------------------------------------
+
+TEST(KumaRouter, MeshHttpRouteWithFlaggersServiceNames) {
+    RouteContext ctx = contextOf(canaryFor("kuma"));
+    std::unique_ptr<Router> router = makeRouter("kuma");
+    std::vector<kube::Object> objects = router->build(ctx, Weights::forCanary(25));
+    ASSERT_EQ(objects.size(), 1u);
+    EXPECT_EQ(objects[0], json::parse(R"({
+      "apiVersion": "kuma.io/v1alpha1", "kind": "MeshHTTPRoute",
+      "metadata": {"name": "campaign-service", "namespace": "blessed-horizon"},
+      "spec": {"targetRef": {"kind": "Mesh"}, "to": [{
+        "targetRef": {"kind": "MeshService", "name": "campaign-service_blessed-horizon_svc_80"},
+        "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                   "default": {"backendRefs": [
+          {"kind": "MeshService", "name": "campaign-service-primary_blessed-horizon_svc_80",
+           "weight": 75},
+          {"kind": "MeshService", "name": "campaign-service-canary_blessed-horizon_svc_80",
+           "weight": 25}]}}]}]}})"));
+    EXPECT_EQ(router->readWeights(ctx, objects[0]), Weights::forCanary(25));
+    EXPECT_THROW(router->build(ctx, Weights::forCanary(25, true)), RouterError) << "mirror";
+}
+
+TEST(KumaRouter, AbTestingRuleThenPrimary) {
+    json canary = canaryFor("kuma");
+    canary["spec"]["analysis"]["match"] = json::parse(R"([
+      {"headers": {"x-canary": {"exact": "insider"}}, "method": {"exact": "GET"}},
+      {"headers": {"cookie": {"regex": "canary=always"}, "x-tier": {"prefix": "beta"}}}])");
+    RouteContext ctx = contextOf(canary);
+    std::unique_ptr<Router> router = makeRouter("kuma");
+    json route = router->build(ctx, Weights::forCanary(100))[0];
+    const json& rules = route["spec"]["to"][0]["rules"];
+    ASSERT_EQ(rules.size(), 2u);
+    EXPECT_EQ(rules[0]["matches"], json::parse(R"([
+      {"path": {"type": "PathPrefix", "value": "/"}, "method": "GET",
+       "headers": [{"name": "x-canary", "type": "Exact", "value": "insider"}]},
+      {"path": {"type": "PathPrefix", "value": "/"},
+       "headers": [{"name": "cookie", "type": "RegularExpression", "value": "canary=always"},
+                   {"name": "x-tier", "type": "Prefix", "value": "beta"}]}])"));
+    EXPECT_EQ(rules[1]["default"]["backendRefs"][0]["weight"], 100);
+    EXPECT_EQ(rules[1]["default"]["backendRefs"][1]["weight"], 0);
+    EXPECT_EQ(router->readWeights(ctx, route), Weights::forCanary(100));
+
+    json byUri = canaryFor("kuma");
+    byUri["spec"]["analysis"]["match"] = json::parse(R"([{"uri": {"prefix": "/beta"}}])");
+    EXPECT_THROW(router->checkSpec(contextOf(byUri)), RouterError);
+}
+
 }  // namespace
 }  // namespace sluice::router

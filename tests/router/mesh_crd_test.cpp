@@ -114,6 +114,13 @@ json glooHandEdit(const json& live) {
     return {{"spec", {{"routes", routes}}}};
 }
 
+// Kuma: the first rule's backendRefs [primary, canary].
+json kumaHandEdit(const json& live) {
+    json to = live["spec"]["to"];
+    for (json& ref : to[0]["rules"][0]["default"]["backendRefs"]) ref["weight"] = 50;
+    return {{"spec", {{"to", to}}}};
+}
+
 std::vector<ProviderCase> providerCases() {
     const std::string linkerdSmi = "thirdparty-crds/linkerd-smi-v0.2.7/trafficsplit-crd.yaml";
     const std::string contour = "thirdparty-crds/contour-v1.33.6/01-crds.yaml";
@@ -126,6 +133,8 @@ std::vector<ProviderCase> providerCases() {
     const std::string glooUpstream = "thirdparty-crds/gloo-v1.22.1/gloo.solo.io_v1_Upstream.yaml";
     const kube::GroupVersionKind routeTable{"gateway.solo.io", "v1", "RouteTable"};
     const kube::GroupVersionKind upstream{"gloo.solo.io", "v1", "Upstream"};
+    const std::string kuma = "thirdparty-crds/kuma-v2.14.3/kuma.io_meshhttproutes.yaml";
+    const kube::GroupVersionKind meshHttpRoute{"kuma.io", "v1alpha1", "MeshHTTPRoute"};
     const kube::GroupVersionKind split1{"split.smi-spec.io", "v1alpha1", "TrafficSplit"};
     const kube::GroupVersionKind split2{"split.smi-spec.io", "v1alpha2", "TrafficSplit"};
     return {
@@ -216,6 +225,34 @@ std::vector<ProviderCase> providerCases() {
              return table;
          },
          "regex"},
+        {"kuma",
+         "kuma",
+         {kuma},
+         {meshHttpRoute},
+         [] { return withProvider("kuma", "stepped-canary.yaml"); },
+         kumaHandEdit,
+         [](json route) {
+             route["spec"]["to"][0]["rules"][0]["default"]["backendRefs"][0]["weight"] = -1;
+             return route;
+         },
+         "weight"},
+        {"kuma_ab",
+         "kuma",
+         {kuma},
+         {meshHttpRoute},
+         [] {
+             json canary = withProvider("kuma");
+             canary["spec"]["analysis"]["match"] = json::parse(R"([
+               {"headers": {"x-canary": {"exact": "insider"}}, "method": {"exact": "GET"}},
+               {"headers": {"cookie": {"regex": "canary=always"}}}])");
+             return canary;
+         },
+         kumaHandEdit,
+         [](json route) {
+             route["spec"]["to"][0]["rules"][0]["matches"][0]["method"] = "FETCH";  // an enum
+             return route;
+         },
+         "method"},
     };
 }
 

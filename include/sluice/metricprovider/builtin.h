@@ -27,6 +27,7 @@
 //   gloo        gloo, gloo:<ns>: the envoy queries of the canary upstream's cluster
 //               "<namespace>-<target>-canaryupstream-<port>_<namespace>" (Flagger's pattern
 //               "-canary-" misses the upstreams it names "-canaryupstream-")
+//   kuma        kuma: the envoy queries with service=~"<target>-canary_<namespace>_svc_<port>"
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,11 +42,11 @@ enum class BuiltinMetric { RequestSuccessRate, RequestDuration };
 std::optional<BuiltinMetric> parseBuiltinMetric(std::string_view name);
 std::string_view toString(BuiltinMetric metric);
 
-enum class Observer { Istio, Nginx, Envoy, Http, Linkerd, Traefik, Gloo };
+enum class Observer { Istio, Nginx, Envoy, Http, Linkerd, Traefik, Gloo, Kuma };
 // Every observer, for looking one up by its name (toString).
 inline constexpr Observer kObservers[] = {Observer::Istio, Observer::Nginx,   Observer::Envoy,
                                           Observer::Http,  Observer::Linkerd, Observer::Traefik,
-                                          Observer::Gloo};
+                                          Observer::Gloo,  Observer::Kuma};
 // The Canary's spec.provider -> observer, from the provider table (router/providers.h); nullopt
 // for providers without built-in queries. An empty provider is kubernetes.
 std::optional<Observer> observerForProvider(std::string_view provider);
