@@ -1,5 +1,7 @@
 #include "sluice/metricprovider/builtin.h"
 
+#include <cctype>
+
 #include "sluice/router/providers.h"
 
 namespace sluice::metricprovider {
@@ -30,6 +32,18 @@ std::string providersWithQueries() {
         out += entry.name;
     }
     return out;
+}
+
+// Skipper names its routes from the Ingress with every non-word character replaced by '_'
+// (kube_<namespace>__<ingress>__<host>__<path>__<service>), so its queries need the names so.
+TemplateModel skipperRouteNames(TemplateModel model) {
+    for (std::string* name :
+         {&model.name, &model.namespaceName, &model.target, &model.service, &model.ingress}) {
+        for (char& c : *name) {
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
+        }
+    }
+    return model;
 }
 
 }  // namespace
@@ -74,6 +88,8 @@ std::string_view toString(Observer observer) {
             return "gloo";
         case Observer::Kuma:
             return "kuma";
+        case Observer::Skipper:
+            return "skipper";
     }
     return "?";
 }
@@ -133,6 +149,23 @@ std::string builtinQueryTemplate(Observer observer, BuiltinMetric metric) {
             return rate ? successRate("envoy_cluster_upstream_rq", sel, "envoy_response_code")
                         : p99("envoy_cluster_upstream_rq_time_bucket", sel, false);
         }
+        case Observer::Skipper: {
+            // The routes of the canary Ingress to the canary Service; the duration is the mean,
+            // as Flagger's.
+            const std::string route =
+                "route=~\"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service "
+                "}}_canary(_[0-9]+)?\"";
+            if (!rate) {
+                return "sum(rate(skipper_serve_route_duration_seconds_sum{" + route +
+                       "}[{{ interval }}]))\n/\nsum(rate(skipper_serve_route_duration_seconds_"
+                       "count{" +
+                       route + "}[{{ interval }}]))\n* 1000";
+            }
+            const std::string metric = "skipper_response_duration_seconds_bucket";
+            return "sum(rate(" + metric + "{" + route +
+                   ", code!~\"5..\", le=\"+Inf\"}[{{ interval }}]))" + "\n/\nsum(rate(" + metric +
+                   "{" + route + ", le=\"+Inf\"}[{{ interval }}]))\n* 100";
+        }
         case Observer::Traefik: {
             // The canary's TraefikService backend; the +Inf bucket counts every request.
             std::string sel =
@@ -181,6 +214,7 @@ RenderResult analysisQuery(const canaryengine::MetricSpec& metric, std::string_v
     if (!observer)
         return failed("provider \"" + std::string(provider) + "\" has no built-in queries (" +
                       providersWithQueries() + "); use a MetricTemplate");
+    if (*observer == Observer::Skipper) model = skipperRouteNames(std::move(model));
     return rendered(builtinQueryTemplate(*observer, *builtin));
 }
 

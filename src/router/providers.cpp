@@ -11,6 +11,7 @@ std::unique_ptr<Router> makeContourRouter(std::string_view spelling);
 std::unique_ptr<Router> makeTraefikRouter(std::string_view spelling);
 std::unique_ptr<Router> makeGlooRouter(std::string_view spelling);
 std::unique_ptr<Router> makeKumaRouter(std::string_view spelling);
+std::unique_ptr<Router> makeSkipperRouter(std::string_view spelling);
 
 namespace {
 
@@ -47,6 +48,7 @@ const std::vector<ProviderEntry>& providerTable() {
         // Upstreams beside the RouteTable, so the suffix is accepted and unused.
         {"gloo", {}, true, makeGlooRouter, "gloo"},
         {"kuma", {}, false, makeKumaRouter, "kuma"},
+        {"skipper", {}, false, makeSkipperRouter, "skipper"},
     };
     return table;
 }

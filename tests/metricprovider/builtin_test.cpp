@@ -167,6 +167,21 @@ TEST(BuiltinQueries, KumaMeshService) {
                   "}[1m])) by (le))");
 }
 
+TEST(BuiltinQueries, SkipperRoutesWithWordNames) {
+    // podinfo-ing becomes podinfo_ing, as Skipper names its routes.
+    std::string route =
+        "route=~\"kube(ew)?_test__podinfo_ing_canary__.*__podinfo_canary(_[0-9]+)?\"";
+    std::string metric = "skipper_response_duration_seconds_bucket";
+    EXPECT_EQ(builtin("skipper", "request-success-rate"),
+              "sum(rate(" + metric + "{" + route +
+                  ", code!~\"5..\", le=\"+Inf\"}[1m])) / sum(rate(" + metric + "{" + route +
+                  ", le=\"+Inf\"}[1m])) * 100");
+    EXPECT_EQ(builtin("skipper", "request-duration"),
+              "sum(rate(skipper_serve_route_duration_seconds_sum{" + route +
+                  "}[1m])) / sum(rate(skipper_serve_route_duration_seconds_count{" + route +
+                  "}[1m])) * 1000");
+}
+
 TEST(BuiltinQueries, MetricIntervalBecomesTheRange) {
     RenderResult r = analysisQuery(metric("request-success-rate", std::chrono::seconds(90)),
                                    "istio", model(), nullptr);

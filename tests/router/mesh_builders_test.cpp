@@ -267,5 +267,56 @@ TEST(KumaRouter, AbTestingRuleThenPrimary) {
     EXPECT_THROW(router->checkSpec(contextOf(byUri)), RouterError);
 }
 
+// --- Skipper ---------------------------------------------------------------------------------
+
+json skipperIngress() {
+    return json::parse(R"J({
+      "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+      "metadata": {"name": "web", "namespace": "blessed-horizon", "labels": {"team": "growth"},
+        "annotations": {"zalando.org/skipper-predicate": "Weight(100) && Host(/^api/)",
+                        "kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+      "spec": {"ingressClassName": "skipper", "rules": [{"host": "api.blessedhorizon.org",
+        "http": {"paths": [
+          {"path": "/", "pathType": "Prefix",
+           "backend": {"service": {"name": "campaign-service", "port": {"number": 80}}}},
+          {"path": "/static", "pathType": "Prefix",
+           "backend": {"service": {"name": "cdn", "port": {"number": 80}}}}]}}]}})J");
+}
+
+TEST(SkipperRouter, CanaryIngressAsFlagger) {
+    json canary = canaryFor("skipper");
+    canary["spec"]["ingressRef"] = {
+        {"apiVersion", "networking.k8s.io/v1"}, {"kind", "Ingress"}, {"name", "web"}};
+    RouteContext ctx = contextOf(canary);
+    std::unique_ptr<Router> router = makeRouter("skipper");
+    ASSERT_EQ(router->inputs(ctx).size(), 1u);
+    EXPECT_EQ(router->inputs(ctx)[0].name, "web");
+    json ingress = router->build(ctx, Weights::forCanary(20), {skipperIngress()})[0];
+    EXPECT_EQ(ingress["metadata"], json::parse(R"J({"name": "web-canary",
+      "namespace": "blessed-horizon", "labels": {"team": "growth"}, "annotations": {
+        "zalando.org/backend-weights":
+          "{\"campaign-service-canary\":20,\"campaign-service-primary\":80}",
+        "zalando.org/skipper-predicate": "Weight(100) && Host(/^api/)"}})J"));
+    const json& paths = ingress["spec"]["rules"][0]["http"]["paths"];
+    ASSERT_EQ(paths.size(), 3u);
+    EXPECT_EQ(paths[0]["backend"]["service"]["name"], "campaign-service-primary");
+    EXPECT_EQ(paths[1]["backend"]["service"]["name"], "campaign-service-canary");
+    EXPECT_EQ(paths[1]["path"], "/");
+    EXPECT_EQ(paths[2]["backend"]["service"]["name"], "cdn");
+    EXPECT_EQ(router->readWeights(ctx, ingress), Weights::forCanary(20));
+
+    // No canary traffic: the canary Ingress is switched off.
+    json off = router->build(ctx, Weights{}, {skipperIngress()})[0];
+    EXPECT_EQ(off["metadata"]["annotations"]["zalando.org/skipper-predicate"],
+              "False() && Weight(100) && Host(/^api/)");
+    EXPECT_EQ(router->readWeights(ctx, off), Weights{});
+
+    json noPath = skipperIngress();
+    noPath["spec"]["rules"][0]["http"]["paths"].erase(0);
+    EXPECT_THROW(router->build(ctx, Weights{}, {noPath}), RouterError);
+    json noRef = canaryFor("skipper");
+    EXPECT_THROW(router->checkSpec(contextOf(noRef)), RouterError);
+}
+
 }  // namespace
 }  // namespace sluice::router

@@ -28,6 +28,9 @@
 //               "<namespace>-<target>-canaryupstream-<port>_<namespace>" (Flagger's pattern
 //               "-canary-" misses the upstreams it names "-canaryupstream-")
 //   kuma        kuma: the envoy queries with service=~"<target>-canary_<namespace>_svc_<port>"
+//   skipper     skipper: skipper_response_duration_seconds_bucket (le="+Inf", code!~"5..") and the
+//               mean of skipper_serve_route_duration_seconds * 1000 of the canary Ingress's routes
+//               to the canary Service, names with non-word characters as '_' (Flagger's)
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,11 +45,11 @@ enum class BuiltinMetric { RequestSuccessRate, RequestDuration };
 std::optional<BuiltinMetric> parseBuiltinMetric(std::string_view name);
 std::string_view toString(BuiltinMetric metric);
 
-enum class Observer { Istio, Nginx, Envoy, Http, Linkerd, Traefik, Gloo, Kuma };
+enum class Observer { Istio, Nginx, Envoy, Http, Linkerd, Traefik, Gloo, Kuma, Skipper };
 // Every observer, for looking one up by its name (toString).
 inline constexpr Observer kObservers[] = {Observer::Istio, Observer::Nginx,   Observer::Envoy,
                                           Observer::Http,  Observer::Linkerd, Observer::Traefik,
-                                          Observer::Gloo,  Observer::Kuma};
+                                          Observer::Gloo,  Observer::Kuma,    Observer::Skipper};
 // The Canary's spec.provider -> observer, from the provider table (router/providers.h); nullopt
 // for providers without built-in queries. An empty provider is kubernetes.
 std::optional<Observer> observerForProvider(std::string_view provider);
