@@ -78,6 +78,7 @@ metricprovider::TemplateModel templateModel(const std::string& ns, const std::st
     model.target = spec.targetRef.name;
     model.service = spec.apexServiceName();
     model.ingress = spec.ingressRef.name;
+    model.route = spec.routeRef.name;
     model.variables = metric.templateVariables;
     return model;
 }

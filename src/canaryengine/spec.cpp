@@ -493,6 +493,7 @@ SpecParseResult parseCanarySpec(const json& spec) {
         out.autoscalerRef = readAutoscalerRef(*autoscaler);
     }
     if (auto ingress = reader.child("ingressRef")) out.ingressRef = readObjectRef(*ingress, false);
+    if (auto route = reader.child("routeRef")) out.routeRef = readObjectRef(*route, false);
     if (auto deadline = reader.boundedInt("progressDeadlineSeconds", 1, 365 * 24 * 3600)) {
         out.progressDeadlineSeconds = *deadline;
     }

@@ -42,7 +42,6 @@ void valuesAt(const json& node, std::string_view path, Fn&& fn) {
 
 const std::vector<std::string>& fieldsWithoutEffect() {
     static const std::vector<std::string> kFields = {
-        "spec.routeRef",
         "spec.upstreamRef",
         "spec.service.delegation",
         "spec.analysis.sessionAffinity",

@@ -90,6 +90,8 @@ std::string_view toString(Observer observer) {
             return "kuma";
         case Observer::Skipper:
             return "skipper";
+        case Observer::Apisix:
+            return "apisix";
     }
     return "?";
 }
@@ -165,6 +167,16 @@ std::string builtinQueryTemplate(Observer observer, BuiltinMetric metric) {
             return "sum(rate(" + metric + "{" + route +
                    ", code!~\"5..\", le=\"+Inf\"}[{{ interval }}]))" + "\n/\nsum(rate(" + metric +
                    "{" + route + ", le=\"+Inf\"}[{{ interval }}]))\n* 100";
+        }
+        case Observer::Apisix: {
+            // APISIX names the canary route <namespace>_<routeRef>-canary_<http route name>.
+            std::string sel = "route=~\"{{ namespace }}_{{ route }}-canary_.+\"";
+            if (!rate) {
+                return "histogram_quantile(0.99, "
+                       "sum(rate(apisix_http_latency_bucket{type=~\"request\", " +
+                       sel + "}[{{ interval }}])) by (le))";
+            }
+            return successRate("apisix_http_status", sel, "code");
         }
         case Observer::Traefik: {
             // The canary's TraefikService backend; the +Inf bucket counts every request.

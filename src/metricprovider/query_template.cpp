@@ -28,6 +28,7 @@ const std::string* field(const TemplateModel& m, std::string_view name) {
     if (name == "target") return &m.target;
     if (name == "service") return &m.service;
     if (name == "ingress") return &m.ingress;
+    if (name == "route") return &m.route;
     if (name == "interval") return &m.interval;
     return nullptr;
 }
@@ -89,11 +90,13 @@ RenderResult renderQuery(std::string_view tmpl, const TemplateModel& model) {
             if (!value)
                 return fail(open, "unknown placeholder " + shown +
                                       "; supported: name, namespace, target, service, ingress, "
-                                      "interval, variables.<key>");
+                                      "route, interval, variables.<key>");
             what = std::string(expr);
         }
         if (value->empty()) {
-            std::string hint = expr == "ingress" ? " (the Canary has no ingressRef)" : "";
+            std::string hint = expr == "ingress" ? " (the Canary has no ingressRef)"
+                               : expr == "route" ? " (the Canary has no routeRef)"
+                                                 : "";
             return fail(open, shown + ": " + what + " is empty" + hint);
         }
         out.query += *value;

@@ -12,6 +12,7 @@ std::unique_ptr<Router> makeTraefikRouter(std::string_view spelling);
 std::unique_ptr<Router> makeGlooRouter(std::string_view spelling);
 std::unique_ptr<Router> makeKumaRouter(std::string_view spelling);
 std::unique_ptr<Router> makeSkipperRouter(std::string_view spelling);
+std::unique_ptr<Router> makeApisixRouter(std::string_view spelling);
 
 namespace {
 
@@ -49,6 +50,7 @@ const std::vector<ProviderEntry>& providerTable() {
         {"gloo", {}, true, makeGlooRouter, "gloo"},
         {"kuma", {}, false, makeKumaRouter, "kuma"},
         {"skipper", {}, false, makeSkipperRouter, "skipper"},
+        {"apisix", {}, false, makeApisixRouter, "apisix"},
     };
     return table;
 }

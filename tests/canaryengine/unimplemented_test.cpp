@@ -30,12 +30,12 @@ TEST(UnimplementedFields, OnlyValuesThatWouldMatter) {
 
 TEST(UnimplementedFields, NamesEachFieldSetOnceInListOrder) {
     EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
-        "routeRef": {"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
-                     "name": "podinfo"},
+        "upstreamRef": {"apiVersion": "gloo.solo.io/v1", "kind": "Upstream",
+                        "name": "podinfo"},
         "analysis": {"sessionAffinity": {"cookieName": "flagger-cookie"},
                      "webhooks": [{"name": "a", "url": "http://x/", "retries": 3},
                                   {"name": "b", "url": "http://y/", "retries": 2}]}})")),
-              (Fields{"spec.routeRef", "spec.analysis.sessionAffinity",
+              (Fields{"spec.upstreamRef", "spec.analysis.sessionAffinity",
                       "spec.analysis.webhooks.retries"}));
 }
 

@@ -163,6 +163,7 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
     add(cross({"gateway.solo.io"}, {"routetables"}, all));
     add(cross({"gloo.solo.io"}, {"upstreams"}, all));
     add(cross({"kuma.io"}, {"meshhttproutes"}, all));
+    add(cross({"apisix.apache.org"}, {"apisixroutes"}, all));
     add(cross({"autoscaling"}, {"horizontalpodautoscalers"}, all));
     add(cross({"keda.sh"}, {"scaledobjects"}, all));
 

@@ -182,6 +182,25 @@ TEST(BuiltinQueries, SkipperRoutesWithWordNames) {
                   "}[1m])) * 1000");
 }
 
+TEST(BuiltinQueries, ApisixCanaryRoute) {
+    TemplateModel m = model();
+    m.route = "podinfo-route";
+    RenderResult r = analysisQuery(metric("request-success-rate"), "apisix", m, nullptr);
+    ASSERT_TRUE(r.ok()) << r.error;
+    std::string sel = "route=~\"test_podinfo-route-canary_.+\"";
+    EXPECT_EQ(collapseWhitespace(r.query), "sum(rate(apisix_http_status{" + sel +
+                                               ", code!~\"5.*\"}[1m])) / "
+                                               "sum(rate(apisix_http_status{" +
+                                               sel + "}[1m])) * 100");
+    r = analysisQuery(metric("request-duration"), "apisix", m, nullptr);
+    EXPECT_EQ(collapseWhitespace(r.query),
+              "histogram_quantile(0.99, sum(rate(apisix_http_latency_bucket{type=~\"request\", " +
+                  sel + "}[1m])) by (le))");
+    // Without routeRef the placeholder is empty: an error that says so.
+    r = analysisQuery(metric("request-duration"), "apisix", model(), nullptr);
+    EXPECT_NE(r.error.find("routeRef"), std::string::npos) << r.error;
+}
+
 TEST(BuiltinQueries, MetricIntervalBecomesTheRange) {
     RenderResult r = analysisQuery(metric("request-success-rate", std::chrono::seconds(90)),
                                    "istio", model(), nullptr);

@@ -67,7 +67,7 @@ TEST(RenderQuery, TextWithoutPlaceholdersIsUnchanged) {
 }
 
 TEST(RenderQuery, UnknownPlaceholdersAreErrors) {
-    for (std::string t : {"{{ namespaces }}", "{{ .Namespace }}", "{{ route }}", "{{ }}",
+    for (std::string t : {"{{ namespaces }}", "{{ .Namespace }}", "{{ routes }}", "{{ }}",
                           "{{ if true }}x{{ end }}", "{{ namespace | printf }}", "{{-3}}"}) {
         std::string e = renderError(t);
         EXPECT_NE(e.find("unknown placeholder"), std::string::npos) << t << ": " << e;

@@ -318,5 +318,45 @@ TEST(SkipperRouter, CanaryIngressAsFlagger) {
     EXPECT_THROW(router->checkSpec(contextOf(noRef)), RouterError);
 }
 
+// --- APISIX ----------------------------------------------------------------------------------
+
+json apisixRoute() {
+    return json::parse(R"({
+      "apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
+      "metadata": {"name": "web", "namespace": "blessed-horizon", "labels": {"team": "growth"}},
+      "spec": {"ingressClassName": "apisix", "http": [{"name": "main",
+        "match": {"hosts": ["api.blessedhorizon.org"], "paths": ["/*"]},
+        "backends": [{"serviceName": "campaign-service", "servicePort": 80,
+                      "resolveGranularity": "service"}]}]}})");
+}
+
+TEST(ApisixRouter, CanaryRouteAsFlagger) {
+    json canary = canaryFor("apisix");
+    canary["spec"]["routeRef"] = {
+        {"apiVersion", "apisix.apache.org/v2"}, {"kind", "ApisixRoute"}, {"name", "web"}};
+    RouteContext ctx = contextOf(canary);
+    std::unique_ptr<Router> router = makeRouter("apisix");
+    ASSERT_EQ(router->inputs(ctx).size(), 1u);
+    EXPECT_EQ(router->inputs(ctx)[0].kind, "ApisixRoute");
+    json route = router->build(ctx, Weights::forCanary(35), {apisixRoute()})[0];
+    EXPECT_EQ(route, json::parse(R"({
+      "apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
+      "metadata": {"name": "web-canary", "namespace": "blessed-horizon",
+                   "labels": {"team": "growth"}},
+      "spec": {"ingressClassName": "apisix", "http": [{"name": "main", "priority": 10000,
+        "match": {"hosts": ["api.blessedhorizon.org"], "paths": ["/*"]},
+        "backends": [
+          {"serviceName": "campaign-service-primary", "servicePort": 80,
+           "resolveGranularity": "service", "weight": 65},
+          {"serviceName": "campaign-service-canary", "servicePort": 80,
+           "resolveGranularity": "service", "weight": 35}]}]}})"));
+    EXPECT_EQ(router->readWeights(ctx, route), Weights::forCanary(35));
+
+    json noBackend = apisixRoute();
+    noBackend["spec"]["http"][0].erase("backends");
+    EXPECT_THROW(router->build(ctx, Weights{}, {noBackend}), RouterError);
+    EXPECT_THROW(router->checkSpec(contextOf(canaryFor("apisix"))), RouterError) << "no routeRef";
+}
+
 }  // namespace
 }  // namespace sluice::router

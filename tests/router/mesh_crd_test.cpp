@@ -137,6 +137,9 @@ std::vector<ProviderCase> providerCases() {
     const kube::GroupVersionKind upstream{"gloo.solo.io", "v1", "Upstream"};
     const std::string kuma = "thirdparty-crds/kuma-v2.14.3/kuma.io_meshhttproutes.yaml";
     const kube::GroupVersionKind meshHttpRoute{"kuma.io", "v1alpha1", "MeshHTTPRoute"};
+    const std::string apisix =
+        "thirdparty-crds/apisix-ingress-controller-2.2.0/apisix.apache.org_apisixroutes.yaml";
+    const kube::GroupVersionKind apisixRoute{"apisix.apache.org", "v2", "ApisixRoute"};
     const kube::GroupVersionKind split1{"split.smi-spec.io", "v1alpha1", "TrafficSplit"};
     const kube::GroupVersionKind split2{"split.smi-spec.io", "v1alpha2", "TrafficSplit"};
     return {
@@ -255,6 +258,34 @@ std::vector<ProviderCase> providerCases() {
              return route;
          },
          "method"},
+        {"apisix",
+         "apisix",
+         {apisix},
+         {apisixRoute},
+         [] {
+             json canary = withProvider("apisix", "stepped-canary.yaml");
+             canary["spec"]["routeRef"] = {
+                 {"apiVersion", "apisix.apache.org/v2"}, {"kind", "ApisixRoute"}, {"name", "web"}};
+             return canary;
+         },
+         [](const json& live) {
+             json http = live["spec"]["http"];
+             for (json& backend : http[0]["backends"]) backend["weight"] = 50;
+             return json{{"spec", {{"http", http}}}};
+         },
+         [](json route) {
+             route["spec"]["http"][0]["backends"][0]["weight"] = "heavy";  // an integer
+             return route;
+         },
+         "weight",
+         [](const std::string& ns) {
+             return std::vector<json>{json::parse(R"({"apiVersion": "apisix.apache.org/v2",
+               "kind": "ApisixRoute", "metadata": {"name": "web", "namespace": ")" +
+                                                  ns + R"("},
+               "spec": {"ingressClassName": "apisix", "http": [{"name": "main",
+                 "match": {"hosts": ["api.example.org"], "paths": ["/*"]},
+                 "backends": [{"serviceName": "bifrost-api", "servicePort": 8080}]}]}})")};
+         }},
         // Skipper writes a core Ingress: no CRD, the server's own Ingress validation.
         {"skipper",
          "skipper",

@@ -175,6 +175,7 @@ struct CanarySpec {
     ObjectRef targetRef;
     std::optional<AutoscalerRef> autoscalerRef;
     ObjectRef ingressRef;  // the Ingress to canary (nginx); empty when absent
+    ObjectRef routeRef;    // the ApisixRoute to canary (apisix); empty when absent
     int progressDeadlineSeconds = 600;
     bool skipAnalysis = false;
     // Flagger's suspend: the Canary is not advanced (see step()).

@@ -31,6 +31,9 @@
 //   skipper     skipper: skipper_response_duration_seconds_bucket (le="+Inf", code!~"5..") and the
 //               mean of skipper_serve_route_duration_seconds * 1000 of the canary Ingress's routes
 //               to the canary Service, names with non-word characters as '_' (Flagger's)
+//   apisix      apisix: apisix_http_status{code} / apisix_http_latency_bucket{type="request"} of
+//   the
+//               canary ApisixRoute, route=~"<namespace>_<routeRef>-canary_.+" ({{ route }})
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,11 +48,11 @@ enum class BuiltinMetric { RequestSuccessRate, RequestDuration };
 std::optional<BuiltinMetric> parseBuiltinMetric(std::string_view name);
 std::string_view toString(BuiltinMetric metric);
 
-enum class Observer { Istio, Nginx, Envoy, Http, Linkerd, Traefik, Gloo, Kuma, Skipper };
+enum class Observer { Istio, Nginx, Envoy, Http, Linkerd, Traefik, Gloo, Kuma, Skipper, Apisix };
 // Every observer, for looking one up by its name (toString).
-inline constexpr Observer kObservers[] = {Observer::Istio, Observer::Nginx,   Observer::Envoy,
-                                          Observer::Http,  Observer::Linkerd, Observer::Traefik,
-                                          Observer::Gloo,  Observer::Kuma,    Observer::Skipper};
+inline constexpr Observer kObservers[] = {
+    Observer::Istio,   Observer::Nginx, Observer::Envoy, Observer::Http,    Observer::Linkerd,
+    Observer::Traefik, Observer::Gloo,  Observer::Kuma,  Observer::Skipper, Observer::Apisix};
 // The Canary's spec.provider -> observer, from the provider table (router/providers.h); nullopt
 // for providers without built-in queries. An empty provider is kubernetes.
 std::optional<Observer> observerForProvider(std::string_view provider);

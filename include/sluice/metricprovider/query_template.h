@@ -20,6 +20,7 @@ struct TemplateModel {
     std::string target;         // targetRef.name (the canary workload, e.g. "app")
     std::string service;        // service.name, else targetRef.name (as Flagger)
     std::string ingress;        // ingressRef.name (NGINX), empty when the Canary has none
+    std::string route;          // routeRef.name (APISIX), empty when the Canary has none
     std::string interval;       // PromQL range, e.g. "1m" (see promDuration)
     std::map<std::string, std::string> variables;  // the metric's templateVariables
 };
