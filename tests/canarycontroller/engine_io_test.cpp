@@ -66,13 +66,16 @@ TEST(TemplateModel, NamesWhatQueriesMayUse) {
     EXPECT_EQ(model.target, "web");
     EXPECT_EQ(model.service, "web") << "service.name defaults to the target";
     EXPECT_EQ(model.ingress, "");
+    EXPECT_EQ(model.route, "");
     EXPECT_EQ(model.variables, metric.templateVariables);
 
     spec.service.name = "web-svc";
     spec.ingressRef.name = "web-ingress";
+    spec.routeRef.name = "web-route";
     model = templateModel("shop", "web-canary", spec, metric);
     EXPECT_EQ(model.service, "web-svc");
     EXPECT_EQ(model.ingress, "web-ingress");
+    EXPECT_EQ(model.route, "web-route");
 }
 
 TEST(WebhookPayload, FlaggersPayloadWithTheHookMetadata) {
