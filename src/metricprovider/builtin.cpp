@@ -92,6 +92,8 @@ std::string_view toString(Observer observer) {
             return "skipper";
         case Observer::Apisix:
             return "apisix";
+        case Observer::AppMesh:
+            return "appmesh";
     }
     return "?";
 }
@@ -177,6 +179,14 @@ std::string builtinQueryTemplate(Observer observer, BuiltinMetric metric) {
                        sel + "}[{{ interval }}])) by (le))";
             }
             return successRate("apisix_http_status", sel, "code");
+        }
+        case Observer::AppMesh: {
+            // The Envoy sidecars of the canary's pods (never <target>-primary's).
+            std::string sel =
+                "kubernetes_namespace=\"{{ namespace }}\", "
+                "kubernetes_pod_name=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"";
+            return rate ? successRate("envoy_cluster_upstream_rq", sel, "envoy_response_code")
+                        : p99("envoy_cluster_upstream_rq_time_bucket", sel, false);
         }
         case Observer::Traefik: {
             // The canary's TraefikService backend; the +Inf bucket counts every request.

@@ -13,6 +13,7 @@ std::unique_ptr<Router> makeGlooRouter(std::string_view spelling);
 std::unique_ptr<Router> makeKumaRouter(std::string_view spelling);
 std::unique_ptr<Router> makeSkipperRouter(std::string_view spelling);
 std::unique_ptr<Router> makeApisixRouter(std::string_view spelling);
+std::unique_ptr<Router> makeAppMeshRouter(std::string_view spelling);
 
 namespace {
 
@@ -51,6 +52,9 @@ const std::vector<ProviderEntry>& providerTable() {
         {"kuma", {}, false, makeKumaRouter, "kuma"},
         {"skipper", {}, false, makeSkipperRouter, "skipper"},
         {"apisix", {}, false, makeApisixRouter, "apisix"},
+        // Flagger's plain "appmesh" is the v1beta1 API, which App Mesh controllers no longer
+        // serve; only its v1beta2 router is here.
+        {"appmesh:v1beta2", {}, false, makeAppMeshRouter, "appmesh"},
     };
     return table;
 }

@@ -164,6 +164,7 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
     add(cross({"gloo.solo.io"}, {"upstreams"}, all));
     add(cross({"kuma.io"}, {"meshhttproutes"}, all));
     add(cross({"apisix.apache.org"}, {"apisixroutes"}, all));
+    add(cross({"appmesh.k8s.aws"}, {"virtualnodes", "virtualrouters", "virtualservices"}, all));
     add(cross({"autoscaling"}, {"horizontalpodautoscalers"}, all));
     add(cross({"keda.sh"}, {"scaledobjects"}, all));
 

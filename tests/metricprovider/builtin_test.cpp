@@ -201,6 +201,19 @@ TEST(BuiltinQueries, ApisixCanaryRoute) {
     EXPECT_NE(r.error.find("routeRef"), std::string::npos) << r.error;
 }
 
+TEST(BuiltinQueries, AppMeshCanaryPods) {
+    std::string sel =
+        "kubernetes_namespace=\"test\", "
+        "kubernetes_pod_name=~\"podinfo-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"";
+    EXPECT_EQ(builtin("appmesh:v1beta2", "request-success-rate"),
+              "sum(rate(envoy_cluster_upstream_rq{" + sel +
+                  ", envoy_response_code!~\"5.*\"}[1m])) / sum(rate(envoy_cluster_upstream_rq{" +
+                  sel + "}[1m])) * 100");
+    EXPECT_EQ(builtin("appmesh:v1beta2", "request-duration"),
+              "histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{" + sel +
+                  "}[1m])) by (le))");
+}
+
 TEST(BuiltinQueries, MetricIntervalBecomesTheRange) {
     RenderResult r = analysisQuery(metric("request-success-rate", std::chrono::seconds(90)),
                                    "istio", model(), nullptr);

@@ -358,5 +358,40 @@ TEST(ApisixRouter, CanaryRouteAsFlagger) {
     EXPECT_THROW(router->checkSpec(contextOf(canaryFor("apisix"))), RouterError) << "no routeRef";
 }
 
+// --- App Mesh --------------------------------------------------------------------------------
+
+TEST(AppMeshRouter, VirtualNodesRouterAndServicesAsFlagger) {
+    RouteContext ctx = contextOf(canaryFor("appmesh:v1beta2"));
+    std::unique_ptr<Router> router = makeRouter("appmesh:v1beta2");
+    std::vector<kube::Object> objects = router->build(ctx, Weights::forCanary(40));
+    ASSERT_EQ(objects.size(), 6u);
+    EXPECT_EQ(objects[0], json::parse(R"({
+      "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualNode",
+      "metadata": {"name": "campaign-service-primary", "namespace": "blessed-horizon"},
+      "spec": {"podSelector": {"matchLabels": {"app": "campaign-service-primary"}},
+               "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
+               "serviceDiscovery": {"dns": {
+                 "hostname": "campaign-service-primary.blessed-horizon.svc.cluster.local"}}}})"));
+    EXPECT_EQ(objects[1]["spec"]["podSelector"]["matchLabels"]["app"], "campaign-service");
+    EXPECT_EQ(objects[2], json::parse(R"({
+      "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualRouter",
+      "metadata": {"name": "campaign-service", "namespace": "blessed-horizon"},
+      "spec": {"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
+        "routes": [{"name": "campaign-service", "httpRoute": {"match": {"prefix": "/"},
+          "action": {"weightedTargets": [
+            {"virtualNodeRef": {"name": "campaign-service-primary"}, "weight": 60},
+            {"virtualNodeRef": {"name": "campaign-service-canary"}, "weight": 40}]}}}]}})"));
+    EXPECT_EQ(objects[3]["spec"], json::parse(R"({
+      "awsName": "campaign-service.blessed-horizon.svc.cluster.local",
+      "provider": {"virtualRouter": {"virtualRouterRef": {"name": "campaign-service"}}}})"));
+    EXPECT_EQ(objects[4]["metadata"]["name"], "campaign-service-canary");
+    EXPECT_EQ(router->readWeights(ctx, objects[4]), Weights::forCanary(100))
+        << "the canary's own router always reaches the canary";
+    EXPECT_EQ(objects[5]["spec"]["provider"]["virtualRouter"]["virtualRouterRef"]["name"],
+              "campaign-service-canary");
+    EXPECT_EQ(router->readWeights(ctx, objects[2]), Weights::forCanary(40));
+    EXPECT_THROW(makeRouter("appmesh"), RouterError) << "Flagger's v1beta1 API";
+}
+
 }  // namespace
 }  // namespace sluice::router

@@ -140,6 +140,13 @@ std::vector<ProviderCase> providerCases() {
     const std::string apisix =
         "thirdparty-crds/apisix-ingress-controller-2.2.0/apisix.apache.org_apisixroutes.yaml";
     const kube::GroupVersionKind apisixRoute{"apisix.apache.org", "v2", "ApisixRoute"};
+    const std::string appMesh = "thirdparty-crds/aws-app-mesh-controller-v1.13.3/appmesh.k8s.aws_";
+    const std::vector<std::string> appMeshCrds = {appMesh + "virtualnodes.yaml",
+                                                  appMesh + "virtualrouters.yaml",
+                                                  appMesh + "virtualservices.yaml"};
+    const kube::GroupVersionKind virtualRouter{"appmesh.k8s.aws", "v1beta2", "VirtualRouter"};
+    const kube::GroupVersionKind virtualNode{"appmesh.k8s.aws", "v1beta2", "VirtualNode"};
+    const kube::GroupVersionKind meshVirtualService{"appmesh.k8s.aws", "v1beta2", "VirtualService"};
     const kube::GroupVersionKind split1{"split.smi-spec.io", "v1alpha1", "TrafficSplit"};
     const kube::GroupVersionKind split2{"split.smi-spec.io", "v1alpha2", "TrafficSplit"};
     return {
@@ -286,6 +293,21 @@ std::vector<ProviderCase> providerCases() {
                  "match": {"hosts": ["api.example.org"], "paths": ["/*"]},
                  "backends": [{"serviceName": "bifrost-api", "servicePort": 8080}]}]}})")};
          }},
+        {"appmesh",
+         "appmesh:v1beta2",
+         appMeshCrds,
+         {virtualRouter, virtualNode, meshVirtualService},
+         [] { return withProvider("appmesh:v1beta2", "stepped-canary.yaml"); },
+         [](const json& live) {
+             json routes = live["spec"]["routes"];
+             for (json& t : routes[0]["httpRoute"]["action"]["weightedTargets"]) t["weight"] = 50;
+             return json{{"spec", {{"routes", routes}}}};
+         },
+         [](json router) {
+             router["spec"]["listeners"][0]["portMapping"]["protocol"] = "smtp";  // an enum
+             return router;
+         },
+         "protocol"},
         // Skipper writes a core Ingress: no CRD, the server's own Ingress validation.
         {"skipper",
          "skipper",

@@ -34,6 +34,8 @@
 //   apisix      apisix: apisix_http_status{code} / apisix_http_latency_bucket{type="request"} of
 //   the
 //               canary ApisixRoute, route=~"<namespace>_<routeRef>-canary_.+" ({{ route }})
+//   appmesh     appmesh:v1beta2: envoy_cluster_upstream_rq / _time_bucket of the canary pods,
+//               kubernetes_namespace and kubernetes_pod_name=~"<target>-<rs hash>-<pod id>"
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,11 +50,24 @@ enum class BuiltinMetric { RequestSuccessRate, RequestDuration };
 std::optional<BuiltinMetric> parseBuiltinMetric(std::string_view name);
 std::string_view toString(BuiltinMetric metric);
 
-enum class Observer { Istio, Nginx, Envoy, Http, Linkerd, Traefik, Gloo, Kuma, Skipper, Apisix };
+enum class Observer {
+    Istio,
+    Nginx,
+    Envoy,
+    Http,
+    Linkerd,
+    Traefik,
+    Gloo,
+    Kuma,
+    Skipper,
+    Apisix,
+    AppMesh
+};
 // Every observer, for looking one up by its name (toString).
-inline constexpr Observer kObservers[] = {
-    Observer::Istio,   Observer::Nginx, Observer::Envoy, Observer::Http,    Observer::Linkerd,
-    Observer::Traefik, Observer::Gloo,  Observer::Kuma,  Observer::Skipper, Observer::Apisix};
+inline constexpr Observer kObservers[] = {Observer::Istio,  Observer::Nginx,   Observer::Envoy,
+                                          Observer::Http,   Observer::Linkerd, Observer::Traefik,
+                                          Observer::Gloo,   Observer::Kuma,    Observer::Skipper,
+                                          Observer::Apisix, Observer::AppMesh};
 // The Canary's spec.provider -> observer, from the provider table (router/providers.h); nullopt
 // for providers without built-in queries. An empty provider is kubernetes.
 std::optional<Observer> observerForProvider(std::string_view provider);
