@@ -80,7 +80,7 @@ std::string routableProviders() {
         if (!entry.makeRouter) continue;
         if (!out.empty()) out += ", ";
         out += entry.name;
-        if (entry.acceptsSuffix) out += "[:<mesh>]";
+        if (entry.acceptsSuffix) out += "[:<suffix>]";
         for (std::string_view alias : entry.aliases) {
             out += ", ";
             out += alias;
