@@ -1,6 +1,7 @@
 // Flagger's APISIX router: ApisixRoute `<routeRef.name>-canary` (apisix.apache.org/v2), a copy
 // of the user's route whose first HTTP route gets the top priority and two weighted backends:
 // the first backend switched to `<apex>-primary`, plus `<apex>-canary` on the same port.
+#include "checks.h"
 #include "json_util.h"
 #include "sluice/router/router.h"
 
@@ -23,6 +24,7 @@ class ApisixRouter final : public Router {
     std::string provider() const override { return "apisix"; }
 
     void checkSpec(const RouteContext& ctx) const override {
+        refuseMirroring(ctx, "apisix");
         if (ctx.spec.routeRef.name.empty()) {
             throw RouterError(
                 "spec.routeRef must name the ApisixRoute when using the apisix provider");

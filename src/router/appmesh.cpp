@@ -2,6 +2,7 @@
 // `<apex>-canary` for the pods of each side, a VirtualRouter `<apex>` whose route splits
 // between them, a VirtualService `<apex>` provided by that router, and, as Flagger, a
 // VirtualRouter/VirtualService `<apex>-canary` that always reaches the canary (for tests).
+#include "checks.h"
 #include "json_util.h"
 #include "sluice/router/router.h"
 
@@ -64,6 +65,7 @@ class AppMeshRouter final : public Router {
     std::string provider() const override { return "appmesh:v1beta2"; }
 
     void checkSpec(const RouteContext& ctx) const override {
+        refuseMirroring(ctx, "appmesh");
         if (ctx.abTesting())
             throw RouterError("the appmesh provider cannot route by analysis.match");
     }

@@ -2,6 +2,7 @@
 // for a root HTTPProxy to include, whose weighted route goes to `<apex>-primary` and
 // `<apex>-canary`. A/B testing puts one header-conditioned weighted route per analysis.match
 // before a primary-only route.
+#include "checks.h"
 #include "json_util.h"
 #include "sluice/router/router.h"
 
@@ -64,6 +65,7 @@ class ContourRouter final : public Router {
     std::string provider() const override { return "contour"; }
 
     void checkSpec(const RouteContext& ctx) const override {
+        refuseMirroring(ctx, "contour");
         for (const json& match : ctx.analysisMatch()) conditionsFor(ctx, match);
     }
 

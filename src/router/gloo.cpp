@@ -2,6 +2,7 @@
 // `<ns>-<apex>-canaryupstream-<port>` (gloo.solo.io/v1, kube upstreams of the generated
 // Services, so Gloo's discovery need not run), and a RouteTable `<apex>` (gateway.solo.io/v1)
 // whose route splits between them. The user's VirtualService delegates to the RouteTable.
+#include "checks.h"
 #include "json_util.h"
 #include "sluice/router/router.h"
 
@@ -64,6 +65,7 @@ class GlooRouter final : public Router {
     std::string provider() const override { return "gloo"; }
 
     void checkSpec(const RouteContext& ctx) const override {
+        refuseMirroring(ctx, "gloo");
         for (const json& match : ctx.analysisMatch()) matcherFor(match);
     }
 

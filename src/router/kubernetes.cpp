@@ -1,4 +1,5 @@
 // Flagger's "kubernetes" provider: blue-green by switching the apex Service's selector.
+#include "checks.h"
 #include "json_util.h"
 #include "sluice/router/router.h"
 
@@ -17,9 +18,7 @@ void KubernetesRouter::checkSpec(const RouteContext& ctx) const {
     if (ctx.abTesting()) {
         throw RouterError("the kubernetes provider cannot route by analysis.match headers");
     }
-    if (ctx.spec.mirrors()) {
-        throw RouterError("the kubernetes provider cannot mirror traffic (analysis.mirror)");
-    }
+    refuseMirroring(ctx, "kubernetes");
 }
 
 void KubernetesRouter::checkWeights(const RouteContext&, const Weights& weights) const {

@@ -2,6 +2,7 @@
 // apex MeshService to the primary and canary MeshServices by weight. Flagger writes the
 // cluster-scoped TrafficRoute, which Kuma 2.x deprecates and which a namespaced Canary cannot
 // own; the weights and service names (`<service>_<namespace>_svc_<port>`) are Flagger's.
+#include "checks.h"
 #include "json_util.h"
 #include "sluice/router/router.h"
 
@@ -76,6 +77,7 @@ class KumaRouter final : public Router {
     std::string provider() const override { return "kuma"; }
 
     void checkSpec(const RouteContext& ctx) const override {
+        refuseMirroring(ctx, "kuma");
         for (const json& match : ctx.analysisMatch()) matchFor(ctx, match);
     }
 

@@ -2,6 +2,7 @@
 #include <charconv>
 #include <optional>
 
+#include "checks.h"
 #include "json_util.h"
 #include "sluice/router/router.h"
 
@@ -113,11 +114,9 @@ std::string NginxRouter::annotation(std::string_view suffix) const {
 }
 
 void NginxRouter::checkSpec(const RouteContext& ctx) const {
+    refuseMirroring(ctx, "nginx");
     if (ctx.spec.ingressRef.name.empty()) {
         throw RouterError("spec.ingressRef must name the Ingress when using the nginx provider");
-    }
-    if (ctx.spec.mirrors()) {
-        throw RouterError("the nginx provider cannot mirror traffic (analysis.mirror)");
     }
     if (ctx.abTesting()) {
         HeaderSelectors selectors = headerSelectors(ctx);

@@ -3,6 +3,7 @@
 // `<apex>-canary`. Skipper splits between them by the zalando.org/backend-weights annotation;
 // the predicate Weight(100) makes this Ingress win over the user's, and False() switches it off
 // while the canary gets nothing (the user's Ingress then serves).
+#include "checks.h"
 #include "json_util.h"
 #include "sluice/router/router.h"
 
@@ -75,6 +76,7 @@ class SkipperRouter final : public Router {
     std::string provider() const override { return "skipper"; }
 
     void checkSpec(const RouteContext& ctx) const override {
+        refuseMirroring(ctx, "skipper");
         if (ctx.spec.ingressRef.name.empty()) {
             throw RouterError(
                 "spec.ingressRef must name the Ingress when using the skipper provider");

@@ -4,6 +4,7 @@
 // same router for another mesh, "smi:v1alpha2[:<mesh>]" (and "smi") its v1alpha2 router.
 #include <cmath>
 
+#include "checks.h"
 #include "json_util.h"
 #include "sluice/router/router.h"
 
@@ -45,6 +46,7 @@ class SmiRouter final : public Router {
     std::string provider() const override { return provider_; }
 
     void checkSpec(const RouteContext& ctx) const override {
+        refuseMirroring(ctx, provider_);
         if (ctx.abTesting()) {
             throw RouterError("the " + provider_ +
                               " provider (SMI TrafficSplit) cannot route by analysis.match");

@@ -1,6 +1,7 @@
 // Flagger's Traefik router: a TraefikService `<apex>` (traefik.io/v1alpha1) whose weighted round
 // robin goes to `<apex>-primary` and, while it has a weight, `<apex>-canary`. The user's
 // IngressRoute points at this TraefikService.
+#include "checks.h"
 #include "json_util.h"
 #include "sluice/router/router.h"
 
@@ -16,6 +17,7 @@ class TraefikRouter final : public Router {
     std::string provider() const override { return "traefik"; }
 
     void checkSpec(const RouteContext& ctx) const override {
+        refuseMirroring(ctx, "traefik");
         if (ctx.abTesting()) {
             throw RouterError(
                 "the traefik provider (TraefikService) cannot route by analysis.match");

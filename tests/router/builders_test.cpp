@@ -6,6 +6,7 @@
 
 #include "router_test_util.h"
 #include "sluice/router/apply.h"
+#include "sluice/router/providers.h"
 #include "sluice/router/router.h"
 
 namespace sluice::router {
@@ -585,6 +586,24 @@ TEST(Routers, MirrorIsRefusedWhereItCannotBeExpressed) {
     EXPECT_NO_THROW(kubernetes.checkSpec(contextOf(blueGreen)));
     blueGreen["spec"]["analysis"]["mirror"] = true;
     EXPECT_THROW(kubernetes.checkSpec(contextOf(blueGreen)), RouterError);
+
+    // Every router but Istio's and Gateway API's refuses analysis.mirror in checkSpec, before
+    // anything is routed, whatever else its spec lacks.
+    for (const ProviderEntry& entry : providerTable()) {
+        if (!entry.makeRouter || entry.name == "istio" || entry.name.rfind("gatewayapi", 0) == 0)
+            continue;
+        auto router = entry.makeRouter(entry.name);
+        json canary = exampleCanary("blue-green.yaml");
+        canary["spec"]["provider"] = std::string(entry.name);
+        canary["spec"]["analysis"]["mirror"] = true;
+        try {
+            router->checkSpec(contextOf(canary));
+            ADD_FAILURE() << entry.name << " accepted analysis.mirror";
+        } catch (const RouterError& e) {
+            EXPECT_NE(std::string(e.what()).find("cannot mirror"), std::string::npos)
+                << entry.name << ": " << e.what();
+        }
+    }
 }
 
 TEST(NginxRouter, Errors) {
