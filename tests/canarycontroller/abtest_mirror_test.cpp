@@ -58,7 +58,10 @@ TEST_F(AbMirrorTest, AbTestingSendsMatchedRequestsToTheCanaryDuringTheAnalysis) 
     EXPECT_EQ(firstRuleWeight(during, "podinfo-primary"), 0);
     ASSERT_EQ(during["spec"]["rules"][1]["backendRefs"].size(), 1u);
     EXPECT_EQ(during["spec"]["rules"][1]["backendRefs"][0]["name"], "podinfo-primary");
-    EXPECT_TRUE(hasEventContaining("Advance", "routing requests that match analysis.match"));
+    // The Event is recorded after the route is written: waited for, not read at once.
+    EXPECT_TRUE(eventually([&] {
+        return hasEventContaining("Advance", "routing requests that match analysis.match");
+    }));
     // Metrics are judged while the matched requests are on the canary.
     const size_t queriesBefore = metrics_->queries().size();
     ASSERT_TRUE(eventually([&] { return status("podinfo").value("iterations", 0) >= 2; }))
