@@ -295,21 +295,33 @@ ReconcileOutcome ApplicationController::Impl::deleteResources(AppRef& ref, std::
 bool ApplicationController::Impl::removeFinalizer(AppRef& ref, std::size_t index,
                                                   const std::string& finalizer,
                                                   ReconcileOutcome& out) {
-    const std::string path = "/metadata/finalizers/" + std::to_string(index);
-    json ops = json::array({{{"op", "test"}, {"path", path}, {"value", finalizer}},
-                            {{"op", "remove"}, {"path", path}}});
-    try {
-        client.patch(kApplicationGvk, ref.ns, ref.name, kube::PatchType::JsonPatch, ops.dump());
-        spdlog::info("application {}: finalizer {} removed", ref.key, finalizer);
-        return true;
-    } catch (const kube::ApiError& e) {
-        if (e.isNotFound()) return true;
-        if (e.isInvalid() || e.isConflict()) {
-            out.requeueAfter = std::chrono::milliseconds(0);  // finalizers changed: look again
-            return false;
+    // The index is the cache's, which may not show a removal of ours yet: when the test fails,
+    // the finalizer is looked up again in the object as the server has it.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        const std::string path = "/metadata/finalizers/" + std::to_string(index);
+        json ops = json::array({{{"op", "test"}, {"path", path}, {"value", finalizer}},
+                                {{"op", "remove"}, {"path", path}}});
+        try {
+            client.patch(kApplicationGvk, ref.ns, ref.name, kube::PatchType::JsonPatch, ops.dump());
+            spdlog::info("application {}: finalizer {} removed", ref.key, finalizer);
+            return true;
+        } catch (const kube::ApiError& e) {
+            if (e.isNotFound()) return true;
+            if (!e.isInvalid() && !e.isConflict()) throw;
         }
-        throw;
+        json fresh;
+        try {
+            fresh = client.get(kApplicationGvk, ref.ns, ref.name);
+        } catch (const kube::ApiError& e) {
+            if (e.isNotFound()) return true;
+            throw;
+        }
+        auto found = findFinalizer(fresh, {finalizer.c_str()});
+        if (!found) return true;  // already gone
+        index = found->first;
     }
+    out.requeueAfter = std::chrono::milliseconds(0);  // finalizers keep changing: look again
+    return false;
 }
 
 // ------------------------------------------------------------------------------------------

@@ -41,6 +41,9 @@ struct AppState {
     // status.inventory as last parsed, and the digest of the (packed) text it was parsed from.
     std::string inventoryDigest;
     std::vector<appengine::InventoryEntry> inventory;
+    // The deletion (uid and deletionTimestamp) whose PostDelete hooks succeeded: they do not
+    // run again if removing the finalizer has to be retried.
+    std::string postDeleteDoneFor;
 };
 
 }  // namespace detail

@@ -30,6 +30,15 @@ ReconcileOutcome ApplicationController::Impl::runPostDeleteHooks(AppRef& ref, st
         store.eventOnce(ref, kube::EventType::Warning, "PostDeleteHookFailed", msg);
         return out;
     };
+    const std::string deletion =
+        kube::uidOf(ref.object) + "@" + ref.object["metadata"].value("deletionTimestamp", "");
+    {
+        std::lock_guard lock(mu);
+        if (apps[ref.key].postDeleteDoneFor == deletion) {
+            removeFinalizer(ref, index, finalizer, out);
+            return out;
+        }
+    }
     const appengine::ParseResult parsed = appengine::parseApplication(ref.object);
     Desired desired;
     try {
@@ -61,6 +70,10 @@ ReconcileOutcome ApplicationController::Impl::runPostDeleteHooks(AppRef& ref, st
             return out;
         }
         return fail(run.failure());
+    }
+    {
+        std::lock_guard lock(mu);
+        apps[ref.key].postDeleteDoneFor = deletion;
     }
     removeFinalizer(ref, index, finalizer, out);
     return out;

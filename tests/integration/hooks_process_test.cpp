@@ -256,7 +256,7 @@ TEST_F(HooksProcess, FailedSmokeTestRunsSyncFailAndRollsBackToTheLastGoodRevisio
     json st = status("guarded");
     EXPECT_EQ(st["postSyncRollback"]["revision"], good);
     EXPECT_EQ(st["history"].back()["revision"], good);
-    EXPECT_EQ(events("RollingBack").size(), 1u);
+    EXPECT_TRUE(eventually([&] { return events("RollingBack").size() == 1u; }, 10s));
 
     // Held: a refresh (and the periodic reconciles it brings) does not sync the bad revision.
     const std::string rolledBackAt = statusAt("guarded", "/operationState/startedAt");
