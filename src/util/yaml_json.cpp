@@ -96,6 +96,8 @@ json resolvePlainScalar(const std::string& s) {
         }
     } catch (const std::out_of_range&) {
         return s;  // too large for a number: keep the text
+    } catch (const std::invalid_argument&) {
+        return s;  // underscores and no digit ("0x_", "0o_"): not a number, the text
     }
     if (isOneOf(s, {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"}))
         return std::numeric_limits<double>::infinity();

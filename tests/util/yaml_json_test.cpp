@@ -87,7 +87,7 @@ hex: -0x10
 frac: .5
 exp: 6.02e+23
 signed: +3
-notNumbers: [1.2.3, 0x, 1e, "12", 12abc, -, .]
+notNumbers: [1.2.3, 0x, 1e, "12", 12abc, -, ., 0x_, 0o_, -0x__]
 )");
     EXPECT_EQ(j["dec"], 1000);
     EXPECT_EQ(j["oct"], 15);
