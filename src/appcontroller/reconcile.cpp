@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 
 #include "decide.h"
 #include "impl.h"
@@ -100,6 +101,7 @@ class ApplicationController::Impl::ReconcilePass {
     void writeTargetStatus();
     void finishOperation(const std::string& phase, const std::string& message,
                          const json& operation);
+    void stopRunningHooks(json& os);
 
     json currentSync(const std::string& status) const {
         json sync = fieldOr(baseline(), "sync", json::object());
@@ -402,6 +404,57 @@ void ApplicationController::Impl::ReconcilePass::finishOperation(const std::stri
     updates_["operationState"] = std::move(os);
 }
 
+// A termination that no running sync carried out (its worker gave up on a failed write, the
+// process restarted, or the sync began from a cache older than the request): the hooks the
+// operation's last progress shows running are deleted, as a sync that sees the termination
+// does, if they still carry this Application's tracking id. `os` is the state to write.
+void ApplicationController::Impl::ReconcilePass::stopRunningHooks(json& os) {
+    auto resultsOf = [](const json& state) {
+        const json* sr =
+            fieldOr(state, "syncResult", kNoValue).is_object() ? &state.at("syncResult") : nullptr;
+        json r = sr ? appengine::unpackedField(fieldOr(*sr, "resources", kNoValue)) : json();
+        return r.is_array() ? r : json::array();  // the cached status keeps it as text
+    };
+    // The status this reconcile began with may predate the last progress: the one re-read
+    // when a write found the termination is looked at too.
+    json running = resultsOf(opState());
+    if (ref_.status && ref_.status != baselineHold_)
+        for (json& r : resultsOf(fieldOr(*ref_.status, "operationState", kEmptyObject)))
+            running.push_back(std::move(r));
+    std::set<std::string> stopped;
+    for (const json& r : running) {
+        if (!r.is_object() || r.value("hookPhase", "") != "Running") continue;
+        const kube::GroupVersionKind gvk =
+            detail::gvkOf(r.value("group", ""), r.value("version", ""), r.value("kind", ""));
+        const std::string ns = r.value("namespace", ""), name = r.value("name", "");
+        try {
+            const json live = impl_.client.get(gvk, ns, name);
+            const std::string mine = appengine::trackingIdFor(ref_.instance, live).str();
+            if (detail::strAt(live, "/metadata/annotations"_json_pointer /
+                                        appengine::kTrackingAnnotation) == mine) {
+                kube::DeleteOptions del;
+                del.propagationPolicy = "Background";
+                del.preconditionUid = kube::uidOf(live);
+                impl_.client.remove(gvk, ns, name, del);
+            }
+        } catch (const kube::ApiError& e) {
+            if (!e.isNotFound() && e.code() != 409)
+                spdlog::warn("application {}: stopping hook {}/{}: {}", key_, ns, name, e.what());
+        }
+        stopped.insert(r.value("kind", "") + "/" + ns + "/" + name);
+    }
+    if (stopped.empty() || !os.is_object()) return;
+    json results = resultsOf(os);
+    for (json& r : results)
+        if (r.is_object() && r.value("hookPhase", "") == "Running" &&
+            stopped.count(r.value("kind", "") + "/" + r.value("namespace", "") + "/" +
+                          r.value("name", ""))) {
+            r["hookPhase"] = "Failed";
+            r["message"] = "Operation terminated";
+        }
+    if (!results.empty()) os["syncResult"]["resources"] = std::move(results);
+}
+
 // Whether to sync, and what: a termination, a requested operation, or the automated policy.
 // False: the reconcile ends here (out_ says when to come back).
 bool ApplicationController::Impl::ReconcilePass::decide() {
@@ -415,6 +468,7 @@ bool ApplicationController::Impl::ReconcilePass::decide() {
         // Syncs run on this worker, so none is running now: the operation that was waiting for
         // a retry (or was cut short by a restart) ends here.
         finishOperation("Failed", "Operation terminated", json());
+        stopRunningHooks(updates_["operationState"]);
         setRetryAt(std::nullopt);
         impl_.store.event(ref_, kube::EventType::Warning, "SyncFailed", "Operation terminated");
         impl_.store.removeOperation(ref_);
@@ -752,6 +806,9 @@ void ApplicationController::Impl::ReconcilePass::sync() {
     }
     Desired& target = opDesired_ ? *opDesired_ : desired_;
     SyncOutcome so = impl_.runSync(ref_, spec, target, *req_, updates_);
+    // The sync stops the hooks it ran; those of the run it resumed are stopped here.
+    if (so.terminated && updates_.contains("operationState"))
+        stopRunningHooks(updates_["operationState"]);
     ReconcileRecord& rec = out_.record;
     rec.synced = true;
     rec.succeeded = so.phase == "Succeeded";
@@ -813,6 +870,7 @@ void ApplicationController::Impl::ReconcilePass::writeTargetStatus() {
             os["phase"] = "Failed";
             os["message"] = "Operation terminated";
             os["finishedAt"] = now_;
+            stopRunningHooks(os);
             updates_["operationState"] = std::move(os);
             setRetryAt(std::nullopt);
             impl_.store.writeStatus(ref_, updates_);

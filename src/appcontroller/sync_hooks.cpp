@@ -160,13 +160,19 @@ bool ApplicationController::Impl::SyncRun::waitHooks(std::vector<HookRun>& runs)
         if (!pending) return true;
         if (interruption() || !pause()) {
             if (stop_.stopRequested()) so_.interrupted = true;
-            // A terminated sync stops its running hooks, as Argo CD does.
-            if (so_.terminated)
-                for (auto& run : runs)
-                    if (!run.done) deleteAndWait(run.gvk, run.ns, run.name, run.uid, false);
+            if (so_.terminated) stopHooks(runs);
             return false;
         }
     }
+}
+
+// A terminated sync stops its running hooks, as Argo CD does.
+void ApplicationController::Impl::SyncRun::stopHooks(std::vector<HookRun>& runs) {
+    for (auto& run : runs)
+        if (!run.done && !run.uid.empty()) {
+            deleteAndWait(run.gvk, run.ns, run.name, run.uid, false);
+            endHook(run, "Failed", "Operation terminated");
+        }
 }
 
 // Runs the hooks of one phase and wave. False when one failed or the sync must end.
@@ -184,7 +190,11 @@ bool ApplicationController::Impl::SyncRun::runHooks(const std::vector<std::size_
     }
     writeProgress("waiting for completion of " + std::string(appengine::toString(phase)) + " hook" +
                   (names.size() > 1 ? "s " : " ") + join(names, ", "));
-    if (so_.terminated || !waitHooks(runs)) return false;
+    if (so_.terminated) {  // found by the progress write
+        stopHooks(runs);
+        return false;
+    }
+    if (!waitHooks(runs)) return false;
     std::vector<std::string> failed;
     for (auto& run : runs) {
         const appengine::HookInfo& info = compared_.hooks[run.index].info;

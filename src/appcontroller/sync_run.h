@@ -100,6 +100,7 @@ class ApplicationController::Impl::SyncRun {
     bool startHook(HookRun& run);
     bool waitHooks(std::vector<HookRun>& runs);
     void endHook(HookRun& run, const std::string& hookPhase, const std::string& message);
+    void stopHooks(std::vector<HookRun>& runs);
     bool deleteAndWait(const kube::GroupVersionKind& gvk, const std::string& ns,
                        const std::string& name, const std::string& uid, bool wait);
     void syncFailHooks();

@@ -50,8 +50,10 @@ class HooksTest : public ControllerTest {
     // The syncResult entry of a hook, by name.
     json hookResult(const std::string& app, const std::string& name) {
         const json st = status(app);
-        for (const auto& r : st["operationState"]["syncResult"]["resources"])
-            if (r.value("name", "") == name && r.contains("hookType")) return r;
+        const auto resources = "/operationState/syncResult/resources"_json_pointer;
+        if (!st.contains(resources) || !st[resources].is_array()) return json();
+        for (const auto& r : st[resources])
+            if (r.is_object() && r.value("name", "") == name && r.contains("hookType")) return r;
         return json();
     }
 };
@@ -198,6 +200,31 @@ TEST_F(HooksTest, TerminatingASyncStopsTheHookItWaitsFor) {
     ASSERT_TRUE(eventually([&] { return !job("migrate"); })) << "the running hook is deleted";
     EXPECT_FALSE(object("v1", "ConfigMap", "settings"));
     EXPECT_FALSE(job("cleanup")) << "a terminated sync runs no SyncFail hooks";
+}
+
+// The termination arrives while no sync runs (here: the controller was stopped mid-hook): the
+// next reconcile ends the operation and deletes the hook its progress shows running.
+TEST_F(HooksTest, ATerminationFoundAfterARestartStopsTheHookLeftRunning) {
+    git_.commit(kRepo, {{"app/migrate.yaml", jobYaml("migrate", hook("PreSync"))},
+                        {"app/config.yaml", configMapYaml("settings", "a")}});
+    startController(defaultOptions());
+    server_->create(application("restarted", "app", automated()));
+    ASSERT_TRUE(eventually([&] {
+        return hookResult("restarted", "migrate")["hookPhase"] == "Running";
+    })) << status("restarted").dump(2);
+    controller_->stop();
+    ASSERT_TRUE(job("migrate")) << "a shutdown leaves the hook to the restarted sync";
+    patchApp("restarted", {{"status", {{"operationState", {{"phase", "Terminating"}}}}}}, "status");
+
+    startController(defaultOptions());
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("restarted", "/operationState/phase") == "Failed";
+    })) << status("restarted").dump(2);
+    EXPECT_EQ(statusAt("restarted", "/operationState/message"), "Operation terminated");
+    EXPECT_TRUE(eventually([&] { return !job("migrate"); })) << "the hook left running is deleted";
+    const json left = hookResult("restarted", "migrate");  // absent when a resumed sync ended it
+    EXPECT_TRUE(left.is_null() || left["hookPhase"] == "Failed") << left.dump();
+    EXPECT_FALSE(object("v1", "ConfigMap", "settings"));
 }
 
 TEST_F(HooksTest, AHookThatNeverCompletesTimesTheSyncOut) {

@@ -233,6 +233,8 @@ TEST_F(CanaryAlertsTest, ControllerWideSlackUrlServesCanariesWithoutAlerts) {
     o.defaultAlerts.slackChannel = "ops";
     startController(o);
     ASSERT_NO_FATAL_FAILURE(initialise(gatewayCanary("podinfo", "podinfo"), "podinfo"));
+    // The alert is queued after the status write initialise waits for: waited for, then sent.
+    ASSERT_TRUE(eventually([&] { return controller_->stats().alerts >= 1; }));
     ASSERT_TRUE(notifier_->drain(10s));
     const auto sent = calls();
     ASSERT_EQ(sent.size(), 1u);

@@ -366,8 +366,8 @@ TEST_F(KubeIntegration, MergeJsonAndStrategicPatches) {
         client_->patch(kConfigMap, "default", "patched", PatchType::JsonPatch,
                        R"([{"op":"test","path":"/data/x","value":"nope"}])");
     });
-    EXPECT_GE(bad.code(), 400);
-    EXPECT_LT(bad.code(), 500);
+    EXPECT_EQ(bad.code(), 422) << "as upstream answers a JSON patch that cannot be applied";
+    EXPECT_TRUE(bad.isInvalid());
 
     client_->create(deployment("web"));
     auto smp = client_->patch(

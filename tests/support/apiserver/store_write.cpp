@@ -651,7 +651,12 @@ WriteResult Store::patch(const ResourceInfo& res, const std::string& ns, const s
         if (!res.group.empty()) d["group"] = res.group;
         errors::throwStatus(409, "Conflict", msg, d);
     } catch (const apilogic::InvalidError& e) {
-        if (e.badRequest || e.causes.empty()) errors::badRequest(e.what());
+        if (e.badRequest) errors::badRequest(e.what());
+        // A JSON patch that cannot be applied (a failed "test", a missing path): upstream
+        // answers 422 Invalid with its generic message, the patch's own error dropped.
+        if (e.causes.empty())
+            errors::throwStatus(422, "Invalid",
+                                "the server rejected our request due to an error in our request");
         json causes = json::array();
         for (const auto& c : e.causes)
             causes.push_back(errors::invalidCause(c.reason, c.field, c.message));
