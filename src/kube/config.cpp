@@ -13,6 +13,7 @@
 #include <sstream>
 #include <vector>
 
+#include "exec_credential.h"
 #include "sluice/kube/errors.h"
 #include "sluice/util/base64.h"
 #include "sluice/util/yaml_json.h"
@@ -172,6 +173,67 @@ KubeFile parseFile(const std::string& path) {
     return f;
 }
 
+// users[].user.exec, as client-go reads it.
+ExecConfig readExec(const Entry& user) {
+    const std::string& file = user.file->path;
+    const std::string prefix = user.field + ".user.exec";
+    const json& body = user.body["exec"];
+    if (!body.is_object()) fail(file, prefix, "not a mapping");
+    Entry execEntry{user.file, user.field, body};
+    FieldReader x(execEntry, "user.exec");
+    ExecConfig e;
+    e.command = x.str("command");
+    if (e.command.empty()) fail(file, x.field("command"), "missing");
+    // kubectl: a relative path with a slash is relative to the kubeconfig; a bare name is
+    // looked up in $PATH when the plugin runs.
+    if (e.command.find('/') != std::string::npos) e.command = x.resolve(e.command).string();
+    if (x.has("args")) {
+        const json& args = body["args"];
+        if (!args.is_array()) fail(file, x.field("args"), "not a list");
+        for (size_t i = 0; i < args.size(); ++i) {
+            if (!args[i].is_string())
+                fail(file, x.field("args") + "[" + std::to_string(i) + "]", "not a string");
+            e.args.push_back(args[i].get<std::string>());
+        }
+    }
+    if (x.has("env")) {
+        const json& env = body["env"];
+        if (!env.is_array()) fail(file, x.field("env"), "not a list");
+        for (size_t i = 0; i < env.size(); ++i) {
+            std::string field = x.field("env") + "[" + std::to_string(i) + "]";
+            const json& item = env[i];
+            if (!item.is_object()) fail(file, field, "not a mapping");
+            auto name = item.find("name");
+            if (name == item.end() || !name->is_string() || name->get<std::string>().empty() ||
+                name->get<std::string>().find('=') != std::string::npos)
+                fail(file, field + ".name", "missing or invalid");
+            auto value = item.find("value");
+            std::string v;
+            if (value != item.end() && !value->is_null()) {
+                if (!value->is_string()) fail(file, field + ".value", "not a string");
+                v = value->get<std::string>();
+            }
+            e.env.push_back({name->get<std::string>(), std::move(v)});
+        }
+    }
+    // kubectl refuses an exec entry without apiVersion.
+    e.apiVersion = x.str("apiVersion");
+    if (e.apiVersion.empty()) fail(file, x.field("apiVersion"), "missing");
+    if (!detail::isSupportedExecApiVersion(e.apiVersion))
+        fail(file, x.field("apiVersion"),
+             "\"" + e.apiVersion + "\" is not " + detail::kExecApiV1 + " or " +
+                 detail::kExecApiV1beta1);
+    e.installHint = x.str("installHint");
+    e.provideClusterInfo = x.boolean("provideClusterInfo");
+    // Checked as kubectl does, but the plugin always runs without a terminal (see ExecConfig).
+    e.interactiveMode = x.str("interactiveMode");
+    if (!e.interactiveMode.empty() && e.interactiveMode != "Never" &&
+        e.interactiveMode != "IfAvailable" && e.interactiveMode != "Always")
+        fail(file, x.field("interactiveMode"),
+             "\"" + e.interactiveMode + "\" is not Never, IfAvailable or Always");
+    return e;
+}
+
 ClusterConfig buildConfig(const std::vector<KubeFile>& files, const std::string& wantContext) {
     std::map<std::string, Entry> clusters, users, contexts;
     for (const auto& f : files) {
@@ -228,10 +290,7 @@ ClusterConfig buildConfig(const std::vector<KubeFile>& files, const std::string&
         if (uIt == users.end())
             fail(c.file(), c.field("user"), "no user named \"" + userName + "\"");
         FieldReader u(uIt->second, "user");
-        if (u.has("exec"))
-            fail(u.file(), u.field("exec"),
-                 "exec credential plugins are not supported; use a token, tokenFile or client "
-                 "certificate");
+        if (u.has("exec")) cfg.exec = readExec(uIt->second);
         if (u.has("auth-provider"))
             fail(u.file(), u.field("auth-provider"),
                  "auth-provider plugins are not supported; use a token, tokenFile or client "
@@ -335,9 +394,31 @@ ClusterConfig loadDefaultConfig(const std::string& kubeconfigPath, const std::st
 }
 
 TokenSource::TokenSource(ClusterConfig cfg)
-    : fixed_(std::move(cfg.token)), file_(std::move(cfg.tokenFile)) {}
+    : fixed_(std::move(cfg.token)), file_(std::move(cfg.tokenFile)) {
+    usesExec_ = fixed_.empty() && file_.empty() && cfg.exec.enabled();
+    if (usesExec_) {
+        exec_ = cfg.exec;
+        // What provideClusterInfo may pass on; no credentials.
+        cluster_.server = cfg.server;
+        cluster_.caPem = cfg.caPem;
+        cluster_.tlsServerName = cfg.tlsServerName;
+        cluster_.insecureSkipTlsVerify = cfg.insecureSkipTlsVerify;
+    }
+}
 
 std::string TokenSource::token() {
+    if (usesExec_) {
+        // Held while the plugin runs: concurrent requests wait for its one answer.
+        std::lock_guard lock(mu_);
+        if (cached_.empty() || (expiry_ && std::chrono::system_clock::now() >= *expiry_)) {
+            cached_.clear();
+            expiry_.reset();
+            auto cred = detail::runExecPlugin(exec_, cluster_);
+            cached_ = std::move(cred.token);
+            expiry_ = cred.expiry;
+        }
+        return cached_;
+    }
     if (!fixed_.empty() || file_.empty()) return fixed_;
     std::lock_guard lock(mu_);
     std::error_code ec;
@@ -351,6 +432,16 @@ std::string TokenSource::token() {
         }
     }
     return cached_;
+}
+
+bool TokenSource::invalidate(const std::string& rejected) {
+    if (!usesExec_) return false;
+    std::lock_guard lock(mu_);
+    if (cached_ == rejected) {
+        cached_.clear();
+        expiry_.reset();
+    }
+    return true;
 }
 
 }  // namespace sluice::kube

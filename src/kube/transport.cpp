@@ -161,14 +161,14 @@ struct Transport::Impl {
 
     std::string url(const std::string& target) const { return cfg.server + target; }
 
-    http::http_request build(const HttpCall& c) {
+    // token: from tokens.token(), read per request so that a rotated service-account token or
+    // a refreshed exec plugin token is picked up.
+    http::http_request build(const HttpCall& c, const std::string& token) {
         http::http_request req(c.method);
         req.set_request_uri(web::uri(c.target));
         auto& h = req.headers();
         h.add("Accept", c.accept.empty() ? std::string("application/json") : c.accept);
         h.add("User-Agent", cfg.userAgent);
-        // Read per request so that a rotated service-account token is picked up.
-        std::string token = tokens.token();
         if (!token.empty())
             h.add("Authorization", "Bearer " + token);
         else if (!basicAuth.empty())
@@ -198,18 +198,19 @@ struct Transport::Impl {
     // cancellation rather than by cpprest's own timer: when that timer closes a reused TLS
     // connection, cpprest may take it for a keep-alive connection the server closed and
     // silently re-send the request (unsafe for POST). It checks cancellation before re-sending.
-    HttpResponse send(const HttpCall& c, bool* timedOut) {
+    HttpResponse send(const HttpCall& c, const std::string& token, bool* timedOut) {
         pplx::cancellation_token_source cts;
-        auto task = http->request(build(c), cts.get_token()).then([this](http::http_response r) {
-            noteApf(r);
-            return r.extract_utf8string(true).then([r](std::string body) {
-                HttpResponse out;
-                out.code = r.status_code();
-                out.retryAfter = parseRetryAfter(r);
-                out.body = std::move(body);
-                return out;
+        auto task =
+            http->request(build(c, token), cts.get_token()).then([this](http::http_response r) {
+                noteApf(r);
+                return r.extract_utf8string(true).then([r](std::string body) {
+                    HttpResponse out;
+                    out.code = r.status_code();
+                    out.retryAfter = parseRetryAfter(r);
+                    out.body = std::move(body);
+                    return out;
+                });
             });
-        });
         auto done = std::make_shared<std::promise<void>>();
         auto finished = done->get_future();
         task.then([done](pplx::task<HttpResponse>) { done->set_value(); });
@@ -296,8 +297,12 @@ void Transport::setObserver(RequestObserver observer) {
 
 HttpResponse Transport::call(const HttpCall& c) {
     Impl& m = *impl_;
-    for (uint32_t attempt = 0;; ++attempt) {
+    bool authRetried = false;
+    for (uint32_t attempt = 0;;) {
         m.pace();
+        // May run an exec credential plugin; its TransportError (naming the command) is
+        // passed on as is.
+        const std::string token = m.tokens.token();
         auto start = Clock::now();
         HttpResponse resp;
         std::optional<Failure> failure;
@@ -305,7 +310,7 @@ HttpResponse Transport::call(const HttpCall& c) {
         bool timedOut = false;
         try {
             Impl::Slot slot(m);
-            resp = m.send(c, &timedOut);
+            resp = m.send(c, token, &timedOut);
             slot.serverThrottled = resp.code == 429;
         } catch (const http::http_exception& e) {
             failure = timedOut ? Failure::MaybeSent : classify(e);
@@ -316,6 +321,16 @@ HttpResponse Transport::call(const HttpCall& c) {
         }
         m.observe(c.verb, failure ? 0 : resp.code, Clock::now() - start);
         if (!failure && resp.code == 429) ++m.serverThrottled;
+        // A 401 to an exec plugin's token (expired or revoked before its expirationTimestamp):
+        // the plugin runs again and the request is sent once more with the new token. The
+        // server authenticates before acting, so this is safe for any request. (client-go only
+        // refreshes for the next request.) Not counted as a retry.
+        if (!failure && resp.code == 401 && !authRetried && m.tokens.invalidate(token)) {
+            authRetried = true;
+            spdlog::debug("kube: {} {} got 401: asking the exec credential plugin for a new token",
+                          c.method, m.url(c.target));
+            continue;
+        }
 
         bool retriable;
         if (!failure) {
@@ -331,6 +346,7 @@ HttpResponse Transport::call(const HttpCall& c) {
                           m.retry.maxRetries, delay.count());
             ++m.retries;
             std::this_thread::sleep_for(delay);
+            ++attempt;
             continue;
         }
         if (failure) {
@@ -365,18 +381,32 @@ std::optional<HttpResponse> Transport::stream(const HttpCall& c,
     } cancelOnExit{cts};
 
     std::string where = "watch " + m.url(c.target);
-    auto start = Clock::now();
     http::http_response resp;
-    try {
-        resp = hc.request(m.build(c), cts.get_token()).get();
-    } catch (const std::exception& e) {
-        m.observe(c.verb, 0, Clock::now() - start);
-        if (stop.stopRequested()) return std::nullopt;
-        auto* he = dynamic_cast<const http::http_exception*>(&e);
-        throw TransportError(where + ": " + (he ? m.describe(*he, idleTimeout) : e.what()));
+    for (bool authRetried = false;;) {
+        const std::string token = m.tokens.token();
+        auto start = Clock::now();
+        try {
+            resp = hc.request(m.build(c, token), cts.get_token()).get();
+        } catch (const std::exception& e) {
+            m.observe(c.verb, 0, Clock::now() - start);
+            if (stop.stopRequested()) return std::nullopt;
+            auto* he = dynamic_cast<const http::http_exception*>(&e);
+            throw TransportError(where + ": " + (he ? m.describe(*he, idleTimeout) : e.what()));
+        }
+        m.observe(c.verb, resp.status_code(), Clock::now() - start);
+        m.noteApf(resp);
+        // As in call(): one more try with a fresh exec plugin token after a 401.
+        if (resp.status_code() == 401 && !authRetried && m.tokens.invalidate(token)) {
+            authRetried = true;
+            try {
+                resp.content_ready().wait();  // let the connection be reused
+            } catch (const std::exception&) {
+            }
+            if (stop.stopRequested()) return std::nullopt;
+            continue;
+        }
+        break;
     }
-    m.observe(c.verb, resp.status_code(), Clock::now() - start);
-    m.noteApf(resp);
     if (resp.status_code() < 200 || resp.status_code() >= 300) {
         HttpResponse out;
         out.code = resp.status_code();

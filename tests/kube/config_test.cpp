@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "sluice/kube/errors.h"
 #include "sluice/util/base64.h"
 #include "tempdir/tempdir.h"
@@ -232,7 +234,8 @@ TEST(KubeconfigTest, CertificateWithoutKey) {
     expectConfigError([&] { loadKubeconfig(path); }, {path, "users[0].user.client-key", "missing"});
 }
 
-TEST(KubeconfigTest, ExecAndAuthProviderUnsupported) {
+// exec plugins are supported (KubeconfigExecTest), but like kubectl need an apiVersion.
+TEST(KubeconfigTest, AuthProviderUnsupportedExecNeedsApiVersion) {
     TempDir dir;
     std::string common =
         "clusters:\n- name: c\n  cluster: {server: 'https://h:1'}\n"
@@ -243,7 +246,7 @@ TEST(KubeconfigTest, ExecAndAuthProviderUnsupported) {
                                 "users:\n- name: e\n  user:\n    exec:\n      command: aws\n"
                                 "- name: a\n  user:\n    auth-provider: {name: gcp}\n");
     expectConfigError([&] { loadKubeconfig(path, "e"); },
-                      {path, "users[0].user.exec", "not supported"});
+                      {path, "users[0].user.exec.apiVersion", "missing"});
     expectConfigError([&] { loadKubeconfig(path, "a"); },
                       {path, "users[1].user.auth-provider", "not supported"});
 }
@@ -355,6 +358,149 @@ TEST(TokenSourceTest, FollowsRotation) {
     dir.write("token", "three");
     std::filesystem::last_write_time(path, t0 + std::chrono::seconds(10));
     EXPECT_EQ(ts.token(), "three");
+}
+
+// ---- exec credential plugins ------------------------------------------------------------
+
+std::string execConfig(const std::string& execYaml) {
+    return "current-context: x\nclusters:\n- name: c\n  cluster: {server: 'https://h:1'}\n"
+           "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+           "users:\n- name: u\n  user:\n    exec:\n" +
+           execYaml;
+}
+
+TEST(KubeconfigExecTest, AllFieldsParsed) {
+    TempDir dir;
+    auto path =
+        dir.write("kube/config", execConfig("      apiVersion: client.authentication.k8s.io/v1\n"
+                                            "      command: aws\n"
+                                            "      args: [eks, get-token, --cluster-name, prod]\n"
+                                            "      env:\n      - {name: AWS_PROFILE, value: prod}\n"
+                                            "      - {name: EMPTY}\n"
+                                            "      installHint: install the aws CLI\n"
+                                            "      provideClusterInfo: true\n"
+                                            "      interactiveMode: Never\n"));
+    auto cfg = loadKubeconfig(path);
+    EXPECT_TRUE(cfg.token.empty());
+    ASSERT_TRUE(cfg.exec.enabled());
+    EXPECT_EQ(cfg.exec.command, "aws");  // a bare name: looked up in $PATH when run
+    EXPECT_EQ(cfg.exec.args,
+              (std::vector<std::string>{"eks", "get-token", "--cluster-name", "prod"}));
+    ASSERT_EQ(cfg.exec.env.size(), 2u);
+    EXPECT_EQ(cfg.exec.env[0].name, "AWS_PROFILE");
+    EXPECT_EQ(cfg.exec.env[0].value, "prod");
+    EXPECT_EQ(cfg.exec.env[1].name, "EMPTY");
+    EXPECT_EQ(cfg.exec.env[1].value, "");
+    EXPECT_EQ(cfg.exec.apiVersion, "client.authentication.k8s.io/v1");
+    EXPECT_EQ(cfg.exec.installHint, "install the aws CLI");
+    EXPECT_TRUE(cfg.exec.provideClusterInfo);
+    EXPECT_EQ(cfg.exec.interactiveMode, "Never");
+    EXPECT_EQ(cfg.exec.timeout, std::chrono::seconds(30));
+}
+
+TEST(KubeconfigExecTest, RelativeCommandWithSlashIsRelativeToKubeconfig) {
+    TempDir dir;
+    auto path = dir.write("kube/config",
+                          execConfig("      apiVersion: client.authentication.k8s.io/v1beta1\n"
+                                     "      command: ./bin/plugin\n"));
+    EXPECT_EQ(loadKubeconfig(path).exec.command, (dir.path() / "kube/bin/plugin").string());
+    path = dir.write("kube/config",
+                     execConfig("      apiVersion: client.authentication.k8s.io/v1beta1\n"
+                                "      command: ../tools/plugin\n"));
+    EXPECT_EQ(loadKubeconfig(path).exec.command, (dir.path() / "tools/plugin").string());
+    path = dir.write("kube/config",
+                     execConfig("      apiVersion: client.authentication.k8s.io/v1beta1\n"
+                                "      command: /usr/local/bin/plugin\n"));
+    EXPECT_EQ(loadKubeconfig(path).exec.command, "/usr/local/bin/plugin");
+}
+
+TEST(KubeconfigExecTest, Errors) {
+    TempDir dir;
+    const std::string v1 = "      apiVersion: client.authentication.k8s.io/v1\n";
+    struct Case {
+        std::string yaml;
+        std::string field;
+        std::string what;
+    };
+    std::vector<Case> cases = {
+        {v1, "users[0].user.exec.command", "missing"},
+        {"      command: p\n", "users[0].user.exec.apiVersion", "missing"},
+        {"      command: p\n      apiVersion: client.authentication.k8s.io/v1alpha1\n",
+         "users[0].user.exec.apiVersion", "v1alpha1"},
+        {v1 + "      command: p\n      args: oops\n", "users[0].user.exec.args", "not a list"},
+        {v1 + "      command: p\n      args: [a, {b: c}]\n", "users[0].user.exec.args[1]",
+         "not a string"},
+        {v1 + "      command: p\n      env: {A: b}\n", "users[0].user.exec.env", "not a list"},
+        {v1 + "      command: p\n      env: [{value: b}]\n", "users[0].user.exec.env[0].name",
+         "missing"},
+        {v1 + "      command: p\n      env: [{name: A, value: [1]}]\n",
+         "users[0].user.exec.env[0].value", "not a string"},
+        {v1 + "      command: p\n      interactiveMode: Sometimes\n",
+         "users[0].user.exec.interactiveMode", "Sometimes"},
+        {v1 + "      command: p\n      provideClusterInfo: yes please\n",
+         "users[0].user.exec.provideClusterInfo", "not a boolean"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.yaml);
+        auto path = dir.write("config", execConfig(c.yaml));
+        expectConfigError([&] { loadKubeconfig(path); }, {path, c.field, c.what});
+    }
+}
+
+TEST(ArgoExecProviderTest, Converted) {
+    auto j = nlohmann::json::parse(R"({
+        "command": "argocd-k8s-auth",
+        "args": ["aws", "--cluster-name", "prod"],
+        "env": {"AWS_REGION": "eu-west-1", "AWS_ROLE_ARN": "arn:aws:iam::1:role/r"},
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "installHint": "see the docs",
+        "somethingNew": 1})");
+    auto e = execConfigFromArgo(j);
+    EXPECT_EQ(e.command, "argocd-k8s-auth");
+    EXPECT_EQ(e.args, (std::vector<std::string>{"aws", "--cluster-name", "prod"}));
+    ASSERT_EQ(e.env.size(), 2u);
+    EXPECT_EQ(e.env[0].name, "AWS_REGION");
+    EXPECT_EQ(e.env[0].value, "eu-west-1");
+    EXPECT_EQ(e.env[1].name, "AWS_ROLE_ARN");
+    EXPECT_EQ(e.apiVersion, "client.authentication.k8s.io/v1beta1");
+    EXPECT_EQ(e.installHint, "see the docs");
+    EXPECT_FALSE(e.provideClusterInfo);
+
+    // Only the command is required; apiVersion "" means v1beta1; v1 is accepted too.
+    auto minimal = execConfigFromArgo({{"command", "/bin/plugin"}, {"env", nullptr}});
+    EXPECT_EQ(minimal.command, "/bin/plugin");
+    EXPECT_TRUE(minimal.args.empty());
+    EXPECT_TRUE(minimal.env.empty());
+    EXPECT_EQ(minimal.apiVersion, "");
+    EXPECT_EQ(
+        execConfigFromArgo({{"command", "p"}, {"apiVersion", "client.authentication.k8s.io/v1"}})
+            .apiVersion,
+        "client.authentication.k8s.io/v1");
+}
+
+TEST(ArgoExecProviderTest, WrongTypes) {
+    using nlohmann::json;
+    struct Case {
+        json j;
+        std::string fragment;
+    };
+    std::vector<Case> cases = {
+        {json::array(), "execProviderConfig: not an object"},
+        {json::object(), "execProviderConfig.command: missing"},
+        {{{"command", 1}}, "execProviderConfig.command: not a string"},
+        {{{"command", "p"}, {"args", "a b"}}, "execProviderConfig.args: not a list"},
+        {{{"command", "p"}, {"args", json::array({"a", 2})}},
+         "execProviderConfig.args[1]: not a string"},
+        {{{"command", "p"}, {"env", json::array({{{"name", "A"}, {"value", "b"}}})}},
+         "execProviderConfig.env: not a map"},
+        {{{"command", "p"}, {"env", {{"A", 1}}}}, "execProviderConfig.env.A: not a string"},
+        {{{"command", "p"}, {"apiVersion", "v1"}}, "execProviderConfig.apiVersion"},
+        {{{"command", "p"}, {"installHint", false}}, "execProviderConfig.installHint"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.j.dump());
+        expectConfigError([&] { execConfigFromArgo(c.j); }, {c.fragment});
+    }
 }
 
 }  // namespace

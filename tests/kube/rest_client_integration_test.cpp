@@ -1,8 +1,10 @@
 // RestClient against the in-process Kubernetes API test server over real HTTPS.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -692,6 +694,77 @@ TEST_F(KubeIntegration, RotatedTokenFileIsUsed) {
     dir.write("token", server_.token() + "\n");
     std::filesystem::last_write_time(tokenPath, t0 + 2s);
     EXPECT_NO_THROW(client.getPath("/api/v1/namespaces/default/configmaps"));
+}
+
+int readCount(const TempDir& dir) {
+    std::ifstream in(dir.file("count"));
+    int n = 0;
+    in >> n;
+    return n;
+}
+
+// A client whose only credential is an exec plugin (from a kubeconfig, command relative to
+// it): when the server stops accepting the plugin's token, the request that got 401 runs the
+// plugin again and is sent once more with the new token.
+TEST(KubeExec, ExecPluginTokenIsRefreshedAfter401) {
+    ApiServerOptions opts = quietServer();
+    opts.tokens = {"exec-token-1", "exec-token-2", "exec-token-3"};
+    ApiServer server(opts);
+    server.start();
+
+    TempDir dir;
+    dir.write("token", "exec-token-1");
+    auto plugin = dir.write(
+        "kube/plugin.sh",
+        "#!/bin/sh\n"
+        "n=$(cat \"$DIR/count\" 2>/dev/null || echo 0)\n"
+        "echo $((n+1)) > \"$DIR/count\"\n"
+        "printf "
+        "'{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",'\n"
+        "printf '\"status\":{\"token\":\"%s\"}}\\n' \"$(cat \"$DIR/token\")\"\n");
+    ::chmod(plugin.c_str(), 0755);
+    auto path = dir.write("kube/config",
+                          "apiVersion: v1\nkind: Config\ncurrent-context: exec\n"
+                          "clusters:\n- name: c\n  cluster:\n    server: " +
+                              server.url() +
+                              "\n    certificate-authority-data: " + base64Encode(server.caPem()) +
+                              "\ncontexts:\n- name: exec\n  context: {cluster: c, user: u}\n"
+                              "users:\n- name: u\n  user:\n    exec:\n"
+                              "      apiVersion: client.authentication.k8s.io/v1\n"
+                              "      command: ./plugin.sh\n"
+                              "      env:\n      - name: DIR\n        value: " +
+                              dir.str() + "\n      interactiveMode: Never\n");
+
+    auto cfg = loadKubeconfig(path);
+    ASSERT_TRUE(cfg.token.empty());
+    ASSERT_EQ(cfg.exec.command, dir.file("kube/plugin.sh"));
+    cfg.maxRetries = 0;
+    RestClient client(cfg);
+    client.create(configMap("first"));
+    EXPECT_EQ(client.list(kConfigMap, "default").items.size(), 1u);
+    EXPECT_EQ(readCount(dir), 1);  // cached: no expirationTimestamp
+
+    // The token is revoked; the plugin now prints another. A create (not idempotent) still
+    // goes through: the server refused it before acting.
+    server.revokeToken("exec-token-1");
+    dir.write("token", "exec-token-2");
+    client.create(configMap("second"));
+    EXPECT_EQ(readCount(dir), 2);
+    EXPECT_EQ(client.list(kConfigMap, "default").items.size(), 2u);
+    EXPECT_EQ(readCount(dir), 2);
+    EXPECT_EQ(client.stats().retries, 0u);
+
+    // A plugin that keeps printing a rejected token: one more run, then the 401 surfaces.
+    server.revokeToken("exec-token-2");
+    EXPECT_TRUE(expectApiError([&] { client.list(kConfigMap, "default"); }).isUnauthorized());
+    EXPECT_EQ(readCount(dir), 3);
+
+    // Watches get the same second chance.
+    dir.write("token", "exec-token-3");
+    EXPECT_NO_THROW(client.watch(kConfigMap, "default", {.timeoutSeconds = 1},
+                                 [](const WatchEvent&) { return true; }));
+    EXPECT_EQ(readCount(dir), 4);
+    server.stop();
 }
 
 TEST(KubeTls, MutualTlsWithClientCertificate) {

@@ -3,9 +3,53 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace sluice::kube {
+
+// A client-go exec credential plugin (kubeconfig users[].user.exec): a command printing an
+// ExecCredential whose status.token is sent as the bearer token.
+struct ExecConfig {
+    struct EnvVar {
+        std::string name;
+        std::string value;
+    };
+    // Run without a shell. A path with a slash is used as is (the kubeconfig loader makes a
+    // relative one absolute against the kubeconfig's directory); a bare name is looked up in
+    // $PATH. Empty: no plugin.
+    std::string command;
+    std::vector<std::string> args;
+    // Added to (or replacing in) the controller's own environment.
+    std::vector<EnvVar> env;
+    // client.authentication.k8s.io/v1 or /v1beta1; "" means v1beta1. The plugin must answer
+    // with the same apiVersion.
+    std::string apiVersion;
+    std::string installHint;  // appended to "command not found" errors
+    // Passes the cluster (server, tls-server-name, insecure-skip-tls-verify,
+    // certificate-authority-data) in KUBERNETES_EXEC_INFO's spec.cluster, as client-go does.
+    // The cluster's "client.authentication.k8s.io/exec" extension (spec.cluster.config) is
+    // not read from kubeconfigs and never passed.
+    bool provideClusterInfo = false;
+    // Never, IfAvailable or Always ("" as IfAvailable). Recorded only: a controller has no
+    // terminal, so the plugin always runs as with Never (spec.interactive false, stdin
+    // /dev/null); a plugin that insists on a terminal fails and says so on stderr.
+    std::string interactiveMode;
+    // The plugin is killed (its whole process group) when it has not finished by then.
+    std::chrono::milliseconds timeout{30000};
+
+    bool enabled() const { return !command.empty(); }
+};
+
+// Builds an ExecConfig from an Argo CD cluster Secret's config.execProviderConfig:
+// {"command": "...", "args": [...], "env": {"NAME": "value"}, "apiVersion": "...",
+//  "installHint": "..."} (env is a map there, unlike a kubeconfig's list). Unknown fields are
+// ignored, as Argo CD's JSON decoding does. Throws ConfigError naming the field on a wrong
+// type, a missing command or an apiVersion other than client.authentication.k8s.io/v1 or
+// /v1beta1 ("" = v1beta1).
+ExecConfig execConfigFromArgo(const nlohmann::json& execProviderConfig);
 
 struct ClusterConfig {
     std::string server;  // https://host:port (http:// accepted for tests)
@@ -23,6 +67,9 @@ struct ClusterConfig {
     // Basic auth (kubeconfig username/password).
     std::string username;
     std::string password;
+    // Exec credential plugin, used when neither token nor tokenFile is set (client-go: a
+    // static token wins over the plugin).
+    ExecConfig exec;
 
     // Client behaviour.
     double qps = 50.0;  // client-side rate limit; <= 0 disables it
@@ -71,11 +118,23 @@ ClusterConfig loadDefaultConfig(const std::string& kubeconfigPath = "",
                                 const std::string& context = "");
 
 // Returns the bearer token to send now: token, or tokenFile's content re-read when the file's
-// modification time changed (kubelet rotates projected tokens). Thread-safe.
+// modification time changed (kubelet rotates projected tokens), or the exec plugin's token.
+// Thread-safe.
 class TokenSource {
   public:
     explicit TokenSource(ClusterConfig cfg);
+    // With an exec plugin: runs it when no token is cached or the cached one's
+    // status.expirationTimestamp has passed (no expiry: kept until invalidate()); concurrent
+    // callers wait for that one run. Throws TransportError naming the command when the plugin
+    // cannot be run, fails, times out or prints no usable ExecCredential.
     std::string token();
+    // True when tokens come from the exec plugin (no token or tokenFile configured).
+    bool usesExec() const { return usesExec_; }
+    // The server answered 401 to `rejected`: forgets it, if it is still the cached token, so
+    // that the next token() runs the plugin again (client-go does the same). Returns whether
+    // a retry is worth it: true with an exec plugin (the next token() gives a fresh token or
+    // the one a concurrent caller already got), false without one (nothing done).
+    bool invalidate(const std::string& rejected);
 
   private:
     std::string fixed_;
@@ -83,6 +142,11 @@ class TokenSource {
     std::mutex mu_;
     std::string cached_;
     std::filesystem::file_time_type mtime_{};
+
+    bool usesExec_ = false;
+    ExecConfig exec_;
+    ClusterConfig cluster_;  // for provideClusterInfo (server, CA, TLS name); no credentials
+    std::optional<std::chrono::system_clock::time_point> expiry_;
 };
 
 }  // namespace sluice::kube

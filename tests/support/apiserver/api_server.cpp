@@ -91,6 +91,7 @@ struct ApiServer::Impl {
     Store store;
     FaultInjector faults;
     RequestCounters counters;
+    RevokedTokens revoked;
     std::unique_ptr<HttpServer> http;
     std::unique_ptr<Router> router;
     std::string caPem;
@@ -129,7 +130,8 @@ void ApiServer::start() {
     HttpServer* http = impl_->http.get();
     impl_->router = std::make_unique<Router>(
         impl_->store, impl_->faults, impl_->counters, impl_->opts,
-        [http, this] { return impl_->opts.host + ":" + std::to_string(http->port()); });
+        [http, this] { return impl_->opts.host + ":" + std::to_string(http->port()); },
+        impl_->revoked);
     Router* router = impl_->router.get();
     impl_->store.startControllers();
     http->start([router](const HttpRequest& req, ResponseWriter& w) { router->handle(req, w); });
@@ -187,6 +189,10 @@ std::string ApiServer::writeKubeconfig(const std::string& path,
 
 FaultInjector& ApiServer::faults() {
     return impl_->faults;
+}
+
+void ApiServer::revokeToken(const std::string& token) {
+    impl_->revoked.add(token);
 }
 
 void ApiServer::dropWatches() {

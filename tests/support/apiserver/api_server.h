@@ -100,6 +100,10 @@ class ApiServer {
                                 const std::string& contextName = "test") const;
 
     FaultInjector& faults();
+    // From now on `token` (one of tokens or userTokens) authenticates no one: requests
+    // carrying it get 401 Unauthorized, as kube-apiserver answers a token that expired or was
+    // revoked. Kept across restart().
+    void revokeToken(const std::string& token);
     void dropWatches();  // cut every open watch stream now
     void compact();      // forget history: watches/continue tokens from before now get 410
     // As a kube-apiserver restart: every connection cut, nothing served for `down`, then the

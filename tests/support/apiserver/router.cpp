@@ -119,6 +119,16 @@ std::string fieldManagerOf(const HttpRequest& req) {
 
 }  // namespace
 
+void RevokedTokens::add(const std::string& token) {
+    std::lock_guard lock(mu_);
+    tokens_.insert(token);
+}
+
+bool RevokedTokens::contains(const std::string& token) const {
+    std::lock_guard lock(mu_);
+    return tokens_.count(token) > 0;
+}
+
 std::optional<Router::Caller> Router::authenticate(const HttpRequest& req) const {
     if (opts_.tokens.empty() && opts_.userTokens.empty() && opts_.clientCaPem.empty())
         return Caller{superUser(), false};
@@ -133,6 +143,7 @@ std::optional<Router::Caller> Router::authenticate(const HttpRequest& req) const
     const std::string bearer = "Bearer ";
     if (auth.compare(0, bearer.size(), bearer) != 0) return std::nullopt;
     std::string tok = auth.substr(bearer.size());
+    if (revoked_.contains(tok)) return std::nullopt;
     for (const auto& t : opts_.tokens)
         if (t == tok) return Caller{superUser(), false};
     auto it = opts_.userTokens.find(tok);

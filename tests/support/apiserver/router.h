@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "apiserver/api_server.h"
@@ -27,13 +28,26 @@ class RequestCounters {
     std::map<std::string, uint64_t> counts_;
 };
 
+// Bearer tokens that no longer authenticate (ApiServer::revokeToken).
+class RevokedTokens {
+  public:
+    void add(const std::string& token);
+    bool contains(const std::string& token) const;
+
+  private:
+    mutable std::mutex mu_;
+    std::set<std::string> tokens_;
+};
+
 class Router {
   public:
     Router(Store& store, FaultInjector& faults, RequestCounters& counters,
-           const ApiServerOptions& opts, std::function<std::string()> serverAddress)
+           const ApiServerOptions& opts, std::function<std::string()> serverAddress,
+           const RevokedTokens& revoked)
         : store_(store),
           faults_(faults),
           counters_(counters),
+          revoked_(revoked),
           opts_(opts),
           serverAddress_(std::move(serverAddress)),
           flow_(opts.apfSeats, opts.apfQueueLength) {}
@@ -63,6 +77,7 @@ class Router {
     Store& store_;
     FaultInjector& faults_;
     RequestCounters& counters_;
+    const RevokedTokens& revoked_;
     ApiServerOptions opts_;
     std::function<std::string()> serverAddress_;
     std::atomic<bool> stopping_{false};
