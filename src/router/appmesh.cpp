@@ -2,6 +2,7 @@
 // `<apex>-canary` for the pods of each side, a VirtualRouter `<apex>` whose route splits
 // between them, a VirtualService `<apex>` provided by that router, and, as Flagger, a
 // VirtualRouter/VirtualService `<apex>-canary` that always reaches the canary (for tests).
+// Both VirtualNodes get service.backends, the virtual services their pods may call.
 #include "checks.h"
 #include "json_util.h"
 #include "sluice/router/router.h"
@@ -29,13 +30,31 @@ json listeners(const RouteContext& ctx) {
         {{{"portMapping", {{"port", ctx.spec.service.port}, {"protocol", "http"}}}}});
 }
 
-json virtualNode(const RouteContext& ctx, const std::string& service, const std::string& pods) {
-    return meshObject(
-        ctx, "VirtualNode", service,
-        {{"podSelector", {{"matchLabels", {{ctx.selector.label, pods}}}}},
-         {"listeners", listeners(ctx)},
-         {"serviceDiscovery",
-          {{"dns", {{"hostname", service + "." + ctx.namespaceName + ".svc.cluster.local"}}}}}});
+// service.backends as App Mesh VirtualNode backends, as Flagger: an entry starting with
+// "arn:aws" is a virtual service's ARN (in any mesh or account), any other one names a
+// VirtualService in the Canary's namespace. Empty entries are skipped.
+json backends(const json& canary) {
+    const json& names = field(field(field(canary, "spec"), "service"), "backends");
+    json out = json::array();
+    for (const json& name : names.is_array() ? names : json::array()) {
+        if (!name.is_string() || name.get_ref<const std::string&>().empty()) continue;
+        const std::string& value = name.get_ref<const std::string&>();
+        out.push_back({{"virtualService", value.starts_with("arn:aws")
+                                              ? json{{"virtualServiceARN", value}}
+                                              : json{{"virtualServiceRef", {{"name", value}}}}}});
+    }
+    return out;
+}
+
+json virtualNode(const RouteContext& ctx, const std::string& service, const std::string& pods,
+                 const json& backends) {
+    json spec = {
+        {"podSelector", {{"matchLabels", {{ctx.selector.label, pods}}}}},
+        {"listeners", listeners(ctx)},
+        {"serviceDiscovery",
+         {{"dns", {{"hostname", service + "." + ctx.namespaceName + ".svc.cluster.local"}}}}}};
+    if (!backends.empty()) spec["backends"] = backends;
+    return meshObject(ctx, "VirtualNode", service, std::move(spec));
 }
 
 json virtualRouter(const RouteContext& ctx, const std::string& name, const Weights& weights) {
@@ -75,18 +94,30 @@ class AppMeshRouter final : public Router {
         if (weights.mirror) throw RouterError("the appmesh provider cannot mirror traffic");
     }
 
+    // The Canary itself, for service.backends (not in the parsed CanarySpec).
+    std::vector<ObjectRef> inputs(const RouteContext& ctx) const override {
+        return {{ctx.canaryApiVersion, ctx.canaryKind, ctx.namespaceName, ctx.canaryName}};
+    }
+
     std::vector<kube::Object> build(const RouteContext& ctx, const Weights& weights,
-                                    const std::vector<kube::Object>&) const override {
+                                    const std::vector<kube::Object>& inputs) const override {
         checkSpec(ctx);
         checkWeights(ctx, weights);
+        if (inputs.size() != 1 || text(inputs[0], "kind") != ctx.canaryKind ||
+            text(field(inputs[0], "metadata"), "name") != ctx.canaryName) {
+            throw RouterError("the appmesh provider reads service.backends from the Canary " +
+                              ctx.namespaceName + "/" + ctx.canaryName);
+        }
+        const json nodeBackends = backends(inputs[0]);
         const std::string apex = ctx.apexServiceName();
         const std::string canary = apex + "-canary";
-        return {virtualNode(ctx, ctx.primaryServiceName(), ctx.selector.primaryValue()),
-                virtualNode(ctx, ctx.canaryServiceName(), ctx.selector.value),
-                virtualRouter(ctx, apex, weights),
-                virtualService(ctx, apex),
-                virtualRouter(ctx, canary, Weights{0, 100, false}),
-                virtualService(ctx, canary)};
+        return {
+            virtualNode(ctx, ctx.primaryServiceName(), ctx.selector.primaryValue(), nodeBackends),
+            virtualNode(ctx, ctx.canaryServiceName(), ctx.selector.value, nodeBackends),
+            virtualRouter(ctx, apex, weights),
+            virtualService(ctx, apex),
+            virtualRouter(ctx, canary, Weights{0, 100, false}),
+            virtualService(ctx, canary)};
     }
 
     ObjectRef weightsObject(const RouteContext& ctx) const override {

@@ -361,9 +361,10 @@ TEST(ApisixRouter, CanaryRouteAsFlagger) {
 // --- App Mesh --------------------------------------------------------------------------------
 
 TEST(AppMeshRouter, VirtualNodesRouterAndServicesAsFlagger) {
-    RouteContext ctx = contextOf(canaryFor("appmesh:v1beta2"));
+    const json canary = canaryFor("appmesh:v1beta2");
+    RouteContext ctx = contextOf(canary);
     std::unique_ptr<Router> router = makeRouter("appmesh:v1beta2");
-    std::vector<kube::Object> objects = router->build(ctx, Weights::forCanary(40));
+    std::vector<kube::Object> objects = router->build(ctx, Weights::forCanary(40), {canary});
     ASSERT_EQ(objects.size(), 6u);
     EXPECT_EQ(objects[0], json::parse(R"({
       "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualNode",
@@ -391,6 +392,50 @@ TEST(AppMeshRouter, VirtualNodesRouterAndServicesAsFlagger) {
               "campaign-service-canary");
     EXPECT_EQ(router->readWeights(ctx, objects[2]), Weights::forCanary(40));
     EXPECT_THROW(makeRouter("appmesh"), RouterError) << "Flagger's v1beta1 API";
+}
+
+// service.backends, as Flagger's v1beta2 router: on both VirtualNodes, a VirtualService of the
+// namespace by name, or by ARN for "arn:aws..." entries. The router reads them from the live
+// Canary, its one input.
+TEST(AppMeshRouter, BackendsOnBothVirtualNodes) {
+    const std::string arn =
+        "arn:aws:appmesh:eu-west-1:123456789012:mesh/shared/virtualService/payments.example.org";
+    json canary = canaryFor("appmesh:v1beta2");
+    canary["spec"]["service"]["backends"] = {"ledger", arn, "", "podinfo.test"};
+    RouteContext ctx = contextOf(canary);
+    std::unique_ptr<Router> router = makeRouter("appmesh:v1beta2");
+    ASSERT_EQ(router->inputs(ctx),
+              (std::vector<ObjectRef>{
+                  {"sluice.io/v1alpha1", "Canary", "blessed-horizon", "campaign-service"}}));
+    std::vector<kube::Object> objects = router->build(ctx, Weights::forCanary(10), {canary});
+    ASSERT_EQ(objects.size(), 6u);
+    const json expected = json::parse(R"([
+      {"virtualService": {"virtualServiceRef": {"name": "ledger"}}},
+      {"virtualService": {"virtualServiceARN":
+        "arn:aws:appmesh:eu-west-1:123456789012:mesh/shared/virtualService/payments.example.org"}},
+      {"virtualService": {"virtualServiceRef": {"name": "podinfo.test"}}}])");
+    for (int node : {0, 1}) {
+        SCOPED_TRACE(objects[node]["metadata"]["name"].get<std::string>());
+        EXPECT_EQ(objects[node]["kind"], "VirtualNode");
+        EXPECT_EQ(objects[node]["spec"]["backends"], expected);
+    }
+    EXPECT_EQ(objects[0]["metadata"]["name"], "campaign-service-primary");
+    EXPECT_EQ(objects[1]["metadata"]["name"], "campaign-service-canary");
+    for (int other : {2, 3, 4, 5}) EXPECT_FALSE(objects[other]["spec"].contains("backends"));
+    EXPECT_EQ(router->readWeights(ctx, objects[2]), Weights::forCanary(10));
+
+    // No backends (absent or empty): no backends field, which removes them from the live nodes
+    // (server-side apply).
+    canary["spec"]["service"]["backends"] = json::array();
+    objects = router->build(contextOf(canary), Weights{}, {canary});
+    EXPECT_FALSE(objects[0]["spec"].contains("backends"));
+    EXPECT_FALSE(objects[1]["spec"].contains("backends"));
+
+    // Without the Canary (or with another object) there is nothing to read them from.
+    EXPECT_THROW(router->build(ctx, Weights{}), RouterError);
+    json other = canary;
+    other["metadata"]["name"] = "someone-else";
+    EXPECT_THROW(router->build(ctx, Weights{}, {other}), RouterError);
 }
 
 }  // namespace

@@ -308,6 +308,30 @@ std::vector<ProviderCase> providerCases() {
              return router;
          },
          "protocol"},
+        // service.backends on both VirtualNodes: a VirtualService by name and one by ARN.
+        {"appmesh_backends",
+         "appmesh:v1beta2",
+         appMeshCrds,
+         {virtualRouter, virtualNode, meshVirtualService},
+         [] {
+             json canary = withProvider("appmesh:v1beta2", "stepped-canary.yaml");
+             canary["spec"]["service"]["backends"] = {
+                 "ledger",
+                 "arn:aws:appmesh:eu-west-1:123456789012:mesh/shared/virtualService/"
+                 "payments.example.org"};
+             return canary;
+         },
+         [](const json& live) {
+             json routes = live["spec"]["routes"];
+             for (json& t : routes[0]["httpRoute"]["action"]["weightedTargets"]) t["weight"] = 50;
+             return json{{"spec", {{"routes", routes}}}};
+         },
+         [](json router) {
+             router["spec"]["routes"][0]["httpRoute"]["action"]["weightedTargets"][0]["weight"] =
+                 "heavy";  // an integer
+             return router;
+         },
+         "weight"},
         // Skipper writes a core Ingress: no CRD, the server's own Ingress validation.
         {"skipper",
          "skipper",
