@@ -52,8 +52,8 @@ ApplicationController::Impl::Impl(kube::KubeClient& c, cache::SharedInformerFact
       gate(runtime.gate()),
       store(client, clock, opts.events, opts.controlNamespace, base),
       live(client, informers, clock, opts, gate, base),
-      sources(client, g, clock, opts, base, live.scopeLookup(), counters.gitFetches,
-              counters.gitErrors) {}
+      clusters(client, live, clock, opts, gate, base),
+      sources(client, g, clock, opts, base, counters.gitFetches, counters.gitErrors) {}
 
 ApplicationController::Impl::~Impl() {
     runtime.stop();
@@ -250,6 +250,25 @@ ReconcileOutcome ApplicationController::Impl::deleteResources(AppRef& ref, std::
         propagationPolicy(parsed.spec.syncPolicy.options.prunePropagationPolicy);
     const auto inventory =
         appengine::parseInventory(fieldOr(*ref.status, "inventory", json::array()));
+    std::string clusterError;
+    std::shared_ptr<Cluster> cluster = clusters.use(ref.key, parsed.spec.destination.server,
+                                                    parsed.spec.destination.name, clusterError);
+    if (!cluster && clusterError.find("malformed") == std::string::npos) {
+        // As Argo CD: with its cluster gone, the resources cannot be deleted; the Application
+        // goes without them (said in an Event).
+        store.event(ref, kube::EventType::Warning, "ResourcesNotDeleted",
+                    clusterError + ": the application's resources were not deleted");
+        removeFinalizer(ref, index, finalizer, out);
+        return out;
+    }
+    if (!cluster) {
+        out.record.succeeded = false;
+        out.record.error = clusterError;
+        out.requeueAfter = kNotReadyRequeue;
+        return out;
+    }
+    LiveState& live = cluster->live();
+    kube::KubeClient& client = cluster->client();
     std::set<kube::GroupVersionKind> kinds = LiveState::kindsOf({}, inventory);
     if (auto caches = live.ensureInformers(kinds, kCacheWait);
         caches.state != cache::ScopedInformer::SyncState::Synced) {

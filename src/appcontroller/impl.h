@@ -15,6 +15,7 @@
 #include <string>
 
 #include "application_store.h"
+#include "clusters.h"
 #include "live_state.h"
 #include "sluice/appcontroller/controller.h"
 #include "sluice/appengine/plan.h"
@@ -104,8 +105,8 @@ struct ApplicationController::Impl {
         std::string startedAt;  // kept across retries
     };
     class SyncRun;  // one sync's phases (sync.cpp)
-    SyncOutcome runSync(AppRef& ref, const appengine::ApplicationSpec& spec, Desired& desired,
-                        const SyncRequest& req, json& updates);
+    SyncOutcome runSync(AppRef& ref, Cluster& cluster, const appengine::ApplicationSpec& spec,
+                        Desired& desired, const SyncRequest& req, json& updates);
 
     kube::KubeClient& client;
     cache::SharedInformerFactory& informers;
@@ -125,7 +126,8 @@ struct ApplicationController::Impl {
 
     // The parts (see the top of this file); they keep references to the members above.
     ApplicationStore store;
-    LiveState live;
+    LiveState live;  // the local cluster's
+    Clusters clusters;
     Sources sources;
 
     std::mutex mu;  // guards apps

@@ -188,6 +188,22 @@ cache::ScopedInformer::Sync LiveState::ensureInformers(
     return Sync{cache::ScopedInformer::SyncState::Synced, ""};
 }
 
+std::string LiveState::connectionError(const std::set<kube::GroupVersionKind>& kinds) {
+    for (const auto& gvk : kinds)
+        if (cache::ScopedInformer* informer = informerFor(gvk))
+            if (auto error = informer->connectionError()) return *error;
+    return "";
+}
+
+std::string LiveState::connectionError() {
+    std::set<kube::GroupVersionKind> kinds;
+    {
+        std::lock_guard lock(mu_);
+        for (const auto& [gvk, informer] : managed_) kinds.insert(gvk);
+    }
+    return connectionError(kinds);
+}
+
 std::shared_ptr<const json> LiveState::liveObject(const kube::GroupVersionKind& gvk,
                                                   const std::string& ns, const std::string& name) {
     cache::ScopedInformer* informer = informerFor(gvk);

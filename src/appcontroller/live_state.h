@@ -44,6 +44,10 @@ class LiveState {
     // Failed: the API server refused a list or watch (RBAC), with its message.
     cache::ScopedInformer::Sync ensureInformers(const std::set<kube::GroupVersionKind>& kinds,
                                                 std::chrono::milliseconds wait);
+    // The transport failure one of these kinds' watches last ended with (the cluster is
+    // unreachable and the caches may be stale); empty when every watch is connected.
+    std::string connectionError(const std::set<kube::GroupVersionKind>& kinds);
+    std::string connectionError();  // of any kind watched
     // The kind's informer; null when none was started (not served, or out of scope).
     cache::ScopedInformer* informerFor(const kube::GroupVersionKind& gvk);
     std::shared_ptr<const json> liveObject(const kube::GroupVersionKind& gvk, const std::string& ns,

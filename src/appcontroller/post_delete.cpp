@@ -40,11 +40,15 @@ ReconcileOutcome ApplicationController::Impl::runPostDeleteHooks(AppRef& ref, st
         }
     }
     const appengine::ParseResult parsed = appengine::parseApplication(ref.object);
+    std::string clusterError;
+    std::shared_ptr<Cluster> cluster = clusters.use(ref.key, parsed.spec.destination.server,
+                                                    parsed.spec.destination.name, clusterError);
+    if (!cluster) return fail(clusterError);
     Desired desired;
     try {
         bool fetched = false;
         const auto revisions = sources.resolveTargets(parsed.spec, clock.now(), fetched);
-        desired = sources.desiredFor(ref, parsed.spec, revisions, {});
+        desired = sources.desiredFor(ref, parsed.spec, revisions, {}, *cluster);
     } catch (const git::GitError& e) {
         return fail(git::scrubUrl(e.what()));
     } catch (const render::RenderError& e) {
@@ -62,7 +66,7 @@ ReconcileOutcome ApplicationController::Impl::runPostDeleteHooks(AppRef& ref, st
     // Stable across restarts, so a hook with generateName keeps its name.
     req.startedAt = ref.object["metadata"].value("deletionTimestamp", "");
     json updates = json::object();
-    SyncRun run(*this, ref, parsed.spec, desired, req, updates);
+    SyncRun run(*this, ref, *cluster, parsed.spec, desired, req, updates);
     if (!run.postDelete()) {
         if (run.failure().empty()) {  // shutdown or timeout while waiting: look again soon
             out.record.succeeded = false;

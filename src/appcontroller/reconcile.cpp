@@ -80,9 +80,17 @@ class ApplicationController::Impl::ReconcilePass {
     bool checkSpec();
     std::vector<std::string> projectViolations() const;
     bool syncWindowAllows();
+    // The destination with both the cluster's URL and name, as Argo CD checks projects.
     appengine::AppDestination appDestination() const {
         const appengine::Destination& d = parsed_.spec.destination;
-        return appengine::resolveDestination(d.server, d.name, d.namespace_);
+        if (!cluster_) return appengine::resolveDestination(d.server, d.name, d.namespace_);
+        const appengine::ClusterEntry& c = cluster_->entry();
+        return appengine::AppDestination{c.server, c.name, d.namespace_, c.project};
+    }
+    bool resolveCluster(std::vector<std::string>& specErrors);
+    std::string unreachable(const std::string& why) const {
+        const appengine::ClusterEntry& c = cluster_->entry();
+        return "cluster " + c.name + " (" + c.server + ") is unreachable: " + why;
     }
     bool resolveAndRender();
     Clock::TimePoint freshAfter(bool explicitRefresh);
@@ -132,7 +140,7 @@ class ApplicationController::Impl::ReconcilePass {
             std::lock_guard lock(impl_.mu);
             memo = impl_.apps[key_].compareMemo;
         }
-        impl_.live.compareInto(d, ref_, parsed_.spec, std::move(memo));
+        cluster_->live().compareInto(d, ref_, parsed_.spec, std::move(memo));
         std::lock_guard lock(impl_.mu);
         impl_.apps[key_].compareMemo = d.compared.memo;
     }
@@ -148,7 +156,8 @@ class ApplicationController::Impl::ReconcilePass {
     json conditions_;
     int64_t generation_ = 0;
     appengine::ParseResult parsed_;
-    json destination_;  // spec.destination as found
+    json destination_;                  // spec.destination as found
+    std::shared_ptr<Cluster> cluster_;  // where it deploys (held for this reconcile)
     ProjectLookup project_;
     std::vector<std::string> opErrors_;
     std::vector<appengine::InventoryEntry> inventory_;
@@ -172,6 +181,7 @@ ReconcileOutcome ApplicationController::Impl::reconcile(const std::string& ns,
 ReconcileOutcome ApplicationController::Impl::ReconcilePass::run() {
     if (!impl_.store.load(ref_)) {
         impl_.store.forget(key_);
+        impl_.clusters.release(key_);
         std::lock_guard lock(impl_.mu);
         impl_.apps.erase(key_);
         return out_;
@@ -213,7 +223,7 @@ bool ApplicationController::Impl::ReconcilePass::checkSpec() {
     std::vector<std::string> specErrors;
     for (auto& e : parsed_.errors)
         (e.rfind("operation", 0) == 0 ? opErrors_ : specErrors).push_back(e);
-    if (specErrors.empty()) {
+    if (specErrors.empty() && resolveCluster(specErrors)) {
         project_ = impl_.lookupProject(parsed_.spec.project);
         if (project_.state == ProjectLookup::State::NotReady) {
             out_.record.succeeded = false;
@@ -253,6 +263,17 @@ bool ApplicationController::Impl::ReconcilePass::checkSpec() {
         impl_.store.forgetEvent(key_, "FieldsNotImplemented");
     }
     return true;
+}
+
+// The destination cluster (a cluster Secret, or the local cluster). False, with Argo CD's
+// message in specErrors, when the destination names no known cluster.
+bool ApplicationController::Impl::ReconcilePass::resolveCluster(
+    std::vector<std::string>& specErrors) {
+    const appengine::Destination& d = parsed_.spec.destination;
+    std::string error;
+    cluster_ = impl_.clusters.use(key_, d.server, d.name, error);
+    if (!cluster_) specErrors.push_back(error);
+    return cluster_ != nullptr;
 }
 
 // The rules of the Application's project its spec breaks: a project that does not exist or
@@ -300,21 +321,26 @@ bool ApplicationController::Impl::ReconcilePass::resolveAndRender() {
     try {
         bool fetched = false;
         desired_ = impl_.sources.desiredFor(
-            ref_, spec, impl_.sources.resolveTargets(spec, fresh, fetched), inventory_);
-        error = preparedProblems(desired_, impl_.opts.managedScope, project_.parsed.project,
+            ref_, spec, impl_.sources.resolveTargets(spec, fresh, fetched), inventory_, *cluster_);
+        error = preparedProblems(desired_, cluster_->managedScope(), project_.parsed.project,
                                  appDestination());
     } catch (const git::GitError& e) {
         error = git::scrubUrl(e.what());
     } catch (const render::RenderError& e) {
         error = git::scrubUrl(e.what());
+    } catch (const kube::TransportError& e) {  // discovery of the destination cluster
+        error = unreachable(e.what());
     }
-    // Live state we may not read (RBAC) is missing information like a failed render.
+    // Live state we may not read (RBAC, an unreachable cluster) is missing information like a
+    // failed render.
     if (error.empty()) {
-        auto caches = impl_.live.ensureInformers(
-            LiveState::kindsOf(desired_.prepared->objects, inventory_), kCacheWait);
+        const auto kinds = LiveState::kindsOf(desired_.prepared->objects, inventory_);
+        auto caches = cluster_->live().ensureInformers(kinds, kCacheWait);
         if (caches.state == cache::ScopedInformer::SyncState::Failed)
             error = "cannot watch the application's resources: " + caches.error;
-        cachesPending_ = caches.state == cache::ScopedInformer::SyncState::Pending;
+        else if (const std::string down = cluster_->live().connectionError(kinds); !down.empty())
+            error = unreachable(down);
+        cachesPending_ = error.empty() && caches.state == cache::ScopedInformer::SyncState::Pending;
     }
     impl_.store.removeAnnotations(ref_, refreshAnnotations);
     if (!error.empty()) {
@@ -428,14 +454,14 @@ void ApplicationController::Impl::ReconcilePass::stopRunningHooks(json& os) {
             detail::gvkOf(r.value("group", ""), r.value("version", ""), r.value("kind", ""));
         const std::string ns = r.value("namespace", ""), name = r.value("name", "");
         try {
-            const json live = impl_.client.get(gvk, ns, name);
+            const json live = cluster_->client().get(gvk, ns, name);
             const std::string mine = appengine::trackingIdFor(ref_.instance, live).str();
             if (detail::strAt(live, "/metadata/annotations"_json_pointer /
                                         appengine::kTrackingAnnotation) == mine) {
                 kube::DeleteOptions del;
                 del.propagationPolicy = "Background";
                 del.preconditionUid = kube::uidOf(live);
-                impl_.client.remove(gvk, ns, name, del);
+                cluster_->client().remove(gvk, ns, name, del);
             }
         } catch (const kube::ApiError& e) {
             if (!e.isNotFound() && e.code() != 409)
@@ -509,11 +535,11 @@ bool ApplicationController::Impl::ReconcilePass::resolveOperationTarget(
     std::vector<std::string> shas;
     for (const auto& r : revs) shas.push_back(r.sha);
     if (join(shas, ",") == desired_.revision.sha) return true;
-    opDesired_ = impl_.sources.desiredFor(ref_, spec, revs, inventory_);
-    error = preparedProblems(*opDesired_, impl_.opts.managedScope, project_.parsed.project,
+    opDesired_ = impl_.sources.desiredFor(ref_, spec, revs, inventory_, *cluster_);
+    error = preparedProblems(*opDesired_, cluster_->managedScope(), project_.parsed.project,
                              appDestination());
     if (!error.empty()) return true;
-    auto caches = impl_.live.ensureInformers(
+    auto caches = cluster_->live().ensureInformers(
         LiveState::kindsOf(opDesired_->prepared->objects, inventory_), kCacheWait);
     if (caches.state == cache::ScopedInformer::SyncState::Failed) {
         error = "cannot watch the application's resources: " + caches.error;
@@ -805,7 +831,7 @@ void ApplicationController::Impl::ReconcilePass::sync() {
         impl_.store.event(ref_, kube::EventType::Normal, "DriftCorrected", msg);
     }
     Desired& target = opDesired_ ? *opDesired_ : desired_;
-    SyncOutcome so = impl_.runSync(ref_, spec, target, *req_, updates_);
+    SyncOutcome so = impl_.runSync(ref_, *cluster_, spec, target, *req_, updates_);
     // The sync stops the hooks it ran; those of the run it resumed are stopped here.
     if (so.terminated && updates_.contains("operationState"))
         stopRunningHooks(updates_["operationState"]);
@@ -819,10 +845,10 @@ void ApplicationController::Impl::ReconcilePass::sync() {
         impl_.store.removeOperation(ref_);
     if (req_->automated) rollBackIfSmokeTestFailed(so, target);
     // Compare again against what the sync left, once the caches have seen its writes.
-    if (!so.interrupted) impl_.live.waitForCaches(so, kCacheWait);
+    if (!so.interrupted) cluster_->live().waitForCaches(so, kCacheWait);
     if (updates_.contains("inventory"))
         desired_.inventory = appengine::parseInventory(updates_["inventory"]);
-    if (impl_.live
+    if (cluster_->live()
             .ensureInformers(LiveState::kindsOf(desired_.prepared->objects, desired_.inventory),
                              kCacheWait)
             .state == cache::ScopedInformer::SyncState::Synced)

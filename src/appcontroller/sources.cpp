@@ -58,13 +58,12 @@ std::string recordedRevision(const json& entry) {
 }
 
 Sources::Sources(kube::KubeClient& client, git::GitSource& git, const Clock& clock,
-                 const Options& opts, const BaseInformers& base, appengine::ScopeLookup scope,
-                 std::atomic<uint64_t>& gitFetches, std::atomic<uint64_t>& gitErrors)
+                 const Options& opts, const BaseInformers& base, std::atomic<uint64_t>& gitFetches,
+                 std::atomic<uint64_t>& gitErrors)
     : client_(client),
       clock_(clock),
       opts_(opts),
       base_(base),
-      scope_(std::move(scope)),
       gitFetches_(gitFetches),
       gitErrors_(gitErrors) {
     source::Settings settings = opts.sources;
@@ -156,20 +155,6 @@ source::HelmCredentials Sources::helmCredentialsFor(const std::string& repoURL) 
     return source::helmCredentialsFromSecrets(repoURL, repositorySecrets(base_.secrets));
 }
 
-kube::ServerInfo Sources::destinationInfo() {
-    std::lock_guard lock(serverInfoMu_);
-    const auto now = clock_.now();
-    if (serverInfoReadAt_ && now - *serverInfoReadAt_ < std::chrono::minutes(5)) return serverInfo_;
-    try {
-        serverInfo_ = client_.serverInfo();
-        serverInfoReadAt_ = now;
-    } catch (const std::exception& e) {
-        // Helm's defaults are used until the server answers; asked again at the next render.
-        spdlog::warn("cannot read the cluster's version and API versions: {}", e.what());
-    }
-    return serverInfo_;
-}
-
 std::vector<source::PluginDefinition> Sources::pluginDefinitions() {
     std::lock_guard lock(pluginsMu_);
     const auto now = clock_.now();
@@ -194,18 +179,19 @@ std::vector<source::PluginDefinition> Sources::pluginDefinitions() {
 
 Desired Sources::desiredFor(const AppRef& ref, const appengine::ApplicationSpec& spec,
                             const std::vector<git::Revision>& revisions,
-                            const std::vector<appengine::InventoryEntry>& inventory) {
+                            const std::vector<appengine::InventoryEntry>& inventory,
+                            Cluster& cluster) {
     Desired d;
     d.inventory = inventory;
     for (const auto& r : revisions) d.revisions.push_back(r.sha);
     d.revision =
         revisions.size() == 1 ? revisions.front() : git::Revision{join(d.revisions, ","), ""};
-    const kube::ServerInfo info = destinationInfo();
+    const kube::ServerInfo info = cluster.serverInfo();
     const source::RenderRequest request =
         service_->request(ref.name, ref.ns, spec, d.revisions, {info.version, info.groupVersions});
     const std::string& renderKey = request.key;
-    const std::string preparedKey =
-        renderKey + "\n" + spec.destination.namespace_ + "\n" + ref.instance;
+    const std::string preparedKey = renderKey + "\n" + spec.destination.namespace_ + "\n" +
+                                    ref.instance + "\n" + cluster.entry().server;
     auto types = sourceTypes_.get(renderKey);
     if (auto hit = preparedStates_.get(preparedKey); hit && types) {
         d.prepared = std::move(hit);
@@ -216,8 +202,9 @@ Desired Sources::desiredFor(const AppRef& ref, const appengine::ApplicationSpec&
     source::RenderedPtr rendered = service_->render(request);
     d.sourceTypes = rendered->sourceTypes;
     sourceTypes_.put(renderKey, std::make_shared<const std::vector<std::string>>(d.sourceTypes), 1);
-    auto prepared = std::make_shared<const appengine::PreparedObjects>(source::prepareRendered(
-        rendered->objects, spec.destination.namespace_, ref.instance, scope_));
+    auto prepared = std::make_shared<const appengine::PreparedObjects>(
+        source::prepareRendered(rendered->objects, spec.destination.namespace_, ref.instance,
+                                cluster.live().scopeLookup()));
     d.prepared = prepared;
     // Only a complete result is kept: a kind unknown now may be served after a CRD install.
     if (prepared->errors.empty()) {

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "clusters.h"
 #include "sluice/appcontroller/controller.h"
 #include "sluice/appengine/plan.h"
 #include "sluice/kube/client.h"
@@ -36,11 +37,10 @@ using LruCache = util::LruCache<Value>;
 
 class Sources {
   public:
-    // scope: whether kinds are namespaced (LiveState::scopeLookup()), for preparing renders.
     // gitFetches, gitErrors: counted for every resolve.
     Sources(kube::KubeClient& client, git::GitSource& git, const Clock& clock, const Options& opts,
-            const BaseInformers& base, appengine::ScopeLookup scope,
-            std::atomic<uint64_t>& gitFetches, std::atomic<uint64_t>& gitErrors);
+            const BaseInformers& base, std::atomic<uint64_t>& gitFetches,
+            std::atomic<uint64_t>& gitErrors);
 
     // Every source's revision (spec.sources order), reusing a resolve that started at or after
     // freshAfter and is younger than pollInterval. fetched: some source was fetched. Throws
@@ -56,9 +56,11 @@ class Sources {
     // The desired state of these revisions, rendered and prepared (not compared yet). Throws
     // git::GitError / render::RenderError; problems in the manifests are returned in
     // prepared.errors.
+    // Rendered for the destination cluster: its version and API versions, and its discovery
+    // for which kinds are namespaced.
     Desired desiredFor(const AppRef& ref, const appengine::ApplicationSpec& spec,
                        const std::vector<git::Revision>& revisions,
-                       const std::vector<appengine::InventoryEntry>& inventory);
+                       const std::vector<appengine::InventoryEntry>& inventory, Cluster& cluster);
 
   private:
     struct Resolved {
@@ -75,14 +77,11 @@ class Sources {
     source::HelmCredentials helmCredentialsFor(const std::string& repoURL);
     // The config management plugins of the plugin ConfigMap (read at most every few seconds).
     std::vector<source::PluginDefinition> pluginDefinitions();
-    // The destination's version and API versions for renders (read every few minutes).
-    kube::ServerInfo destinationInfo();
 
     kube::KubeClient& client_;
     const Clock& clock_;
     const Options& opts_;
     const BaseInformers& base_;
-    const appengine::ScopeLookup scope_;
     std::atomic<uint64_t>& gitFetches_;
     std::atomic<uint64_t>& gitErrors_;
 
@@ -94,9 +93,6 @@ class Sources {
     detail::LruCache<std::shared_ptr<const appengine::PreparedObjects>> preparedStates_{1024};
     // Each render key's source types, so a prepared state found above needs no render.
     detail::LruCache<std::shared_ptr<const std::vector<std::string>>> sourceTypes_{4096};
-    std::mutex serverInfoMu_;
-    std::optional<Clock::TimePoint> serverInfoReadAt_;
-    kube::ServerInfo serverInfo_;
     std::mutex pluginsMu_;
     std::optional<Clock::TimePoint> pluginsReadAt_;
     std::vector<source::PluginDefinition> plugins_;

@@ -122,13 +122,13 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::recreate(
     kube::DeleteOptions del;
     del.propagationPolicy = "Foreground";
     try {
-        impl_.client.remove(gvk, r.key.ns, r.key.name, del);
+        client_.remove(gvk, r.key.ns, r.key.name, del);
     } catch (const kube::ApiError& de) {
         if (!de.isNotFound()) throw;
     }
     for (;;) {
         try {
-            impl_.client.get(gvk, r.key.ns, r.key.name);
+            client_.get(gvk, r.key.ns, r.key.name);
         } catch (const kube::ApiError& ge) {
             if (ge.isNotFound()) break;
             throw;
@@ -138,7 +138,7 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::recreate(
         if (!pause()) return std::string("interrupted by controller shutdown");
     }
     json fresh = payload;
-    response = impl_.client.apply(fresh, ao);
+    response = client_.apply(fresh, ao);
     return std::nullopt;
 }
 
@@ -159,7 +159,7 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::applyOne(std::s
     try {
         json response;
         try {
-            response = impl_.client.apply(payload, ao);
+            response = client_.apply(payload, ao);
         } catch (const kube::ApiError& e) {
             const bool immutable = e.isInvalid() && isImmutableError(e.message());
             if (validateOnly || ao.dryRun || !immutable ||
@@ -206,7 +206,7 @@ bool ApplicationController::Impl::SyncRun::applyAll(const std::vector<std::size_
 std::optional<std::string> ApplicationController::Impl::SyncRun::pruneOne(std::size_t i) {
     const auto& r = compared_.resources[i];
     const auto gvk = gvkAt(i);
-    auto live = impl_.live.liveObject(gvk, r.key.ns, r.key.name);
+    auto live = live_.liveObject(gvk, r.key.ns, r.key.name);
     if (!live) {
         setResult(i, "Pruned", "already deleted");
         return std::nullopt;
@@ -223,7 +223,7 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::pruneOne(std::s
                             "", false};
     del.preconditionUid = kube::uidOf(*live);
     try {
-        impl_.client.remove(gvk, r.key.ns, r.key.name, del);
+        client_.remove(gvk, r.key.ns, r.key.name, del);
     } catch (const kube::ApiError& e) {
         if (!e.isNotFound()) {
             setResult(i, "SyncFailed", "prune failed: " + e.message());
@@ -268,12 +268,11 @@ bool ApplicationController::Impl::SyncRun::waitHealthy(const std::vector<std::si
             if (!applied_[i]) continue;
             const auto& r = compared_.resources[i];
             const auto gvk = gvkAt(i);
-            std::shared_ptr<const json> live = impl_.live.liveObject(gvk, r.key.ns, r.key.name);
-            if (cache::ScopedInformer* cached = impl_.live.informerFor(gvk);
+            std::shared_ptr<const json> live = live_.liveObject(gvk, r.key.ns, r.key.name);
+            if (cache::ScopedInformer* cached = live_.informerFor(gvk);
                 !cached || !cached->covers(r.key.ns)) {
                 try {
-                    live =
-                        std::make_shared<const json>(impl_.client.get(gvk, r.key.ns, r.key.name));
+                    live = std::make_shared<const json>(client_.get(gvk, r.key.ns, r.key.name));
                 } catch (const kube::ApiError& e) {
                     if (!e.isNotFound()) throw;
                 }
@@ -305,14 +304,13 @@ bool ApplicationController::Impl::SyncRun::createNamespace() {
     const std::string& ns = spec_.destination.namespace_;
     if (!options_.createNamespace || ns.empty() || dryRun_) return true;
     try {
-        impl_.client.get(kube::GroupVersionKind{"", "v1", "Namespace"}, "", ns);
+        client_.get(kube::GroupVersionKind{"", "v1", "Namespace"}, "", ns);
         return true;
     } catch (const kube::ApiError& e) {
         if (!e.isNotFound()) throw;
     }
     try {
-        impl_.client.create(
-            {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+        client_.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
         spdlog::info("application {}: created namespace {}", ref_.key, ns);
     } catch (const kube::ApiError& ce) {
         if (!ce.isAlreadyExists()) {
@@ -331,8 +329,7 @@ bool ApplicationController::Impl::SyncRun::waitBootstrapReady() {
         for (std::size_t i : plan_.bootstrap) {
             const auto& r = compared_.resources[i];
             try {
-                if (!bootstrapReady(impl_.client.get(gvkAt(i), r.key.ns, r.key.name)))
-                    ready = false;
+                if (!bootstrapReady(client_.get(gvkAt(i), r.key.ns, r.key.name))) ready = false;
             } catch (const kube::ApiError& e) {
                 if (!e.isNotFound()) throw;
                 ready = false;
@@ -356,11 +353,11 @@ bool ApplicationController::Impl::SyncRun::bootstrap() {
         crds |= compared_.resources[i].key.kind == "CustomResourceDefinition";
     if (crds) {
         // Kinds these CRDs define are served now: watch them before waiting on their health.
-        impl_.live.forgetUnknownKinds();
+        live_.forgetUnknownKinds();
         std::set<kube::GroupVersionKind> kinds;
         for (const auto& step : plan_.waves)
             for (std::size_t i : step.apply) kinds.insert(gvkAt(i));
-        impl_.live.ensureInformers(kinds, std::chrono::seconds(10));
+        live_.ensureInformers(kinds, std::chrono::seconds(10));
     }
     return true;
 }
@@ -369,7 +366,7 @@ bool ApplicationController::Impl::SyncRun::bootstrap() {
 bool ApplicationController::Impl::SyncRun::validate() {
     if (!options_.validate) return true;
     std::vector<std::size_t> check;
-    auto scope = impl_.live.scopeLookup();
+    auto scope = live_.scopeLookup();
     for (const auto& step : plan_.waves)
         for (std::size_t i : step.apply) {
             const auto& r = compared_.resources[i];
@@ -488,11 +485,11 @@ SyncOutcome ApplicationController::Impl::SyncRun::finish(bool ok) {
     return so_;
 }
 
-SyncOutcome ApplicationController::Impl::runSync(AppRef& ref,
+SyncOutcome ApplicationController::Impl::runSync(AppRef& ref, Cluster& cluster,
                                                  const appengine::ApplicationSpec& spec,
                                                  Desired& desired, const SyncRequest& req,
                                                  json& updates) {
-    return SyncRun(*this, ref, spec, desired, req, updates).run();
+    return SyncRun(*this, ref, cluster, spec, desired, req, updates).run();
 }
 
 }  // namespace sluice::appcontroller

@@ -58,14 +58,14 @@ bool ApplicationController::Impl::SyncRun::deleteAndWait(const kube::GroupVersio
     del.propagationPolicy = "Background";  // the Job goes at once, its Pods after it
     if (!uid.empty()) del.preconditionUid = uid;
     try {
-        impl_.client.remove(gvk, ns, name, del);
+        client_.remove(gvk, ns, name, del);
     } catch (const kube::ApiError& e) {
         if (e.isNotFound() || e.code() == 409) return true;  // gone, or another object now
         throw;
     }
     while (wait) {
         try {
-            impl_.client.get(gvk, ns, name);
+            client_.get(gvk, ns, name);
         } catch (const kube::ApiError& e) {
             if (e.isNotFound()) return true;
             throw;
@@ -123,7 +123,7 @@ bool ApplicationController::Impl::SyncRun::startHook(HookRun& run) {
         ao.fieldManager = impl_.opts.fieldManager;
         ao.force = true;
         ao.dryRun = dryRun_;
-        const json response = impl_.client.apply(run.object, ao);
+        const json response = client_.apply(run.object, ao);
         run.uid = kube::uidOf(response);
         if (dryRun_) endHook(run, "Succeeded", kubectlName(run.key) + " created (dry run)");
     } catch (const std::exception& e) {
@@ -140,7 +140,7 @@ bool ApplicationController::Impl::SyncRun::waitHooks(std::vector<HookRun>& runs)
             if (run.done) continue;
             std::optional<json> live;
             try {
-                live = impl_.client.get(run.gvk, run.ns, run.name);
+                live = client_.get(run.gvk, run.ns, run.name);
             } catch (const kube::ApiError& e) {
                 if (!e.isNotFound()) throw;
             }

@@ -34,9 +34,11 @@ inline std::string describeKey(const appengine::ResourceKey& k) {
 class ApplicationController::Impl::SyncRun {
   public:
     using Impl = ApplicationController::Impl;
-    SyncRun(Impl& impl, AppRef& ref, const appengine::ApplicationSpec& spec, Desired& desired,
-            const Impl::SyncRequest& req, json& updates)
+    SyncRun(Impl& impl, AppRef& ref, Cluster& cluster, const appengine::ApplicationSpec& spec,
+            Desired& desired, const Impl::SyncRequest& req, json& updates)
         : impl_(impl),
+          client_(cluster.client()),
+          live_(cluster.live()),
           ref_(ref),
           spec_(spec),
           req_(req),
@@ -112,6 +114,8 @@ class ApplicationController::Impl::SyncRun {
     }
 
     Impl& impl_;
+    kube::KubeClient& client_;  // of the destination cluster
+    LiveState& live_;           // of the destination cluster
     AppRef& ref_;
     const appengine::ApplicationSpec& spec_;
     const Impl::SyncRequest& req_;

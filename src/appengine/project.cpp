@@ -156,8 +156,8 @@ bool isDestinationPermitted(const Project& p, const AppDestination& d) {
                  (!nsMatched && isDeny(item.namespace_)))
             denied = true;
     }
-    // Only project-scoped clusters then: the local cluster never is one.
-    if (p.permitOnlyProjectScopedClusters) return false;
+    // Only the clusters scoped to this project then (a cluster Secret's data.project).
+    if (p.permitOnlyProjectScopedClusters && d.clusterProject != p.name) return false;
     return anyMatched && !denied;
 }
 
@@ -201,7 +201,7 @@ std::string missingProject(const std::string& name) {
 
 AppDestination resolveDestination(const std::string& server, const std::string& name,
                                   const std::string& ns) {
-    AppDestination d{server, name, ns};
+    AppDestination d{server, name, ns, ""};
     if (d.server.empty() && d.name == kInClusterName) d.server = kInClusterServer;
     if (d.name.empty() && d.server == kInClusterServer) d.name = kInClusterName;
     return d;

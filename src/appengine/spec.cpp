@@ -136,12 +136,6 @@ Destination parseDestination(const json& destination, std::vector<std::string>& 
     while (server.size() > 1 && server.back() == '/') server.pop_back();
     if (!out.server.empty() && !out.name.empty()) {
         errors.push_back("spec.destination: set either server or name, not both");
-    } else if (!out.server.empty() && server != kDefaultServer) {
-        r.error("server", "only the local cluster is supported (" + std::string(kDefaultServer) +
-                              "), got \"" + out.server + "\"");
-    } else if (!out.name.empty() && out.name != "in-cluster") {
-        r.error("name",
-                "only the local cluster is supported (\"in-cluster\"), got \"" + out.name + "\"");
     } else if (out.server.empty() && out.name.empty()) {
         errors.push_back("spec.destination: server or name required");
     }

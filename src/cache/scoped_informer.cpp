@@ -73,6 +73,14 @@ std::optional<std::string> ScopedInformer::refusal() const {
     return std::nullopt;
 }
 
+std::optional<std::string> ScopedInformer::connectionError() const {
+    for (const auto& [ns, informer] : informers_) {
+        auto error = informer->lastError();
+        if (error && error->code == 0) return error->message;
+    }
+    return std::nullopt;
+}
+
 ScopedInformer::Sync ScopedInformer::waitForSync(std::chrono::milliseconds timeout) const {
     // A refused list is retried with backoff and may yet succeed (a RoleBinding created
     // later), so it is reported, not fatal; polled because the informer only signals sync.

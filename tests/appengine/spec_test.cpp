@@ -295,10 +295,13 @@ TEST(ParseApplication, Destination) {
         app["spec"]["destination"] = destination;
         return parseApplication(app);
     };
-    EXPECT_TRUE(singleError(withDestination({{"server", "https://10.0.0.1:6443"}}).errors,
-                            "spec.destination.server", "only the local cluster is supported"));
-    EXPECT_TRUE(singleError(withDestination({{"name", "prod-cluster"}}).errors,
-                            "spec.destination.name", "only the local cluster is supported"));
+    // Any cluster parses: whether it is known is the controller's to say (cluster Secrets).
+    ParseResult remote = withDestination({{"server", "https://10.0.0.1:6443/"}});
+    ASSERT_TRUE(remote.errors.empty()) << remote.errors.front();
+    EXPECT_EQ(remote.spec.destination.server, "https://10.0.0.1:6443");
+    ParseResult named = withDestination({{"name", "prod-cluster"}});
+    ASSERT_TRUE(named.errors.empty()) << named.errors.front();
+    EXPECT_EQ(named.spec.destination.name, "prod-cluster");
     EXPECT_TRUE(singleError(withDestination({{"namespace", "web"}}).errors, "spec.destination",
                             "server or name required"));
     EXPECT_TRUE(

@@ -134,6 +134,7 @@ struct AppDestination {
     std::string server;
     std::string name;
     std::string namespace_;
+    std::string clusterProject;  // the project the resolved cluster is scoped to, if any
 };
 AppDestination resolveDestination(const std::string& server, const std::string& name,
                                   const std::string& ns);

@@ -39,6 +39,9 @@ class ScopedInformer {
     // Waits until every informer synced, one was refused, or the timeout passed.
     Sync waitForSync(std::chrono::milliseconds timeout) const;
     bool hasSynced() const;
+    // The transport failure (server unreachable) a list or watch last ended with, until one
+    // succeeds again: the cache may be stale.
+    std::optional<std::string> connectionError() const;
 
   private:
     Informer* informerFor(const std::string& ns) const;

@@ -1,0 +1,116 @@
+#pragma once
+// The destination clusters of Applications. The local cluster is reached with the controller's
+// own client and watch caches; every other one is named by a cluster Secret (Argo CD's format,
+// see appengine/clusters.h) and gets its own client, rate limit, watch caches and live state,
+// created when the first Application targets it and stopped when the last one leaves or its
+// Secret changes (rotated credentials are picked up without a restart).
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <atomic>
+
+#include "live_state.h"
+#include "sluice/appengine/clusters.h"
+#include "sluice/kube/client.h"
+
+namespace sluice::appcontroller {
+
+class Cluster {
+  public:
+    // The local cluster: the controller's client, caches and live state.
+    Cluster(appengine::ClusterEntry entry, kube::KubeClient& client, LiveState& live,
+            const Clock& clock, appengine::ManagedScope scope);
+    // A remote cluster: its own client (built from entry.config) and caches.
+    Cluster(appengine::ClusterEntry entry, const Clock& clock, const Options& opts,
+            std::shared_ptr<workqueue::Gate> gate, const BaseInformers& base);
+    ~Cluster();
+
+    const appengine::ClusterEntry& entry() const { return entry_; }
+    kube::KubeClient& client() { return *client_; }
+    LiveState& live() { return *live_; }
+    bool local() const { return !ownedClient_; }
+    // What Applications may deploy there: --managed-namespaces/--cluster-resources for the
+    // local cluster, the Secret's namespaces/clusterResources for another.
+    const appengine::ManagedScope& managedScope() const { return opts_.managedScope; }
+    // The version and API versions for renders, read at most every 5 minutes (Helm's defaults
+    // until the server answers).
+    kube::ServerInfo serverInfo();
+    // The last error reaching the server (version read), empty once it answered.
+    std::string lastError();
+    // Whether its watches were connected when last looked at (Clusters' monitor).
+    bool connected() const { return connected_.load(); }
+
+  private:
+    friend class Clusters;
+    std::atomic<bool> connected_{true};
+    appengine::ClusterEntry entry_;
+    const Clock& clock_;
+    Options opts_;  // the controller's, with this cluster's managed scope
+    std::unique_ptr<kube::KubeClient> ownedClient_;
+    std::unique_ptr<cache::SharedInformerFactory> ownedInformers_;
+    std::unique_ptr<LiveState> ownedLive_;
+    kube::KubeClient* client_;
+    LiveState* live_;
+    std::mutex infoMu_;
+    std::optional<Clock::TimePoint> infoReadAt_;
+    kube::ServerInfo info_;
+    std::string lastError_;
+};
+
+// The kube client configuration of a cluster Secret's entry (Argo CD's config JSON: bearerToken,
+// username/password, tlsClientConfig, execProviderConfig). Throws std::invalid_argument naming
+// the field at fault.
+kube::ClusterConfig clientConfigOf(const appengine::ClusterEntry& entry);
+
+class Clusters {
+  public:
+    Clusters(kube::KubeClient& localClient, LiveState& localLive, const Clock& clock,
+             const Options& opts, std::shared_ptr<workqueue::Gate> gate, const BaseInformers& base);
+    ~Clusters();
+
+    // The cluster the Application's destination names, now used by it. Null, with the reason
+    // (Argo CD's wording for an unknown cluster, or the Secret's problem), when there is none.
+    std::shared_ptr<Cluster> use(const std::string& appKey, const std::string& server,
+                                 const std::string& name, std::string& error);
+    // The Application is gone: a remote cluster no Application uses any more is stopped.
+    void release(const std::string& appKey);
+
+    struct Info {
+        appengine::ClusterEntry entry;
+        bool connected = false;  // a remote cluster with caches running
+        std::vector<std::string> applications;
+    };
+    std::vector<Info> list();
+
+  private:
+    std::vector<appengine::ClusterEntry> known(std::string& problems);
+    void dropUnusedLocked();
+    // Every couple of seconds: a remote cluster whose watches lost (or regained) their
+    // connection has its Applications reconciled, so their status says so without waiting
+    // for the poll interval.
+    void monitor();
+
+    kube::KubeClient& localClient_;
+    LiveState& localLive_;
+    const Clock& clock_;
+    const Options& opts_;
+    const std::shared_ptr<workqueue::Gate> gate_;
+    const BaseInformers& base_;
+
+    std::mutex mu_;  // guards the maps below
+    std::shared_ptr<Cluster> local_;
+    std::map<std::string, std::shared_ptr<Cluster>> remote_;  // by server URL
+    std::map<std::string, std::string> users_;                // Application key -> server
+    bool stopping_ = false;
+    std::condition_variable wake_;
+    std::thread monitor_;  // last: started once the members above exist
+};
+
+}  // namespace sluice::appcontroller
