@@ -185,7 +185,10 @@ TEST_F(RemoteClustersTest, ARotatedTokenIsPickedUpWithoutARestart) {
     server_->create(
         clusterSecret("cluster-east", "east", east_->url(), eastConfig("east-token-1")));
     startController(defaultOptions());
-    server_->create(toCluster(application("rotating", "app", automated()), "name", "east"));
+    // A sync that meets the revoked token before the new Secret is seen fails: retried.
+    json policy = automated();
+    policy["retry"] = {{"limit", 5}, {"backoff", {{"duration", "200ms"}, {"factor", 1}}}};
+    server_->create(toCluster(application("rotating", "app", policy), "name", "east"));
     ASSERT_TRUE(eventually([&] { return statusAt("rotating", "/sync/status") == "Synced"; }));
 
     east_->revokeToken("east-token-1");
