@@ -48,6 +48,23 @@ kube::EventType toKube(canaryengine::EventType type) {
                                                     : kube::EventType::Normal;
 }
 
+// Session affinity: `ctx` with the cookies to route `canaryWeight` percent to the canary by,
+// moved on from `cookies` (the status') as Flagger's routers move them.
+router::RouteContext withCookies(const router::RouteContext& ctx,
+                                 const canaryengine::SessionAffinityCookies& cookies,
+                                 int canaryWeight) {
+    router::RouteContext out = ctx;
+    canaryengine::SessionAffinitySpec& affinity = *out.spec.analysis.sessionAffinity;
+    affinity.cookies = cookies;
+    affinity.cookies = canaryengine::nextSessionAffinityCookies(affinity, canaryWeight,
+                                                                canaryengine::randomCookieValue);
+    return out;
+}
+
+// The Canary status fields of the session-affinity cookies (Flagger's names).
+constexpr const char* kCookieField = "sessionAffinityCookie";
+constexpr const char* kPreviousCookieField = "previousSessionAffinityCookie";
+
 struct Checks {
     std::map<std::string, canaryengine::MetricResult> metrics;
     std::map<std::string, canaryengine::WebhookResult> webhooks;
@@ -235,6 +252,8 @@ struct CanaryController::Impl::Round {
     // a copy, or one is being made from the target's).
     std::optional<kube::GroupVersionKind> scalerGvk;
     bool autoscaled = false;
+    // analysis.sessionAffinity's cookies, moved along as the weights are set (nullptr: none).
+    canaryengine::SessionAffinityCookies* cookies = nullptr;
 
     json requireTarget() {
         const kube::GroupVersionKind& gvk = detail::workloadGvk(spec.targetRef);
@@ -276,8 +295,15 @@ struct CanaryController::Impl::Round {
         const router::Router& r = requireRouter();
         router::ReconcileOptions ro;
         ro.fieldManager = c.opts.fieldManager;
-        router::reconcileRoutes(c.client, r, *ctx,
+        if (!cookies) {
+            router::reconcileRoutes(c.client, r, *ctx,
+                                    router::Weights{primaryWeight, canaryWeight, mirror}, ro);
+            return;
+        }
+        router::RouteContext sticky = withCookies(*ctx, *cookies, canaryWeight);
+        router::reconcileRoutes(c.client, r, sticky,
                                 router::Weights{primaryWeight, canaryWeight, mirror}, ro);
+        *cookies = sticky.spec.analysis.sessionAffinity->cookies;
     }
 
     void operator()(const canaryengine::action::InitializePrimary& a) {
@@ -637,6 +663,9 @@ struct CanaryController::Impl::Reconciler {
     // failed write retries the reconcile, which would alert again).
     std::vector<canaryengine::AlertMessage> alerts;
     std::optional<json> deleting;  // the Canary, when it is being deleted with revertOnDeletion
+    // analysis.sessionAffinity's cookies: the status', then as this reconcile's routes moved
+    // them (written with the status).
+    std::optional<canaryengine::SessionAffinityCookies> cookies;
 
     Outcome run() {
         out.record.key = key;
@@ -658,6 +687,15 @@ struct CanaryController::Impl::Reconciler {
         const canaryengine::Time now = c.clock.wallNow();
 
         Observed seen = observe(*object, takeChecks());
+        if (seen.spec.analysis.sessionAffinity) {
+            auto text = [&](const char* field) {
+                auto it = rawStatus.find(field);
+                return it != rawStatus.end() && it->is_string() ? it->get<std::string>()
+                                                                : std::string();
+            };
+            cookies = canaryengine::SessionAffinityCookies{text(kCookieField),
+                                                           text(kPreviousCookieField), ""};
+        }
         canaryengine::Decision decision =
             seen.errors.empty() ? canaryengine::step(seen.spec, status, seen.obs, now)
                                 : canaryengine::rejectInvalidSpec(status, seen.errors, now);
@@ -912,6 +950,14 @@ struct CanaryController::Impl::Reconciler {
         try {
             seen.ctx = router::makeRouteContext(object, seen.spec, *selector);
             seen.router->checkSpec(*seen.ctx);
+            // Only the Istio and Gateway API routers write sticky routes.
+            if (seen.spec.analysis.sessionAffinity &&
+                !dynamic_cast<const router::IstioRouter*>(seen.router.get()) &&
+                !dynamic_cast<const router::GatewayApiRouter*>(seen.router.get())) {
+                throw router::RouterError("the " + seen.provider +
+                                          " provider cannot route by session affinity cookie "
+                                          "(analysis.sessionAffinity)");
+            }
         } catch (const router::RouterError& e) {
             seen.errors.push_back(e.what());
         }
@@ -960,7 +1006,8 @@ struct CanaryController::Impl::Reconciler {
                     seen.provider,
                     {},
                     seen.scalerGvk,
-                    seen.obs.autoscaler.target || seen.obs.autoscaler.primary};
+                    seen.obs.autoscaler.target || seen.obs.autoscaler.primary,
+                    cookies ? &*cookies : nullptr};
         for (const canaryengine::Action& action : decision.actions) {
             out.record.actions.push_back(canaryengine::describe(action));
             std::visit(round, action);
@@ -987,7 +1034,13 @@ struct CanaryController::Impl::Reconciler {
         }
         router::ReconcileOptions ro;
         ro.fieldManager = c.opts.fieldManager;
-        router::reconcileRoutes(c.client, *seen.router, ctx, *want, ro);
+        if (cookies) {
+            router::RouteContext sticky = withCookies(ctx, *cookies, want->canary);
+            router::reconcileRoutes(c.client, *seen.router, sticky, *want, ro);
+            *cookies = sticky.spec.analysis.sessionAffinity->cookies;
+        } else {
+            router::reconcileRoutes(c.client, *seen.router, ctx, *want, ro);
+        }
         std::string message = "Routing restored to ";
         message += router::toString(*want) + " (found " + found + ")";
         spdlog::warn("canary {}/{}: {}", ctx.namespaceName, ctx.canaryName, message);
@@ -1003,6 +1056,16 @@ struct CanaryController::Impl::Reconciler {
         ReconcileRecord& rec = out.record;
         const canaryengine::Phase phase = decision.status.phase;
         json newStatus = detail::mergeStatus(rawStatus, decision.status);
+        if (cookies) {
+            for (auto [field, value] : {std::pair{kCookieField, &cookies->canary},
+                                        std::pair{kPreviousCookieField, &cookies->previous}}) {
+                if (value->empty()) {
+                    newStatus.erase(field);
+                } else {
+                    newStatus[field] = *value;
+                }
+            }
+        }
         if (newStatus != rawStatus) {
             c.writeStatus(key, object, newStatus);
             rec.statusWritten = true;
@@ -1031,7 +1094,7 @@ struct CanaryController::Impl::Reconciler {
 
 Outcome CanaryController::Impl::reconcile(const std::string& ns, const std::string& name) {
     ensureInformers();
-    return Reconciler{*this, ns, name, ns + "/" + name, {}, {}, {}, {}}.run();
+    return Reconciler{*this, ns, name, ns + "/" + name, {}, {}, {}, {}, {}}.run();
 }
 
 // ------------------------------------------------------------------------------------------

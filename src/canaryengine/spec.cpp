@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <set>
 
 #include "sluice/util/json_reader.h"
@@ -305,6 +306,37 @@ void readChecks(const Reader& reader, AnalysisSpec& analysis) {
         analysis.alerts.push_back(readAlert(alertReader));
 }
 
+// A cookie name as RFC 6265 allows it (a token): what goes into Set-Cookie verbatim.
+bool isCookieName(const std::string& name) {
+    static const std::string_view kSeparators = "()<>@,;:\\\"/[]?={} \t";
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+        return ch > 32 && ch < 127 && kSeparators.find(ch) == std::string_view::npos;
+    });
+}
+
+SessionAffinitySpec readSessionAffinity(const Reader& reader) {
+    SessionAffinitySpec affinity;
+    affinity.cookieName = reader.string("cookieName").value_or("");
+    if (affinity.cookieName.empty()) {
+        reader.error("cookieName", "is required");
+    } else if (!isCookieName(affinity.cookieName)) {
+        reader.error("cookieName", "\"" + affinity.cookieName + "\" is not a cookie name");
+    }
+    // Flagger: 0 (or absent) means a day.
+    affinity.maxAge = reader.boundedInt("maxAge", 0, 2'147'483'647).value_or(0);
+    if (affinity.maxAge == 0) affinity.maxAge = 86400;
+    affinity.primaryCookieName = reader.string("primaryCookieName").value_or("");
+    if (!affinity.primaryCookieName.empty()) {
+        if (!isCookieName(affinity.primaryCookieName)) {
+            reader.error("primaryCookieName",
+                         "\"" + affinity.primaryCookieName + "\" is not a cookie name");
+        } else if (affinity.primaryCookieName == affinity.cookieName) {
+            reader.error("primaryCookieName", "must differ from cookieName");
+        }
+    }
+    return affinity;
+}
+
 AnalysisSpec readAnalysis(const Reader& reader, bool skipAnalysis) {
     AnalysisSpec analysis;
     if (auto interval = readDuration(reader, "interval")) {
@@ -326,6 +358,9 @@ AnalysisSpec readAnalysis(const Reader& reader, bool skipAnalysis) {
     analysis.mirror = reader.boolean("mirror").value_or(false);
     analysis.mirrorWeight = reader.boundedInt("mirrorWeight", 0, 100);
     analysis.match = readMatches(reader, "match");
+    if (auto affinity = reader.child("sessionAffinity")) {
+        analysis.sessionAffinity = readSessionAffinity(*affinity);
+    }
     analysis.primaryReadyThreshold =
         reader.boundedInt("primaryReadyThreshold", 0, 100).value_or(100);
     analysis.canaryReadyThreshold = reader.boundedInt("canaryReadyThreshold", 0, 100).value_or(100);
@@ -416,6 +451,32 @@ Strategy CanarySpec::strategy() const {
 bool CanarySpec::abTesting() const {
     return strategy() == Strategy::BlueGreen && analysis.match.is_array() &&
            !analysis.match.empty();
+}
+
+SessionAffinityCookies nextSessionAffinityCookies(const SessionAffinitySpec& affinity,
+                                                  int canaryWeight,
+                                                  const std::function<std::string()>& random) {
+    SessionAffinityCookies next = affinity.cookies;
+    if (canaryWeight > 0) {
+        if (next.canary.empty()) next.canary = affinity.cookieName + "=" + random();
+        next.primary =
+            affinity.primaryCookieName.empty() ? "" : affinity.primaryCookieName + "=" + random();
+    } else {
+        if (!next.canary.empty()) next.previous = next.canary;
+        next.canary.clear();
+        next.primary.clear();
+    }
+    return next;
+}
+
+std::string randomCookieValue() {
+    static constexpr std::string_view kLetters =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    thread_local std::mt19937 engine{std::random_device{}()};
+    std::uniform_int_distribution<std::size_t> pick(0, kLetters.size() - 1);
+    std::string value(10, 'a');
+    for (char& ch : value) ch = kLetters[pick(engine)];
+    return value;
 }
 
 bool CanarySpec::mirrors() const {

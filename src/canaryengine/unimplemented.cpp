@@ -44,7 +44,6 @@ const std::vector<std::string>& fieldsWithoutEffect() {
     static const std::vector<std::string> kFields = {
         "spec.upstreamRef",
         "spec.service.delegation",
-        "spec.analysis.sessionAffinity",
         "spec.analysis.webhooks.retries",
     };
     return kFields;

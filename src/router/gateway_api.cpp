@@ -1,4 +1,9 @@
-// Gateway API HTTPRoute in the shape of Flagger's GatewayAPIRouter.
+// Gateway API HTTPRoute in the shape of Flagger's GatewayAPIRouter (with its sticky rules for
+// session affinity).
+#include <algorithm>
+#include <cctype>
+
+#include "checks.h"
 #include "json_util.h"
 #include "match.h"
 #include "sluice/router/router.h"
@@ -92,6 +97,61 @@ json makeRule(const RouteContext& ctx, json matches, json filters, json backendR
     return rule;
 }
 
+// A filter adding Set-Cookie to responses.
+json setCookieFilter(const std::string& value) {
+    return {{"type", "ResponseHeaderModifier"},
+            {"responseHeaderModifier", {{"add", {{{"name", "Set-Cookie"}, {"value", value}}}}}}};
+}
+
+// `filters` with Set-Cookie added to responses: into their ResponseHeaderModifier when they
+// have one (the CRD allows one per rule), else as one more filter.
+json withSetCookie(json filters, const std::string& value) {
+    for (json& filter : filters) {
+        if (text(filter, "type") != "ResponseHeaderModifier") continue;
+        json& modifier = filter["responseHeaderModifier"];
+        json& add = modifier["add"];
+        if (!add.is_array()) add = json::array();
+        json kept = json::array();
+        for (const json& header : add) {
+            std::string headerName = text(header, "name");
+            std::transform(headerName.begin(), headerName.end(), headerName.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+            if (headerName != "set-cookie") kept.push_back(header);
+        }
+        kept.push_back({{"name", "Set-Cookie"}, {"value", value}});
+        add = std::move(kept);
+        return filters;
+    }
+    filters.push_back(setCookieFilter(value));
+    return filters;
+}
+
+// The Cookie header carrying `cookie`, within each of `matches`.
+json cookieMatches(const json& matches, const std::string& cookie) {
+    json match = {{"headers",
+                   {{{"type", "RegularExpression"},
+                     {"name", "Cookie"},
+                     {"value", detail::cookieRegex(cookie)}}}}};
+    return detail::mergeGatewayMatches(json::array({std::move(match)}), matches);
+}
+
+// A rule this router writes for session affinity: every match carries a Cookie regex.
+bool isStickyRule(const json& rule) {
+    const json& matches = field(rule, "matches");
+    if (!matches.is_array() || matches.empty()) return false;
+    for (const json& match : matches) {
+        const json& headers = field(match, "headers");
+        bool cookie = false;
+        for (const json& header : headers.is_array() ? headers : json::array()) {
+            cookie =
+                cookie || (text(header, "type") == "RegularExpression" &&
+                           (text(header, "name") == "Cookie" || text(header, "name") == "cookie"));
+        }
+        if (!cookie) return false;
+    }
+    return true;
+}
+
 json parentRefs(const RouteContext& ctx) {
     json refs = json::array();
     for (const canaryengine::GatewayRef& gateway : ctx.spec.service.gatewayRefs) {
@@ -123,6 +183,7 @@ void GatewayApiRouter::checkSpec(const RouteContext& ctx) const {
     // Translating the matches is where unsupported selectors show up.
     detail::toGatewayMatches(ctx.spec.service.match);
     detail::toGatewayMatches(ctx.analysisMatch());
+    checkSessionAffinity(ctx);
 }
 
 std::vector<kube::Object> GatewayApiRouter::build(const RouteContext& ctx, const Weights& weights,
@@ -155,9 +216,36 @@ std::vector<kube::Object> GatewayApiRouter::build(const RouteContext& ctx, const
             {{"type", "RequestMirror"}, {"requestMirror", std::move(mirror)}});
     }
     json rules = json::array();
+    json weightedRefs = {backendRef(ctx.primaryServiceName(), port, weights.primary),
+                         backendRef(ctx.canaryServiceName(), port, weights.canary)};
+    if (const canaryengine::SessionAffinitySpec* affinity = detail::sessionAffinity(ctx)) {
+        // Flagger's sticky rules: while the canary gets traffic its responses set the canary
+        // cookie (the primary's the primary cookie), and a rule before the weighted one sends
+        // requests carrying it there; back at 0 that rule expires the previous cookie.
+        const canaryengine::SessionAffinityCookies& cookies = affinity->cookies;
+        if (weights.canary > 0 && !cookies.canary.empty()) {
+            weightedRefs[1]["filters"] =
+                json::array({setCookieFilter(detail::setCookie(cookies.canary, affinity->maxAge))});
+            rules.push_back(makeRule(ctx, cookieMatches(matches, cookies.canary), filters,
+                                     {backendRef(ctx.primaryServiceName(), port, 0),
+                                      backendRef(ctx.canaryServiceName(), port, 100)}));
+            if (!cookies.primary.empty()) {
+                weightedRefs[0]["filters"] = json::array({setCookieFilter(
+                    detail::setCookie(cookies.primary, detail::primaryCookieMaxAge(ctx)))});
+                rules.push_back(makeRule(ctx, cookieMatches(matches, cookies.primary), filters,
+                                         {backendRef(ctx.primaryServiceName(), port, 100),
+                                          backendRef(ctx.canaryServiceName(), port, 0)}));
+            }
+        } else if (weights.canary == 0 && !cookies.previous.empty()) {
+            rules.push_back(
+                makeRule(ctx, cookieMatches(matches, cookies.previous),
+                         withSetCookie(filters, detail::setCookie(cookies.previous, -1)),
+                         {backendRef(ctx.primaryServiceName(), port, weights.primary),
+                          backendRef(ctx.canaryServiceName(), port, 0)}));
+        }
+    }
     rules.push_back(makeRule(ctx, std::move(weightedMatches), std::move(weightedFilters),
-                             {backendRef(ctx.primaryServiceName(), port, weights.primary),
-                              backendRef(ctx.canaryServiceName(), port, weights.canary)}));
+                             std::move(weightedRefs)));
     if (ctx.abTesting()) {
         // Requests that do not match the A/B selectors stay on the primary.
         rules.push_back(makeRule(ctx, matches, filters,
@@ -186,6 +274,8 @@ Weights GatewayApiRouter::readWeights(const RouteContext& ctx, const kube::Objec
     bool mirror = false;
     if (rules.is_array()) {
         for (const json& rule : rules) {
+            // The sticky rules send everyone with a cookie to one side: not the split.
+            if (ctx.spec.analysis.sessionAffinity && isStickyRule(rule)) continue;
             std::optional<int> primaryWeight;
             std::optional<int> canaryWeight;
             const json& refs = field(rule, "backendRefs");

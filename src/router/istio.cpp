@@ -1,7 +1,8 @@
-// Istio VirtualService and DestinationRules in the shape of Flagger's IstioRouter (HTTP routes;
-// TCP routes and session affinity are not built).
+// Istio VirtualService and DestinationRules in the shape of Flagger's IstioRouter (HTTP routes,
+// with Flagger's sticky routes for session affinity; TCP routes are not built).
 #include <algorithm>
 
+#include "checks.h"
 #include "json_util.h"
 #include "match.h"
 #include "sluice/router/router.h"
@@ -30,6 +31,26 @@ json routeTemplate(const RouteContext& ctx) {
     return route;
 }
 
+// Flagger's names for the routes that keep sticky sessions (before the weighted route).
+constexpr const char* kStickyRoute = "sticky-route";
+constexpr const char* kStickyPrimaryRoute = "sticky-primary-route";
+
+// `headers` (Istio Headers) with a response header added.
+void addResponseHeader(json& headers, const std::string& name, const std::string& value) {
+    if (!headers.is_object()) headers = json::object();
+    json& response = headers["response"];
+    if (!response.is_object()) response = json::object();
+    json& add = response["add"];
+    if (!add.is_object()) add = json::object();
+    add[name] = value;
+}
+
+// A match on the Cookie header carrying `cookie`, within each service match.
+json cookieMatch(const RouteContext& ctx, const std::string& cookie) {
+    json match = {{"headers", {{"cookie", {{"regex", detail::cookieRegex(cookie)}}}}}};
+    return detail::mergeIstioMatches(json::array({std::move(match)}), ctx.spec.service.match);
+}
+
 }  // namespace
 
 IstioRouter::IstioRouter(std::string apiVersion) : apiVersion_(std::move(apiVersion)) {}
@@ -39,6 +60,7 @@ void IstioRouter::checkSpec(const RouteContext& ctx) const {
     if (ctx.spec.service.appProtocol == "tcp") {
         throw RouterError("Istio TCP routing (service.appProtocol: tcp) is not supported");
     }
+    checkSessionAffinity(ctx);
 }
 
 std::vector<kube::Object> IstioRouter::build(const RouteContext& ctx, const Weights& weights,
@@ -85,7 +107,41 @@ std::vector<kube::Object> IstioRouter::build(const RouteContext& ctx, const Weig
             weighted["mirrorPercentage"] = {{"value", *mirrorWeight}};
         }
     }
-    json http = json::array({std::move(weighted)});
+    json http = json::array();
+    if (const canaryengine::SessionAffinitySpec* affinity = detail::sessionAffinity(ctx)) {
+        // Flagger's sticky sessions: while the canary gets traffic its responses set the canary
+        // cookie (the primary's the primary cookie), and a route before the weighted one sends
+        // requests carrying it there; back at 0 that route expires the previous cookie.
+        const canaryengine::SessionAffinityCookies& cookies = affinity->cookies;
+        if (weights.canary > 0 && !cookies.canary.empty()) {
+            addResponseHeader(weighted["route"][1]["headers"], "Set-Cookie",
+                              detail::setCookie(cookies.canary, affinity->maxAge));
+            json sticky = base;
+            sticky["name"] = kStickyRoute;
+            sticky["match"] = cookieMatch(ctx, cookies.canary);
+            sticky["route"] = {destination(primary, 0), destination(canary, 100)};
+            http.push_back(std::move(sticky));
+            if (!cookies.primary.empty()) {
+                addResponseHeader(
+                    weighted["route"][0]["headers"], "Set-Cookie",
+                    detail::setCookie(cookies.primary, detail::primaryCookieMaxAge(ctx)));
+                json stickyPrimary = base;
+                stickyPrimary["name"] = kStickyPrimaryRoute;
+                stickyPrimary["match"] = cookieMatch(ctx, cookies.primary);
+                stickyPrimary["route"] = {destination(primary, 100), destination(canary, 0)};
+                http.push_back(std::move(stickyPrimary));
+            }
+        } else if (weights.canary == 0 && !cookies.previous.empty()) {
+            json sticky = base;
+            sticky["name"] = kStickyRoute;
+            sticky["match"] = cookieMatch(ctx, cookies.previous);
+            addResponseHeader(sticky["headers"], "Set-Cookie",
+                              detail::setCookie(cookies.previous, -1));
+            sticky["route"] = {destination(primary, weights.primary), destination(canary, 0)};
+            http.push_back(std::move(sticky));
+        }
+    }
+    http.push_back(std::move(weighted));
     if (ctx.abTesting()) {
         // Requests without the A/B headers stay on the primary.
         json fallback = base;
@@ -123,6 +179,9 @@ Weights IstioRouter::readWeights(const RouteContext& ctx, const kube::Object& li
     const std::string where = "VirtualService " + ctx.namespaceName + "/" + ctx.apexServiceName();
     const json& http = field(field(live, "spec"), "http");
     for (const json& route : http.is_array() ? http : json::array()) {
+        // The sticky routes send everyone with a cookie to one side: not the split.
+        const std::string routeName = text(route, "name");
+        if (routeName == kStickyRoute || routeName == kStickyPrimaryRoute) continue;
         const json& destinations = field(route, "route");
         if (!destinations.is_array()) continue;
         bool routesCanary = std::any_of(

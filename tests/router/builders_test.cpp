@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "router_test_util.h"
 #include "sluice/router/apply.h"
@@ -604,6 +605,207 @@ TEST(Routers, MirrorIsRefusedWhereItCannotBeExpressed) {
                 << entry.name << ": " << e.what();
         }
     }
+}
+
+// Session affinity (Flagger's analysis.sessionAffinity): the cookies come from the Canary
+// status, filled in by the controller.
+RouteContext stickyContext(json canary, canaryengine::SessionAffinityCookies cookies,
+                           json affinity = {{"cookieName", "flagger-cookie"}}) {
+    canary["spec"]["analysis"]["sessionAffinity"] = std::move(affinity);
+    RouteContext ctx = contextOf(std::move(canary));
+    ctx.spec.analysis.sessionAffinity->cookies = std::move(cookies);
+    return ctx;
+}
+
+TEST(SessionAffinity, SpecDefaultsAndErrors) {
+    json canary = istioCanary();
+    canary["spec"]["analysis"]["sessionAffinity"] = {{"cookieName", "flagger-cookie"}};
+    RouteContext ctx = contextOf(canary);
+    ASSERT_TRUE(ctx.spec.analysis.sessionAffinity);
+    EXPECT_EQ(ctx.spec.analysis.sessionAffinity->maxAge, 86400);  // Flagger's default
+    EXPECT_EQ(ctx.spec.analysis.sessionAffinity->primaryCookieName, "");
+    canary["spec"]["analysis"]["sessionAffinity"] = {
+        {"cookieName", "c"}, {"maxAge", 300}, {"primaryCookieName", "p"}};
+    ctx = contextOf(canary);
+    EXPECT_EQ(ctx.spec.analysis.sessionAffinity->maxAge, 300);
+    EXPECT_EQ(ctx.spec.analysis.sessionAffinity->primaryCookieName, "p");
+    EXPECT_FALSE(contextOf(istioCanary()).spec.analysis.sessionAffinity);
+    for (json bad : {json::object(), json{{"cookieName", ""}}, json{{"cookieName", "a b"}},
+                     json{{"cookieName", "a;b"}}, json{{"cookieName", "c"}, {"maxAge", -1}},
+                     json{{"cookieName", "c"}, {"primaryCookieName", "c"}}}) {
+        canary["spec"]["analysis"]["sessionAffinity"] = bad;
+        EXPECT_THROW(contextOf(canary), RouterError) << bad;
+    }
+}
+
+TEST(SessionAffinity, CookiesMoveAsFlaggersRoutersMoveThem) {
+    canaryengine::SessionAffinitySpec affinity;
+    affinity.cookieName = "c";
+    int n = 0;
+    auto random = [&] { return "v" + std::to_string(++n); };
+    // The first weight on the canary makes the canary cookie; it is kept while it gets traffic.
+    affinity.cookies = canaryengine::nextSessionAffinityCookies(affinity, 10, random);
+    EXPECT_EQ(affinity.cookies, (canaryengine::SessionAffinityCookies{"c=v1", "", ""}));
+    affinity.cookies = canaryengine::nextSessionAffinityCookies(affinity, 20, random);
+    EXPECT_EQ(affinity.cookies, (canaryengine::SessionAffinityCookies{"c=v1", "", ""}));
+    // Back at 0 (promotion or rollback) it becomes the previous cookie.
+    affinity.cookies = canaryengine::nextSessionAffinityCookies(affinity, 0, random);
+    EXPECT_EQ(affinity.cookies, (canaryengine::SessionAffinityCookies{"", "c=v1", ""}));
+    affinity.cookies = canaryengine::nextSessionAffinityCookies(affinity, 0, random);
+    EXPECT_EQ(affinity.cookies, (canaryengine::SessionAffinityCookies{"", "c=v1", ""}));
+    // The next analysis gets a new one; the primary cookie is new at every weight (Flagger).
+    affinity.primaryCookieName = "p";
+    affinity.cookies = canaryengine::nextSessionAffinityCookies(affinity, 10, random);
+    EXPECT_EQ(affinity.cookies, (canaryengine::SessionAffinityCookies{"c=v2", "c=v1", "p=v3"}));
+    affinity.cookies = canaryengine::nextSessionAffinityCookies(affinity, 30, random);
+    EXPECT_EQ(affinity.cookies, (canaryengine::SessionAffinityCookies{"c=v2", "c=v1", "p=v4"}));
+    affinity.cookies = canaryengine::nextSessionAffinityCookies(affinity, 0, random);
+    EXPECT_EQ(affinity.cookies, (canaryengine::SessionAffinityCookies{"", "c=v2", ""}));
+    const std::string value = canaryengine::randomCookieValue();
+    EXPECT_EQ(value.size(), 10u);
+    EXPECT_TRUE(std::all_of(value.begin(), value.end(),
+                            [](char ch) { return std::isalpha(static_cast<unsigned char>(ch)); }));
+}
+
+TEST(IstioRouter, SessionAffinityStickyRouteDuringTheAnalysis) {
+    RouteContext ctx = stickyContext(istioCanary(), {"flagger-cookie=abcdefghij", "", ""},
+                                     {{"cookieName", "flagger-cookie"}, {"maxAge", 600}});
+    IstioRouter router;
+    json vs = router.build(ctx, Weights::forCanary(10))[2];
+    EXPECT_EQ(vs["spec"]["http"], json::parse(R"([
+      {"name": "sticky-route",
+       "match": [{"headers": {"cookie": {"regex": ".*flagger-cookie=abcdefghij.*"}}}],
+       "route": [{"destination": {"host": "campaign-service-primary"}, "weight": 0},
+                 {"destination": {"host": "campaign-service-canary"}, "weight": 100}]},
+      {"route": [{"destination": {"host": "campaign-service-primary"}, "weight": 90},
+                 {"destination": {"host": "campaign-service-canary"}, "weight": 10,
+                  "headers": {"response": {"add": {
+                    "Set-Cookie": "flagger-cookie=abcdefghij; Max-Age=600"}}}}]}])"));
+    // The sticky route is not the split.
+    EXPECT_EQ(router.readWeights(ctx, vs), Weights::forCanary(10));
+    // Without a cookie (none made yet) nothing is sticky.
+    ctx.spec.analysis.sessionAffinity->cookies = {};
+    vs = router.build(ctx, Weights::forCanary(10))[2];
+    EXPECT_EQ(vs["spec"]["http"].size(), 1u);
+}
+
+TEST(IstioRouter, SessionAffinityPrimaryCookieAndServiceMatch) {
+    RouteContext ctx = stickyContext(
+        istioCanary({{"match", json::parse(R"([{"uri": {"prefix": "/api"}}])")},
+                     {"headers", json::parse(R"({"response": {"add": {"x-a": "b"}}})")}}),
+        {"c=AAAA", "", "p.x=BBBB"}, {{"cookieName", "c"}, {"primaryCookieName", "p.x"}});
+    IstioRouter router;
+    json http = router.build(ctx, Weights::forCanary(30))[2]["spec"]["http"];
+    ASSERT_EQ(http.size(), 3u);
+    EXPECT_EQ(http[0]["name"], "sticky-route");
+    EXPECT_EQ(http[0]["match"], json::parse(R"([{"uri": {"prefix": "/api"},
+      "headers": {"cookie": {"regex": ".*c=AAAA.*"}}}])"));
+    EXPECT_EQ(http[1]["name"], "sticky-primary-route");
+    EXPECT_EQ(http[1]["match"], json::parse(R"([{"uri": {"prefix": "/api"},
+      "headers": {"cookie": {"regex": ".*p\\.x=BBBB.*"}}}])"));
+    EXPECT_EQ(http[1]["route"][0]["weight"], 100);
+    EXPECT_EQ(http[1]["route"][1]["weight"], 0);
+    // The route's own headers stay; the primary's responses set the primary cookie for one
+    // analysis interval (1m).
+    EXPECT_EQ(http[2]["headers"], json::parse(R"({"response": {"add": {"x-a": "b"}}})"));
+    EXPECT_EQ(http[2]["route"][0]["headers"]["response"]["add"]["Set-Cookie"],
+              "p.x=BBBB; Max-Age=60");
+    EXPECT_EQ(http[2]["route"][1]["headers"]["response"]["add"]["Set-Cookie"],
+              "c=AAAA; Max-Age=86400");
+    EXPECT_EQ(router.readWeights(ctx, router.build(ctx, Weights::forCanary(30))[2]),
+              Weights::forCanary(30));
+}
+
+TEST(IstioRouter, SessionAffinityExpiresThePreviousCookieAfterTheAnalysis) {
+    RouteContext ctx = stickyContext(istioCanary(), {"", "flagger-cookie=abcdefghij", ""});
+    IstioRouter router;
+    json vs = router.build(ctx, Weights{})[2];
+    EXPECT_EQ(vs["spec"]["http"], json::parse(R"([
+      {"name": "sticky-route",
+       "match": [{"headers": {"cookie": {"regex": ".*flagger-cookie=abcdefghij.*"}}}],
+       "headers": {"response": {"add": {
+         "Set-Cookie": "flagger-cookie=abcdefghij; Max-Age=-1"}}},
+       "route": [{"destination": {"host": "campaign-service-primary"}, "weight": 100},
+                 {"destination": {"host": "campaign-service-canary"}, "weight": 0}]},
+      {"route": [{"destination": {"host": "campaign-service-primary"}, "weight": 100},
+                 {"destination": {"host": "campaign-service-canary"}, "weight": 0}]}])"));
+    EXPECT_EQ(router.readWeights(ctx, vs), Weights{});
+}
+
+TEST(GatewayApiRouter, SessionAffinityStickyRulesDuringTheAnalysis) {
+    RouteContext ctx = stickyContext(gatewayCanary(), {"flagger-cookie=abcdefghij", "", ""});
+    GatewayApiRouter router;
+    json route = router.build(ctx, Weights::forCanary(10))[0];
+    EXPECT_EQ(route["spec"]["rules"], json::parse(R"([
+      {"matches": [{"path": {"type": "PathPrefix", "value": "/"},
+                    "headers": [{"type": "RegularExpression", "name": "Cookie",
+                                 "value": ".*flagger-cookie=abcdefghij.*"}]}],
+       "backendRefs": [
+         {"group": "", "kind": "Service", "name": "bifrost-api-primary", "port": 8080,
+          "weight": 0},
+         {"group": "", "kind": "Service", "name": "bifrost-api-canary", "port": 8080,
+          "weight": 100}]},
+      {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+       "backendRefs": [
+         {"group": "", "kind": "Service", "name": "bifrost-api-primary", "port": 8080,
+          "weight": 90},
+         {"group": "", "kind": "Service", "name": "bifrost-api-canary", "port": 8080,
+          "weight": 10,
+          "filters": [{"type": "ResponseHeaderModifier", "responseHeaderModifier": {"add": [
+            {"name": "Set-Cookie", "value": "flagger-cookie=abcdefghij; Max-Age=86400"}]}}]}]}
+    ])"));
+    EXPECT_EQ(router.readWeights(ctx, route), Weights::forCanary(10));
+
+    // With primaryCookieName a third rule keeps the primary's users on the primary.
+    ctx = stickyContext(gatewayCanary(), {"c=AAAA", "", "p=BBBB"},
+                        {{"cookieName", "c"}, {"primaryCookieName", "p"}});
+    route = router.build(ctx, Weights::forCanary(40))[0];
+    const json& rules = route["spec"]["rules"];
+    ASSERT_EQ(rules.size(), 3u);
+    EXPECT_EQ(rules[1]["matches"][0]["headers"][0]["value"], ".*p=BBBB.*");
+    EXPECT_EQ(rules[1]["backendRefs"][0]["weight"], 100);
+    EXPECT_EQ(rules[1]["backendRefs"][1]["weight"], 0);
+    EXPECT_EQ(rules[2]["backendRefs"][0]["filters"][0]["responseHeaderModifier"]["add"][0]["value"],
+              "p=BBBB; Max-Age=60");
+    EXPECT_EQ(router.readWeights(ctx, route), Weights::forCanary(40));
+}
+
+TEST(GatewayApiRouter, SessionAffinityExpiresThePreviousCookieAfterTheAnalysis) {
+    // The service's response headers and the Set-Cookie share one ResponseHeaderModifier (the
+    // CRD allows one per rule).
+    RouteContext ctx = stickyContext(
+        gatewayCanary({{"headers", json::parse(R"({"response": {"add": {"x-a": "b"}}})")}}),
+        {"", "flagger-cookie=abcdefghij", ""});
+    GatewayApiRouter router;
+    json route = router.build(ctx, Weights{})[0];
+    const json& rules = route["spec"]["rules"];
+    ASSERT_EQ(rules.size(), 2u);
+    EXPECT_EQ(rules[0]["matches"][0]["headers"][0]["value"], ".*flagger-cookie=abcdefghij.*");
+    EXPECT_EQ(rules[0]["filters"], json::parse(R"([{"type": "ResponseHeaderModifier",
+      "responseHeaderModifier": {"add": [{"name": "x-a", "value": "b"},
+        {"name": "Set-Cookie", "value": "flagger-cookie=abcdefghij; Max-Age=-1"}]}}])"));
+    EXPECT_EQ(rules[1]["filters"], json::parse(R"([{"type": "ResponseHeaderModifier",
+      "responseHeaderModifier": {"add": [{"name": "x-a", "value": "b"}]}}])"));
+    EXPECT_EQ(rules[0]["backendRefs"][0]["weight"], 100);
+    EXPECT_EQ(router.readWeights(ctx, route), Weights{});
+    // Without a previous cookie there is only the weighted rule.
+    ctx.spec.analysis.sessionAffinity->cookies = {};
+    EXPECT_EQ(router.build(ctx, Weights{})[0]["spec"]["rules"].size(), 1u);
+}
+
+TEST(Routers, SessionAffinityDoesNotCombineWithAbTesting) {
+    json ab = gatewayCanary({}, json::parse(R"([{"headers": {"x-canary": {"exact": "1"}}}])"));
+    ab["spec"]["analysis"].erase("stepWeights");
+    ab["spec"]["analysis"]["iterations"] = 10;
+    ab["spec"]["analysis"]["sessionAffinity"] = {{"cookieName", "c"}};
+    try {
+        GatewayApiRouter().checkSpec(contextOf(ab));
+        ADD_FAILURE() << "A/B testing with session affinity accepted";
+    } catch (const RouterError& e) {
+        EXPECT_NE(std::string(e.what()).find("analysis.sessionAffinity"), std::string::npos);
+    }
+    ab["spec"]["provider"] = "istio";
+    EXPECT_THROW(IstioRouter().checkSpec(contextOf(ab)), RouterError);
 }
 
 TEST(NginxRouter, Errors) {

@@ -1,6 +1,7 @@
 #pragma once
 // The Canary custom resource (Flagger's flagger.app/v1beta1 Canary served as
 // sluice.io/v1alpha1): typed spec and status, parsed from and written to JSON.
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -140,6 +141,35 @@ struct AlertSpec {
     std::string providerNamespace;  // "" = the Canary's
 };
 
+// The cookies session affinity routes by, "name=value" each ("" when none). Not spec: the
+// controller keeps the canary's and the previous one in the Canary status (Flagger's
+// sessionAffinityCookie and previousSessionAffinityCookie) and fills them in before routing.
+struct SessionAffinityCookies {
+    std::string canary;    // set on responses from the canary; routes to the canary
+    std::string previous;  // the last analysis' canary cookie, expired once traffic is back
+    std::string primary;   // primaryCookieName's: set on responses from the primary
+    bool operator==(const SessionAffinityCookies&) const = default;
+};
+
+// Flagger's analysis.sessionAffinity: a user the weighted route sends to the canary gets a
+// cookie that keeps sending them there until the analysis ends (Istio, Gateway API).
+struct SessionAffinitySpec {
+    std::string cookieName;         // required
+    int maxAge = 86400;             // the canary cookie's Max-Age in seconds (Flagger's default)
+    std::string primaryCookieName;  // optional: users served by the primary stay there
+    SessionAffinityCookies cookies;
+};
+
+// The cookies after routing `canaryWeight` percent to the canary, as Flagger's routers move
+// them: while the canary gets traffic it keeps one canary cookie (a new one when it has none)
+// and gets a new primary cookie (with primaryCookieName) each time the weights are set; back
+// at 0 the canary cookie becomes the previous one. `random` makes cookie values.
+SessionAffinityCookies nextSessionAffinityCookies(const SessionAffinitySpec& affinity,
+                                                  int canaryWeight,
+                                                  const std::function<std::string()>& random);
+// Ten random ASCII letters, as Flagger's cookie values.
+std::string randomCookieValue();
+
 struct AnalysisSpec {
     Duration interval{std::chrono::seconds(60)};
     int threshold = 1;
@@ -155,6 +185,7 @@ struct AnalysisSpec {
     std::optional<int> mirrorWeight;  // percentage of mirrored requests
     // A/B testing: Istio HTTPMatchRequests selecting the requests sent to the canary.
     nlohmann::json match = nlohmann::json::array();
+    std::optional<SessionAffinitySpec> sessionAffinity;
     std::vector<MetricSpec> metrics;
     std::vector<WebhookSpec> webhooks;
     std::vector<AlertSpec> alerts;
