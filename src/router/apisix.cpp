@@ -16,6 +16,8 @@ namespace {
 constexpr const char* kApisixApiVersion = "apisix.apache.org/v2";
 // Above the user's route, which shares its paths (Flagger's maxPriority).
 constexpr int kPriority = 10000;
+// The weight of a backend that has none (apisix-ingress-controller's apiv2.DefaultWeight).
+constexpr int kDefaultWeight = 100;
 
 }  // namespace
 
@@ -98,8 +100,11 @@ class ApisixRouter final : public Router {
         const json& backends =
             http.is_array() && !http.empty() ? field(http[0], "backends") : detail::nullJson();
         for (const json& backend : backends.is_array() ? backends : json::array()) {
+            // The ingress controller weighs a backend without a weight kDefaultWeight: read as
+            // 0, a canary backend whose weight was removed by hand would take half the traffic
+            // and never be healed.
             const json& weight = field(backend, "weight");
-            int value = weight.is_number_integer() ? weight.get<int>() : 0;
+            int value = weight.is_number_integer() ? weight.get<int>() : kDefaultWeight;
             if (text(backend, "serviceName") == ctx.primaryServiceName()) primary = value;
             if (text(backend, "serviceName") == ctx.canaryServiceName()) canary = value;
         }

@@ -60,8 +60,10 @@ class TraefikRouter final : public Router {
         std::optional<int> primary;
         int canary = 0;  // absent: no traffic
         for (const json& service : services.is_array() ? services : json::array()) {
+            // Traefik's weighted round robin weighs a service without a weight 1: read as 0, a
+            // canary added by hand without one would take traffic and never be healed.
             const json& weight = field(service, "weight");
-            int value = weight.is_number_integer() ? weight.get<int>() : 0;
+            int value = weight.is_number_integer() ? weight.get<int>() : 1;
             if (text(service, "name") == ctx.primaryServiceName()) primary = value;
             if (text(service, "name") == ctx.canaryServiceName()) canary = value;
         }
