@@ -627,13 +627,13 @@ TEST_F(CanaryControllerTest, FieldsWithoutEffectAreNamedInOneEventPerChange) {
     startController();
     json canary = gatewayCanary("podinfo", "podinfo");
     canary["spec"]["service"]["delegation"] = true;
-    canary["spec"]["analysis"]["sessionAffinity"] = {{"cookieName", "flagger-cookie"}};
+    canary["spec"]["upstreamRef"] = {
+        {"apiVersion", "gloo.solo.io/v1"}, {"kind", "Upstream"}, {"name", "podinfo"}};
     ASSERT_NO_FATAL_FAILURE(initialise(canary, "podinfo"));
     ASSERT_TRUE(eventually([&] { return !events("FieldsNotImplemented").empty(); }));
     EXPECT_TRUE(hasEventContaining("FieldsNotImplemented",
-                                   "spec.service.delegation, spec.analysis.sessionAffinity: set, "
-                                   "but "
-                                   "not implemented"));
+                                   "spec.upstreamRef, spec.service.delegation: set, but not "
+                                   "implemented"));
     // Later reconciles (a whole rollout) do not repeat it.
     setImage("podinfo", "example/app:2.0");
     ASSERT_TRUE(eventually([&] { return phase("podinfo") == "Succeeded"; }))
@@ -646,7 +646,7 @@ TEST_F(CanaryControllerTest, FieldsWithoutEffectAreNamedInOneEventPerChange) {
     client_->patch(kCanaryGvk, kNs, "podinfo", kube::PatchType::Merge, patch.dump());
     EXPECT_TRUE(eventually([&] {
         return hasEventContaining("FieldsNotImplemented",
-                                  "spec.analysis.sessionAffinity: set, but not implemented");
+                                  "spec.upstreamRef: set, but not implemented");
     }));
 }
 

@@ -32,10 +32,10 @@ TEST(UnimplementedFields, NamesEachFieldSetOnceInListOrder) {
     EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
         "upstreamRef": {"apiVersion": "gloo.solo.io/v1", "kind": "Upstream",
                         "name": "podinfo"},
-        "analysis": {"sessionAffinity": {"cookieName": "flagger-cookie"},
-                     "webhooks": [{"name": "a", "url": "http://x/", "retries": 3},
+        "service": {"port": 80, "delegation": true},
+        "analysis": {"webhooks": [{"name": "a", "url": "http://x/", "retries": 3},
                                   {"name": "b", "url": "http://y/", "retries": 2}]}})")),
-              (Fields{"spec.upstreamRef", "spec.analysis.sessionAffinity",
+              (Fields{"spec.upstreamRef", "spec.service.delegation",
                       "spec.analysis.webhooks.retries"}));
 }
 
@@ -48,8 +48,14 @@ TEST(UnimplementedFields, SuspendRevertAndReadyThresholdsAreImplemented) {
 
 TEST(UnimplementedFields, ReadsFlaggersOlderCanaryAnalysisName) {
     EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
-        "canaryAnalysis": {"sessionAffinity": {"cookieName": "flagger-cookie"}}})")),
-              Fields{"spec.analysis.sessionAffinity"});
+        "canaryAnalysis": {"webhooks": [{"name": "a", "url": "http://x/", "retries": 3}]}})")),
+              Fields{"spec.analysis.webhooks.retries"});
+}
+
+TEST(UnimplementedFields, SessionAffinityIsImplemented) {
+    EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
+        "analysis": {"sessionAffinity": {"cookieName": "flagger-cookie"}}})")),
+              Fields{});
 }
 
 TEST(UnimplementedFields, MirroringIsImplemented) {
