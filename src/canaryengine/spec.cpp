@@ -150,6 +150,7 @@ void readRouting(const Reader& reader, ServiceSpec& service) {
     for (const Reader& ref : reader.objects("gatewayRefs")) {
         service.gatewayRefs.push_back(readGatewayRef(ref));
     }
+    service.backends = readStrings(reader, "backends");
     service.match = readMatches(reader, "match");
     if (auto rewrite = reader.child("rewrite")) {
         service.rewrite.uri = rewrite->string("uri").value_or("");

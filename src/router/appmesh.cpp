@@ -2,7 +2,8 @@
 // `<apex>-canary` for the pods of each side, a VirtualRouter `<apex>` whose route splits
 // between them, a VirtualService `<apex>` provided by that router, and, as Flagger, a
 // VirtualRouter/VirtualService `<apex>-canary` that always reaches the canary (for tests).
-// Both VirtualNodes get service.backends, the virtual services their pods may call.
+// Both VirtualNodes get service.backends, the virtual services their pods may call. The
+// listeners are on the container port (service.targetPort when a number, else service.port).
 #include "checks.h"
 #include "json_util.h"
 #include "sluice/router/router.h"
@@ -25,20 +26,25 @@ json meshObject(const RouteContext& ctx, const std::string& kind, const std::str
             {"spec", std::move(spec)}};
 }
 
+// The port the pods' Envoy sidecars receive on, as Flagger's getContainerPort: service.targetPort
+// when it is a port number, else service.port (a named targetPort cannot be a listener port).
+int containerPort(const RouteContext& ctx) {
+    const json& target = ctx.spec.service.targetPort;
+    if (target.is_number_integer() && target.get<int>() > 0) return target.get<int>();
+    return ctx.spec.service.port;
+}
+
 json listeners(const RouteContext& ctx) {
-    return json::array(
-        {{{"portMapping", {{"port", ctx.spec.service.port}, {"protocol", "http"}}}}});
+    return json::array({{{"portMapping", {{"port", containerPort(ctx)}, {"protocol", "http"}}}}});
 }
 
 // service.backends as App Mesh VirtualNode backends, as Flagger: an entry starting with
 // "arn:aws" is a virtual service's ARN (in any mesh or account), any other one names a
 // VirtualService in the Canary's namespace. Empty entries are skipped.
-json backends(const json& canary) {
-    const json& names = field(field(field(canary, "spec"), "service"), "backends");
+json backends(const RouteContext& ctx) {
     json out = json::array();
-    for (const json& name : names.is_array() ? names : json::array()) {
-        if (!name.is_string() || name.get_ref<const std::string&>().empty()) continue;
-        const std::string& value = name.get_ref<const std::string&>();
+    for (const std::string& value : ctx.spec.service.backends) {
+        if (value.empty()) continue;
         out.push_back({{"virtualService", value.starts_with("arn:aws")
                                               ? json{{"virtualServiceARN", value}}
                                               : json{{"virtualServiceRef", {{"name", value}}}}}});
@@ -94,21 +100,11 @@ class AppMeshRouter final : public Router {
         if (weights.mirror) throw RouterError("the appmesh provider cannot mirror traffic");
     }
 
-    // The Canary itself, for service.backends (not in the parsed CanarySpec).
-    std::vector<ObjectRef> inputs(const RouteContext& ctx) const override {
-        return {{ctx.canaryApiVersion, ctx.canaryKind, ctx.namespaceName, ctx.canaryName}};
-    }
-
     std::vector<kube::Object> build(const RouteContext& ctx, const Weights& weights,
-                                    const std::vector<kube::Object>& inputs) const override {
+                                    const std::vector<kube::Object>& = {}) const override {
         checkSpec(ctx);
         checkWeights(ctx, weights);
-        if (inputs.size() != 1 || text(inputs[0], "kind") != ctx.canaryKind ||
-            text(field(inputs[0], "metadata"), "name") != ctx.canaryName) {
-            throw RouterError("the appmesh provider reads service.backends from the Canary " +
-                              ctx.namespaceName + "/" + ctx.canaryName);
-        }
-        const json nodeBackends = backends(inputs[0]);
+        const json nodeBackends = backends(ctx);
         const std::string apex = ctx.apexServiceName();
         const std::string canary = apex + "-canary";
         return {

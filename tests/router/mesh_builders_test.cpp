@@ -364,20 +364,22 @@ TEST(AppMeshRouter, VirtualNodesRouterAndServicesAsFlagger) {
     const json canary = canaryFor("appmesh:v1beta2");
     RouteContext ctx = contextOf(canary);
     std::unique_ptr<Router> router = makeRouter("appmesh:v1beta2");
-    std::vector<kube::Object> objects = router->build(ctx, Weights::forCanary(40), {canary});
+    EXPECT_TRUE(router->inputs(ctx).empty()) << "service.backends is in the parsed spec";
+    std::vector<kube::Object> objects = router->build(ctx, Weights::forCanary(40));
     ASSERT_EQ(objects.size(), 6u);
+    // The listeners are on the container port: service.targetPort (8080), not port (80).
     EXPECT_EQ(objects[0], json::parse(R"({
       "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualNode",
       "metadata": {"name": "campaign-service-primary", "namespace": "blessed-horizon"},
       "spec": {"podSelector": {"matchLabels": {"app": "campaign-service-primary"}},
-               "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
+               "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
                "serviceDiscovery": {"dns": {
                  "hostname": "campaign-service-primary.blessed-horizon.svc.cluster.local"}}}})"));
     EXPECT_EQ(objects[1]["spec"]["podSelector"]["matchLabels"]["app"], "campaign-service");
     EXPECT_EQ(objects[2], json::parse(R"({
       "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualRouter",
       "metadata": {"name": "campaign-service", "namespace": "blessed-horizon"},
-      "spec": {"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
+      "spec": {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
         "routes": [{"name": "campaign-service", "httpRoute": {"match": {"prefix": "/"},
           "action": {"weightedTargets": [
             {"virtualNodeRef": {"name": "campaign-service-primary"}, "weight": 60},
@@ -395,8 +397,8 @@ TEST(AppMeshRouter, VirtualNodesRouterAndServicesAsFlagger) {
 }
 
 // service.backends, as Flagger's v1beta2 router: on both VirtualNodes, a VirtualService of the
-// namespace by name, or by ARN for "arn:aws..." entries. The router reads them from the live
-// Canary, its one input.
+// namespace by name, or by ARN for "arn:aws..." entries, read from the parsed spec (the router
+// has no inputs to GET).
 TEST(AppMeshRouter, BackendsOnBothVirtualNodes) {
     const std::string arn =
         "arn:aws:appmesh:eu-west-1:123456789012:mesh/shared/virtualService/payments.example.org";
@@ -404,10 +406,8 @@ TEST(AppMeshRouter, BackendsOnBothVirtualNodes) {
     canary["spec"]["service"]["backends"] = {"ledger", arn, "", "podinfo.test"};
     RouteContext ctx = contextOf(canary);
     std::unique_ptr<Router> router = makeRouter("appmesh:v1beta2");
-    ASSERT_EQ(router->inputs(ctx),
-              (std::vector<ObjectRef>{
-                  {"sluice.io/v1alpha1", "Canary", "blessed-horizon", "campaign-service"}}));
-    std::vector<kube::Object> objects = router->build(ctx, Weights::forCanary(10), {canary});
+    EXPECT_TRUE(router->inputs(ctx).empty());
+    std::vector<kube::Object> objects = router->build(ctx, Weights::forCanary(10));
     ASSERT_EQ(objects.size(), 6u);
     const json expected = json::parse(R"([
       {"virtualService": {"virtualServiceRef": {"name": "ledger"}}},
@@ -427,15 +427,39 @@ TEST(AppMeshRouter, BackendsOnBothVirtualNodes) {
     // No backends (absent or empty): no backends field, which removes them from the live nodes
     // (server-side apply).
     canary["spec"]["service"]["backends"] = json::array();
-    objects = router->build(contextOf(canary), Weights{}, {canary});
+    objects = router->build(contextOf(canary), Weights{});
     EXPECT_FALSE(objects[0]["spec"].contains("backends"));
     EXPECT_FALSE(objects[1]["spec"].contains("backends"));
+    canary["spec"]["service"].erase("backends");
+    objects = router->build(contextOf(canary), Weights{});
+    EXPECT_FALSE(objects[0]["spec"].contains("backends"));
 
-    // Without the Canary (or with another object) there is nothing to read them from.
-    EXPECT_THROW(router->build(ctx, Weights{}), RouterError);
-    json other = canary;
-    other["metadata"]["name"] = "someone-else";
-    EXPECT_THROW(router->build(ctx, Weights{}, {other}), RouterError);
+    // backends must be a list of strings (the parsed spec reports anything else).
+    canary["spec"]["service"]["backends"] = {"ledger", 7};
+    EXPECT_THROW(contextOf(canary), RouterError);
+}
+
+// The listeners' port, as Flagger's getContainerPort: service.targetPort when it is a number,
+// else service.port (a named targetPort, or none).
+TEST(AppMeshRouter, ListenersOnTheContainerPort) {
+    std::unique_ptr<Router> router = makeRouter("appmesh:v1beta2");
+    auto listenerPorts = [&](const json& canary) {
+        std::vector<int> ports;
+        for (const kube::Object& object : router->build(contextOf(canary), Weights{})) {
+            if (!object["spec"].contains("listeners")) continue;
+            ports.push_back(object["spec"]["listeners"][0]["portMapping"]["port"].get<int>());
+        }
+        return ports;
+    };
+    json canary = canaryFor("appmesh:v1beta2");
+    canary["spec"]["service"]["port"] = 80;
+    canary["spec"]["service"]["targetPort"] = 9898;
+    // Both VirtualNodes and both VirtualRouters.
+    EXPECT_EQ(listenerPorts(canary), (std::vector<int>{9898, 9898, 9898, 9898}));
+    canary["spec"]["service"]["targetPort"] = "http";
+    EXPECT_EQ(listenerPorts(canary), (std::vector<int>{80, 80, 80, 80}));
+    canary["spec"]["service"].erase("targetPort");
+    EXPECT_EQ(listenerPorts(canary), (std::vector<int>{80, 80, 80, 80}));
 }
 
 }  // namespace

@@ -83,6 +83,7 @@ struct ServiceSpec {
     std::vector<std::string> gateways;
     std::vector<std::string> hosts;
     std::vector<GatewayRef> gatewayRefs;
+    std::vector<std::string> backends;  // App Mesh: the VirtualNodes' backends, as written
     nlohmann::json match = nlohmann::json::array();  // Istio HTTPMatchRequests (a list)
     Rewrite rewrite;
     // Istio objects the routers copy as written (null when absent).
