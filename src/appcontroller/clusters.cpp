@@ -5,6 +5,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "sluice/appengine/project.h"
 #include "sluice/util/base64.h"
 
 namespace sluice::appcontroller {
@@ -134,28 +135,84 @@ Clusters::~Clusters() {
 
 void Clusters::monitor() {
     constexpr auto kInterval = std::chrono::seconds(2);
+    constexpr int kPublishEvery = 5;  // intervals
     std::unique_lock lock(mu_);
-    while (!wake_.wait_for(lock, kInterval, [this] { return stopping_; })) {
-        std::vector<std::pair<std::shared_ptr<Cluster>, std::vector<std::string>>> clusters;
+    for (int tick = 1; !wake_.wait_for(lock, kInterval, [this] { return stopping_; }); ++tick) {
+        const bool publishing = publishing_;
+        lock.unlock();
+        checkConnections();
+        if (publishing && tick % kPublishEvery == 0) publish();
+        lock.lock();
+    }
+}
+
+// A remote cluster whose watches lost (or regained) their connection: its Applications are
+// reconciled, so their status says so without waiting for the poll interval.
+void Clusters::checkConnections() {
+    std::vector<std::pair<std::shared_ptr<Cluster>, std::vector<std::string>>> clusters;
+    {
+        std::lock_guard lock(mu_);
         for (const auto& [server, cluster] : remote_) {
             std::vector<std::string> apps;
             for (const auto& [app, s] : users_)
                 if (s == server) apps.push_back(app);
             clusters.emplace_back(cluster, std::move(apps));
         }
-        lock.unlock();
-        for (auto& [cluster, apps] : clusters) {
-            const std::string error = cluster->live().connectionError();
-            const bool connected = error.empty();
-            if (cluster->connected_.exchange(connected) == connected) continue;
-            if (connected)
-                spdlog::info("cluster {}: connected again", cluster->entry().name);
-            else
-                spdlog::warn("cluster {}: unreachable: {}", cluster->entry().name, error);
-            for (const std::string& app : apps) gate_->add(app);
-        }
-        clusters.clear();  // a cluster released meanwhile stops here, without the lock
-        lock.lock();
+    }
+    for (auto& [cluster, apps] : clusters) {
+        const std::string error = cluster->live().connectionError();
+        const bool connected = error.empty();
+        if (cluster->connected_.exchange(connected) == connected) continue;
+        if (connected)
+            spdlog::info("cluster {}: connected again", cluster->entry().name);
+        else
+            spdlog::warn("cluster {}: unreachable: {}", cluster->entry().name, error);
+        for (const std::string& app : apps) gate_->add(app);
+    }
+}
+
+void Clusters::startPublishing() {
+    std::lock_guard lock(mu_);
+    publishing_ = true;
+}
+
+void Clusters::stopPublishing() {
+    std::lock_guard lock(mu_);
+    publishing_ = false;
+}
+
+void Clusters::publish() {
+    json data = json::object();
+    for (const ClusterState& c : list()) {
+        json v = {{"name", c.name},
+                  {"server", c.server},
+                  {"secret", c.secret},
+                  {"project", c.project},
+                  {"namespaces", c.namespaces},
+                  {"connectionState", c.connectionState},
+                  {"message", c.message},
+                  {"serverVersion", c.serverVersion},
+                  {"applications", c.applications},
+                  {"cachedObjects", c.cachedObjects}};
+        data[c.secret.empty() ? std::string(appengine::kInClusterName) : c.secret] = v.dump();
+    }
+    if (data == published_) return;
+    json cm = {{"apiVersion", "v1"},
+               {"kind", "ConfigMap"},
+               {"metadata",
+                {{"name", appengine::kClusterStateConfigMap},
+                 {"namespace", opts_.controlNamespace},
+                 {"labels", {{"app.kubernetes.io/part-of", "sluice"}}}}},
+               {"data", data}};
+    try {
+        kube::ApplyOptions ao;
+        ao.fieldManager = opts_.fieldManager;
+        ao.force = true;
+        localClient_.apply(cm, ao);
+        published_ = std::move(data);
+    } catch (const std::exception& e) {
+        spdlog::warn("cannot publish the clusters' state in ConfigMap {}/{}: {}",
+                     opts_.controlNamespace, appengine::kClusterStateConfigMap, e.what());
     }
 }
 
@@ -236,18 +293,39 @@ void Clusters::dropUnusedLocked() {
     }
 }
 
-std::vector<Clusters::Info> Clusters::list() {
+std::vector<ClusterState> Clusters::list() {
     std::string problems;
-    std::vector<Info> out;
-    std::lock_guard lock(mu_);
-    for (const appengine::ClusterEntry& e : known(problems)) {
-        Info info;
-        info.entry = e;
-        auto it = remote_.find(e.server);
-        info.connected = e.local() || (it != remote_.end() && it->second->connected());
-        for (const auto& [app, server] : users_)
-            if (server == e.server) info.applications.push_back(app);
-        out.push_back(std::move(info));
+    const auto entries = known(problems);
+    std::map<std::string, std::shared_ptr<Cluster>> running;
+    std::map<std::string, std::vector<std::string>> apps;  // by server
+    {
+        std::lock_guard lock(mu_);
+        running = remote_;
+        if (local_) running[local_->entry().server] = local_;
+        for (const auto& [app, server] : users_) apps[server].push_back(app);
+    }
+    std::vector<ClusterState> out;
+    for (const appengine::ClusterEntry& e : entries) {
+        ClusterState c;
+        c.name = e.name;
+        c.server = e.server;
+        c.secret = e.secretName;
+        c.project = e.project;
+        c.namespaces = e.namespaces;
+        c.applications = apps[e.server];
+        auto it = running.find(e.server);
+        if (it == running.end()) {
+            c.connectionState = "Unknown";
+            c.message = "no Application targets it";
+        } else {
+            Cluster& cluster = *it->second;
+            const std::string error = cluster.live().connectionError();
+            c.connectionState = error.empty() ? "Successful" : "Failed";
+            c.message = error;
+            c.serverVersion = cluster.serverInfo().version;
+            c.cachedObjects = cluster.live().cachedObjects();
+        }
+        out.push_back(std::move(c));
     }
     return out;
 }

@@ -82,12 +82,12 @@ class Clusters {
     // The Application is gone: a remote cluster no Application uses any more is stopped.
     void release(const std::string& appKey);
 
-    struct Info {
-        appengine::ClusterEntry entry;
-        bool connected = false;  // a remote cluster with caches running
-        std::vector<std::string> applications;
-    };
-    std::vector<Info> list();
+    // Every known cluster (Secrets and the local one) as the controller sees it now.
+    std::vector<ClusterState> list();
+    // From now on (the controller runs, and leads) the states are published in the
+    // kClusterStateConfigMap ConfigMap when they change; until stopPublishing().
+    void startPublishing();
+    void stopPublishing();
 
   private:
     std::vector<appengine::ClusterEntry> known(std::string& problems);
@@ -96,6 +96,8 @@ class Clusters {
     // connection has its Applications reconciled, so their status says so without waiting
     // for the poll interval.
     void monitor();
+    void checkConnections();
+    void publish();
 
     kube::KubeClient& localClient_;
     LiveState& localLive_;
@@ -109,6 +111,8 @@ class Clusters {
     std::map<std::string, std::shared_ptr<Cluster>> remote_;  // by server URL
     std::map<std::string, std::string> users_;                // Application key -> server
     bool stopping_ = false;
+    bool publishing_ = false;
+    json published_;  // the ConfigMap data last written
     std::condition_variable wake_;
     std::thread monitor_;  // last: started once the members above exist
 };

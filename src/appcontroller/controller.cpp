@@ -148,6 +148,7 @@ void ApplicationController::Impl::start() {
         result.requeueAfter = out.requeueAfter.value_or(opts.pollInterval);
         return result;
     });
+    clusters.startPublishing();
 }
 
 ReconcileOutcome ApplicationController::Impl::reconcileKey(const std::string& key) {
@@ -364,7 +365,12 @@ bool ApplicationController::waitForSync(std::chrono::milliseconds timeout) {
 }
 
 void ApplicationController::stop() {
+    impl_->clusters.stopPublishing();
     impl_->runtime.stop();
+}
+
+std::vector<ClusterState> ApplicationController::clusters() const {
+    return impl_->clusters.list();
 }
 
 void ApplicationController::refresh(const std::string& ns, const std::string& name) {

@@ -204,6 +204,13 @@ std::string LiveState::connectionError() {
     return connectionError(kinds);
 }
 
+std::size_t LiveState::cachedObjects() {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    for (const auto& [gvk, informer] : managed_) n += informer->size();
+    return n;
+}
+
 std::shared_ptr<const json> LiveState::liveObject(const kube::GroupVersionKind& gvk,
                                                   const std::string& ns, const std::string& name) {
     cache::ScopedInformer* informer = informerFor(gvk);

@@ -48,6 +48,7 @@ class LiveState {
     // unreachable and the caches may be stale); empty when every watch is connected.
     std::string connectionError(const std::set<kube::GroupVersionKind>& kinds);
     std::string connectionError();  // of any kind watched
+    std::size_t cachedObjects();    // in every managed cache
     // The kind's informer; null when none was started (not served, or out of scope).
     cache::ScopedInformer* informerFor(const kube::GroupVersionKind& gvk);
     std::shared_ptr<const json> liveObject(const kube::GroupVersionKind& gvk, const std::string& ns,

@@ -73,6 +73,12 @@ std::optional<std::string> ScopedInformer::refusal() const {
     return std::nullopt;
 }
 
+std::size_t ScopedInformer::size() const {
+    std::size_t n = 0;
+    for (const auto& [ns, informer] : informers_) n += informer->store().size();
+    return n;
+}
+
 std::optional<std::string> ScopedInformer::connectionError() const {
     for (const auto& [ns, informer] : informers_) {
         auto error = informer->lastError();

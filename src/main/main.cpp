@@ -341,6 +341,7 @@ class ControllerProcess {
         metrics_.collectApplications(factory_.informerFor(kApplicationGvk, opts_.ns));
         metrics_.collectQueueDepth("application",
                                    [this] { return applications_->stats().queueDepth; });
+        metrics_.collectClusters([this] { return applications_->clusters(); });
         webhooks_.setController(applications_.get());
         state_.cachesSynced = true;
         spdlog::info(

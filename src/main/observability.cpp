@@ -84,7 +84,19 @@ ControllerMetrics::ControllerMetrics(const std::string& version)
                                   {"provider", "code"})),
       leader_(registry_.gauge("sluice_leader",
                               "1 while this replica holds the leader Lease (or runs without "
-                              "leader election), else 0.")) {
+                              "leader election), else 0.")),
+      clusterInfo_(registry_.gauge("sluice_cluster_info",
+                                   "One series per destination cluster with its version.",
+                                   {"name", "server", "k8s_version"})),
+      clusterConnection_(registry_.gauge("sluice_cluster_connection_status",
+                                         "1 while the cluster's watches are connected, 0 when "
+                                         "it is unreachable (no series while unused).",
+                                         {"name", "server"})),
+      clusterObjects_(registry_.gauge("sluice_cluster_cache_objects",
+                                      "Objects in the cluster's watch caches.",
+                                      {"name", "server"})),
+      clusterApps_(registry_.gauge("sluice_cluster_applications",
+                                   "Applications deploying to the cluster.", {"name", "server"})) {
     registry_.gauge("sluice_build_info", "Version of the running controller.", {"version"})
         .set({version}, 1);
 }
@@ -176,6 +188,22 @@ void ControllerMetrics::collectQueueDepth(const std::string& controller,
                                           std::function<std::size_t()> depth) {
     registry_.addCollector([this, controller, depth = std::move(depth)] {
         queueDepth_.set({controller}, static_cast<double>(depth()));
+    });
+}
+
+void ControllerMetrics::collectClusters(
+    std::function<std::vector<appcontroller::ClusterState>()> clusters) {
+    registry_.addCollector([this, clusters = std::move(clusters)] {
+        for (auto* g : {&clusterInfo_, &clusterConnection_, &clusterObjects_, &clusterApps_})
+            g->clear();
+        for (const auto& c : clusters()) {
+            clusterInfo_.set({c.name, c.server, c.serverVersion}, 1);
+            if (c.connectionState != "Unknown")
+                clusterConnection_.set({c.name, c.server},
+                                       c.connectionState == "Successful" ? 1 : 0);
+            clusterObjects_.set({c.name, c.server}, static_cast<double>(c.cachedObjects));
+            clusterApps_.set({c.name, c.server}, static_cast<double>(c.applications.size()));
+        }
     });
 }
 

@@ -34,6 +34,8 @@ class ControllerMetrics {
     void collectCanaries(cache::Informer& canaries);
     // Scrape-time work-queue depth.
     void collectQueueDepth(const std::string& controller, std::function<std::size_t()> depth);
+    // Scrape-time destination clusters: info, connection, cached objects, Applications.
+    void collectClusters(std::function<std::vector<appcontroller::ClusterState>()> clusters);
 
   private:
     telemetry::Registry registry_;
@@ -53,6 +55,10 @@ class ControllerMetrics {
     telemetry::GaugeFamily& queueDepth_;
     telemetry::CounterFamily& webhooks_;
     telemetry::GaugeFamily& leader_;
+    telemetry::GaugeFamily& clusterInfo_;
+    telemetry::GaugeFamily& clusterConnection_;
+    telemetry::GaugeFamily& clusterObjects_;
+    telemetry::GaugeFamily& clusterApps_;
 };
 
 // A GitSource that times every fetch (resolve) of the one it wraps.

@@ -95,6 +95,8 @@ int canaryRequest(Context& ctx, const std::string& name, const std::string& acti
 // AppProject commands (project_commands.cpp); projects are read from --control-namespace
 // unless -n or -A says otherwise.
 int projectList(Context& ctx);
+int clusterList(Context& ctx);
+int clusterGet(Context& ctx, const std::string& name);
 int projectGet(Context& ctx, const std::string& name);
 
 // The usage text (`kubectl sluice --help`).

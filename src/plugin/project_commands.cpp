@@ -165,7 +165,8 @@ int projectGet(Context& ctx, const std::string& name) {
     field(out, "Denied Namespaced Resources:",
           groupKinds(spec.value("namespaceResourceBlacklist", json()), false));
     if (spec.value("permitOnlyProjectScopedClusters", false))
-        field(out, "Project Scoped Clusters Only:", "true (no destination is permitted)");
+        field(out, "Project Scoped Clusters Only:",
+              "true (only clusters whose Secret names this project)");
     const auto ignored = appengine::unimplementedProjectFieldsIn(p);
     if (!ignored.empty()) field(out, "Not Implemented (ignored):", join(ignored, ", "));
     windowsTable(ctx, p);

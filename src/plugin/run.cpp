@@ -35,6 +35,8 @@ const std::map<std::string, Command>& commands() {
         {"canary list", {{}, {}, {"json", "yaml", "wide", "name"}}},
         {"project list", {{}, {}, {"json", "yaml", "name"}}},
         {"project get", {{"NAME"}, {}, {"json", "yaml"}}},
+        {"cluster list", {{}, {}, {"json", "yaml", "name"}}},
+        {"cluster get", {{"NAME"}, {}, {"json", "yaml"}}},
         {"canary status", {{"NAME"}, {}, {"json", "yaml"}}},
         {"canary promote", {{"NAME"}, {}, {}}},
         {"canary abort", {{"NAME"}, {}, {}}},
@@ -68,6 +70,8 @@ Usage:
   kubectl sluice canary promote|abort|retry NAME
   kubectl sluice project list [-n NS | -A] [-o json|yaml|name]
   kubectl sluice project get NAME [-o json|yaml]
+  kubectl sluice cluster list [-o json|yaml|name]
+  kubectl sluice cluster get NAME|SERVER [-o json|yaml]
 
 Global flags:
   -n, --namespace NS          namespace (default: the kubeconfig context's)
@@ -75,8 +79,9 @@ Global flags:
       --kubeconfig PATH       kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)
       --context NAME          kubeconfig context
   -o, --output FORMAT         output format where listed above
-      --control-namespace NS  the controller's namespace, holding repository Secrets and
-                              AppProjects (sluice; project commands read it unless -n/-A)
+      --control-namespace NS  the controller's namespace, holding repository and cluster
+                              Secrets and AppProjects (sluice; project commands read it
+                              unless -n/-A, cluster commands always)
       --repo-cache-dir DIR    git clones for app diff and app manifests (~/.cache/sluice/repos)
       --color auto|always|never  colour the diff (auto: when stdout is a terminal)
 
@@ -146,6 +151,8 @@ int run(const std::vector<std::string>& args, Environment& env) {
         if (name == "canary status") return canaryStatus(ctx, w[2]);
         if (name == "project list") return projectList(ctx);
         if (name == "project get") return projectGet(ctx, w[2]);
+        if (name == "cluster list") return clusterList(ctx);
+        if (name == "cluster get") return clusterGet(ctx, w[2]);
         return canaryRequest(ctx, w[2], w[1]);
     } catch (const UsageError& e) {
         env.err << "error: " << e.what() << "\nSee 'kubectl sluice --help' for usage.\n";

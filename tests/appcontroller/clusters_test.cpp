@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "harness.h"
@@ -98,6 +99,25 @@ TEST_F(RemoteClustersTest, DeploysToEachClusterByNameOrServerWithItsCredentials)
     EXPECT_TRUE(remoteConfigMap(*west_, "west-settings")) << "client certificate";
     EXPECT_FALSE(object("v1", "ConfigMap", "east-settings")) << "nothing in the local cluster";
     EXPECT_FALSE(remoteConfigMap(*west_, "east-settings"));
+
+    // What the controller sees of each cluster (kubectl sluice cluster, /metrics).
+    std::map<std::string, appcontroller::ClusterState> seen;
+    for (auto& c : controller_->clusters()) seen[c.name] = c;
+    ASSERT_EQ(seen.size(), 3u) << "east, west and in-cluster";
+    EXPECT_EQ(seen["east"].connectionState, "Successful");
+    EXPECT_EQ(seen["east"].applications, std::vector<std::string>{"sluice/to-east"});
+    EXPECT_EQ(seen["east"].secret, "cluster-east");
+    EXPECT_GE(seen["east"].cachedObjects, 1u);
+    EXPECT_FALSE(seen["east"].serverVersion.empty());
+    EXPECT_EQ(seen["west"].server, west_->url()) << "without the trailing slash";
+    EXPECT_EQ(seen["in-cluster"].connectionState, "Unknown") << "no Application targets it";
+    // ... and publishes in a ConfigMap of the control namespace for the plugin.
+    ASSERT_TRUE(eventually(
+        [&] { return object("v1", "ConfigMap", "sluice-clusters", kControlNs).has_value(); }, 30s));
+    json published = json::parse(
+        at(*object("v1", "ConfigMap", "sluice-clusters", kControlNs), "/data/cluster-east"));
+    EXPECT_EQ(published["connectionState"], "Successful");
+    EXPECT_EQ(published["applications"], json::array({"sluice/to-east"}));
 
     // Drift on a remote cluster is seen through its own watch and shows as OutOfSync.
     json drifted = *remoteConfigMap(*east_, "east-settings");

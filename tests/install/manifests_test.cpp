@@ -179,7 +179,9 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
     std::set<std::string> roleExpected = cross({""}, {"secrets"}, {"get", "list", "watch"});
     auto leases = cross({"coordination.k8s.io"}, {"leases"}, {"get", "create", "update"});
     roleExpected.insert(leases.begin(), leases.end());
-    roleExpected.insert(" configmaps get");  // the config management plugins' ConfigMap
+    // The config management plugins' ConfigMap is read; the clusters' state is published.
+    for (const char* verb : {"get", "create", "patch"})
+        roleExpected.insert(std::string(" configmaps ") + verb);
     EXPECT_EQ(grants((*role)["rules"]), roleExpected);
 
     // The broad grants are separate roles: write on everything (bound), read on everything

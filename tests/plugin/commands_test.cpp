@@ -2,6 +2,8 @@
 // (FakeGitSource) and a fixed clock: exact output, the writes made, --wait, and exit codes.
 #include <gtest/gtest.h>
 
+#include "sluice/util/base64.h"
+
 #include <map>
 #include <sstream>
 
@@ -425,6 +427,63 @@ TEST_F(PluginCommands, UsageErrorsAndApiErrors) {
     EXPECT_EQ(diffNotFound.code, 2);
     Result allNs = run({"app", "get", "x", "-A"});
     EXPECT_EQ(allNs.code, 2);
+}
+
+// Clusters: the Secrets of the control namespace (Argo CD's format) plus the local cluster,
+// with what the controller published of each in the sluice-clusters ConfigMap.
+TEST_F(PluginCommands, ClusterListAndGet) {
+    auto b64 = [](const std::string& s) { return base64Encode(s); };
+    client_.create(json{{"apiVersion", "v1"},
+                        {"kind", "Secret"},
+                        {"metadata",
+                         {{"name", "cluster-east"},
+                          {"namespace", "sluice"},
+                          {"labels", {{"argocd.argoproj.io/secret-type", "cluster"}}}}},
+                        {"data",
+                         {{"name", b64("east")},
+                          {"server", b64("https://east.example:6443")},
+                          {"project", b64("team-a")},
+                          {"config", b64(R"({"bearerToken":"secret-token"})")}}}});
+    client_.create(json{{"apiVersion", "v1"},
+                        {"kind", "ConfigMap"},
+                        {"metadata", {{"name", "sluice-clusters"}, {"namespace", "sluice"}}},
+                        {"data",
+                         {{"cluster-east", json{{"server", "https://east.example:6443"},
+                                                {"connectionState", "Successful"},
+                                                {"message", ""},
+                                                {"serverVersion", "v1.32.3"},
+                                                {"applications", {"sluice/web", "sluice/api"}},
+                                                {"cachedObjects", 42}}
+                                               .dump()}}}});
+    Result list = run({"cluster", "list"});
+    ASSERT_EQ(list.code, 0) << list.err;
+    const std::string message = "the controller has not published this cluster's state";
+    EXPECT_EQ(list.out,
+              "SERVER                           NAME         VERSION   STATUS       MESSAGE" +
+                  std::string(message.size() - 4, ' ') +
+                  "PROJECT   APPLICATIONS   CACHED OBJECTS\n"
+                  "https://east.example:6443        east         v1.32.3   Successful   " +
+                  std::string(message.size() + 3, ' ') +
+                  "team-a    2              42\n"
+                  "https://kubernetes.default.svc   in-cluster             Unknown      " +
+                  message + "             0              0\n");
+    EXPECT_EQ(list.out.find("secret-token"), std::string::npos) << "credentials never shown";
+    EXPECT_EQ(run({"cluster", "list", "-o", "name"}).out, "east\nin-cluster\n");
+
+    Result get = run({"cluster", "get", "https://east.example:6443/"});
+    ASSERT_EQ(get.code, 0) << get.err;
+    EXPECT_NE(get.out.find("Name:               east\n"), std::string::npos) << get.out;
+    EXPECT_NE(get.out.find("Connection State:   Successful\n"), std::string::npos);
+    EXPECT_NE(get.out.find("Applications:       2\n  sluice/web\n  sluice/api\n"),
+              std::string::npos);
+    EXPECT_EQ(get.out.find("secret-token"), std::string::npos);
+    Result asJson = run({"cluster", "get", "east", "-o", "json"});
+    ASSERT_EQ(asJson.code, 0) << asJson.err;
+    EXPECT_EQ(json::parse(asJson.out)["cachedObjects"], 42);
+    EXPECT_FALSE(json::parse(asJson.out).contains("config")) << "credentials never shown";
+    Result missing = run({"cluster", "get", "west"});
+    EXPECT_EQ(missing.code, 1);
+    EXPECT_NE(missing.err.find("cluster \"west\" not found"), std::string::npos) << missing.err;
 }
 
 // Projects are read from the control namespace; the windows' state at the plugin's clock

@@ -83,6 +83,22 @@ struct Stats {
     std::size_t queueDepth = 0;
 };
 
+// A destination cluster as the controller sees it (kubectl sluice cluster, /metrics).
+struct ClusterState {
+    std::string name;
+    std::string server;
+    std::string secret;  // the cluster Secret; "" for the built-in local cluster
+    std::string project;
+    std::vector<std::string> namespaces;  // "" = all
+    // "Successful" (its watches are connected), "Failed" (unreachable, with message), or
+    // "Unknown" (no Application targets it, so it is not connected).
+    std::string connectionState;
+    std::string message;
+    std::string serverVersion;  // "" until read
+    std::vector<std::string> applications;
+    std::size_t cachedObjects = 0;
+};
+
 class ApplicationController {
   public:
     ApplicationController(kube::KubeClient& client, cache::SharedInformerFactory& informers,
@@ -112,6 +128,7 @@ class ApplicationController {
     ReconcileRecord reconcileNow(const std::string& ns, const std::string& name);
 
     Stats stats() const;
+    std::vector<ClusterState> clusters() const;
     // Called after every reconcile (on a worker thread).
     void setObserver(std::function<void(const ReconcileRecord&)> observer);
 

@@ -10,6 +10,12 @@
 
 namespace sluice::appengine {
 
+// The ConfigMap in the control namespace where the controller publishes what it sees of each
+// cluster (one key per cluster: its Secret's name, or "in-cluster"; the value is JSON with
+// name, server, secret, project, namespaces, connectionState, message, serverVersion,
+// applications, cachedObjects), for `kubectl sluice cluster`.
+inline constexpr const char* kClusterStateConfigMap = "sluice-clusters";
+
 // One cluster: from a Secret, or the built-in local one.
 struct ClusterEntry {
     std::string name;

@@ -42,6 +42,7 @@ class ScopedInformer {
     // The transport failure (server unreachable) a list or watch last ended with, until one
     // succeeds again: the cache may be stale.
     std::optional<std::string> connectionError() const;
+    std::size_t size() const;  // objects cached
 
   private:
     Informer* informerFor(const std::string& ns) const;
