@@ -83,6 +83,25 @@ Cluster::Cluster(appengine::ClusterEntry entry, const Clock& clock, const Option
                                              std::move(gate), base);
     client_ = ownedClient_.get();
     live_ = ownedLive_.get();
+    impersonatingFactory_ = [base = clientConfigOf(entry_)](
+                                const std::string& user, const std::vector<std::string>& groups) {
+        kube::ClusterConfig cfg = base;
+        cfg.impersonateUser = user;
+        cfg.impersonateGroups = groups;
+        return std::unique_ptr<kube::KubeClient>(std::make_unique<kube::RestClient>(cfg));
+    };
+}
+
+kube::KubeClient& Cluster::impersonating(const std::string& user) {
+    std::lock_guard lock(impersonatedMu_);
+    auto& slot = impersonated_[user];
+    if (!slot) {
+        if (!impersonatingFactory_)
+            throw std::runtime_error("no client configuration to impersonate with");
+        slot = impersonatingFactory_(user, {});
+        if (!slot) throw std::runtime_error("no client to impersonate with");
+    }
+    return *slot;
 }
 
 Cluster::~Cluster() {
@@ -248,9 +267,11 @@ std::shared_ptr<Cluster> Clusters::use(const std::string& appKey, const std::str
     if (entry->local()) {
         users_[appKey] = entry->server;
         dropUnusedLocked();
-        if (!local_ || local_->entry().name != entry->name)
+        if (!local_ || local_->entry().name != entry->name) {
             local_ = std::make_shared<Cluster>(*entry, localClient_, localLive_, clock_,
                                                opts_.managedScope);
+            local_->impersonatingFactory_ = opts_.impersonatingClient;
+        }
         return local_;
     }
     auto& slot = remote_[entry->server];

@@ -19,6 +19,7 @@
 #include "live_state.h"
 #include "sluice/appengine/clusters.h"
 #include "sluice/kube/client.h"
+#include "sluice/kube/config.h"
 
 namespace sluice::appcontroller {
 
@@ -44,6 +45,11 @@ class Cluster {
     kube::ServerInfo serverInfo();
     // The last error reaching the server (version read), empty once it answered.
     std::string lastError();
+    // A client of this cluster whose requests impersonate `user` (Impersonate-User; the API
+    // server adds a service account's groups itself), made on first use and kept. The local
+    // cluster's comes from Options::impersonatingClient. Throws std::runtime_error when there
+    // is none, or the client's error when it cannot be built.
+    kube::KubeClient& impersonating(const std::string& user);
     // Whether its watches were connected when last looked at (Clusters' monitor).
     bool connected() const { return connected_.load(); }
 
@@ -62,6 +68,9 @@ class Cluster {
     std::optional<Clock::TimePoint> infoReadAt_;
     kube::ServerInfo info_;
     std::string lastError_;
+    ImpersonatingClientFactory impersonatingFactory_;
+    std::mutex impersonatedMu_;
+    std::map<std::string, std::unique_ptr<kube::KubeClient>> impersonated_;  // by user
 };
 
 // The kube client configuration of a cluster Secret's entry (Argo CD's config JSON: bearerToken,

@@ -103,6 +103,9 @@ struct ApplicationController::Impl {
         std::optional<appengine::RetryPolicy> retry;
         int retryCount = 0;
         std::string startedAt;  // kept across retries
+        // The project's destinationServiceAccounts: the user the sync's writes impersonate
+        // ("" = the controller's identity), or why the sync fails before writing anything.
+        appengine::ImpersonationResult impersonation;
     };
     class SyncRun;  // one sync's phases (sync.cpp)
     SyncOutcome runSync(AppRef& ref, Cluster& cluster, const appengine::ApplicationSpec& spec,

@@ -831,6 +831,9 @@ void ApplicationController::Impl::ReconcilePass::sync() {
         impl_.store.event(ref_, kube::EventType::Normal, "DriftCorrected", msg);
     }
     Desired& target = opDesired_ ? *opDesired_ : desired_;
+    req_->impersonation = appengine::serviceAccountToImpersonate(
+        project_.parsed.project, cluster_->entry().server, spec.destination.server,
+        spec.destination.namespace_, ref_.ns);
     SyncOutcome so = impl_.runSync(ref_, *cluster_, spec, target, *req_, updates_);
     // The sync stops the hooks it ran; those of the run it resumed are stopped here.
     if (so.terminated && updates_.contains("operationState"))

@@ -76,6 +76,28 @@ bool ApplicationController::Impl::SyncRun::begin() {
     return true;
 }
 
+// With a project's destinationServiceAccounts every write goes as the service account it names
+// for the destination (Argo CD's sync with impersonation); no matching item fails the sync
+// before anything is written.
+bool ApplicationController::Impl::SyncRun::impersonate() {
+    const appengine::ImpersonationResult& imp = req_.impersonation;
+    if (!imp.error.empty()) {
+        failure_ = "failed to find a matching service account to impersonate: " + imp.error;
+        terminal_ = noIdentity_ = true;
+        return false;
+    }
+    if (imp.user.empty()) return true;
+    try {
+        writer_ = &cluster_.impersonating(imp.user);
+    } catch (const std::exception& e) {
+        failure_ = "cannot impersonate " + imp.user + ": " + e.what();
+        terminal_ = noIdentity_ = true;
+        return false;
+    }
+    spdlog::info("application {}: sync writes impersonate {}", ref_.key, imp.user);
+    return true;
+}
+
 // Why the sync must end now, checked between steps: shutdown, timeout, termination.
 bool ApplicationController::Impl::SyncRun::interruption() {
     if (so_.terminated) return true;
@@ -122,7 +144,7 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::recreate(
     kube::DeleteOptions del;
     del.propagationPolicy = "Foreground";
     try {
-        client_.remove(gvk, r.key.ns, r.key.name, del);
+        writer_->remove(gvk, r.key.ns, r.key.name, del);
     } catch (const kube::ApiError& de) {
         if (!de.isNotFound()) throw;
     }
@@ -138,7 +160,7 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::recreate(
         if (!pause()) return std::string("interrupted by controller shutdown");
     }
     json fresh = payload;
-    response = client_.apply(fresh, ao);
+    response = writer_->apply(fresh, ao);
     return std::nullopt;
 }
 
@@ -159,7 +181,7 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::applyOne(std::s
     try {
         json response;
         try {
-            response = client_.apply(payload, ao);
+            response = writer_->apply(payload, ao);
         } catch (const kube::ApiError& e) {
             const bool immutable = e.isInvalid() && isImmutableError(e.message());
             if (validateOnly || ao.dryRun || !immutable ||
@@ -223,7 +245,7 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::pruneOne(std::s
                             "", false};
     del.preconditionUid = kube::uidOf(*live);
     try {
-        client_.remove(gvk, r.key.ns, r.key.name, del);
+        writer_->remove(gvk, r.key.ns, r.key.name, del);
     } catch (const kube::ApiError& e) {
         if (!e.isNotFound()) {
             setResult(i, "SyncFailed", "prune failed: " + e.message());
@@ -310,7 +332,8 @@ bool ApplicationController::Impl::SyncRun::createNamespace() {
         if (!e.isNotFound()) throw;
     }
     try {
-        client_.create({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+        writer_->create(
+            {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
         spdlog::info("application {}: created namespace {}", ref_.key, ns);
     } catch (const kube::ApiError& ce) {
         if (!ce.isAlreadyExists()) {

@@ -58,7 +58,7 @@ bool ApplicationController::Impl::SyncRun::deleteAndWait(const kube::GroupVersio
     del.propagationPolicy = "Background";  // the Job goes at once, its Pods after it
     if (!uid.empty()) del.preconditionUid = uid;
     try {
-        client_.remove(gvk, ns, name, del);
+        writer_->remove(gvk, ns, name, del);
     } catch (const kube::ApiError& e) {
         if (e.isNotFound() || e.code() == 409) return true;  // gone, or another object now
         throw;
@@ -123,7 +123,7 @@ bool ApplicationController::Impl::SyncRun::startHook(HookRun& run) {
         ao.fieldManager = impl_.opts.fieldManager;
         ao.force = true;
         ao.dryRun = dryRun_;
-        const json response = client_.apply(run.object, ao);
+        const json response = writer_->apply(run.object, ao);
         run.uid = kube::uidOf(response);
         if (dryRun_) endHook(run, "Succeeded", kubectlName(run.key) + " created (dry run)");
     } catch (const std::exception& e) {

@@ -38,6 +38,8 @@ class ApplicationController::Impl::SyncRun {
             Desired& desired, const Impl::SyncRequest& req, json& updates)
         : impl_(impl),
           client_(cluster.client()),
+          writer_(&cluster.client()),
+          cluster_(cluster),
           live_(cluster.live()),
           ref_(ref),
           spec_(spec),
@@ -68,15 +70,17 @@ class ApplicationController::Impl::SyncRun {
 
     SyncOutcome run() {
         impl_.counters.syncs++;
-        bool ok = begin() && createNamespace() && hookSteps(plan_.preSync) && bootstrap() &&
-                  validate() && waves() && hookSteps(plan_.postSync);
+        bool ok = begin() && impersonate() && createNamespace() && hookSteps(plan_.preSync) &&
+                  bootstrap() && validate() && waves() && hookSteps(plan_.postSync);
         reportSkipped(ok);
-        if (!ok) syncFailHooks();
+        // Without the identity to write as, no hook runs either (as Argo CD).
+        if (!ok && !noIdentity_) syncFailHooks();
         return finish(ok);
     }
 
   private:
     bool begin();
+    bool impersonate();
     bool createNamespace();
     bool bootstrap();
     bool validate();
@@ -114,8 +118,13 @@ class ApplicationController::Impl::SyncRun {
     }
 
     Impl& impl_;
-    kube::KubeClient& client_;  // of the destination cluster
-    LiveState& live_;           // of the destination cluster
+    // Of the destination cluster: reads with the controller's identity, writes (apply, dry run,
+    // create, delete) as the project's destinationServiceAccounts says (impersonate()).
+    kube::KubeClient& client_;
+    kube::KubeClient* writer_;
+    bool noIdentity_ = false;  // the project's service account could not be used
+    Cluster& cluster_;
+    LiveState& live_;  // of the destination cluster
     AppRef& ref_;
     const appengine::ApplicationSpec& spec_;
     const Impl::SyncRequest& req_;

@@ -252,6 +252,30 @@ std::vector<std::string> resourceViolations(const Project& p, const std::vector<
     return out;
 }
 
+ImpersonationResult serviceAccountToImpersonate(const Project& p, const std::string& clusterServer,
+                                                const std::string& destinationServer,
+                                                const std::string& destinationNamespace,
+                                                const std::string& appNamespace) {
+    if (p.destinationServiceAccounts.empty()) return {};
+    // The destination namespace is optional; the Application's own stands in for it (for the
+    // account's namespace and the message, not for the match, as in Argo CD).
+    const std::string saNamespace =
+        destinationNamespace.empty() ? appNamespace : destinationNamespace;
+    for (const DestinationServiceAccount& item : p.destinationServiceAccounts) {
+        if (!patternMatch(item.server, clusterServer) ||
+            !patternMatch(item.namespace_, destinationNamespace))
+            continue;
+        const std::string& sa = item.defaultServiceAccount;
+        const bool blank = sa.find_first_not_of(' ') == std::string::npos;
+        if (blank || sa.find_first_of("!*[]{}\\/") != std::string::npos)
+            return {"", "default service account contains invalid chars '" + sa + "'"};
+        if (sa.find(':') != std::string::npos) return {"system:serviceaccount:" + sa, ""};
+        return {"system:serviceaccount:" + saNamespace + ":" + sa, ""};
+    }
+    return {"", "no matching service account found for destination server " + destinationServer +
+                    " and namespace " + saNamespace};
+}
+
 // ------------------------------------------------------------------------------------------
 // Parsing
 
@@ -330,6 +354,12 @@ ProjectParse parseProject(const json& appProject) {
     p.namespaceBlacklist = groupKinds(spec.value("namespaceResourceBlacklist", json()));
     p.sourceNamespaces = strings(spec, "sourceNamespaces");
     p.permitOnlyProjectScopedClusters = spec.value("permitOnlyProjectScopedClusters", false);
+    if (auto it = spec.find("destinationServiceAccounts"); it != spec.end() && it->is_array())
+        for (const json& d : *it)
+            if (d.is_object())
+                p.destinationServiceAccounts.push_back({d.value("server", ""),
+                                                        d.value("namespace", ""),
+                                                        d.value("defaultServiceAccount", "")});
     parseWindows(spec, out);
     return out;
 }
@@ -345,8 +375,7 @@ Project builtInDefaultProject() {
 }
 
 const std::vector<std::string>& projectFieldsWithoutEffect() {
-    static const std::vector<std::string> kFields = {"spec.destinationServiceAccounts",
-                                                     "spec.orphanedResources", "spec.roles",
+    static const std::vector<std::string> kFields = {"spec.orphanedResources", "spec.roles",
                                                      "spec.signatureKeys"};
     return kFields;
 }

@@ -312,6 +312,15 @@ ClusterConfig buildConfig(const std::vector<KubeFile>& files, const std::string&
                  "missing (a client key needs its certificate)");
         cfg.username = u.str("username");
         cfg.password = u.str("password");
+        cfg.impersonateUser = u.str("as");
+        const json& body = uIt->second.body;
+        if (auto g = body.find("as-groups"); g != body.end() && !g->is_null()) {
+            if (!g->is_array()) fail(u.file(), u.field("as-groups"), "not a list");
+            for (const json& group : *g) {
+                if (!group.is_string()) fail(u.file(), u.field("as-groups"), "not a string list");
+                cfg.impersonateGroups.push_back(group.get<std::string>());
+            }
+        }
     }
     return cfg;
 }

@@ -124,6 +124,11 @@ struct Transport::Impl {
           retry{c.maxRetries, c.retryBaseDelay, c.retryMaxDelay},
           inFlight(c.maxInFlight) {
         validatePem(cfg);
+        if (cfg.impersonateGroups.size() > 1)
+            throw ConfigError(cfg.source + ": at most one impersonated group is supported, got " +
+                              std::to_string(cfg.impersonateGroups.size()));
+        if (!cfg.impersonateGroups.empty() && cfg.impersonateUser.empty())
+            throw ConfigError(cfg.source + ": an impersonated group needs an impersonated user");
         if (!cfg.username.empty() || !cfg.password.empty())
             basicAuth = "Basic " + base64Encode(cfg.username + ":" + cfg.password);
         // Only a backstop for ordinary requests (see send()); watches set their own.
@@ -173,6 +178,8 @@ struct Transport::Impl {
             h.add("Authorization", "Bearer " + token);
         else if (!basicAuth.empty())
             h.add("Authorization", basicAuth);
+        if (!cfg.impersonateUser.empty()) h.add("Impersonate-User", cfg.impersonateUser);
+        for (const std::string& g : cfg.impersonateGroups) h.add("Impersonate-Group", g);
         // cpprest takes the TLS name (SNI and certificate check) from the Host header.
         if (!cfg.tlsServerName.empty()) h.add("Host", cfg.tlsServerName);
         if (!c.body.empty() || c.method == "POST" || c.method == "PUT" || c.method == "PATCH") {

@@ -268,7 +268,16 @@ class ControllerProcess {
         std::filesystem::create_directories(opts_.repoCacheDir);
         libgit2_ = std::make_unique<git::LibGit2Source>(opts_.repoCacheDir);
         gitSource_ = std::make_unique<MeteredGitSource>(*libgit2_, metrics_);
-        const appcontroller::Options appOptions = applicationOptions(opts_);
+        appcontroller::Options appOptions = applicationOptions(opts_);
+        // A project's destinationServiceAccounts: sync writes impersonate the service account
+        // with the controller's own credentials.
+        appOptions.impersonatingClient = [cfg = cfg_](const std::string& user,
+                                                      const std::vector<std::string>& groups) {
+            kube::ClusterConfig c = cfg;
+            c.impersonateUser = user;
+            c.impersonateGroups = groups;
+            return std::unique_ptr<kube::KubeClient>(std::make_unique<kube::RestClient>(c));
+        };
         if (!opts_.managedNamespaces.empty())
             spdlog::info(
                 "namespaced mode: managing namespaces {}{}",

@@ -68,6 +68,16 @@ class ControllerTest : public testing::ClusterTest {
         o.controlNamespace = kControlNs;
         o.healthPollInterval = 20ms;
         o.concurrency = 2;
+        // The controller's own kubeconfig, impersonating (a project's destinationServiceAccounts).
+        o.impersonatingClient = [path = dir_.file("kubeconfig")](
+                                    const std::string& user,
+                                    const std::vector<std::string>& groups) {
+            kube::ClusterConfig cfg = kube::loadKubeconfig(path);
+            cfg.qps = 0;
+            cfg.impersonateUser = user;
+            cfg.impersonateGroups = groups;
+            return std::unique_ptr<kube::KubeClient>(std::make_unique<kube::RestClient>(cfg));
+        };
         return o;
     }
 

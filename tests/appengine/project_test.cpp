@@ -143,6 +143,62 @@ TEST(ProjectTest, FieldsWithoutEffect) {
     ap["spec"]["orphanedResources"]["warn"] = true;
     EXPECT_THAT(unimplementedProjectFieldsIn(ap),
                 ElementsAre("spec.orphanedResources", "spec.roles"));
+    // destinationServiceAccounts has an effect (impersonation) and is not reported.
+    ap["spec"]["destinationServiceAccounts"] = {
+        {{"server", "*"}, {"namespace", "*"}, {"defaultServiceAccount", "sa"}}};
+    EXPECT_THAT(unimplementedProjectFieldsIn(ap),
+                ElementsAre("spec.orphanedResources", "spec.roles"));
+}
+
+TEST(ProjectTest, ServiceAccountToImpersonateFirstMatchWins) {
+    const std::string local = "https://kubernetes.default.svc";
+    Project p = project(
+        {{"destinationServiceAccounts",
+          {{{"server", local}, {"namespace", "!kube-*"}, {"defaultServiceAccount", "deployer"}},
+           {{"server", "https://*.example.com"},
+            {"namespace", "team-?"},
+            {"defaultServiceAccount", "ops:syncer"}},
+           {{"server", "*"}, {"namespace", "*"}, {"defaultServiceAccount", "fallback"}}}}});
+    ASSERT_EQ(p.destinationServiceAccounts.size(), 3u);
+    EXPECT_EQ(p.destinationServiceAccounts[1].namespace_, "team-?");
+    auto r = serviceAccountToImpersonate(p, local, local, "demo", "argocd");
+    EXPECT_EQ(r.user, "system:serviceaccount:demo:deployer");
+    EXPECT_EQ(r.error, "");
+    // The first item denies kube-*: the catch-all matches.
+    EXPECT_EQ(serviceAccountToImpersonate(p, local, local, "kube-system", "argocd").user,
+              "system:serviceaccount:kube-system:fallback");
+    // namespace:name names the account's namespace itself.
+    EXPECT_EQ(serviceAccountToImpersonate(p, "https://a.example.com", "", "team-b", "argocd").user,
+              "system:serviceaccount:ops:syncer");
+    // No destination namespace: the Application's namespace holds the account.
+    EXPECT_EQ(serviceAccountToImpersonate(p, "https://other", "https://other", "", "apps").user,
+              "system:serviceaccount:apps:fallback");
+}
+
+TEST(ProjectTest, ServiceAccountToImpersonateErrorsAsArgoCD) {
+    // No destinationServiceAccounts: the controller's own identity.
+    auto none =
+        serviceAccountToImpersonate(project({}), "https://x", "https://x", "demo", "argocd");
+    EXPECT_EQ(none.user, "");
+    EXPECT_EQ(none.error, "");
+    Project p = project({{"destinationServiceAccounts",
+                          {{{"server", "https://kubernetes.default.svc"},
+                            {"namespace", "demo"},
+                            {"defaultServiceAccount", "deployer"}}}}});
+    auto miss = serviceAccountToImpersonate(p, "https://kubernetes.default.svc",
+                                            "https://kubernetes.default.svc", "other", "argocd");
+    EXPECT_EQ(miss.user, "");
+    EXPECT_EQ(miss.error,
+              "no matching service account found for destination server "
+              "https://kubernetes.default.svc and namespace other");
+    Project bad =
+        project({{"destinationServiceAccounts",
+                  {{{"server", "*"}, {"namespace", "*"}, {"defaultServiceAccount", "sa*"}}}}});
+    EXPECT_EQ(serviceAccountToImpersonate(bad, "https://x", "https://x", "demo", "argocd").error,
+              "default service account contains invalid chars 'sa*'");
+    bad.destinationServiceAccounts[0].defaultServiceAccount = "  ";
+    EXPECT_THAT(serviceAccountToImpersonate(bad, "https://x", "https://x", "demo", "argocd").error,
+                HasSubstr("invalid chars"));
 }
 
 TEST(CronTest, ParsesFieldsAndRejectsNonsense) {

@@ -167,6 +167,8 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
     add(cross({"appmesh.k8s.aws"}, {"virtualnodes", "virtualrouters", "virtualservices"}, all));
     add(cross({"autoscaling"}, {"horizontalpodautoscalers"}, all));
     add(cross({"keda.sh"}, {"scaledobjects"}, all));
+    // AppProject destinationServiceAccounts: sync writes impersonate the named service account.
+    add(cross({""}, {"serviceaccounts"}, {"impersonate"}));
 
     const json* controller = findObject(objects, "ClusterRole", "sluice-controller");
     ASSERT_TRUE(controller);

@@ -59,6 +59,19 @@ TEST(KubeconfigTest, TokenAndCaDataFromCurrentContext) {
     EXPECT_NE(cfg.source.find("main"), std::string::npos);
 }
 
+TEST(KubeconfigTest, ImpersonationAsAndAsGroups) {
+    TempDir dir;
+    std::string text = tokenConfig();
+    text += "    as: system:serviceaccount:demo:deployer\n    as-groups: [ops]\n";
+    auto cfg = loadKubeconfig(dir.write("config", text), "other");
+    EXPECT_EQ(cfg.impersonateUser, "system:serviceaccount:demo:deployer");
+    EXPECT_EQ(cfg.impersonateGroups, std::vector<std::string>{"ops"});
+    EXPECT_TRUE(loadKubeconfig(dir.write("plain", tokenConfig())).impersonateUser.empty());
+    expectConfigError(
+        [&] { loadKubeconfig(dir.write("bad", tokenConfig() + "    as-groups: ops\n"), "other"); },
+        {"users[1].user.as-groups", "not a list"});
+}
+
 TEST(KubeconfigTest, ExplicitContextAndBasicAuth) {
     TempDir dir;
     auto cfg = loadKubeconfig(dir.write("config", tokenConfig()), "other");

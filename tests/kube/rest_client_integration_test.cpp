@@ -1075,3 +1075,103 @@ TEST_F(KubeIntegration, TheClientRateLimitStepsAsideForApiPriorityAndFairness) {
 }
 
 }  // namespace sluice::kube
+
+// ---- impersonation ----------------------------------------------------------------------
+
+namespace sluice::kube {
+namespace {
+
+Object rbacObject(const std::string& kind, const std::string& name, const std::string& ns,
+                  json body) {
+    body["apiVersion"] = "rbac.authorization.k8s.io/v1";
+    body["kind"] = kind;
+    body["metadata"] = {{"name", name}};
+    if (!ns.empty()) body["metadata"]["namespace"] = ns;
+    return body;
+}
+
+// Impersonate-User is sent on every request; the server checks that the caller may impersonate
+// the service account, then authorizes the request as it (its RBAC, not the caller's).
+TEST(KubeImpersonation, RequestsRunAsTheImpersonatedServiceAccount) {
+    ApiServerOptions o = quietServer();
+    o.authorize = true;
+    o.userTokens = {{"bob-token", "bob"}};
+    ApiServer server(o);
+    server.start();
+    RestClient root(baseConfig(server));  // a superuser token
+    root.create(rbacObject(
+        "Role", "read-configmaps", "default",
+        {{"rules",
+          {{{"apiGroups", {""}}, {"resources", {"configmaps"}}, {"verbs", {"get", "list"}}}}}}));
+    root.create(rbacObject(
+        "RoleBinding", "viewer", "default",
+        {{"roleRef",
+          {{"apiGroup", "rbac.authorization.k8s.io"},
+           {"kind", "Role"},
+           {"name", "read-configmaps"}}},
+         {"subjects",
+          {{{"kind", "ServiceAccount"}, {"name", "viewer"}, {"namespace", "default"}}}}}));
+
+    const std::string viewer = "system:serviceaccount:default:viewer";
+    auto cfg = baseConfig(server);
+    cfg.impersonateUser = viewer;
+    RestClient asViewer(cfg);
+    EXPECT_NO_THROW(asViewer.list(kConfigMap, "default"));
+    auto denied = expectApiError([&] { asViewer.create(configMap("x")); });
+    EXPECT_EQ(denied.code(), 403);
+    EXPECT_NE(denied.message().find("User \"" + viewer +
+                                    "\" cannot create resource \"configmaps\" in API group \"\" "
+                                    "in the namespace \"default\""),
+              std::string::npos)
+        << denied.message();
+    bool audited = false;
+    for (const auto& e : server.auditLog())
+        if (e.verb == "create" && e.resource == "configmaps")
+            audited = e.user == viewer && e.impersonatedBy == "admin" && !e.allowed;
+    EXPECT_TRUE(audited) << [&] {
+        std::string all;
+        for (const auto& e : server.auditLog())
+            all += e.user + " (" + e.impersonatedBy + ") " + e.verb + " " + e.resource + " " +
+                   e.ns + " " + (e.allowed ? "allowed" : "denied") + "\n";
+        return all;
+    }();
+
+    // bob may not impersonate the service account until a role lets him.
+    cfg.token = "bob-token";
+    RestClient bob(cfg);
+    auto refused = expectApiError([&] { bob.list(kConfigMap, "default"); });
+    EXPECT_EQ(refused.code(), 403);
+    EXPECT_EQ(refused.message(),
+              "serviceaccounts \"viewer\" is forbidden: User \"bob\" cannot impersonate resource "
+              "\"serviceaccounts\" in API group \"\" in the namespace \"default\"");
+    root.create(rbacObject("ClusterRole", "impersonator", "",
+                           {{"rules",
+                             {{{"apiGroups", {""}},
+                               {"resources", {"serviceaccounts"}},
+                               {"verbs", {"impersonate"}}}}}}));
+    root.create(rbacObject("ClusterRoleBinding", "bob-impersonates", "",
+                           {{"roleRef",
+                             {{"apiGroup", "rbac.authorization.k8s.io"},
+                              {"kind", "ClusterRole"},
+                              {"name", "impersonator"}}},
+                            {"subjects", {{{"kind", "User"}, {"name", "bob"}}}}}));
+    EXPECT_NO_THROW(bob.list(kConfigMap, "default"));
+    EXPECT_EQ(expectApiError([&] { bob.create(configMap("y")); }).code(), 403);
+    server.stop();
+}
+
+TEST(KubeImpersonation, AtMostOneGroupAndOnlyWithAUser) {
+    ClusterConfig cfg;
+    cfg.server = "https://127.0.0.1:1";
+    cfg.impersonateUser = "jane";
+    cfg.impersonateGroups = {"a", "b"};
+    EXPECT_THROW(RestClient{cfg}, ConfigError);
+    cfg.impersonateUser = "";
+    cfg.impersonateGroups = {"a"};
+    EXPECT_THROW(RestClient{cfg}, ConfigError);
+    cfg.impersonateUser = "jane";
+    EXPECT_NO_THROW(RestClient{cfg});
+}
+
+}  // namespace
+}  // namespace sluice::kube

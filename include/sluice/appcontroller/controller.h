@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +37,11 @@
 #include "sluice/util/clock.h"
 
 namespace sluice::appcontroller {
+
+// A client of the local cluster whose requests impersonate `user` (and `groups`, none: the API
+// server derives a service account's groups).
+using ImpersonatingClientFactory = std::function<std::unique_ptr<kube::KubeClient>(
+    const std::string& user, const std::vector<std::string>& groups)>;
 
 struct Options {
     std::string watchNamespace;               // Applications watched; "" = all namespaces
@@ -58,6 +64,9 @@ struct Options {
     // Namespaces (and whether cluster-scoped kinds) Applications may deploy to; the managed
     // kinds are watched in those namespaces only (--managed-namespaces, --cluster-resources).
     appengine::ManagedScope managedScope;
+    // Clients of the local cluster impersonating a project's destinationServiceAccounts (built
+    // from the controller's ClusterConfig). Unset: such syncs fail saying so.
+    ImpersonatingClientFactory impersonatingClient;
 };
 
 // What one reconcile did (tests, benchmarks, metrics).

@@ -88,6 +88,14 @@ struct ProjectDestination {
     std::string namespace_;
 };
 
+// spec.destinationServiceAccounts[]: the service account a sync to a matching destination
+// impersonates.
+struct DestinationServiceAccount {
+    std::string server;      // glob (leading `!` denies) on the destination cluster's URL
+    std::string namespace_;  // glob (leading `!` denies) on the Application's destination namespace
+    std::string defaultServiceAccount;  // "name" (in the destination namespace) or "ns:name"
+};
+
 struct SyncWindow {
     std::string kind;  // allow | deny
     std::string schedule;
@@ -112,6 +120,7 @@ struct Project {
     std::vector<std::string> sourceNamespaces;
     bool permitOnlyProjectScopedClusters = false;
     std::vector<SyncWindow> syncWindows;
+    std::vector<DestinationServiceAccount> destinationServiceAccounts;
     bool builtIn = false;  // the implicit default project (no AppProject named default)
 };
 
@@ -163,6 +172,22 @@ std::vector<std::string> specViolations(const Project& p, const std::string& app
 std::vector<std::string> resourceViolations(const Project& p,
                                             const std::vector<nlohmann::json>& prepared,
                                             const AppDestination& destination);
+
+// Argo CD's "sync with impersonation": the user a sync impersonates. Empty user and no error
+// when the project lists no destinationServiceAccounts (the controller's own identity).
+// Otherwise the first item whose server matches the destination cluster's URL and whose
+// namespace matches the Application's destination namespace gives
+// "system:serviceaccount:<ns>:<name>" (ns: the item's, else the destination namespace, else
+// the Application's namespace). No matching item, or a defaultServiceAccount that is blank or
+// has one of `!*[]{}\/`, is an error worded as Argo CD's.
+struct ImpersonationResult {
+    std::string user;   // "" : no impersonation
+    std::string error;  // the sync fails with it
+};
+ImpersonationResult serviceAccountToImpersonate(const Project& p, const std::string& clusterServer,
+                                                const std::string& destinationServer,
+                                                const std::string& destinationNamespace,
+                                                const std::string& appNamespace);
 
 // The sync windows of p that apply to the Application, and whether they let a sync run now.
 struct SyncWindowVerdict {

@@ -70,6 +70,15 @@ struct ClusterConfig {
     // Exec credential plugin, used when neither token nor tokenFile is set (client-go: a
     // static token wins over the plugin).
     ExecConfig exec;
+    // Impersonation (kubeconfig users[].user.as / as-groups, kubectl --as/--as-group): every
+    // request carries Impersonate-User, and Impersonate-Group when a group is given. The API
+    // server checks that the authenticated user may impersonate them (verb impersonate on
+    // users, groups or serviceaccounts) and then authorizes the request as that user; for
+    // "system:serviceaccount:<ns>:<name>" without groups it adds the service account's groups
+    // (system:serviceaccounts, system:serviceaccounts:<ns>, system:authenticated) itself.
+    // At most one group: the HTTP library sends one header per name.
+    std::string impersonateUser;
+    std::vector<std::string> impersonateGroups;
 
     // Client behaviour.
     double qps = 50.0;  // client-side rate limit; <= 0 disables it

@@ -251,6 +251,9 @@ std::map<std::string, uint64_t> ApiServer::requestCounts() const {
 void ApiServer::resetRequestCounts() {
     impl_->counters.reset();
 }
+std::vector<AuditEvent> ApiServer::auditLog() const {
+    return impl_->counters.audit();
+}
 std::string ApiServer::currentResourceVersion() const {
     return impl_->store.currentResourceVersion();
 }

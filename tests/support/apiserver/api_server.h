@@ -21,6 +21,10 @@ struct ApiServerOptions {
     std::string host = "127.0.0.1";
     int port = 0;  // 0 = pick a free port
     bool tls = true;
+    // Impersonate-User / Impersonate-Group headers are honoured as kube-apiserver does: the
+    // authenticated user needs verb impersonate on them (RBAC when authorize; superusers may
+    // impersonate anyone), then the request runs as the impersonated user, under RBAC when
+    // authorize unless that user is a superuser (group system:masters).
     // Accepted bearer tokens of the superuser "admin" (group system:masters); no tokens,
     // userTokens or clientCaPem = no authentication.
     std::vector<std::string> tokens = {"test-token"};
@@ -82,6 +86,17 @@ class FaultInjector {
     std::vector<Rule> rules_;
 };
 
+// One authenticated API request as an audit log records it: who made it (the impersonated user
+// when the request impersonated one, with the authenticated user in impersonatedBy), the verb
+// and the object, and whether it was authorized.
+struct AuditEvent {
+    std::string user;
+    std::string impersonatedBy;  // "" : no impersonation
+    std::string verb;            // as RBAC sees it: get list watch create update patch delete ...
+    std::string apiGroup, resource, ns, name;
+    bool allowed = true;  // false: answered 403
+};
+
 class ApiServer {
   public:
     explicit ApiServer(ApiServerOptions opts = {});
@@ -124,6 +139,9 @@ class ApiServer {
     // (status subresource writes are counted as update/patch).
     std::map<std::string, uint64_t> requestCounts() const;
     void resetRequestCounts();
+    // The last 10000 resource requests (after authentication), oldest first; emptied by
+    // resetRequestCounts().
+    std::vector<AuditEvent> auditLog() const;
     std::string currentResourceVersion() const;
 
     struct Impl;

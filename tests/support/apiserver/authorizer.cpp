@@ -172,6 +172,44 @@ UserInfo userFromName(const std::string& name) {
     return u;
 }
 
+Impersonation impersonationOf(const std::string& userName, const std::vector<std::string>& groups) {
+    Impersonation out;
+    if (userName.empty()) {
+        if (!groups.empty())
+            out.error = "requested impersonation of group " + goQuote(groups.front()) +
+                        " without impersonating a user";
+        return out;
+    }
+    auto check = [&](const std::string& resource, const std::string& ns, const std::string& name) {
+        RequestAttributes a;
+        a.resourceRequest = true;
+        a.verb = "impersonate";
+        a.apiVersion = "v1";
+        a.resource = resource;
+        a.ns = ns;
+        a.name = name;
+        out.checks.push_back(std::move(a));
+    };
+    out.user.name = userName;
+    const UserInfo asServiceAccount = userFromName(userName);
+    if (asServiceAccount.groups.size() == 3) {  // a well-formed service account name
+        const std::string rest = userName.substr(kSaPrefix.size());
+        const size_t colon = rest.find(':');
+        check("serviceaccounts", rest.substr(0, colon), rest.substr(colon + 1));
+        if (groups.empty())
+            out.user.groups = {asServiceAccount.groups[0], asServiceAccount.groups[1]};
+    } else {
+        check("users", "", userName);
+    }
+    for (const std::string& g : groups) {
+        check("groups", "", g);
+        out.user.groups.push_back(g);
+    }
+    if (userName != "system:anonymous" && !contains(out.user.groups, kAuthenticated))
+        out.user.groups.push_back(kAuthenticated);
+    return out;
+}
+
 UserInfo superUser() {
     return {"admin", {kMasters, kAuthenticated}};
 }

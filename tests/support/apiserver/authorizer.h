@@ -61,6 +61,19 @@ bool subjectMatches(const nlohmann::json& subject, const UserInfo& user,
                     const std::string& bindingNamespace);
 Decision authorize(const RequestAttributes& attrs, const UserInfo& user, const RbacPolicy& policy);
 
+// kube-apiserver's impersonation filter for the Impersonate-User and Impersonate-Group headers:
+// the checks the requesting user must pass (verb impersonate on serviceaccounts <name> in
+// <ns> for "system:serviceaccount:<ns>:<name>", else on users <name>; on groups <name> for each
+// group) and the user the request then runs as: the given groups, or a service account's two
+// groups when none is given, plus system:authenticated (not for system:anonymous). error is
+// set when groups come without a user.
+struct Impersonation {
+    std::vector<RequestAttributes> checks;
+    UserInfo user;
+    std::string error;
+};
+Impersonation impersonationOf(const std::string& userName, const std::vector<std::string>& groups);
+
 // The 403 metav1.Status kube-apiserver answers a denied request with.
 nlohmann::json forbiddenStatus(const RequestAttributes& attrs, const UserInfo& user,
                                const std::string& reason);

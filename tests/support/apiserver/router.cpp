@@ -19,6 +19,16 @@ std::map<std::string, uint64_t> RequestCounters::snapshot() const {
 void RequestCounters::reset() {
     std::lock_guard<std::mutex> lk(mu_);
     counts_.clear();
+    audit_.clear();
+}
+void RequestCounters::record(AuditEvent e) {
+    std::lock_guard<std::mutex> lk(mu_);
+    audit_.push_back(std::move(e));
+    if (audit_.size() > 10000) audit_.pop_front();
+}
+std::vector<AuditEvent> RequestCounters::audit() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return {audit_.begin(), audit_.end()};
 }
 
 namespace {
@@ -131,13 +141,13 @@ bool RevokedTokens::contains(const std::string& token) const {
 
 std::optional<Router::Caller> Router::authenticate(const HttpRequest& req) const {
     if (opts_.tokens.empty() && opts_.userTokens.empty() && opts_.clientCaPem.empty())
-        return Caller{superUser(), false};
+        return Caller{superUser(), false, ""};
     if (!opts_.clientCaPem.empty() && !req.clientCertCommonName.empty()) {
         // Certificate users keep their old unrestricted access; RBAC is for userTokens.
         UserInfo u{req.clientCertCommonName, {}};
         if (!req.clientCertOrganization.empty()) u.groups.push_back(req.clientCertOrganization);
         u.groups.push_back("system:authenticated");
-        return Caller{u, false};
+        return Caller{u, false, ""};
     }
     std::string auth = req.header("authorization");
     const std::string bearer = "Bearer ";
@@ -145,16 +155,62 @@ std::optional<Router::Caller> Router::authenticate(const HttpRequest& req) const
     std::string tok = auth.substr(bearer.size());
     if (revoked_.contains(tok)) return std::nullopt;
     for (const auto& t : opts_.tokens)
-        if (t == tok) return Caller{superUser(), false};
+        if (t == tok) return Caller{superUser(), false, ""};
     auto it = opts_.userTokens.find(tok);
-    if (it != opts_.userTokens.end()) return Caller{userFromName(it->second), true};
+    if (it != opts_.userTokens.end()) return Caller{userFromName(it->second), true, ""};
     return std::nullopt;
 }
 
-bool Router::authorized(const HttpRequest& req, ResponseWriter& w, const UserInfo& user) {
+bool Router::authorized(const HttpRequest& req, ResponseWriter& w, const Caller& caller) {
+    if (!caller.restricted || !opts_.authorize) {
+        audit(req, caller, true);
+        return true;
+    }
     // The same reading of ?watch as serveResource, so the verb checked is the one served.
     RequestAttributes attrs = requestAttributes(
         req.method, req.path, truthy(req.queryParam("watch")), req.queryParam("fieldSelector"));
+    Decision d = decide(attrs, caller.user);
+    // Recorded before the answer: a client that got it finds it in the log.
+    audit(req, caller, d.allowed);
+    if (d.allowed) return true;
+    sendStatus(w, forbiddenStatus(attrs, caller.user, d.reason));
+    return false;
+}
+
+bool Router::impersonate(const HttpRequest& req, ResponseWriter& w, Caller& caller) {
+    const std::string userName = req.header("impersonate-user");
+    const std::string group = req.header("impersonate-group");
+    if (userName.empty() && group.empty()) return true;
+    std::vector<std::string> groups;
+    if (!group.empty()) groups.push_back(group);
+    const Impersonation imp = impersonationOf(userName, groups);
+    if (!imp.error.empty()) {
+        sendStatus(w,
+                   errors::status(500, "InternalError", "Internal error occurred: " + imp.error));
+        return false;
+    }
+    // Only RBAC-restricted callers are checked: superusers, certificate users and everyone
+    // when authorization is off may impersonate anyone.
+    if (caller.restricted && opts_.authorize)
+        for (const RequestAttributes& check : imp.checks) {
+            Decision d = decide(check, caller.user);
+            if (d.allowed) continue;
+            sendStatus(w, forbiddenStatus(check, caller.user, d.reason));
+            return false;
+        }
+    caller = Caller{imp.user, !isSuperUser(imp.user), caller.user.name};
+    return true;
+}
+
+void Router::audit(const HttpRequest& req, const Caller& caller, bool allowed) {
+    RequestAttributes a = requestAttributes(req.method, req.path, truthy(req.queryParam("watch")),
+                                            req.queryParam("fieldSelector"));
+    if (!a.resourceRequest) return;
+    counters_.record(AuditEvent{caller.user.name, caller.impersonatedBy, a.verb, a.apiGroup,
+                                a.resource, a.ns, a.name, allowed});
+}
+
+Decision Router::decide(const RequestAttributes& attrs, const UserInfo& user) {
     RbacPolicy policy;
     auto load = [&](const char* plural, const std::string& ns, std::vector<json>& out) {
         if (auto res = store_.resolve("rbac.authorization.k8s.io", "v1", plural))
@@ -167,10 +223,7 @@ bool Router::authorized(const HttpRequest& req, ResponseWriter& w, const UserInf
         load("roles", attrs.ns, policy.roles);
         load("rolebindings", attrs.ns, policy.roleBindings);
     }
-    Decision d = authorize(attrs, user, policy);
-    if (d.allowed) return true;
-    sendStatus(w, forbiddenStatus(attrs, user, d.reason));
-    return false;
+    return authorize(attrs, user, policy);
 }
 
 bool Router::applyFault(const HttpRequest& req, ResponseWriter& w) {
@@ -240,8 +293,7 @@ void Router::route(const HttpRequest& req, ResponseWriter& w) {
     try {
         // As kube-apiserver, authorization comes before routing: a denied request gets 403
         // even for a resource that does not exist.
-        if (caller && caller->restricted && opts_.authorize && !authorized(req, w, caller->user))
-            return;
+        if (caller && (!impersonate(req, w, *caller) || !authorized(req, w, *caller))) return;
         if (seg.size() >= 2 && seg[0] == "api" && seg[1] == "v1" && seg.size() > 2) {
             serveResource(req, w, "", "v1", {seg.begin() + 2, seg.end()});
         } else if (seg.size() > 3 && seg[0] == "apis") {

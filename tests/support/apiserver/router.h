@@ -2,12 +2,14 @@
 // HTTP front end: authentication, fault injection, URL -> resource routing, query options,
 // content negotiation (JSON, Table, PartialObjectMetadata) and watch streaming.
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "apiserver/api_server.h"
 #include "apiserver/authorizer.h"
@@ -22,10 +24,13 @@ class RequestCounters {
     void add(const std::string& verb);
     std::map<std::string, uint64_t> snapshot() const;
     void reset();
+    void record(AuditEvent e);
+    std::vector<AuditEvent> audit() const;
 
   private:
     mutable std::mutex mu_;
     std::map<std::string, uint64_t> counts_;
+    std::deque<AuditEvent> audit_;
 };
 
 // Bearer tokens that no longer authenticate (ApiServer::revokeToken).
@@ -60,12 +65,19 @@ class Router {
   private:
     struct Caller {
         UserInfo user;
-        bool restricted = false;  // a userTokens user: subject to RBAC when opts_.authorize
+        bool restricted = false;     // a userTokens user: subject to RBAC when opts_.authorize
+        std::string impersonatedBy;  // the authenticated user, when `user` is impersonated
     };
     void route(const HttpRequest& req, ResponseWriter& w);
     std::optional<Caller> authenticate(const HttpRequest& req) const;
-    // Answers 403 and returns false when RBAC denies the request.
-    bool authorized(const HttpRequest& req, ResponseWriter& w, const UserInfo& user);
+    // Answers 403 and returns false when RBAC denies the request (restricted callers, when
+    // opts_.authorize); records it in the audit log either way.
+    bool authorized(const HttpRequest& req, ResponseWriter& w, const Caller& caller);
+    Decision decide(const RequestAttributes& attrs, const UserInfo& user);
+    // The Impersonate-* headers: false when answered (403, or 500 for groups without a user);
+    // otherwise the caller becomes the impersonated user, if any.
+    bool impersonate(const HttpRequest& req, ResponseWriter& w, Caller& caller);
+    void audit(const HttpRequest& req, const Caller& caller, bool allowed);
     bool applyFault(const HttpRequest& req, ResponseWriter& w);
     void serveNonResource(const HttpRequest& req, ResponseWriter& w,
                           const std::vector<std::string>& seg);
