@@ -45,6 +45,8 @@ struct AppState {
     // The deletion (uid and deletionTimestamp) whose PostDelete hooks succeeded: they do not
     // run again if removing the finalizer has to be retried.
     std::string postDeleteDoneFor;
+    // After PostDelete hooks failed: when to run them again.
+    std::optional<Clock::TimePoint> postDeleteRetryAt;
 };
 
 }  // namespace detail

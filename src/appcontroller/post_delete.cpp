@@ -27,6 +27,10 @@ ReconcileOutcome ApplicationController::Impl::runPostDeleteHooks(AppRef& ref, st
         out.record.succeeded = false;
         out.record.error = msg;
         out.requeueAfter = kPostDeleteRetry;
+        {
+            std::lock_guard lock(mu);
+            apps[ref.key].postDeleteRetryAt = clock.now() + kPostDeleteRetry;
+        }
         store.eventOnce(ref, kube::EventType::Warning, "PostDeleteHookFailed", msg);
         return out;
     };
@@ -34,8 +38,18 @@ ReconcileOutcome ApplicationController::Impl::runPostDeleteHooks(AppRef& ref, st
         kube::uidOf(ref.object) + "@" + ref.object["metadata"].value("deletionTimestamp", "");
     {
         std::lock_guard lock(mu);
-        if (apps[ref.key].postDeleteDoneFor == deletion) {
+        detail::AppState& st = apps[ref.key];
+        if (st.postDeleteDoneFor == deletion) {
             removeFinalizer(ref, index, finalizer, out);
+            return out;
+        }
+        // A failed run is retried after kPostDeleteRetry, not at every event (the hook's own
+        // updates requeue the Application): its hooks are kept that long for inspection.
+        if (st.postDeleteRetryAt && clock.now() < *st.postDeleteRetryAt) {
+            out.record.succeeded = false;
+            out.record.error = "PostDelete hooks failed; retried later";
+            out.requeueAfter = std::chrono::duration_cast<std::chrono::milliseconds>(
+                *st.postDeleteRetryAt - clock.now());
             return out;
         }
     }
