@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "autoscaler.h"
+#include "heal.h"
 #include "impl.h"
 #include "sluice/cache/store.h"
 #include "sluice/metricprovider/builtin.h"
@@ -1015,8 +1016,11 @@ struct CanaryController::Impl::Reconciler {
         return std::move(round.results);
     }
 
-    // Re-applies the routing objects when their live weights differ from the status' (edited
-    // or deleted by someone else).
+    // Routing at rest, as Flagger reconciles its router objects on every loop: every object the
+    // router builds for the status' weights (the Services and the router's own) is compared
+    // with the live one (one GET each, plus the router's inputs), and only those missing or
+    // whose fields the router sets differ are re-applied (detail::healRouting). Nothing is
+    // written while the routing is as built.
     void healRoutes(const json& object, const Observed& seen,
                     const canaryengine::Decision& decision) {
         std::optional<router::Weights> want = detail::weightsToKeep(decision, seen.obs);
@@ -1024,25 +1028,27 @@ struct CanaryController::Impl::Reconciler {
         // The status has no mirroring flag: the engine derives it from the status.
         want->mirror = canaryengine::mirrorsTraffic(seen.spec, decision.status);
         const router::RouteContext& ctx = *seen.ctx;
-        std::string found;
-        try {
-            auto live = router::readLiveWeights(c.client, *seen.router, ctx);
-            if (live && *live == *want) return;
-            found = live ? router::toString(*live) : "missing";
-        } catch (const router::RouterError& e) {
-            found = e.what();
-        }
-        router::ReconcileOptions ro;
-        ro.fieldManager = c.opts.fieldManager;
+        std::optional<canaryengine::SessionAffinityCookies> moved;
+        detail::AdjustContext keepCookies = nullptr;
         if (cookies) {
-            router::RouteContext sticky = withCookies(ctx, *cookies, want->canary);
-            router::reconcileRoutes(c.client, *seen.router, sticky, *want, ro);
-            *cookies = sticky.spec.analysis.sessionAffinity->cookies;
-        } else {
-            router::reconcileRoutes(c.client, *seen.router, ctx, *want, ro);
+            keepCookies = [&](router::RouteContext& routed, const json* liveWeights) {
+                routed = withCookies(ctx, *cookies, want->canary);
+                canaryengine::SessionAffinitySpec& affinity = *routed.spec.analysis.sessionAffinity;
+                // The primary cookie is not in the status, and a new one at every reconcile
+                // would rewrite the route each time: the live route's is kept.
+                if (!affinity.cookies.primary.empty() && liveWeights) {
+                    if (auto kept = detail::cookieIn(*liveWeights, affinity.primaryCookieName))
+                        affinity.cookies.primary = *kept;
+                }
+                moved = affinity.cookies;
+            };
         }
+        detail::RouteHealing healed = detail::healRouting(c.client, *seen.router, ctx, *want,
+                                                          c.opts.fieldManager, keepCookies);
+        if (moved) *cookies = *moved;
+        if (healed.restored.empty()) return;
         std::string message = "Routing restored to ";
-        message += router::toString(*want) + " (found " + found + ")";
+        message += router::toString(*want) + " (found " + healed.found() + ")";
         spdlog::warn("canary {}/{}: {}", ctx.namespaceName, ctx.canaryName, message);
         c.events->record(object, kube::EventType::Warning, "RoutingRestored", message);
     }

@@ -4,7 +4,9 @@
 // the objects are created at initialisation (the server validates them against the CRD's
 // schema), the weights move during the analysis, a hand edit of the weights object is healed at
 // the next iteration, failing metrics roll the canary back to 0 % with phase Failed, and a hand
-// edit at rest is healed as well.
+// edit at rest is healed as well. At rest, every object a router owns (not only the weights
+// object) is repaired when deleted or edited by hand, and an untouched Canary writes nothing
+// (RoutersAtRestTest, also over Istio and Gateway API; StickyIdleTest mid-analysis).
 //
 // Every one of these routers splits by weight (checkWeights accepts any percentages), Skipper
 // included, so every provider runs the same weighted scenario. The metric values come from the
@@ -25,6 +27,13 @@ struct Ref {
     std::string apiVersion;
     std::string kind;
     std::string name;
+};
+
+// A hand edit at rest of a field the router sets: the value at `pointer` replaced by `value`.
+struct RestEdit {
+    Ref object;
+    std::string pointer;
+    json value;
 };
 
 // One provider: the CRDs it needs, the Canary fields it needs, the objects the router writes,
@@ -51,6 +60,10 @@ struct RouterCase {
     std::function<std::vector<json>()> inputs = nullptr;
     // Checks of the weights object's other fields that follow the canary's weight.
     std::function<void(const json& live, int canaryWeight)> shape = nullptr;
+    // The at-rest repair test: more Canary fields (so the router writes the edited fields) and
+    // hand edits of fields the router sets, in its objects other than the weights.
+    std::function<void(json& canary)> restConfigure = nullptr;
+    std::vector<RestEdit> restEdits = {};
 };
 
 void PrintTo(const RouterCase& c, std::ostream* os) {
@@ -330,6 +343,79 @@ std::vector<RouterCase> routerCases() {
     };
 }
 
+// The providers of routerCases() plus Istio and Gateway API (their CRDs are the harness's),
+// with the hand edits of the at-rest repair test: a field of each provider's secondary objects
+// (Contour's timeout, Istio's DestinationRule, App Mesh's VirtualNode listener, APISIX's
+// priority, Skipper's predicate) and, for every provider, the primary Service's selector.
+std::vector<RouterCase> restCases() {
+    std::vector<RouterCase> cases = routerCases();
+    RouterCase istio;
+    istio.label = "istio";
+    istio.provider = "istio";
+    istio.served = {{"networking.istio.io", "v1", "VirtualService"},
+                    {"networking.istio.io", "v1", "DestinationRule"}};
+    istio.objects = {{"networking.istio.io/v1", "VirtualService", "podinfo"},
+                     {"networking.istio.io/v1", "DestinationRule", "podinfo-primary"},
+                     {"networking.istio.io/v1", "DestinationRule", "podinfo-canary"}};
+    istio.weights = [](const json& live) {
+        const json route = at(live, "/spec/http/0/route");
+        return std::make_pair(weightOf(route, "/destination/host", "podinfo-primary"),
+                              weightOf(route, "/destination/host", "podinfo-canary"));
+    };
+    istio.restConfigure = [](json& canary) {
+        canary["spec"]["service"]["trafficPolicy"] = {{"tls", {{"mode", "ISTIO_MUTUAL"}}}};
+    };
+    istio.restEdits = {{{"networking.istio.io/v1", "DestinationRule", "podinfo-canary"},
+                        "/spec/trafficPolicy/tls/mode",
+                        "DISABLE"}};
+    cases.push_back(istio);
+
+    RouterCase gateway;
+    gateway.label = "gatewayapi";
+    gateway.provider = "gatewayapi:v1";
+    gateway.served = {{"gateway.networking.k8s.io", "v1", "HTTPRoute"}};
+    gateway.objects = {{"gateway.networking.k8s.io/v1", "HTTPRoute", "podinfo"}};
+    gateway.weights = [](const json& live) {
+        const json refs = at(live, "/spec/rules/0/backendRefs");
+        return std::make_pair(weightOf(refs, "/name", "podinfo-primary", 1),
+                              weightOf(refs, "/name", "podinfo-canary", 1));
+    };
+    gateway.configure = [](json& canary) {
+        canary["spec"]["service"]["gatewayRefs"] =
+            json::array({{{"name", "public"}, {"namespace", kNs}}});
+    };
+    gateway.restEdits = {{{"gateway.networking.k8s.io/v1", "HTTPRoute", "podinfo"},
+                          "/spec/parentRefs/0/name",
+                          "private"}};
+    cases.push_back(gateway);
+
+    const std::string appMeshVersion = "appmesh.k8s.aws/v1beta2";
+    for (RouterCase& c : cases) {
+        if (c.label == "contour") {
+            c.restConfigure = [](json& canary) { canary["spec"]["service"]["timeout"] = "15s"; };
+            c.restEdits = {{{"projectcontour.io/v1", "HTTPProxy", "podinfo"},
+                            "/spec/routes/0/timeoutPolicy/response",
+                            "1s"}};
+        } else if (c.label == "appmesh") {
+            c.restEdits = {{{appMeshVersion, "VirtualNode", "podinfo-canary"},
+                            "/spec/listeners/0/portMapping/port",
+                            1234}};
+        } else if (c.label == "apisix") {
+            c.restEdits = {{{"apisix.apache.org/v2", "ApisixRoute", "web-canary"},
+                            "/spec/http/0/priority",
+                            1}};
+        } else if (c.label == "skipper") {
+            c.restEdits = {{{"networking.k8s.io/v1", "Ingress", "web-canary"},
+                            "/metadata/annotations/zalando.org~1skipper-predicate",
+                            "True()"}};
+        }
+        // The primary's Service sent to the canary's pods.
+        c.restEdits.push_back(
+            {{"v1", "Service", "podinfo-primary"}, "/spec/selector/app", "podinfo"});
+    }
+    return cases;
+}
+
 class RoutersTest : public CanaryControllerTest, public ::testing::WithParamInterface<RouterCase> {
   protected:
     void SetUp() override {
@@ -366,6 +452,25 @@ class RoutersTest : public CanaryControllerTest, public ::testing::WithParamInte
             json::array({{{"name", "request-success-rate"}, {"thresholdRange", {{"min", 99}}}}});
         if (GetParam().configure) GetParam().configure(canary);
         return canary;
+    }
+
+    // Successful reconciles of the canary so far.
+    size_t reconciles() {
+        size_t n = 0;
+        for (const auto& r : records()) n += r.succeeded && r.key == kNs + "/podinfo" ? 1 : 0;
+        return n;
+    }
+    uint64_t applies() {
+        auto counts = server_->requestCounts();
+        return counts.count("apply") ? counts["apply"] : 0;
+    }
+    // The server-side applies (how the controller writes every routing object) made while the
+    // canary is reconciled `n` more times.
+    uint64_t appliesOver(size_t n) {
+        const uint64_t before = applies();
+        const size_t from = reconciles();
+        EXPECT_TRUE(eventually([&] { return reconciles() >= from + n; }));
+        return applies() - before;
     }
 
     // (primary, canary) of the live weights object; (-1, -1) when it does not exist.
@@ -499,6 +604,144 @@ INSTANTIATE_TEST_SUITE_P(Providers, RoutersTest, ::testing::ValuesIn(routerCases
                          [](const ::testing::TestParamInfo<RouterCase>& info) {
                              return info.param.label;
                          });
+
+// At rest (Initialized, 100/0), as Flagger reconciles its router objects on every loop: an
+// untouched Canary writes none of its objects, any object the router owns that is deleted by
+// hand is re-created, and a hand edit of a field the router sets in any of them (not only the
+// weights) is taken back, without moving the weights or the phase.
+class RoutersAtRestTest : public RoutersTest {};
+
+TEST_P(RoutersAtRestTest, EveryRouterObjectIsRepairedAndAnIdleCanaryWritesNothing) {
+    const RouterCase& c = GetParam();
+    successRate(100);
+    startController();
+    if (c.inputs) {
+        for (const json& input : c.inputs()) server_->create(input);
+    }
+    json canary = routerCanary();
+    if (c.restConfigure) c.restConfigure(canary);
+    ASSERT_NO_FATAL_FAILURE(initialise(canary, "podinfo"));
+    ASSERT_TRUE(eventually([&] { return liveWeights() == std::make_pair(100, 0); }));
+
+    // 1. Untouched: no writes to the routing objects over a few reconciles.
+    EXPECT_EQ(appliesOver(4), 0u) << nlohmann::json(server_->requestCounts()).dump();
+    EXPECT_EQ(restoredCount(), 0);
+
+    auto atRest = [&] {
+        EXPECT_EQ(phase("podinfo"), "Initialized");
+        EXPECT_EQ(status("podinfo").value("canaryWeight", -1), 0);
+        EXPECT_EQ(liveWeights(), std::make_pair(100, 0));
+    };
+
+    // 2. Each object the router owns, deleted by hand, is re-created (with the Services).
+    std::vector<Ref> owned = c.objects;
+    owned.push_back({"v1", "Service", "podinfo-canary"});
+    for (const Ref& ref : owned) {
+        SCOPED_TRACE("deleted: " + ref.kind + " " + ref.name);
+        const int before = restoredCount();
+        client_->remove(kube::GroupVersionKind::fromApiVersion(ref.apiVersion, ref.kind), kNs,
+                        ref.name);
+        ASSERT_TRUE(eventually([&] {
+            return object(ref.apiVersion, ref.kind, ref.name).has_value() &&
+                   restoredCount() > before;
+        }));
+        EXPECT_TRUE(hasEventContaining(
+            "RoutingRestored", "Routing restored to primary=100 canary=0 (found " + ref.kind + " " +
+                                   kNs + "/" + ref.name + " missing"));
+        atRest();
+    }
+
+    // 3. A field the router sets, changed by hand, is set back.
+    for (const RestEdit& edit : c.restEdits) {
+        SCOPED_TRACE("edited: " + edit.object.kind + " " + edit.object.name + " " + edit.pointer);
+        auto live = object(edit.object.apiVersion, edit.object.kind, edit.object.name);
+        ASSERT_TRUE(live);
+        const json original = at(*live, edit.pointer);
+        ASSERT_FALSE(original.is_null()) << live->dump();
+        ASSERT_NE(original, edit.value);
+        const int before = restoredCount();
+        kube::PatchOptions byHand;
+        byHand.fieldManager = "kubectl-edit";
+        const json patch =
+            json::array({{{"op", "replace"}, {"path", edit.pointer}, {"value", edit.value}}});
+        client_->patch(
+            kube::GroupVersionKind::fromApiVersion(edit.object.apiVersion, edit.object.kind), kNs,
+            edit.object.name, kube::PatchType::JsonPatch, patch.dump(), byHand);
+        ASSERT_TRUE(eventually([&] {
+            auto now = object(edit.object.apiVersion, edit.object.kind, edit.object.name);
+            return now && at(*now, edit.pointer) == original && restoredCount() > before;
+        })) << object(edit.object.apiVersion, edit.object.kind, edit.object.name)
+                   .value_or(json())
+                   .dump();
+        EXPECT_TRUE(hasEventContaining(
+            "RoutingRestored", edit.object.kind + " " + kNs + "/" + edit.object.name + " with "));
+        atRest();
+    }
+
+    // 4. Repaired, it is idle again.
+    EXPECT_TRUE(eventually([&] { return appliesOver(2) == 0u; }));
+    EXPECT_EQ(appliesOver(3), 0u);
+    EXPECT_EQ(controller_->stats().errors, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Providers, RoutersAtRestTest, ::testing::ValuesIn(restCases()),
+                         [](const ::testing::TestParamInfo<RouterCase>& info) {
+                             return info.param.label;
+                         });
+
+// Between the steps of an analysis the routes are compared too, and a sticky route's primary
+// cookie (kept in no status field, a new one at each weight change) is the live route's: held
+// at 50/50 behind a closed gate, a Canary with session affinity writes none of its objects.
+class StickyIdleTest : public CanaryControllerTest {
+  protected:
+    uint64_t applies() {
+        auto counts = server_->requestCounts();
+        return counts.count("apply") ? counts["apply"] : 0;
+    }
+    size_t reconciles() {
+        size_t n = 0;
+        for (const auto& r : records()) n += r.succeeded && r.key == kNs + "/podinfo" ? 1 : 0;
+        return n;
+    }
+
+    void heldWithoutWrites(const std::string& provider) {
+        healthyMetrics();
+        hooks_.setStatus("/gate", 403);
+        startController();
+        json canary = gatewayCanary(
+            "podinfo", "podinfo",
+            json::array(
+                {{{"name", "gate"}, {"type", "confirm-promotion"}, {"url", hooks_.url("/gate")}}}));
+        canary["spec"]["provider"] = provider;
+        if (provider == "istio") canary["spec"]["service"].erase("gatewayRefs");
+        canary["spec"]["analysis"]["sessionAffinity"] = {{"cookieName", "flagger-cookie"},
+                                                         {"primaryCookieName", "flagger-primary"}};
+        ASSERT_NO_FATAL_FAILURE(initialise(canary, "podinfo"));
+        setImage("podinfo", "example/app:2.0");
+        ASSERT_TRUE(eventually([&] {
+            return phase("podinfo") == "WaitingPromotion" &&
+                   status("podinfo").value("canaryWeight", -1) == 50;
+        })) << status("podinfo").dump(2);
+        // The reconcile that set 50/50 has finished.
+        size_t from = reconciles();
+        ASSERT_TRUE(eventually([&] { return reconciles() >= from + 2; }));
+        const uint64_t before = applies();
+        from = reconciles();
+        ASSERT_TRUE(eventually([&] { return reconciles() >= from + 4; }));
+        EXPECT_EQ(applies() - before, 0u) << nlohmann::json(server_->requestCounts()).dump();
+        EXPECT_TRUE(events("RoutingRestored").empty());
+        EXPECT_EQ(phase("podinfo"), "WaitingPromotion");
+        EXPECT_EQ(controller_->stats().errors, 0u);
+    }
+};
+
+TEST_F(StickyIdleTest, IstioHeldAtAStepWritesNothing) {
+    heldWithoutWrites("istio");
+}
+
+TEST_F(StickyIdleTest, GatewayApiHeldAtAStepWritesNothing) {
+    heldWithoutWrites("gatewayapi:v1");
+}
 
 }  // namespace
 }  // namespace sluice::canarytest
