@@ -166,6 +166,15 @@ struct Reverter {
     }
 
     std::chrono::seconds run() {
+        // The cache may still show the Canary after its finalizer came off (or after it went):
+        // reverting again would re-apply the apex Service with an owner reference to a Canary
+        // that is gone, and the garbage collector would delete the Service.
+        const auto fresh = getOptional(o.client, kCanaryGvk, ns, kube::nameOf(canary));
+        if (!fresh || kube::uidOf(*fresh) != kube::uidOf(canary)) return std::chrono::seconds(0);
+        const json finalizers = finalizersOf(*fresh);
+        if (std::find(finalizers.begin(), finalizers.end(), canaryengine::kRevertFinalizer) ==
+            finalizers.end())
+            return std::chrono::seconds(0);
         canaryengine::SpecParseResult parsed =
             canaryengine::parseCanarySpec(canary.value("spec", json::object()));
         const canaryengine::CanarySpec& spec = parsed.spec;
