@@ -3,8 +3,8 @@
 // cluster (--kubeconfig). kubectl's figures come from the same run, on the same server.
 //
 //   sluice-bench-e2e [--kubeconfig PATH] [--runs R] [--objects N] [--refreshes F]
-//                    [--apps A] [--objects-per-app M] [--only sync|refresh|scale]
-//                    [--skip-kubectl]
+//                    [--apps A] [--objects-per-app M] [--clusters K]
+//                    [--only sync|refresh|scale|clusters] [--skip-kubectl]
 //
 // Every figure is printed as median (min..max) over R runs (default 3):
 //   sync     N fresh objects (ConfigMaps, Services, Deployments with 0 replicas,
@@ -19,6 +19,11 @@
 //            applying the same A*M objects; controller RSS at the end (target: < 150 MB). Each
 //            run's controller watches its own namespaces (--namespace, --managed-namespaces)
 //            so that earlier runs' objects do not count.
+//   clusters K more test API servers (separate processes) as remote clusters named by cluster
+//            Secrets, each holding 1,000 ConfigMaps in the namespace one Application deploys a
+//            ConfigMap to: controller RSS with the local Application only, then with the K
+//            remote ones added, all Synced; RSS per extra cluster = the difference / K. Needs
+//            the test API server (not --kubeconfig). No peer figure: kubectl keeps no caches.
 // On a real cluster the benchmark creates namespaces named e2e-<pid>-* and an Application
 // namespace `sluice`; delete them afterwards. It needs the Application CRD (applied here).
 #include <sys/types.h>
@@ -36,6 +41,7 @@
 #include <cpprest/http_client.h>
 
 #include "bench_util.h"
+#include "sluice/util/base64.h"
 #include "sluice/util/yaml_json.h"
 #include "tempdir/tempdir.h"
 #include "testutil/tools.h"
@@ -55,6 +61,7 @@ struct Args {
     int refreshes = 20;
     int apps = 1000;
     int objectsPerApp = 20;
+    int clusters = 4;
     std::string only;
     bool skipKubectl = false;
 };
@@ -75,6 +82,8 @@ Args parseArgs(int argc, char** argv) {
             a.apps = std::stoi(flagValue(argc, argv, i));
         else if (f == "--objects-per-app")
             a.objectsPerApp = std::stoi(flagValue(argc, argv, i));
+        else if (f == "--clusters")
+            a.clusters = std::stoi(flagValue(argc, argv, i));
         else if (f == "--only")
             a.only = flagValue(argc, argv, i);
         else if (f == "--skip-kubectl")
@@ -500,13 +509,116 @@ void scaleBench(const Args& args, Target& target, TempDir& work, Repo& repo) {
                 spread(rss, "%.0f").c_str());
 }
 
+// One remote cluster: a test API server process with `objects` ConfigMaps in namespace
+// "remote", and its cluster Secret (token and CA, Argo CD's format).
+struct RemoteCluster {
+    RemoteCluster(int index, int objects)
+        : server(SLUICE_APISERVER_BIN, {"--no-simulate"}),
+          client(server.config()),
+          name("bench-" + std::to_string(index)) {
+        ensureNamespace(client, "remote");
+        for (int i = 0; i < objects; ++i)
+            client.create(json{
+                {"apiVersion", "v1"},
+                {"kind", "ConfigMap"},
+                {"metadata", {{"name", "cached-" + std::to_string(i)}, {"namespace", "remote"}}},
+                {"data", {{"index", std::to_string(i)}, {"payload", "x"}}}});
+    }
+    json secret() const {
+        const auto cfg = server.config();
+        const json config = {{"bearerToken", cfg.token},
+                             {"tlsClientConfig", {{"caData", sluice::base64Encode(cfg.caPem)}}}};
+        return {
+            {"apiVersion", "v1"},
+            {"kind", "Secret"},
+            {"metadata",
+             {{"name", "cluster-" + name},
+              {"namespace", "sluice"},
+              {"labels", {{"argocd.argoproj.io/secret-type", "cluster"}}}}},
+            {"stringData", {{"name", name}, {"server", cfg.server}, {"config", config.dump()}}}};
+    }
+    ApiServerProcess server;
+    sluice::kube::RestClient client;
+    std::string name;
+};
+
+// Controller RSS with one local Application, then with `clusters` remote ones added.
+void clustersBench(const Args& args, Target& target, TempDir& work, Repo& repo) {
+    if (!args.kubeconfig.empty())
+        throw std::runtime_error("--only clusters needs the test API server (no --kubeconfig)");
+    constexpr int kCachedObjects = 1000;
+    repo.write("clusters/one/config.yaml", mixedObject(0, "deployed"));
+    repo.commit("one ConfigMap per cluster");
+    std::vector<std::unique_ptr<RemoteCluster>> remotes;
+    for (int k = 0; k < args.clusters; ++k)
+        remotes.push_back(std::make_unique<RemoteCluster>(k, kCachedObjects));
+    for (auto& r : remotes)
+        target.client().apply(
+            r->secret(),
+            {.fieldManager = "bench", .force = true, .dryRun = false, .subresource = ""});
+    std::vector<double> base, withClusters, perCluster;
+    for (int run = 0; run < args.runs; ++run) {
+        const std::string id = runId() + "-" + std::to_string(run);
+        const std::string appNs = id + "-apps";
+        ensureNamespace(target.client(), appNs);
+        ensureNamespace(target.client(), id + "-local");
+        Controller controller(target, work, {"--namespace", appNs});
+        auto create = [&](const std::string& name, const json& destination) {
+            json app = application(name, repo.url(), "clusters/one", "");
+            app["metadata"]["namespace"] = appNs;
+            app["spec"]["destination"] = destination;
+            target.client().create(app);
+        };
+        auto allSynced = [&](std::size_t n) {
+            return sluice::testing::eventually(
+                [&] {
+                    std::size_t synced = 0;
+                    for (const auto& a : target.client().listAll(kApplication, appNs).items)
+                        if (syncedAndSucceeded(a)) ++synced;
+                    return synced == n || !controller.running();
+                },
+                minutes(2), milliseconds(250));
+        };
+        create("local",
+               {{"server", "https://kubernetes.default.svc"}, {"namespace", id + "-local"}});
+        if (!allSynced(1) || !controller.running())
+            throw std::runtime_error("the local Application did not sync: " + controller.log());
+        std::this_thread::sleep_for(seconds(3));
+        base.push_back(controller.rssMb());
+        // Each run deploys into a namespace of its own there (an earlier run's object is
+        // another Application's); the 1,000 cached ConfigMaps are in "remote".
+        for (auto& r : remotes) {
+            ensureNamespace(r->client, id + "-remote");
+            create("to-" + r->name, {{"name", r->name}, {"namespace", id + "-remote"}});
+        }
+        if (!allSynced(remotes.size() + 1) || !controller.running()) {
+            std::string states;
+            for (const auto& a : target.client().listAll(kApplication, appNs).items)
+                states += a.value("status", json::object()).dump().substr(0, 600) + "\n";
+            throw std::runtime_error("not every remote Application synced:\n" + states);
+        }
+        std::this_thread::sleep_for(seconds(3));
+        withClusters.push_back(controller.rssMb());
+        perCluster.push_back((withClusters.back() - base.back()) /
+                             static_cast<double>(args.clusters));
+    }
+    std::printf("%d remote clusters (test API server processes), %d cached objects each:\n",
+                args.clusters, kCachedObjects);
+    std::printf("  controller RSS, local Application only   %s MB\n", spread(base, "%.1f").c_str());
+    std::printf("  controller RSS, with the %d clusters      %s MB\n", args.clusters,
+                spread(withClusters, "%.1f").c_str());
+    std::printf("  RSS per extra cluster                    %s MB (no peer figure)\n",
+                spread(perCluster, "%.2f").c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const Args args = parseArgsOrExit(
         argc, argv, parseArgs,
         "sluice-bench-e2e [--kubeconfig PATH] [--runs R] [--objects N] [--refreshes F] "
-        "[--apps A] [--objects-per-app M] [--only sync|refresh|scale] [--skip-kubectl]");
+        "[--apps A] [--objects-per-app M] [--clusters K] [--only sync|refresh|scale|clusters] "
+        "[--skip-kubectl]");
     try {
         TempDir work;
         Target target(args.kubeconfig);
@@ -517,6 +629,7 @@ int main(int argc, char** argv) {
             syncBench(args, target, work, repo, syncedApp);
         if (all || args.only == "refresh") refreshBench(args, target, work, syncedApp);
         if (all || args.only == "scale") scaleBench(args, target, work, repo);
+        if (args.only == "clusters") clustersBench(args, target, work, repo);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "sluice-bench-e2e: %s\n", e.what());
         return 1;
