@@ -29,14 +29,14 @@ TEST(UnimplementedFields, OnlyValuesThatWouldMatter) {
 }
 
 TEST(UnimplementedFields, NamesEachFieldSetOnceInListOrder) {
-    EXPECT_EQ(unimplementedFieldsIn(json::parse(R"({
+    EXPECT_EQ(
+        unimplementedFieldsIn(json::parse(R"({
         "upstreamRef": {"apiVersion": "gloo.solo.io/v1", "kind": "Upstream",
                         "name": "podinfo"},
         "service": {"port": 80, "delegation": true},
         "analysis": {"webhooks": [{"name": "a", "url": "http://x/", "retries": 3},
                                   {"name": "b", "url": "http://y/", "retries": 2}]}})")),
-              (Fields{"spec.upstreamRef", "spec.service.delegation",
-                      "spec.analysis.webhooks.retries"}));
+        (Fields{"spec.upstreamRef", "spec.service.delegation", "spec.analysis.webhooks.retries"}));
 }
 
 TEST(UnimplementedFields, SuspendRevertAndReadyThresholdsAreImplemented) {
