@@ -247,6 +247,42 @@ TEST_F(RemoteClustersTest, AnExecPluginPrintsTheToken) {
     EXPECT_TRUE(remoteConfigMap(*east_, "settings"));
 }
 
+TEST_F(RemoteClustersTest, DeletingAnApplicationDeletesItsResourcesInItsCluster) {
+    git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")}});
+    server_->create(
+        clusterSecret("cluster-east", "east", east_->url(), eastConfig("east-token-1")));
+    startController(defaultOptions());
+    json leaving = toCluster(application("leaving", "app", automated()), "name", "east");
+    leaving["metadata"]["finalizers"] = {"resources-finalizer.argocd.argoproj.io"};
+    server_->create(leaving);
+    ASSERT_TRUE(eventually([&] { return remoteConfigMap(*east_, "settings").has_value(); }));
+    client_->remove(kAppGvk, kControlNs, "leaving");
+    EXPECT_TRUE(eventually([&] { return !remoteConfigMap(*east_, "settings"); }))
+        << "deleted in the remote cluster";
+    EXPECT_TRUE(eventually([&] { return app("leaving").is_null(); }));
+}
+
+// As Argo CD: with its cluster Secret gone, the Application goes without deleting anything (it
+// cannot), and says so.
+TEST_F(RemoteClustersTest, WithItsClusterGoneADeletedApplicationLeavesItsResources) {
+    git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")}});
+    server_->create(
+        clusterSecret("cluster-east", "east", east_->url(), eastConfig("east-token-1")));
+    startController(defaultOptions());
+    json orphan = toCluster(application("orphan", "app", automated()), "name", "east");
+    orphan["metadata"]["finalizers"] = {"resources-finalizer.argocd.argoproj.io"};
+    server_->create(orphan);
+    ASSERT_TRUE(eventually([&] { return statusAt("orphan", "/sync/status") == "Synced"; }));
+    client_->remove(kube::GroupVersionKind{"", "v1", "Secret"}, kControlNs, "cluster-east");
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("orphan", "/conditions/0/type") == "InvalidSpecError";
+    })) << status("orphan").dump(2);
+    client_->remove(kAppGvk, kControlNs, "orphan");
+    EXPECT_TRUE(eventually([&] { return app("orphan").is_null(); }));
+    EXPECT_TRUE(remoteConfigMap(*east_, "settings")) << "left in place";
+    EXPECT_TRUE(eventually([&] { return !eventsFor("ResourcesNotDeleted").empty(); }));
+}
+
 TEST_F(RemoteClustersTest, AProjectScopedClusterServesOnlyItsProject) {
     // permitOnlyProjectScopedClusters: only clusters whose Secret names the project.
     git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")}});
