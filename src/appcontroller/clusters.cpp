@@ -200,6 +200,11 @@ void Clusters::stopPublishing() {
     publishing_ = false;
 }
 
+std::string Clusters::configMapName() const {
+    const std::string base = appengine::kClusterStateConfigMap;
+    return opts_.shard.count > 1 ? base + "-" + std::to_string(opts_.shard.index) : base;
+}
+
 void Clusters::publish() {
     json data = json::object();
     for (const ClusterState& c : list()) {
@@ -219,7 +224,7 @@ void Clusters::publish() {
     json cm = {{"apiVersion", "v1"},
                {"kind", "ConfigMap"},
                {"metadata",
-                {{"name", appengine::kClusterStateConfigMap},
+                {{"name", configMapName()},
                  {"namespace", opts_.controlNamespace},
                  {"labels", {{"app.kubernetes.io/part-of", "sluice"}}}}},
                {"data", data}};
@@ -231,7 +236,7 @@ void Clusters::publish() {
         published_ = std::move(data);
     } catch (const std::exception& e) {
         spdlog::warn("cannot publish the clusters' state in ConfigMap {}/{}: {}",
-                     opts_.controlNamespace, appengine::kClusterStateConfigMap, e.what());
+                     opts_.controlNamespace, configMapName(), e.what());
     }
 }
 

@@ -107,6 +107,7 @@ class Clusters {
     void monitor();
     void checkConnections();
     void publish();
+    std::string configMapName() const;
 
     kube::KubeClient& localClient_;
     LiveState& localLive_;

@@ -142,6 +142,7 @@ void ApplicationController::Impl::start() {
     if (runtime.stopped()) return;
     ensureBaseInformers();
     runtime.start([this](const std::string& key) {
+        if (!opts.shard.owns(key)) return runtime::Result{};  // another replica's
         ReconcileOutcome out = reconcileKey(key);
         runtime::Result result;
         result.backoff = out.rateLimited;

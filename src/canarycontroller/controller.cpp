@@ -511,6 +511,7 @@ void CanaryController::Impl::start() {
     if (runtime.stopped()) return;
     ensureInformers();
     runtime.start([this](const std::string& key) {
+        if (!opts.shard.owns(key)) return runtime::Result{};  // another replica's
         Outcome out = reconcileKey(key);
         runtime::Result result;
         result.backoff = out.rateLimited;

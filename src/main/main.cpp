@@ -93,6 +93,7 @@ appcontroller::Options applicationOptions(const ControllerOptions& opts) {
     o.managedScope.namespaces = opts.managedNamespaces;
     o.managedScope.clusterResources =
         opts.clusterResources.value_or(opts.managedNamespaces.empty());
+    o.shard = runtime::Shard{opts.shardIndex, opts.shards};
     return o;
 }
 
@@ -107,6 +108,7 @@ canarycontroller::Options canaryOptions(const ControllerOptions& opts) {
     o.defaultAlerts.slackChannel = opts.slackChannel;
     o.defaultAlerts.slackUser = opts.slackUser;
     o.defaultAlerts.msteamsUrl = opts.msteamsUrl;
+    o.shard = runtime::Shard{opts.shardIndex, opts.shards};
     return o;
 }
 
@@ -206,7 +208,10 @@ class ControllerProcess {
         electionClient_ = std::make_unique<kube::RestClient>(electionCfg);
         leader::Config lc;
         lc.leaseNamespace = opts_.controlNamespace;
-        lc.leaseName = opts_.leaderElectionId;
+        // Each shard has its leader: replicas of one shard stand by for each other.
+        lc.leaseName = opts_.shards > 1
+                           ? opts_.leaderElectionId + "-shard-" + std::to_string(opts_.shardIndex)
+                           : opts_.leaderElectionId;
         lc.identity = leader::defaultIdentity();
         state_.ownIdentity = lc.identity;
         elector_ =
@@ -355,8 +360,9 @@ class ControllerProcess {
         state_.cachesSynced = true;
         spdlog::info(
             "application controller started: {} workers, repositories cached in {}, "
-            "control namespace {}",
-            opts_.concurrency, opts_.repoCacheDir, opts_.controlNamespace);
+            "control namespace {}, shard {} of {}",
+            opts_.concurrency, opts_.repoCacheDir, opts_.controlNamespace, opts_.shardIndex,
+            opts_.shards);
     }
 
     int waitAndShutDown() {

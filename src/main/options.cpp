@@ -2,6 +2,7 @@
 
 #include "sluice/appengine/spec.h"
 #include "sluice/router/providers.h"
+#include "sluice/runtime/shard.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -10,6 +11,8 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+
+#include <unistd.h>
 
 namespace sluice {
 namespace {
@@ -145,6 +148,8 @@ Setters flagSetters(ControllerOptions& o) {
         {"slack-channel", [&](const std::string& v) { o.slackChannel = v; }},
         {"slack-user", [&](const std::string& v) { o.slackUser = v; }},
         {"msteams-url", [&](const std::string& v) { o.msteamsUrl = v; }},
+        {"shards", [&](const std::string& v) { o.shards = toInt("shards", v); }},
+        {"shard", [&](const std::string& v) { o.shard = v; }},
         {"leader-elect", [&](const std::string& v) { o.leaderElect = toBool("leader-elect", v); }},
         {"leader-election-id", [&](const std::string& v) { o.leaderElectionId = v; }},
         {"concurrency",
@@ -204,6 +209,31 @@ void readArguments(int argc, char** argv, ControllerOptions& o, const Setters& s
 }
 
 // What no single flag's setter can check.
+// --shard as a number, or the Pod's ordinal for auto.
+int resolveShard(const ControllerOptions& o) {
+    if (o.shards < 1) throw std::invalid_argument("--shards: must be at least 1");
+    std::optional<int> index;
+    if (o.shard == "auto") {
+        std::string pod;
+        if (const char* name = std::getenv("POD_NAME"); name && *name) pod = name;
+        if (pod.empty()) {
+            char host[256] = {};
+            if (gethostname(host, sizeof host - 1) == 0) pod = host;
+        }
+        index = runtime::ordinalOf(pod);
+        if (!index)
+            throw std::invalid_argument("--shard auto: '" + pod +
+                                        "' does not end in a StatefulSet ordinal (-0, -1, ...)");
+    } else {
+        index = toInt("shard", o.shard);
+    }
+    if (*index < 0 || *index >= o.shards)
+        throw std::invalid_argument("--shard: want 0.." + std::to_string(o.shards - 1) +
+                                    " for --shards " + std::to_string(o.shards) + ", got " +
+                                    std::to_string(*index));
+    return *index;
+}
+
 void validate(const ControllerOptions& o) {
     const router::ProviderEntry* provider = router::findProvider(o.meshProvider);
     if (!provider || !provider->makeRouter)
@@ -286,8 +316,13 @@ Flags (each also read from the environment as SLUICE_<NAME>, e.g. SLUICE_LOG_LEV
   --slack-user NAME   name they are posted as (Flagger's -slack-user; default: sluice)
   --msteams-url URL   Microsoft Teams webhook for the same alerts (Flagger's -msteams-url;
                       default: none; SLUICE_MSTEAMS_URL is the better place for it)
+  --shards N          split the Applications and Canaries between N replicas, each run with
+                      its own --shard (default: 1, no split)
+  --shard I           this replica's shard, 0..N-1, or auto: the ordinal that ends the Pod's
+                      name ($POD_NAME, else the host name), as in a StatefulSet (default: 0)
   --leader-elect      run as one of several replicas: only the holder of the Lease
-                      <control-namespace>/sluice-controller reconciles (default: false)
+                      <control-namespace>/sluice-controller reconciles (default: false); with
+                      --shards the Lease is per shard (<id>-shard-<I>)
   --leader-election-id NAME
                       name of that Lease (default: sluice-controller)
   --log-format F      text or json (default: text)
@@ -309,6 +344,7 @@ ControllerOptions parseOptions(int argc, char** argv) {
     readEnvironment(o, setters);
     readArguments(argc, argv, o, setters);
     validate(o);
+    o.shardIndex = resolveShard(o);
     return o;
 }
 

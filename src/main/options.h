@@ -55,6 +55,13 @@ struct ControllerOptions {
     // Flagger's -slack-url, -slack-channel, -slack-user, -msteams-url: where Canaries without
     // spec.analysis.alerts send their alerts ("" = nowhere).
     std::string slackUrl, slackChannel, slackUser, msteamsUrl;
+    // A fixed split between replicas (Argo CD's ARGOCD_CONTROLLER_REPLICAS): this replica
+    // reconciles the Applications and Canaries of shard `shardIndex` of `shards`. --shard auto
+    // takes the ordinal at the end of the Pod's name ($POD_NAME, else the host name), as a
+    // StatefulSet numbers its Pods.
+    int shards = 1;
+    std::string shard = "0";
+    int shardIndex = 0;  // resolved from shard
     bool leaderElect = false;
     std::string leaderElectionId = "sluice-controller";  // Lease name
     // Extra apiVersion/Kind pairs whose changes are logged (a debugging aid).

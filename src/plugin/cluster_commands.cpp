@@ -1,7 +1,7 @@
 // cluster list | get: the destination clusters as `argocd cluster list|get` shows them. The
 // clusters come from the cluster Secrets of the control namespace; what the controller sees of
-// each (connection, version, Applications, cached objects) from the ConfigMap it publishes
-// (appengine::kClusterStateConfigMap). Without that ConfigMap the state is Unknown.
+// each (connection, version, Applications, cached objects) from the ConfigMaps its replicas
+// publish (appengine::kClusterStateConfigMap). Without one the state is Unknown.
 #include <ostream>
 
 #include "commands.h"
@@ -21,8 +21,26 @@ std::string orNone(const std::string& s) {
     return s.empty() ? "<none>" : s;
 }
 
+// What one replica published of a cluster, merged into v: Applications and cached objects
+// add up over the replicas (--shards), a Failed connection wins over Successful over Unknown.
+void mergeSeen(json& v, const json& seen) {
+    if (!seen.is_object()) return;
+    for (const auto& a : seen.value("applications", json::array())) v["applications"].push_back(a);
+    v["cachedObjects"] = v["cachedObjects"].get<std::size_t>() + seen.value("cachedObjects", 0u);
+    if (v["serverVersion"] == "") v["serverVersion"] = seen.value("serverVersion", "");
+    auto rank = [](const std::string& state) {
+        return state == "Failed" ? 3 : state == "Successful" ? 2 : state == "Unknown" ? 1 : 0;
+    };
+    const std::string state = seen.value("connectionState", "");
+    if (!v.contains("seen") || rank(state) > rank(v["connectionState"])) {
+        v["connectionState"] = state;
+        v["message"] = seen.value("message", "");
+    }
+    v["seen"] = true;
+}
+
 // One cluster as shown: the Secret's declaration, with the controller's view merged in.
-json clusterView(const appengine::ClusterEntry& e, const json& published) {
+json clusterView(const appengine::ClusterEntry& e, const std::vector<json>& published) {
     json v = {{"name", e.name},
               {"server", e.server},
               {"secret", e.secretName},
@@ -36,14 +54,21 @@ json clusterView(const appengine::ClusterEntry& e, const json& published) {
               {"cachedObjects", 0}};
     const std::string key =
         e.secretName.empty() ? std::string(appengine::kInClusterName) : e.secretName;
-    if (auto it = published.find(key); it != published.end() && it->is_string()) {
-        const json seen = json::parse(it->get<std::string>(), nullptr, false);
-        if (seen.is_object() && seen.value("server", "") == e.server)
-            for (const char* k :
-                 {"connectionState", "message", "serverVersion", "applications", "cachedObjects"})
-                if (seen.contains(k)) v[k] = seen[k];
-    }
+    for (const json& data : published)
+        if (auto it = data.find(key); it != data.end() && it->is_string()) {
+            const json seen = json::parse(it->get<std::string>(), nullptr, false);
+            if (seen.is_object() && seen.value("server", "") == e.server) mergeSeen(v, seen);
+        }
+    v.erase("seen");
     return v;
+}
+
+// The ConfigMaps the replicas publish: sluice-clusters, or sluice-clusters-<shard> each.
+bool isStateConfigMap(const std::string& name) {
+    const std::string base = appengine::kClusterStateConfigMap;
+    if (name == base) return true;
+    if (name.rfind(base + "-", 0) != 0 || name.size() == base.size() + 1) return false;
+    return name.find_first_not_of("0123456789", base.size() + 1) == std::string::npos;
 }
 
 // Every cluster the controller can deploy to (the local one included), in Secret order.
@@ -58,13 +83,10 @@ std::vector<json> clusters(Context& ctx, std::vector<std::string>& problems) {
             problems.push_back(e.what());
         }
     }
-    json published = json::object();
-    try {
-        const json cm = ctx.client.get(kConfigMapGvk, ns, appengine::kClusterStateConfigMap);
-        if (cm.contains("data") && cm["data"].is_object()) published = cm["data"];
-    } catch (const kube::ApiError& e) {
-        if (!e.isNotFound()) throw;
-    }
+    std::vector<json> published;
+    for (const json& cm : ctx.client.listAll(kConfigMapGvk, ns).items)
+        if (isStateConfigMap(kube::nameOf(cm)) && cm.contains("data") && cm["data"].is_object())
+            published.push_back(cm["data"]);
     std::vector<json> out;
     for (const auto& e : appengine::knownClusters(std::move(entries)))
         out.push_back(clusterView(e, published));

@@ -481,6 +481,23 @@ TEST_F(PluginCommands, ClusterListAndGet) {
     ASSERT_EQ(asJson.code, 0) << asJson.err;
     EXPECT_EQ(json::parse(asJson.out)["cachedObjects"], 42);
     EXPECT_FALSE(json::parse(asJson.out).contains("config")) << "credentials never shown";
+    // With --shards, each replica publishes sluice-clusters-<shard>: merged.
+    client_.create(json{{"apiVersion", "v1"},
+                        {"kind", "ConfigMap"},
+                        {"metadata", {{"name", "sluice-clusters-1"}, {"namespace", "sluice"}}},
+                        {"data",
+                         {{"cluster-east", json{{"server", "https://east.example:6443"},
+                                                {"connectionState", "Failed"},
+                                                {"message", "connection refused"},
+                                                {"applications", {"sluice/db"}},
+                                                {"cachedObjects", 8}}
+                                               .dump()}}}});
+    const json merged = json::parse(run({"cluster", "get", "east", "-o", "json"}).out);
+    EXPECT_EQ(merged["applications"], json({"sluice/web", "sluice/api", "sluice/db"}));
+    EXPECT_EQ(merged["cachedObjects"], 50);
+    EXPECT_EQ(merged["connectionState"], "Failed") << "one replica cannot reach it";
+    EXPECT_EQ(merged["message"], "connection refused");
+    EXPECT_EQ(merged["serverVersion"], "v1.32.3");
     Result missing = run({"cluster", "get", "west"});
     EXPECT_EQ(missing.code, 1);
     EXPECT_NE(missing.err.find("cluster \"west\" not found"), std::string::npos) << missing.err;

@@ -33,6 +33,7 @@
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/events.h"
+#include "sluice/runtime/shard.h"
 #include "sluice/source/source.h"
 #include "sluice/util/clock.h"
 
@@ -67,6 +68,9 @@ struct Options {
     // Clients of the local cluster impersonating a project's destinationServiceAccounts (built
     // from the controller's ClusterConfig). Unset: such syncs fail saying so.
     ImpersonatingClientFactory impersonatingClient;
+    // --shard/--shards: only the Applications of this shard are reconciled, and its cluster
+    // states are published under a ConfigMap of its own.
+    runtime::Shard shard;
 };
 
 // What one reconcile did (tests, benchmarks, metrics).

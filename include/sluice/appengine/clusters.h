@@ -14,6 +14,8 @@ namespace sluice::appengine {
 // cluster (one key per cluster: its Secret's name, or "in-cluster"; the value is JSON with
 // name, server, secret, project, namespaces, connectionState, message, serverVersion,
 // applications, cachedObjects), for `kubectl sluice cluster`.
+// With --shards N, each replica publishes its own, sluice-clusters-<shard>, and the plugin merges
+// them.
 inline constexpr const char* kClusterStateConfigMap = "sluice-clusters";
 
 // One cluster: from a Secret, or the built-in local one.

@@ -33,6 +33,7 @@
 #include "sluice/metricprovider/client.h"
 #include "sluice/metricprovider/provider.h"
 #include "sluice/notify/notifier.h"
+#include "sluice/runtime/shard.h"
 #include "sluice/util/clock.h"
 
 namespace sluice::canarycontroller {
@@ -105,6 +106,8 @@ struct Options {
     // no alerts are sent. Not owned: the process shares one with the Application controller.
     notify::Notifier* notifier = nullptr;
     DefaultAlertOptions defaultAlerts;
+    // --shard/--shards: only the Canaries of this shard are reconciled.
+    runtime::Shard shard;
 };
 
 // What one reconcile did (tests, benchmarks, metrics).
