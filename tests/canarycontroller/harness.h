@@ -82,6 +82,18 @@ class WebhookReceiver {
 
 class CanaryControllerTest : public testing::ClusterTest {
   protected:
+    // Discovery serves the kind (its CRD is established).
+    void waitUntilServed(const kube::GroupVersionKind& gvk) {
+        ASSERT_TRUE(eventually([&] {
+            try {
+                client_->resourceFor(gvk);
+                return true;
+            } catch (const std::exception&) {
+                return false;
+            }
+        })) << gvk.str();
+    }
+
     void SetUp() override {
         // The routers' Gateway API and Istio CRDs come from the shared folder beside the
         // repository.
@@ -102,14 +114,7 @@ class CanaryControllerTest : public testing::ClusterTest {
               kube::GroupVersionKind{"sluice.io", "v1alpha1", "AlertProvider"},
               kube::GroupVersionKind{"gateway.networking.k8s.io", "v1", "HTTPRoute"},
               kube::GroupVersionKind{"networking.istio.io", "v1", "VirtualService"}}) {
-            ASSERT_TRUE(eventually([&] {
-                try {
-                    client_->resourceFor(gvk);
-                    return true;
-                } catch (const std::exception&) {
-                    return false;
-                }
-            })) << gvk.str();
+            ASSERT_NO_FATAL_FAILURE(waitUntilServed(gvk));
         }
         metrics_ = std::make_shared<metricprovider::ScriptedMetricProvider>();
     }

@@ -423,16 +423,8 @@ class RoutersTest : public CanaryControllerTest, public ::testing::WithParamInte
         CanaryControllerTest::SetUp();
         if (IsSkipped() || HasFatalFailure()) return;
         for (const std::string& crd : GetParam().crds) server_->createFromFile(sharedPath(crd));
-        for (const kube::GroupVersionKind& gvk : GetParam().served) {
-            ASSERT_TRUE(eventually([&] {
-                try {
-                    client_->resourceFor(gvk);
-                    return true;
-                } catch (const std::exception&) {
-                    return false;
-                }
-            })) << gvk.str();
-        }
+        for (const kube::GroupVersionKind& gvk : GetParam().served)
+            ASSERT_NO_FATAL_FAILURE(waitUntilServed(gvk));
     }
 
     // The harness's canary on this provider: steps of 25 up to 50, then a confirm-promotion
