@@ -318,3 +318,75 @@ TEST_F(HooksProcess, HelmHooksRunInTheirArgoCdPhases) {
 }
 
 }  // namespace
+
+namespace {
+
+// hook-delete-policy on failure, through the process: HookFailed deletes the failed hook,
+// HookSucceeded keeps it. Without rollbackOnPostSyncFailure the failed PostSync ends the sync
+// Failed, names the hooks in the operation state, and the new revision stays.
+TEST_F(HooksProcess, FailedPostSyncHooksFollowTheirDeletePolicyAndLeaveTheNewRevision) {
+    write("app/config.yaml", configMap("config", "a"));
+    const std::string first = commit();
+    controller_ = startController();
+    createApp("plain", {{"source", {{"repoURL", "file://" + repo_}, {"path", "app"}}}});
+    ASSERT_TRUE(waitFor(
+        [&] {
+            return statusAt("plain", "/operationState/syncResult/revision") == first &&
+                   statusAt("plain", "/operationState/phase") == "Succeeded";
+        },
+        "plain"));
+
+    write("app/config.yaml", configMap("config", "b"));
+    write("app/dropped.yaml",
+          jobYaml("smoke-dropped",
+                  annotations({{"argocd.argoproj.io/hook", "PostSync"},
+                               {"argocd.argoproj.io/hook-delete-policy", "HookFailed"}}),
+                  true));
+    write("app/kept.yaml",
+          jobYaml("smoke-kept",
+                  annotations({{"argocd.argoproj.io/hook", "PostSync"},
+                               {"argocd.argoproj.io/hook-delete-policy", "HookSucceeded"}}),
+                  true));
+    const std::string second = commit();
+    refresh("plain");
+    ASSERT_TRUE(waitFor(
+        [&] {
+            return statusAt("plain", "/operationState/syncResult/revision") == second &&
+                   statusAt("plain", "/operationState/phase") == "Failed";
+        },
+        "plain"));
+    EXPECT_LT(indexOf("Job/smoke-dropped"), SIZE_MAX) << ::testing::PrintToString(created());
+    EXPECT_TRUE(waitFor([&] { return !object("batch/v1", "Job", "smoke-dropped"); }, "plain"))
+        << "HookFailed deletes the failed hook";
+    EXPECT_TRUE(object("batch/v1", "Job", "smoke-kept")) << "HookSucceeded keeps a failed one";
+
+    const json st = status("plain");
+    const std::string message = st["operationState"].value("message", "");
+    EXPECT_NE(message.find("PostSync hook failed"), std::string::npos) << message;
+    for (const std::string name : {"smoke-dropped", "smoke-kept"}) {
+        EXPECT_NE(message.find("job.batch/" + name + ": "), std::string::npos) << message;
+        json found;
+        for (const auto& r : st["operationState"]["syncResult"]["resources"])
+            if (r.value("name", "") == name) found = r;
+        ASSERT_TRUE(found.is_object()) << st["operationState"].dump(2);
+        EXPECT_EQ(found["kind"], "Job") << found;
+        EXPECT_EQ(found["group"], "batch") << found;
+        EXPECT_EQ(found["hookType"], "PostSync") << found;
+        EXPECT_EQ(found["hookPhase"], "Failed") << found;
+        const std::string hookMessage = found.value("message", "");
+        EXPECT_NE(hookMessage.find("backoff limit"), std::string::npos) << found;
+        EXPECT_NE(message.find(hookMessage), std::string::npos) << message;
+    }
+    EXPECT_TRUE(waitFor([&] { return events("HookFailed").size() == 2u; }, "plain"));
+
+    // The new revision stays: no rollback, and the resources are the new ones.
+    EXPECT_TRUE(statusAt("plain", "/postSyncRollback").empty());
+    EXPECT_TRUE(events("RollingBack").empty());
+    EXPECT_EQ(at(*object("v1", "ConfigMap", "config"), "/data/value"), "b");
+    std::this_thread::sleep_for(2s);
+    EXPECT_EQ(statusAt("plain", "/operationState/syncResult/revision"), second);
+    EXPECT_EQ(statusAt("plain", "/operationState/phase"), "Failed");
+    EXPECT_EQ(at(*object("v1", "ConfigMap", "config"), "/data/value"), "b");
+}
+
+}  // namespace
