@@ -1,8 +1,9 @@
 // charts/sluice with the real helm (helmPath(): the pinned copy scripts/install-deps.sh
 // installs): `helm lint` passes, `helm template` with the default values gives the objects of
-// manifests/install.yaml, its values change what they should, the output with every option
-// turned on applies with the real kubectl to the test API server, NOTES.txt renders, and the
-// Grafana dashboard queries the controller's metrics.
+// manifests/install.yaml, its values change what they should (controller.replicas > 1 shards
+// through Leases, as the manifests/sharded Component does), the output with every option turned
+// on applies with the real kubectl to the test API server, NOTES.txt renders, and the Grafana
+// dashboard queries the controller's metrics.
 #include <regex>
 #include <set>
 
@@ -132,10 +133,39 @@ bool hasArg(const json& deployment, const std::string& arg) {
     return false;
 }
 
+// Whether an argument starts with `prefix`.
+bool hasArgPrefix(const json& deployment, const std::string& prefix) {
+    for (const auto& a : container(deployment)["args"])
+        if (a.get<std::string>().rfind(prefix, 0) == 0) return true;
+    return false;
+}
+
+// Several replicas sharing the work through Leases: every one active (no leader election, which
+// --sharding leases cannot be combined with), and one pod replaced at a time.
+void expectSharded(const json& d, int replicas, int slots,
+                   const std::string& leaseName = "sluice-controller") {
+    EXPECT_EQ(d["spec"]["replicas"], replicas);
+    EXPECT_TRUE(hasArg(d, "--sharding=leases")) << container(d)["args"].dump();
+    EXPECT_TRUE(hasArg(d, "--shard-slots=" + std::to_string(slots))) << container(d)["args"].dump();
+    EXPECT_TRUE(hasArg(d, "--leader-election-id=" + leaseName)) << container(d)["args"].dump();
+    EXPECT_FALSE(hasArgPrefix(d, "--leader-elect=")) << container(d)["args"].dump();
+    EXPECT_FALSE(hasArgPrefix(d, "--shards")) << container(d)["args"].dump();
+    EXPECT_EQ(d["spec"]["strategy"],
+              json({{"type", "RollingUpdate"},
+                    {"rollingUpdate", {{"maxUnavailable", 1}, {"maxSurge", 1}}}}));
+}
+
+// One controller, as install.yaml runs it: no sharding flag.
+void expectNotSharded(const json& d) {
+    EXPECT_FALSE(hasArgPrefix(d, "--sharding")) << container(d)["args"].dump();
+    EXPECT_FALSE(hasArgPrefix(d, "--shard")) << container(d)["args"].dump();
+}
+
 // Every option of values.yaml turned on or changed (the kubectl dry run and lint use it).
 json everyOption() {
     return {
-        {"replicas", 2},
+        {"controller", {{"replicas", 2}, {"shardSlots", 16}}},
+        {"leaderElection", {{"leaseName", "sluice-shards"}}},
         {"watchNamespace", "apps"},
         {"webhookSecret", {{"create", true}, {"values", {{"webhook.gitlab.secret", "t"}}}}},
         {"prometheusAddress", "http://prometheus:9090"},
@@ -227,10 +257,8 @@ void expectDeploymentOptions(const json& d) {
     const json& c = container(d);
     EXPECT_EQ(c["image"], "registry.example/sluice:0.2.0");
     EXPECT_EQ(c["imagePullPolicy"], "Always");
-    EXPECT_EQ(d["spec"]["replicas"], 3);
-    // More than one replica: leader election, and a rolling update is safe.
-    EXPECT_TRUE(hasArg(d, "--leader-elect=true"));
-    EXPECT_FALSE(d["spec"].contains("strategy"));
+    // More than one replica: every one active, sharing the work through Leases.
+    expectSharded(d, 3, 32);
     EXPECT_EQ(c["resources"], json({{"requests", {{"cpu", "250m"}, {"memory", "512Mi"}}},
                                     {"limits", {{"cpu", "1"}, {"memory", "1Gi"}}}}));
     EXPECT_TRUE(hasArg(d, "--log-level=debug"));
@@ -278,7 +306,7 @@ TEST_F(Chart, ValuesChangeTheRenderedObjects) {
     json overrides = {
         {"image",
          {{"repository", "registry.example/sluice"}, {"tag", "0.2.0"}, {"pullPolicy", "Always"}}},
-        {"replicas", 3},
+        {"controller", {{"replicas", 3}}},
         {"resources", {{"requests", {{"cpu", "250m"}, {"memory", "512Mi"}}}}},
         {"logLevel", "debug"},
         {"logFormat", "text"},
@@ -354,8 +382,99 @@ TEST_F(Chart, LeaderElectionWithOneReplicaRolls) {
     const json* d = findObject(objects, "Deployment", "sluice-controller");
     ASSERT_TRUE(d);
     EXPECT_TRUE(hasArg(*d, "--leader-elect=true"));
+    EXPECT_TRUE(hasArg(*d, "--leader-election-id=sluice-controller"));
     EXPECT_EQ((*d)["spec"]["replicas"], 1);
     EXPECT_FALSE((*d)["spec"].contains("strategy"));
+    expectNotSharded(*d);
+    expectKnownFlags(container(*d));
+}
+
+// The Deployment of `helm template --set <set>...`.
+json deploymentWithSet(const Helm& helm, const std::vector<std::string>& sets) {
+    std::vector<std::string> args = {"template", "sluice", kChartDir.string(), "--namespace",
+                                     "sluice"};
+    for (const auto& s : sets) {
+        args.push_back("--set");
+        args.push_back(s);
+    }
+    auto r = helm.run(args);
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    auto objects = yamlDocumentsToJson(r.out);
+    const json* d = findObject(objects, "Deployment", "sluice-controller");
+    return d ? *d : json::object();
+}
+
+TEST_F(Chart, ControllerReplicasShardThroughLeases) {
+    json d = deploymentWithSet(helm, {"controller.replicas=3"});
+    ASSERT_FALSE(d.empty());
+    expectSharded(d, 3, 32);
+    expectKnownFlags(container(d));
+
+    // One replica is install.yaml's Deployment: no sharding, no leader election, Recreate.
+    d = deploymentWithSet(helm, {"controller.replicas=1"});
+    ASSERT_FALSE(d.empty());
+    EXPECT_EQ(d["spec"]["replicas"], 1);
+    EXPECT_TRUE(hasArg(d, "--leader-elect=false"));
+    EXPECT_FALSE(hasArgPrefix(d, "--leader-election-id"));
+    EXPECT_EQ(d["spec"]["strategy"]["type"], "Recreate");
+    expectNotSharded(d);
+
+    // The slots and the Leases' name prefix.
+    d = deploymentWithSet(helm, {"controller.replicas=5", "controller.shardSlots=64",
+                                 "leaderElection.leaseName=gitops"});
+    ASSERT_FALSE(d.empty());
+    expectSharded(d, 5, 64, "gitops");
+
+    // Sharding wins over leaderElection.enabled: the two flags cannot be combined.
+    d = deploymentWithSet(helm, {"controller.replicas=2", "leaderElection.enabled=true"});
+    ASSERT_FALSE(d.empty());
+    expectSharded(d, 2, 32);
+}
+
+TEST_F(Chart, DeprecatedReplicasIsAnAliasOfControllerReplicas) {
+    json d = deploymentWithSet(helm, {"replicas=3"});
+    ASSERT_FALSE(d.empty());
+    expectSharded(d, 3, 32);
+    d = deploymentWithSet(helm, {"replicas=1"});
+    ASSERT_FALSE(d.empty());
+    EXPECT_EQ(d["spec"]["replicas"], 1);
+    expectNotSharded(d);
+    // controller.replicas, once changed from 1, wins.
+    d = deploymentWithSet(helm, {"replicas=3", "controller.replicas=2"});
+    ASSERT_FALSE(d.empty());
+    expectSharded(d, 2, 32);
+}
+
+TEST_F(Chart, ShardingNoneKeepsStandbysWithLeaderElection) {
+    json d = deploymentWithSet(helm, {"controller.replicas=3", "controller.sharding=none"});
+    ASSERT_FALSE(d.empty());
+    EXPECT_EQ(d["spec"]["replicas"], 3);
+    EXPECT_TRUE(hasArg(d, "--leader-elect=true"));
+    EXPECT_TRUE(hasArg(d, "--leader-election-id=sluice-controller"));
+    EXPECT_FALSE(d["spec"].contains("strategy"));
+    expectNotSharded(d);
+    expectKnownFlags(container(d));
+}
+
+TEST_F(Chart, RoleGrantsTheLeasesOfSharding) {
+    // Membership and slot Leases are created, listed, watched, updated and deleted by the
+    // replicas in the release namespace; the grant does not depend on the replica count.
+    for (int replicas : {1, 3}) {
+        auto objects =
+            helm.render({{"controller", {{"replicas", replicas}}}}, Release{"sluice", "gitops"});
+        const json* role = findObject(objects, "Role", "sluice-controller");
+        ASSERT_TRUE(role);
+        EXPECT_EQ((*role)["metadata"]["namespace"], "gitops");
+        std::set<std::string> verbs;
+        for (const auto& rule : (*role)["rules"]) {
+            if (rule["resources"] != json::array({"leases"})) continue;
+            EXPECT_EQ(rule["apiGroups"], json::array({"coordination.k8s.io"}));
+            for (const auto& v : rule["verbs"]) verbs.insert(v.get<std::string>());
+        }
+        EXPECT_EQ(verbs, (std::set<std::string>{"get", "list", "watch", "create", "update", "patch",
+                                                "delete"}))
+            << replicas;
+    }
 }
 
 TEST_F(Chart, ReleaseNameAndNamespaceNameEveryObject) {
@@ -408,6 +527,19 @@ class ChartKubectl : public KubectlTest {
     }
     Helm helm;
 };
+
+TEST_F(ChartKubectl, ShardedComponentRendersTheChartsShardedDeployment) {
+    // manifests/sharded and controller.replicas=3: the same Deployment (less Helm's labels).
+    auto r = kubectl({"kustomize", writeShardedOverlay(dir)});
+    ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+    auto overlay = yamlDocumentsToJson(r.out);
+    const json* fromOverlay = findObject(overlay, "Deployment", "sluice-controller");
+    auto chart = helm.render({{"controller", {{"replicas", 3}}}});
+    const json* fromChart = findObject(chart, "Deployment", "sluice-controller");
+    ASSERT_TRUE(fromOverlay && fromChart);
+    json expected = withoutHelmLabels(*fromChart);
+    EXPECT_EQ(*fromOverlay, expected) << json::diff(expected, *fromOverlay).dump(2);
+}
 
 TEST_F(ChartKubectl, EveryOptionAppliesWithServerSideDryRun) {
     // helm's own output, as `helm template | kubectl apply` would send it.

@@ -84,6 +84,26 @@ inline std::vector<const json*> findKind(const std::vector<json>& objects,
     return out;
 }
 
+// An overlay of manifests/ with the manifests/sharded Component, as docs/install.md shows, in
+// `dir`; returns its directory. Its paths are relative: kustomize refuses absolute ones, and a
+// Kustomization inside manifests/ could not use manifests/ as its base.
+inline std::string writeShardedOverlay(const TempDir& dir) {
+    fs::path overlay = fs::path(dir.file("sharded-overlay"));
+    fs::create_directories(overlay);
+    fs::path base = fs::relative(kManifestDir, overlay);
+    dir.write("sharded-overlay/kustomization.yaml",
+              "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+              "kind: Kustomization\n"
+              "resources:\n"
+              "  - " +
+                  base.string() +
+                  "\n"
+                  "components:\n"
+                  "  - " +
+                  (base / "sharded").string() + "\n");
+    return overlay.string();
+}
+
 // Flags the controller binary lists in --help.
 inline std::set<std::string> controllerFlags() {
     auto r = runProcess({SLUICE_CONTROLLER_BINARY, "--help"});

@@ -1,8 +1,9 @@
 // manifests/: install.yaml and kustomization.yaml. The CRDs in them are crds/ byte for byte,
 // every object applies with the real kubectl (server-side dry run, then for real) to the
 // Kubernetes API test server, `kubectl kustomize` renders the same objects, the RBAC is the
-// least-privilege set the controllers use, and the Deployment runs the controller hardened with
-// flags the built binary accepts.
+// least-privilege set the controllers use, the Deployment runs the controller hardened with
+// flags the built binary accepts, and the sharded/ Component turns it into three replicas that
+// share the work through Leases.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -179,7 +180,9 @@ TEST(InstallManifest, RbacIsExactlyWhatTheControllersUse) {
     ASSERT_TRUE(role);
     EXPECT_EQ((*role)["metadata"]["namespace"], "sluice");
     std::set<std::string> roleExpected = cross({""}, {"secrets"}, {"get", "list", "watch"});
-    auto leases = cross({"coordination.k8s.io"}, {"leases"}, {"get", "create", "update"});
+    // Leader election, and with --sharding leases the membership and slot Leases: replicas
+    // list and watch them, and delete their own when they leave.
+    auto leases = cross({"coordination.k8s.io"}, {"leases"}, all);
     roleExpected.insert(leases.begin(), leases.end());
     // The config management plugins' ConfigMap is read; the clusters' state is published.
     for (const char* verb : {"get", "create", "patch"})
@@ -497,6 +500,67 @@ TEST_F(InstallManifestKubectl, KustomizeRendersTheSameObjects) {
         EXPECT_EQ(path.find(".."), std::string::npos) << path;
         EXPECT_TRUE(fs::exists(kManifestDir / path)) << path;
     }
+}
+
+TEST_F(InstallManifestKubectl, ShardedComponentRunsThreeReplicasSharingThroughLeases) {
+    auto component = yamlToJson(readFile(kManifestDir / "sharded" / "kustomization.yaml"));
+    EXPECT_EQ(component["kind"], "Component");
+    auto r = kubectl({"kustomize", writeShardedOverlay(dir)});
+    ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+    auto rendered = byKey(yamlDocumentsToJson(r.out));
+    auto base = byKey(installObjects());
+    ASSERT_EQ(rendered.size(), base.size());
+    const std::string deployment = "apps/v1/Deployment/sluice/sluice-controller";
+    // Only the Deployment changes.
+    for (const auto& [key, obj] : base) {
+        ASSERT_TRUE(rendered.count(key)) << key;
+        if (key != deployment) {
+            EXPECT_EQ(rendered[key], obj) << key;
+        }
+    }
+    json d = rendered[deployment];
+    json expected = base[deployment];
+    EXPECT_EQ(d["spec"]["replicas"], 3);
+    EXPECT_EQ(d["spec"]["strategy"],
+              json({{"type", "RollingUpdate"},
+                    {"rollingUpdate", {{"maxUnavailable", 1}, {"maxSurge", 1}}}}));
+    // --sharding leases in place of --leader-elect (they cannot be combined), with the slots
+    // and the Leases' name prefix.
+    json args = json::array();
+    for (const auto& a : expected["spec"]["template"]["spec"]["containers"][0]["args"])
+        if (a != "--leader-elect=false") args.push_back(a);
+    for (const char* a :
+         {"--sharding=leases", "--shard-slots=32", "--leader-election-id=sluice-controller"})
+        args.push_back(a);
+    const json gotArgs = d["spec"]["template"]["spec"]["containers"][0]["args"];
+    auto strings = [](const json& list) {
+        std::multiset<std::string> out;
+        for (const auto& a : list) out.insert(a.get<std::string>());
+        return out;
+    };
+    EXPECT_EQ(strings(gotArgs), strings(args)) << gotArgs.dump();
+    for (const auto& a : gotArgs)
+        EXPECT_NE(a.get<std::string>().rfind("--leader-elect=", 0), 0u) << a;
+    // Everything else is the base's Deployment.
+    for (json* obj : {&d, &expected}) {
+        (*obj)["spec"].erase("replicas");
+        (*obj)["spec"].erase("strategy");
+        (*obj)["spec"]["template"]["spec"]["containers"][0].erase("args");
+    }
+    EXPECT_EQ(d, expected) << json::diff(expected, d).dump(2);
+
+    // The flags are ones the built controller knows.
+    auto known = controllerFlags();
+    for (const auto& a : gotArgs) {
+        std::string s = a;
+        EXPECT_TRUE(known.count(s.substr(2, s.find('=') - 2)))
+            << "sluice-controller --help does not list " << s;
+    }
+
+    // And the overlay applies.
+    createNamespace("sluice");
+    auto dry = kubectl({"apply", "--server-side", "--dry-run=server", "-f", "-"}, r.out);
+    EXPECT_EQ(dry.exitCode, 0) << dry.out << dry.err;
 }
 
 }  // namespace

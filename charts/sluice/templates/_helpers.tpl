@@ -23,7 +23,27 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 {{- end }}
 
-{{/* "true" when the controller runs with --leader-elect: asked for, or more than one replica. */}}
+{{/*
+Number of controller pods: controller.replicas, or the deprecated top-level replicas when it is
+set and controller.replicas is left at 1.
+*/}}
+{{- define "sluice.replicas" -}}
+{{- if and (hasKey .Values "replicas") (eq (int .Values.controller.replicas) 1) -}}
+{{ int .Values.replicas }}
+{{- else -}}
+{{ int .Values.controller.replicas }}
+{{- end -}}
+{{- end }}
+
+{{/* "true" when the replicas split the work through Leases (--sharding leases). */}}
+{{- define "sluice.sharding" -}}
+{{ and (gt (int (include "sluice.replicas" .)) 1) (eq (toString .Values.controller.sharding) "leases") }}
+{{- end }}
+
+{{/*
+"true" when the controller runs with --leader-elect: asked for with one replica, or several
+replicas with controller.sharding=none (one active, the others standbys). Never with sharding.
+*/}}
 {{- define "sluice.leaderElect" -}}
-{{ or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) }}
+{{ and (ne (include "sluice.sharding" .) "true") (or .Values.leaderElection.enabled (gt (int (include "sluice.replicas" .)) 1)) }}
 {{- end }}
