@@ -1,11 +1,17 @@
-// The delivery thread: a bounded queue ordered by when each message is next due, so a message
-// waiting to be retried never holds up the ones behind it.
+// The delivery threads: a bounded queue ordered by when each message is next due, so a message
+// waiting to be retried never holds up the ones behind it, served by a small pool of workers.
+// A destination (receiver host and proxy) has at most one call in flight: a worker takes the
+// earliest due message whose destination is idle, so a receiver that hangs occupies one worker
+// and its own messages wait, never the other destinations' ones.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
+#include <vector>
 
 #include "internal.h"
 #include "sluice/telemetry/registry.h"
@@ -26,6 +32,7 @@ std::string canonicalName(const Service* service) {
 
 struct Pending {
     Destination to;
+    std::string key;      // the destination: receiver host and proxy
     std::string service;  // canonical name
     const Service* renderer = nullptr;
     HttpCall call;
@@ -56,13 +63,15 @@ struct Notifier::Impl {
     telemetry::GaugeFamily* queueLength = nullptr;
 
     mutable std::mutex mu;
-    std::condition_variable work;  // the worker: a message was queued, or stop
-    std::condition_variable idle;  // drain(): the worker finished a message
+    std::condition_variable work;  // the workers: a message was queued, a destination freed, stop
+    std::condition_variable idle;  // drain(): a worker finished a message
     std::multimap<SteadyClock::time_point, Pending> queue;  // by next attempt; FIFO when equal
-    bool inFlight = false;
+    std::set<std::string> busy;                             // destinations with a call in flight
+    std::map<std::string, std::size_t> perDestination;      // queued + in flight, by destination
+    std::size_t inFlight = 0;
     bool stopping = false;
     Stats stats;
-    std::thread worker;
+    std::vector<std::thread> workers;
 
     // Callers hold mu.
     void count(const std::string& service, Result result) {
@@ -83,7 +92,7 @@ struct Notifier::Impl {
         if (total) total->inc({service, toString(result)});
     }
     void updateGauge() {
-        if (queueLength) queueLength->set(static_cast<double>(queue.size() + (inFlight ? 1 : 0)));
+        if (queueLength) queueLength->set(static_cast<double>(queue.size() + inFlight));
     }
 
     std::chrono::milliseconds backoff(int attempts) const {
@@ -124,36 +133,64 @@ struct Notifier::Impl {
         return std::nullopt;
     }
 
+    // A message is done (delivered, failed, dropped): its destination's share is freed.
+    void release(const std::string& key) {
+        auto it = perDestination.find(key);
+        if (it != perDestination.end() && --it->second == 0) perDestination.erase(it);
+    }
+
+    // The earliest due message whose destination is idle, or queue.end() with `wake` set to
+    // when the next one is due (max() when none is waiting for an idle destination).
+    std::multimap<SteadyClock::time_point, Pending>::iterator next(SteadyClock::time_point& wake) {
+        const auto now = SteadyClock::now();
+        wake = SteadyClock::time_point::max();
+        for (auto it = queue.begin(); it != queue.end(); ++it) {
+            if (busy.count(it->second.key)) continue;
+            if (it->first <= now) return it;
+            wake = it->first;  // the queue is sorted: the first idle one is the earliest
+            break;
+        }
+        return queue.end();
+    }
+
     void run() {
         std::unique_lock lock(mu);
         while (!stopping) {
-            if (queue.empty()) {
-                work.wait(lock);
+            SteadyClock::time_point wake;
+            auto it = next(wake);
+            if (it == queue.end()) {
+                if (wake == SteadyClock::time_point::max())
+                    work.wait(lock);
+                else
+                    work.wait_until(lock, wake);
                 continue;
             }
-            const auto due = queue.begin()->first;
-            if (due > SteadyClock::now()) {
-                work.wait_until(lock, due);
-                continue;
-            }
-            auto node = queue.extract(queue.begin());
+            auto node = queue.extract(it);
             Pending& p = node.mapped();
-            inFlight = true;
+            busy.insert(p.key);
+            ++inFlight;
             ++p.attempts;
             ++stats.attempts;
             lock.unlock();
             bool delivered = false;
             auto retryIn = attempt(p, delivered);
             lock.lock();
-            inFlight = false;
-            if (retryIn) {
+            --inFlight;
+            busy.erase(p.key);
+            if (retryIn && !stopping) {
                 node.key() = SteadyClock::now() + *retryIn;
                 queue.insert(std::move(node));
+            } else if (retryIn) {
+                count(p.service, Result::Dropped);
+                release(p.key);
             } else {
                 count(p.service, delivered ? Result::Delivered : Result::Failed);
+                release(p.key);
             }
             updateGauge();
             idle.notify_all();
+            // The destination is idle again: a worker may take its next message.
+            work.notify_all();
         }
     }
 };
@@ -177,7 +214,9 @@ Notifier::Notifier(NotifierOptions options, std::unique_ptr<Transport> transport
             for (Result r : {Result::Delivered, Result::Failed, Result::Dropped, Result::Invalid})
                 impl_->total->inc({service, toString(r)}, 0);
     }
-    impl_->worker = std::thread([impl = impl_.get()] { impl->run(); });
+    const std::size_t workers = std::max<std::size_t>(1, options.workers);
+    for (std::size_t i = 0; i < workers; ++i)
+        impl_->workers.emplace_back([impl = impl_.get()] { impl->run(); });
 }
 
 Notifier::~Notifier() {
@@ -186,11 +225,12 @@ Notifier::~Notifier() {
         impl_->stopping = true;
     }
     impl_->work.notify_all();
-    // Waits for a call in flight (bounded by options.timeout); nothing else sleeps.
-    impl_->worker.join();
+    // Waits for the calls in flight (each bounded by options.timeout); nothing else sleeps.
+    for (auto& worker : impl_->workers) worker.join();
     std::lock_guard lock(impl_->mu);
     for (const auto& [due, p] : impl_->queue) impl_->count(p.service, Result::Dropped);
     impl_->queue.clear();
+    impl_->perDestination.clear();
     impl_->updateGauge();
 }
 
@@ -212,14 +252,19 @@ bool Notifier::send(Destination to, Message message) {
     }
     p.renderer = renderer;
     p.service = service;
+    p.key = detail::hostOf(p.call.url) + " via " + to.proxy;
     p.to = std::move(to);
     std::lock_guard lock(impl_->mu);
-    if (impl_->stopping || impl_->queue.size() >= impl_->options.queueCapacity) {
-        spdlog::warn("notification to {} dropped: the queue is full ({} messages)", p.to.label(),
-                     impl_->queue.size());
+    const auto mine = impl_->perDestination.find(p.key);
+    const std::size_t queued = mine == impl_->perDestination.end() ? 0 : mine->second;
+    if (impl_->stopping || impl_->queue.size() >= impl_->options.queueCapacity ||
+        queued >= std::max<std::size_t>(1, impl_->options.destinationCapacity)) {
+        spdlog::warn("notification to {} dropped: the queue is full ({} messages, {} for {})",
+                     p.to.label(), impl_->queue.size(), queued, p.to.label());
         impl_->count(service, Result::Dropped);
         return false;
     }
+    ++impl_->perDestination[p.key];
     impl_->queue.emplace(SteadyClock::now(), std::move(p));
     impl_->updateGauge();
     impl_->work.notify_one();
@@ -229,7 +274,7 @@ bool Notifier::send(Destination to, Message message) {
 bool Notifier::drain(std::chrono::milliseconds timeout) {
     std::unique_lock lock(impl_->mu);
     return impl_->idle.wait_for(lock, timeout,
-                                [&] { return impl_->queue.empty() && !impl_->inFlight; });
+                                [&] { return impl_->queue.empty() && impl_->inFlight == 0; });
 }
 
 Notifier::Stats Notifier::stats() const {

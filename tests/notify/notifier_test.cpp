@@ -248,6 +248,40 @@ TEST_F(NotifierTest, AFullQueueDropsAndCounts) {
     EXPECT_EQ(total("slack", "dropped"), 6 - accepted);
 }
 
+// A destination has a bounded share of the queue: a receiver that hangs cannot fill it.
+TEST_F(NotifierTest, ADestinationHasABoundedShareOfTheQueue) {
+    shared->delay = 200ms;
+    auto o = fast();
+    o.destinationCapacity = 2;
+    Notifier n(o, transport(), &registry);
+    int accepted = 0;
+    for (int i = 0; i < 5; ++i) accepted += n.send(slack(), hello()) ? 1 : 0;
+    EXPECT_EQ(accepted, 2);
+    Destination other;
+    other.service = "generic";
+    other.address = "https://other.example/hook";
+    EXPECT_TRUE(n.send(other, hello())) << "another destination still has room";
+    ASSERT_TRUE(n.drain(10s));
+    EXPECT_EQ(n.stats().delivered, 3u);
+    EXPECT_EQ(total("slack", "dropped"), 3);
+    // Delivered messages free their share.
+    EXPECT_TRUE(n.send(slack(), hello()));
+    ASSERT_TRUE(n.drain(10s));
+}
+
+// One destination never has two calls in flight, whatever the number of workers.
+TEST_F(NotifierTest, OneCallInFlightPerDestination) {
+    shared->delay = 20ms;
+    auto o = fast();
+    o.workers = 4;
+    Notifier n(o, transport(), &registry);
+    for (int i = 0; i < 6; ++i) ASSERT_TRUE(n.send(slack(), hello()));
+    ASSERT_TRUE(n.drain(10s));
+    ASSERT_EQ(calls(), 6u);
+    for (std::size_t i = 1; i < shared->times.size(); ++i)
+        EXPECT_GE(shared->times[i] - shared->times[i - 1], 20ms) << i;
+}
+
 TEST_F(NotifierTest, QueueLengthGauge) {
     shared->delay = 100ms;
     Notifier n(fast(), transport(), &registry);

@@ -2,6 +2,8 @@
 // service's API. Network traffic goes to 127.0.0.1 only.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -179,6 +181,55 @@ TEST(NotifyIntegration, EveryServiceOverLoopback) {
     EXPECT_EQ(json::parse(byTarget["/api/webhooks/123/token"].body)["embeds"][0]["title"],
               "Canary podinfo.test promoted");
     EXPECT_EQ(byTarget["/v1/spaces/AAA/messages?key=K&token=T"].queryParam("token"), "T");
+}
+
+// A receiver that hangs holds up only its own messages: another receiver's message is
+// delivered while the first call is still waiting for an answer.
+TEST(NotifyIntegration, AHangingReceiverDoesNotHoldUpAnother) {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool released = false;
+    Receiver hanging([&](const HttpRequest&, ResponseWriter& w, int) {
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, 60s, [&] { return released; });
+        w.respond(200, {}, "late");
+    });
+    Receiver healthy(answer(200, "ok"));
+    auto release = [&] {
+        {
+            std::lock_guard lock(mu);
+            released = true;
+        }
+        cv.notify_all();
+    };
+    auto o = fast();
+    o.timeout = 60s;
+    o.workers = 2;
+    Notifier n(o, makeHttpTransport());
+    Destination stuck;
+    stuck.service = "generic";
+    stuck.address = hanging.url() + "/hook";
+    Destination fine = stuck;
+    fine.address = healthy.url() + "/hook";
+    // Two for the hanging receiver: the second waits behind the first, on no other worker.
+    ASSERT_TRUE(n.send(stuck, sample()));
+    ASSERT_TRUE(n.send(stuck, sample()));
+    auto waitFor = [](const std::function<bool()>& cond) {
+        for (int i = 0; i < 3000 && !cond(); ++i) std::this_thread::sleep_for(10ms);
+        return cond();
+    };
+    ASSERT_TRUE(waitFor([&] { return hanging.requests().size() == 1u; }));
+    ASSERT_TRUE(n.send(fine, sample()));
+    const bool arrived =
+        waitFor([&] { return healthy.requests().size() == 1u && n.stats().delivered == 1u; });
+    const std::size_t hangingRequests = hanging.requests().size();
+    const bool stillHanging = n.stats().delivered == 1u;
+    release();
+    EXPECT_TRUE(arrived) << "the healthy receiver's message waited for the hanging one";
+    EXPECT_TRUE(stillHanging);
+    EXPECT_EQ(hangingRequests, 1u) << "one call in flight per destination";
+    ASSERT_TRUE(n.drain(30s));
+    EXPECT_EQ(n.stats().delivered, 3u);
 }
 
 TEST(NotifyIntegration, TransportReadsRetryAfter) {

@@ -4,8 +4,10 @@
 //
 // A controller builds a service-neutral Message and a Destination (credentials already read from
 // their Secret) and hands both to Notifier::send, which returns at once. Delivery runs on the
-// notifier's own thread: a bounded queue, retries with backoff, counted in /metrics by service
-// and result. A receiver that is down never blocks or fails a sync or an analysis.
+// notifier's own small pool of threads: a bounded queue, retries with backoff, counted in
+// /metrics by service and result. A receiver that is down never blocks or fails a sync or an
+// analysis, and one that hangs holds up only its own messages: a destination (receiver host and
+// proxy) has at most one call in flight and a bounded share of the queue.
 //
 // A service (Slack, Teams, ...) is one file implementing Service (a pure renderer of the HTTP
 // call its API expects) plus one line in builtinServices().
@@ -88,7 +90,7 @@ class Service {
 // The built-in services by canonical name. Aliases are resolved by findService.
 const std::map<std::string, std::unique_ptr<Service>>& builtinServices();
 const Service* findService(const std::string& name);  // null when unknown
-std::vector<std::string> serviceNames();               // canonical names, sorted
+std::vector<std::string> serviceNames();              // canonical names, sorted
 
 // Sends one HTTP call. The real one (makeHttpTransport) uses cpprestsdk; tests may fake it.
 class Transport {
@@ -101,13 +103,20 @@ std::unique_ptr<Transport> makeHttpTransport();
 
 struct NotifierOptions {
     std::size_t queueCapacity = 1000;  // when full, the new message is dropped and counted
-    int maxAttempts = 5;               // per message, the first included
+    // Per destination (receiver host and proxy), the one in flight included: a receiver that
+    // hangs cannot fill the queue that the others share. (All of Slack is one destination, so
+    // this is a share, not a small per-receiver limit.)
+    std::size_t destinationCapacity = 500;
+    // Delivery threads. One destination occupies at most one of them, so a hanging receiver
+    // delays only its own messages (unless `workers` receivers hang at once).
+    std::size_t workers = 8;
+    int maxAttempts = 5;                             // per message, the first included
     std::chrono::milliseconds initialBackoff{1000};  // doubled per attempt (or Retry-After)
     std::chrono::milliseconds maxBackoff{60000};
     std::chrono::milliseconds timeout{10000};  // per HTTP call
 };
 
-// Delivers messages on its own thread. Thread-safe. Metrics (when a registry is given):
+// Delivers messages on its own threads. Thread-safe. Metrics (when a registry is given):
 //   sluice_notifications_total{service, result}  result: delivered | failed | dropped | invalid
 //   sluice_notification_queue_length
 // Retries transport errors, 429 (after Retry-After when given) and 5xx; a 4xx other than 429
@@ -116,12 +125,13 @@ class Notifier {
   public:
     Notifier(NotifierOptions options, std::unique_ptr<Transport> transport,
              telemetry::Registry* metrics = nullptr);
-    ~Notifier();  // stops the thread; what is still queued is dropped
+    ~Notifier();  // stops the threads; what is still queued is dropped
     Notifier(const Notifier&) = delete;
     Notifier& operator=(const Notifier&) = delete;
 
     // Queues one message; false (and counted as invalid or dropped) when the service is
-    // unknown, the destination cannot be rendered, or the queue is full. Never blocks.
+    // unknown, the destination cannot be rendered, or the queue (or the destination's share of
+    // it) is full. Never blocks.
     bool send(Destination to, Message message);
     // Waits until the queue is empty and nothing is in flight, or `timeout` passes (tests,
     // shutdown). True when drained.
