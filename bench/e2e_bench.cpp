@@ -4,7 +4,7 @@
 //
 //   sluice-bench-e2e [--kubeconfig PATH] [--runs R] [--objects N] [--refreshes F]
 //                    [--apps A] [--objects-per-app M] [--clusters K]
-//                    [--only sync|refresh|scale|clusters] [--skip-kubectl]
+//                    [--only sync|refresh|scale|clusters|takeover] [--skip-kubectl]
 //
 // Every figure is printed as median (min..max) over R runs (default 3):
 //   sync     N fresh objects (ConfigMaps, Services, Deployments with 0 replicas,
@@ -24,6 +24,16 @@
 //            ConfigMap to: controller RSS with the local Application only, then with the K
 //            remote ones added, all Synced; RSS per extra cluster = the difference / K. Needs
 //            the test API server (not --kubeconfig). No peer figure: kubectl keeps no caches.
+//   takeover 3 controller replicas with --sharding leases and the default lease durations
+//            (lease 15 s, renew deadline 10 s, retry 2 s) split A Applications (default 30,
+//            one ConfigMap each); one replica is killed with SIGKILL, a commit changing every
+//            ConfigMap is pushed right after and a refresh of every Application requested: the
+//            time from the kill until every Application of the killed replica (known from its
+//            "sync to" log lines) has the change applied, beside the bound it should keep, the
+//            lease duration (its slot Leases expire after 15 s unrenewed). Each run uses a
+//            --leader-election-id of its own, so that an earlier run's Leases do not count.
+//            Needs the test API server (not --kubeconfig). No peer figure: Argo CD's dynamic
+//            cluster distribution is heartbeat based and splits clusters, not Applications.
 // On a real cluster the benchmark creates namespaces named e2e-<pid>-* and an Application
 // namespace `sluice`; delete them afterwards. It needs the Application CRD (applied here).
 #include <sys/types.h>
@@ -35,6 +45,7 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -62,6 +73,7 @@ struct Args {
     int apps = 1000;
     int objectsPerApp = 20;
     int clusters = 4;
+    bool appsGiven = false;  // --only takeover defaults to 30 Applications
     std::string only;
     bool skipKubectl = false;
 };
@@ -78,9 +90,10 @@ Args parseArgs(int argc, char** argv) {
             a.objects = std::stoi(flagValue(argc, argv, i));
         else if (f == "--refreshes")
             a.refreshes = std::stoi(flagValue(argc, argv, i));
-        else if (f == "--apps")
+        else if (f == "--apps") {
             a.apps = std::stoi(flagValue(argc, argv, i));
-        else if (f == "--objects-per-app")
+            a.appsGiven = true;
+        } else if (f == "--objects-per-app")
             a.objectsPerApp = std::stoi(flagValue(argc, argv, i));
         else if (f == "--clusters")
             a.clusters = std::stoi(flagValue(argc, argv, i));
@@ -243,6 +256,13 @@ class Controller {
     int pid() const { return process_->pid(); }
     bool running() { return process_->running(); }
     std::string log() const { return process_->stderrText().substr(0, 3000); }
+    std::string fullLog() const { return process_->stderrText(); }
+    void kill() {
+        process_->signal(SIGKILL);
+        process_->wait(seconds(10));
+    }
+    // A gauge without labels from its /metrics (0 when missing).
+    double gauge(const std::string& name) const { return sum(name + " ", ""); }
 
     // User + system CPU seconds of the whole process so far.
     double cpuSeconds() const {
@@ -611,14 +631,159 @@ void clustersBench(const Args& args, Target& target, TempDir& work, Repo& repo) 
                 spread(perCluster, "%.2f").c_str());
 }
 
+// --only takeover: the default lease durations of --sharding leases.
+constexpr int kTakeoverLeaseSeconds = 15;
+constexpr int kTakeoverSlots = 32;  // --shard-slots default
+
+// The Applications of one takeover run, each deploying the ConfigMap cm-<i> (data.generation)
+// from takeover/<id>/app-<i>; commits.
+void writeTakeoverGeneration(Repo& repo, const std::string& id, int apps,
+                             const std::string& generation) {
+    for (int i = 0; i < apps; ++i)
+        repo.write("takeover/" + id + "/app-" + std::to_string(i) + "/cm.yaml",
+                   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-" + std::to_string(i) +
+                       "\ndata:\n  generation: " + generation + "\n");
+    repo.commit("takeover " + id + " " + generation);
+}
+
+// Names of the Applications in appNs whose sync replica `log` logged ("application
+// <appNs>/<name>: sync to ...", --log-level info).
+std::set<std::string> syncedBy(const std::string& log, const std::string& appNs) {
+    std::set<std::string> names;
+    const std::string prefix = "application " + appNs + "/";
+    for (size_t at = log.find(prefix); at != std::string::npos; at = log.find(prefix, at + 1)) {
+        const size_t start = at + prefix.size();
+        const size_t colon = log.find(": sync to ", start);
+        const size_t eol = log.find('\n', start);
+        if (colon != std::string::npos && colon < eol)
+            names.insert(log.substr(start, colon - start));
+    }
+    return names;
+}
+
+// Every slot held, every replica seeing `members` members, the slots held adding up.
+bool shardsBalanced(std::vector<std::unique_ptr<Controller>>& replicas, int members) {
+    double held = 0;
+    for (auto& r : replicas) {
+        if (!r->running()) continue;
+        if (r->gauge("sluice_shard_members") != members) return false;
+        const double mine = r->gauge("sluice_shard_slots_held");
+        if (mine < 1) return false;
+        held += mine;
+    }
+    return held == kTakeoverSlots;
+}
+
+// One run: seconds from the SIGKILL until every Application of the killed replica shows the
+// change pushed after it; also the same for the survivors' own Applications (context).
+std::pair<double, double> takeoverRun(Target& target, Repo& repo, int run, int apps,
+                                      int& killedApps) {
+    const std::string id = runId() + "-takeover-" + std::to_string(run);
+    const std::string appNs = id + "-apps", destNs = id + "-dest";
+    ensureNamespace(target.client(), appNs);
+    ensureNamespace(target.client(), destNs);
+    writeTakeoverGeneration(repo, id, apps, "one");
+    std::vector<std::unique_ptr<TempDir>> dirs;
+    std::vector<std::unique_ptr<Controller>> replicas;
+    for (int r = 0; r < 3; ++r) {
+        dirs.push_back(std::make_unique<TempDir>());
+        replicas.push_back(std::make_unique<Controller>(
+            target, *dirs.back(),
+            std::vector<std::string>{"--log-level", "info", "--namespace", appNs, "--sharding",
+                                     "leases", "--leader-election-id", id}));
+    }
+    if (!sluice::testing::eventually([&] { return shardsBalanced(replicas, 3); }, seconds(90),
+                                     milliseconds(200)))
+        throw std::runtime_error("the 3 replicas did not split the slots: " + replicas[0]->log());
+    for (int i = 0; i < apps; ++i) {
+        auto app = application("app-" + std::to_string(i), repo.url(),
+                               "takeover/" + id + "/app-" + std::to_string(i), destNs);
+        app["metadata"]["namespace"] = appNs;
+        target.client().create(app);
+    }
+    auto countSynced = [&] {
+        int n = 0;
+        for (const auto& a : target.client().listAll(kApplication, appNs).items)
+            if (isSynced(a)) ++n;
+        return n;
+    };
+    if (!sluice::testing::eventually([&] { return countSynced() == apps; }, minutes(5),
+                                     milliseconds(250)))
+        throw std::runtime_error("not every Application synced: " + replicas[0]->log());
+    // The victim: the replica with the most Applications.
+    size_t victim = 0;
+    std::vector<std::set<std::string>> owned;
+    for (size_t r = 0; r < replicas.size(); ++r) {
+        owned.push_back(syncedBy(replicas[r]->fullLog(), appNs));
+        if (owned[r].size() > owned[victim].size()) victim = r;
+    }
+    if (owned[victim].empty()) throw std::runtime_error("no replica logged a sync");
+    killedApps += static_cast<int>(owned[victim].size());
+
+    replicas[victim]->kill();
+    const auto killed = steady_clock::now();
+    writeTakeoverGeneration(repo, id, apps, "two");
+    for (int i = 0; i < apps; ++i)
+        target.client().patch(kApplication, appNs, "app-" + std::to_string(i),
+                              sluice::kube::PatchType::Merge,
+                              R"({"metadata":{"annotations":{"sluice.io/refresh":"normal"}}})");
+    std::map<std::string, double> changedAfter;
+    bool done = sluice::testing::eventually(
+        [&] {
+            for (int i = 0; i < apps; ++i) {
+                const std::string name = "app-" + std::to_string(i);
+                if (changedAfter.contains(name)) continue;
+                auto cm = target.client().get(kConfigMap, destNs, "cm-" + std::to_string(i));
+                if (cm.value("/data/generation"_json_pointer, std::string()) == "two")
+                    changedAfter[name] = secondsSince(killed);
+            }
+            return static_cast<int>(changedAfter.size()) == apps;
+        },
+        minutes(3), milliseconds(50));
+    if (!done)
+        throw std::runtime_error("the change was not applied everywhere: " +
+                                 replicas[(victim + 1) % 3]->log());
+    double victimS = 0, survivorS = 0;
+    for (const auto& [name, s] : changedAfter) {
+        double& slowest = owned[victim].contains(name) ? victimS : survivorS;
+        slowest = std::max(slowest, s);
+    }
+    return {victimS, survivorS};
+}
+
+void takeoverBench(const Args& args, Target& target, TempDir&, Repo& repo) {
+    if (!args.kubeconfig.empty())
+        throw std::runtime_error("--only takeover needs the test API server (no --kubeconfig)");
+    const int apps = args.appsGiven ? args.apps : 30;
+    std::vector<double> victimS, survivorS;
+    int killedApps = 0;
+    for (int run = 0; run < args.runs; ++run) {
+        auto [v, s] = takeoverRun(target, repo, run, apps, killedApps);
+        victimS.push_back(v);
+        survivorS.push_back(s);
+    }
+    std::printf(
+        "takeover: 3 replicas, --sharding leases, default lease durations, %d Applications; one "
+        "replica SIGKILLed (%.1f Applications on average), a change pushed and refreshed right "
+        "after:\n",
+        apps, static_cast<double>(killedApps) / args.runs);
+    std::printf("  killed replica's Applications changed  %s s   bound: lease duration %d s\n",
+                spread(victimS, "%.2f").c_str(), kTakeoverLeaseSeconds);
+    std::printf("  survivors' own Applications changed    %s s   (no takeover involved)\n",
+                spread(survivorS, "%.2f").c_str());
+    std::printf(
+        "  no peer figure: Argo CD's dynamic cluster distribution is heartbeat based and splits "
+        "clusters, not Applications\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const Args args = parseArgsOrExit(
         argc, argv, parseArgs,
         "sluice-bench-e2e [--kubeconfig PATH] [--runs R] [--objects N] [--refreshes F] "
-        "[--apps A] [--objects-per-app M] [--clusters K] [--only sync|refresh|scale|clusters] "
-        "[--skip-kubectl]");
+        "[--apps A] [--objects-per-app M] [--clusters K] "
+        "[--only sync|refresh|scale|clusters|takeover] [--skip-kubectl]");
     try {
         TempDir work;
         Target target(args.kubeconfig);
@@ -630,6 +795,7 @@ int main(int argc, char** argv) {
         if (all || args.only == "refresh") refreshBench(args, target, work, syncedApp);
         if (all || args.only == "scale") scaleBench(args, target, work, repo);
         if (args.only == "clusters") clustersBench(args, target, work, repo);
+        if (args.only == "takeover") takeoverBench(args, target, work, repo);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "sluice-bench-e2e: %s\n", e.what());
         return 1;

@@ -85,7 +85,8 @@ std::optional<FaultInjector::Rule> FaultInjector::take(const std::string& method
 // ---- ApiServer -------------------------------------------------------------------------
 
 struct ApiServer::Impl {
-    explicit Impl(ApiServerOptions o) : opts(std::move(o)), store(opts) {}
+    explicit Impl(ApiServerOptions o)
+        : opts(std::move(o)), store(opts), counters(opts.auditLogCapacity) {}
 
     ApiServerOptions opts;
     Store store;

@@ -48,6 +48,8 @@ struct ApiServerOptions {
     int apfQueueLength = 50;
     bool simulateWorkloads = true;  // write simulatedStatus() shortly after workload changes
     std::chrono::milliseconds simulateDelay{200};
+    // Entries auditLog() keeps (the oldest are dropped beyond it).
+    size_t auditLogCapacity = 10000;
 };
 
 // Thread-safe. A rule matches by HTTP method ("" = any), path substring ("" = any); rules are
@@ -94,7 +96,8 @@ struct AuditEvent {
     std::string impersonatedBy;  // "" : no impersonation
     std::string verb;            // as RBAC sees it: get list watch create update patch delete ...
     std::string apiGroup, resource, ns, name;
-    bool allowed = true;  // false: answered 403
+    bool allowed = true;                       // false: answered 403
+    std::chrono::steady_clock::time_point at;  // when it was authorized (before it was served)
 };
 
 class ApiServer {
@@ -139,8 +142,8 @@ class ApiServer {
     // (status subresource writes are counted as update/patch).
     std::map<std::string, uint64_t> requestCounts() const;
     void resetRequestCounts();
-    // The last 10000 resource requests (after authentication), oldest first; emptied by
-    // resetRequestCounts().
+    // The last auditLogCapacity (default 10000) resource requests (after authentication),
+    // oldest first; emptied by resetRequestCounts().
     std::vector<AuditEvent> auditLog() const;
     std::string currentResourceVersion() const;
 

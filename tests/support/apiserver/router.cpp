@@ -24,7 +24,7 @@ void RequestCounters::reset() {
 void RequestCounters::record(AuditEvent e) {
     std::lock_guard<std::mutex> lk(mu_);
     audit_.push_back(std::move(e));
-    if (audit_.size() > 10000) audit_.pop_front();
+    if (audit_.size() > auditCapacity_) audit_.pop_front();
 }
 std::vector<AuditEvent> RequestCounters::audit() const {
     std::lock_guard<std::mutex> lk(mu_);
@@ -207,7 +207,8 @@ void Router::audit(const HttpRequest& req, const Caller& caller, bool allowed) {
                                             req.queryParam("fieldSelector"));
     if (!a.resourceRequest) return;
     counters_.record(AuditEvent{caller.user.name, caller.impersonatedBy, a.verb, a.apiGroup,
-                                a.resource, a.ns, a.name, allowed});
+                                a.resource, a.ns, a.name, allowed,
+                                std::chrono::steady_clock::now()});
 }
 
 Decision Router::decide(const RequestAttributes& attrs, const UserInfo& user) {

@@ -21,6 +21,7 @@ namespace sluice::testing {
 
 class RequestCounters {
   public:
+    explicit RequestCounters(size_t auditCapacity = 10000) : auditCapacity_(auditCapacity) {}
     void add(const std::string& verb);
     std::map<std::string, uint64_t> snapshot() const;
     void reset();
@@ -31,6 +32,7 @@ class RequestCounters {
     mutable std::mutex mu_;
     std::map<std::string, uint64_t> counts_;
     std::deque<AuditEvent> audit_;
+    size_t auditCapacity_;
 };
 
 // Bearer tokens that no longer authenticate (ApiServer::revokeToken).
