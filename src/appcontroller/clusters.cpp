@@ -202,6 +202,7 @@ void Clusters::stopPublishing() {
 
 std::string Clusters::configMapName() const {
     const std::string base = appengine::kClusterStateConfigMap;
+    if (!opts_.publishSuffix.empty()) return base + "-" + opts_.publishSuffix;
     return opts_.shard.count > 1 ? base + "-" + std::to_string(opts_.shard.index) : base;
 }
 
@@ -221,6 +222,11 @@ void Clusters::publish() {
         data[c.secret.empty() ? std::string(appengine::kInClusterName) : c.secret] = v.dump();
     }
     if (data == published_) return;
+    json owner;
+    if (opts_.publishOwner) {
+        owner = opts_.publishOwner();
+        if (owner.is_null()) return;  // not yet known: published at a later tick
+    }
     json cm = {{"apiVersion", "v1"},
                {"kind", "ConfigMap"},
                {"metadata",
@@ -228,6 +234,7 @@ void Clusters::publish() {
                  {"namespace", opts_.controlNamespace},
                  {"labels", {{"app.kubernetes.io/part-of", "sluice"}}}}},
                {"data", data}};
+    if (!owner.is_null()) cm["metadata"]["ownerReferences"] = json::array({owner});
     try {
         kube::ApplyOptions ao;
         ao.fieldManager = opts_.fieldManager;

@@ -141,8 +141,17 @@ bool ApplicationController::Impl::waitForSync(std::chrono::milliseconds timeout)
 void ApplicationController::Impl::start() {
     if (runtime.stopped()) return;
     ensureBaseInformers();
+    if (!opts.ownership) opts.ownership = std::make_shared<runtime::StaticOwnership>(opts.shard);
+    // Applications gained from another replica are reconciled at once: it may have left them
+    // half done.
+    opts.ownership->onKeysGained([gate = gate, apps = base.applications](const auto& gained) {
+        for (const auto& obj : apps->store().list())
+            if (const auto key = cache::storeKeyOf(*obj); gained(key)) gate->add(key);
+    });
     runtime.start([this](const std::string& key) {
-        if (!opts.shard.owns(key)) return runtime::Result{};  // another replica's
+        // The claim fences this reconcile's writes (kube/fence.h) while it runs.
+        const runtime::Claim claim = opts.ownership->claim(key);
+        if (!claim) return runtime::Result{};  // another replica's
         ReconcileOutcome out = reconcileKey(key);
         runtime::Result result;
         result.backoff = out.rateLimited;

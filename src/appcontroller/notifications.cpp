@@ -80,6 +80,7 @@ struct NotificationController::Impl {
 
     void start();
     bool process(const std::string& key);
+    void forget(const std::string& key);  // another replica's Application now
     const notif::Config& config();
     void send(const json& app, const notif::Plan& plan, notif::NotifiedState& state);
     bool writeRecord(const json& app, const notif::NotifiedState& state);
@@ -138,7 +139,17 @@ void NotificationController::Impl::start() {
     informers.startAll();
     // One worker: sends are queued at once and record writes are small; a single worker keeps
     // the per-Application records free of locks.
-    queue.run(1, [this](const std::string& key) { return process(key); });
+    queue.run(1, [this](const std::string& key) {
+        // Another replica's Application: it notifies. What this one remembered of it may be
+        // stale when it comes back, so it is forgotten.
+        const runtime::Claim claim =
+            opts.ownership ? opts.ownership->claim(key) : runtime::Claim(std::make_shared<int>(0));
+        if (!claim) {
+            forget(key);
+            return true;
+        }
+        return process(key);
+    });
 }
 
 const notif::Config& NotificationController::Impl::config() {
@@ -232,6 +243,16 @@ bool NotificationController::Impl::writeRecord(const json& app, const notif::Not
                      kube::namespaceOf(app), kube::nameOf(app), e.what());
     }
     return false;
+}
+
+void NotificationController::Impl::forget(const std::string& key) {
+    cache::ObjectPtr obj = applications->store().getByKey(key);
+    std::lock_guard lock(deleted->mu);
+    if (auto it = deleted->objects.find(key); it != deleted->objects.end()) {
+        if (!obj) obj = it->second;
+        deleted->objects.erase(it);
+    }
+    if (obj) records.erase(kube::uidOf(*obj));
 }
 
 bool NotificationController::Impl::process(const std::string& key) {

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include "sluice/kube/fence.h"
+
 namespace sluice::appcontroller::detail {
 
 std::string formatDuration(std::chrono::milliseconds d) {
@@ -35,7 +37,10 @@ void parallelFor(std::size_t n, int parallelism, const std::function<void(std::s
     if (n == 0) return;
     std::size_t threads = std::min<std::size_t>(n, std::max(1, parallelism));
     std::atomic<std::size_t> next{0};
+    // The helpers write for the caller: they work under its fence (kube/fence.h).
+    const auto fence = kube::currentFence();
     auto worker = [&] {
+        const kube::FenceScope scope(fence);
         for (std::size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) task(i);
     };
     std::vector<std::thread> pool;

@@ -510,8 +510,16 @@ bool CanaryController::Impl::waitForSync(std::chrono::milliseconds timeout) {
 void CanaryController::Impl::start() {
     if (runtime.stopped()) return;
     ensureInformers();
+    if (!opts.ownership) opts.ownership = std::make_shared<runtime::StaticOwnership>(opts.shard);
+    opts.ownership->onKeysGained(
+        [gate = runtime.gate(), canaries = canaryInformer](const auto& gained) {
+            for (const auto& obj : canaries->store().list())
+                if (const auto key = cache::storeKeyOf(*obj); gained(key)) gate->add(key);
+        });
     runtime.start([this](const std::string& key) {
-        if (!opts.shard.owns(key)) return runtime::Result{};  // another replica's
+        // The claim fences this reconcile's writes (kube/fence.h) while it runs.
+        const runtime::Claim claim = opts.ownership->claim(key);
+        if (!claim) return runtime::Result{};  // another replica's
         Outcome out = reconcileKey(key);
         runtime::Result result;
         result.backoff = out.rateLimited;

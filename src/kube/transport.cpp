@@ -1,5 +1,7 @@
 #include "transport.h"
 
+#include "sluice/kube/fence.h"
+
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -306,6 +308,8 @@ HttpResponse Transport::call(const HttpCall& c) {
     Impl& m = *impl_;
     bool authRetried = false;
     for (uint32_t attempt = 0;;) {
+        // Fenced writes are checked at each attempt: a retry may come after the Lease expired.
+        if (c.method != "GET") checkFence(c.method + " " + m.url(c.target));
         m.pace();
         // May run an exec credential plugin; its TransportError (naming the command) is
         // passed on as is.

@@ -20,6 +20,7 @@
 #include "sluice/kube/client.h"
 #include "sluice/kube/tls.h"
 #include "sluice/leader/leader.h"
+#include "sluice/leader/sharding.h"
 #include "sluice/notify/notifier.h"
 #include "sluice/server/http_server.h"
 #include "sluice/util/logging.h"
@@ -144,6 +145,7 @@ class ControllerProcess {
         serve(opts_.webhookAddr, webhooks_.routes(), "git webhooks at /api/webhook",
               kWebhookMaxBody);
         if (opts_.leaderElect && !campaign()) return 0;
+        joinShards();
         if (!syncCaches() || !startApplications() || !startCanaries()) return 1;
         announceStarted();
         return waitAndShutDown();
@@ -196,17 +198,47 @@ class ControllerProcess {
         }
     }
 
+    // The client of the Leases (leader election, sharding): a renew must fail fast enough to be
+    // retried within the deadline, and must not queue behind the controllers' requests in the
+    // rate limiter.
+    kube::RestClient& leaseClient() {
+        if (!electionClient_) {
+            kube::ClusterConfig electionCfg = cfg_;
+            electionCfg.maxRetries = 1;
+            electionCfg.requestTimeout = std::chrono::seconds(4);
+            electionCfg.qps = 0;
+            electionClient_ = std::make_unique<kube::RestClient>(electionCfg);
+        }
+        return *electionClient_;
+    }
+
+    // --sharding leases: joins the group before the controllers start, so that they claim their
+    // keys from the first reconcile.
+    void joinShards() {
+        if (opts_.sharding != "leases") return;
+        leader::ShardingConfig sc;
+        sc.leaseNamespace = opts_.controlNamespace;
+        sc.group = opts_.leaderElectionId;
+        sc.slots = opts_.shardSlots;
+        sc.leaseDuration = opts_.leaseDuration;
+        sc.renewDeadline = opts_.renewDeadline;
+        sc.retryPeriod = opts_.retryPeriod;
+        shards_ = std::make_shared<leader::ShardCoordinator>(leaseClient(), sc);
+        {
+            std::lock_guard lock(state_.mu);
+            state_.ownIdentity = shards_->identity();
+        }
+        shards_->start();
+        metrics_.collectSharding([shards = shards_] { return shards->state(); });
+    }
+
     // --leader-elect: waits (on standby) until this replica holds the Lease. False when a
     // signal came first.
     bool campaign() {
-        // Its own client: a renew must fail fast enough to be retried within the deadline,
-        // and must not queue behind the controllers' requests in the rate limiter.
-        kube::ClusterConfig electionCfg = cfg_;
-        electionCfg.maxRetries = 1;
-        electionCfg.requestTimeout = std::chrono::seconds(4);
-        electionCfg.qps = 0;
-        electionClient_ = std::make_unique<kube::RestClient>(electionCfg);
         leader::Config lc;
+        lc.leaseDuration = opts_.leaseDuration;
+        lc.renewDeadline = opts_.renewDeadline;
+        lc.retryPeriod = opts_.retryPeriod;
         lc.leaseNamespace = opts_.controlNamespace;
         // Each shard has its leader: replicas of one shard stand by for each other.
         lc.leaseName = opts_.shards > 1
@@ -214,8 +246,7 @@ class ControllerProcess {
                            : opts_.leaderElectionId;
         lc.identity = leader::defaultIdentity();
         state_.ownIdentity = lc.identity;
-        elector_ =
-            std::make_unique<leader::LeaderElector>(*electionClient_, lc, electionCallbacks());
+        elector_ = std::make_unique<leader::LeaderElector>(leaseClient(), lc, electionCallbacks());
         spdlog::info("leader election: campaigning for Lease {}/{} as {}", lc.leaseNamespace,
                      lc.leaseName, lc.identity);
         elector_->start();
@@ -274,6 +305,7 @@ class ControllerProcess {
         libgit2_ = std::make_unique<git::LibGit2Source>(opts_.repoCacheDir);
         gitSource_ = std::make_unique<MeteredGitSource>(*libgit2_, metrics_);
         appcontroller::Options appOptions = applicationOptions(opts_);
+        if (shards_) shareByLeases(appOptions);
         // A project's destinationServiceAccounts: sync writes impersonate the service account
         // with the controller's own credentials.
         appOptions.impersonatingClient = [cfg = cfg_](const std::string& user,
@@ -304,6 +336,21 @@ class ControllerProcess {
         return true;
     }
 
+    // The Applications this replica reconciles are those of the slots it holds; its clusters'
+    // states go in a ConfigMap of its own, owned by its membership Lease.
+    void shareByLeases(appcontroller::Options& o) {
+        o.ownership = shards_;
+        o.publishSuffix = "member-" + leader::leaseNameSuffix(shards_->identity());
+        o.publishOwner = [shards = shards_]() -> nlohmann::json {
+            const std::string uid = shards->memberLeaseUid();
+            if (uid.empty()) return nullptr;
+            return {{"apiVersion", "coordination.k8s.io/v1"},
+                    {"kind", "Lease"},
+                    {"name", shards->memberLeaseName()},
+                    {"uid", uid}};
+        };
+    }
+
     // Argo CD's notifications of Applications: a watcher apart from reconcile, sharing the
     // Application cache and the process's notifier.
     void startNotifications() {
@@ -311,6 +358,7 @@ class ControllerProcess {
         o.watchNamespace = opts_.ns;
         o.controlNamespace = opts_.controlNamespace;
         o.configMap = opts_.notificationsConfigMap;
+        o.ownership = shards_;
         notifications_ = std::make_unique<appcontroller::NotificationController>(client_, factory_,
                                                                                  notifier_, o);
         notifications_->start();
@@ -330,6 +378,7 @@ class ControllerProcess {
         }
         canarycontroller::Options canaryOpts = canaryOptions(opts_);
         canaryOpts.notifier = &notifier_;
+        canaryOpts.ownership = shards_;
         canaries_ = std::make_unique<canarycontroller::CanaryController>(client_, factory_,
                                                                          std::move(canaryOpts));
         canaries_->setObserver([this](const canarycontroller::ReconcileRecord& r) {
@@ -356,7 +405,9 @@ class ControllerProcess {
         metrics_.collectQueueDepth("application",
                                    [this] { return applications_->stats().queueDepth; });
         metrics_.collectClusters([this] { return applications_->clusters(); });
-        webhooks_.setController(applications_.get());
+        // Sharded, this replica owns only some of the pushed repository's Applications: it
+        // refreshes them all through the refresh annotation, which their owners act on.
+        webhooks_.setController(shards_ ? nullptr : applications_.get());
         state_.cachesSynced = true;
         spdlog::info(
             "application controller started: {} workers, repositories cached in {}, "
@@ -382,6 +433,7 @@ class ControllerProcess {
         applications_->stop();
         // Released only after the controllers stopped, so two leaders never act at once.
         if (elector_) elector_->stop();
+        if (shards_) shards_->stop();
         factory_.stopAll();
         for (auto& s : servers_) s->stop();
         return sig ? 0 : 1;
@@ -400,6 +452,7 @@ class ControllerProcess {
     std::shared_ptr<std::atomic<bool>> synced_ = std::make_shared<std::atomic<bool>>(false);
     std::unique_ptr<kube::RestClient> electionClient_;
     std::unique_ptr<leader::LeaderElector> elector_;
+    std::shared_ptr<leader::ShardCoordinator> shards_;
     std::atomic<bool> lostLeadership_{false};
     // One for the whole process: the controllers' alerts and notifications share its queue,
     // its delivery thread and its /metrics counters. Declared before the controllers, so it

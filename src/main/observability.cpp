@@ -96,7 +96,13 @@ ControllerMetrics::ControllerMetrics(const std::string& version)
                                       "Objects in the cluster's watch caches.",
                                       {"name", "server"})),
       clusterApps_(registry_.gauge("sluice_cluster_applications",
-                                   "Applications deploying to the cluster.", {"name", "server"})) {
+                                   "Applications deploying to the cluster.", {"name", "server"})),
+      shardSlots_(registry_.gauge("sluice_shard_slots_held",
+                                  "Slots (shares of the Applications and Canaries) whose Lease "
+                                  "this replica holds, with --sharding leases.")),
+      shardMembers_(registry_.gauge("sluice_shard_members",
+                                    "Live replicas this replica sees in its sharding group, "
+                                    "itself included, with --sharding leases.")) {
     registry_.gauge("sluice_build_info", "Version of the running controller.", {"version"})
         .set({version}, 1);
 }
@@ -204,6 +210,14 @@ void ControllerMetrics::collectClusters(
             clusterObjects_.set({c.name, c.server}, static_cast<double>(c.cachedObjects));
             clusterApps_.set({c.name, c.server}, static_cast<double>(c.applications.size()));
         }
+    });
+}
+
+void ControllerMetrics::collectSharding(std::function<leader::ShardingState()> state) {
+    registry_.addCollector([this, state = std::move(state)] {
+        const leader::ShardingState st = state();
+        shardSlots_.set(static_cast<double>(st.heldSlots.size()));
+        shardMembers_.set(static_cast<double>(st.members.size()));
     });
 }
 

@@ -11,6 +11,7 @@
 #include "sluice/canarycontroller/controller.h"
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
+#include "sluice/leader/sharding.h"
 #include "sluice/telemetry/registry.h"
 
 namespace sluice {
@@ -36,6 +37,8 @@ class ControllerMetrics {
     void collectQueueDepth(const std::string& controller, std::function<std::size_t()> depth);
     // Scrape-time destination clusters: info, connection, cached objects, Applications.
     void collectClusters(std::function<std::vector<appcontroller::ClusterState>()> clusters);
+    // Scrape-time sharding by Leases: slots held, live members seen.
+    void collectSharding(std::function<leader::ShardingState()> state);
 
   private:
     telemetry::Registry registry_;
@@ -59,6 +62,8 @@ class ControllerMetrics {
     telemetry::GaugeFamily& clusterConnection_;
     telemetry::GaugeFamily& clusterObjects_;
     telemetry::GaugeFamily& clusterApps_;
+    telemetry::GaugeFamily& shardSlots_;
+    telemetry::GaugeFamily& shardMembers_;
 };
 
 // A GitSource that times every fetch (resolve) of the one it wraps.

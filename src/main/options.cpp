@@ -151,6 +151,18 @@ Setters flagSetters(ControllerOptions& o) {
         {"shards", [&](const std::string& v) { o.shards = toInt("shards", v); }},
         {"shard", [&](const std::string& v) { o.shard = v; }},
         {"leader-elect", [&](const std::string& v) { o.leaderElect = toBool("leader-elect", v); }},
+        {"sharding", [&](const std::string& v) { o.sharding = v; }},
+        {"shard-slots", [&](const std::string& v) { o.shardSlots = toInt("shard-slots", v); }},
+        {"leader-elect-lease-duration",
+         [&](const std::string& v) {
+             o.leaseDuration = toDuration("leader-elect-lease-duration", v);
+         }},
+        {"leader-elect-renew-deadline",
+         [&](const std::string& v) {
+             o.renewDeadline = toDuration("leader-elect-renew-deadline", v);
+         }},
+        {"leader-elect-retry-period",
+         [&](const std::string& v) { o.retryPeriod = toDuration("leader-elect-retry-period", v); }},
         {"leader-election-id", [&](const std::string& v) { o.leaderElectionId = v; }},
         {"concurrency",
          [&](const std::string& v) {
@@ -234,6 +246,25 @@ int resolveShard(const ControllerOptions& o) {
     return *index;
 }
 
+// Leader election, sharding and their Lease timings.
+void validateReplication(const ControllerOptions& o) {
+    if (!o.sharding.empty() && o.sharding != "leases")
+        throw std::invalid_argument("--sharding: want leases, got '" + o.sharding + "'");
+    if (o.sharding == "leases" && (o.leaderElect || o.shards > 1))
+        throw std::invalid_argument(
+            "--sharding leases: every replica is active and the Leases split the work; it "
+            "cannot be combined with --leader-elect or --shards");
+    if (o.shardSlots < 1 || o.shardSlots > 1024)
+        throw std::invalid_argument("--shard-slots: want 1..1024");
+    if (o.renewDeadline >= o.leaseDuration)
+        throw std::invalid_argument(
+            "--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration");
+    if (o.retryPeriod >= o.renewDeadline || o.retryPeriod.count() <= 0)
+        throw std::invalid_argument(
+            "--leader-elect-retry-period must be positive and shorter than "
+            "--leader-elect-renew-deadline");
+}
+
 void validate(const ControllerOptions& o) {
     const router::ProviderEntry* provider = router::findProvider(o.meshProvider);
     if (!provider || !provider->makeRouter)
@@ -244,6 +275,7 @@ void validate(const ControllerOptions& o) {
     for (const auto& w : o.watch)
         if (w.find('/') == std::string::npos)
             throw std::invalid_argument("--watch: '" + w + "' is not apiVersion/Kind");
+    validateReplication(o);
 }
 
 }  // namespace
@@ -324,7 +356,20 @@ Flags (each also read from the environment as SLUICE_<NAME>, e.g. SLUICE_LOG_LEV
                       <control-namespace>/sluice-controller reconciles (default: false); with
                       --shards the Lease is per shard (<id>-shard-<I>)
   --leader-election-id NAME
-                      name of that Lease (default: sluice-controller)
+                      name of that Lease (default: sluice-controller); with --sharding, the
+                      prefix of the sharding Leases' names
+  --sharding leases   every replica is active: the live replicas split the Applications and
+                      Canaries between them through Leases in the control namespace (a
+                      membership Lease each, and --shard-slots slot Leases); a replica that
+                      dies has its share taken over one lease duration after its last
+                      renewal. Not with --leader-elect or --shards (default: off)
+  --shard-slots N     slots the keys are hashed into with --sharding leases (default: 32)
+  --leader-elect-lease-duration D
+                      how long a Lease not renewed is still held (default: 15s)
+  --leader-elect-renew-deadline D
+                      how long the holder tries to renew before it stops writing (default: 10s)
+  --leader-elect-retry-period D
+                      between renewals and attempts (default: 2s)
   --log-format F      text or json (default: text)
   --log-level L       trace, debug, info, warn, error (default: info)
   --qps N             client-side request rate limit, requests per second, or auto: 50 until

@@ -62,8 +62,15 @@ struct ControllerOptions {
     int shards = 1;
     std::string shard = "0";
     int shardIndex = 0;  // resolved from shard
+    // --sharding leases: every replica is active and they split the Applications and Canaries
+    // among the live ones through Leases (leader::ShardCoordinator) in `shardSlots` slots.
+    std::string sharding;  // "" or "leases"
+    int shardSlots = 32;
     bool leaderElect = false;
-    std::string leaderElectionId = "sluice-controller";  // Lease name
+    std::string leaderElectionId = "sluice-controller";  // Lease name (prefix when sharding)
+    // client-go's --leader-elect-lease-duration, -renew-deadline and -retry-period; also the
+    // sharding Leases'.
+    std::chrono::milliseconds leaseDuration{15000}, renewDeadline{10000}, retryPeriod{2000};
     // Extra apiVersion/Kind pairs whose changes are logged (a debugging aid).
     std::vector<std::string> watch;
     bool showHelp = false;

@@ -63,10 +63,12 @@ json clusterView(const appengine::ClusterEntry& e, const std::vector<json>& publ
     return v;
 }
 
-// The ConfigMaps the replicas publish: sluice-clusters, or sluice-clusters-<shard> each.
+// The ConfigMaps the replicas publish: sluice-clusters, sluice-clusters-<shard> each (--shards)
+// or sluice-clusters-member-<replica> each (--sharding leases).
 bool isStateConfigMap(const std::string& name) {
     const std::string base = appengine::kClusterStateConfigMap;
     if (name == base) return true;
+    if (name.rfind(base + "-member-", 0) == 0) return true;
     if (name.rfind(base + "-", 0) != 0 || name.size() == base.size() + 1) return false;
     return name.find_first_not_of("0123456789", base.size() + 1) == std::string::npos;
 }

@@ -1,5 +1,7 @@
 #include "sluice/runtime/shard.h"
 
+#include "sluice/runtime/ownership.h"
+
 #include <cctype>
 
 namespace sluice::runtime {
@@ -34,6 +36,17 @@ int shardOf(std::string_view key, int count) {
     for (int s = 1; s < count; ++s)
         if (const uint64_t w = weight(key, s); w > bestWeight) {
             best = s;
+            bestWeight = w;
+        }
+    return best;
+}
+
+std::string ownerOfSlot(int slot, const std::vector<std::string>& members) {
+    std::string best;
+    uint64_t bestWeight = 0;
+    for (const auto& member : members)
+        if (const uint64_t w = weight(member, slot); best.empty() || w > bestWeight) {
+            best = member;
             bestWeight = w;
         }
     return best;

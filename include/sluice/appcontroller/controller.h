@@ -33,6 +33,7 @@
 #include "sluice/git/git.h"
 #include "sluice/kube/client.h"
 #include "sluice/kube/events.h"
+#include "sluice/runtime/ownership.h"
 #include "sluice/runtime/shard.h"
 #include "sluice/source/source.h"
 #include "sluice/util/clock.h"
@@ -71,6 +72,14 @@ struct Options {
     // --shard/--shards: only the Applications of this shard are reconciled, and its cluster
     // states are published under a ConfigMap of its own.
     runtime::Shard shard;
+    // Which Applications this replica reconciles now, when they change hands (--sharding
+    // leases); nullptr = those of `shard`. Each reconcile runs under its claim.
+    std::shared_ptr<runtime::Ownership> ownership;
+    // With ownership by Leases: the name suffix of the ConfigMap the cluster states are
+    // published in ("" = by shard), and its owner reference (the replica's membership Lease, so
+    // the ConfigMap goes with the replica; null while unknown: nothing is published yet).
+    std::string publishSuffix;
+    std::function<nlohmann::json()> publishOwner;
 };
 
 // What one reconcile did (tests, benchmarks, metrics).

@@ -19,6 +19,7 @@
 #include "sluice/cache/informer.h"
 #include "sluice/kube/client.h"
 #include "sluice/notify/notifier.h"
+#include "sluice/runtime/ownership.h"
 #include "sluice/util/clock.h"
 
 namespace sluice::appcontroller {
@@ -32,6 +33,9 @@ struct NotificationOptions {
     std::string secret;
     std::chrono::milliseconds configRefresh{30000};
     const Clock* clock = nullptr;  // nullptr = system clock (stamps of the records)
+    // The Applications this replica notifies for: those it reconciles (the Application
+    // controller's ownership); nullptr = all.
+    std::shared_ptr<runtime::Ownership> ownership;
 };
 
 struct NotificationStats {

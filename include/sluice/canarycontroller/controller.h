@@ -33,6 +33,7 @@
 #include "sluice/metricprovider/client.h"
 #include "sluice/metricprovider/provider.h"
 #include "sluice/notify/notifier.h"
+#include "sluice/runtime/ownership.h"
 #include "sluice/runtime/shard.h"
 #include "sluice/util/clock.h"
 
@@ -108,6 +109,9 @@ struct Options {
     DefaultAlertOptions defaultAlerts;
     // --shard/--shards: only the Canaries of this shard are reconciled.
     runtime::Shard shard;
+    // Which Canaries this replica reconciles now (--sharding leases); nullptr = those of
+    // `shard`. Each reconcile runs under its claim.
+    std::shared_ptr<runtime::Ownership> ownership;
 };
 
 // What one reconcile did (tests, benchmarks, metrics).
