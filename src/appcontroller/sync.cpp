@@ -385,20 +385,52 @@ bool ApplicationController::Impl::SyncRun::bootstrap() {
     return true;
 }
 
-// Validate: every object is dry-run first; one rejection and nothing is applied.
-bool ApplicationController::Impl::SyncRun::validate() {
+// Whether an object's dry run needs what this sync's bootstrap creates: a Namespace not yet in
+// the cluster, or a kind the API server does not serve yet (a CRD of this sync).
+bool ApplicationController::Impl::SyncRun::dependsOnBootstrap(const std::string& ns,
+                                                              const std::string& apiVersion,
+                                                              const std::string& kind) {
+    if (plan_.bootstrap.empty()) return false;
+    bool crds = false;
+    for (std::size_t b : plan_.bootstrap) {
+        const auto& r = compared_.resources[b];
+        if (r.key.kind == "Namespace" && r.key.name == ns && !r.live) return true;
+        crds |= r.key.kind == "CustomResourceDefinition";
+    }
+    return crds && !live_.scopeLookup()(apiVersion, kind);
+}
+
+// Validate: every object (and hook) is dry-run first; one rejection and nothing is applied,
+// no hook runs. The early call runs before the PreSync hooks; what needs the bootstrap objects
+// is dry-run by the second call, once they exist.
+bool ApplicationController::Impl::SyncRun::validate(bool early) {
     if (!options_.validate) return true;
     std::vector<std::size_t> check;
-    auto scope = live_.scopeLookup();
-    for (const auto& step : plan_.waves)
-        for (std::size_t i : step.apply) {
+    if (early) {
+        auto scope = live_.scopeLookup();
+        for (const auto& step : plan_.waves)
+            for (std::size_t i : step.apply) {
+                const auto& r = compared_.resources[i];
+                if (r.objectOptions.validateDisabled) continue;
+                const std::string apiVersion = gvkAt(i).apiVersion();
+                if (dependsOnBootstrap(r.key.ns, apiVersion, r.key.kind)) {
+                    deferredChecks_.push_back(i);
+                    continue;
+                }
+                if (r.objectOptions.skipDryRunOnMissingResource && !scope(apiVersion, r.key.kind))
+                    continue;
+                check.push_back(i);
+            }
+    } else {
+        auto scope = live_.scopeLookup();
+        for (std::size_t i : deferredChecks_) {
             const auto& r = compared_.resources[i];
-            if (r.objectOptions.validateDisabled) continue;
             if (r.objectOptions.skipDryRunOnMissingResource &&
                 !scope(gvkAt(i).apiVersion(), r.key.kind))
                 continue;
             check.push_back(i);
         }
+    }
     std::vector<std::optional<std::string>> errors(check.size());
     detail::parallelFor(check.size(), impl_.opts.applyConcurrency,
                         [&](std::size_t n) { errors[n] = applyOne(check[n], true); });
@@ -411,6 +443,24 @@ bool ApplicationController::Impl::SyncRun::validate() {
             continue;
         setResult(check[n], "SyncFailed", *errors[n]);
         rejected.push_back(describeKey(compared_.resources[check[n]].key) + ": " + *errors[n]);
+    }
+    // The hooks of the sync, as Argo CD dry-runs them too (not SyncFail ones: they run only
+    // when the sync failed).
+    if (early && !dryRun_) {
+        std::vector<std::pair<std::size_t, appengine::HookType>> hooks;
+        for (const auto& step : plan_.preSync)
+            for (std::size_t h : step.hooks) hooks.emplace_back(h, step.phase);
+        for (const auto& step : plan_.waves)
+            for (std::size_t h : step.hooks) hooks.emplace_back(h, appengine::HookType::Sync);
+        for (const auto& step : plan_.postSync)
+            for (std::size_t h : step.hooks) hooks.emplace_back(h, step.phase);
+        for (const auto& [h, phase] : hooks)
+            if (auto error = dryRunHook(h, phase)) {
+                appengine::ResourceKey key = compared_.hooks[h].key;
+                hookObject(h, phase, key.name);
+                rejected.push_back(std::string(appengine::toString(phase)) + " hook " +
+                                   describeKey(key) + ": " + *error);
+            }
     }
     if (rejected.empty()) return true;
     failure_ = "one or more objects failed validation (dry run), nothing was applied: " +

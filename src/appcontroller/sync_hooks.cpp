@@ -86,18 +86,52 @@ void ApplicationController::Impl::SyncRun::endHook(HookRun& run, const std::stri
     slot["message"] = message;
 }
 
+// A hook object as this sync creates it: named for the sync, tracked.
+json ApplicationController::Impl::SyncRun::hookObject(std::size_t index, HookType phase,
+                                                      std::string& name) const {
+    json object = *compared_.hooks[index].desired;
+    json& md = object["metadata"];
+    name = appengine::hookObjectName(object, syncId_, phase);
+    md["name"] = name;
+    md.erase("generateName");
+    md["annotations"][appengine::kTrackingAnnotation] =
+        appengine::trackingIdFor(ref_.instance, object).str();
+    return object;
+}
+
+// The dry run of one hook before the sync writes anything: an error message or nothing. A hook
+// whose Namespace or kind this sync creates is not dry-run; nor is a rejection of a change to
+// an immutable field counted when the previous run's object will be deleted first.
+std::optional<std::string> ApplicationController::Impl::SyncRun::dryRunHook(std::size_t index,
+                                                                            HookType phase) {
+    const appengine::HookResource& h = compared_.hooks[index];
+    const auto gvk = detail::gvkOf(h.key.group, h.version, h.key.kind);
+    std::string name;
+    const json object = hookObject(index, phase, name);
+    const std::string ns = object["metadata"].value("namespace", "");
+    if (dependsOnBootstrap(ns, gvk.apiVersion(), h.key.kind)) return std::nullopt;
+    kube::ApplyOptions ao;
+    ao.fieldManager = impl_.opts.fieldManager;
+    ao.force = true;
+    ao.dryRun = true;
+    try {
+        writer_->apply(object, ao);
+        return std::nullopt;
+    } catch (const kube::ApiError& e) {
+        if (e.isInvalid() && e.message().find("field is immutable") != std::string::npos)
+            return std::nullopt;
+        return e.message();
+    } catch (const std::exception& e) {
+        return std::string(e.what());
+    }
+}
+
 // Creates one hook object: named for this sync, tracked, the previous one deleted first when
 // its policy says so. False when the sync must end (the hook's own failure is in `run`).
 bool ApplicationController::Impl::SyncRun::startHook(HookRun& run) {
     const appengine::HookResource& h = compared_.hooks[run.index];
-    run.object = *h.desired;
-    json& md = run.object["metadata"];
-    run.name = appengine::hookObjectName(run.object, syncId_, run.phase);
-    md["name"] = run.name;
-    md.erase("generateName");
-    run.ns = md.value("namespace", "");
-    md["annotations"][appengine::kTrackingAnnotation] =
-        appengine::trackingIdFor(ref_.instance, run.object).str();
+    run.object = hookObject(run.index, run.phase, run.name);
+    run.ns = run.object["metadata"].value("namespace", "");
     run.gvk = detail::gvkOf(h.key.group, h.version, h.key.kind);
     run.key = h.key;
     run.key.name = run.name;

@@ -29,8 +29,10 @@ inline std::string describeKey(const appengine::ResourceKey& k) {
 }  // namespace detail
 
 // One sync operation, phase by phase: begin (Running in the status) -> CreateNamespace ->
-// bootstrap (Namespaces, CRDs) -> validate (dry run) -> waves (apply, prune, wait healthy) ->
-// PruneLast -> finish (outcome, inventory, history, Events).
+// validate (dry run of every object and hook that can be dry-run before anything is written,
+// as gitops-engine dry-runs every task first) -> PreSync hooks -> bootstrap (Namespaces, CRDs)
+// -> validate what needed them -> waves (apply, prune, Sync hooks, wait healthy) -> PruneLast
+// -> PostSync hooks -> finish (outcome, inventory, history, Events).
 class ApplicationController::Impl::SyncRun {
   public:
     using Impl = ApplicationController::Impl;
@@ -70,8 +72,11 @@ class ApplicationController::Impl::SyncRun {
 
     SyncOutcome run() {
         impl_.counters.syncs++;
-        bool ok = begin() && impersonate() && createNamespace() && hookSteps(plan_.preSync) &&
-                  bootstrap() && validate() && waves() && hookSteps(plan_.postSync);
+        // The dry run comes before the PreSync hooks: a migration never runs for a sync that
+        // validation would refuse.
+        bool ok = begin() && impersonate() && createNamespace() && validate(true) &&
+                  hookSteps(plan_.preSync) && bootstrap() && validate(false) && waves() &&
+                  hookSteps(plan_.postSync);
         reportSkipped(ok);
         // Without the identity to write as, no hook runs either (as Argo CD).
         if (!ok && !noIdentity_) syncFailHooks();
@@ -83,7 +88,13 @@ class ApplicationController::Impl::SyncRun {
     bool impersonate();
     bool createNamespace();
     bool bootstrap();
-    bool validate();
+    // early: what can be dry-run now (objects and hooks); the rest (in a Namespace or of a kind
+    // this sync's bootstrap creates) is deferred to the second call, after bootstrap.
+    bool validate(bool early);
+    bool dependsOnBootstrap(const std::string& ns, const std::string& apiVersion,
+                            const std::string& kind);
+    std::optional<std::string> dryRunHook(std::size_t index, appengine::HookType phase);
+    json hookObject(std::size_t index, appengine::HookType phase, std::string& name) const;
     bool waves();
     void reportSkipped(bool& ok);
     SyncOutcome finish(bool ok);
@@ -154,7 +165,8 @@ class ApplicationController::Impl::SyncRun {
     // The inventory written ahead of the applies.
     std::vector<appengine::InventoryEntry> recorded_;
     std::set<appengine::ResourceKey> recordedKeys_;
-    const std::string syncId_;  // names hooks that have only generateName
+    const std::string syncId_;                 // names hooks that have only generateName
+    std::vector<std::size_t> deferredChecks_;  // dry runs left for after bootstrap
 };
 
 }  // namespace sluice::appcontroller

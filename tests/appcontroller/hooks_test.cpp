@@ -227,6 +227,83 @@ TEST_F(HooksTest, ATerminationFoundAfterARestartStopsTheHookLeftRunning) {
     EXPECT_FALSE(object("v1", "ConfigMap", "settings"));
 }
 
+// The dry run comes before the PreSync hooks (as gitops-engine dry-runs every task first): a
+// manifest the server refuses fails the sync before a migration could run.
+TEST_F(HooksTest, ADryRunRejectionFailsTheSyncBeforeAnyPreSyncHookRuns) {
+    git_.commit(kRepo, {{"app/migrate.yaml", jobYaml("migrate", hook("PreSync"))},
+                        {"app/good.yaml", configMapYaml("good", "x")},
+                        {"app/bad.yaml", configMapYaml("Not_A_Valid_Name", "x")}});
+    startController(defaultOptions());
+    server_->create(application("refused", "app", automated()));
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("refused", "/operationState/phase") == "Failed";
+    })) << status("refused").dump(2);
+    const std::string msg = statusAt("refused", "/operationState/message");
+    EXPECT_NE(msg.find("Not_A_Valid_Name"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("dry run"), std::string::npos) << msg;
+    controller_->reconcileNow(kControlNs, "refused");
+    EXPECT_FALSE(job("migrate")) << "the PreSync hook never ran";
+    EXPECT_TRUE(server_->list("batch/v1", "Job", kDestNs).empty());
+    EXPECT_FALSE(object("v1", "ConfigMap", "good"));
+    EXPECT_TRUE(hookResult("refused", "migrate").is_null()) << status("refused").dump(2);
+}
+
+// Hooks are dry-run too: a PostSync hook the server refuses fails the sync before the PreSync
+// hook runs.
+TEST_F(HooksTest, ARefusedHookFailsTheSyncBeforeAnyHookRuns) {
+    git_.commit(kRepo, {{"app/migrate.yaml", jobYaml("migrate", hook("PreSync"))},
+                        {"app/config.yaml", configMapYaml("settings", "a")},
+                        {"app/smoke.yaml", jobYaml("Bad_Smoke", hook("PostSync"))}});
+    startController(defaultOptions());
+    server_->create(application("badhook", "app", automated()));
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("badhook", "/operationState/phase") == "Failed";
+    })) << status("badhook").dump(2);
+    const std::string msg = statusAt("badhook", "/operationState/message");
+    EXPECT_NE(msg.find("PostSync hook"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("Bad_Smoke"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("dry run"), std::string::npos) << msg;
+    EXPECT_FALSE(job("migrate"));
+    EXPECT_FALSE(object("v1", "ConfigMap", "settings"));
+}
+
+// A bare Pod as a hook completes by its phase: Succeeded passes, Failed fails the sync. (Pods
+// are not simulated here: the test sets the phase as the kubelet would.)
+TEST_F(HooksTest, APodHookSucceedsOrFailsByItsPhase) {
+    auto podYaml = [](const std::string& name, const std::string& phase) {
+        return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\n  annotations:\n" +
+               hook(phase) +
+               "spec:\n  restartPolicy: Never\n  containers:\n  - name: run\n    image: "
+               "busybox\n";
+    };
+    auto setPhase = [&](const std::string& name, const std::string& phase) {
+        json pod = client_->get(kube::GroupVersionKind{"", "v1", "Pod"}, kDestNs, name);
+        pod["status"] = {{"phase", phase}};
+        if (phase == "Failed") pod["status"]["message"] = "smoke pod exited 1";
+        client_->updateStatus(pod);
+    };
+    git_.commit(kRepo, {{"app/migrate.yaml", podYaml("migrate-pod", "PreSync")},
+                        {"app/config.yaml", configMapYaml("settings", "a")},
+                        {"app/smoke.yaml", podYaml("smoke-pod", "PostSync")}});
+    startController(defaultOptions());
+    server_->create(application("pods", "app", automated()));
+    ASSERT_TRUE(eventually([&] { return object("v1", "Pod", "migrate-pod").has_value(); }));
+    EXPECT_FALSE(object("v1", "ConfigMap", "settings")) << "waits for the Pod to complete";
+    setPhase("migrate-pod", "Succeeded");
+    ASSERT_TRUE(eventually([&] { return object("v1", "Pod", "smoke-pod").has_value(); }))
+        << status("pods").dump(2);
+    EXPECT_TRUE(object("v1", "ConfigMap", "settings"));
+    EXPECT_EQ(hookResult("pods", "migrate-pod")["hookPhase"], "Succeeded");
+    setPhase("smoke-pod", "Failed");
+    ASSERT_TRUE(eventually([&] { return statusAt("pods", "/operationState/phase") == "Failed"; }))
+        << status("pods").dump(2);
+    const json smoke = hookResult("pods", "smoke-pod");
+    EXPECT_EQ(smoke["hookPhase"], "Failed") << smoke;
+    EXPECT_EQ(smoke["kind"], "Pod") << smoke;
+    const std::string msg = statusAt("pods", "/operationState/message");
+    EXPECT_NE(msg.find("PostSync hook failed: pod/smoke-pod"), std::string::npos) << msg;
+}
+
 TEST_F(HooksTest, AHookThatNeverCompletesTimesTheSyncOut) {
     git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")},
                         {"app/smoke.yaml", jobYaml("smoke", hook("PostSync"))}});
