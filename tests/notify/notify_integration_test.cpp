@@ -10,6 +10,7 @@
 
 #include "http/certs.h"
 #include "http/http_server.h"
+#include "loopback_receiver.h"
 #include "sluice/notify/notifier.h"
 #include "sluice/telemetry/registry.h"
 
@@ -21,39 +22,8 @@ using nlohmann::json;
 using testing::HttpRequest;
 using testing::ResponseWriter;
 
-// A loopback receiver that records requests and answers with `reply`.
-class Receiver {
-  public:
-    using Reply = std::function<void(const HttpRequest&, ResponseWriter&, int n)>;
-    explicit Receiver(Reply reply, testing::HttpServerOptions options = {})
-        : server_(std::move(options)), reply_(std::move(reply)) {
-        server_.start([this](const HttpRequest& req, ResponseWriter& w) {
-            int n;
-            {
-                std::lock_guard lock(mu_);
-                requests_.push_back(req);
-                n = static_cast<int>(requests_.size());
-            }
-            reply_(req, w, n);
-        });
-    }
-    std::string url() const { return server_.url(); }
-    std::vector<HttpRequest> requests() {
-        std::lock_guard lock(mu_);
-        return requests_;
-    }
-
-  private:
-    testing::HttpServer server_;
-    Reply reply_;
-    std::mutex mu_;
-    std::vector<HttpRequest> requests_;
-};
-
-Receiver::Reply answer(int status, std::string body = "ok",
-                       std::map<std::string, std::string> headers = {}) {
-    return [=](const HttpRequest&, ResponseWriter& w, int) { w.respond(status, headers, body); };
-}
+using notifytest::answer;
+using notifytest::Receiver;
 
 Message sample() {
     Message m;
@@ -230,6 +200,168 @@ TEST(NotifyIntegration, AHangingReceiverDoesNotHoldUpAnother) {
     EXPECT_EQ(hangingRequests, 1u) << "one call in flight per destination";
     ASSERT_TRUE(n.drain(30s));
     EXPECT_EQ(n.stats().delivered, 3u);
+}
+
+Message withFields() {
+    Message m;
+    m.title = "Application guestbook sync failed";
+    m.text = "one or more objects failed to apply\nsecond line";
+    m.severity = Severity::Error;
+    m.fields = {{"Revision", "4f2c1e0"}, {"Reason", "a < b & c"}};
+    return m;
+}
+
+// An Office 365 connector (Teams incoming webhook): it takes a MessageCard and answers 200
+// with the text "1"; without summary or text it answers 400, as the service does.
+TEST(NotifyIntegration, TeamsConnectorMessageCard) {
+    Receiver teams([](const HttpRequest& req, ResponseWriter& w, int) {
+        json body = json::parse(req.body, nullptr, false);
+        if (!body.is_object() || body.value("@type", "") != "MessageCard" ||
+            (body.value("summary", "").empty() && body.value("text", "").empty()))
+            return w.respond(400, {{"Content-Type", "text/plain"}}, "Summary or Text is required.");
+        w.respond(200, {{"Content-Type", "text/plain"}}, "1");
+    });
+    Notifier n(fast(), makeHttpTransport());
+    Destination d;
+    d.service = "teams";
+    d.address = teams.url() + "/webhookb2/abc@def/IncomingWebhook/ghi/jkl";
+    ASSERT_TRUE(n.send(d, withFields()));
+    ASSERT_TRUE(n.drain(30s));
+    EXPECT_EQ(n.stats().delivered, 1u);
+    auto reqs = teams.requests();
+    ASSERT_EQ(reqs.size(), 1u);
+    EXPECT_EQ(reqs[0].path, "/webhookb2/abc@def/IncomingWebhook/ghi/jkl");
+    EXPECT_EQ(reqs[0].header("content-type").rfind("application/json", 0), 0u);
+    json body = json::parse(reqs[0].body);
+    EXPECT_EQ(body["@type"], "MessageCard");
+    EXPECT_EQ(body["@context"], "https://schema.org/extensions");
+    EXPECT_EQ(body["themeColor"], "A30200");
+    EXPECT_EQ(body["summary"], "Application guestbook sync failed");
+    EXPECT_EQ(body["title"], "Application guestbook sync failed");
+    EXPECT_EQ(body["text"], "one or more objects failed to apply\n\nsecond line");
+    ASSERT_EQ(body["sections"][0]["facts"].size(), 2u);
+    EXPECT_EQ(body["sections"][0]["facts"][0]["name"], "Revision");
+    EXPECT_EQ(body["sections"][0]["facts"][0]["value"], "4f2c1e0");
+    EXPECT_EQ(body["sections"][0]["facts"][1]["value"], "a &lt; b &amp; c");
+}
+
+// A Teams Workflows webhook (*.logic.azure.com) gets an Adaptive Card; the receiver is reached
+// through a loopback proxy (the host decides the format) and answers 202 with no body, as
+// Power Automate does.
+TEST(NotifyIntegration, TeamsWorkflowAdaptiveCard) {
+    Receiver flow([](const HttpRequest& req, ResponseWriter& w, int) {
+        json body = json::parse(req.body, nullptr, false);
+        if (!body.is_object() || body.value("type", "") != "message" ||
+            !body.contains("attachments"))
+            return w.respond(400, {{"Content-Type", "application/json"}},
+                             R"({"error":{"code":"InvalidRequestContent"}})");
+        w.respond(202, {}, "");
+    });
+    Notifier n(fast(), makeHttpTransport());
+    Destination d;
+    d.service = "msteams";
+    d.address =
+        "http://prod-42.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/"
+        "invoke?api-version=2016-06-01&sig=S";
+    d.proxy = flow.url();
+    ASSERT_TRUE(n.send(d, withFields()));
+    ASSERT_TRUE(n.drain(30s));
+    EXPECT_EQ(n.stats().delivered, 1u);
+    auto reqs = flow.requests();
+    ASSERT_EQ(reqs.size(), 1u);
+    EXPECT_EQ(reqs[0].header("host"), "prod-42.westeurope.logic.azure.com");
+    json body = json::parse(reqs[0].body);
+    ASSERT_EQ(body["attachments"].size(), 1u);
+    const json& attachment = body["attachments"][0];
+    EXPECT_EQ(attachment["contentType"], "application/vnd.microsoft.card.adaptive");
+    const json& card = attachment["content"];
+    EXPECT_EQ(card["type"], "AdaptiveCard");
+    EXPECT_EQ(card["version"], "1.4");
+    EXPECT_EQ(card["$schema"], "http://adaptivecards.io/schemas/adaptive-card.json");
+    ASSERT_EQ(card["body"].size(), 3u);
+    EXPECT_EQ(card["body"][0]["type"], "TextBlock");
+    EXPECT_EQ(card["body"][0]["text"], "Application guestbook sync failed");
+    EXPECT_EQ(card["body"][0]["color"], "Attention");
+    EXPECT_EQ(card["body"][1]["text"], "one or more objects failed to apply\nsecond line");
+    EXPECT_EQ(card["body"][2]["type"], "FactSet");
+    EXPECT_EQ(card["body"][2]["facts"][1]["title"], "Reason");
+    EXPECT_EQ(card["body"][2]["facts"][1]["value"], "a < b & c") << "no HTML in Adaptive Cards";
+}
+
+// A Rocket.Chat incoming webhook: answers {"success":true}, or 400 {"success":false} for a
+// payload without text.
+TEST(NotifyIntegration, RocketChatIncomingWebhook) {
+    Receiver rocket([](const HttpRequest& req, ResponseWriter& w, int) {
+        json body = json::parse(req.body, nullptr, false);
+        if (!body.is_object() || !body.contains("text"))
+            return w.respond(400, {{"Content-Type", "application/json"}},
+                             R"({"success":false,"error":"invalid-payload"})");
+        w.respond(200, {{"Content-Type", "application/json"}}, R"({"success":true})");
+    });
+    Notifier n(fast(), makeHttpTransport());
+    Destination d;
+    d.service = "rocketchat";
+    d.address = rocket.url() + "/hooks/6f1e/TOKEN";
+    d.channel = "#deploys";
+    d.username = "sluice-bot";
+    ASSERT_TRUE(n.send(d, withFields()));
+    ASSERT_TRUE(n.drain(30s));
+    EXPECT_EQ(n.stats().delivered, 1u);
+    auto reqs = rocket.requests();
+    ASSERT_EQ(reqs.size(), 1u);
+    EXPECT_EQ(reqs[0].path, "/hooks/6f1e/TOKEN");
+    json body = json::parse(reqs[0].body);
+    EXPECT_EQ(body["text"],
+              "Application guestbook sync failed\none or more objects failed to apply\nsecond "
+              "line");
+    EXPECT_EQ(body["channel"], "#deploys");
+    EXPECT_EQ(body["username"], "sluice-bot");
+    EXPECT_EQ(body["attachments"][0]["color"], "#A30200");
+    EXPECT_EQ(body["attachments"][0]["fields"][0]["title"], "Revision");
+    EXPECT_EQ(body["attachments"][0]["fields"][1]["value"], "a < b & c");
+    EXPECT_EQ(body["attachments"][0]["fields"][1]["short"], true);
+}
+
+// A Google Chat space webhook: key and token in the query, answers with the created Message;
+// a bad payload is 400 INVALID_ARGUMENT, as the Chat API answers.
+TEST(NotifyIntegration, GoogleChatSpaceWebhook) {
+    Receiver chat([](const HttpRequest& req, ResponseWriter& w, int) {
+        json body = json::parse(req.body, nullptr, false);
+        if (req.queryParam("key") != "K" || req.queryParam("token") != "T")
+            return w.respond(401, {{"Content-Type", "application/json"}},
+                             R"({"error":{"code":401,"status":"UNAUTHENTICATED"}})");
+        if (!body.is_object() || (!body.contains("text") && !body.contains("cardsV2")))
+            return w.respond(400, {{"Content-Type", "application/json"}},
+                             R"({"error":{"code":400,"status":"INVALID_ARGUMENT"}})");
+        json message = {{"name", "spaces/AAA/messages/1.1"}, {"text", body.value("text", "")}};
+        w.respond(200, {{"Content-Type", "application/json; charset=UTF-8"}}, message.dump());
+    });
+    Notifier n(fast(), makeHttpTransport());
+    Destination d;
+    d.service = "googlechat";
+    d.address = chat.url() + "/v1/spaces/AAA/messages?key=K&token=T";
+    ASSERT_TRUE(n.send(d, withFields()));
+    d.address = chat.url() + "/v1/spaces/AAA/messages?key=K&token=wrong";
+    ASSERT_TRUE(n.send(d, withFields()));
+    ASSERT_TRUE(n.drain(30s));
+    EXPECT_EQ(n.stats().delivered, 1u);
+    EXPECT_EQ(n.stats().failed, 1u) << "a 401 is final";
+    auto reqs = chat.requests();
+    ASSERT_EQ(reqs.size(), 2u);
+    const HttpRequest& r = reqs[0].queryParam("token") == "T" ? reqs[0] : reqs[1];
+    EXPECT_EQ(r.path, "/v1/spaces/AAA/messages");
+    EXPECT_EQ(r.header("content-type"), "application/json; charset=UTF-8");
+    json body = json::parse(r.body);
+    EXPECT_EQ(body["text"],
+              "Application guestbook sync failed\none or more objects failed to apply\nsecond "
+              "line");
+    ASSERT_EQ(body["cardsV2"].size(), 1u);
+    EXPECT_EQ(body["cardsV2"][0]["cardId"], "sluice");
+    const json& widgets = body["cardsV2"][0]["card"]["sections"][0]["widgets"];
+    ASSERT_EQ(widgets.size(), 2u);
+    EXPECT_EQ(widgets[0]["decoratedText"]["topLabel"], "Revision");
+    EXPECT_EQ(widgets[0]["decoratedText"]["text"], "4f2c1e0");
+    EXPECT_EQ(widgets[1]["decoratedText"]["text"], "a &lt; b &amp; c");
 }
 
 TEST(NotifyIntegration, TransportReadsRetryAfter) {
