@@ -8,6 +8,7 @@
 
 #include <mutex>
 
+#include "../notify/loopback_receiver.h"
 #include "harness.h"
 #include "sluice/appengine/notifications.h"
 
@@ -244,6 +245,59 @@ TEST_F(NotificationsTest, FailingReceiverBlocksNothing) {
                    patch.dump());
     setStatus("guestbook", "Synced", "Healthy", "Succeeded", "2024-01-01T10:05:00Z");
     ASSERT_TRUE(eventually([&] { return callsTo("/nowhere").size() == 1; }));
+}
+
+// Through the real cpprestsdk transport of src/notify to a loopback webhook receiver: the
+// body it gets names the Application, the revision and the result.
+TEST_F(NotificationsTest, ThroughTheHttpTransportToALoopbackReceiver) {
+    notifytest::Receiver receiver(notifytest::answer(200, "ok"));
+    notify::NotifierOptions no;
+    no.initialBackoff = 10ms;
+    no.maxBackoff = 20ms;
+    no.maxAttempts = 3;
+    no.timeout = 10s;
+    notifier_ = std::make_unique<notify::Notifier>(no, notify::makeHttpTransport());
+    json patch = {
+        {"data",
+         {{"service.webhook.loopback",
+           "url: " + receiver.url() + "/argo\nheaders:\n- name: X-Team\n  value: web\n"}}}};
+    client_->patch(kConfigMapGvk, kControlNs, "sluice-notifications-cm", kube::PatchType::Merge,
+                   patch.dump());
+    createApp("guestbook", {{"notifications.argoproj.io/subscribe.on-sync-succeeded.loopback", ""},
+                            {"notifications.argoproj.io/subscribe.on-sync-failed.loopback", ""}});
+    startNotifications();
+
+    setStatus("guestbook", "OutOfSync", "Healthy", "Failed", "2024-01-01T10:01:00Z");
+    ASSERT_TRUE(eventually([&] { return receiver.requests().size() == 1u; }))
+        << notifications_->stats().undeliverable;
+    setStatus("guestbook", "Synced", "Healthy", "Succeeded", "2024-01-01T10:05:00Z");
+    ASSERT_TRUE(eventually([&] { return receiver.requests().size() == 2u; }));
+    ASSERT_TRUE(drained());
+    EXPECT_EQ(notifier_->stats().delivered, 2u);
+
+    const auto reqs = receiver.requests();
+    for (const auto& r : reqs) {
+        EXPECT_EQ(r.method, "POST");
+        EXPECT_EQ(r.path, "/argo");
+        EXPECT_EQ(r.header("x-team"), "web");
+        EXPECT_EQ(r.header("content-type").rfind("application/json", 0), 0u);
+    }
+    const json failed = json::parse(reqs[0].body, nullptr, false);
+    ASSERT_TRUE(failed.is_object()) << reqs[0].body;
+    EXPECT_EQ(failed.value("severity", ""), "error") << reqs[0].body;
+    EXPECT_THAT(reqs[0].body, HasSubstr("guestbook"));
+    EXPECT_THAT(reqs[0].body, HasSubstr("4f2c1e0"));
+    EXPECT_THAT(failed.value("title", "") + failed.value("text", ""), HasSubstr("failed"))
+        << reqs[0].body;
+    EXPECT_THAT(reqs[0].body, HasSubstr("admission webhook denied the request"));
+
+    const json succeeded = json::parse(reqs[1].body, nullptr, false);
+    ASSERT_TRUE(succeeded.is_object()) << reqs[1].body;
+    EXPECT_THAT(succeeded.value("title", ""), HasSubstr("guestbook")) << reqs[1].body;
+    EXPECT_THAT(succeeded.value("title", "") + succeeded.value("text", ""), HasSubstr("succeeded"))
+        << reqs[1].body;
+    EXPECT_THAT(reqs[1].body, HasSubstr("4f2c1e0"));
+    EXPECT_EQ(succeeded.value("severity", ""), "info") << reqs[1].body;
 }
 
 TEST_F(NotificationsTest, DeletedApplication) {
