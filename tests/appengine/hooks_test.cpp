@@ -102,6 +102,39 @@ TEST(Hooks, HelmHooksMapAsArgoCdMapsThem) {
     EXPECT_THAT(h->types, IsEmpty());
 }
 
+// Helm's delete policies translate to Argo CD's: before-hook-creation to BeforeHookCreation,
+// hook-failed to HookFailed (hook-succeeded above); given any, the default is not added.
+TEST(Hooks, HelmDeletePoliciesTranslate) {
+    auto h = hookOf(job("j", {{"helm.sh/hook", "pre-upgrade"},
+                              {"helm.sh/hook-delete-policy", "before-hook-creation"}}));
+    ASSERT_TRUE(h);
+    EXPECT_TRUE(h->deleteBeforeCreation);
+    EXPECT_FALSE(h->deleteOnSuccess);
+    EXPECT_FALSE(h->deleteOnFailure);
+
+    h = hookOf(job(
+        "j", {{"helm.sh/hook", "post-install"}, {"helm.sh/hook-delete-policy", "hook-failed"}}));
+    ASSERT_TRUE(h);
+    EXPECT_TRUE(h->deleteOnFailure);
+    EXPECT_FALSE(h->deleteOnSuccess);
+    EXPECT_FALSE(h->deleteBeforeCreation) << "no default once a policy is given";
+
+    h = hookOf(job("j", {{"helm.sh/hook", "pre-install"},
+                         {"helm.sh/hook-delete-policy", "before-hook-creation, hook-failed"}}));
+    ASSERT_TRUE(h);
+    EXPECT_TRUE(h->deleteBeforeCreation);
+    EXPECT_TRUE(h->deleteOnFailure);
+    EXPECT_FALSE(h->deleteOnSuccess);
+
+    // Argo CD's policy annotation wins over Helm's.
+    h = hookOf(job("j", {{"helm.sh/hook", "pre-install"},
+                         {"helm.sh/hook-delete-policy", "hook-failed"},
+                         {"argocd.argoproj.io/hook-delete-policy", "HookSucceeded"}}));
+    ASSERT_TRUE(h);
+    EXPECT_TRUE(h->deleteOnSuccess);
+    EXPECT_FALSE(h->deleteOnFailure);
+}
+
 TEST(Hooks, ErrorsNameTheAnnotation) {
     std::string error;
     EXPECT_FALSE(hookOf(job("j", {{"argocd.argoproj.io/hook", "PreSink"}}), &error));
