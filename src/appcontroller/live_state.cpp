@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "sluice/appengine/orphans.h"
 #include "sluice/appengine/tracking.h"
 #include "sluice/cache/store.h"
 #include "sluice/runtime/runtime.h"
@@ -28,13 +29,50 @@ void dropUnread(json& obj) {
     if (ann->empty()) md->erase("annotations");
 }
 
+bool hasOwnerReferences(const json& obj) {
+    auto md = obj.find("metadata");
+    if (md == obj.end() || !md->is_object()) return false;
+    auto refs = md->find("ownerReferences");
+    return refs != md->end() && refs->is_array() && !refs->empty();
+}
+
+// A top-level object no Application tracks may be an orphaned resource (AppProject
+// spec.orphanedResources): the Applications deploying to its namespace whose project monitors
+// orphans compare again. Nothing is read beyond the projects while none monitors them.
+void requeueOrphanWatchers(workqueue::Gate& gate, const std::string& controlNs,
+                           cache::Informer* apps, cache::Informer* projects, const json& obj) {
+    if (!apps || !projects || hasOwnerReferences(obj)) return;
+    const std::string ns = kube::namespaceOf(obj);
+    if (ns.empty()) return;
+    std::set<std::string> monitoring;
+    for (const auto& p : projects->store().list())
+        if (kube::namespaceOf(*p) == controlNs && appengine::parseOrphanedResources(*p))
+            monitoring.insert(kube::nameOf(*p));
+    if (monitoring.empty()) return;
+    static const json::json_pointer kProject("/spec/project");
+    static const json::json_pointer kDestNs("/spec/destination/namespace");
+    for (const auto& a : apps->store().list()) {
+        if (!a->contains(kDestNs) || !a->at(kDestNs).is_string() || a->at(kDestNs) != ns) continue;
+        std::string project = a->contains(kProject) && a->at(kProject).is_string()
+                                  ? a->at(kProject).get<std::string>()
+                                  : std::string();
+        if (project.empty()) project = appengine::kDefaultProject;
+        if (monitoring.count(project)) gate.add(kube::namespaceOf(*a) + "/" + kube::nameOf(*a));
+    }
+}
+
 // Owned objects map to their Application through the tracking annotation, so one handler per
-// kind serves every Application.
+// kind serves every Application. Untracked objects concern the Applications that look for
+// orphaned resources in their namespace.
 cache::EventHandler requeueOwner(std::shared_ptr<workqueue::Gate> gate,
-                                 const std::string& controlNs) {
-    auto enqueue = [gate, controlNs](const cache::ObjectPtr& obj) {
+                                 const std::string& controlNs, cache::Informer* apps,
+                                 cache::Informer* projects) {
+    auto enqueue = [gate, controlNs, apps, projects](const cache::ObjectPtr& obj) {
         auto id = appengine::trackingIdOf(*obj);
-        if (!id || id->instance.empty()) return;
+        if (!id || id->instance.empty()) {
+            requeueOrphanWatchers(*gate, controlNs, apps, projects, *obj);
+            return;
+        }
         auto underscore = id->instance.find('_');
         if (underscore == std::string::npos) {
             gate->add(controlNs + "/" + id->instance);
@@ -171,7 +209,8 @@ cache::ScopedInformer::Sync LiveState::ensureInformers(
                 continue;
             }
         }
-        informer->addEventHandler(requeueOwner(gate_, opts_.controlNamespace));
+        informer->addEventHandler(
+            requeueOwner(gate_, opts_.controlNamespace, base_.applications, base_.projects));
         if (gvk == kCanaryGvk && base_.applications)
             informer->addEventHandler(requeueAllApplications(gate_, base_.applications));
         created = true;
@@ -216,6 +255,20 @@ std::shared_ptr<const json> LiveState::liveObject(const kube::GroupVersionKind& 
     cache::ScopedInformer* informer = informerFor(gvk);
     if (!informer) return nullptr;
     return informer->get(ns, name);
+}
+
+std::vector<cache::ObjectPtr> LiveState::namespaceObjects(const std::string& ns) {
+    std::vector<cache::ScopedInformer*> informers;
+    {
+        std::lock_guard lock(mu_);
+        for (const auto& [gvk, informer] : managed_) informers.push_back(informer.get());
+    }
+    std::vector<cache::ObjectPtr> out;
+    for (cache::ScopedInformer* informer : informers) {
+        if (!informer->covers(ns) || !informer->hasSynced()) continue;
+        for (auto& o : informer->listNamespace(ns)) out.push_back(std::move(o));
+    }
+    return out;
 }
 
 void LiveState::waitForCaches(const SyncOutcome& outcome, std::chrono::milliseconds limit) {

@@ -53,6 +53,9 @@ class LiveState {
     cache::ScopedInformer* informerFor(const kube::GroupVersionKind& gvk);
     std::shared_ptr<const json> liveObject(const kube::GroupVersionKind& gvk, const std::string& ns,
                                            const std::string& name);
+    // The cached objects of namespace ns, of every kind watched there whose cache has synced
+    // (the kinds Applications deploy to this cluster): where orphaned resources are looked for.
+    std::vector<cache::ObjectPtr> namespaceObjects(const std::string& ns);
     // Waits (bounded) until the managed caches hold at least the versions a sync wrote.
     void waitForCaches(const SyncOutcome& outcome, std::chrono::milliseconds limit);
 

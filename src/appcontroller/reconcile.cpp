@@ -7,6 +7,7 @@
 
 #include "decide.h"
 #include "impl.h"
+#include "sluice/appengine/orphans.h"
 #include "sluice/source/repository.h"
 #include "sluice/source/service.h"
 #include "sluice/util/strings.h"
@@ -106,6 +107,7 @@ class ApplicationController::Impl::ReconcilePass {
     void ensurePostDeleteFinalizer();
     std::vector<appengine::InventoryEntry> recordedInventory();
     json resourcesField();
+    void checkOrphans();
     void writeTargetStatus();
     void finishOperation(const std::string& phase, const std::string& message,
                          const json& operation);
@@ -859,6 +861,46 @@ void ApplicationController::Impl::ReconcilePass::sync() {
     if (so.interrupted) out_.requeueAfter = kNotReadyRequeue;
 }
 
+// AppProject spec.orphanedResources with warn: true: OrphanedResourceWarning while the
+// destination namespace holds top-level objects no Application manages, among the kinds the
+// destination cluster watches (appengine/orphans.h). Monitoring without warn sets nothing.
+void ApplicationController::Impl::ReconcilePass::checkOrphans() {
+    std::optional<appengine::OrphanedResourcesSettings> settings;
+    const appengine::Project& project = project_.parsed.project;
+    if (project_.state == ProjectLookup::State::Found && !project.builtIn && impl_.base.projects)
+        if (auto obj = impl_.base.projects->store().get(impl_.opts.controlNamespace, project.name))
+            settings = appengine::parseOrphanedResources(*obj);
+    const std::string& ns = parsed_.spec.destination.namespace_;
+    if (!settings || !settings->warn || ns.empty()) {
+        appengine::removeCondition(conditions_, appengine::kOrphanedResourceWarning);
+        return;
+    }
+    appengine::OrphanInput in;
+    in.ns = ns;
+    in.project = &project;
+    in.settings = std::move(*settings);
+    for (const json& o : desired_.prepared->objects) in.own.insert(appengine::ResourceKey::of(o));
+    for (const auto& e : desired_.inventory) in.own.insert(e.key());
+    cache::Informer* apps = impl_.base.applications;
+    const std::string controlNs = impl_.opts.controlNamespace;
+    in.applicationExists = [apps, &controlNs](const std::string& instance) {
+        if (!apps) return true;
+        const auto underscore = instance.find('_');
+        if (underscore == std::string::npos)
+            return apps->store().get(controlNs, instance) != nullptr;
+        return apps->store().get(instance.substr(0, underscore), instance.substr(underscore + 1)) !=
+               nullptr;
+    };
+    for (auto& o : cluster_->live().namespaceObjects(ns)) in.live.push_back(std::move(o));
+    const auto orphans = appengine::findOrphans(in);
+    if (orphans.empty()) {
+        appengine::removeCondition(conditions_, appengine::kOrphanedResourceWarning);
+    } else {
+        appengine::setCondition(conditions_, appengine::kOrphanedResourceWarning,
+                                appengine::orphanedResourcesMessage(orphans.size()), now_);
+    }
+}
+
 // The status of the target revision: sync, source types, health, resources, conditions.
 void ApplicationController::Impl::ReconcilePass::writeTargetStatus() {
     const appengine::ApplicationSpec& spec = parsed_.spec;
@@ -888,6 +930,7 @@ void ApplicationController::Impl::ReconcilePass::writeTargetStatus() {
         appengine::setCondition(conditions_, appengine::kSharedResourceWarning, msg, now_);
         impl_.store.eventOnce(ref_, kube::EventType::Warning, "SharedResourceWarning", msg);
     }
+    checkOrphans();
     withConditions();
     if (!impl_.store.writeStatus(ref_, updates_)) {
         // The user asked to terminate the operation while we were finishing it: keep what the

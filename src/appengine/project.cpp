@@ -375,8 +375,7 @@ Project builtInDefaultProject() {
 }
 
 const std::vector<std::string>& projectFieldsWithoutEffect() {
-    static const std::vector<std::string> kFields = {"spec.orphanedResources", "spec.roles",
-                                                     "spec.signatureKeys"};
+    static const std::vector<std::string> kFields = {"spec.roles", "spec.signatureKeys"};
     return kFields;
 }
 
@@ -387,9 +386,6 @@ std::vector<std::string> unimplementedProjectFieldsIn(const json& appProject) {
     for (const std::string& path : projectFieldsWithoutEffect()) {
         auto it = spec.find(path.substr(5));
         if (it == spec.end() || it->is_null() || (it->is_array() && it->empty())) continue;
-        // orphanedResources only asks for something with warn: true or an ignore list.
-        if (it->is_object() && !it->value("warn", false) && it->value("ignore", json()).empty())
-            continue;
         out.push_back(path);
     }
     return out;

@@ -140,14 +140,16 @@ TEST(ProjectTest, SpecViolationsAndSourceNamespaces) {
 TEST(ProjectTest, FieldsWithoutEffect) {
     json ap = {{"spec", {{"roles", {{{"name", "ci"}}}}, {"orphanedResources", {{"warn", false}}}}}};
     EXPECT_THAT(unimplementedProjectFieldsIn(ap), ElementsAre("spec.roles"));
+    // orphanedResources has an effect (OrphanedResourceWarning) and is not reported.
     ap["spec"]["orphanedResources"]["warn"] = true;
-    EXPECT_THAT(unimplementedProjectFieldsIn(ap),
-                ElementsAre("spec.orphanedResources", "spec.roles"));
+    ap["spec"]["orphanedResources"]["ignore"] = {{{"kind", "ConfigMap"}}};
+    EXPECT_THAT(unimplementedProjectFieldsIn(ap), ElementsAre("spec.roles"));
     // destinationServiceAccounts has an effect (impersonation) and is not reported.
     ap["spec"]["destinationServiceAccounts"] = {
         {{"server", "*"}, {"namespace", "*"}, {"defaultServiceAccount", "sa"}}};
-    EXPECT_THAT(unimplementedProjectFieldsIn(ap),
-                ElementsAre("spec.orphanedResources", "spec.roles"));
+    EXPECT_THAT(unimplementedProjectFieldsIn(ap), ElementsAre("spec.roles"));
+    ap["spec"]["signatureKeys"] = {{{"keyID", "ABCDEF"}}};
+    EXPECT_THAT(unimplementedProjectFieldsIn(ap), ElementsAre("spec.roles", "spec.signatureKeys"));
 }
 
 TEST(ProjectTest, ServiceAccountToImpersonateFirstMatchWins) {
