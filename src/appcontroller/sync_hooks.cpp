@@ -100,8 +100,10 @@ json ApplicationController::Impl::SyncRun::hookObject(std::size_t index, HookTyp
 }
 
 // The dry run of one hook before the sync writes anything: an error message or nothing. A hook
-// whose Namespace or kind this sync creates is not dry-run; nor is a rejection of a change to
-// an immutable field counted when the previous run's object will be deleted first.
+// whose Namespace or kind this sync creates is not dry-run; nor is one whose previous run's
+// object is still there under BeforeHookCreation: it is deleted and created anew, a create
+// that cannot be dry-run while the old object exists (and an apply over it would be refused
+// for what a Job's or Pod's spec may not change).
 std::optional<std::string> ApplicationController::Impl::SyncRun::dryRunHook(std::size_t index,
                                                                             HookType phase) {
     const appengine::HookResource& h = compared_.hooks[index];
@@ -110,16 +112,22 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::dryRunHook(std:
     const json object = hookObject(index, phase, name);
     const std::string ns = object["metadata"].value("namespace", "");
     if (dependsOnBootstrap(ns, gvk.apiVersion(), h.key.kind)) return std::nullopt;
-    kube::ApplyOptions ao;
-    ao.fieldManager = impl_.opts.fieldManager;
-    ao.force = true;
-    ao.dryRun = true;
     try {
+        if (h.info.deleteBeforeCreation) {
+            try {
+                client_.get(gvk, ns, name);
+                return std::nullopt;
+            } catch (const kube::ApiError& e) {
+                if (!e.isNotFound()) throw;
+            }
+        }
+        kube::ApplyOptions ao;
+        ao.fieldManager = impl_.opts.fieldManager;
+        ao.force = true;
+        ao.dryRun = true;
         writer_->apply(object, ao);
         return std::nullopt;
     } catch (const kube::ApiError& e) {
-        if (e.isInvalid() && e.message().find("field is immutable") != std::string::npos)
-            return std::nullopt;
         return e.message();
     } catch (const std::exception& e) {
         return std::string(e.what());

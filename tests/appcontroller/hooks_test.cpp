@@ -302,6 +302,28 @@ TEST_F(HooksTest, APodHookSucceedsOrFailsByItsPhase) {
     EXPECT_EQ(smoke["kind"], "Pod") << smoke;
     const std::string msg = statusAt("pods", "/operationState/message");
     EXPECT_NE(msg.find("PostSync hook failed: pod/smoke-pod"), std::string::npos) << msg;
+
+    // The next revision changes the Pods (a Pod's spec cannot be updated): the old ones are
+    // deleted and created anew (BeforeHookCreation), not refused by the dry run.
+    const std::string oldUid = kube::uidOf(*object("v1", "Pod", "migrate-pod"));
+    git_.commit(kRepo, {{"app/migrate.yaml", podYaml("migrate-pod", "PreSync")},
+                        {"app/config.yaml", configMapYaml("settings", "b")},
+                        {"app/smoke.yaml", podYaml("smoke-pod", "PostSync")}});
+    controller_->refresh(kControlNs, "pods");
+    ASSERT_TRUE(eventually([&] {
+        auto pod = object("v1", "Pod", "migrate-pod");
+        return pod && kube::uidOf(*pod) != oldUid;
+    })) << status("pods").dump(2);
+    setPhase("migrate-pod", "Succeeded");
+    ASSERT_TRUE(eventually([&] {
+        auto pod = object("v1", "Pod", "smoke-pod");
+        return pod && at(*pod, "/status/phase") != "Failed";
+    })) << status("pods").dump(2);
+    setPhase("smoke-pod", "Succeeded");
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("pods", "/operationState/phase") == "Succeeded";
+    })) << status("pods").dump(2);
+    EXPECT_EQ(at(*object("v1", "ConfigMap", "settings"), "/data/value"), "b");
 }
 
 TEST_F(HooksTest, AHookThatNeverCompletesTimesTheSyncOut) {
