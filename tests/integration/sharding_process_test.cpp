@@ -215,7 +215,13 @@ class ShardingProcess : public sluice::processtest::ControllerProcessTest {
 
     // What balanced() looks at, for failure messages.
     std::string shardState() {
-        std::string s = "slot holders " + describe(slotHolders()) + "\n";
+        const auto holders = slotHolders();
+        std::map<std::string, int> perHolder;
+        for (const auto& h : holders) ++perHolder[h];
+        std::string s = "slot holders " + describe(holders) + "\nslot Leases per holder:";
+        for (const auto& [h, n] : perHolder)
+            s += " " + (h.empty() ? "(none)" : h) + "=" + std::to_string(n);
+        s += " (a replica counting fewer slots than it holds Leases of has stranded one)\n";
         for (auto& r : replicas_) {
             if (!r.process->running()) continue;
             auto page = scrape(r);
