@@ -13,6 +13,7 @@
 #include "sluice/kube/errors.h"
 #include "sluice/kube/fence.h"
 #include "sluice/leader/leader.h"
+#include "sluice/runtime/runtime.h"
 #include "sluice/runtime/shard.h"
 #include "sluice/util/stop.h"
 
@@ -71,7 +72,14 @@ struct ShardCoordinator::Impl : std::enable_shared_from_this<Impl> {
     std::condition_variable wakeCv;
     bool woken = false;
     std::map<std::string, Seen> seen;  // by Lease name
-    json member;                       // our membership Lease as last written
+    // Our own last write of each Lease until the watch shows it (the cache lags behind the
+    // answer; reading the older state there would make a slot just taken look taken away).
+    struct Written {
+        json object;
+        Clock::TimePoint at;
+    };
+    std::map<std::string, Written> written;
+    json member;  // our membership Lease as last written
     Clock::TimePoint lastRenew{};
     bool renewed = false;
     std::vector<SlotState> slots;
@@ -131,19 +139,45 @@ struct ShardCoordinator::Impl : std::enable_shared_from_this<Impl> {
 
     // --- what the watch shows -------------------------------------------------------------
 
-    // Takes in the Leases the informer holds; a Lease whose resourceVersion changed is seen as
-    // changed now.
+    void remember(const json& answer, Clock::TimePoint now) {
+        std::lock_guard lock(mu);
+        written[answer.value("/metadata/name"_json_pointer, "")] = Written{answer, now};
+    }
+
+    // The Leases the informer holds, with our own writes it does not show yet in their place
+    // (for at most a lease duration: a Lease deleted since is not brought back for long).
+    std::map<std::string, json> current(Clock::TimePoint now) {
+        std::map<std::string, json> out;
+        for (const auto& obj : informer->store().list())
+            out[obj->value("/metadata/name"_json_pointer, "")] = *obj;
+        std::lock_guard lock(mu);
+        for (auto it = written.begin(); it != written.end();) {
+            auto cached = out.find(it->first);
+            const bool shown =
+                cached != out.end() &&
+                runtime::resourceVersionReached(kube::resourceVersionOf(cached->second),
+                                                kube::resourceVersionOf(it->second.object));
+            if (shown || now - it->second.at > cfg.leaseDuration) {
+                it = written.erase(it);
+                continue;
+            }
+            out[it->first] = it->second.object;
+            ++it;
+        }
+        return out;
+    }
+
+    // Takes in the Leases seen; a Lease whose resourceVersion changed is seen as changed now.
     void observe(Clock::TimePoint now) {
         std::map<std::string, Seen> next;
-        for (const auto& obj : informer->store().list()) {
-            const std::string name = obj->value("/metadata/name"_json_pointer, "");
-            const std::string rv = kube::resourceVersionOf(*obj);
+        for (auto& [name, obj] : current(now)) {
+            const std::string rv = kube::resourceVersionOf(obj);
             Seen s;
-            s.record = LeaseRecord::fromLease(*obj);
+            s.record = LeaseRecord::fromLease(obj);
             s.resourceVersion = rv;
-            s.role = obj->value("/metadata/labels"_json_pointer, json::object())
+            s.role = obj.value("/metadata/labels"_json_pointer, json::object())
                          .value(kShardingRoleLabel, "");
-            s.object = *obj;
+            s.object = std::move(obj);
             std::lock_guard lock(mu);
             auto old = seen.find(name);
             s.since =
@@ -281,7 +315,7 @@ struct ShardCoordinator::Impl : std::enable_shared_from_this<Impl> {
         }
         try {
             if (!current) {
-                client.create(leaseObject(name, "slot", ownRecord()));
+                remember(client.create(leaseObject(name, "slot", ownRecord())), now);
             } else {
                 const std::string holder = current->record.holderIdentity;
                 if (!holder.empty() && holder != cfg.identity && holderAliveNow(holder, now))
@@ -291,7 +325,8 @@ struct ShardCoordinator::Impl : std::enable_shared_from_this<Impl> {
                     current->record.leaseTransitions + (holder == cfg.identity ? 0 : 1);
                 json next = current->object;
                 next["spec"] = record.toSpec();
-                client.update(next);  // fails on a conflict: someone else moved first
+                // Fails on a conflict: someone else moved first.
+                remember(client.update(next), now);
                 if (!holder.empty() && holder != cfg.identity)
                     spdlog::info("sharding: took slot {} from {}, which is gone", slot, holder);
             }
@@ -330,7 +365,7 @@ struct ShardCoordinator::Impl : std::enable_shared_from_this<Impl> {
         record.renewTime = formatMicroTime(clock().wallNow());
         next["spec"] = record.toSpec();
         try {
-            client.update(next);
+            remember(client.update(next), clock().now());
             spdlog::info("sharding: released slot {}", slot);
         } catch (const std::exception& e) {
             // Still ours on the server: the next step sees it and hands it back again.
@@ -357,8 +392,13 @@ struct ShardCoordinator::Impl : std::enable_shared_from_this<Impl> {
                                  writable ? "taken by another replica"
                                           : "membership not renewed within the renew deadline");
                 }
+                // A Lease still ours on the server that this replica does not count as held
+                // (lost while a write was under way) is handed back too, or nobody would work
+                // on its keys.
+                const bool strayLease =
+                    !s.held && it != seen.end() && it->second.record.holderIdentity == cfg.identity;
                 if (mine && !s.held) toTake.push_back(n);
-                if (!mine && s.held) toRelease.push_back(n);
+                if (!mine && (s.held || strayLease)) toRelease.push_back(n);
                 if (mine && s.held) s.draining = false;
             }
         }
