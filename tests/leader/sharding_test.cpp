@@ -15,6 +15,7 @@
 #include "sluice/kube/config.h"
 #include "sluice/kube/fence.h"
 #include "tempdir/tempdir.h"
+#include "testutil/testutil.h"
 
 namespace sluice::leader {
 namespace {
@@ -22,15 +23,7 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 20s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return pred();
-}
+using sluice::testing::eventually;
 
 constexpr int kSlots = 12;
 
