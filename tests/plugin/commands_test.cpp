@@ -498,6 +498,22 @@ TEST_F(PluginCommands, ClusterListAndGet) {
     EXPECT_EQ(merged["connectionState"], "Failed") << "one replica cannot reach it";
     EXPECT_EQ(merged["message"], "connection refused");
     EXPECT_EQ(merged["serverVersion"], "v1.32.3");
+    // With --sharding leases, each replica publishes sluice-clusters-member-<replica>: merged
+    // too; other ConfigMaps with the prefix are not the controller's.
+    for (const char* name : {"sluice-clusters-member-sluice-7f9c-1a2b", "sluice-clusters-old"})
+        client_.create(json{{"apiVersion", "v1"},
+                            {"kind", "ConfigMap"},
+                            {"metadata", {{"name", name}, {"namespace", "sluice"}}},
+                            {"data",
+                             {{"cluster-east", json{{"server", "https://east.example:6443"},
+                                                    {"connectionState", "Successful"},
+                                                    {"applications", {"sluice/cache"}},
+                                                    {"cachedObjects", 5}}
+                                                   .dump()}}}});
+    const json members = json::parse(run({"cluster", "get", "east", "-o", "json"}).out);
+    EXPECT_EQ(members["applications"],
+              json({"sluice/web", "sluice/api", "sluice/db", "sluice/cache"}));
+    EXPECT_EQ(members["cachedObjects"], 55);
     Result missing = run({"cluster", "get", "west"});
     EXPECT_EQ(missing.code, 1);
     EXPECT_NE(missing.err.find("cluster \"west\" not found"), std::string::npos) << missing.err;
