@@ -63,6 +63,8 @@ bool ApplicationController::Impl::SyncRun::begin() {
         {"retryCount", req_.retryCount},
         {"syncResult", revisionRecord_}};
     opState_["syncResult"]["resources"] = json::array();
+    inheritRunningHooks();
+    if (!hookResults_.empty()) opState_["syncResult"]["resources"] = hookResults_;
     updates_["operationState"] = opState_;
     if (!impl_.store.writeStatus(ref_, updates_)) {
         so_.terminated = true;

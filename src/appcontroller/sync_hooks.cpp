@@ -134,6 +134,24 @@ std::optional<std::string> ApplicationController::Impl::SyncRun::dryRunHook(std:
     }
 }
 
+// A run resumed after a restart (same operation, same start) keeps the hooks the interrupted run
+// left Running in its results until it reaches them again: a termination or shutdown before
+// then must still find them in the status, and stop them (ReconcilePass::stopRunningHooks).
+void ApplicationController::Impl::SyncRun::inheritRunningHooks() {
+    const json& status = *ref_.status;
+    if (!status.contains("operationState") || !status["operationState"].is_object()) return;
+    const json& previous = status["operationState"];
+    if (previous.value("startedAt", "") != req_.startedAt || !previous.contains("syncResult") ||
+        !previous["syncResult"].is_object())
+        return;
+    const json resources =
+        appengine::unpackedField(previous["syncResult"].value("resources", json()));
+    if (!resources.is_array()) return;
+    std::lock_guard lock(resultsMu_);
+    for (const json& r : resources)
+        if (r.is_object() && r.value("hookPhase", "") == "Running") hookResults_.push_back(r);
+}
+
 // Creates one hook object: named for this sync, tracked, the previous one deleted first when
 // its policy says so. False when the sync must end (the hook's own failure is in `run`).
 bool ApplicationController::Impl::SyncRun::startHook(HookRun& run) {
@@ -145,17 +163,24 @@ bool ApplicationController::Impl::SyncRun::startHook(HookRun& run) {
     run.key.name = run.name;
     {
         std::lock_guard lock(resultsMu_);
+        // The same hook inherited from the run this one resumes: its entry is taken over.
         run.slot = hookResults_.size();
-        hookResults_.push_back({{"group", h.key.group},
-                                {"version", h.version},
-                                {"kind", h.key.kind},
-                                {"namespace", run.ns},
-                                {"name", run.name},
-                                {"status", "Synced"},
-                                {"hookType", appengine::toString(run.phase)},
-                                {"hookPhase", "Running"},
-                                {"syncPhase", appengine::toString(run.phase)},
-                                {"message", ""}});
+        for (std::size_t i = 0; i < hookResults_.size(); ++i)
+            if (hookResults_[i].value("kind", "") == h.key.kind &&
+                hookResults_[i].value("namespace", "") == run.ns &&
+                hookResults_[i].value("name", "") == run.name)
+                run.slot = i;
+        if (run.slot == hookResults_.size()) hookResults_.emplace_back();
+        hookResults_[run.slot] = json{{"group", h.key.group},
+                                      {"version", h.version},
+                                      {"kind", h.key.kind},
+                                      {"namespace", run.ns},
+                                      {"name", run.name},
+                                      {"status", "Synced"},
+                                      {"hookType", appengine::toString(run.phase)},
+                                      {"hookPhase", "Running"},
+                                      {"syncPhase", appengine::toString(run.phase)},
+                                      {"message", ""}};
     }
     try {
         if (h.info.deleteBeforeCreation && !dryRun_ &&

@@ -121,6 +121,7 @@ class ApplicationController::Impl::SyncRun {
     bool deleteAndWait(const kube::GroupVersionKind& gvk, const std::string& ns,
                        const std::string& name, const std::string& uid, bool wait);
     void syncFailHooks();
+    void inheritRunningHooks();
     void writeProgress(const std::string& message);
     void setResult(std::size_t i, const std::string& state, const std::string& message);
     kube::GroupVersionKind gvkAt(std::size_t i) const {

@@ -227,6 +227,40 @@ TEST_F(HooksTest, ATerminationFoundAfterARestartStopsTheHookLeftRunning) {
     EXPECT_FALSE(object("v1", "ConfigMap", "settings"));
 }
 
+// A sync resumed after a restart begins with its dry run, before it reaches the hook the
+// interrupted run left running: stopped again there, then terminated, the hook is still found
+// (the resumed run keeps it in its results) and deleted.
+TEST_F(HooksTest, AResumedSyncStoppedBeforeItsHooksStillLetsATerminationStopThem) {
+    git_.commit(kRepo, {{"app/migrate.yaml", jobYaml("migrate", hook("PreSync"))},
+                        {"app/config.yaml", configMapYaml("settings", "a")}});
+    startController(defaultOptions());
+    server_->create(application("resumed", "app", automated()));
+    ASSERT_TRUE(eventually([&] {
+        return hookResult("resumed", "migrate")["hookPhase"] == "Running";
+    })) << status("resumed").dump(2);
+    controller_->stop();
+
+    // Restarted, the sync resumes and waits in its dry run; stopped there.
+    server_->faults().delayNext(20, 1500ms, "PATCH", "dryRun=All");
+    startController(defaultOptions());
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("resumed", "/operationState/message") == "syncing";
+    })) << status("resumed").dump(2);
+    controller_->stop();
+    server_->faults().clear();
+    EXPECT_EQ(hookResult("resumed", "migrate")["hookPhase"], "Running")
+        << status("resumed").dump(2);
+    ASSERT_TRUE(job("migrate"));
+
+    patchApp("resumed", {{"status", {{"operationState", {{"phase", "Terminating"}}}}}}, "status");
+    startController(defaultOptions());
+    ASSERT_TRUE(eventually([&] {
+        return statusAt("resumed", "/operationState/phase") == "Failed";
+    })) << status("resumed").dump(2);
+    EXPECT_TRUE(eventually([&] { return !job("migrate"); })) << "the hook left running is deleted";
+    EXPECT_EQ(hookResult("resumed", "migrate")["hookPhase"], "Failed") << status("resumed").dump(2);
+}
+
 // The dry run comes before the PreSync hooks (as gitops-engine dry-runs every task first): a
 // manifest the server refuses fails the sync before a migration could run.
 TEST_F(HooksTest, ADryRunRejectionFailsTheSyncBeforeAnyPreSyncHookRuns) {
