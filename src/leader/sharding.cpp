@@ -84,7 +84,7 @@ struct ShardCoordinator::Impl : std::enable_shared_from_this<Impl> {
     bool renewed = false;
     std::vector<SlotState> slots;
     std::vector<std::string> live;
-    KeysGained onGained;
+    std::vector<KeysGained> onGained;  // one per controller
     StopSource stopSource;
     std::thread thread;
     bool stopped = false;
@@ -415,17 +415,18 @@ struct ShardCoordinator::Impl : std::enable_shared_from_this<Impl> {
         renewMembership(now);
         const auto gained = balance(now);
         collectDeadMembers(now);
-        KeysGained callback;
+        std::vector<KeysGained> callbacks;
         {
             std::lock_guard lock(mu);
-            callback = onGained;
+            callbacks = onGained;
         }
-        if (gained.empty() || !callback) return;
+        if (gained.empty() || callbacks.empty()) return;
         const std::set<int> gainedSet(gained.begin(), gained.end());
         const int count = cfg.slots;
-        callback([gainedSet, count](std::string_view key) {
+        const auto isGained = [gainedSet, count](std::string_view key) {
             return gainedSet.count(runtime::shardOf(key, count)) > 0;
-        });
+        };
+        for (const auto& callback : callbacks) callback(isGained);
     }
 
     // Until the next renewal, or the moment a member seen could expire, or a wake-up.
@@ -584,7 +585,7 @@ bool ShardCoordinator::owns(std::string_view key) const {
 
 void ShardCoordinator::onKeysGained(KeysGained callback) {
     std::lock_guard lock(impl_->mu);
-    impl_->onGained = std::move(callback);
+    impl_->onGained.push_back(std::move(callback));
 }
 
 ShardingState ShardCoordinator::state() const {

@@ -881,7 +881,11 @@ TEST_F(ManualRequestTest, KubectlSluicePluginPromoteAbortRetry) {
 TEST_F(CanaryControllerTest, ARestartedControllerContinuesFromTheStatus) {
     healthyMetrics();
     startController();
-    ASSERT_NO_FATAL_FAILURE(initialise(gatewayCanary("podinfo", "podinfo"), "podinfo"));
+    // Steps 3 s apart: the test must see weight 25 before the analysis moves on, also on a
+    // loaded machine (CI missed a 1 s step once).
+    json canary = gatewayCanary("podinfo", "podinfo");
+    canary["spec"]["analysis"]["interval"] = "3s";
+    ASSERT_NO_FATAL_FAILURE(initialise(canary, "podinfo"));
     setImage("podinfo", "example/app:2.0");
     ASSERT_TRUE(eventually([&] { return status("podinfo").value("canaryWeight", 0) == 25; }))
         << status("podinfo").dump(2);

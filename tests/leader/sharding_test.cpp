@@ -147,11 +147,16 @@ TEST_F(ShardingTest, ReplicasSplitTheSlotsAndAJoiningOneTakesItsShare) {
 
     // c joins: the others hand its slots over (released, then taken), and the keys gained are
     // announced.
-    std::atomic<int> gainedByC{0};
+    // Each controller (Applications, Canaries) registers its own callback: both are called.
+    std::atomic<int> gainedByC{0}, canariesGainedByC{0};
     auto c = replica("c");
     c.shards->onKeysGained([&](const auto& gained) {
         for (int i = 0; i < 200; ++i)
             if (gained("ns/app-" + std::to_string(i))) ++gainedByC;
+    });
+    c.shards->onKeysGained([&](const auto& gained) {
+        for (int i = 0; i < 200; ++i)
+            if (gained("ns/canary-" + std::to_string(i))) ++canariesGainedByC;
     });
     c.shards->start();
     ASSERT_TRUE(eventually([&] {
@@ -160,6 +165,7 @@ TEST_F(ShardingTest, ReplicasSplitTheSlotsAndAJoiningOneTakesItsShare) {
         << json(holders()).dump();
     EXPECT_FALSE(c.shards->state().heldSlots.empty());
     EXPECT_GT(gainedByC.load(), 0);
+    EXPECT_GT(canariesGainedByC.load(), 0);
     auto membership = server_.list("coordination.k8s.io/v1", "Lease", "sluice");
     EXPECT_EQ(membership.size(), static_cast<std::size_t>(kSlots + 3));
 

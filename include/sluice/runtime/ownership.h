@@ -32,8 +32,9 @@ class Ownership {
     virtual Claim claim(std::string_view key) = 0;
     // Whether key is this replica's now (no claim taken), for work that writes nothing.
     virtual bool owns(std::string_view key) const = 0;
-    // Called with a predicate over keys whenever this replica gains keys it did not own, so
-    // the controller can queue them; the previous owner may have left them half done.
+    // Adds a callback (one per controller) called with a predicate over keys whenever this
+    // replica gains keys it did not own, so the controller can queue them; the previous owner
+    // may have left them half done.
     using KeysGained = std::function<void(const std::function<bool(std::string_view)>& gained)>;
     virtual void onKeysGained(KeysGained callback) = 0;
 };
