@@ -92,6 +92,19 @@ class ControllerTest : public testing::ClusterTest {
         return *controller_;
     }
 
+    // An AppProject in the control namespace (its CRD installed by the test), and a merge
+    // patch of its spec.
+    void createProject(const std::string& name, const json& spec) {
+        server_->create({{"apiVersion", "sluice.io/v1alpha1"},
+                         {"kind", "AppProject"},
+                         {"metadata", {{"name", name}, {"namespace", kControlNs}}},
+                         {"spec", spec}});
+    }
+    void patchProject(const std::string& name, const json& spec) {
+        client_->patch(kube::GroupVersionKind{"sluice.io", "v1alpha1", "AppProject"}, kControlNs,
+                       name, kube::PatchType::Merge, json{{"spec", spec}}.dump(), {});
+    }
+
     // An Application in the control namespace deploying `path` of kRepo to kDestNs.
     static json application(const std::string& name, const std::string& path,
                             json syncPolicy = json::object()) {

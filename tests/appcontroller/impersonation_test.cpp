@@ -57,10 +57,7 @@ class ImpersonationTest : public ControllerTest {
         json spec = {{"sourceRepos", {"*"}},
                      {"destinations", {{{"server", "*"}, {"namespace", "*"}}}}};
         if (!serviceAccounts.is_null()) spec["destinationServiceAccounts"] = serviceAccounts;
-        server_->create({{"apiVersion", "sluice.io/v1alpha1"},
-                         {"kind", "AppProject"},
-                         {"metadata", {{"name", name}, {"namespace", kControlNs}}},
-                         {"spec", spec}});
+        ControllerTest::createProject(name, spec);
     }
     json inProject(const std::string& name, const std::string& project, json syncPolicy) {
         json a = application(name, "app", std::move(syncPolicy));

@@ -9,7 +9,6 @@
 namespace sluice::apptest {
 namespace {
 
-const kube::GroupVersionKind kProjectGvk{"sluice.io", "v1alpha1", "AppProject"};
 const char* kOrphaned = "OrphanedResourceWarning";
 
 json allowAll() {
@@ -34,16 +33,6 @@ class OrphansTest : public ControllerTest {
         server_->createFromFile(testing::sourcePath("crds/sluice.io_appprojects.yaml"));
         git_.commit(kRepo, {{"app/config.yaml", configMapYaml("settings", "a")},
                             {"other/config.yaml", configMapYaml("other-settings", "b")}});
-    }
-    void createProject(const std::string& name, const json& spec) {
-        server_->create({{"apiVersion", "sluice.io/v1alpha1"},
-                         {"kind", "AppProject"},
-                         {"metadata", {{"name", name}, {"namespace", kControlNs}}},
-                         {"spec", spec}});
-    }
-    void patchProject(const std::string& name, const json& spec) {
-        client_->patch(kProjectGvk, kControlNs, name, kube::PatchType::Merge,
-                       json{{"spec", spec}}.dump(), {});
     }
     json inProject(const std::string& name, const std::string& project) {
         json a = application(name, "app", automated());

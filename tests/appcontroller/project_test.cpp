@@ -8,8 +8,6 @@
 namespace sluice::apptest {
 namespace {
 
-const kube::GroupVersionKind kProjectGvk{"sluice.io", "v1alpha1", "AppProject"};
-
 json allowAll() {
     return {{"sourceRepos", {"*"}},
             {"destinations", {{{"server", "*"}, {"namespace", "*"}}}},
@@ -21,16 +19,6 @@ class ProjectTest : public ControllerTest {
     void SetUp() override {
         ControllerTest::SetUp();
         server_->createFromFile(testing::sourcePath("crds/sluice.io_appprojects.yaml"));
-    }
-    void createProject(const std::string& name, const json& spec) {
-        server_->create({{"apiVersion", "sluice.io/v1alpha1"},
-                         {"kind", "AppProject"},
-                         {"metadata", {{"name", name}, {"namespace", kControlNs}}},
-                         {"spec", spec}});
-    }
-    void patchProject(const std::string& name, const json& spec) {
-        client_->patch(kProjectGvk, kControlNs, name, kube::PatchType::Merge,
-                       json{{"spec", spec}}.dump(), {});
     }
     std::string condition(const std::string& app, const std::string& type) {
         for (const json& c : status(app).value("conditions", json::array()))
