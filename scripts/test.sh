@@ -10,9 +10,24 @@ source scripts/tools-env.sh  # the pinned helm and kubectl first on PATH
 scripts/install-deps.sh
 
 jobs="${SLUICE_JOBS:-$(nproc)}"
+# A failed test runs once more (--repeat until-pass:2): on a loaded 2-core machine a timing-
+# sensitive integration test can miss a deadline without anything being wrong, and one such
+# miss among 1,400 tests should not hide the rest of the run. A test that fails twice fails
+# the run. Every test that needed the second try is listed at the end, with its first
+# failure's output above in the log, so flakiness stays visible and gets fixed.
 run_suite() {
-  local dir="$1"
-  ctest --test-dir "$dir" -j "$jobs" --output-on-failure --timeout 600
+  local dir="$1" log="$1/ctest-output.log" status=0
+  ctest --test-dir "$dir" -j "$jobs" --output-on-failure --timeout 600 \
+    --repeat until-pass:2 2>&1 | tee "$log" || status=$?
+  local failed_once passed_retry
+  failed_once=$(sed -nE 's/.*Test +#[0-9]+: ([^ ]+) \.+\*\*\*(Failed|Timeout|Exception).*/\1/p' "$log" | sort -u)
+  passed_retry=$(comm -23 <(echo "$failed_once") \
+    <(sed -nE 's/^[[:space:]]+[0-9]+ - ([^ ]+) \((Failed|Timeout|Exception.*)\)$/\1/p' "$log" | sort -u))
+  if [ -n "$passed_retry" ]; then
+    echo "== flaky in $dir: failed once and passed when run again (their first output is above):"
+    echo "$passed_retry" | sed 's/^/   /'
+  fi
+  return "$status"
 }
 
 scripts/build.sh release
