@@ -288,6 +288,21 @@ class Controller {
             n += sum("sluice_kube_requests_total{", std::string("verb=\"") + verb + "\"");
         return n;
     }
+    // API requests so far by verb, from its own /metrics.
+    std::map<std::string, double> requestsByVerb() const {
+        std::map<std::string, double> out;
+        std::istringstream lines(scrape());
+        std::string line;
+        const std::string prefix = "sluice_kube_requests_total{";
+        while (std::getline(lines, line)) {
+            const auto verb = line.find("verb=\"");
+            if (line.rfind(prefix, 0) != 0 || verb == std::string::npos) continue;
+            const auto end = line.find('"', verb + 6);
+            out[line.substr(verb + 6, end - verb - 6)] +=
+                std::stod(line.substr(line.rfind(' ') + 1));
+        }
+        return out;
+    }
     // Application reconciles so far.
     double reconciles() const {
         return sum("sluice_reconcile_total{", "controller=\"application\"");
@@ -474,7 +489,8 @@ void scaleBench(const Args& args, Target& target, TempDir& work, Repo& repo) {
             std::ofstream(eighths[static_cast<size_t>(a % 8)] + "/" + file) << yaml;
         }
     repo.commit("many applications");
-    std::vector<double> sluiceS, kubectlS, rss;
+    std::vector<double> sluiceS, kubectlS, rss, cpuS;
+    std::map<std::string, std::vector<double>> requests;  // per Application, by verb
     for (int run = 0; run < args.runs; ++run) {
         const std::string id = runId() + "-" + std::to_string(run);
         ensureNamespace(target.client(), id + "-scale");
@@ -510,6 +526,9 @@ void scaleBench(const Args& args, Target& target, TempDir& work, Repo& repo) {
         if (!ok || !controller.running())
             throw std::runtime_error("not every Application synced: " + controller.log());
         sluiceS.push_back(secondsSince(start));
+        cpuS.push_back(controller.cpuSeconds());
+        for (const auto& [verb, n] : controller.requestsByVerb())
+            requests[verb].push_back(n / args.apps);
         std::this_thread::sleep_for(seconds(2));
         rss.push_back(controller.rssMb());
         if (!args.skipKubectl) {
@@ -527,6 +546,11 @@ void scaleBench(const Args& args, Target& target, TempDir& work, Repo& repo) {
     }
     std::printf("  controller RSS                %s MB (target < 150)\n",
                 spread(rss, "%.0f").c_str());
+    std::printf("  controller CPU until Synced   %s s\n", spread(cpuS, "%.1f").c_str());
+    std::printf("  API requests per Application (controller's /metrics; kubectl sends %d):\n",
+                args.objectsPerApp);
+    for (const auto& [verb, perApp] : requests)
+        std::printf("    %-10s %s\n", verb.c_str(), spread(perApp, "%.2f").c_str());
 }
 
 // One remote cluster: a test API server process with `objects` ConfigMaps in namespace

@@ -351,8 +351,8 @@ Object RestClient::apply(const Object& obj, const ApplyOptions& opts) {
     std::string path =
         resourcePath(ri, impl_->objectNamespace(ri, namespaceOf(obj)), name, opts.subresource);
     // JSON is valid YAML, so the object goes as is under the apply-patch+yaml content type.
-    return impl_->sendJson(
-        {"PATCH", path + q.str(), obj.dump(), contentTypeOf(PatchType::Apply), "apply", true});
+    return impl_->sendJson({"PATCH", path + q.str(), obj.dump(), contentTypeOf(PatchType::Apply),
+                            opts.dryRun ? "apply-dry-run" : "apply", true});
 }
 
 Object RestClient::patch(const GroupVersionKind& gvk, const std::string& ns,
