@@ -7,7 +7,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 namespace sluice::server {
 
@@ -28,8 +33,53 @@ std::string normaliseListenAddress(const std::string& address) {
     return host + ":" + port;
 }
 
+// Handlers run on the server's own threads, not on cpprest's: a handler may block on API
+// calls whose responses need cpprest's I/O threads, and the controller keeps those few.
 struct HttpServer::Impl {
+    static constexpr std::size_t kHandlerThreads = 4;
+    static constexpr std::size_t kMaxQueued = 256;  // beyond that: 503 at once
+
     std::unique_ptr<http_listener> listener;
+    std::mutex mu;
+    std::condition_variable wake;
+    std::deque<std::function<void()>> jobs;
+    bool stopping = false;
+    std::vector<std::thread> handlers;
+
+    void startHandlers() {
+        stopping = false;
+        for (std::size_t i = 0; i < kHandlerThreads; ++i) handlers.emplace_back([this] { run(); });
+    }
+    // Runs what is queued, then joins.
+    void stopHandlers() {
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            stopping = true;
+        }
+        wake.notify_all();
+        for (auto& t : handlers) t.join();
+        handlers.clear();
+    }
+    bool post(std::function<void()> job) {
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            if (stopping || jobs.size() >= kMaxQueued) return false;
+            jobs.push_back(std::move(job));
+        }
+        wake.notify_one();
+        return true;
+    }
+    void run() {
+        for (;;) {
+            std::unique_lock<std::mutex> lock(mu);
+            wake.wait(lock, [&] { return stopping || !jobs.empty(); });
+            if (jobs.empty()) return;
+            auto job = std::move(jobs.front());
+            jobs.pop_front();
+            lock.unlock();
+            job();
+        }
+    }
 };
 
 HttpServer::HttpServer(std::string address, std::vector<Route> routes, std::size_t maxBodyBytes)
@@ -63,6 +113,7 @@ Response HttpServer::dispatch(const Request& request) const {
 
 void HttpServer::start() {
     if (impl_->listener) return;
+    impl_->startHandlers();
     auto listener = std::make_unique<http_listener>("http://" + address_);
     listener->support([this](http::http_request req) {
         auto reply = [req](const Response& r) mutable {
@@ -108,12 +159,14 @@ void HttpServer::start() {
                            std::string("cannot read body: ") + e.what()});
                     return;
                 }
-                reply(dispatch(request));
+                if (!impl_->post([this, request, reply]() mutable { reply(dispatch(request)); }))
+                    reply({503, "text/plain; charset=utf-8", "busy, try again\n"});
             });
     });
     try {
         listener->open().wait();
     } catch (const std::exception& e) {
+        impl_->stopHandlers();
         throw std::runtime_error("cannot listen on " + address_ + ": " + e.what());
     }
     impl_->listener = std::move(listener);
@@ -127,6 +180,7 @@ void HttpServer::stop() {
         spdlog::warn("closing {}: {}", address_, e.what());
     }
     impl_->listener.reset();
+    impl_->stopHandlers();
 }
 
 }  // namespace sluice::server

@@ -4,6 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cpprest/http_client.h>
+#include <pplx/threadpool.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <future>
 
 #include "process/process.h"
 
@@ -109,6 +114,36 @@ TEST(HttpServer, APortInUseIsAClearError) {
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find(std::to_string(port)), std::string::npos) << e.what();
     }
+}
+
+// The controller runs cpprest with a few I/O threads; a handler that blocks on an HTTP call
+// (the webhook receiver's API requests) must not hold one of them. With a single I/O thread, a
+// handler calling this server again deadlocked when handlers ran on cpprest's threads.
+TEST(HttpServer, AHandlerMayBlockOnHttpWithOneIoThread) {
+    try {
+        crossplat::threadpool::initialize_with_threads(1);
+    } catch (const std::exception&) {
+        GTEST_SKIP() << "cpprest's thread pool was started by an earlier test of this process "
+                        "(ctest runs each test alone)";
+    }
+    int port = testing::freeLoopbackPort();
+    HttpServer server("127.0.0.1:" + std::to_string(port),
+                      {{"GET", "/inner",
+                        [](const Request&) {
+                            return Response{200, "", "in"};
+                        }},
+                       {"GET", "/outer", [port](const Request&) {
+                            return Response{200, "", "out+" + call(port, "GET", "/inner").body};
+                        }}});
+    server.start();
+    auto outer = std::async(std::launch::async, [port] { return call(port, "GET", "/outer"); });
+    if (outer.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+        ADD_FAILURE() << "the nested request never completed: the handler holds the I/O thread";
+        std::fflush(nullptr);
+        std::quick_exit(1);  // the stuck thread cannot be joined
+    }
+    EXPECT_EQ(outer.get().body, "out+in");
+    server.stop();
 }
 
 }  // namespace
