@@ -77,7 +77,11 @@ struct HttpServer::Impl {
             auto job = std::move(jobs.front());
             jobs.pop_front();
             lock.unlock();
-            job();
+            try {
+                job();
+            } catch (const std::exception& e) {  // e.g. replying on a closed connection
+                spdlog::debug("HTTP handler: {}", e.what());
+            }
         }
     }
 };
