@@ -46,14 +46,22 @@ TEST_F(ShardTest, EachApplicationIsReconciledByItsShardOnly) {
             return statusAt("app-" + std::to_string(i), "/sync/status") == "Synced";
         })) << "app-"
             << i;
-    std::lock_guard lock(mu);
+    // A reconcile's observer runs after its status write: wait for the last ones. Then copy,
+    // so that no lock is held while `other` joins a worker that may be in its observer (CI
+    // under ASan read 7 of 8 and then hung in other.reset()).
+    auto seen = [&] {
+        std::lock_guard lock(mu);
+        return reconciledBy;
+    };
+    EXPECT_TRUE(eventually([&] { return seen().size() == static_cast<std::size_t>(apps); }));
+    const auto reconciled = seen();
     std::set<int> shardsUsed;
-    for (const auto& [key, shards] : reconciledBy) {
+    for (const auto& [key, shards] : reconciled) {
         ASSERT_EQ(shards.size(), 1u) << key << " was reconciled by both";
         EXPECT_EQ(*shards.begin(), runtime::shardOf(key, 2)) << key;
         shardsUsed.insert(*shards.begin());
     }
-    EXPECT_EQ(reconciledBy.size(), static_cast<std::size_t>(apps));
+    EXPECT_EQ(reconciled.size(), static_cast<std::size_t>(apps));
     EXPECT_EQ(shardsUsed.size(), 2u) << "8 Applications over 2 shards use both";
     other.reset();
 }
