@@ -34,7 +34,8 @@ std::string normaliseListenAddress(const std::string& address) {
 }
 
 // Handlers run on the server's own threads, not on cpprest's: a handler may block on API
-// calls whose responses need cpprest's I/O threads, and the controller keeps those few.
+// calls (the webhook receiver does) whose responses need cpprest's I/O threads, and with a
+// small pool blocked handlers would leave none to complete them.
 struct HttpServer::Impl {
     static constexpr std::size_t kHandlerThreads = 4;
     static constexpr std::size_t kMaxQueued = 256;  // beyond that: 503 at once

@@ -116,8 +116,8 @@ TEST(HttpServer, APortInUseIsAClearError) {
     }
 }
 
-// The controller runs cpprest with a few I/O threads; a handler that blocks on an HTTP call
-// (the webhook receiver's API requests) must not hold one of them. With a single I/O thread, a
+// A handler that blocks on an HTTP call (the webhook receiver's API requests) must not hold
+// one of cpprest's I/O threads, however few the process runs. With a single I/O thread, a
 // handler calling this server again deadlocked when handlers ran on cpprest's threads.
 TEST(HttpServer, AHandlerMayBlockOnHttpWithOneIoThread) {
     try {
