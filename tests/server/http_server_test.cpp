@@ -6,9 +6,12 @@
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
+#include <mutex>
+#include <vector>
 
 #include "process/process.h"
 
@@ -117,32 +120,51 @@ TEST(HttpServer, APortInUseIsAClearError) {
 }
 
 // A handler that blocks on an HTTP call (the webhook receiver's API requests) must not hold
-// one of cpprest's I/O threads, however few the process runs. With a single I/O thread, a
-// handler calling this server again deadlocked when handlers ran on cpprest's threads.
-TEST(HttpServer, AHandlerMayBlockOnHttpWithOneIoThread) {
+// one of cpprest's I/O threads, however few the process runs. Two I/O threads and two requests
+// whose handlers both call this server again: when handlers ran on cpprest's threads, both
+// threads were held and the inner requests were never served. (Two, not one: closing the
+// listener itself blocks an I/O thread until its connections are torn down on another.)
+TEST(HttpServer, HandlersMayBlockOnHttpWhileEveryIoThreadIsBusy) {
+    constexpr int kIoThreads = 2;
     try {
-        crossplat::threadpool::initialize_with_threads(1);
+        crossplat::threadpool::initialize_with_threads(kIoThreads);
     } catch (const std::exception&) {
         GTEST_SKIP() << "cpprest's thread pool was started by an earlier test of this process "
                         "(ctest runs each test alone)";
     }
+    std::mutex mu;
+    std::condition_variable cv;
+    int outerStarted = 0;
     int port = testing::freeLoopbackPort();
-    HttpServer server("127.0.0.1:" + std::to_string(port),
-                      {{"GET", "/inner",
-                        [](const Request&) {
-                            return Response{200, "", "in"};
-                        }},
-                       {"GET", "/outer", [port](const Request&) {
-                            return Response{200, "", "out+" + call(port, "GET", "/inner").body};
-                        }}});
+    auto outer = [&](const Request&) {
+        {
+            // Both outer handlers run at once before either calls in.
+            std::unique_lock lock(mu);
+            ++outerStarted;
+            cv.notify_all();
+            cv.wait_for(lock, std::chrono::seconds(5), [&] { return outerStarted == kIoThreads; });
+        }
+        return Response{200, "", "out+" + call(port, "GET", "/inner").body};
+    };
+    HttpServer server("127.0.0.1:" + std::to_string(port), {{"GET", "/inner",
+                                                             [](const Request&) {
+                                                                 return Response{200, "", "in"};
+                                                             }},
+                                                            {"GET", "/outer", outer}});
     server.start();
-    auto outer = std::async(std::launch::async, [port] { return call(port, "GET", "/outer"); });
-    if (outer.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
-        ADD_FAILURE() << "the nested request never completed: the handler holds the I/O thread";
-        std::fflush(nullptr);
-        std::quick_exit(1);  // the stuck thread cannot be joined
+    std::vector<std::future<Reply>> calls;
+    for (int i = 0; i < kIoThreads; ++i)
+        calls.push_back(
+            std::async(std::launch::async, [port] { return call(port, "GET", "/outer"); }));
+    for (auto& c : calls) {
+        if (c.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+            ADD_FAILURE() << "a nested request never completed: the handlers hold the I/O threads";
+            std::fflush(nullptr);
+            std::quick_exit(1);  // the stuck threads cannot be joined
+        }
+        EXPECT_EQ(c.get().body, "out+in");
     }
-    EXPECT_EQ(outer.get().body, "out+in");
+    EXPECT_EQ(outerStarted, kIoThreads);
     server.stop();
 }
 
