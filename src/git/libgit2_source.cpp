@@ -1,9 +1,15 @@
 #include <git2.h>
 
+#include <sys/stat.h>
 #include <algorithm>
 #include <cctype>
+
+#include <cstdint>
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <string>
 
 #include "callbacks.h"
 #include "sluice/git/git.h"
@@ -25,7 +31,15 @@ namespace {
 
 void ensureLibgit2() {
     // Never shut down: other threads may still use libgit2 while the process exits.
-    static const int initialised = git_libgit2_init();
+    static const int initialised = [] {
+        int n = git_libgit2_init();
+        // Handles stay open (OpenRepositories), so their object caches last between refreshes:
+        // keep directory trees of up to about 20,000 entries there (by default only trees under
+        // 4 KiB are kept), and bound what all caches hold together (256 MiB by default).
+        git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, std::size_t{1} << 20);
+        git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, static_cast<ssize_t>(32) << 20);
+        return n;
+    }();
     (void)initialised;
 }
 
@@ -123,17 +137,6 @@ ParsedUrl parseUrl(const std::string& url) {
     if (key.size() > 4 && key.compare(key.size() - 4, 4, ".git") == 0) key.resize(key.size() - 4);
     p.cacheKey = key;
     return p;
-}
-
-std::mutex& repoMutex(const std::string& dir) {
-    // One mutex per cache directory for the whole process, so that several LibGit2Source
-    // instances sharing a cache also serialise; entries live as long as the process.
-    static std::mutex registryMu;
-    static std::map<std::string, std::unique_ptr<std::mutex>> registry;
-    std::lock_guard lock(registryMu);
-    auto& m = registry[dir];
-    if (!m) m = std::make_unique<std::mutex>();
-    return *m;
 }
 
 struct Op {
@@ -282,6 +285,92 @@ class RepoHandle {
   private:
     RepoPtr repo_;
 };
+
+// One open repository per cache directory for the whole process, so that several
+// LibGit2Source instances sharing a cache also serialise. Opening reads the config, the refs and
+// the pack indexes again, and the trees parsed at one refresh stay in the handle's object cache
+// for the next, so the handle is kept open between calls. At most kOpenLimit stay open (tests
+// make a cache per test); a handle is reopened when the directory was replaced under it, and
+// dropped after any error.
+class OpenRepositories {
+  public:
+    static OpenRepositories& instance() {
+        static OpenRepositories* registry = new OpenRepositories();  // outlives every thread
+        return *registry;
+    }
+
+    // The directory's handle, opened (or reopened) for a caller that holds lock(dir).
+    struct Entry {
+        std::mutex mu;
+        std::unique_ptr<RepoHandle> handle;
+        std::string headId;  // inode, size and mtime of HEAD when opened
+        std::uint64_t lastUse = 0;
+    };
+
+    Entry& entry(const std::string& dir) {
+        std::lock_guard lock(mu_);
+        auto& e = entries_[dir];
+        if (!e) e = std::make_unique<Entry>();
+        return *e;
+    }
+
+    // Called with e.mu held.
+    RepoHandle& open(Entry& e, const std::filesystem::path& dir) {
+        std::string id = headId(dir);
+        if (!e.handle || id.empty() || id != e.headId) {
+            e.handle.reset();
+            e.handle = std::make_unique<RepoHandle>(dir);
+            e.headId = headId(dir);
+            closeLeastRecentlyUsed(e);
+        }
+        std::lock_guard lock(mu_);
+        e.lastUse = ++clock_;
+        return *e.handle;
+    }
+
+  private:
+    static constexpr std::size_t kOpenLimit = 16;
+
+    static std::string headId(const std::filesystem::path& dir) {
+        struct stat st {};
+        if (::stat((dir / "HEAD").c_str(), &st) != 0) return "";
+        return std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+               std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+    }
+
+    void closeLeastRecentlyUsed(const Entry& keep) {
+        std::lock_guard lock(mu_);
+        std::size_t open = 0;
+        Entry* oldest = nullptr;
+        for (auto& [dir, e] : entries_) {
+            if (!e->handle) continue;
+            ++open;
+            if (e.get() != &keep && (!oldest || e->lastUse < oldest->lastUse)) oldest = e.get();
+        }
+        if (open <= kOpenLimit || !oldest) return;
+        std::unique_lock busy(oldest->mu, std::try_to_lock);  // in use: close it another time
+        if (busy.owns_lock()) oldest->handle.reset();
+    }
+
+    std::mutex mu_;
+    std::map<std::string, std::unique_ptr<Entry>> entries_;
+    std::uint64_t clock_ = 0;
+};
+
+// Runs fn(handle) with the directory's lock held; a failure closes the handle, so that the next
+// call starts from what is on disk.
+template <class F>
+auto withRepository(const std::filesystem::path& dir, F&& fn) {
+    auto& registry = OpenRepositories::instance();
+    auto& entry = registry.entry(dir.string());
+    std::lock_guard lock(entry.mu);
+    try {
+        return fn(registry.open(entry, dir));
+    } catch (...) {
+        entry.handle.reset();
+        throw;
+    }
+}
 
 bool isHex(const std::string& s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -583,13 +672,9 @@ std::filesystem::path LibGit2Source::repoDir(const std::string& url) const {
     return cacheDir_ / git_oid_tostr_s(&oid);
 }
 
-Revision LibGit2Source::resolve(const Repository& repo, const std::string& targetRevision) {
-    Op op = makeOp(repo);
-    auto dir = repoDir(repo.url);
-    std::lock_guard lock(repoMutex(dir.string()));
-    RepoHandle h(dir);
-    const std::string& rev = targetRevision;
+namespace {
 
+Revision resolveIn(RepoHandle& h, Op& op, const std::string& rev) {
     // A full SHA already in the cache names immutable content: no need to go to the network.
     if (rev.size() == GIT_OID_HEXSZ && isHex(rev) && h.commit(lower(rev)))
         return Revision{lower(rev), ""};
@@ -628,6 +713,14 @@ Revision LibGit2Source::resolve(const Repository& repo, const std::string& targe
                                                         " (no branch, tag or commit of that name)");
 }
 
+}  // namespace
+
+Revision LibGit2Source::resolve(const Repository& repo, const std::string& targetRevision) {
+    Op op = makeOp(repo);
+    return withRepository(repoDir(repo.url),
+                          [&](RepoHandle& h) { return resolveIn(h, op, targetRevision); });
+}
+
 namespace {
 
 // Opens the cache and finds the commit, fetching once if it is not there yet (e.g. after a
@@ -650,12 +743,11 @@ CommitPtr commitFor(RepoHandle& h, Op& op, const std::string& sha) {
 template <class F>
 auto withTree(const LibGit2Source& source, const Repository& repo, const std::string& sha, F&& fn) {
     Op op = makeOp(repo);
-    auto dir = source.repoDir(repo.url);
-    std::lock_guard lock(repoMutex(dir.string()));
-    RepoHandle h(dir);
-    CommitPtr commit = commitFor(h, op, sha);
-    TreeReader reader(h.get(), commit.get());
-    return fn(reader);
+    return withRepository(source.repoDir(repo.url), [&](RepoHandle& h) {
+        CommitPtr commit = commitFor(h, op, sha);
+        TreeReader reader(h.get(), commit.get());
+        return fn(reader);
+    });
 }
 
 }  // namespace

@@ -336,6 +336,32 @@ TEST_F(GitSourceTest, ConcurrentCallsOnOneAndOnSeveralRepositories) {
     EXPECT_EQ(ok.load(), 6);
 }
 
+std::size_t openFileDescriptors() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+}
+
+// Handles stay open between calls (their parsed trees are reused), but only a few of them: each
+// open repository keeps its pack files open.
+TEST_F(GitSourceTest, OnlyAFewRepositoriesStayOpenAndAClosedOneOpensAgain) {
+    upstream.write("app/cm.yaml", "v1");
+    std::string sha = upstream.commit("one");
+    const std::size_t before = openFileDescriptors();
+    constexpr int kCaches = 40;
+    for (int i = 0; i < kCaches; ++i) {
+        LibGit2Source cache(tmp.path() / ("cache-" + std::to_string(i)));
+        ASSERT_EQ(cache.resolve(repo(), "main").sha, sha);
+        ASSERT_EQ(cache.readFile(repo(), sha, "app/cm.yaml"), "v1");
+    }
+    const std::size_t grown = openFileDescriptors() - before;
+    EXPECT_LT(grown, 30u) << "open repositories are not bounded";
+
+    LibGit2Source first(tmp.path() / "cache-0");  // its handle was closed long ago
+    EXPECT_EQ(paths(first.listFiles(repo(), sha, "app", false)),
+              std::vector<std::string>{"app/cm.yaml"});
+}
+
 // ---- HTTP through git http-backend -------------------------------------------------------
 
 class HttpGitTest : public ::testing::Test {
