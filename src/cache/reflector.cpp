@@ -211,7 +211,7 @@ bool Reflector::watchOnce(const StopToken& stop) {
     auto started = std::chrono::steady_clock::now();
     client_.watch(
         gvk_, opts_.ns, wo,
-        [&](const kube::WatchEvent& ev) {
+        [&](kube::WatchEvent& ev) {
             if (!watchProgress_) setError(std::nullopt);
             watchProgress_ = true;
             applyEvent(ev);
@@ -221,7 +221,7 @@ bool Reflector::watchOnce(const StopToken& stop) {
     return watchProgress_ || std::chrono::steady_clock::now() - started >= kHealthyWatch;
 }
 
-void Reflector::applyEvent(const kube::WatchEvent& ev) {
+void Reflector::applyEvent(kube::WatchEvent& ev) {
     using Type = kube::WatchEvent::Type;
     if (ev.type == Type::Error) throw kube::ApiError::fromStatus(ev.object);
     if (ev.type == Type::Bookmark) {
@@ -235,9 +235,11 @@ void Reflector::applyEvent(const kube::WatchEvent& ev) {
         std::lock_guard lock(rvMu_);
         if (!rv_.empty() && !evRv.empty() && !resourceVersionNewer(evRv, rv_)) return;
     }
-    nlohmann::json copy = ev.object;
-    if (opts_.transform) opts_.transform(copy);
-    auto obj = std::make_shared<const nlohmann::json>(std::move(copy));
+    // Moved, not copied: a copy doubled the allocations of every cached object, and the parsed
+    // event freed behind it left holes the allocator could not give back.
+    nlohmann::json object = std::move(ev.object);
+    if (opts_.transform) opts_.transform(object);
+    auto obj = std::make_shared<const nlohmann::json>(std::move(object));
     const std::string rv = rvOf(*obj);
     const std::string ns = kube::namespaceOf(*obj);
     const std::string name = kube::nameOf(*obj);

@@ -280,7 +280,7 @@ ListResult RestClient::listAll(const GroupVersionKind& gvk, const std::string& n
 }
 
 void RestClient::watch(const GroupVersionKind& gvk, const std::string& ns, const WatchOptions& opts,
-                       const std::function<bool(const WatchEvent&)>& onEvent,
+                       const std::function<bool(WatchEvent&)>& onEvent,
                        const StopToken& stop) {
     auto ri = impl_->resourceFor(gvk);
     QueryString q;

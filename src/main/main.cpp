@@ -76,6 +76,8 @@ kube::ClusterConfig clusterConfig(const ControllerOptions& opts) {
 cache::InformerOptions informerDefaults() {
     cache::InformerOptions defaults;
     defaults.transform = cache::packManagedFields;
+    // Watch events bring them as text already: their tree is never built (only a list's is).
+    defaults.rawMembers = {{"metadata", "managedFields"}};
     return defaults;
 }
 

@@ -122,7 +122,7 @@ class ObservedClient final : public sluice::kube::KubeClient {
     }
     void watch(const sluice::kube::GroupVersionKind& g, const std::string& ns,
                const sluice::kube::WatchOptions& o,
-               const std::function<bool(const sluice::kube::WatchEvent&)>& onEvent,
+               const std::function<bool(sluice::kube::WatchEvent&)>& onEvent,
                const sluice::StopToken& stop) override {
         try {
             inner_.watch(g, ns, o, onEvent, stop);

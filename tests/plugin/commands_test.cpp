@@ -54,7 +54,7 @@ class FakeClient : public kube::KubeClient {
         return list(gvk, ns, opts);
     }
     void watch(const kube::GroupVersionKind&, const std::string&, const kube::WatchOptions&,
-               const std::function<bool(const kube::WatchEvent&)>&, const StopToken&) override {
+               const std::function<bool(kube::WatchEvent&)>&, const StopToken&) override {
         throw std::logic_error("not used");
     }
     kube::Object create(const kube::Object& obj, const kube::WriteOptions& = {}) override {
@@ -129,7 +129,7 @@ class Borrowed : public kube::KubeClient {
         return c_.listAll(g, ns, o);
     }
     void watch(const kube::GroupVersionKind& g, const std::string& ns, const kube::WatchOptions& o,
-               const std::function<bool(const kube::WatchEvent&)>& f, const StopToken& s) override {
+               const std::function<bool(kube::WatchEvent&)>& f, const StopToken& s) override {
         c_.watch(g, ns, o, f, s);
     }
     kube::Object create(const kube::Object& o, const kube::WriteOptions& w = {}) override {

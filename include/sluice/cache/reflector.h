@@ -97,7 +97,7 @@ class Reflector {
     void listAndReconcile();
     // Returns true when the watch made progress (received events or lasted a while).
     bool watchOnce(const StopToken& stop);
-    void applyEvent(const kube::WatchEvent& ev);
+    void applyEvent(kube::WatchEvent& ev);  // moves the object into the store
     void setResourceVersion(const std::string& rv);
     void setError(std::optional<ReflectorError> error);
 

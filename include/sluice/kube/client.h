@@ -110,12 +110,13 @@ class KubeClient {
     virtual ListResult listAll(const GroupVersionKind& gvk, const std::string& ns,
                                const ListOptions& opts = {}) = 0;
 
-    // Streams one watch. Calls onEvent for each event until: onEvent returns false, the stop
-    // token fires, or the server closes the stream (all return normally). An HTTP error or a
-    // watch ERROR event carrying a Status throws ApiError (410 Gone: isGone()); a dropped
-    // connection throws TransportError. Never retries by itself: Reflector does that.
+    // Streams one watch. Calls onEvent for each event (which it may move the object out of) until:
+    // onEvent returns false, the stop token fires, or the server closes the stream (all return
+    // normally). An HTTP error or a watch ERROR event carrying a Status throws ApiError (410 Gone:
+    // isGone()); a dropped connection throws TransportError. Never retries by itself: Reflector
+    // does that.
     virtual void watch(const GroupVersionKind& gvk, const std::string& ns, const WatchOptions& opts,
-                       const std::function<bool(const WatchEvent&)>& onEvent,
+                       const std::function<bool(WatchEvent&)>& onEvent,
                        const StopToken& stop = {}) = 0;
 
     virtual Object create(const Object& obj, const WriteOptions& opts = {}) = 0;
@@ -166,7 +167,7 @@ class RestClient final : public KubeClient {
     ListResult listAll(const GroupVersionKind& gvk, const std::string& ns,
                        const ListOptions& opts = {}) override;
     void watch(const GroupVersionKind& gvk, const std::string& ns, const WatchOptions& opts,
-               const std::function<bool(const WatchEvent&)>& onEvent,
+               const std::function<bool(WatchEvent&)>& onEvent,
                const StopToken& stop = {}) override;
     Object create(const Object& obj, const WriteOptions& opts = {}) override;
     Object update(const Object& obj, const WriteOptions& opts = {}) override;
