@@ -247,7 +247,7 @@ TEST(ControllerProcess, SyncsAnApplicationFromGit) {
          {"spec",
           {{"source", {{"repoURL", "file://" + repo}, {"path", "app"}, {"targetRevision", "main"}}},
            {"destination", {{"server", "https://kubernetes.default.svc"}, {"namespace", "web"}}},
-           {"syncPolicy", {{"automated", nlohmann::json::object()}}}}}});
+           {"syncPolicy", {{"automated", {{"selfHeal", true}}}}}}}});
     auto greeting = [&] {
         auto cm = cluster.server.get("v1", "ConfigMap", "web", "settings");
         return cm ? cm->value("/data/greeting"_json_pointer, std::string()) : std::string();
@@ -257,6 +257,21 @@ TEST(ControllerProcess, SyncsAnApplicationFromGit) {
         auto a = client.get(app, "sluice", "web");
         return a.value("/status/sync/status"_json_pointer, std::string()) == "Synced";
     }));
+
+    // A hand edit by another field manager is undone and attributed to it: the watch cache keeps
+    // managedFields as text (rawMembers) and drift attribution reads it from there.
+    sluice::kube::PatchOptions byHand;
+    byHand.fieldManager = "kubectl-edit";
+    client.patch({"", "v1", "ConfigMap"}, "web", "settings", sluice::kube::PatchType::Merge,
+                 R"({"data":{"greeting":"edited"}})", byHand);
+    EXPECT_TRUE(eventually([&] { return greeting() == "hello"; })) << controller.stderrText();
+    EXPECT_TRUE(eventually([&] {
+        for (const auto& e : client.list({"", "v1", "Event"}, "sluice").items)
+            if (e.value("reason", "") == "DriftCorrected" &&
+                e.value("message", "").find("kubectl-edit") != std::string::npos)
+                return true;
+        return false;
+    })) << controller.stderrText();
 
     // A new commit, announced by a signed GitHub push webhook: synced without waiting for the
     // 10 minute poll.
