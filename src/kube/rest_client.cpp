@@ -280,8 +280,7 @@ ListResult RestClient::listAll(const GroupVersionKind& gvk, const std::string& n
 }
 
 void RestClient::watch(const GroupVersionKind& gvk, const std::string& ns, const WatchOptions& opts,
-                       const std::function<bool(WatchEvent&)>& onEvent,
-                       const StopToken& stop) {
+                       const std::function<bool(WatchEvent&)>& onEvent, const StopToken& stop) {
     auto ri = impl_->resourceFor(gvk);
     QueryString q;
     q.add("watch", "1");

@@ -162,8 +162,7 @@ class FakeKube final : public kube::KubeClient {
     }
 
     void watch(const kube::GroupVersionKind&, const std::string& ns, const kube::WatchOptions& opts,
-               const std::function<bool(WatchEvent&)>& onEvent,
-               const StopToken& stop) override {
+               const std::function<bool(WatchEvent&)>& onEvent, const StopToken& stop) override {
         StopCallback wake(stop, [this] {
             std::lock_guard lock(mu_);
             cv_.notify_all();
