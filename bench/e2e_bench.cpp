@@ -510,8 +510,9 @@ void refreshBench(const Args& args, Target& target, TempDir& work, const std::st
     for (int run = 0; run < args.runs; ++run) {
         Controller controller(target, work, {"--reconcile-interval", "1s"});
         controller.waitUntilSettled();
-        // Past the first refresh of the clusters' ConfigMap (every 10 s when its figures
-        // change), which records the caches filled at start-up: not a reconcile's write.
+        // Past the first write of the clusters' ConfigMap (10 s after start-up), which
+        // records the caches filled at start-up: not a reconcile's write. (That write is
+        // itself one more cached object; a change of counts alone waits a minute.)
         std::this_thread::sleep_for(seconds(10));
         const double cpu0 = controller.cpuSeconds(), writes0 = controller.writes();
         const double reconciles0 = controller.reconciles();

@@ -206,8 +206,16 @@ std::string Clusters::configMapName() const {
     return opts_.shard.count > 1 ? base + "-" + std::to_string(opts_.shard.index) : base;
 }
 
+bool shouldPublishClusters(const PublishedClusters& last, const PublishedClusters& next) {
+    if (next.data == last.data) return false;
+    return next.states != last.states || next.at - last.at >= kClusterCountsEvery;
+}
+
 void Clusters::publish() {
-    json data = json::object();
+    PublishedClusters next;
+    next.data = json::object();
+    next.states = json::object();
+    next.at = clock_.now();
     for (const ClusterState& c : list()) {
         json v = {{"name", c.name},
                   {"server", c.server},
@@ -219,9 +227,14 @@ void Clusters::publish() {
                   {"serverVersion", c.serverVersion},
                   {"applications", c.applications},
                   {"cachedObjects", c.cachedObjects}};
-        data[c.secret.empty() ? std::string(appengine::kInClusterName) : c.secret] = v.dump();
+        const std::string key =
+            c.secret.empty() ? std::string(appengine::kInClusterName) : c.secret;
+        next.data[key] = v.dump();
+        v.erase("cachedObjects");
+        next.states[key] = v.dump();
     }
-    if (data == published_) return;
+    if (!shouldPublishClusters(published_, next)) return;
+    json& data = next.data;
     json owner;
     if (opts_.publishOwner) {
         owner = opts_.publishOwner();
@@ -240,7 +253,7 @@ void Clusters::publish() {
         ao.fieldManager = opts_.fieldManager;
         ao.force = true;
         localClient_.apply(cm, ao);
-        published_ = std::move(data);
+        published_ = std::move(next);
     } catch (const std::exception& e) {
         spdlog::warn("cannot publish the clusters' state in ConfigMap {}/{}: {}",
                      opts_.controlNamespace, configMapName(), e.what());

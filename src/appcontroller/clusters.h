@@ -78,6 +78,21 @@ class Cluster {
 // the field at fault.
 kube::ClusterConfig clientConfigOf(const appengine::ClusterEntry& entry);
 
+// The clusters' ConfigMap as last written, or as it would be written now: each cluster's state
+// as JSON text, with (data) and without (states) its cached-object count.
+struct PublishedClusters {
+    json data;
+    json states;
+    Clock::TimePoint at{};
+};
+// A change of the cached-object counts alone waits this long since the last write: a
+// controller with nothing to do writes nothing, though its first write is itself one more
+// cached object (its ConfigMap).
+inline constexpr std::chrono::seconds kClusterCountsEvery{60};
+// Whether `next` is written over `last`: any change of state at once, counts alone at most
+// every kClusterCountsEvery.
+bool shouldPublishClusters(const PublishedClusters& last, const PublishedClusters& next);
+
 class Clusters {
   public:
     Clusters(kube::KubeClient& localClient, LiveState& localLive, const Clock& clock,
@@ -122,7 +137,7 @@ class Clusters {
     std::map<std::string, std::string> users_;                // Application key -> server
     bool stopping_ = false;
     bool publishing_ = false;
-    json published_;  // the ConfigMap data last written
+    PublishedClusters published_;  // the ConfigMap last written
     std::condition_variable wake_;
     std::thread monitor_;  // last: started once the members above exist
 };
