@@ -234,7 +234,6 @@ void Clusters::publish() {
         next.states[key] = v.dump();
     }
     if (!shouldPublishClusters(published_, next)) return;
-    json& data = next.data;
     json owner;
     if (opts_.publishOwner) {
         owner = opts_.publishOwner();
@@ -246,7 +245,7 @@ void Clusters::publish() {
                 {{"name", configMapName()},
                  {"namespace", opts_.controlNamespace},
                  {"labels", {{"app.kubernetes.io/part-of", "sluice"}}}}},
-               {"data", data}};
+               {"data", next.data}};
     if (!owner.is_null()) cm["metadata"]["ownerReferences"] = json::array({owner});
     try {
         kube::ApplyOptions ao;

@@ -1,9 +1,8 @@
 #include <git2.h>
-
 #include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
-
 #include <cstdint>
 #include <filesystem>
 #include <map>
